@@ -1,0 +1,1 @@
+"""Detectors, statistics and reports over tidy Polars tables."""
