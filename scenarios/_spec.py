@@ -90,7 +90,7 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "spec"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown parameter; see 'marketsim params SCENARIO' for the valid keys"
         parts.append(f"{prefix}{loc}: {msg}")

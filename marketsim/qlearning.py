@@ -1,0 +1,504 @@
+r"""Tabular Q-learning in repeated pricing games (Calvano, Calzolari, Denicolò & Pastorello 2020).
+
+Each of :math:`n` firms picks action :math:`a_i \in \{0..m-1\}` (a grid price) given the
+state :math:`s` = the last :math:`k` periods' joint actions (:math:`S = m^{nk}` states;
+:math:`k = 0` gives a single state). With probability
+:math:`\varepsilon_t = e^{-\beta t}` a firm explores uniformly, otherwise it plays its
+greedy action :math:`\arg\max_a Q_i(s, a)` (ties broken at random, as the authors'
+Fortran does). After profits :math:`\pi_i` are realised and the state moves to
+:math:`s'`, every firm updates only the visited cell
+
+.. math::
+
+    Q_i(s, a_i) \leftarrow (1-\alpha) Q_i(s, a_i) + \alpha\,[\pi_i + \delta \max_a Q_i(s', a)].
+
+:math:`Q_{i,0}(s, a_i) = \sum_{a_{-i}} \pi_i(a_i, a_{-i}) / ((1-\delta) m^{n-1})`, the
+discounted payoff against uniformly random rivals. A session has converged when no
+firm's greedy strategy has changed for ``conv_window`` (100,000) consecutive periods.
+
+Performance: the kernel caches each firm's greedy action and its Q-value per state, so a
+period costs one Q update per firm and a rescan of 15 values only when the greedy
+action's value falls. Sessions run in a ``prange`` with one xoshiro256+ stream each
+(:mod:`marketsim.rng`), so results do not depend on the thread count or on how the run
+is cut into chunks.
+
+Joint-action index ``j = sum_i a_i m**i``; next state ``s' = (s m^n + j) mod S``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from marketsim.rng import next_double
+
+RUNNING, CONVERGED, CAPPED = 0, 1, 2
+
+#: periods of the impulse response recorded before and after the deviation
+IMPULSE_PRE = 3
+IMPULSE_POST = 25
+
+
+def initial_q(profit: np.ndarray, n: int, m: int, delta: float) -> np.ndarray:
+    """:math:`Q_0(a_i)` of each firm, the same in every state.
+
+    Parameters
+    ----------
+    profit : ndarray(float64, shape (m**n, n))
+
+    Returns
+    -------
+    ndarray(float64, shape (n, m))
+    """
+    table = profit.reshape((m,) * n + (n,), order="F")  # axis i = firm i's action
+    q0 = np.empty((n, m))
+    for i in range(n):
+        others = tuple(ax for ax in range(n) if ax != i)
+        q0[i] = table[..., i].mean(axis=others) / (1.0 - delta) if others else table[..., i] / (
+            1.0 - delta
+        )
+    return q0
+
+
+@njit(cache=True)
+def init_sessions(q0, S, Q, max_q, strategy, state, rng):
+    """Fill every session's Q with ``q0``, draw greedy ties and the initial state.
+
+    Parameters
+    ----------
+    q0 : ndarray(float64, shape (n, m))
+    Q : ndarray(float64, shape (N, n, S, m)), filled in place
+    max_q : ndarray(float64, shape (N, n, S))
+    strategy : ndarray(int64, shape (N, n, S))
+    state : ndarray(int64, shape (N,))
+    rng : ndarray(uint64, shape (N, 4)), advanced in place
+    """
+    N = Q.shape[0]
+    n, m = q0.shape
+    for b in prange(N):
+        s0, s1, s2, s3 = rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3]
+        for i in range(n):
+            best = q0[i, 0]
+            for a in range(1, m):
+                if q0[i, a] > best:
+                    best = q0[i, a]
+            for s in range(S):
+                ties = 0
+                for a in range(m):
+                    Q[b, i, s, a] = q0[i, a]
+                    if q0[i, a] == best:
+                        ties += 1
+                pick = 0
+                if ties > 1:
+                    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+                    pick = int(u * ties)
+                for a in range(m):
+                    if q0[i, a] == best:
+                        if pick == 0:
+                            strategy[b, i, s] = a
+                            break
+                        pick -= 1
+                max_q[b, i, s] = best
+        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+        state[b] = int(u * S)
+        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+
+
+@njit(cache=True, parallel=True)
+def advance_sessions(
+    Q, max_q, strategy, state, t, stable, eps, rng, status,
+    profit, n_periods, alpha, delta, eps_decay, conv_window, max_periods,
+):
+    """Advance every running session by up to ``n_periods`` periods.
+
+    State arrays are updated in place, so a run can be advanced in chunks (for progress
+    and Mesa steps) with results identical to one long call.
+
+    Parameters
+    ----------
+    Q : ndarray(float64, shape (N, n, S, m))
+    max_q : ndarray(float64, shape (N, n, S)), cached max of Q over actions
+    strategy : ndarray(int64, shape (N, n, S)), cached greedy action
+    state, t, stable : ndarray(int64, shape (N,))
+        Current state, periods played, periods since the last strategy change.
+    eps : ndarray(float64, shape (N,)), current exploration rate exp(-beta t)
+    rng : ndarray(uint64, shape (N, 4))
+    status : ndarray(int8, shape (N,)), RUNNING / CONVERGED / CAPPED
+    profit : ndarray(float64, shape (m**n, n))
+    eps_decay : float, exp(-beta)
+
+    Returns
+    -------
+    int, total periods played by all sessions in this call
+    """
+    N, n, S, m = Q.shape
+    mn = profit.shape[0]
+    played = np.zeros(N, dtype=np.int64)
+    for b in prange(N):
+        if status[b] != RUNNING:
+            continue
+        s0, s1, s2, s3 = rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3]
+        s = state[b]
+        tt = t[b]
+        st = stable[b]
+        e = eps[b]
+        acts = np.empty(n, dtype=np.int64)
+        Qb = Q[b]
+        mq = max_q[b]
+        sg = strategy[b]
+        k = 0
+        while k < n_periods:
+            k += 1
+            joint = 0
+            mult = 1
+            for i in range(n):
+                u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+                if u < e:
+                    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+                    ai = int(u * m)
+                else:
+                    ai = sg[i, s]
+                acts[i] = ai
+                joint += ai * mult
+                mult *= m
+            s_new = (s * mn + joint) % S
+            changed = False
+            for i in range(n):
+                ai = acts[i]
+                old = Qb[i, s, ai]
+                new = old + alpha * (profit[joint, i] + delta * mq[i, s_new] - old)
+                Qb[i, s, ai] = new
+                if new > mq[i, s]:
+                    mq[i, s] = new
+                    if sg[i, s] != ai:
+                        sg[i, s] = ai
+                        changed = True
+                elif ai == sg[i, s] and new < mq[i, s]:
+                    # the greedy action lost value: rescan, ties at random
+                    best = Qb[i, s, 0]
+                    ties = 1
+                    for a in range(1, m):
+                        v = Qb[i, s, a]
+                        if v > best:
+                            best = v
+                            ties = 1
+                        elif v == best:
+                            ties += 1
+                    pick = 0
+                    if ties > 1:
+                        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+                        pick = int(u * ties)
+                    for a in range(m):
+                        if Qb[i, s, a] == best:
+                            if pick == 0:
+                                if a != ai:
+                                    sg[i, s] = a
+                                    changed = True
+                                break
+                            pick -= 1
+                    mq[i, s] = best
+            s = s_new
+            tt += 1
+            e *= eps_decay
+            if changed:
+                st = 0
+            else:
+                st += 1
+                if st >= conv_window:
+                    status[b] = CONVERGED
+                    break
+            if tt >= max_periods:
+                status[b] = CAPPED
+                break
+        played[b] = k
+        state[b] = s
+        t[b] = tt
+        stable[b] = st
+        eps[b] = e
+        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+    return played.sum()
+
+
+@njit(cache=True, inline="always")
+def _greedy_joint(sg, s, n, m):
+    joint = 0
+    mult = 1
+    for i in range(n):
+        joint += sg[i, s] * mult
+        mult *= m
+    return joint
+
+
+@njit(cache=True)
+def _static_best_response(profit, rival_joint, i, n, m):
+    """Firm ``i``'s best grid action against rivals' fixed actions (``rival_joint``)."""
+    mi = m**i
+    best_a = 0
+    best = -np.inf
+    for a in range(m):
+        v = profit[rival_joint + a * mi, i]
+        if v > best:
+            best = v
+            best_a = a
+    return best_a
+
+
+@njit(cache=True)
+def _follow_value(sg, x, i, profit, delta, n, m, S, mn, seen, order):
+    """Firm ``i``'s discounted profit when every firm follows its greedy strategy from
+    state ``x`` on: the deterministic path is summed exactly, its final loop as a
+    geometric series. ``seen`` (int64[S], all -1) is restored before returning."""
+    T = 0
+    while seen[x] < 0:
+        seen[x] = T
+        order[T] = x
+        T += 1
+        x = (x * mn + _greedy_joint(sg, x, n, m)) % S
+    c0 = seen[x]
+    head = 0.0
+    disc = 1.0
+    loop = 0.0
+    loop_disc = 1.0
+    for t in range(T):
+        v = profit[_greedy_joint(sg, order[t], n, m), i]
+        if t < c0:
+            head += disc * v
+            disc *= delta
+        else:
+            loop += loop_disc * v
+            loop_disc *= delta
+        seen[order[t]] = -1
+    return head + disc * loop / (1.0 - loop_disc)
+
+
+@njit(cache=True, parallel=True)
+def analyse_sessions(
+    strategy, state, profit, grid, delta, eq_tol,
+    cycle_len, cycle_actions, cycle_profit, nash_on_path, static_nash,
+    dev_gain, rival_response, punishment, impulse_actions,
+):
+    """Limit cycle, equilibrium checks and impulse response of each converged session.
+
+    Follows the authors' replication code (Calvano et al. 2020, online appendix):
+
+    * limit cycle: from the final state the greedy strategies are iterated until a state
+      repeats;
+    * ``nash_on_path``: at every cycle state, no firm gains from a one-period deviation
+      to any grid price followed by the strategies (the value of each path summed
+      exactly), i.e. every firm best-responds on path;
+    * ``static_nash``: every cycle period is a one-shot Nash equilibrium of the grid game;
+    * impulse response: from each cycle state firm 1 plays its static best response for
+      one period, then everyone plays greedy. ``dev_gain`` is the deviation's exact
+      discounted gain, ``rival_response`` the rivals' relative price change from the
+      deviation period to the next, ``punishment`` the periods from the deviation
+      (counted as period 1) until the state is back on the pre-deviation cycle (the
+      authors' ``ShockLength``; the period where a different loop closes if it never
+      returns). All three are averaged over the cycle's states.
+    * ``impulse_actions`` records the path from the first cycle state for periods
+      ``-IMPULSE_PRE .. IMPULSE_POST`` (0 = the deviation).
+
+    Parameters
+    ----------
+    strategy : ndarray(int64, shape (N, n, S))
+    state : ndarray(int64, shape (N,))
+    profit : ndarray(float64, shape (m**n, n))
+    grid : ndarray(float64, shape (n, m))
+    cycle_actions : ndarray(int64, shape (N, n, Lmax)), filled up to ``cycle_len``
+    cycle_profit : ndarray(float64, shape (N, n))
+    nash_on_path, static_nash : ndarray(bool, shape (N,))
+    dev_gain, rival_response, punishment : ndarray(float64, shape (N,))
+    impulse_actions : ndarray(int64, shape (N, n, IMPULSE_PRE + 1 + IMPULSE_POST))
+    """
+    N, n, S = strategy.shape
+    mn, _ = profit.shape
+    m = grid.shape[1]
+    Lmax = cycle_actions.shape[2]
+    for b in prange(N):
+        sg = strategy[b]
+        seen = np.full(S, -1, dtype=np.int64)
+        order = np.empty(S + 1, dtype=np.int64)
+        # ---- limit cycle
+        path = np.empty(S + 1, dtype=np.int64)
+        s = state[b]
+        idx = 0
+        while seen[s] < 0:
+            seen[s] = idx
+            path[idx] = s
+            idx += 1
+            s = (s * mn + _greedy_joint(sg, s, n, m)) % S
+        start = seen[s]
+        L = idx - start
+        for t in range(idx):
+            seen[path[t]] = -1
+        cycle_len[b] = L
+        on_cycle = np.zeros(S, dtype=np.bool_)
+        for c in range(L):
+            on_cycle[path[start + c]] = True
+        static_ok = True
+        eq_ok = True
+        for c in range(L):
+            sc = path[start + c]
+            joint = _greedy_joint(sg, sc, n, m)
+            mult = 1
+            for i in range(n):
+                ai = sg[i, sc]
+                if c < Lmax:
+                    cycle_actions[b, i, c] = ai
+                cycle_profit[b, i] += profit[joint, i] / L
+                rj = joint - ai * mult
+                br = _static_best_response(profit, rj, i, n, m)
+                if profit[rj + br * mult, i] > profit[joint, i] + 1e-12:
+                    static_ok = False
+                if eq_ok:
+                    own = profit[joint, i] + delta * _follow_value(
+                        sg, (sc * mn + joint) % S, i, profit, delta, n, m, S, mn, seen, order)
+                    for a in range(m):
+                        if a == ai:
+                            continue
+                        j = rj + a * mult
+                        v = profit[j, i] + delta * _follow_value(
+                            sg, (sc * mn + j) % S, i, profit, delta, n, m, S, mn, seen, order)
+                        if v > own + eq_tol * (abs(own) + 1.0):
+                            eq_ok = False
+                            break
+                mult *= m
+        static_nash[b] = static_ok
+        nash_on_path[b] = eq_ok
+        # ---- impulse response: firm 1 deviates from each cycle state
+        gain_sum = 0.0
+        pun_sum = 0.0
+        resp_sum = 0.0
+        for c in range(L):
+            sc = path[start + c]
+            joint0 = _greedy_joint(sg, sc, n, m)
+            rj = joint0 - sg[0, sc]
+            jdev = rj + _static_best_response(profit, rj, 0, n, m)
+            base = profit[joint0, 0] + delta * _follow_value(
+                sg, (sc * mn + joint0) % S, 0, profit, delta, n, m, S, mn, seen, order)
+            dev = profit[jdev, 0] + delta * _follow_value(
+                sg, (sc * mn + jdev) % S, 0, profit, delta, n, m, S, mn, seen, order)
+            gain_sum += dev - base
+            # walk the deviation path: record it, find the return to the cycle
+            x = sc
+            jd = jdev
+            back = 0
+            h = 0
+            written = 0
+            while True:
+                if c == 0 and h <= IMPULSE_POST:
+                    mult = 1
+                    for i in range(n):
+                        impulse_actions[b, i, IMPULSE_PRE + h] = (jd // mult) % m
+                        mult *= m
+                if h == 1 and n > 1:
+                    mult = m
+                    for i in range(1, n):
+                        p0 = grid[i, (joint0 // mult) % m]
+                        resp_sum += (grid[i, (jd // mult) % m] - p0) / p0 / (n - 1)
+                        mult *= m
+                x = (x * mn + jd) % S
+                if back == 0:
+                    if on_cycle[x]:
+                        back = h + 1
+                    elif seen[x] >= 0:
+                        back = seen[x] + 1  # a different loop closes here
+                    else:
+                        seen[x] = h
+                        order[written] = x
+                        written += 1
+                if back > 0 and h >= IMPULSE_POST:
+                    break
+                jd = _greedy_joint(sg, x, n, m)
+                h += 1
+            for t in range(written):
+                seen[order[t]] = -1
+            pun_sum += back
+        dev_gain[b] = gain_sum / L
+        punishment[b] = pun_sum / L
+        rival_response[b] = resp_sum / L
+        # periods before the deviation: the cycle itself
+        for h in range(1, IMPULSE_PRE + 1):
+            sc = path[start + ((-h) % L)]
+            for i in range(n):
+                impulse_actions[b, i, IMPULSE_PRE - h] = sg[i, sc]
+
+
+class QLearningSessions:
+    """Many independent Q-learning sessions of one repeated pricing game, as arrays.
+
+    Parameters
+    ----------
+    profit : ndarray(float64, shape (m**n, n)), profits of every joint action
+    grid : ndarray(float64, shape (n, m)), each firm's prices
+    k : int, memory (periods of joint actions in the state; 0 = stateless)
+    alpha, beta, delta : float, learning rate, exploration decay, discount factor
+    seed : int, root seed; session ``start + b`` uses stream ``start + b``
+    sessions : int, number of sessions
+    start : int, index of the first session (sweeps run blocks of sessions)
+    conv_window, max_periods : int, convergence window and cap
+    """
+
+    def __init__(self, profit, grid, *, k=1, alpha=0.15, beta=4e-6, delta=0.95, seed=0,
+                 sessions=1, start=0, conv_window=100_000, max_periods=10**9):
+        from marketsim.rng import stream_states
+
+        self.profit = np.ascontiguousarray(profit, dtype=np.float64)
+        self.grid = np.ascontiguousarray(grid, dtype=np.float64)
+        n, m = self.grid.shape
+        self.n, self.m, self.k = n, m, k
+        self.S = m ** (n * k)
+        self.alpha, self.beta, self.delta = float(alpha), float(beta), float(delta)
+        self.conv_window, self.max_periods = int(conv_window), int(max_periods)
+        N = int(sessions)
+        self.Q = np.empty((N, n, self.S, m))
+        self.max_q = np.empty((N, n, self.S))
+        self.strategy = np.empty((N, n, self.S), dtype=np.int64)
+        self.state = np.empty(N, dtype=np.int64)
+        self.t = np.zeros(N, dtype=np.int64)
+        self.stable = np.zeros(N, dtype=np.int64)
+        self.eps = np.ones(N)
+        self.status = np.zeros(N, dtype=np.int8)
+        self.rng = stream_states(seed, start, N)
+        init_sessions(initial_q(self.profit, n, m, self.delta), self.S, self.Q, self.max_q,
+                      self.strategy, self.state, self.rng)
+
+    @staticmethod
+    def bytes_needed(n: int, m: int, k: int, sessions: int) -> int:
+        """Memory of the state arrays: Q, cached max and greedy action per session."""
+        S = m ** (n * k)
+        return sessions * n * S * (m * 8 + 8 + 8)
+
+    @property
+    def running(self) -> int:
+        return int((self.status == RUNNING).sum())
+
+    def advance(self, periods: int) -> int:
+        """Advance every running session by up to ``periods``; returns periods played."""
+        return int(advance_sessions(
+            self.Q, self.max_q, self.strategy, self.state, self.t, self.stable, self.eps,
+            self.rng, self.status, self.profit, int(periods), self.alpha, self.delta,
+            float(np.exp(-self.beta)), self.conv_window, self.max_periods,
+        ))
+
+    def analyse(self, eq_tol: float = 1e-12) -> dict[str, np.ndarray]:
+        """Limit cycles, equilibrium checks and impulse responses (see analyse_sessions)."""
+        N, n = self.state.size, self.n
+        Lmax = min(self.S, 4096)
+        out = {
+            "cycle_len": np.zeros(N, dtype=np.int64),
+            "cycle_actions": np.zeros((N, n, Lmax), dtype=np.int64),
+            "cycle_profit": np.zeros((N, n)),
+            "nash_on_path": np.zeros(N, dtype=np.bool_),
+            "static_nash": np.zeros(N, dtype=np.bool_),
+            "dev_gain": np.zeros(N),
+            "rival_response": np.zeros(N),
+            "punishment": np.zeros(N),
+            "impulse_actions": np.zeros((N, n, IMPULSE_PRE + 1 + IMPULSE_POST), dtype=np.int64),
+        }
+        analyse_sessions(
+            self.strategy, self.state, self.profit, self.grid, self.delta, eq_tol,
+            out["cycle_len"], out["cycle_actions"],
+            out["cycle_profit"], out["nash_on_path"], out["static_nash"], out["dev_gain"],
+            out["rival_response"], out["punishment"], out["impulse_actions"],
+        )
+        return out

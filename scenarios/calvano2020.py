@@ -1,0 +1,314 @@
+"""Scenario ``calvano2020``: Q-learning pricing in a logit Bertrand oligopoly.
+
+Calvano, Calzolari, Denicolò & Pastorello (2020), "Artificial Intelligence, Algorithmic
+Pricing, and Collusion", AER 110(10): 3267-97. Baseline: n = 2 firms, c = 1, a = 2,
+a0 = 0, mu = 0.25, m = 15 prices, xi = 0.1, k = 1, alpha = 0.15, beta = 4e-6,
+delta = 0.95; 1,000 sessions, each run until the greedy strategies are stable for
+100,000 periods.
+
+Run it as ``marketsim run calvano2020 --sessions 1000 --seed 0 --out runs/calvano`` or
+``python scenarios/calvano2020.py --sessions 1000 --seed 0 --out runs/calvano``.
+Outputs: ``sessions.parquet`` (one row per session), ``impulse.parquet`` (session, t,
+firm, price) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import mesa
+import numba
+import numpy as np
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from marketsim.errors import UsageError
+from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.logit import LogitMarket
+from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
+from scenarios._spec import ScenarioSpec
+
+#: per-session state above this is refused at validation (Q, max and greedy per state)
+MAX_SESSION_BYTES = 2 * 2**30
+DEFAULT_SESSIONS = 1000
+OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle")
+
+
+class Spec(ScenarioSpec):
+    """Parameters of the Calvano et al. (2020) experiment (defaults: the baseline)."""
+
+    name = "calvano2020"
+    version = 1
+
+    n_firms: int = Field(2, ge=1, le=8, description="number of firms n")
+    m: int = Field(15, ge=2, le=100, description="prices on each firm's grid")
+    k: int = Field(1, ge=0, le=4, description="memory: periods of prices in the state")
+    alpha: float = Field(0.15, gt=0.0, le=1.0, description="learning rate, in (0, 1]")
+    beta: float = Field(4e-6, ge=0.0, lt=1.0, description="exploration decay per period")
+    delta: float = Field(0.95, ge=0.0, lt=1.0, description="discount factor, in [0, 1)")
+    mu: float = Field(0.25, gt=0.0, description="horizontal differentiation")
+    a0: float = Field(0.0, description="quality of the outside good")
+    a: float | list[float] = Field(2.0, description="quality a_i (one value or one per firm)")
+    c: float | list[float] = Field(1.0, description="marginal cost c_i (one or one per firm)")
+    xi: float = Field(0.1, ge=0.0, description="grid extension beyond Nash and monopoly")
+    conv_window: int = Field(100_000, ge=1, description="periods of stable strategies")
+    max_periods: int = Field(10**9, ge=1, description="cap on periods per session")
+    chunk_periods: int = Field(250_000, ge=1, description="periods per Mesa step")
+
+    @field_validator("a", "c")
+    @classmethod
+    def _finite(cls, v):
+        vals = v if isinstance(v, list) else [v]
+        if not all(np.isfinite(vals)):
+            raise ValueError("must be finite numbers")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        for key in ("a", "c"):
+            v = getattr(self, key)
+            if isinstance(v, list) and len(v) != self.n_firms:
+                raise ValueError(
+                    f"{key} has {len(v)} values for {self.n_firms} firms; give one or n_firms"
+                )
+        need = QLearningSessions.bytes_needed(self.n_firms, self.m, self.k, 1)
+        if need > MAX_SESSION_BYTES:
+            raise ValueError(
+                f"state space m^(n_firms*k) = {self.m}^{self.n_firms * self.k} = "
+                f"{self.m ** (self.n_firms * self.k):,} states needs {need / 2**30:.1f} GiB "
+                f"per session (limit {MAX_SESSION_BYTES / 2**30:.0f} GiB); lower k, m or n_firms"
+            )
+        return self
+
+    def market(self) -> LogitMarket:
+        n = self.n_firms
+        a = np.broadcast_to(np.asarray(self.a, dtype=float), (n,)).copy()
+        c = np.broadcast_to(np.asarray(self.c, dtype=float), (n,)).copy()
+        return LogitMarket(a, c, self.a0, self.mu)
+
+
+class FirmAgent(mesa.Agent):
+    """Thin view of firm ``firm`` across all sessions of a :class:`CalvanoModel`."""
+
+    def __init__(self, model: CalvanoModel, firm: int):
+        super().__init__(model)
+        self.firm = firm
+
+    @property
+    def strategy(self) -> np.ndarray:
+        """Greedy action per (session, state): ndarray(int64, shape (N, S))."""
+        return self.model.learners.strategy[:, self.firm]
+
+    @property
+    def q(self) -> np.ndarray:
+        """Q-values: ndarray(float64, shape (N, S, m))."""
+        return self.model.learners.Q[:, self.firm]
+
+
+class CalvanoModel(mesa.Model):
+    """Mesa shell over the Q-learning kernels: each ``step()`` advances every session by
+    ``spec.chunk_periods`` periods in one parallel kernel call.
+
+    Parameters
+    ----------
+    spec : Spec
+    sessions : int, number of independent sessions
+    seed : int, root seed (session ``b`` uses stream ``start + b``)
+    start : int, index of the first session
+    """
+
+    def __init__(self, spec: Spec, sessions: int, seed: int, start: int = 0):
+        super().__init__(seed=seed)
+        self.spec = spec
+        self.market = spec.market()
+        self.grid = self.market.price_grid(spec.m, spec.xi)
+        self.profit = self.market.profit_table(self.grid)
+        self.learners = QLearningSessions(
+            self.profit, self.grid, k=spec.k, alpha=spec.alpha, beta=spec.beta,
+            delta=spec.delta, seed=seed, sessions=sessions, start=start,
+            conv_window=spec.conv_window, max_periods=spec.max_periods,
+        )
+        self.start = start
+        self.periods_played = 0
+        self.kernel_seconds = 0.0
+        for i in range(spec.n_firms):
+            FirmAgent(self, i)
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "mean_t": lambda m: float(m.learners.t.mean()),
+            "converged_share": lambda m: float((m.learners.status == CONVERGED).mean()),
+            "running": lambda m: m.learners.running,
+        })
+
+    def step(self):
+        t0 = time.perf_counter()
+        self.periods_played += self.learners.advance(self.spec.chunk_periods)
+        self.kernel_seconds += time.perf_counter() - t0
+        self.datacollector.collect(self)
+        self.running = self.learners.running > 0
+
+
+def _outcome(length: int, actions: np.ndarray) -> str:
+    if length == 1:
+        return OUTCOMES[0] if np.all(actions[:, 0] == actions[0, 0]) else OUTCOMES[1]
+    return OUTCOMES[2] if length == 2 else OUTCOMES[3]
+
+
+def session_tables(model: CalvanoModel, seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The per-session and impulse-response tables of a finished model."""
+    spec, lr, grid = model.spec, model.learners, model.grid
+    res = lr.analyse()
+    n, N = spec.n_firms, lr.state.size
+    pn, pm = model.market.nash_prices(), model.market.monopoly_prices()
+    pin, pim = model.market.nash_profits().mean(), model.market.monopoly_profits().mean()
+    L = res["cycle_len"]
+    cols: dict[str, object] = {
+        "session": np.arange(model.start, model.start + N, dtype=np.int64),
+        "seed": np.full(N, seed, dtype=np.int64),
+        "converged": lr.status == CONVERGED,
+        "periods": np.where(lr.status == CONVERGED, lr.t - spec.conv_window, lr.t),
+        "cycle_length": L,
+    }
+    prices_mean = np.zeros(N)
+    for i in range(n):
+        acts = [res["cycle_actions"][b, i, : min(L[b], res["cycle_actions"].shape[2])]
+                for b in range(N)]
+        cols[f"cycle_action_firm{i + 1}"] = [a.tolist() for a in acts]
+        cols[f"cycle_prices_firm{i + 1}"] = [grid[i, a].tolist() for a in acts]
+        cols[f"cycle_profit_firm{i + 1}"] = res["cycle_profit"][:, i]
+        prices_mean += np.array([grid[i, a].mean() for a in acts]) / n
+    profit_mean = res["cycle_profit"].mean(axis=1)
+    cols["price_mean"] = prices_mean
+    cols["price_index"] = (prices_mean - pn.mean()) / (pm.mean() - pn.mean())
+    cols["profit_gain"] = (profit_mean - pin) / (pim - pin)
+    cols["outcome"] = [_outcome(L[b], res["cycle_actions"][b]) for b in range(N)]
+    cols["nash_on_path"] = res["nash_on_path"]
+    cols["static_nash_on_path"] = res["static_nash"]
+    cols["deviation_gain"] = res["dev_gain"]
+    cols["deviation_profitable"] = res["dev_gain"] > 1e-12
+    cols["rival_response"] = res["rival_response"] if n > 1 else np.full(N, np.nan)
+    cols["punishment_length"] = res["punishment"]
+    sessions = pl.DataFrame(cols)
+
+    ia = res["impulse_actions"]  # (N, n, T)
+    T = ia.shape[2]
+    t = np.arange(T) - IMPULSE_PRE
+    prices = np.stack([grid[i, ia[:, i, :]] for i in range(n)], axis=1)  # (N, n, T)
+    impulse = pl.DataFrame({
+        "session": np.repeat(cols["session"], n * T),
+        "t": np.tile(t, N * n),
+        "firm": np.tile(np.repeat(np.arange(1, n + 1), T), N),
+        "price": prices.reshape(-1),
+    })
+    return sessions, impulse
+
+
+def summarise(sessions: pl.DataFrame, model: CalvanoModel) -> dict:
+    """Summary figures of a run (keys documented in the README)."""
+    mk = model.market
+    outcome_counts = dict.fromkeys(OUTCOMES, 0)
+    for name, count in sessions["outcome"].value_counts().iter_rows():
+        outcome_counts[name] = count
+    N = sessions.height
+    return {
+        "sessions": N,
+        "profit_gain_mean": sessions["profit_gain"].mean(),
+        "profit_gain_sd": sessions["profit_gain"].std(),
+        "price_index_mean": sessions["price_index"].mean(),
+        "converged_share": sessions["converged"].mean(),
+        "periods_median": sessions["periods"].median(),
+        "periods_mean": sessions["periods"].mean(),
+        "nash_price": mk.nash_prices().tolist(),
+        "monopoly_price": mk.monopoly_prices().tolist(),
+        "nash_profit": mk.nash_profits().tolist(),
+        "monopoly_profit": mk.monopoly_profits().tolist(),
+        "price_grid": model.grid.tolist(),
+        "outcome_shares": {k: v / N for k, v in outcome_counts.items()},
+        "deviation_unprofitable_share": 1.0 - sessions["deviation_profitable"].mean(),
+        "nash_on_path_share": sessions["nash_on_path"].mean(),
+        "rival_response_mean": sessions["rival_response"].mean(),
+        "punishment_length_mean": sessions["punishment_length"].mean(),
+    }
+
+
+def simulate(spec: Spec, *, sessions: int, seed: int, start: int = 0,
+             threads: int | None = None, progress: bool = False):
+    """Run sessions ``start .. start+sessions-1`` to convergence; nothing is written.
+
+    Returns
+    -------
+    (sessions frame, impulse frame, model)
+    """
+    need = QLearningSessions.bytes_needed(spec.n_firms, spec.m, spec.k, sessions)
+    if need > 0.6 * _memory_bytes():
+        raise UsageError(
+            f"--sessions {sessions}: the Q-tables need {need / 2**30:.1f} GiB, more than 60% "
+            f"of this machine's memory; run fewer sessions at a time (or lower k, m, n_firms)"
+        )
+    if threads is not None:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    model = CalvanoModel(spec, sessions, seed, start)
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True)) as bar:
+            task = bar.add_task("sessions converged", total=sessions)
+            while model.running:
+                model.step()
+                bar.update(task, completed=sessions - model.learners.running)
+    else:
+        while model.running:
+            model.step()
+    frame, impulse = session_tables(model, seed)
+    return frame, impulse, model
+
+
+def _memory_bytes() -> int:
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
+        progress: bool = True) -> dict:
+    """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``, ``summary.json``."""
+    sessions = DEFAULT_SESSIONS if sessions is None else sessions
+    out = Path(out)
+    t0 = time.perf_counter()
+    frame, impulse, model = simulate(spec, sessions=sessions, seed=seed, threads=threads,
+                                     progress=progress)
+    wall = time.perf_counter() - t0
+    write_parquet_atomic(frame, out / "sessions.parquet")
+    write_parquet_atomic(impulse, out / "impulse.parquet")
+    summary = {
+        **spec.describe(),
+        "seed": seed,
+        **summarise(frame, model),
+        "wall_seconds": wall,
+        "kernel_seconds": model.kernel_seconds,
+        "threads": numba.get_num_threads(),
+        # kernel time of one session-period on one thread: wall kernel time x threads
+        "ns_per_period": model.kernel_seconds * numba.get_num_threads()
+        / max(model.periods_played, 1) * 1e9,
+        "periods_total": model.periods_played,
+        **run_metadata(),
+    }
+    write_json_atomic(summary, out / "summary.json")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from marketsim.cli import main as cli_main
+
+    return cli_main(["run", Spec.name, *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
