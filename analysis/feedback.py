@@ -456,21 +456,23 @@ def vpin(times, prices, volumes, *, bar_seconds: float | None = None,
 def trade_signs(prices, sides=None) -> np.ndarray:
     """Trade signs +1 (buyer-initiated) / -1: the aggressor side if known, else the tick rule.
 
-    ``sides`` may hold +1/-1, 1/0, booleans (True = buy) or strings ``buy``/``sell``/``B``/
-    ``S``. The tick rule signs a trade by its last non-zero price change.
+    ``sides`` may hold +1/-1 (+1 = buy), the 0/1 codes of ``marketsim.records`` (0 = buy,
+    1 = sell) or strings ``buy``/``sell``/``B``/``S``. The tick rule signs a trade by its
+    last non-zero price change.
     """
     if sides is not None:
         s = np.asarray(sides)
         if s.dtype.kind in "US" or s.dtype == object:
             low = np.char.lower(s.astype(str))
-            out = np.where(np.isin(low, ["buy", "b", "bid", "+1", "1"]), 1.0, np.nan)
-            out = np.where(np.isin(low, ["sell", "s", "ask", "offer", "-1", "0"]), -1.0, out)
+            out = np.where(np.isin(low, ["buy", "b", "bid", "+1"]), 1.0, np.nan)
+            out = np.where(np.isin(low, ["sell", "s", "ask", "offer", "-1"]), -1.0, out)
             if np.isnan(out).any():
                 raise UsageError("side column has values other than buy/sell; map them to +1/-1")
             return out
         s = s.astype(np.float64)
         if np.all(np.isin(s, [0.0, 1.0])):
-            return 2 * s - 1
+            # marketsim's record codes (marketsim/records.py): BUY = 0, SELL = 1
+            return 1 - 2 * s
         if not np.all(np.isin(s, [-1.0, 1.0])):
             raise UsageError("side column must hold +1/-1, 1/0 or buy/sell")
         return s
