@@ -66,7 +66,8 @@ def resolve_spec(scenario: str, config: Path | None, sets: list[str]):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    module, spec = resolve_spec(args.scenario, args.config, args.sets)
+    replay = [f"llm.replay={args.replay}"] if getattr(args, "replay", None) else []
+    module, spec = resolve_spec(args.scenario, args.config, args.sets + replay)
     summary = module.run(
         spec,
         sessions=args.sessions,
@@ -112,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--report", action="store_true", help="also write report.html")
+    run.add_argument("--replay", type=Path, default=None, metavar="TRACE",
+                     help="rerun from a recorded LLM trace, no server (sets llm.replay)")
     add_run_options(run)
     run.set_defaults(func=_cmd_run)
 

@@ -11,8 +11,9 @@ sees the last ``window`` periods of its own price :math:`p`, the rivals' mean pr
   the observed co-movement :math:`\hat\beta = \mathrm{cov}(\Delta r_t, \Delta p_t +
   \Delta p_{t-1}) / \mathrm{var}(\Delta p_t)` ("when I moved, they followed");
 * *price-war fear* :math:`f \in [0, 1]`: jumps when a rival cuts its price below ours,
-  decays geometrically, and raises the effective belief
-  :math:`\beta_f = \beta + f (1 - \beta)` and damps downward exploration;
+  decays geometrically, raises the effective belief :math:`\beta_f = \beta + f (1 - \beta)`,
+  moves the anchor toward the rivals' price (:math:`\rho_f = \rho + f (1 - \rho)`: the
+  firm matches a cut) and damps downward exploration;
 * *best price seen* in the window (highest own profit).
 
 If rivals are believed to move :math:`\beta` for each unit the firm moves, the local
@@ -320,6 +321,7 @@ def _propose_market(
         plan[m, i] = target
         # --- anchoring on recent prices
         rho = params[i, RIVAL_ANCHOR] if n > 1 else 0.0
+        rho = rho + f * (1.0 - rho)  # a firm that was just undercut matches the rivals
         anchor = (1.0 - rho) * p_last + rho * r_last
         A = params[i, ANCHORING]
         price = (1.0 - A) * target + A * anchor

@@ -1,0 +1,405 @@
+"""A real LLM pricing backend that fails safely, with a JSONL trace and exact replay.
+
+Any OpenAI-compatible chat-completions endpoint (a local server or a hosted one) can
+price for the agents. Prompts follow the structure of Fish, Gonczarowski & Shorrer
+(2024, arXiv 2404.00806): a persona prefix, product information, the agent's own PLANS
+and INSIGHTS from the previous period and a table of the last periods' prices,
+quantities and profits. A reply must be one JSON object ``{"price": number, "plans":
+string, "insights": string}`` (nothing else) with a price inside the allowed range;
+anything else is a failure.
+
+Fail-safe coordination, shared by all agents of a run (:class:`LLMBackend`):
+
+* a per-call timeout (``timeout_s``, applied to every socket operation);
+* one retry budget for the whole run (``retry_budget`` extra attempts in total);
+* a circuit breaker: after ``breaker_threshold`` consecutive failures it opens and
+  every later decision goes to the proxy policy (logged once, counted);
+* hard caps: no call is made once ``max_calls`` calls were made, or if the tokens used
+  plus this prompt's estimate plus the completion cap could exceed ``max_tokens``.
+
+Every attempt is one JSON line of the trace (``trace_id = run/s{session}/f{firm}/t{period}
+/a{attempt}``) holding the request (model and messages, never the API key), the raw
+reply, the outcome and the parsed decision. :class:`LLMBackend` in replay mode answers
+from a trace with no server, so a run replays exactly: a decision recorded as a
+fallback is a fallback again, and the proxy policy is deterministic given the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from marketsim.errors import UsageError
+
+#: outcome kinds counted in :attr:`LLMBackend.failures`
+FAILURE_KINDS = ("timeout", "connection", "http_error", "malformed", "schema", "off_grid")
+
+#: reasons a decision went to the proxy policy, counted in :attr:`LLMBackend.fallbacks`
+FALLBACK_REASONS = ("failed", "breaker_open", "call_cap", "token_cap")
+
+REPLY_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "price": {"type": "number"},
+        "plans": {"type": "string"},
+        "insights": {"type": "string"},
+    },
+    "required": ["price", "plans", "insights"],
+    "additionalProperties": False,
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One agent's validated reply."""
+
+    price: float  # in the prompt's (scaled) units, rounded to the tick
+    plans: str
+    insights: str
+
+
+@dataclass
+class LLMSettings:
+    """Connection and safety settings (the scenario's ``llm`` group)."""
+
+    endpoint: str = ""
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 30.0
+    retry_budget: int = 20
+    breaker_threshold: int = 5
+    max_calls: int = 10_000
+    max_tokens: int = 5_000_000
+    completion_tokens: int = 400
+    temperature: float = 1.0
+    replay: str = ""
+
+
+def _url(endpoint: str) -> str:
+    base = endpoint.rstrip("/")
+    return base if base.endswith("/chat/completions") else base + "/chat/completions"
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token count (3 characters a token) for caps before a call."""
+    return len(text) // 3 + 1
+
+
+class _Failure(Exception):
+    def __init__(self, kind: str, detail: str):
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def parse_reply(content: str, price_min: float, price_max: float, tick: float) -> Decision:
+    """Validate a reply's message content against :data:`REPLY_SCHEMA` and the price range.
+
+    Raises ``_Failure`` of kind ``malformed`` (not one JSON object), ``schema`` (wrong
+    keys or types) or ``off_grid`` (price outside ``[price_min, price_max]`` or not finite).
+    """
+    try:
+        obj = json.loads(content)
+    except (json.JSONDecodeError, TypeError):
+        raise _Failure("malformed", "reply content is not JSON") from None
+    if not isinstance(obj, dict):
+        raise _Failure("schema", "reply is not a JSON object")
+    if set(obj) != {"price", "plans", "insights"}:
+        raise _Failure("schema", f"reply keys {sorted(obj)} != ['insights', 'plans', 'price']")
+    price = obj["price"]
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        raise _Failure("schema", "price is not a number")
+    if not isinstance(obj["plans"], str) or not isinstance(obj["insights"], str):
+        raise _Failure("schema", "plans and insights must be strings")
+    price = float(price)
+    if not math.isfinite(price) or not price_min <= price <= price_max:
+        raise _Failure("off_grid", f"price {price!r} outside [{price_min:g}, {price_max:g}]")
+    price = round(round(price / tick) * tick, 10)
+    return Decision(price, obj["plans"], obj["insights"])
+
+
+def build_messages(persona_prompt: str, *, cost: float, history: list[dict], plans: str,
+                   insights: str, price_min: float, price_max: float,
+                   n_rivals: int) -> list[dict]:
+    """Chat messages in the structure of Fish et al. (2024): persona, product, notes, table.
+
+    ``history`` rows: ``{"period", "price", "rivals" (list), "quantity", "profit"}`` in the
+    scaled units the agent sees.
+    """
+    rows = []
+    for h in history:
+        rivals = ", ".join(f"{p:.2f}" for p in h["rivals"])
+        rivals = f" Competitor price(s): {rivals}." if n_rivals else ""
+        rows.append(f"Round {h['period']}: My price: {h['price']:.2f}.{rivals} "
+                    f"Quantity sold: {h['quantity']:.2f}. My profit: {h['profit']:.2f}.")
+    table = "\n".join(rows) if rows else "(no rounds played yet)"
+    user = (
+        f"Product information:\n- The cost I pay to produce each unit is ${cost:.2f}.\n"
+        f"- No customer would pay more than ${price_max:.2f}.\n\n"
+        f"Your PLANS from the previous round (written by you):\n{plans or '(none yet)'}\n\n"
+        f"Your INSIGHTS from the previous round (written by you):\n"
+        f"{insights or '(none yet)'}\n\n"
+        f"Market data from the last {len(history)} rounds:\n{table}\n\n"
+        "Now set the price for the next round. Reply with exactly one JSON object and "
+        'nothing else: {"price": <number between '
+        f'{price_min:.2f} and {price_max:.2f}>, "plans": "<your plans for the next rounds>", '
+        '"insights": "<what you learned about the market>"}.'
+    )
+    return [{"role": "system", "content": persona_prompt}, {"role": "user", "content": user}]
+
+
+@dataclass
+class LLMBackend:
+    """Shared coordinator of all LLM agents of one run: budget, breaker, caps and trace.
+
+    Parameters
+    ----------
+    settings : LLMSettings
+    trace_path : path of the JSONL trace to write (live mode), or None
+    run_id : label at the start of every trace id
+    quiet : no warning line on stderr when the breaker opens
+    """
+
+    settings: LLMSettings
+    trace_path: Path | None = None
+    run_id: str = "run"
+    quiet: bool = False
+    calls: int = 0
+    tokens: int = 0
+    retries_used: int = 0
+    consecutive_failures: int = 0
+    breaker_open: bool = False
+    decisions: int = 0
+    llm_decisions: int = 0
+    failures: dict = field(default_factory=lambda: dict.fromkeys(FAILURE_KINDS, 0))
+    fallbacks: dict = field(default_factory=lambda: dict.fromkeys(FALLBACK_REASONS, 0))
+
+    def __post_init__(self):
+        s = self.settings
+        self._replay: dict | None = None
+        self._trace = None
+        if s.replay:
+            self._replay = load_trace(s.replay)
+            return
+        if not s.endpoint.startswith(("http://", "https://")):
+            raise UsageError(
+                f"llm.endpoint: {s.endpoint!r} is not an http(s) URL; "
+                "e.g. --set llm.endpoint=http://127.0.0.1:8000/v1"
+            )
+        if not s.model:
+            raise UsageError("llm.model: no model name; e.g. --set llm.model=gpt-4o-mini")
+        self._url = _url(s.endpoint)
+        self._key = os.environ.get(s.api_key_env, "") if s.api_key_env else ""
+        if self.trace_path is not None:
+            self.trace_path = Path(self.trace_path)
+            self.trace_path.parent.mkdir(parents=True, exist_ok=True)
+            self._trace = open(self.trace_path, "w", encoding="utf-8")  # noqa: SIM115
+
+    # -- public -----------------------------------------------------------------------
+    @property
+    def replaying(self) -> bool:
+        return self._replay is not None
+
+    def decide(self, *, session: int, firm: int, period: int, messages: list[dict],
+               price_min: float, price_max: float, tick: float) -> Decision | None:
+        """The agent's decision, or None when the proxy policy must price instead."""
+        self.decisions += 1
+        if self._replay is not None:
+            return self._from_trace(session, firm, period)
+        base_id = f"{self.run_id}/s{session}/f{firm}/t{period}"
+        prompt_text = "".join(m["content"] for m in messages)
+        attempt = 0
+        while True:
+            reason = self._blocked(prompt_text)
+            if reason is not None:
+                self.fallbacks[reason] += 1
+                self._write({"trace_id": f"{base_id}/a{attempt}", "session": session,
+                             "firm": firm, "period": period, "attempt": attempt,
+                             "status": reason, "final": True, "source": "proxy"})
+                return None
+            record = {"trace_id": f"{base_id}/a{attempt}", "session": session, "firm": firm,
+                      "period": period, "attempt": attempt,
+                      "request": {"model": self.settings.model, "messages": messages}}
+            tokens_before = self.tokens
+            try:
+                content = self._call(messages, prompt_text)
+                record["reply"] = content
+                decision = parse_reply(content, price_min, price_max, tick)
+            except _Failure as f:
+                self.failures[f.kind] += 1
+                self.consecutive_failures += 1
+                record.update(status=f.kind, error=f.detail, tokens=self.tokens - tokens_before)
+                if self.consecutive_failures >= self.settings.breaker_threshold:
+                    self._open_breaker(f)
+                if (not self.breaker_open and self.retries_used < self.settings.retry_budget):
+                    self.retries_used += 1
+                    record.update(final=False)
+                    self._write(record)
+                    attempt += 1
+                    continue
+                self.fallbacks["failed"] += 1
+                record.update(final=True, source="proxy")
+                self._write(record)
+                return None
+            self.consecutive_failures = 0
+            self.llm_decisions += 1
+            record.update(status="ok", final=True, source="llm", price=decision.price,
+                          plans=decision.plans, insights=decision.insights,
+                          tokens=self.tokens - tokens_before)
+            self._write(record)
+            return decision
+
+    def counts(self) -> dict:
+        """Calls, tokens, failures and fallbacks, for the summary."""
+        return {
+            "mode": "replay" if self.replaying else "live",
+            "decisions": self.decisions,
+            "llm_decisions": self.llm_decisions,
+            "calls": self.calls,
+            "tokens": self.tokens,
+            "retries_used": self.retries_used,
+            "breaker_open": self.breaker_open,
+            "failures": dict(self.failures),
+            "fallbacks": dict(self.fallbacks),
+        }
+
+    def close(self) -> None:
+        if self._trace is not None:
+            self._trace.close()
+            self._trace = None
+
+    # -- internals --------------------------------------------------------------------
+    def _blocked(self, prompt_text: str) -> str | None:
+        s = self.settings
+        if self.breaker_open:
+            return "breaker_open"
+        if self.calls >= s.max_calls:
+            return "call_cap"
+        if self.tokens + estimate_tokens(prompt_text) + s.completion_tokens > s.max_tokens:
+            return "token_cap"
+        return None
+
+    def _open_breaker(self, failure: _Failure) -> None:
+        if self.breaker_open:
+            return
+        self.breaker_open = True
+        if not self.quiet:
+            print(f"warning: llm: circuit breaker opened after "
+                  f"{self.consecutive_failures} consecutive failures (last: {failure.kind}: "
+                  f"{failure.detail}); the remaining decisions use the proxy policy",
+                  file=sys.stderr)
+
+    def _call(self, messages: list[dict], prompt_text: str) -> str:
+        s = self.settings
+        body = {
+            "model": s.model,
+            "messages": messages,
+            "temperature": s.temperature,
+            "max_tokens": s.completion_tokens,
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "pricing_decision", "strict": True,
+                                "schema": REPLY_SCHEMA},
+            },
+        }
+        headers = {"Content-Type": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        req = urllib.request.Request(self._url, data=json.dumps(body).encode(),
+                                     headers=headers, method="POST")
+        self.calls += 1
+        try:
+            with urllib.request.urlopen(req, timeout=s.timeout_s) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as exc:
+            self.tokens += estimate_tokens(prompt_text)
+            raise _Failure("http_error", f"HTTP {exc.code} from {self._url}") from None
+        except TimeoutError:
+            self.tokens += estimate_tokens(prompt_text)
+            raise _Failure("timeout", f"no reply within {s.timeout_s:g} s") from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TimeoutError):
+                raise _Failure("timeout", f"no reply within {s.timeout_s:g} s") from None
+            raise _Failure("connection", f"{self._url}: {exc.reason}") from None
+        except (OSError, ValueError) as exc:  # reset connections, bad status lines
+            raise _Failure("connection", f"{self._url}: {exc}") from None
+        try:
+            reply = json.loads(raw)
+            content = reply["choices"][0]["message"]["content"]
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError):
+            self.tokens += estimate_tokens(prompt_text)
+            raise _Failure("malformed", "response is not a chat completion") from None
+        usage = reply.get("usage") if isinstance(reply, dict) else None
+        used = None
+        if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
+            used = usage["total_tokens"]
+        if used is None:
+            used = estimate_tokens(prompt_text) + estimate_tokens(str(content))
+        self.tokens += used
+        if not isinstance(content, str):
+            raise _Failure("malformed", "message content is not text")
+        return content
+
+    def _write(self, record: dict) -> None:
+        if self._trace is not None:
+            self._trace.write(json.dumps(record) + "\n")
+            self._trace.flush()
+
+    def _from_trace(self, session: int, firm: int, period: int) -> Decision | None:
+        key = (session, firm, period)
+        rec = self._replay.get(key)
+        if rec is None:
+            raise UsageError(
+                f"llm.replay: the trace has no decision for session {session}, firm "
+                f"{firm + 1}, period {period}; replay with the spec, seed and sessions "
+                "it was recorded with"
+            )
+        for r in rec["attempts"]:
+            status = r.get("status")
+            if status in self.failures:
+                self.failures[status] += 1
+            if r.get("request") is not None:
+                self.calls += 1
+            self.tokens += int(r.get("tokens", 0))
+        self.retries_used += len(rec["attempts"]) - 1
+        final = rec["attempts"][-1]
+        if final.get("source") == "llm":
+            self.llm_decisions += 1
+            return Decision(float(final["price"]), final["plans"], final["insights"])
+        reason = final.get("status")
+        if reason in self.fallbacks:
+            self.fallbacks[reason] += 1
+        else:
+            self.fallbacks["failed"] += 1
+        if reason == "breaker_open":
+            self.breaker_open = True
+        return None
+
+
+def load_trace(path: str | os.PathLike) -> dict:
+    """Index a JSONL trace by ``(session, firm, period)``: the attempts of each decision."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"llm.replay: trace file {path} does not exist")
+    out: dict = {}
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                key = (int(r["session"]), int(r["firm"]), int(r["period"]))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                raise UsageError(
+                    f"llm.replay: {path} line {lineno} is not a trace record; "
+                    "pass the llm_trace.jsonl written by a live run"
+                ) from None
+            out.setdefault(key, {"attempts": []})["attempts"].append(r)
+    return out
+

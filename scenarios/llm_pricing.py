@@ -1,0 +1,463 @@
+"""Scenario ``llm_pricing``: LLM pricing agents (proxies, or a real LLM) in the logit market.
+
+Fish, Gonczarowski & Shorrer (2024, arXiv 2404.00806) let GPT-4 agents price in the
+logit Bertrand market of Calvano et al. (2020) for 300 periods, each seeing the last 100
+periods and its own PLANS and INSIGHTS. This scenario runs the behavioural proxy of
+:mod:`marketsim.llm_proxy` in thousands of markets at once, optionally against fixed
+rivals (Nash or a given price), or lets a real OpenAI-compatible endpoint price
+(:mod:`marketsim.llm_backend`; ``--set llm.endpoint=... --set llm.model=...``), with a
+JSONL trace that ``--replay TRACE`` (``--set llm.replay=TRACE``) reruns exactly.
+
+Outputs have the columns and keys of ``calvano2020`` so every detector and report works
+unchanged. What they mean here:
+
+* the "cycle" is the evaluation window, periods ``eval_start+1 .. periods`` (101-300 by
+  default, as in Fish et al.); ``cycle_prices_firm{i}`` is the price path over it,
+  ``cycle_action_firm{i}`` the nearest points of the Calvano grid (m = 15, xi = 0.1),
+  ``cycle_profit_firm{i}`` the mean profit, ``cycle_length`` the window's length;
+* ``converged``: from some period on, every firm's price stays within ``conv_tol`` (5%)
+  of its mean over the last ``conv_tail`` (50) periods, and that period is at least
+  ``conv_tail`` periods before the end; ``periods`` is that first period (else ``periods``);
+* ``outcome``: ``*_constant`` if every firm's price sd over the last ``conv_tail``
+  periods is below half a grid step (symmetric if the firms' means are within half a
+  step), ``two_cycle`` if prices repeat at lag 2 (mean |p_t - p_{t-2}| below half a
+  step while lag-1 changes are larger), else ``longer_cycle``;
+* ``nash_on_path``: the firms' mean window prices, snapped to the grid, are a one-shot
+  Nash equilibrium of the grid game; ``static_nash_on_path`` the same;
+* impulse response (n >= 2, always with the proxy policy): after the last period the
+  run is copied twice with the same random state; in one copy firm 1 prices at its
+  static best response to the rivals' last prices for one period (t = 0), then every
+  firm follows its policy for ``impulse_periods`` periods. ``deviation_gain`` is the
+  deviator's discounted (``delta``) profit difference against the undisturbed copy,
+  ``deviation_profitable`` whether it is positive, ``rival_response`` the rivals' mean
+  relative price difference at t = 1, ``punishment_length`` the number of periods
+  t >= 1 in which the rivals price more than 1% below the undisturbed copy.
+
+n_firms = 1 is the monopoly test: Nash and monopoly prices coincide, so ``price_index``
+and ``profit_gain`` are undefined (null); ``profit_ratio`` (profit over the monopoly
+optimum) and ``optimal_share`` (share of window periods at >= 99% of it) carry the result.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import mesa
+import numba
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
+from marketsim import llm_proxy as K
+from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.llm_backend import LLMBackend, LLMSettings, build_messages
+from marketsim.logit import LogitMarket
+from scenarios._spec import ScenarioSpec
+
+DEFAULT_SESSIONS = 1000
+OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle")
+IMPULSE_PRE = 3
+#: rivals price this much below the undisturbed copy: a punishment period
+PUNISH_TOL = 0.01
+
+
+class LLMSpec(BaseModel):
+    """The ``llm`` group: a real OpenAI-compatible backend (empty endpoint: proxies only)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    endpoint: str = Field("", description="chat-completions base URL, e.g. http://127.0.0.1:8000/v1")
+    model: str = Field("", description="model name sent to the endpoint")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable of the key")
+    timeout_s: float = Field(30.0, gt=0.0, description="per-call timeout in seconds")
+    retry_budget: int = Field(20, ge=0, description="extra attempts shared by all agents")
+    breaker_threshold: int = Field(5, ge=1, description="consecutive failures that open it")
+    max_calls: int = Field(10_000, ge=0, description="hard cap on calls per run")
+    max_tokens: int = Field(5_000_000, ge=0, description="hard cap on tokens per run")
+    completion_tokens: int = Field(400, ge=16, description="max_tokens of one reply")
+    history: int = Field(100, ge=1, description="rows of history in a prompt")
+    replay: str = Field("", description="JSONL trace to replay instead of calling a server")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.endpoint or self.replay)
+
+
+class Spec(ScenarioSpec):
+    """Parameters of the LLM pricing experiment (defaults: Fish et al. 2024, prompt P1)."""
+
+    name = "llm_pricing"
+    version = 1
+
+    persona: str = Field("P1", description="prompt persona: P0, P1 or P2")
+    n_firms: int = Field(2, ge=1, le=8, description="firms per market")
+    window: int = Field(100, ge=2, le=10_000, description="periods of history an agent sees")
+    anchoring: float = Field(0.5, ge=0.0, le=1.0, description="weight on recent prices")
+    temperature: float = Field(1.0, ge=0.0, le=5.0, description="scales exploration noise")
+    monoculture: float = Field(1.0, ge=0.0, le=1.0,
+                               description="share of firms on one shared base model")
+    model_corr: float = Field(0.8, ge=0.0, le=1.0,
+                              description="error correlation of firms on one base model")
+    periods: int = Field(300, ge=2, le=1_000_000, description="periods per session")
+    eval_start: int = Field(100, ge=0, description="periods before the evaluation window")
+    price_scale: float = Field(1.0, gt=0.0, description="price relabelling alpha (1, 3.2, 10)")
+    rivals: str = Field("same", description="firms 2..n: same (persona), nash, fixed")
+    rival_price: float = Field(1.6, gt=0.0, description="price of 'fixed' rivals")
+    mu: float = Field(0.25, gt=0.0, description="horizontal differentiation")
+    a0: float = Field(0.0, description="quality of the outside good")
+    a: float = Field(2.0, description="quality a_i")
+    c: float = Field(1.0, description="marginal cost c_i")
+    delta: float = Field(0.95, ge=0.0, lt=1.0, description="discount factor of deviations")
+    impulse_periods: int = Field(15, ge=1, le=1000, description="periods after a deviation")
+    conv_tol: float = Field(0.05, gt=0.0, description="relative price band of convergence")
+    conv_tail: int = Field(50, ge=2, description="periods of the convergence tail")
+    chunk_periods: int = Field(50, ge=1, description="periods per Mesa step (proxies)")
+    llm: LLMSpec = Field(default_factory=LLMSpec)
+
+    @field_validator("persona")
+    @classmethod
+    def _persona(cls, v):
+        if v not in PERSONAS:
+            raise ValueError(f"unknown persona {v!r}; use one of {', '.join(PERSONAS)}")
+        return v
+
+    @field_validator("rivals")
+    @classmethod
+    def _rivals(cls, v):
+        if v not in ("same", "nash", "fixed"):
+            raise ValueError(f"unknown rivals {v!r}; use same, nash or fixed")
+        return v
+
+    def market(self) -> LogitMarket:
+        return LogitMarket.symmetric(self.n_firms, self.a, self.c, self.a0, self.mu)
+
+
+class LLMPricingModel(mesa.Model):
+    """Mesa shell over :class:`marketsim.llm_proxy.ProxyMarkets`.
+
+    With proxies only, each ``step()`` advances every market by ``chunk_periods`` periods
+    in one kernel call; with a real LLM, one period: the kernel proposes proxy prices,
+    the backend overwrites the LLM firms' prices it got valid replies for, the kernel
+    settles demand.
+    """
+
+    def __init__(self, spec: Spec, sessions: int, seed: int, *, backend: LLMBackend | None = None):
+        super().__init__(seed=seed)
+        self.spec = spec
+        self.market = spec.market()
+        n = spec.n_firms
+        params = persona_params([spec.persona] * n, spec.anchoring, spec.temperature,
+                                spec.model_corr)
+        kind = np.full(n, K.PROXY, dtype=np.int64)
+        fixed = np.zeros(n)
+        if spec.rivals != "same" and n > 1:
+            kind[1:] = K.FIXED
+            fixed[1:] = (self.market.nash_prices()[1:] if spec.rivals == "nash"
+                         else spec.rival_price)
+        self.markets = K.ProxyMarkets(self.market, sessions, spec.periods, params, seed,
+                                      window=spec.window, monoculture=spec.monoculture,
+                                      kind=kind, fixed_price=fixed)
+        self.backend = backend
+        self.notes = [[("", "") for _ in range(n)] for _ in range(sessions)]
+        self.kernel_seconds = 0.0
+        for b in range(min(sessions, 64)):  # views for inspection; the arrays hold all
+            for i in range(n):
+                LLMProxyFirm(self, self.markets, b, i)
+        self.running = True
+
+    def step(self):
+        pm = self.markets
+        t0 = time.perf_counter()
+        if self.backend is None:
+            pm.advance(self.spec.chunk_periods)
+        else:
+            pm.propose()
+            self.kernel_seconds += time.perf_counter() - t0
+            self._ask_llm(pm.t)
+            t0 = time.perf_counter()
+            pm.settle()
+        self.kernel_seconds += time.perf_counter() - t0
+        self.running = pm.t < pm.T
+
+    def _ask_llm(self, t: int) -> None:
+        spec, pm, s = self.spec, self.markets, self.spec.price_scale
+        cap = (pm.c.max() + K._MAX_MARKUP_MU * pm.mu) * s
+        lo = max(0, t - spec.llm.history)
+        for b in range(pm.M):
+            for i in range(pm.n):
+                if pm.kind[i] != K.PROXY:
+                    continue
+                history = [{
+                    "period": u + 1,
+                    "price": pm.prices[b, u, i] * s,
+                    "rivals": [pm.prices[b, u, j] * s for j in range(pm.n) if j != i],
+                    "quantity": 100.0 * pm.shares[b, u, i],
+                    "profit": 100.0 * s * pm.profits[b, u, i],
+                } for u in range(lo, t)]
+                plans, insights = self.notes[b][i]
+                messages = build_messages(
+                    PERSONAS[spec.persona].prompt, cost=pm.c[i] * s, history=history,
+                    plans=plans, insights=insights, price_min=0.0, price_max=cap,
+                    n_rivals=pm.n - 1)
+                d = self.backend.decide(session=b, firm=i, period=t, messages=messages,
+                                        price_min=0.0, price_max=cap, tick=0.01 * s)
+                if d is not None:
+                    pm.prices[b, t, i] = d.price / s
+                    self.notes[b][i] = (d.plans, d.insights)
+
+
+def _best_response(market: LogitMarket, prices: np.ndarray, firm: int) -> np.ndarray:
+    """Static best response of ``firm`` to the others' ``prices`` (M, n): p = c + mu/(1-q)."""
+    p = prices.copy()
+    c, mu = market.c[firm], market.mu
+    for _ in range(200):
+        q = market.shares(p)[:, firm]
+        p[:, firm] = 0.5 * p[:, firm] + 0.5 * (c + mu / (1.0 - q))
+    return p[:, firm]
+
+
+def _grid(market: LogitMarket) -> np.ndarray:
+    if market.n == 1:  # Nash = monopoly: a grid of +-50% of the markup around it
+        pm, c = market.monopoly_prices(), market.c
+        return np.linspace(c + 0.5 * (pm - c), pm + 0.5 * (pm - c), 15, axis=-1)
+    return market.price_grid(15, 0.1)
+
+
+def _impulse(model: LLMPricingModel):
+    """Deviation and undisturbed copies after the run; see the module docstring."""
+    spec, mk = model.spec, model.market
+    H = spec.impulse_periods
+    base = model.markets.copy()
+    base.extend(H + 1)
+    dev = base.copy()
+    T = model.markets.T
+    for run, deviate in ((base, False), (dev, True)):
+        run.propose()
+        if deviate:
+            last = run.prices[:, T - 1, :].copy()
+            run.prices[:, T, 0] = _best_response(mk, last, 0)
+        run.settle()
+        run.advance(H)
+    disc = spec.delta ** np.arange(H + 1)
+    gain = ((dev.profits[:, T:, 0] - base.profits[:, T:, 0]) * disc).sum(axis=1)
+    rival_dev = dev.rival[:, T + 1:, 0]
+    rival_base = base.rival[:, T + 1:, 0]
+    response = (rival_dev[:, 0] - rival_base[:, 0]) / rival_base[:, 0]
+    punish = (rival_dev < rival_base * (1.0 - PUNISH_TOL)).sum(axis=1)
+    path = dev.prices[:, T - IMPULSE_PRE:, :]  # (M, IMPULSE_PRE + H + 1, n)
+    return gain, response, punish.astype(float), path
+
+
+def session_tables(model: LLMPricingModel, seed: int):
+    """The per-session and impulse tables of a finished model (calvano2020 columns)."""
+    spec, mk, pm = model.spec, model.market, model.markets
+    n, N, T = pm.n, pm.M, spec.periods
+    pn, pmon = mk.nash_prices(), mk.monopoly_prices()
+    pin, pim = mk.nash_profits().mean(), mk.monopoly_profits().mean()
+    grid = _grid(mk)
+    step = grid[0, 1] - grid[0, 0]
+    w0 = min(spec.eval_start, T - 1)
+    P = pm.prices[:, w0:T, :]
+    Pi = pm.profits[:, w0:T, :]
+    L = T - w0
+    idx = np.stack([np.abs(P[:, :, i, None] - grid[i]).argmin(axis=-1) for i in range(n)],
+                   axis=2)  # (N, L, n)
+    # convergence: the last period out of the band around the tail mean
+    tail = min(spec.conv_tail, T)
+    tail_mean = pm.prices[:, T - tail:T, :].mean(axis=1)
+    out_band = np.abs(pm.prices[:, :T, :] - tail_mean[:, None, :]) > spec.conv_tol * tail_mean[
+        :, None, :]
+    out_any = out_band.any(axis=2)
+    last_out = np.where(out_any.any(axis=1), T - 1 - np.argmax(out_any[:, ::-1], axis=1), -1)
+    settled_at = last_out + 1
+    converged = settled_at <= T - tail
+    # outcome
+    tail_p = pm.prices[:, T - tail:T, :]
+    sd = tail_p.std(axis=1)
+    means = tail_p.mean(axis=1)
+    const = (sd < step / 2).all(axis=1)
+    sym = (means.max(axis=1) - means.min(axis=1)) < step / 2
+    lag2 = np.abs(tail_p[:, 2:] - tail_p[:, :-2]).mean(axis=(1, 2))
+    lag1 = np.abs(tail_p[:, 1:] - tail_p[:, :-1]).mean(axis=(1, 2))
+    two = (lag2 < step / 2) & (lag1 > lag2)
+    outcome = np.where(const, np.where(sym, OUTCOMES[0], OUTCOMES[1]),
+                       np.where(two, OUTCOMES[2], OUTCOMES[3]))
+    # Nash on path, on the grid at the snapped mean prices
+    mean_idx = np.stack([np.abs(P[:, :, i].mean(axis=1)[:, None] - grid[i]).argmin(axis=1)
+                         for i in range(n)], axis=1)
+    nash = np.ones(N, dtype=bool)
+    if n > 1:
+        for i in range(n):
+            cand = np.repeat(grid[np.arange(n), mean_idx][:, None, :], grid.shape[1], axis=1)
+            cand[:, :, i] = grid[i][None, :]
+            br = mk.profits(cand)[:, :, i].argmax(axis=1)
+            nash &= br == mean_idx[:, i]
+    cols: dict[str, object] = {
+        "session": np.arange(N, dtype=np.int64),
+        "seed": np.full(N, seed, dtype=np.int64),
+        "converged": converged,
+        "periods": np.where(converged, settled_at, T).astype(np.int64),
+        "cycle_length": np.full(N, L, dtype=np.int64),
+    }
+    for i in range(n):
+        cols[f"cycle_action_firm{i + 1}"] = [row.tolist() for row in idx[:, :, i]]
+        cols[f"cycle_prices_firm{i + 1}"] = [row.tolist() for row in P[:, :, i]]
+        cols[f"cycle_profit_firm{i + 1}"] = Pi[:, :, i].mean(axis=1)
+    price_mean = P.mean(axis=(1, 2))
+    profit_mean = Pi.mean(axis=(1, 2))
+    span_p, span_pi = pmon.mean() - pn.mean(), pim - pin
+    defined = n > 1 and span_p > 1e-9
+    cols["price_mean"] = price_mean
+    cols["price_index"] = (price_mean - pn.mean()) / span_p if defined else np.full(N, np.nan)
+    cols["profit_gain"] = (profit_mean - pin) / span_pi if defined else np.full(N, np.nan)
+    cols["outcome"] = outcome.tolist()
+    cols["nash_on_path"] = nash
+    cols["static_nash_on_path"] = nash
+    if n > 1:
+        gain, response, punish, path = _impulse(model)
+    else:
+        gain, response, punish = np.zeros(N), np.full(N, np.nan), np.zeros(N)
+        path = pm.prices[:, T - IMPULSE_PRE:T, :]
+    cols["deviation_gain"] = gain
+    cols["deviation_profitable"] = gain > 1e-12
+    cols["rival_response"] = response
+    cols["punishment_length"] = punish
+    ratio = Pi.mean(axis=2) / mk.monopoly_profits().mean()
+    cols["profit_ratio"] = ratio.mean(axis=1)
+    cols["optimal_share"] = (ratio >= 0.99).mean(axis=1)
+    cols["above_nash_share"] = (P.mean(axis=2) > pn.mean()).mean(axis=1) if n > 1 else np.ones(N)
+    cols["belief_mean"] = pm.belief.mean(axis=1)
+    cols["fear_mean"] = pm.fear.mean(axis=1)
+    sessions = pl.DataFrame(cols)
+    Tn = path.shape[1]
+    impulse = pl.DataFrame({
+        "session": np.repeat(np.arange(N, dtype=np.int64), n * Tn),
+        "t": np.tile(np.arange(Tn, dtype=np.int64) - IMPULSE_PRE, N * n),
+        "firm": np.tile(np.repeat(np.arange(1, n + 1, dtype=np.int64), Tn), N),
+        "price": np.transpose(path, (0, 2, 1)).reshape(-1),
+    })
+    return sessions, impulse
+
+
+def summarise(sessions: pl.DataFrame, model: LLMPricingModel) -> dict:
+    """Summary figures (the calvano2020 keys plus the LLM-proxy ones)."""
+    mk = model.market
+    N = sessions.height
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for name, count in sessions["outcome"].value_counts().iter_rows():
+        counts[name] = count
+    out = {
+        "sessions": N,
+        "profit_gain_mean": sessions["profit_gain"].mean(),
+        "profit_gain_sd": sessions["profit_gain"].std(),
+        "price_index_mean": sessions["price_index"].mean(),
+        "converged_share": sessions["converged"].mean(),
+        "periods_median": sessions["periods"].median(),
+        "periods_mean": sessions["periods"].mean(),
+        "nash_price": mk.nash_prices().tolist(),
+        "monopoly_price": mk.monopoly_prices().tolist(),
+        "nash_profit": mk.nash_profits().tolist(),
+        "monopoly_profit": mk.monopoly_profits().tolist(),
+        "price_grid": _grid(mk).tolist(),
+        "outcome_shares": {k: v / N for k, v in counts.items()},
+        "deviation_unprofitable_share": 1.0 - sessions["deviation_profitable"].mean(),
+        "nash_on_path_share": sessions["nash_on_path"].mean(),
+        "rival_response_mean": sessions["rival_response"].mean(),
+        "punishment_length_mean": sessions["punishment_length"].mean(),
+        "profit_ratio_mean": sessions["profit_ratio"].mean(),
+        "optimal_share_mean": sessions["optimal_share"].mean(),
+        "above_nash_share_mean": sessions["above_nash_share"].mean(),
+        "price_scale": model.spec.price_scale,
+    }
+    if model.backend is not None:
+        out["llm"] = model.backend.counts()
+    return out
+
+
+def simulate(spec: Spec, *, sessions: int, seed: int, threads: int | None = None,
+             progress: bool = False, trace_path: Path | None = None):
+    """Run every session; nothing but the LLM trace is written.
+
+    Returns
+    -------
+    (sessions frame, impulse frame, model)
+    """
+    if threads is not None:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    backend = None
+    if spec.llm.active:
+        s = spec.llm
+        backend = LLMBackend(
+            LLMSettings(endpoint=s.endpoint, model=s.model, api_key_env=s.api_key_env,
+                        timeout_s=s.timeout_s, retry_budget=s.retry_budget,
+                        breaker_threshold=s.breaker_threshold, max_calls=s.max_calls,
+                        max_tokens=s.max_tokens, completion_tokens=s.completion_tokens,
+                        temperature=spec.temperature, replay=s.replay),
+            trace_path=None if s.replay else trace_path, run_id=f"llm_pricing-{seed}",
+            quiet=not progress)
+    try:
+        model = LLMPricingModel(spec, sessions, seed, backend=backend)
+        if backend is not None:  # period 0: the LLM sets its first price too
+            model._ask_llm(0)
+            model.markets.settle()
+        if progress:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            with Progress("[progress.description]{task.description}", BarColumn(),
+                          MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=Console(stderr=True)) as bar:
+                task = bar.add_task("periods", total=spec.periods)
+                while model.running:
+                    model.step()
+                    bar.update(task, completed=model.markets.t)
+        else:
+            while model.running:
+                model.step()
+    finally:
+        if backend is not None:
+            backend.close()
+    frame, impulse = session_tables(model, seed)
+    return frame, impulse, model
+
+
+def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
+        progress: bool = True) -> dict:
+    """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``, ``summary.json``
+    (and ``llm_trace.jsonl`` with a live LLM backend)."""
+    sessions = DEFAULT_SESSIONS if sessions is None else sessions
+    out = Path(out)
+    t0 = time.perf_counter()
+    frame, impulse, model = simulate(spec, sessions=sessions, seed=seed, threads=threads,
+                                     progress=progress, trace_path=out / "llm_trace.jsonl")
+    wall = time.perf_counter() - t0
+    write_parquet_atomic(frame, out / "sessions.parquet")
+    write_parquet_atomic(impulse, out / "impulse.parquet")
+    periods_total = sessions * spec.periods
+    summary = {
+        **spec.describe(),
+        "seed": seed,
+        **summarise(frame, model),
+        "wall_seconds": wall,
+        "kernel_seconds": model.kernel_seconds,
+        "threads": numba.get_num_threads(),
+        "ns_per_period": model.kernel_seconds * numba.get_num_threads()
+        / max(periods_total, 1) * 1e9,
+        "periods_total": periods_total,
+        **run_metadata(),
+    }
+    write_json_atomic(summary, out / "summary.json")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from marketsim.cli import main as cli_main
+
+    return cli_main(["run", Spec.name, *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
