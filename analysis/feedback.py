@@ -21,7 +21,7 @@ Variance ratio (Lo & MacKinlay 1988)
     :math:`VR(q) = \hat\sigma^2_c(q) / \hat\sigma^2_a` with overlapping :math:`q`-period
     returns; > 1 means momentum (positive feedback), < 1 mean reversion. The
     heteroskedasticity-robust statistic is
-    :math:`z^*(q) = (VR(q) - 1)/\sqrt{\hat\theta(q)}`,
+    :math:`z^*(q) = \sqrt{T}\,(VR(q) - 1)/\sqrt{\hat\theta(q)}`,
     :math:`\hat\theta(q) = \sum_{j=1}^{q-1} [2(q-j)/q]^2 \hat\delta(j)`.
 
 VPIN (Easley, López de Prado & O'Hara 2012)
@@ -318,7 +318,7 @@ def variance_ratio(prices, q: int | tuple[int, ...] = (2, 4, 8, 16), *, log: boo
         for j in range(1, qq):
             delta_j = T * (d2[j:] @ d2[:-j]) / denom
             theta += (2.0 * (qq - j) / qq) ** 2 * delta_j
-        z = (vr - 1) / math.sqrt(theta)
+        z = math.sqrt(T) * (vr - 1) / math.sqrt(theta)
         vrs.append(float(vr))
         zs.append(float(z))
         ps.append(float(2 * stats.norm.sf(abs(z))))
@@ -414,7 +414,8 @@ def vpin(times, prices, volumes, *, bar_seconds: float | None = None,
     bar_time = t[np.concatenate([edges - 1, [t.size - 1]])]
     dp = np.diff(bar_last, prepend=p[0])
     sd = dp.std()
-    share = stats.norm.cdf(dp / sd) if sd > 0 else np.full(dp.size, 0.5)
+    # with no dispersion in bar moves, classify by the sign of the move alone
+    share = stats.norm.cdf(dp / sd) if sd > 0 else 0.5 * (1 + np.sign(dp))
     total = bar_volume.sum()
     if bucket_volume is None:
         bucket_volume = total / (5 * window)
