@@ -11,15 +11,15 @@ sees the last ``window`` periods of its own price :math:`p`, the rivals' mean pr
   the observed co-movement :math:`\hat\beta = \mathrm{cov}(\Delta r_t, \Delta p_t +
   \Delta p_{t-1}) / \mathrm{var}(\Delta p_t)` ("when I moved, they followed");
 * *price-war fear* :math:`f \in [0, 1]`: jumps when a rival cuts its price below ours,
-  decays geometrically, raises the effective belief :math:`\beta_f = \beta + f (1 - \beta)`,
-  moves the anchor toward the rivals' price (:math:`\rho_f = \rho + f (1 - \rho)`: the
-  firm matches a cut) and damps downward exploration;
+  decays geometrically, moves the anchor toward the rivals' price
+  (:math:`\rho_f = \rho + f (1 - \rho)`: the firm matches a cut, a punishment) and damps
+  its own downward exploration (it avoids starting a price war);
 * *best price seen* in the window (highest own profit).
 
 If rivals are believed to move :math:`\beta` for each unit the firm moves, the local
 profit :math:`(p - c) e^{b_0 + b_1 p + b_2 (r + \beta \Delta p)}` peaks at the *plan*
 
-.. math::  p^\star = c - 1 / (b_1 + \beta_f b_2).
+.. math::  p^\star = c - 1 / (b_1 + \beta b_2).
 
 With the true logit slopes :math:`b_1 = -(1-q_i)/\mu`, :math:`b_2 = \sum_{j\ne i} q_j/\mu`,
 :math:`\beta = 0` gives the one-shot Nash condition :math:`p - c = \mu/(1-q_i)` and
@@ -31,7 +31,7 @@ temperature noise:
 .. math::  p_t = (1-A)\,[(1-g) p^\star + g\, p^{best}] + A\,[(1-\rho) p_{t-1} + \rho\, r_{t-1}]
            + \sigma_t (z_t + b),
 
-where :math:`A` is the anchoring weight, :math:`\rho` the share of the anchor on rivals,
+where :math:`A` is the anchoring weight, :math:`\rho_f` the share of the anchor on rivals,
 :math:`\sigma_t` the persona's exploration scale times the temperature (decaying toward a
 floor), :math:`b` the persona's exploration bias (negative: undercutting) and
 :math:`z_t` a normal draw from the firm's *base model*. Firms on one base model share
@@ -304,10 +304,9 @@ def _propose_market(
         prior = prior ** (n - 1) if n > 1 else prior
         beta = w * prior + (1.0 - w) * beta_hat
         f = fear[m, i]
-        beta = beta + f * (1.0 - beta)
         belief[m, i] = beta
         # --- plan: the price that maximises local profit under the belief
-        k = b1 + beta * b2
+        k = b1 + beta * b2  # beta: the belief without fear
         cap = _MAX_MARKUP_MU * mu
         markup = cap
         if k < -1.0 / cap:
