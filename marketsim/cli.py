@@ -76,6 +76,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.quiet,
     )
+    summary = _add_detectors(Path(args.out), summary)
     print(f"results: {Path(args.out).resolve()}")
     for key in ("profit_gain_mean", "converged_share", "max_drawdown", "wall_seconds"):
         if key in summary and summary[key] is not None:
@@ -86,6 +87,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         path = write_report(args.out)
         print(f"report: {path}")
     return 0
+
+
+def _add_detectors(out: Path, summary: dict) -> dict:
+    """Run the detectors on the finished run and add them to ``summary.json``."""
+    from analysis import run_detectors
+    from marketsim.io import write_json_atomic
+
+    summary = {**summary, "detectors": run_detectors(out, summary.get("params"))}
+    write_json_atomic(summary, out / "summary.json")
+    verdict = summary["detectors"].get("verdict")
+    if verdict:
+        print(f"detectors: {verdict}")
+    return summary
 
 
 def _cmd_params(args: argparse.Namespace) -> int:

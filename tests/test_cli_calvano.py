@@ -34,6 +34,8 @@ def test_run_writes_the_documented_files(tmp_path):
     assert set(summary["outcome_shares"]) == {
         "symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle"}
     assert abs(sum(summary["outcome_shares"].values()) - 1) < 1e-12
+    assert summary["detectors"]["kind"] == "pricing"
+    assert isinstance(summary["detectors"]["flagged"], bool)
     sessions = pl.read_parquet(out / "sessions.parquet")
     assert SESSION_COLUMNS <= set(sessions.columns)
     assert sessions.height == 8
