@@ -1,7 +1,8 @@
 # Two commands on a fresh machine with Python 3.11, pip and make:
 #   make demo   set up .venv, run the Calvano et al. (2020) baseline, write a report
 #   make test   set up .venv, run the whole test suite
-PYTHON ?= python3.11
+# Python 3.11 or newer; python3.11 when it is on PATH, else python3
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -10,7 +11,8 @@ STAMP  := $(VENV)/.installed
 
 # Reinstall only when the project's metadata changed (pyproject.toml is the stamp's input).
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'" >&2; exit 2; }
+	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH; install Python 3.11 or run 'make PYTHON=/path/to/python3.11 ...'" >&2; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "error: $(PYTHON) is older than Python 3.11; run 'make PYTHON=/path/to/python3.11 ...'" >&2; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
