@@ -4,9 +4,12 @@ Drawdown events
     For each observation :math:`i` the forward window minimum
     :math:`m_i = \min\{p_j : t_i \le t_j \le t_i + W\}` and the window drop
     :math:`d_i = 1 - m_i / p_i`. An event starts at the first :math:`i` with
-    :math:`d_i \ge X`; its start is moved to the peak that maximises :math:`d_k` before
-    the trough (the highest price the fall began from), the trough is the window minimum
-    from there, and recovery is measured over :math:`[t_{trough}, t_{trough} + R]`:
+    :math:`d_i \ge X`; the peak is the :math:`k` before the first trough that maximises
+    :math:`d_k`, the trough is the window minimum from the peak, and the start is the
+    knee where the fall began: while the path between start and trough rises above the
+    straight chord between them by more than a tenth of the fall, the start moves to the
+    highest such point. Depth and speed are measured from the start. Recovery is
+    measured over :math:`[t_{trough}, t_{trough} + R]`:
     recovered share :math:`(\max p - p_{trough}) / (p_{start} - p_{trough})`, capped at 1.
     Defaults follow the 6 May 2010 E-mini episode (CFTC-SEC 2010; Kirilenko et al. 2017):
     a fall of about 5% in minutes, rebounding within about 30 minutes.
@@ -90,8 +93,22 @@ def _drawdown_events(t, p, drop, window, recovery_window, arg):
                 best = j
                 best_drop = dj
             j += 1
+        tr = arg[best]
+        # the fall starts at the knee: while the path from the start to the trough bulges
+        # above the chord by more than a tenth of the fall, move the start to the bulge
         s = best
-        tr = arg[s]
+        while True:
+            fall = p[s] - p[tr]
+            knee = s
+            gap = 0.1 * fall
+            for j in range(s + 1, tr):
+                chord = p[s] - fall * (t[j] - t[s]) / (t[tr] - t[s])
+                if p[j] - chord > gap:
+                    gap = p[j] - chord
+                    knee = j
+            if knee == s:
+                break
+            s = knee
         top = p[s]
         low = p[tr]
         peak = tr
