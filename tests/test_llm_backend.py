@@ -1,0 +1,268 @@
+"""The real LLM backend against a real HTTP server on 127.0.0.1 started in the test.
+
+The server answers like an OpenAI-compatible chat-completions endpoint, scripted to
+return good replies, malformed JSON, prices off the grid, HTTP 500s and hangs. The run
+must complete, count each failure, stay within its budget and caps, and replay from its
+JSONL trace to identical results with no server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import polars as pl
+import pytest
+
+from marketsim.cli import main as cli_main
+from marketsim.llm_backend import LLMBackend, LLMSettings, parse_reply
+from scenarios import build_spec
+from scenarios.llm_pricing import Spec, simulate
+
+HANG_S = 1.5
+
+
+class _Script:
+    """Replies in order, cycling; each is good | malformed | offgrid | schema | 500 | hang."""
+
+    def __init__(self, plan):
+        self.plan = list(plan)
+        self.k = 0
+        self.requests = []
+        self.lock = threading.Lock()
+
+    def next(self, body):
+        with self.lock:
+            kind = self.plan[self.k % len(self.plan)]
+            self.k += 1
+            self.requests.append(body)
+            return kind, self.k
+
+
+def _server(script):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body["_auth"] = self.headers.get("Authorization")
+            kind, k = script.next(body)
+            if kind == "hang":
+                threading.Event().wait(HANG_S)
+                return
+            if kind == "500":
+                self.send_response(500)
+                self.end_headers()
+                self.wfile.write(b"internal error")
+                return
+            price = 1.5 + 0.01 * (k % 40)
+            content = {
+                "good": json.dumps({"price": price, "plans": f"plan {k}", "insights": "ok"}),
+                "malformed": '{"price": 1.7, "plans": "unterminated',
+                "offgrid": json.dumps({"price": -3.0, "plans": "", "insights": ""}),
+                "schema": json.dumps({"price": "1.8", "plans": "", "insights": ""}),
+            }[kind]
+            reply = {"id": f"c{k}", "object": "chat.completion", "model": body["model"],
+                     "choices": [{"index": 0, "finish_reason": "stop",
+                                  "message": {"role": "assistant", "content": content}}],
+                     "usage": {"prompt_tokens": 50, "completion_tokens": 10,
+                               "total_tokens": 60}}
+            data = json.dumps(reply).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    return srv, f"http://127.0.0.1:{srv.server_address[1]}/v1"
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def start(plan):
+        script = _Script(plan)
+        srv, url = _server(script)
+        servers.append(srv)
+        return script, url
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _spec(url, **llm):
+    sets = {"n_firms": 2, "periods": 12, "window": 5, "impulse_periods": 3,
+            "eval_start": 4, "conv_tail": 4,
+            "llm": {"endpoint": url, "model": "test-model", "timeout_s": 0.4, **llm}}
+    return build_spec(Spec, {}, sets)
+
+
+def test_mixed_failures_complete_count_cap_and_replay(scripted, tmp_path, monkeypatch):
+    monkeypatch.setenv("MARKETSIM_TEST_KEY", "sk-secret-123")
+    plan = ["good"] * 6 + ["malformed", "good", "offgrid", "500", "good", "schema",
+                           "hang", "good"]
+    script, url = scripted(plan)
+    spec = _spec(url, retry_budget=3, breaker_threshold=50, max_calls=40,
+                 api_key_env="MARKETSIM_TEST_KEY")
+    trace = tmp_path / "trace.jsonl"
+    frame, impulse, model = simulate(spec, sessions=2, seed=7, trace_path=trace)
+    counts = model.backend.counts()
+    # 2 sessions x 2 firms x 12 periods = 48 decisions, but at most 40 calls
+    assert counts["decisions"] == 48
+    assert counts["calls"] == 40 == len(script.requests)
+    assert counts["fallbacks"]["call_cap"] >= 48 - 40
+    assert counts["retries_used"] == 3  # the shared budget is spent, never exceeded
+    f = counts["failures"]
+    # every scripted failure among the first 40 calls is counted under its kind
+    first = [plan[k % len(plan)] for k in range(40)]
+    assert f["malformed"] == first.count("malformed")
+    assert f["off_grid"] == first.count("offgrid")
+    assert f["http_error"] == first.count("500")
+    assert f["schema"] == first.count("schema")
+    assert f["timeout"] == first.count("hang")
+    assert counts["llm_decisions"] == first.count("good")
+    assert counts["tokens"] <= spec.llm.max_tokens
+    # LLM prices were used where the reply was good: a good reply's price is 1.5 + k/100
+    rec = [json.loads(x) for x in trace.read_text().splitlines()]
+    ok = [r for r in rec if r.get("source") == "llm"]
+    assert len(ok) == counts["llm_decisions"]
+    r0 = ok[0]
+    assert model.markets.prices[r0["session"], r0["period"], r0["firm"]] == r0["price"]
+    assert len({r["trace_id"] for r in rec}) == len(rec)
+    # the key went to the server, never into the trace
+    assert script.requests[0]["_auth"] == "Bearer sk-secret-123"
+    assert "sk-secret-123" not in trace.read_text()
+    # prompts follow Fish et al.: persona, plans and insights, a history table, JSON reply
+    user = script.requests[20]["messages"][1]["content"]
+    assert "PLANS" in user and "INSIGHTS" in user and "Round " in user
+    assert script.requests[0]["response_format"]["json_schema"]["schema"]["required"] == [
+        "price", "plans", "insights"]
+
+    # replay: no server, identical results
+    n_requests = len(script.requests)
+    replay = _spec("", replay=str(trace))
+    frame2, impulse2, model2 = simulate(replay, sessions=2, seed=7)
+    assert len(script.requests) == n_requests
+    assert np.array_equal(model.markets.prices, model2.markets.prices)
+    assert frame.equals(frame2) and impulse.equals(impulse2)
+    c2 = model2.backend.counts()
+    for key in ("decisions", "llm_decisions", "calls", "tokens", "retries_used",
+                "failures", "fallbacks"):
+        assert c2[key] == counts[key], key
+
+
+def test_dead_endpoint_opens_breaker_and_falls_back(tmp_path, capsys):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens here
+    spec = _spec(f"http://127.0.0.1:{port}/v1", retry_budget=2, breaker_threshold=3)
+    frame, _, model = simulate(spec, sessions=2, seed=1, trace_path=tmp_path / "t.jsonl",
+                               progress=True)
+    c = model.backend.counts()
+    assert c["breaker_open"]
+    assert c["calls"] == 3  # two retries spent, breaker opens on the third failure
+    assert c["failures"]["connection"] == 3
+    assert c["fallbacks"]["breaker_open"] + c["fallbacks"]["failed"] == c["decisions"] == 48
+    assert frame["price_mean"].is_finite().all()  # the proxy priced instead
+    err = capsys.readouterr().err
+    assert "circuit breaker opened" in err and "Traceback" not in err
+
+
+def test_breaker_opens_on_hangs_and_stops_calls(scripted, tmp_path):
+    script, url = scripted(["hang"])
+    spec = _spec(url, retry_budget=10, breaker_threshold=2, timeout_s=0.2)
+    _, _, model = simulate(spec, sessions=1, seed=2, trace_path=tmp_path / "t.jsonl")
+    c = model.backend.counts()
+    assert c["breaker_open"] and c["calls"] == 2 and c["failures"]["timeout"] == 2
+    assert c["retries_used"] == 1
+
+
+def test_token_cap_is_never_exceeded(scripted, tmp_path):
+    _, url = scripted(["good"])
+    spec = _spec(url, max_tokens=3000, completion_tokens=100)
+    _, _, model = simulate(spec, sessions=2, seed=3, trace_path=tmp_path / "t.jsonl")
+    c = model.backend.counts()
+    assert 0 < c["calls"] < c["decisions"]
+    assert c["tokens"] <= 3000
+    assert c["fallbacks"]["token_cap"] == c["decisions"] - c["calls"]
+
+
+def test_cli_live_then_replay_identical_and_key_not_in_outputs(scripted, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-written")
+    _, url = scripted(["good", "good", "malformed"])
+    common = ["run", "llm_pricing", "--sessions", "2", "--seed", "9", "--quiet",
+              "--set", "periods=10", "--set", "window=4", "--set", "eval_start=3",
+              "--set", "conv_tail=3", "--set", "impulse_periods=2"]
+    live = tmp_path / "live"
+    assert cli_main([*common, "--out", str(live), "--set", f"llm.endpoint={url}",
+                     "--set", "llm.model=m", "--set", "llm.timeout_s=2"]) == 0
+    rep = tmp_path / "rep"
+    assert cli_main([*common, "--out", str(rep), "--replay",
+                     str(live / "llm_trace.jsonl")]) == 0
+    a = pl.read_parquet(live / "sessions.parquet")
+    b = pl.read_parquet(rep / "sessions.parquet")
+    assert a.equals(b)
+    sa = json.loads((live / "summary.json").read_text())
+    sb = json.loads((rep / "summary.json").read_text())
+    assert sa["profit_gain_mean"] == sb["profit_gain_mean"]
+    assert sa["llm"]["llm_decisions"] == sb["llm"]["llm_decisions"] > 0
+    for path in (live / "summary.json", live / "llm_trace.jsonl"):
+        assert "sk-never-written" not in path.read_text()
+    assert os.environ["OPENAI_API_KEY"] == "sk-never-written"
+
+
+def test_bad_llm_settings_are_one_line_errors(tmp_path, capsys):
+    code = cli_main(["run", "llm_pricing", "--sessions", "1", "--out", str(tmp_path),
+                     "--quiet", "--set", "llm.endpoint=localhost:8000"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: llm.endpoint") and err.count("\n") == 1
+    code = cli_main(["run", "llm_pricing", "--sessions", "1", "--out", str(tmp_path),
+                     "--quiet", "--replay", str(tmp_path / "missing.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and "llm.replay" in err and "does not exist" in err
+    code = cli_main(["run", "llm_pricing", "--sessions", "1", "--out", str(tmp_path),
+                     "--quiet", "--set", "llm.bogus=1"])
+    assert code == 2 and "llm.bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content,kind", [
+    ('{"price": 1.8, "plans": "a", "insights": "b"}', None),
+    ('```json {"price": 1.8} ```', "malformed"),
+    ('{"price": 1.8, "plans": "a"}', "schema"),
+    ('{"price": 1.8, "plans": "a", "insights": "b", "x": 1}', "schema"),
+    ('{"price": true, "plans": "a", "insights": "b"}', "schema"),
+    ('{"price": 99, "plans": "a", "insights": "b"}', "off_grid"),
+    ('{"price": NaN, "plans": "a", "insights": "b"}', "off_grid"),
+])
+def test_parse_reply_schema(content, kind):
+    from marketsim.llm_backend import _Failure
+
+    if kind is None:
+        d = parse_reply(content, 0.0, 5.0, 0.01)
+        assert d.price == 1.8 and d.plans == "a"
+    else:
+        with pytest.raises(_Failure) as exc:
+            parse_reply(content, 0.0, 5.0, 0.01)
+        assert exc.value.kind == kind
+
+
+def test_backend_requires_model_name():
+    from marketsim.errors import UsageError
+
+    with pytest.raises(UsageError, match="llm.model"):
+        LLMBackend(LLMSettings(endpoint="http://127.0.0.1:1/v1"))
