@@ -7,7 +7,7 @@ Drawdown events
     :math:`d_i \ge X`; the peak is the :math:`k` before the first trough that maximises
     :math:`d_k`, the trough is the window minimum from the peak, and the start is the
     knee where the fall began: while the path between start and trough rises above the
-    straight chord between them by more than a tenth of the fall, the start moves to the
+    straight chord between them by more than 5% of the fall, the start moves to the
     highest such point. Depth and speed are measured from the start. Recovery is
     measured over :math:`[t_{trough}, t_{trough} + R]`:
     recovered share :math:`(\max p - p_{trough}) / (p_{start} - p_{trough})`, capped at 1.
@@ -95,12 +95,12 @@ def _drawdown_events(t, p, drop, window, recovery_window, arg):
             j += 1
         tr = arg[best]
         # the fall starts at the knee: while the path from the start to the trough bulges
-        # above the chord by more than a tenth of the fall, move the start to the bulge
+        # above the chord by more than 5% of the fall, move the start to the bulge
         s = best
         while True:
             fall = p[s] - p[tr]
             knee = s
-            gap = 0.1 * fall
+            gap = 0.05 * fall
             for j in range(s + 1, tr):
                 chord = p[s] - fall * (t[j] - t[s]) / (t[tr] - t[s])
                 if p[j] - chord > gap:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,9 @@ def test_real_calvano_run_is_flagged_by_run_detectors(tmp_path):
                  "--quiet", "--out", str(tmp_path)]) == 0
     res = run_detectors(tmp_path)
     assert res["kind"] == "pricing" and res["flagged"]
+    # marketsim run merges the same verdicts into summary.json
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["detectors"]["flagged"] and summary["detectors"]["verdict"] == res["verdict"]
     assert res["demand_model"]["profit_gain_mean"] > 0.6
     assert res["margin"]["flagged"]
     ir = res["impulse_response"]

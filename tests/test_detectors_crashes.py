@@ -34,7 +34,7 @@ def test_planted_crash_found_with_its_start_depth_and_recovery(seed):
     dd = res["drawdowns"]
     assert dd.height == 1 and res["flagged"]
     ev = dd.row(0, named=True)
-    assert abs(ev["start_t"] - 3000) <= 15
+    assert abs(ev["start_t"] - 3000) <= 20  # knee resolution: 5% of the 300 s fall, + noise
     assert abs(ev["trough_t"] - 3300) <= 15
     assert ev["depth"] == pytest.approx(0.08, abs=0.008)
     # recovered 0.064 of the 0.08 log-fall: about 80%
