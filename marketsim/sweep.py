@@ -1,0 +1,534 @@
+"""Parameter sweeps: a grid of scenario specs times many seeds, on dask.distributed.
+
+A sweep is the Cartesian product of grid axes (``alpha=0.05:0.25:5``,
+``beta=log:1e-6:1e-5:5``, ``m=10,15``) applied on top of a base spec, each point run
+for ``seeds`` sessions. Sessions ``start .. start+count-1`` of a point form one task;
+session ``b`` always uses RNG stream ``b`` of the root seed (common random numbers
+across grid points), so any block is reproducible on its own.
+
+Every task's table is written to ``OUT/parts/<key>.parquet`` atomically, where ``key``
+is the sha256 of the canonical JSON of (scenario, version, validated spec, grid column
+names, root seed, seed block). Re-running a sweep skips parts already on disk, so a
+sweep killed at any moment resumes and ends with the same table as an uninterrupted
+run; a changed spec gets new keys and never mixes with old parts. ``OUT/sweep.json``
+lists the grid, the points with their spec hashes and the expected parts; readers go
+through it (:func:`scan_sweep`), never through a glob.
+
+All execution goes through ``dask.distributed``: a ``LocalCluster`` of single-threaded
+worker processes by default, or an existing scheduler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from marketsim.errors import UsageError
+from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+
+MANIFEST = "sweep.json"
+PARTS = "parts"
+#: sessions per task when not given: big enough to amortise scheduling (a Calvano
+#: baseline session takes ~75 ms), small enough to balance 2,500-session grids
+DEFAULT_CHUNK = 25
+
+
+# --------------------------------------------------------------------------- grid
+
+
+def _number(text: str, key: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"--grid {key}: {text!r} is not a number") from None
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _scalar(text: str) -> Any:
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_axis_values(key: str, spec: Any) -> list:
+    """Values of one grid axis.
+
+    Parameters
+    ----------
+    key : str, the parameter (dotted for nested groups), used in messages
+    spec : str or list
+        ``"a,b,c"`` (a list), ``"start:stop:count"`` (``count`` evenly spaced values,
+        both ends included), ``"log:start:stop:count"`` (geometric spacing), or an
+        already-parsed list (from TOML).
+
+    Returns
+    -------
+    list of distinct values in the given order
+    """
+    if isinstance(spec, list):
+        values = list(spec)
+    elif isinstance(spec, int | float) and not isinstance(spec, bool):
+        values = [spec]
+    elif isinstance(spec, str):
+        text = spec.strip()
+        log = text.startswith("log:")
+        body = text[4:] if log else text
+        pieces = body.split(":")
+        if log or (len(pieces) == 3 and "," not in body):
+            if len(pieces) != 3:
+                raise UsageError(f"--grid {key}: expected log:START:STOP:COUNT, got {text!r}")
+            start, stop = _number(pieces[0], key), _number(pieces[1], key)
+            if not _is_int(pieces[2]):
+                raise UsageError(f"--grid {key}: COUNT must be a whole number, got {pieces[2]!r}")
+            count = int(pieces[2])
+            if count < 1:
+                raise UsageError(f"--grid {key}: empty range (COUNT = {count}); use COUNT >= 1")
+            if log:
+                if start <= 0 or stop <= 0:
+                    raise UsageError(f"--grid {key}: log range needs START and STOP > 0")
+                arr = np.geomspace(start, stop, count)
+            else:
+                arr = np.linspace(start, stop, count)
+            ints = _is_int(pieces[0]) and _is_int(pieces[1]) and np.all(arr == np.round(arr))
+            # round away representation noise so 0.1 is 0.1 in keys and columns
+            values = [int(v) if ints else float(f"{v:.12g}") for v in arr]
+        else:
+            values = [_scalar(p) for p in text.split(",") if p.strip() != ""]
+    else:
+        raise UsageError(f"--grid {key}: expected a list or a range string, got {spec!r}")
+    if not values:
+        raise UsageError(f"--grid {key}: no values; give a list a,b,c or START:STOP:COUNT")
+    out: list = []
+    for v in values:
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def parse_grid_items(items: list[str] | None) -> dict[str, list]:
+    """``["alpha=0.05:0.25:5", "beta=1e-6,4e-6"]`` -> ``{"alpha": [...], "beta": [...]}``."""
+    grid: dict[str, list] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--grid {item!r}: expected KEY=VALUES, e.g. --grid alpha=0.1,0.2")
+        if key in grid:
+            raise UsageError(f"--grid {key}: given twice; give each key once")
+        grid[key] = parse_axis_values(key, raw)
+    return grid
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True)
+
+
+def _sha(obj: Any) -> str:
+    return hashlib.sha256(_canonical(obj).encode()).hexdigest()
+
+
+def _lookup(tree: dict, dotted: str) -> Any:
+    node: Any = tree
+    for k in dotted.split("."):
+        node = node[k]
+    return node
+
+
+@dataclass(frozen=True)
+class Task:
+    """One block of sessions of one grid point: the unit of work and of output."""
+
+    point: int
+    params: dict
+    start: int
+    count: int
+    key: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.key}.parquet"
+
+    def describe(self) -> str:
+        ps = ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return f"{ps}, sessions {self.start}..{self.start + self.count - 1}"
+
+
+@dataclass
+class SweepPlan:
+    """A validated sweep: every grid point's spec and the tasks covering all seeds."""
+
+    scenario: str
+    version: int
+    grid: dict[str, list]
+    seeds: int
+    seed: int
+    chunk: int
+    specs: list = field(repr=False)
+    points: list[dict]
+    spec_hashes: list[str]
+    tasks: list[Task]
+
+    def manifest(self) -> dict:
+        return {
+            "scenario": self.scenario,
+            "version": self.version,
+            "grid": self.grid,
+            "seeds": self.seeds,
+            "seed": self.seed,
+            "chunk": self.chunk,
+            "points": [
+                {"point": i, "params": p, "spec_hash": h, "spec": s.model_dump()}
+                for i, (p, h, s) in enumerate(zip(self.points, self.spec_hashes, self.specs,
+                                                  strict=True))
+            ],
+            "parts": [f"{PARTS}/{t.filename}" for t in self.tasks],
+        }
+
+
+def _check_sweepable(module, scenario: str) -> None:
+    fn = getattr(module, "simulate", None)
+    if fn is None or "start" not in inspect.signature(fn).parameters:
+        raise UsageError(
+            f"scenario {scenario!r} cannot be swept: it has no "
+            "simulate(spec, *, sessions, seed, start, threads); sweep calvano2020 instead"
+        )
+
+
+def plan_sweep(scenario: str, grid: dict[str, list], *, seeds: int, seed: int = 0,
+               config: dict | None = None, sets: list[str] | None = None,
+               chunk: int | None = None) -> SweepPlan:
+    """Validate every grid point and cut the seeds into tasks; no work is done.
+
+    Raises
+    ------
+    UsageError
+        naming the key of an unknown parameter, an empty axis or a value the scenario's
+        spec rejects, before any cluster is started.
+    """
+    from scenarios import build_spec, get_scenario
+
+    module = get_scenario(scenario)
+    _check_sweepable(module, scenario)
+    if not grid:
+        raise UsageError("no grid: give at least one --grid KEY=VALUES (or a [grid] table)")
+    if seeds < 1:
+        raise UsageError(f"--seeds {seeds}: must be at least 1")
+    spec_cls = module.Spec
+    for key, values in grid.items():
+        top = key.split(".")[0]
+        if top not in spec_cls.model_fields:
+            raise UsageError(
+                f"--grid {key}: unknown parameter of {scenario}; "
+                f"see 'marketsim params {scenario}' for the valid keys"
+            )
+        if not values:
+            raise UsageError(f"--grid {key}: no values")
+    config = dict(config or {})
+    base = build_spec(spec_cls, config, sets)  # fixed parameters fail without grid blame
+    del base
+    chunk = min(seeds, DEFAULT_CHUNK) if chunk is None else chunk
+    if chunk < 1:
+        raise UsageError(f"--chunk {chunk}: must be at least 1")
+    n_blocks = math.ceil(seeds / chunk)
+    # equal blocks: 100 seeds in chunks of 30 -> 25,25,25,25 rather than 30,30,30,10
+    bounds = [round(i * seeds / n_blocks) for i in range(n_blocks + 1)]
+    keys = list(grid)
+    specs, points, hashes, tasks = [], [], [], []
+    for i, combo in enumerate(itertools.product(*(grid[k] for k in keys))):
+        point_sets = list(sets or []) + [f"{k}={json.dumps(v)}" for k, v in zip(keys, combo,
+                                                                                 strict=True)]
+        try:
+            spec = build_spec(spec_cls, config, point_sets)
+        except UsageError as exc:
+            where = ", ".join(f"{k}={v}" for k, v in zip(keys, combo, strict=True))
+            raise UsageError(f"--grid point ({where}): {exc}") from None
+        dump = spec.model_dump(mode="json")
+        params = {k: _lookup(dump, k) for k in keys}
+        spec_hash = _sha({"scenario": scenario, "version": spec.version, "spec": dump})
+        specs.append(spec)
+        points.append(params)
+        hashes.append(spec_hash)
+        for lo, hi in itertools.pairwise(bounds):
+            key = _sha({
+                "scenario": scenario, "version": spec.version, "spec": dump,
+                "columns": keys, "seed": seed, "start": lo, "count": hi - lo,
+            })
+            tasks.append(Task(i, params, lo, hi - lo, key))
+    if len(set(hashes)) != len(hashes):
+        raise UsageError("--grid: two grid points give the same spec; remove repeated values")
+    for col in keys:
+        clash = {"session", "seed", "spec_hash", "point"}
+        if col in clash:
+            raise UsageError(f"--grid {col}: clashes with an output column; rename the key")
+    return SweepPlan(scenario, spec_cls.version, grid, seeds, seed, chunk, specs, points,
+                     hashes, tasks)
+
+
+# --------------------------------------------------------------------------- work
+
+
+def _worker_setup() -> int:
+    """Runs on each worker before tasks: one numba thread (the cluster is the parallelism)."""
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    import numba
+
+    numba.set_num_threads(1)
+    return os.getpid()
+
+
+def _warm(scenario: str, spec_json: dict) -> float:
+    """Compile or load the scenario's numba kernels on a worker with one tiny session."""
+    from scenarios import get_scenario
+
+    t0 = time.perf_counter()
+    module = get_scenario(scenario)
+    spec = module.Spec.model_validate(spec_json)
+    module.simulate(spec, sessions=1, seed=0, start=0, threads=1)
+    return time.perf_counter() - t0
+
+
+def run_task(scenario: str, spec_json: dict, params: dict, seed: int, start: int, count: int,
+             threads: int = 1) -> pl.DataFrame:
+    """Sessions ``start .. start+count-1`` of one grid point, with the grid columns added."""
+    from scenarios import get_scenario
+
+    module = get_scenario(scenario)
+    spec = module.Spec.model_validate(spec_json)
+    frame = module.simulate(spec, sessions=count, seed=seed, start=start, threads=threads)[0]
+    return frame.with_columns(pl.lit(v).alias(k) for k, v in params.items())
+
+
+def _clean_temporaries(parts: Path) -> None:
+    # a SIGKILL between write and rename leaves ``.<name>.<random>.tmp``: never a part
+    for tmp in parts.glob(".*.parquet.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _open_client(workers: int | None, scheduler: str | None, quiet: bool):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="20s"), None
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    n = workers or os.cpu_count() or 1
+    cluster = LocalCluster(
+        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+        host="127.0.0.1", silence_logs=logging.ERROR,
+        env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
+    )
+    return Client(cluster), cluster
+
+
+def _progress(quiet: bool):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress("[progress.description]{task.description}", BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), "eta", TimeRemainingColumn(),
+                    console=Console(stderr=True), disable=quiet)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_sweep(plan: SweepPlan, out: str | os.PathLike, *, workers: int | None = None,
+              scheduler: str | None = None, threads: int = 1, quiet: bool = False,
+              log=None) -> dict:
+    """Run every task of ``plan`` not already on disk; write parts and ``sweep.json``.
+
+    Returns
+    -------
+    dict with ``tasks``, ``skipped``, ``done``, ``failed`` (list of task descriptions),
+    ``wall_seconds``.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = Path(out)
+    parts = out / PARTS
+    parts.mkdir(parents=True, exist_ok=True)
+    _clean_temporaries(parts)
+    manifest = {**plan.manifest(), **run_metadata()}
+    write_json_atomic(manifest, out / MANIFEST)
+    todo = [t for t in plan.tasks if not (parts / t.filename).exists()]
+    skipped = len(plan.tasks) - len(todo)
+    t0 = time.perf_counter()
+    failed: list[str] = []
+    done = 0
+    if todo:
+        client, cluster = _open_client(workers, scheduler, quiet)
+        try:
+            client.run(_worker_setup)
+            dumps = [s.model_dump(mode="json") for s in plan.specs]
+            client.run(_warm, plan.scenario, dumps[todo[0].point])
+            done, failed = _execute(client, plan, todo, dumps, parts, threads, quiet, skipped,
+                                    log)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    wall = time.perf_counter() - t0
+    status = {"tasks": len(plan.tasks), "skipped": skipped, "done": done,
+              "failed": failed, "wall_seconds": wall,
+              "complete": all((parts / t.filename).exists() for t in plan.tasks)}
+    write_json_atomic({**manifest, "status": status}, out / MANIFEST)
+    return status
+
+
+def _execute(client, plan: SweepPlan, todo: list[Task], dumps: list[dict], parts: Path,
+             threads: int, quiet: bool, skipped: int, log) -> tuple[int, list[str]]:
+    from distributed import as_completed
+
+    def submit(task: Task, attempt: int):
+        fut = client.submit(run_task, plan.scenario, dumps[task.point], task.params, plan.seed,
+                            task.start, task.count, threads, pure=False,
+                            key=f"sweep-{task.key[:16]}-{attempt}")
+        meta[fut.key] = (task, attempt)
+        return fut
+
+    meta: dict[str, tuple[Task, int]] = {}
+    failed: list[str] = []
+    done = 0
+    futures = [submit(t, 0) for t in todo]
+    with _progress(quiet) as bar:
+        bar_task = bar.add_task(f"{plan.scenario} sweep tasks", total=len(plan.tasks),
+                                completed=skipped)
+        pending = as_completed(futures)
+        for fut in pending:
+            task, attempt = meta.pop(fut.key)
+            if fut.status == "finished":
+                write_parquet_atomic(fut.result(), parts / task.filename)
+                done += 1
+                bar.advance(bar_task)
+            else:
+                try:
+                    fut.result()
+                    err = "task did not finish"
+                except Exception as exc:  # the worker's exception, reported with its task
+                    err = _one_line(exc)
+                if attempt == 0:
+                    log(f"warning: task ({task.describe()}) failed: {err}; retrying once")
+                    pending.add(submit(task, 1))
+                else:
+                    log(f"error: task ({task.describe()}) failed again: {err}")
+                    failed.append(task.describe())
+                    bar.advance(bar_task)
+            fut.release()
+    return done, failed
+
+
+# --------------------------------------------------------------------------- results
+
+
+def read_manifest(out: str | os.PathLike) -> dict:
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        raise UsageError(f"{path} does not exist; is {out} a sweep output folder?")
+    return json.loads(path.read_text())
+
+
+def scan_sweep(out: str | os.PathLike, *, allow_missing: bool = False) -> pl.LazyFrame:
+    """The sweep's sessions as one lazy table over the parts its manifest lists.
+
+    One row per session: the scenario's sessions columns plus one column per grid key.
+    Raises :class:`UsageError` if parts are missing (unless ``allow_missing``).
+    """
+    out = Path(out)
+    manifest = read_manifest(out)
+    paths = [out / p for p in manifest["parts"]]
+    present = [p for p in paths if p.exists()]
+    if len(present) < len(paths) and not allow_missing:
+        raise UsageError(
+            f"{out}: {len(paths) - len(present)} of {len(paths)} sweep parts are missing; "
+            "re-run the sweep command to finish it"
+        )
+    if not present:
+        raise UsageError(f"{out}: no finished sweep parts yet")
+    return pl.scan_parquet(present)
+
+
+def point_summary(out: str | os.PathLike, value: str = "profit_gain") -> pl.DataFrame:
+    """Mean, sd and count of ``value`` per grid point, sorted by the grid keys."""
+    keys = list(read_manifest(out)["grid"])
+    return (scan_sweep(out).group_by(keys)
+            .agg(pl.col(value).mean().alias(f"{value}_mean"),
+                 pl.col(value).std().alias(f"{value}_sd"),
+                 pl.len().alias("sessions"))
+            .sort(keys).collect())
+
+
+def write_heatmaps(out: str | os.PathLike, values: tuple[str, ...] = ("profit_gain",
+                                                                        "price_index")) -> Path:
+    """Heat maps of the mean of ``values`` over the first two grid keys: ``heatmap.html``.
+
+    A one-key grid gives a line chart; further keys become facet rows.
+    """
+    import altair as alt
+
+    out = Path(out)
+    keys = list(read_manifest(out)["grid"])
+    frame = scan_sweep(out, allow_missing=True).collect()
+    charts = []
+    for value in values:
+        if value not in frame.columns:
+            continue
+        table = (frame.group_by(keys).agg(pl.col(value).mean().alias(value),
+                                          pl.len().alias("sessions")).sort(keys))
+        data = table
+        if len(keys) == 1:
+            chart = alt.Chart(data).mark_line(point=True).encode(
+                x=alt.X(f"{keys[0]}:Q"), y=alt.Y(f"{value}:Q"))
+        else:
+            chart = alt.Chart(data).mark_rect().encode(
+                x=alt.X(f"{keys[0]}:O"), y=alt.Y(f"{keys[1]}:O", sort="descending"),
+                color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis")),
+                tooltip=[*keys, value, "sessions"])
+            if len(keys) > 2:
+                chart = chart.facet(row=f"{keys[2]}:O")
+        charts.append(chart.properties(title=f"mean {value}"))
+    if not charts:
+        raise UsageError(f"{out}: the sweep has none of the columns {list(values)}")
+    path = out / "heatmap.html"
+    tmp = out / ".heatmap.html.tmp"
+    alt.hconcat(*charts).save(str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+__all__ = [
+    "SweepPlan", "Task", "parse_axis_values", "parse_grid_items", "plan_sweep", "point_summary",
+    "run_sweep", "run_task", "scan_sweep", "write_heatmaps",
+]
