@@ -397,7 +397,7 @@ def simulate(spec: Spec, *, sessions: int, seed: int, threads: int | None = None
                         max_tokens=s.max_tokens, completion_tokens=s.completion_tokens,
                         temperature=spec.temperature, replay=s.replay),
             trace_path=None if s.replay else trace_path, run_id=f"llm_pricing-{seed}",
-            quiet=not progress)
+            quiet=False)
     try:
         model = LLMPricingModel(spec, sessions, seed, backend=backend)
         if backend is not None:  # period 0: the LLM sets its first price too
