@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.logit import LogitMarket
+from marketsim.policies import PolicyList, check_market, learner_class, pricing_setup
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
 from scenarios._spec import ScenarioSpec
 
@@ -56,6 +57,7 @@ class Spec(ScenarioSpec):
     conv_window: int = Field(100_000, ge=1, description="periods of stable strategies")
     max_periods: int = Field(10**9, ge=1, description="cap on periods per session")
     chunk_periods: int = Field(250_000, ge=1, description="periods per Mesa step")
+    policy: PolicyList = Field(default_factory=list, description="policies (marketsim.policies)")
 
     @field_validator("a", "c")
     @classmethod
@@ -73,6 +75,7 @@ class Spec(ScenarioSpec):
                 raise ValueError(
                     f"{key} has {len(v)} values for {self.n_firms} firms; give one or n_firms"
                 )
+        check_market(self.policy, "pricing")
         need = QLearningSessions.bytes_needed(self.n_firms, self.m, self.k, 1)
         if need > MAX_SESSION_BYTES:
             raise ValueError(
@@ -125,8 +128,10 @@ class CalvanoModel(mesa.Model):
         self.market = spec.market()
         self.grid = self.market.price_grid(spec.m, spec.xi)
         self.profit = self.market.profit_table(self.grid)
-        self.learners = QLearningSessions(
-            self.profit, self.grid, k=spec.k, alpha=spec.alpha, beta=spec.beta,
+        self.grid, self.profit, k = pricing_setup(spec.policy, self.market, self.grid,
+                                                  self.profit, spec.k)
+        self.learners = learner_class(spec.policy)(
+            self.profit, self.grid, k=k, alpha=spec.alpha, beta=spec.beta,
             delta=spec.delta, seed=seed, sessions=sessions, start=start,
             conv_window=spec.conv_window, max_periods=spec.max_periods,
         )

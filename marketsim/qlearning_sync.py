@@ -1,0 +1,202 @@
+r"""Q-learning variants used by pricing-market policies: synchronous updating and audits.
+
+Synchronous updating (Asker, Fershtman & Pakes 2022): after the joint action
+:math:`a` is played in state :math:`s`, firm :math:`i` updates *every* action
+:math:`b` with the return it would have earned had it played :math:`b` against the
+rivals' actual actions :math:`a_{-i}`:
+
+.. math::
+
+    Q_i(s, b) \leftarrow (1-\alpha) Q_i(s, b)
+        + \alpha\,[\pi_i(b, a_{-i}) + \delta \max_{b'} Q_i(s'_b, b')],
+    \qquad s'_b = \text{next state had } i \text{ played } b.
+
+The right-hand side uses the values at the start of the period for every ``b``. Exploration,
+the state layout, the streams and the convergence rule are those of
+:mod:`marketsim.qlearning` (whose kernel is left untouched); only the update differs.
+
+Audit: :class:`AuditMixin` stops the sessions every ``every_periods`` periods, runs the
+impulse-response test of :func:`marketsim.qlearning.analyse_sessions` on the current
+greedy strategies and, in each session where firm 1's deviation to its static best
+response is unprofitable *and* the rivals answer it with an average relative price cut
+of at least ``min_cut`` (strictly negative response), resets the rivals' Q-tables to
+:math:`Q_0` (their greedy action becomes the first maximiser of :math:`Q_0`) and marks
+the session running again. A session is fined at most ``max_fines`` times.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from marketsim.qlearning import CAPPED, CONVERGED, RUNNING, QLearningSessions, initial_q
+from marketsim.rng import next_double
+
+
+@njit(cache=True, parallel=True)
+def advance_sessions_sync(
+    Q, max_q, strategy, state, t, stable, eps, rng, status,
+    profit, n_periods, alpha, delta, eps_decay, conv_window, max_periods,
+):
+    """Like :func:`marketsim.qlearning.advance_sessions`, with synchronous updates.
+
+    Parameters and returns as there (arrays updated in place).
+    """
+    N, n, S, m = Q.shape
+    mn = profit.shape[0]
+    played = np.zeros(N, dtype=np.int64)
+    for b in prange(N):
+        if status[b] != RUNNING:
+            continue
+        s0, s1, s2, s3 = rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3]
+        s = state[b]
+        tt = t[b]
+        st = stable[b]
+        e = eps[b]
+        acts = np.empty(n, dtype=np.int64)
+        target = np.empty(m)
+        Qb = Q[b]
+        mq = max_q[b]
+        sg = strategy[b]
+        k = 0
+        while k < n_periods:
+            k += 1
+            joint = 0
+            mult = 1
+            for i in range(n):
+                u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+                if u < e:
+                    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+                    ai = int(u * m)
+                else:
+                    ai = sg[i, s]
+                acts[i] = ai
+                joint += ai * mult
+                mult *= m
+            s_new = (s * mn + joint) % S
+            changed = False
+            mult = 1
+            for i in range(n):
+                rival = joint - acts[i] * mult
+                for a in range(m):
+                    j = rival + a * mult
+                    target[a] = profit[j, i] + delta * mq[i, (s * mn + j) % S]
+                best = -np.inf
+                ties = 0
+                for a in range(m):
+                    v = Qb[i, s, a] + alpha * (target[a] - Qb[i, s, a])
+                    Qb[i, s, a] = v
+                    if v > best:
+                        best = v
+                        ties = 1
+                    elif v == best:
+                        ties += 1
+                pick = 0
+                if ties > 1:
+                    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+                    pick = int(u * ties)
+                for a in range(m):
+                    if Qb[i, s, a] == best:
+                        if pick == 0:
+                            if sg[i, s] != a:
+                                sg[i, s] = a
+                                changed = True
+                            break
+                        pick -= 1
+                mq[i, s] = best
+                mult *= m
+            s = s_new
+            tt += 1
+            e *= eps_decay
+            if changed:
+                st = 0
+            else:
+                st += 1
+                if st >= conv_window:
+                    status[b] = CONVERGED
+                    break
+            if tt >= max_periods:
+                status[b] = CAPPED
+                break
+        played[b] = k
+        state[b] = s
+        t[b] = tt
+        stable[b] = st
+        eps[b] = e
+        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+    return played.sum()
+
+
+class SyncQLearningSessions(QLearningSessions):
+    """:class:`QLearningSessions` with synchronous (counterfactual) updating."""
+
+    def advance(self, periods: int) -> int:
+        return int(advance_sessions_sync(
+            self.Q, self.max_q, self.strategy, self.state, self.t, self.stable, self.eps,
+            self.rng, self.status, self.profit, int(periods), self.alpha, self.delta,
+            float(np.exp(-self.beta)), self.conv_window, self.max_periods,
+        ))
+
+
+class AuditMixin:
+    """Periodic impulse-response audits with a fine (see the module docstring).
+
+    Set ``audit`` (a :class:`marketsim.policies.Audit`) on the class. ``fines`` counts
+    the fines of each session, ``audits`` the audits run.
+    """
+
+    audit = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        N = self.state.size
+        self.fines = np.zeros(N, dtype=np.int64)
+        self.audits = 0
+        self._since = 0
+        self._q0 = initial_q(self.profit, self.n, self.m, self.delta)
+
+    def advance(self, periods: int) -> int:
+        every = self.audit.every_periods
+        done = 0
+        while done < periods and self.running:
+            step = min(periods - done, every - self._since)
+            played = super().advance(step)
+            done += step
+            self._since += step
+            if self._since >= every or self.running == 0:
+                self._since = 0
+                self.run_audit()
+            if played == 0:
+                break
+        return done
+
+    def run_audit(self) -> int:
+        """Audit every session that can still be fined; returns the number fined."""
+        self.audits += 1
+        if self.n < 2:
+            return 0
+        res = self.analyse()
+        punish = ((res["dev_gain"] < 0.0) & (res["rival_response"] < 0.0)
+                  & (res["rival_response"] <= -self.audit.min_cut)
+                  & (self.fines < self.audit.max_fines) & (self.status != CAPPED))
+        fined = np.flatnonzero(punish)
+        for b in fined:
+            for i in range(1, self.n):
+                self.Q[b, i] = self._q0[i]
+                self.max_q[b, i] = self._q0[i].max()
+                self.strategy[b, i] = int(np.argmax(self._q0[i]))
+            self.status[b] = RUNNING
+            self.stable[b] = 0
+        self.fines[fined] += 1
+        return int(fined.size)
+
+
+def learner_class(sync: bool, audit=None) -> type[QLearningSessions]:
+    """The sessions class for these policies (a subclass when auditing)."""
+    base = SyncQLearningSessions if sync else QLearningSessions
+    if audit is None:
+        return base
+    return type(f"Audited{base.__name__}", (AuditMixin, base), {"audit": audit})
+
+
+__all__ = ["AuditMixin", "SyncQLearningSessions", "advance_sessions_sync", "learner_class"]
