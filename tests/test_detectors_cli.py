@@ -20,7 +20,8 @@ def files(tmp_path):
     collusive.write_csv(tmp_path / "collusive.csv")
     lp = np.cumsum(rng.normal(0, 1e-4, 7200))
     lp[3000:3300] += np.linspace(0, -0.1, 300)
-    lp[3300:] += -0.1
+    lp[3300:3900] += np.linspace(-0.1, -0.02, 600)  # 80% rebound
+    lp[3900:] += -0.02
     pl.DataFrame({"time": np.arange(7200.0), "px": 50 * np.exp(lp)}).write_parquet(
         tmp_path / "crash.parquet")
     n = 3000
