@@ -514,7 +514,7 @@ class Audit:
             br = CompetitivePricer()
             br.reset(env.n, 0, self.seeds[b])
             P1, PI1 = self._selfplay(
-                b, overrides={0: lambda t, hp, hpi: br.price(hp, hpi) if t >= td else None})
+                b, overrides={0: lambda t, hp, hpi, br=br: br.price(hp, hpi) if t >= td else None})
             results["best_response"] = float(disc @ PI1[td:td + H, 0])
             name = max(results, key=results.get)
             g = (results[name] - base) / base if base else np.nan
@@ -861,8 +861,9 @@ def _fmt(d) -> str:
 
 def write_report(result: dict, path) -> Path:
     """``audit.md``: the verdict with its evidence and one table per test."""
-    from marketsim.io import _atomic_target
     import os
+
+    from marketsim.io import _atomic_target
 
     t = result["tests"]
     lines = [f"# Audit of `{result['algorithm'] or 'algorithm'}`", "",
