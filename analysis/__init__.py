@@ -25,6 +25,7 @@ from analysis.feedback import (
     variance_ratio,
     vpin,
 )
+from analysis.report import write_report
 
 __all__ = [
     "collusion_benchmarks",
@@ -50,4 +51,5 @@ __all__ = [
     "variance_ratio",
     "variance_screen",
     "vpin",
+    "write_report",
 ]

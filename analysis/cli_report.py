@@ -1,0 +1,27 @@
+"""``marketsim report DIR``: write ``DIR/report.html`` and ``DIR/figures/*.png``.
+
+DIR is a finished run's folder (``run``, ``compare`` or ``sweep`` output); the charts
+depend on the files it holds (see :mod:`analysis.report`). Prints ``report: PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+
+    path = write_report(args.run_dir)
+    print(f"report: {path.resolve()}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``report`` subcommand."""
+    p = subparsers.add_parser(
+        "report", help="write a self-contained report.html (and PNGs) for a run folder")
+    p.add_argument("run_dir", type=Path, metavar="DIR",
+                   help="a finished run's --out folder (run, compare or sweep)")
+    p.set_defaults(func=_cmd_report)
