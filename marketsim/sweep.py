@@ -292,15 +292,6 @@ def plan_sweep(scenario: str, grid: dict[str, list], *, seeds: int, seed: int = 
 # --------------------------------------------------------------------------- work
 
 
-def _worker_setup() -> int:
-    """Runs on each worker before tasks: one numba thread (the cluster is the parallelism)."""
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
-    import numba
-
-    numba.set_num_threads(1)
-    return os.getpid()
-
-
 def _warm(scenario: str, spec_json: dict) -> float:
     """Compile or load the scenario's numba kernels on a worker with one tiny session."""
     from scenarios import get_scenario
@@ -388,12 +379,13 @@ def run_sweep(plan: SweepPlan, out: str | os.PathLike, *, workers: int | None = 
     t0 = time.perf_counter()
     failed: list[str] = []
     done = 0
+    startup = 0.0
     if todo:
         client, cluster = _open_client(workers, scheduler, quiet)
         try:
-            client.run(_worker_setup)
             dumps = [s.model_dump(mode="json") for s in plan.specs]
             client.run(_warm, plan.scenario, dumps[todo[0].point])
+            startup = time.perf_counter() - t0
             done, failed = _execute(client, plan, todo, dumps, parts, threads, quiet, skipped,
                                     log)
         finally:
@@ -402,7 +394,7 @@ def run_sweep(plan: SweepPlan, out: str | os.PathLike, *, workers: int | None = 
                 cluster.close()
     wall = time.perf_counter() - t0
     status = {"tasks": len(plan.tasks), "skipped": skipped, "done": done,
-              "failed": failed, "wall_seconds": wall,
+              "failed": failed, "wall_seconds": wall, "startup_seconds": startup,
               "complete": all((parts / t.filename).exists() for t in plan.tasks)}
     write_json_atomic({**manifest, "status": status}, out / MANIFEST)
     return status
