@@ -19,7 +19,7 @@ from marketsim.errors import UsageError
 
 _FALLBACK = {
     "time": ("t", "t_ns", "time", "timestamp"),
-    "price": ("price", "price_tick", "mid"),
+    "price": ("price", "price_tick", "mid", "mid_tick"),
     "volume": ("volume", "qty", "size"),
     "side": ("side", "aggressor_side"),
     "depth": ("depth",),

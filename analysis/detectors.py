@@ -5,8 +5,9 @@
 * pricing runs (``sessions.parquet``, optionally ``impulse.parquet``): the demand-model
   measures across sessions (profit gain, price index), the margin screen on the sessions'
   cycle prices against the Nash price, and the impulse-response punishment test;
-* order-book runs (``book.parquet`` one-second snapshots with ``mid``; ``trades.parquet``
-  with ``t_ns``, ``price_tick``, ``qty``, ``aggressor_side``): drawdown crashes on the mid,
+* order-book runs (``book.parquet`` one-second snapshots with ``t_ns``, ``mid_tick`` and
+  ``bid_qty_k``/``ask_qty_k``; ``trades.parquet`` with ``t_ns``, ``price_tick``, ``qty``,
+  ``aggressor_side``): drawdown crashes on the mid,
   mini flash crashes on the trade tape, Hawkes self-excitation of trade arrivals, the
   variance ratio of mid returns, VPIN, order-sign autocorrelation and, when the book has
   depth columns, the depth drop.
@@ -129,10 +130,15 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
     feedback: dict = {}
     if book is not None and book.height:
         tcol = "t" if "t" in book.columns else ("t_ns" if "t_ns" in book.columns else None)
-        if tcol and "mid" in book.columns:
-            b = book.select(tcol, "mid", *[c for pair in _DEPTH_PAIRS for c in pair
-                                           if c in book.columns]
-                            + (["depth"] if "depth" in book.columns else []))
+        mcol = "mid" if "mid" in book.columns else (
+            "mid_tick" if "mid_tick" in book.columns else None)
+        levels = [c for c in book.columns if c.startswith(("bid_qty_", "ask_qty_"))]
+        if tcol and mcol:
+            b = book.select(tcol, pl.col(mcol).cast(pl.Float64).alias("mid"),
+                            *[c for pair in _DEPTH_PAIRS for c in pair if c in book.columns],
+                            *(["depth"] if "depth" in book.columns else []),
+                            *([pl.sum_horizontal(levels).alias("_levels_depth")]
+                              if levels else []))
             b = b.filter(pl.col("mid").is_not_null() & pl.col("mid").is_not_nan()
                          & (pl.col("mid") > 0))
             if b.height >= 10:
@@ -149,6 +155,8 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
                         break
                 if depth is None and "depth" in b.columns:
                     depth = b["depth"].fill_null(0).cast(pl.Float64)
+                if depth is None and "_levels_depth" in b.columns:
+                    depth = b["_levels_depth"].fill_null(0).cast(pl.Float64)
                 if depth is not None:
                     feedback["depth_drop"] = _guarded(depth_drop, t, depth.to_numpy())
     if trades is not None and trades.height:

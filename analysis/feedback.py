@@ -171,10 +171,13 @@ def _hawkes_mle(t: np.ndarray, T: float):
         res = optimize.minimize(
             negll, x0, jac=True, method="L-BFGS-B",
             bounds=[(None, None), (np.log(1e-6), np.log(1.5)), (np.log(1e-4), np.log(1e4))],
-            options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-9},
+            options={"maxiter": 200, "ftol": 1e-11, "gtol": 1e-8},
         )
         if best is None or res.fun < best.fun:
             best = res
+        # further starts only guard against a poor first one
+        if best.success:
+            break
     mu, n, beta = np.exp(best.x)
     return mu, n * beta, beta, -best.fun * N, best
 
