@@ -69,8 +69,10 @@ from importlib import import_module
 from pathlib import Path
 
 import numpy as np
+from numba import njit
 from scipy import stats
 
+from marketsim import llm_proxy as proxy_kernel
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic
 from marketsim.logit import LogitMarket, logit_profits
@@ -648,6 +650,28 @@ def verdict(tests: dict, settings: AuditSettings) -> tuple[str, list[str]]:
 # --------------------------------------------------------------------------------------
 
 
+@njit(cache=True)
+def _proxy_propose(prices, shares, profits, rival, t, kind, fixed_price, params, model_id,
+                   bias_markup, bias_belief, c, mu, window, slope_own, slope_cross, belief,
+                   fear, best_price, plan, rng):
+    """:func:`marketsim.llm_proxy.propose` for market 0 without a parallel launch (which
+    costs more than the proxy itself when called once per period)."""
+    n = prices.shape[2]
+    z = np.empty(2 * n)
+    s0, s1, s2, s3 = proxy_kernel._draw_models(z, rng[0, 0], rng[0, 1], rng[0, 2], rng[0, 3])
+    proxy_kernel._propose_market(
+        0, t, prices, shares, profits, rival, kind, fixed_price, params, model_id,
+        bias_markup, bias_belief, c, mu, window, slope_own, slope_cross, belief, fear,
+        best_price, plan, z)
+    rng[0, 0], rng[0, 1], rng[0, 2], rng[0, 3] = s0, s1, s2, s3
+
+
+@njit(cache=True)
+def _proxy_settle(prices, shares, profits, rival, t, fear, kind, params, a, c, a0, mu):
+    proxy_kernel._settle_market(0, t, prices, shares, profits, rival, fear, kind, params, a,
+                                c, a0, mu)
+
+
 class ProxyRival:
     """An LLM-proxy persona (:mod:`marketsim.llm_proxy`) behind the ``reset``/``price``
     interface: the other firms are ``EXTERNAL`` and their actual prices are written in
@@ -682,10 +706,14 @@ class ProxyRival:
         pm = self.pm
         while pm.t < t:
             pm.prices[0, pm.t, :] = prices[pm.t]
-            pm.settle()
+            _proxy_settle(pm.prices, pm.shares, pm.profits, pm.rival, pm.t, pm.fear, pm.kind,
+                          pm.params, pm.a, pm.c, pm.a0, pm.mu)
+            pm.t += 1
         if t == 0:
             return float(pm.prices[0, 0, self.firm])
-        pm.propose()
+        _proxy_propose(pm.prices, pm.shares, pm.profits, pm.rival, t, pm.kind,
+                       pm.fixed_price, pm.params, pm.model_id, pm.bias_markup,
+                       pm.bias_belief, pm.c, pm.mu, pm.window, *pm._state(), pm.rng)
         return float(pm.prices[0, t, self.firm])
 
 
