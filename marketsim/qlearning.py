@@ -197,19 +197,20 @@ def advance_sessions(
                                 break
                             pick -= 1
                     mq[i, s] = best
-            s = s_new
             tt += 1
             e *= eps_decay
             if changed:
                 st = 0
             else:
                 st += 1
+                # as the authors' code, keep the state this period started from
                 if st >= conv_window:
                     status[b] = CONVERGED
                     break
             if tt >= max_periods:
                 status[b] = CAPPED
                 break
+            s = s_new
         played[b] = k
         state[b] = s
         t[b] = tt

@@ -54,10 +54,11 @@ def reference_session(profit, n, m, k, alpha, delta, beta, seed, conv_window, ma
             target = profit[joint, i] + delta * Q[i, s_new].max()
             Q[i, s, a] = Q[i, s, a] + alpha * (target - Q[i, s, a])
             changed |= int(np.argmax(Q[i, s])) != before
-        s, t, eps = s_new, t + 1, eps * decay
+        t, eps = t + 1, eps * decay
         stable = 0 if changed else stable + 1
         if stable >= conv_window or t >= max_periods:
-            return Q, s, t, stable >= conv_window
+            return Q, s, t, stable >= conv_window  # the state the last period started from
+        s = s_new
 
 
 @pytest.mark.parametrize(("n", "m", "k"), [(2, 4, 1), (2, 5, 0), (3, 3, 1)])
