@@ -29,7 +29,11 @@ _FIRM_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b"]
 
 
 def _data(frame: pl.DataFrame) -> alt.Data:
-    # Inline values, never a URL: the report must open offline.
+    # Inline values, never a URL: the report must open offline. NaN is not JSON (the
+    # browser's JSON.parse rejects it), so it becomes null.
+    floats = [c for c, t in frame.schema.items() if t.is_float()]
+    if floats:
+        frame = frame.with_columns(pl.col(floats).fill_nan(None))
     return alt.Data(values=frame.to_dicts())
 
 
