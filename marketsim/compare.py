@@ -1,0 +1,336 @@
+r"""Policy stress tests: the same seeds under each policy, with honest uncertainty.
+
+``marketsim compare SCENARIO --policy none --policy luld --seeds 30 --out DIR`` runs
+seed ``s = 0 .. seeds-1`` of the scenario under every policy (common random numbers:
+policy arms differ only in the policy, never in the random streams) and writes
+
+* ``DIR/compare.parquet``: one row per (policy, metric): ``policy, metric, mean, ci_lo,
+  ci_hi, diff, diff_lo, diff_hi, p_value, n_seeds``;
+* ``DIR/compare.json``: the same rows, the per-seed values and the run's metadata;
+* ``DIR/cells/<policy>/seed_<s>/``: each run's own outputs and ``metrics.json``. A
+  finished cell is reused when the command is run again with the same spec, so an
+  interrupted comparison resumes where it stopped.
+
+Statistics, for metric :math:`x_{p,s}` of policy :math:`p` and seed :math:`s`:
+
+* ``mean``, ``ci_lo``, ``ci_hi``: the mean over seeds and its 95% Student-t interval;
+* ``diff = mean_s (x_{p,s} - x_{0,s})``, the paired difference from the first policy
+  (the baseline); ``diff_lo, diff_hi``: its 95% bootstrap interval
+  (``scipy.stats.bootstrap``, BCa, 9,999 resamples of the seed indices; percentile when
+  BCa is undefined; a point when every difference is equal);
+* ``p_value``: two-sided paired sign-flip permutation test of ``mean diff = 0``
+  (``scipy.stats.permutation_test``, exact for up to 13 seeds, else 9,999 random
+  sign flips). Both resampling steps use a generator seeded from the policy and metric
+  position, so the table is reproducible.
+
+A seed's metrics come from the scenario module's ``compare_metrics(out, summary, spec)``
+when it has one, else from :func:`default_metrics`. In the Calvano market a seed is a
+run of ``--sessions`` sessions and its ``delta`` is their mean profit gain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from marketsim.errors import UsageError
+from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+
+COLUMNS = ("policy", "metric", "mean", "ci_lo", "ci_hi", "diff", "diff_lo", "diff_hi",
+           "p_value", "n_seeds")
+
+#: summary key -> metric name, for scenarios without their own ``compare_metrics``
+SUMMARY_METRICS = {
+    "profit_gain_mean": "delta",
+    "price_index_mean": "price_index",
+    "max_drawdown": "max_drawdown",
+    "drawdown_seconds": "drawdown_seconds",
+    "recovery_share": "recovery_share",
+    "recovery_seconds": "recovery_seconds",
+    "volatility": "volatility",
+    "volume": "volume",
+    "hot_potato_ratio": "hot_potato_ratio",
+    "seconds_halted": "seconds_halted",
+    "order_actions": "order_actions",
+    "trades": "trades",
+}
+
+
+def default_metrics(out: Path, summary: dict, spec) -> dict[str, float]:
+    """Numeric summary figures named in :data:`SUMMARY_METRICS`, plus, for Bertrand runs
+    (a ``sessions.parquet`` with cycle prices), ``mean_price`` and ``consumer_surplus``:
+    the logit surplus at each session's cycle prices, averaged over the cycle and the
+    sessions. Under steering the logit surplus ignores where buyers were sent."""
+    metrics: dict[str, float] = {}
+    for key, name in SUMMARY_METRICS.items():
+        v = summary.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool) and v is not None:
+            metrics[name] = float(v)
+    sessions = out / "sessions.parquet"
+    if sessions.is_file() and hasattr(spec, "market"):
+        frame = pl.read_parquet(sessions)
+        if "price_mean" in frame.columns:
+            metrics["mean_price"] = float(frame["price_mean"].mean())
+            market = spec.market()
+            n = market.n
+            cs = []
+            for row in frame.select([f"cycle_prices_firm{i + 1}" for i in range(n)]).rows():
+                prices = np.stack([np.asarray(r, dtype=float) for r in row], axis=-1)
+                cs.append(float(market.consumer_surplus(prices).mean()))
+            metrics["consumer_surplus"] = float(np.mean(cs))
+    return metrics
+
+
+# ------------------------------------------------------------------------------------
+# statistics
+# ------------------------------------------------------------------------------------
+
+
+def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval of ``x`` (NaNs dropped); NaN bounds for one value."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, np.nan, np.nan
+    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return mean, mean - half, mean + half
+
+
+def paired_difference(x: np.ndarray, base: np.ndarray, *, seed: int = 0,
+                      level: float = 0.95, resamples: int = 9999
+                      ) -> tuple[float, float, float, float]:
+    """Mean paired difference ``x - base``, its bootstrap interval and sign-flip p-value.
+
+    Seeds where either value is missing are dropped (pairs stay pairs).
+
+    Returns
+    -------
+    (diff, diff_lo, diff_hi, p_value)
+    """
+    x, base = np.asarray(x, dtype=float), np.asarray(base, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(base)
+    d = x[ok] - base[ok]
+    if d.size == 0:
+        return np.nan, np.nan, np.nan, np.nan
+    diff = float(d.mean())
+    if d.size < 2:
+        return diff, np.nan, np.nan, np.nan
+    if np.all(d == d[0]):
+        return diff, diff, diff, (1.0 if d[0] == 0 else 2.0 ** (1 - d.size))
+    rng = np.random.default_rng(seed)
+    lo = hi = np.nan
+    for method in ("BCa", "percentile"):
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = stats.bootstrap((d,), np.mean, confidence_level=level,
+                                      n_resamples=resamples, method=method, random_state=rng)
+        lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+        if np.isfinite(lo) and np.isfinite(hi):
+            break
+    perm = stats.permutation_test(
+        (d,), np.mean, permutation_type="samples", alternative="two-sided",
+        n_resamples=resamples if d.size > 13 else np.inf, random_state=rng)
+    return diff, lo, hi, float(perm.pvalue)
+
+
+def compare_table(values: dict[str, dict[str, np.ndarray]], level: float = 0.95
+                  ) -> pl.DataFrame:
+    """The comparison table from per-seed values.
+
+    Parameters
+    ----------
+    values : {policy label: {metric: ndarray(float64, shape (seeds,))}}; the first
+        policy is the baseline. A metric missing in a run is NaN for that seed.
+    """
+    labels = list(values)
+    base = values[labels[0]]
+    metrics = sorted({m for v in values.values() for m in v})
+    rows = []
+    for pi, label in enumerate(labels):
+        for mi, metric in enumerate(metrics):
+            x = values[label].get(metric)
+            if x is None:
+                continue
+            mean, lo, hi = t_interval(x, level)
+            if pi == 0 or metric not in base:
+                d = (0.0, 0.0, 0.0, 1.0) if pi == 0 else (np.nan,) * 4
+            else:
+                d = paired_difference(x, base[metric], seed=1000 * pi + mi, level=level)
+            rows.append({"policy": label, "metric": metric, "mean": mean, "ci_lo": lo,
+                         "ci_hi": hi, "diff": d[0], "diff_lo": d[1], "diff_hi": d[2],
+                         "p_value": d[3], "n_seeds": int(np.isfinite(x).sum())})
+    schema = {c: pl.Float64 for c in COLUMNS}
+    schema.update(policy=pl.String, metric=pl.String, n_seeds=pl.Int64)
+    return pl.DataFrame(rows, schema=schema)
+
+
+# ------------------------------------------------------------------------------------
+# running the cells
+# ------------------------------------------------------------------------------------
+
+
+def _safe(label: str) -> str:
+    keep = "".join(ch if ch.isalnum() or ch in "-_.=+" else "_" for ch in label)
+    return keep[:80] + "-" + hashlib.sha1(label.encode()).hexdigest()[:6]
+
+
+def run_cell(module, spec, *, seed: int, sessions: int | None, out: Path,
+             threads: int | None) -> dict[str, float]:
+    """Run one (policy, seed) cell into ``out`` unless it is already there; its metrics."""
+    key = hashlib.sha1(json.dumps({"spec": spec.model_dump(mode="json"), "seed": seed,
+                                   "sessions": sessions, "version": spec.version},
+                                  sort_keys=True).encode()).hexdigest()
+    done = out / "metrics.json"
+    if done.is_file():
+        cached = json.loads(done.read_text())
+        if cached.get("key") == key:
+            return {k: (np.nan if v is None else v) for k, v in cached["metrics"].items()}
+    summary = module.run(spec, sessions=sessions, seed=seed, out=out, threads=threads,
+                         progress=False)
+    hook = getattr(module, "compare_metrics", None)
+    metrics = hook(out, summary, spec) if hook else default_metrics(out, summary, spec)
+    write_json_atomic({"key": key, "seed": seed, "metrics": metrics}, done)
+    return metrics
+
+
+def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: int | None = None,
+            config: Path | None = None, sets: list[str] | None = None,
+            threads: int | None = None, progress: bool = True, level: float = 0.95
+            ) -> pl.DataFrame:
+    """Run the comparison and write ``compare.parquet`` and ``compare.json``.
+
+    Parameters
+    ----------
+    scenario : str, a registered scenario name
+    policies : list of policy texts (``"none"``, ``"luld"``, ``"price_cap:cap=1.6"``,
+        ``"luld+mwcb"``); the first is the baseline
+    seeds : int, seeds 0 .. seeds-1 under every policy
+    sessions : int or None, sessions per run (None: the scenario's default)
+
+    Returns
+    -------
+    polars.DataFrame with :data:`COLUMNS`
+    """
+    from marketsim.cli import resolve_spec
+    from marketsim.policies import parse_policies, policy_label
+
+    if not policies:
+        raise UsageError("--policy: give at least two, e.g. --policy none --policy luld")
+    if len(policies) < 2:
+        raise UsageError("--policy: give at least two policies to compare (the first is "
+                         "the baseline), e.g. --policy none --policy luld")
+    if seeds < 2:
+        raise UsageError(f"--seeds {seeds}: need at least 2 seeds for an interval")
+    out = Path(out)
+    module, base_spec = resolve_spec(scenario, config, list(sets or []))
+    if "policy" not in type(base_spec).model_fields:
+        raise UsageError(f"scenario {scenario!r} has no 'policy' field; it cannot be compared")
+    specs, labels = [], []
+    for text in policies:
+        parsed = parse_policies(text)
+        label = policy_label(parsed)
+        if label in labels:
+            raise UsageError(f"--policy {text}: given twice (as {label!r})")
+        merged = list(base_spec.policy) + parsed
+        data = base_spec.model_dump()
+        data["policy"] = [p.model_dump() for p in merged]
+        from scenarios import build_spec
+
+        specs.append(build_spec(type(base_spec), data, None))
+        labels.append(label)
+
+    values: dict[str, dict[str, np.ndarray]] = {lab: {} for lab in labels}
+    t0 = time.perf_counter()
+    cells = [(p, s) for s in range(seeds) for p in range(len(labels))]
+
+    def _do(p, s):
+        m = run_cell(module, specs[p], seed=s, sessions=sessions,
+                     out=out / "cells" / _safe(labels[p]) / f"seed_{s}", threads=threads)
+        for k, v in m.items():
+            values[labels[p]].setdefault(k, np.full(seeds, np.nan))[s] = v
+
+    if progress:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True)) as bar:
+            task = bar.add_task("policy x seed runs", total=len(cells))
+            for p, s in cells:
+                _do(p, s)
+                bar.advance(task)
+    else:
+        for p, s in cells:
+            _do(p, s)
+
+    table = compare_table(values, level)
+    write_parquet_atomic(table, out / "compare.parquet")
+    write_json_atomic({
+        "scenario": scenario,
+        "version": base_spec.version,
+        "params": base_spec.model_dump(mode="json"),
+        "policies": [{"label": lab, "policy": sp.model_dump(mode="json")["policy"]}
+                     for lab, sp in zip(labels, specs, strict=True)],
+        "baseline": labels[0],
+        "seeds": seeds,
+        "sessions_per_seed": sessions,
+        "level": level,
+        "statistics": {
+            "ci": "Student-t interval of the mean over seeds",
+            "diff_ci": "scipy.stats.bootstrap BCa (percentile fallback) of mean paired "
+                       "difference, seed indices resampled",
+            "p_value": "two-sided paired sign-flip permutation test",
+        },
+        "rows": table.to_dicts(),
+        "per_seed": {lab: {k: v.tolist() for k, v in m.items()} for lab, m in values.items()},
+        "wall_seconds": time.perf_counter() - t0,
+        **run_metadata(),
+    }, out / "compare.json")
+    return table
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    table = compare(args.scenario, args.policy, seeds=args.seeds, out=args.out,
+                    sessions=args.sessions, config=args.config, sets=args.sets,
+                    threads=args.threads, progress=not args.quiet)
+    print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
+    base = table["policy"][0]
+    for row in table.filter(pl.col("policy") != base).iter_rows(named=True):
+        print(f"  {row['policy']:>16} {row['metric']:<18} diff {row['diff']:+.4g} "
+              f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]  p={row['p_value']:.3g}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``marketsim compare``."""
+    from marketsim.cli import _positive_int, add_run_options
+
+    p = subparsers.add_parser("compare", help="run the same seeds under several policies")
+    p.add_argument("scenario", help="scenario name, e.g. flash_crash_2010")
+    p.add_argument("--policy", action="append", default=[], metavar="POLICY",
+                   help="policy arm (repeat; first = baseline): none, luld, "
+                        "price_cap:cap=1.6, luld+mwcb ...")
+    p.add_argument("--seeds", type=_positive_int, default=30, help="seeds per policy")
+    p.add_argument("--sessions", type=_positive_int, default=None,
+                   help="sessions per run (default: the scenario's own)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    add_run_options(p)
+    p.set_defaults(func=_cmd_compare)
+
+
+__all__ = ["COLUMNS", "compare", "compare_table", "default_metrics", "paired_difference",
+           "t_interval"]
