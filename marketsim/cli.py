@@ -18,7 +18,7 @@ from pathlib import Path
 from marketsim.errors import UsageError
 
 #: modules that add a subcommand: ``register(subparsers)``
-COMMAND_MODULES: list[str] = ["analysis.cli_detect", "marketsim.cli_sweep", "analysis.cli_report", "marketsim.cli_audit"]
+COMMAND_MODULES: list[str] = ["analysis.cli_detect", "marketsim.cli_sweep", "analysis.cli_report", "marketsim.cli_audit", "marketsim.compare"]
 
 
 def _positive_int(text: str) -> int:
