@@ -119,7 +119,7 @@ class GrimTriggerPricer:
         return self.nash if self.triggered else self.monopoly
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4096)  # small entries; punishment replays every session
 def _trained_strategies(n: int, seed: int, beta: float):
     """Greedy strategies of one Calvano session trained to convergence (cached, so the
     copies of a self-play session share one training run, as in the paper)."""
