@@ -514,8 +514,8 @@ def write_heatmaps(out: str | os.PathLike, values: tuple[str, ...] = ("profit_ga
     if not charts:
         raise UsageError(f"{out}: the sweep has none of the columns {list(values)}")
     path = out / "heatmap.html"
-    tmp = out / ".heatmap.html.tmp"
-    alt.hconcat(*charts).save(str(tmp))
+    tmp = out / ".heatmap.tmp.html"
+    alt.hconcat(*charts).save(str(tmp), format="html", inline=True)
     os.replace(tmp, path)
     return path
 
