@@ -14,6 +14,7 @@ Exit code 0 when every part is on disk, 1 when a task failed twice, 2 for bad in
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from marketsim.errors import UsageError
@@ -68,8 +69,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.report:
         print(f"report: {_report(args.out)}")
     if status["failed"] or not status["complete"]:
-        print(f"incomplete: {len(status['failed'])} task(s) failed; re-run to retry them",
-              flush=True)
+        print(f"error: {len(status['failed'])} task(s) failed twice; re-run the same "
+              "command to retry them", file=sys.stderr)
         return 1
     return 0
 
