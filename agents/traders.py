@@ -1,0 +1,436 @@
+"""Order-book traders: type codes, parameter layout, the event kernel and thin Mesa views.
+
+Model
+-----
+``n`` traders of six kinds share one limit order book (:mod:`marketsim.orderbook`).
+Each trader wakes on its own exponential clock of rate ``rate_i``; because the clocks
+are memoryless, the next wake-up of a group is ``Exp(sum_i rate_i)`` and the waking
+trader is drawn with probability ``rate_i / sum rate`` (superposition). Two groups run
+side by side: *background* traders (noise, fundamental, momentum), whose clock is
+scaled by a market activity level ``exp(x_t)`` with ``x`` an Ornstein-Uhlenbeck process
+excited by the size of recent returns (news and attention: the source of volatility
+clustering), and *intermediaries* (market makers, high-frequency traders, the sell
+programme) on constant clocks. A trader who wakes sends order actions that the matching
+kernel processes at once, inside the same numba loop.
+
+- noise (zero intelligence, Farmer, Patelli & Zovko 2005): cancels its resting order,
+  then sends a market order (probability ``p_market``) or a limit order placed
+  ``delta`` ticks behind the opposite best quote, ``delta`` heavy-tailed;
+  sizes are Pareto distributed.
+- fundamental: values the asset at ``v_i = F_t exp(e_i)`` (``F`` mean-reverting, ``e_i``
+  fixed) and buys (sells) with a market order when ``log(v_i / mid)`` exceeds
+  (falls below minus) a threshold, more the larger the gap.
+- momentum (chartist): compares the mid with an exponential average over its horizon
+  and trades in the direction of the trend when the gap exceeds a threshold.
+- market maker: quotes both sides around the mid, half-spread widening with realised
+  volatility and skewed against its inventory; stops quoting a side at its inventory
+  limit and withdraws entirely when volatility exceeds its tolerance.
+- high-frequency intermediary: joins the best bid and ask with small size and, as soon
+  as its inventory exceeds a small limit, lays the position off with a market order
+  (the "hot potato" of Kirilenko et al. 2017).
+- sell programme: from ``start_s`` on, sells ``total_qty`` contracts with market orders,
+  keeping its executed quantity at ``participation`` of the volume traded since it
+  started, regardless of price or time (CFTC-SEC 2010: 75,000 E-mini contracts at 9%).
+
+Cash is counted in ``price_tick * qty`` units (``int64``), so every trade moves exactly
+as much cash and as many contracts from one trader to another: their sums never change.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+from numba import njit
+
+from marketsim.orderbook import (
+    DONE,
+    L_QTY,
+    N_STATE,
+    S_BEST_ASK,
+    S_BEST_BID,
+    S_FREE_HEAD,
+    S_N_ASK,
+    S_N_BID,
+    S_TICK_LO,
+    apply_action,
+)
+from marketsim.records import BUY, CANCEL, LIMIT, MARKET, NS_PER_SECOND, SELL
+from marketsim.rng import next_double
+
+# --- trader kinds ------------------------------------------------------------------
+NOISE, FUNDAMENTAL, MOMENTUM, MARKET_MAKER, HFT, SELL_PROGRAMME = range(6)
+KIND_NAMES = ("noise", "fundamental", "momentum", "market_maker", "hft", "sell_programme")
+INTERMEDIARIES = (MARKET_MAKER, HFT)
+
+# --- per-trader parameters: params[i, P_*] (float64) --------------------------------
+P_RATE, P_SIZE, P_A, P_B, P_C, P_LIMIT = range(6)
+N_PARAMS = 6
+# noise:        A = p_market, B = placement scale (ticks), C = Pareto exponent of sizes
+# fundamental:  A = valuation offset e_i (log), B = threshold (log), C = max size multiple
+# momentum:     A = horizon index into the EMAs, B = threshold (log), C = max size multiple
+# market maker: A = base half-spread (ticks), B = half-spread per tick of volatility,
+#               C = volatility (ticks per second) at which it withdraws
+# hft:          A = volatility at which it stops quoting (ticks per second)
+# sell prog.:   A = participation, B = total qty, C = start (seconds into the session)
+
+# --- per-trader state: acct[i, A_*] (int64) -----------------------------------------
+A_INV, A_CASH, A_BOUGHT, A_SOLD, A_BID_OID, A_ASK_OID, A_N_ACTIONS = range(7)
+N_ACCT = 7
+
+# --- market state (float64) g[G_*] --------------------------------------------------
+(G_F, G_F0, G_F_KAPPA, G_F_SIGMA, G_X, G_X_TAU, G_X_SIGMA, G_X_FEEDBACK, G_VAR, G_VAR_DECAY,
+ G_LAST_MID, G_EMA0, G_EMA1, G_EMA2, G_RATE_BG, G_RATE_FAST, G_RET_SCALE, G_FLOW, G_FLOW_TAU,
+ G_FLOW_SIGMA, G_WIDEN) = range(21)
+N_G = 24
+EMA_HORIZONS_S = (30.0, 120.0, 600.0)
+
+# --- market state (int64) gi[I_*] -------------------------------------------------------
+(I_T_BG, I_T_FAST, I_NEXT_OID, I_NEXT_SECOND, I_N_SNAP, I_N_FILLS, I_VOLUME, I_N_ACTIONS,
+ I_PROG_VOLUME_START, I_PROG_SOLD, I_PROG_START_NS, I_PROG_END_NS, I_SESSION_START_NS,
+ I_SESSION_END_NS, I_HFT_GROSS, I_HFT_NET, I_TICK_MIN, I_TICK_MAX) = range(18)
+N_GI = 24
+
+# --- one-second snapshot columns: snap[k, C_*] (int64) ----------------------------------
+(C_T_NS, C_BEST_BID, C_BEST_ASK, C_MID_X2, C_VOLUME, C_N_ACTIONS, C_HFT_GROSS, C_HFT_NET,
+ C_MM_INV) = range(9)
+C_BID_QTY = 9  # 5 columns
+C_ASK_QTY = 14  # 5 columns
+N_SNAP_COLS = 19
+DEPTH_LEVELS = 5
+
+NEED_SPACE = 10  # chunk kernel: drain fills / grow arrays, then call again
+
+
+@njit(cache=True, inline="always")
+def _u(rng):
+    u, rng[0], rng[1], rng[2], rng[3] = next_double(rng[0], rng[1], rng[2], rng[3])
+    return u
+
+
+@njit(cache=True)
+def _normal(rng):
+    u1 = _u(rng)
+    u2 = _u(rng)
+    return np.sqrt(-2.0 * np.log(1.0 - u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@njit(cache=True)
+def _exp_ns(rng, rate_per_s):
+    return np.int64(-np.log(1.0 - _u(rng)) / rate_per_s * NS_PER_SECOND) + 1
+
+
+@njit(cache=True)
+def _pick(cum, rng):
+    """Index drawn with probability proportional to the increments of ``cum``."""
+    x = _u(rng) * cum[cum.shape[0] - 1]
+    lo, hi = 0, cum.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if cum[mid] > x:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=True)
+def _pareto_size(rng, scale, alpha, cap):
+    q = np.int64(scale * (1.0 - _u(rng)) ** (-1.0 / alpha))
+    return max(1, min(q, cap))
+
+
+@njit(cache=True)
+def mid_x2(bstate, n_ticks, last_mid_x2):
+    """Twice the mid in ticks (an integer); the last mid when a side is empty."""
+    if bstate[S_N_BID] == 0 or bstate[S_N_ASK] == 0:
+        return last_mid_x2
+    return 2 * bstate[S_TICK_LO] + bstate[S_BEST_BID] + bstate[S_BEST_ASK]
+
+
+@njit(cache=True)
+def _send(t_ns, kind, side, price_tick, qty, order_id, owner, levels, orders, oid_slot,
+          bstate, rules, fills, gi, acct, is_hft):
+    """Send one action through the matching kernel and settle its fills."""
+    n0 = gi[I_N_FILLS]
+    st, n1 = apply_action(t_ns, kind, side, price_tick, qty, order_id, owner, levels, orders,
+                          oid_slot, bstate, rules, fills, n0)
+    gi[I_N_FILLS] = n1
+    gi[I_N_ACTIONS] += 1
+    acct[owner, A_N_ACTIONS] += 1
+    for k in range(n0, n1):
+        f = fills[k]
+        value = f.price_tick * f.qty
+        acct[f.buyer, A_INV] += f.qty
+        acct[f.buyer, A_CASH] -= value
+        acct[f.buyer, A_BOUGHT] += f.qty
+        acct[f.seller, A_INV] -= f.qty
+        acct[f.seller, A_CASH] += value
+        acct[f.seller, A_SOLD] += f.qty
+        gi[I_VOLUME] += f.qty
+        if is_hft[f.buyer]:
+            gi[I_HFT_GROSS] += f.qty
+            gi[I_HFT_NET] += f.qty
+        if is_hft[f.seller]:
+            gi[I_HFT_GROSS] += f.qty
+            gi[I_HFT_NET] -= f.qty
+    return st
+
+
+@njit(cache=True)
+def _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft):
+    for col in (A_BID_OID, A_ASK_OID):
+        oid = acct[i, col]
+        if oid >= 0:
+            _send(t_ns, CANCEL, BUY, 0, 0, oid, i, levels, orders, oid_slot, bstate, rules,
+                  fills, gi, acct, is_hft)
+            acct[i, col] = -1
+
+
+@njit(cache=True)
+def _rest(i, t_ns, side, price_tick, qty, levels, orders, oid_slot, bstate, rules, fills, gi,
+          acct, is_hft):
+    """A limit order, clipped into the book's price range; remembers its id."""
+    lo = bstate[S_TICK_LO] + 1
+    hi = bstate[S_TICK_LO] + levels.shape[2] - 2
+    p = min(max(price_tick, lo), hi)
+    oid = gi[I_NEXT_OID]
+    gi[I_NEXT_OID] += 1
+    _send(t_ns, LIMIT, side, p, qty, oid, i, levels, orders, oid_slot, bstate, rules, fills,
+          gi, acct, is_hft)
+    acct[i, A_BID_OID if side == BUY else A_ASK_OID] = oid
+
+
+@njit(cache=True)
+def _market(i, t_ns, side, qty, levels, orders, oid_slot, bstate, rules, fills, gi, acct,
+            is_hft):
+    oid = gi[I_NEXT_OID]
+    gi[I_NEXT_OID] += 1
+    _send(t_ns, MARKET, side, 0, qty, oid, i, levels, orders, oid_slot, bstate, rules, fills,
+          gi, acct, is_hft)
+
+
+@njit(cache=True)
+def _snapshot(t_ns, levels, bstate, g, gi, acct, kind, snap):
+    k = gi[I_N_SNAP]
+    if k >= snap.shape[0]:
+        return
+    n_ticks = levels.shape[2]
+    lo = bstate[S_TICK_LO]
+    snap[k, C_T_NS] = t_ns
+    snap[k, C_BEST_BID] = lo + bstate[S_BEST_BID] if bstate[S_N_BID] > 0 else -1
+    snap[k, C_BEST_ASK] = lo + bstate[S_BEST_ASK] if bstate[S_N_ASK] > 0 else -1
+    snap[k, C_MID_X2] = np.int64(g[G_LAST_MID])
+    snap[k, C_VOLUME] = gi[I_VOLUME]
+    snap[k, C_N_ACTIONS] = gi[I_N_ACTIONS]
+    snap[k, C_HFT_GROSS] = gi[I_HFT_GROSS]
+    snap[k, C_HFT_NET] = gi[I_HFT_NET]
+    mm = 0
+    for i in range(kind.shape[0]):
+        if kind[i] == MARKET_MAKER:
+            mm += acct[i, A_INV]
+    snap[k, C_MM_INV] = mm
+    j, c = bstate[S_BEST_BID], 0
+    while bstate[S_N_BID] > 0 and j >= 0 and c < DEPTH_LEVELS:
+        if levels[L_QTY, BUY, j] > 0:
+            snap[k, C_BID_QTY + c] = levels[L_QTY, BUY, j]
+            c += 1
+        j -= 1
+    j, c = bstate[S_BEST_ASK], 0
+    while bstate[S_N_ASK] > 0 and j < n_ticks and c < DEPTH_LEVELS:
+        if levels[L_QTY, SELL, j] > 0:
+            snap[k, C_ASK_QTY + c] = levels[L_QTY, SELL, j]
+            c += 1
+        j += 1
+    gi[I_N_SNAP] = k + 1
+
+
+@njit(cache=True)
+def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng):
+    """Once per simulated second: record the book, then move the slow market state."""
+    m2 = mid_x2(bstate, levels.shape[2], np.int64(g[G_LAST_MID]))
+    r = 0.5 * (m2 - g[G_LAST_MID])  # one-second mid change in ticks
+    g[G_LAST_MID] = m2
+    _snapshot(t_ns, levels, bstate, g, gi, acct, kind, snap)
+    mid = 0.5 * m2
+    g[G_VAR] = g[G_VAR_DECAY] * g[G_VAR] + (1.0 - g[G_VAR_DECAY]) * r * r
+    for h in range(3):
+        a = 1.0 / EMA_HORIZONS_S[h]
+        g[G_EMA0 + h] += a * (mid - g[G_EMA0 + h])
+    g[G_F] += g[G_F_KAPPA] * (g[G_F0] - g[G_F]) + g[G_F_SIGMA] * _normal(rng)
+    # activity: OU in log-rate, kicked by large moves relative to the usual move size
+    tau = g[G_X_TAU]
+    # a move is large relative to recent volatility (0.8 = E|Z| for a normal Z)
+    kick = g[G_X_FEEDBACK] * (abs(r) / (np.sqrt(g[G_VAR]) + g[G_RET_SCALE]) - 0.8)
+    g[G_X] += -g[G_X] / tau + g[G_X_SIGMA] * np.sqrt(2.0 / tau) * _normal(rng) + kick / tau
+    g[G_X] = min(max(g[G_X], -3.0), 3.0)
+    # order-flow persistence: noise market orders lean to the side of a slow OU
+    # (split metaorders; Lillo, Mike & Farmer 2005), offsetting the book's mean reversion
+    tau = g[G_FLOW_TAU]
+    g[G_FLOW] += -g[G_FLOW] / tau + g[G_FLOW_SIGMA] * np.sqrt(2.0 / tau) * _normal(rng)
+
+
+@njit(cache=True)
+def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g, gi,
+         rng, is_hft):
+    """Trader ``i`` wakes at ``t_ns`` and sends its order actions."""
+    k = kind[i]
+    n_ticks = levels.shape[2]
+    lo = bstate[S_TICK_LO]
+    has_bid = bstate[S_N_BID] > 0
+    has_ask = bstate[S_N_ASK] > 0
+    bb = lo + bstate[S_BEST_BID]
+    ba = lo + bstate[S_BEST_ASK]
+    m2 = mid_x2(bstate, n_ticks, np.int64(g[G_LAST_MID]))
+    mid = 0.5 * m2
+    size = params[i, P_SIZE]
+    if k == NOISE:
+        _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+        alpha = params[i, P_C]
+        if _u(rng) < params[i, P_A]:
+            side = BUY if _u(rng) * (1.0 + np.exp(-g[G_FLOW])) < 1.0 else SELL
+            q = _pareto_size(rng, size, alpha, np.int64(50 * size))
+            _market(i, t_ns, side, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct,
+                    is_hft)
+        else:
+            side = BUY if _u(rng) < 0.5 else SELL
+            q = _pareto_size(rng, size, alpha, np.int64(50 * size))
+            # liquidity thins out near the mid when volatility rises
+            scale = params[i, P_B] * (1.0 + g[G_WIDEN] * np.sqrt(g[G_VAR]))
+            delta = np.int64(-scale * np.log(1.0 - _u(rng)))
+            if side == BUY:
+                ref = ba if has_ask else np.int64(mid) + 1
+                p = ref - 1 - delta
+            else:
+                ref = bb if has_bid else np.int64(mid + 0.5)
+                p = ref + 1 + delta
+            _rest(i, t_ns, side, p, q, levels, orders, oid_slot, bstate, rules, fills, gi,
+                  acct, is_hft)
+    elif k == FUNDAMENTAL:
+        value = g[G_F] * np.exp(params[i, P_A])
+        gap = np.log(value / mid)
+        th = params[i, P_B]
+        if abs(gap) > th:
+            q = np.int64(size * min(abs(gap) / th, params[i, P_C]))
+            side = BUY if gap > 0 else SELL
+            _market(i, t_ns, side, max(q, 1), levels, orders, oid_slot, bstate, rules, fills,
+                    gi, acct, is_hft)
+    elif k == MOMENTUM:
+        ema = g[G_EMA0 + np.int64(params[i, P_A])]
+        trend = np.log(mid / ema)
+        th = params[i, P_B]
+        if abs(trend) > th:
+            q = np.int64(size * min(abs(trend) / th, params[i, P_C]))
+            side = BUY if trend > 0 else SELL
+            _market(i, t_ns, side, max(q, 1), levels, orders, oid_slot, bstate, rules, fills,
+                    gi, acct, is_hft)
+    elif k == MARKET_MAKER:
+        _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+        vol = np.sqrt(g[G_VAR])
+        if vol < params[i, P_C]:
+            inv = acct[i, A_INV]
+            lim = params[i, P_LIMIT]
+            half = params[i, P_A] + params[i, P_B] * vol
+            centre = mid - half * inv / lim
+            bid = np.int64(np.floor(centre - half))
+            ask = np.int64(np.ceil(centre + half))
+            if has_ask and bid >= ba:
+                bid = ba - 1
+            if has_bid and ask <= bb:
+                ask = bb + 1
+            q = np.int64(size)
+            if inv < lim:
+                _rest(i, t_ns, BUY, bid, q, levels, orders, oid_slot, bstate, rules, fills, gi,
+                      acct, is_hft)
+            if inv > -lim:
+                _rest(i, t_ns, SELL, ask, q, levels, orders, oid_slot, bstate, rules, fills, gi,
+                      acct, is_hft)
+    elif k == HFT:
+        _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+        inv = acct[i, A_INV]
+        lim = params[i, P_LIMIT]
+        if abs(inv) > lim:
+            side = SELL if inv > 0 else BUY
+            _market(i, t_ns, side, abs(inv), levels, orders, oid_slot, bstate, rules, fills, gi,
+                    acct, is_hft)
+        elif np.sqrt(g[G_VAR]) < params[i, P_A] and has_bid and has_ask:
+            q = np.int64(size)
+            if inv < lim:
+                _rest(i, t_ns, BUY, bb, q, levels, orders, oid_slot, bstate, rules, fills, gi,
+                      acct, is_hft)
+            if inv > -lim:
+                _rest(i, t_ns, SELL, ba, q, levels, orders, oid_slot, bstate, rules, fills, gi,
+                      acct, is_hft)
+    elif k == SELL_PROGRAMME:
+        if t_ns >= gi[I_PROG_START_NS]:
+            if gi[I_PROG_VOLUME_START] < 0:
+                gi[I_PROG_VOLUME_START] = gi[I_VOLUME]
+            total = np.int64(params[i, P_B])
+            sold = acct[i, A_SOLD]
+            if sold < total:
+                since = gi[I_VOLUME] - gi[I_PROG_VOLUME_START]
+                target = np.int64(params[i, P_A] * since) + np.int64(size)
+                q = min(total - sold, target - sold, np.int64(params[i, P_LIMIT]))
+                if q > 0:
+                    _market(i, t_ns, SELL, q, levels, orders, oid_slot, bstate, rules, fills,
+                            gi, acct, is_hft)
+                if acct[i, A_SOLD] >= total and gi[I_PROG_END_NS] < 0:
+                    gi[I_PROG_END_NS] = t_ns
+
+
+@njit(cache=True)
+def run_chunk(t_stop_ns, kind, params, acct, is_hft, bg_idx, bg_cum, fast_idx, fast_cum,
+              levels, orders, oid_slot, bstate, rules, fills, g, gi, rng, snap):
+    """Advance the market to ``t_stop_ns``; returns ``DONE`` or ``NEED_SPACE``.
+
+    On ``NEED_SPACE`` nothing is half done: the caller drains ``fills`` (resets
+    ``gi[I_N_FILLS]``), grows ``orders``/``oid_slot`` if short, and calls again.
+    """
+    margin = 8
+    while True:
+        if (bstate[S_FREE_HEAD] == -1 or orders.shape[1] - (bstate[S_N_BID] + bstate[S_N_ASK])
+                < margin or gi[I_NEXT_OID] + margin >= oid_slot.shape[0]
+                or fills.shape[0] - gi[I_N_FILLS] < bstate[S_N_BID] + bstate[S_N_ASK] + margin):
+            return NEED_SPACE
+        t_bg = gi[I_T_BG]
+        t_fast = gi[I_T_FAST]
+        t = min(t_bg, t_fast)
+        # the book as it stood at each whole second before this event
+        while gi[I_NEXT_SECOND] <= min(t, t_stop_ns) and gi[I_NEXT_SECOND] <= gi[I_SESSION_END_NS]:
+            _on_second(gi[I_NEXT_SECOND], levels, bstate, g, gi, acct, kind, snap, rng)
+            gi[I_NEXT_SECOND] += NS_PER_SECOND
+        if t >= t_stop_ns:
+            return DONE
+        if t_bg <= t_fast:
+            i = bg_idx[_pick(bg_cum, rng)]
+            _act(i, t, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g,
+                 gi, rng, is_hft)
+            gi[I_T_BG] = t + _exp_ns(rng, g[G_RATE_BG] * np.exp(g[G_X]))
+        else:
+            i = fast_idx[_pick(fast_cum, rng)]
+            _act(i, t, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g,
+                 gi, rng, is_hft)
+            gi[I_T_FAST] = t + _exp_ns(rng, g[G_RATE_FAST])
+
+
+class Trader(mesa.Agent):
+    """A thin view of trader ``index`` of an order-book market model's arrays."""
+
+    def __init__(self, model, index: int):
+        super().__init__(model)
+        self.index = int(index)
+
+    @property
+    def kind(self) -> str:
+        return KIND_NAMES[int(self.model.kind[self.index])]
+
+    @property
+    def inventory(self) -> int:
+        return int(self.model.acct[self.index, A_INV])
+
+    @property
+    def cash_ticks(self) -> int:
+        return int(self.model.acct[self.index, A_CASH])
+
+
+__all__ = ["FUNDAMENTAL", "HFT", "INTERMEDIARIES", "KIND_NAMES", "MARKET_MAKER", "MOMENTUM",
+           "NOISE", "N_STATE", "SELL_PROGRAMME", "Trader", "run_chunk"]

@@ -1,0 +1,40 @@
+"""Scenario ``market_calm``: a 6.5-hour order-book session with ~1,000 traders, no shock.
+
+Noise, fundamental and momentum traders, market makers and high-frequency
+intermediaries trade one asset in a limit order book (see :mod:`agents.traders`).
+The target is the stylised facts of real returns at one second (Cont 2001): no
+linear autocorrelation, heavy tails (Hill exponent 2.5-4), volatility clustering.
+
+Run it as ``marketsim run market_calm --seed 1 --out runs/calm``. Outputs:
+``trades.parquet``, ``book.parquet``, ``agents.parquet`` and ``summary.json``
+(see :mod:`scenarios._orderbook_market`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from scenarios._orderbook_market import MarketSpec, run_market
+
+
+class Spec(MarketSpec):
+    """Parameters of the calm market (no sell programme)."""
+
+    name = "market_calm"
+    version = 1
+
+
+def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
+        progress: bool = True) -> dict:
+    """Run ``sessions`` sessions (default 1) and write the tables and ``summary.json``."""
+    return run_market(spec, sessions=sessions, seed=seed, out=out, progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from marketsim.cli import main as cli_main
+
+    return cli_main(["run", Spec.name, *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
