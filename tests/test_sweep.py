@@ -244,10 +244,9 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path, scheduler, ref
     assert _table(out).equals(_table(ref_out))
 
 
-def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch):
+def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch, threads_cluster,
+                                                  capsys):
     """In-process workers, so a patched simulate fails where the test says."""
-    from distributed import LocalCluster
-
     import scenarios.calvano2020 as calvano
 
     real = calvano.simulate
@@ -263,10 +262,8 @@ def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch):
     plan = plan_sweep("calvano2020", {"alpha": [0.1, 0.2, 0.3]}, seeds=2,
                       sets=["beta=4e-5", "conv_window=20000"])
     messages: list[str] = []
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
-        status = run_sweep(plan, tmp_path, scheduler=cluster.scheduler_address, quiet=True,
-                           log=messages.append)
+    status = run_sweep(plan, tmp_path, scheduler=threads_cluster, quiet=True,
+                       log=messages.append)
     assert status["failed"] == ["alpha=0.3, sessions 0..1"]
     assert not status["complete"] and status["done"] == 2
     retried = [m for m in messages if m.startswith("warning:")]
@@ -276,3 +273,12 @@ def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch):
         scan_sweep(tmp_path)
     assert sorted(scan_sweep(tmp_path, allow_missing=True).collect()["alpha"].unique()) == [
         0.1, 0.2]
+    # the same sweep from the command line: finished parts skipped, exit code 1
+    capsys.readouterr()
+    code = main(["sweep", "calvano2020", "--grid", "alpha=0.1,0.2,0.3", "--seeds", "2",
+                 "--set", "beta=4e-5", "--set", "conv_window=20000", "--scheduler",
+                 threads_cluster, "--out", str(tmp_path), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "skipped 2 already on disk" in captured.out
+    assert "error: task (alpha=0.3, sessions 0..1) failed again" in captured.err
