@@ -4,7 +4,9 @@ Fish, Gonczarowski & Shorrer (2024, arXiv 2404.00806) let GPT-4 agents price in 
 logit Bertrand market of Calvano et al. (2020) for 300 periods, each seeing the last 100
 periods and its own PLANS and INSIGHTS. This scenario runs the behavioural proxy of
 :mod:`marketsim.llm_proxy` in thousands of markets at once, optionally against fixed
-rivals (Nash or a given price), or lets a real OpenAI-compatible endpoint price
+rivals (Nash or a given price) or Q-learners (``rivals=qlearning``: firms 2..n are
+Calvano Q-learners pre-trained in self-play that keep learning online against the proxy,
+:mod:`marketsim.mixed`), or lets a real OpenAI-compatible endpoint price
 (:mod:`marketsim.llm_backend`; ``--set llm.endpoint=... --set llm.model=...``), with a
 JSONL trace that ``--replay TRACE`` (``--set llm.replay=TRACE``) reruns exactly.
 
@@ -33,6 +35,14 @@ unchanged. What they mean here:
   relative price difference at t = 1, ``punishment_length`` the number of periods
   t >= 1 in which the rivals price more than 1% below the undisturbed copy.
 
+With ``rivals=qlearning`` the learners are first trained in self-play (every firm a
+learner, the ``q_*`` parameters; to convergence or ``q_pretrain_max`` periods), then
+firm 1 becomes the proxy and the learners keep their Q-tables and learn online for the
+run's ``periods``, exploring at ``q_epsilon`` or, by default, on their self-play schedule
+``exp(-q_beta t)`` continued. In the impulse response they go on learning on both copies
+(same draws). Extra columns: ``q_pretrain_periods``, ``q_pretrain_converged`` and
+``q_strategy_changes`` (greedy changes of the learners during the run).
+
 n_firms = 1 is the monopoly test: Nash and monopoly prices coincide, so ``price_index``
 and ``profit_gain`` are undefined (null); ``profit_ratio`` (profit over the monopoly
 optimum) and ``optimal_share`` (share of window periods at >= 99% of it) carry the result.
@@ -48,13 +58,16 @@ import mesa
 import numba
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
 from marketsim import llm_proxy as K
+from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.llm_backend import LLMBackend, LLMSettings, build_messages
 from marketsim.logit import LogitMarket
+from marketsim.mixed import MixedMarkets, pretrain
+from marketsim.qlearning import QLearningSessions
 from scenarios._spec import ScenarioSpec
 
 DEFAULT_SESSIONS = 1000
@@ -62,6 +75,9 @@ OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cy
 IMPULSE_PRE = 3
 #: rivals price this much below the undisturbed copy: a punishment period
 PUNISH_TOL = 0.01
+#: Q-tables of one market's learners may use at most this much memory
+MAX_Q_BYTES_PER_MARKET = 256 * 2**20
+RIVALS = ("same", "nash", "fixed", "qlearning")
 
 
 class LLMSpec(BaseModel):
@@ -104,7 +120,7 @@ class Spec(ScenarioSpec):
     periods: int = Field(300, ge=2, le=1_000_000, description="periods per session")
     eval_start: int = Field(100, ge=0, description="periods before the evaluation window")
     price_scale: float = Field(1.0, gt=0.0, description="price relabelling alpha (1, 3.2, 10)")
-    rivals: str = Field("same", description="firms 2..n: same (persona), nash, fixed")
+    rivals: str = Field("same", description="firms 2..n: same (persona), nash, fixed, qlearning")
     rival_price: float = Field(1.6, gt=0.0, description="price of 'fixed' rivals")
     mu: float = Field(0.25, gt=0.0, description="horizontal differentiation")
     a0: float = Field(0.0, description="quality of the outside good")
@@ -115,6 +131,16 @@ class Spec(ScenarioSpec):
     conv_tol: float = Field(0.05, gt=0.0, description="relative price band of convergence")
     conv_tail: int = Field(50, ge=2, description="periods of the convergence tail")
     chunk_periods: int = Field(50, ge=1, description="periods per Mesa step (proxies)")
+    q_m: int = Field(15, ge=2, le=100, description="Q-learners' grid prices m")
+    q_xi: float = Field(0.1, ge=0.0, description="Q grid extension beyond Nash and monopoly")
+    q_alpha: float = Field(0.15, gt=0.0, le=1.0, description="Q-learning rate alpha")
+    q_beta: float = Field(4e-6, ge=0.0, lt=1.0, description="Q exploration decay beta")
+    q_delta: float = Field(0.95, ge=0.0, lt=1.0, description="Q-learners' discount factor")
+    q_conv_window: int = Field(100_000, ge=1, description="self-play convergence window")
+    q_pretrain_max: int = Field(10**7, ge=1, description="cap on self-play periods")
+    q_epsilon: float | None = Field(None, ge=0.0, le=1.0,
+                                    description="constant exploration against the proxy "
+                                    "(default: continue exp(-q_beta t))")
     llm: LLMSpec = Field(default_factory=LLMSpec)
 
     @field_validator("persona")
@@ -127,9 +153,25 @@ class Spec(ScenarioSpec):
     @field_validator("rivals")
     @classmethod
     def _rivals(cls, v):
-        if v not in ("same", "nash", "fixed"):
-            raise ValueError(f"unknown rivals {v!r}; use same, nash or fixed")
+        if v not in RIVALS:
+            raise ValueError(f"unknown rivals {v!r}; use {', '.join(RIVALS)}")
         return v
+
+    @model_validator(mode="after")
+    def _learners(self):
+        if self.rivals != "qlearning":
+            return self
+        if self.n_firms < 2:
+            raise ValueError("rivals=qlearning needs n_firms >= 2 (firm 1 is the proxy)")
+        if self.llm.active:
+            raise ValueError("rivals=qlearning runs the proxy only; drop llm.endpoint/replay")
+        need = QLearningSessions.bytes_needed(self.n_firms, self.q_m, 1, 1)
+        if need > MAX_Q_BYTES_PER_MARKET:
+            raise ValueError(
+                f"rivals=qlearning: q_m^n_firms = {self.q_m}^{self.n_firms} states need "
+                f"{need / 2**20:,.0f} MiB per market (limit "
+                f"{MAX_Q_BYTES_PER_MARKET / 2**20:.0f}); lower q_m or n_firms")
+        return self
 
     def market(self) -> LogitMarket:
         return LogitMarket.symmetric(self.n_firms, self.a, self.c, self.a0, self.mu)
@@ -144,7 +186,8 @@ class LLMPricingModel(mesa.Model):
     settles demand.
     """
 
-    def __init__(self, spec: Spec, sessions: int, seed: int, *, backend: LLMBackend | None = None):
+    def __init__(self, spec: Spec, sessions: int, seed: int, *, backend: LLMBackend | None = None,
+                 learners: QLearningSessions | None = None):
         super().__init__(seed=seed)
         self.spec = spec
         self.market = spec.market()
@@ -153,16 +196,25 @@ class LLMPricingModel(mesa.Model):
                                 spec.model_corr)
         kind = np.full(n, K.PROXY, dtype=np.int64)
         fixed = np.zeros(n)
-        if spec.rivals != "same" and n > 1:
+        if spec.rivals in ("nash", "fixed") and n > 1:
             kind[1:] = K.FIXED
             fixed[1:] = (self.market.nash_prices()[1:] if spec.rivals == "nash"
                          else spec.rival_price)
-        self.markets = K.ProxyMarkets(self.market, sessions, spec.periods, params, seed,
-                                      window=spec.window, monoculture=spec.monoculture,
-                                      kind=kind, fixed_price=fixed)
+        options = dict(window=spec.window, monoculture=spec.monoculture, kind=kind,
+                       fixed_price=fixed)
+        if spec.rivals == "qlearning":
+            if learners is None:
+                learners = pretrain_learners(spec, sessions, seed)
+            self.markets = MixedMarkets(self.market, sessions, spec.periods, params, seed,
+                                        learners=learners, learner=np.arange(n) > 0,
+                                        epsilon=spec.q_epsilon, **options)
+        else:
+            self.markets = K.ProxyMarkets(self.market, sessions, spec.periods, params, seed,
+                                          **options)
         self.backend = backend
         self.notes = [[("", "") for _ in range(n)] for _ in range(sessions)]
         self.kernel_seconds = 0.0
+        self.pretrain_seconds = 0.0
         for b in range(min(sessions, 64)):  # views for inspection; the arrays hold all
             for i in range(n):
                 LLMProxyFirm(self, self.markets, b, i)
@@ -207,6 +259,14 @@ class LLMPricingModel(mesa.Model):
                 if d is not None:
                     pm.prices[b, t, i] = d.price / s
                     self.notes[b][i] = (d.plans, d.insights)
+
+
+def pretrain_learners(spec: Spec, sessions: int, seed: int, on_chunk=None) -> QLearningSessions:
+    """Self-play of the Q-learners of ``rivals=qlearning`` (one session per market)."""
+    return pretrain(spec.market(), sessions, seed, m=spec.q_m, xi=spec.q_xi,
+                    alpha=spec.q_alpha, beta=spec.q_beta, delta=spec.q_delta,
+                    conv_window=spec.q_conv_window, max_periods=spec.q_pretrain_max,
+                    on_chunk=on_chunk)
 
 
 def _best_response(market: LogitMarket, prices: np.ndarray, firm: int) -> np.ndarray:
@@ -331,6 +391,10 @@ def session_tables(model: LLMPricingModel, seed: int):
     cols["above_nash_share"] = (P.mean(axis=2) > pn.mean()).mean(axis=1) if n > 1 else np.ones(N)
     cols["belief_mean"] = pm.belief.mean(axis=1)
     cols["fear_mean"] = pm.fear.mean(axis=1)
+    if isinstance(pm, MixedMarkets):
+        cols["q_pretrain_periods"] = pm.pretrain_periods
+        cols["q_pretrain_converged"] = pm.pretrain_converged
+        cols["q_strategy_changes"] = pm.changes
     sessions = pl.DataFrame(cols)
     Tn = path.shape[1]
     impulse = pl.DataFrame({
@@ -372,6 +436,19 @@ def summarise(sessions: pl.DataFrame, model: LLMPricingModel) -> dict:
         "above_nash_share_mean": sessions["above_nash_share"].mean(),
         "price_scale": model.spec.price_scale,
     }
+    if "q_pretrain_periods" in sessions.columns:
+        n = model.market.n
+        prices = np.stack([sessions[f"cycle_prices_firm{i + 1}"].list.mean().to_numpy()
+                           for i in range(n)], axis=1)
+        pn, pmon = mk.nash_prices().mean(), mk.monopoly_prices().mean()
+        out["qlearning"] = {
+            "pretrain_periods_mean": sessions["q_pretrain_periods"].mean(),
+            "pretrain_converged_share": sessions["q_pretrain_converged"].mean(),
+            "strategy_changes_mean": sessions["q_strategy_changes"].mean(),
+            "proxy_price_index_mean": float(((prices[:, 0] - pn) / (pmon - pn)).mean()),
+            "learner_price_index_mean": float(((prices[:, 1:] - pn) / (pmon - pn)).mean()),
+            "pretrain_seconds": model.pretrain_seconds,
+        }
     if model.backend is not None:
         out["llm"] = model.backend.counts()
     return out
@@ -398,8 +475,12 @@ def simulate(spec: Spec, *, sessions: int, seed: int, threads: int | None = None
                         temperature=spec.temperature, replay=s.replay),
             trace_path=None if s.replay else trace_path, run_id=f"llm_pricing-{seed}",
             quiet=False)
+    learners, pretrain_seconds = None, 0.0
+    if spec.rivals == "qlearning":
+        learners, pretrain_seconds = _pretrain_with_progress(spec, sessions, seed, progress)
     try:
-        model = LLMPricingModel(spec, sessions, seed, backend=backend)
+        model = LLMPricingModel(spec, sessions, seed, backend=backend, learners=learners)
+        model.pretrain_seconds = pretrain_seconds
         if backend is not None:  # period 0: the LLM sets its first price too
             model._ask_llm(0)
             model.markets.settle()
@@ -422,6 +503,36 @@ def simulate(spec: Spec, *, sessions: int, seed: int, threads: int | None = None
             backend.close()
     frame, impulse = session_tables(model, seed)
     return frame, impulse, model
+
+
+def _pretrain_with_progress(spec: Spec, sessions: int, seed: int, progress: bool):
+    """Self-play of the learners, with a bar of converged sessions; memory is checked."""
+    import os
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = 8 * 2**30
+    need = QLearningSessions.bytes_needed(spec.n_firms, spec.q_m, 1, sessions)
+    if need > 0.6 * memory:
+        raise UsageError(
+            f"--sessions {sessions}: the Q-tables of rivals=qlearning need "
+            f"{need / 2**30:.1f} GiB, more than 60% of this machine's memory; run fewer "
+            f"sessions (or lower q_m, n_firms)")
+    t0 = time.perf_counter()
+    if not progress:
+        return pretrain_learners(spec, sessions, seed), time.perf_counter() - t0
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task("Q-learners' self-play (converged)", total=sessions)
+        learners = pretrain_learners(
+            spec, sessions, seed,
+            on_chunk=lambda q: bar.update(task, completed=sessions - q.running))
+    return learners, time.perf_counter() - t0
 
 
 def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
