@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 
 from marketsim.errors import UsageError
+from marketsim.market_rules import after_action, before_action
 from marketsim.records import (
     ACTION_DTYPE,
     BAD_ORDER,
@@ -54,6 +55,7 @@ from marketsim.records import (
     OK,
     OUTSIDE_BAND,
     REDUCE,
+    REFUSED,
     SELL,
     UNKNOWN_ORDER,
 )
@@ -225,7 +227,33 @@ def apply_action(
     """Apply one order action to the book; returns ``(status, n_fills)``.
 
     The caller has checked :func:`needs`. Fills are written to ``fills[n_fills:]``.
+    A ``rules`` array longer than ``N_RULES`` (see :func:`marketsim.market_rules.rules_array`)
+    also runs the market rules before and after the action.
     """
+    if rules.shape[0] <= N_RULES:
+        return _match(t_ns, kind, side, price_tick, qty, order_id, owner,
+                      levels, orders, oid_slot, state, rules, fills, n_fills)
+    order_t = -1
+    if (kind == CANCEL or kind == REDUCE) and 0 <= order_id < oid_slot.shape[0]:
+        if oid_slot[order_id] != -1:
+            order_t = orders[O_T, oid_slot[order_id]]
+    tick_lo = state[S_TICK_LO]
+    best_bid = tick_lo + state[S_BEST_BID] if state[S_N_BID] > 0 else NO_BAND_LO
+    best_ask = tick_lo + state[S_BEST_ASK] if state[S_N_ASK] > 0 else NO_BAND_HI
+    if before_action(t_ns, kind, order_id, order_t, best_bid, best_ask, rules) != 0:
+        return REFUSED, n_fills
+    st, n_after = _match(t_ns, kind, side, price_tick, qty, order_id, owner,
+                         levels, orders, oid_slot, state, rules, fills, n_fills)
+    after_action(t_ns, fills, n_fills, n_after, rules)
+    return st, n_after
+
+
+@njit(cache=True)
+def _match(
+    t_ns, kind, side, price_tick, qty, order_id, owner,
+    levels, orders, oid_slot, state, rules, fills, n_fills,
+):
+    """The matching of :func:`apply_action` (no market-rule bookkeeping)."""
     if kind == CANCEL or kind == REDUCE:
         if order_id < 0 or order_id >= oid_slot.shape[0]:
             return UNKNOWN_ORDER, n_fills

@@ -38,8 +38,10 @@ BAD_ORDER = 2  #: qty < 1, unknown kind or side, or a price outside the book's r
 DUPLICATE_ID = 3  #: a new order reused the id of an order that is still resting
 HALTED = 4  #: market rule seam: trading is halted, the order was not accepted
 OUTSIDE_BAND = 5  #: market rule seam: limit price outside the price band
+REFUSED = 6  #: a market rule refused the action (e.g. minimum resting time)
 
-STATUS_NAMES = ("ok", "unknown_order", "bad_order", "duplicate_id", "halted", "outside_band")
+STATUS_NAMES = ("ok", "unknown_order", "bad_order", "duplicate_id", "halted", "outside_band",
+                "refused")
 
 #: One order action, as sent by a trader.
 ACTION_DTYPE = np.dtype(
@@ -122,6 +124,7 @@ __all__ = [
     "OK",
     "OUTSIDE_BAND",
     "REDUCE",
+    "REFUSED",
     "SELL",
     "SIDE_NAMES",
     "STATUS_NAMES",
