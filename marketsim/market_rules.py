@@ -49,6 +49,9 @@ from numba import njit
 
 from marketsim.records import CANCEL, REDUCE, REFUSED
 
+#: policies this module implements in the order-book market
+BOOK_RULES_IMPLEMENTED = ("luld", "mwcb", "min_rest")
+
 N_RULES = 8  # the matching kernel's own words (marketsim.orderbook.N_RULES)
 _R_HALTED, _R_BAND_LO, _R_BAND_HI = 0, 1, 2
 _NO_LO = np.iinfo(np.int64).min
@@ -272,5 +275,6 @@ def rules_report(rules: np.ndarray) -> dict:
     }
 
 
-__all__ = ["after_action", "band_ticks", "before_action", "record_trade", "reference_tick",
+__all__ = ["BOOK_RULES_IMPLEMENTED", "after_action", "band_ticks", "before_action",
+           "record_trade", "reference_tick",
            "rules_array", "rules_report"]

@@ -34,7 +34,7 @@ import mesa
 import numpy as np
 import polars as pl
 from numba import njit
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from agents.traders import (
     A_ASK_OID,
@@ -108,6 +108,7 @@ from agents.traders import (
     run_chunk,
 )
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.market_rules import BOOK_RULES_IMPLEMENTED, rules_array, rules_report
 from marketsim.orderbook import (
     S_N_ASK,
     S_N_BID,
@@ -116,6 +117,7 @@ from marketsim.orderbook import (
     grow_orders,
     new_book_arrays,
 )
+from marketsim.policies import PolicyList, check_market
 from marketsim.records import FILL_DTYPE, NS_PER_SECOND, SIDE_NAMES
 from marketsim.rng import stream_states
 from scenarios._spec import ScenarioSpec
@@ -193,6 +195,16 @@ class MarketSpec(ScenarioSpec):
 
     drawdown_window_s: int = Field(900, ge=1)
     recovery_window_s: int = Field(1800, ge=1)
+    policy: PolicyList = Field(default_factory=list, description="market rules (policies)")
+
+    @model_validator(mode="after")
+    def _policy(self):
+        check_market(self.policy, "book", session_s=self.session_seconds)
+        for p in self.policy:
+            if p.name not in BOOK_RULES_IMPLEMENTED:
+                raise ValueError(f"policy {p.name!r} is not implemented in the order-book "
+                                 f"market yet; use one of {', '.join(BOOK_RULES_IMPLEMENTED)}")
+        return self
 
 
 def _population(spec: MarketSpec, rng: np.random.Generator):
@@ -266,7 +278,9 @@ class OrderBookMarket(mesa.Model):
         p0 = spec.initial_price_tick
         self.levels, self.orders, self.oid_slot, self.bstate = new_book_arrays(
             0, 2 * p0, 8192, 1 << 16)
-        self.rules = default_rules()
+        self.rules = default_rules() if not spec.policy else rules_array(
+            spec.policy, tick_size=spec.tick_size, prev_close_tick=p0, open_ns=OPEN_NS,
+            close_ns=OPEN_NS + spec.session_seconds * NS_PER_SECOND)
         self.fills = np.zeros(1 << 16, dtype=FILL_DTYPE)
         self._fill_parts: list[np.ndarray] = []
         self.g = np.zeros(N_G)
@@ -532,6 +546,7 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
         "inventory_sum": int(inv.sum()),
         "programme": prog,
         "stylised": stylised_facts(mid),
+        **rules_report(model.rules),
     }
 
 
