@@ -136,8 +136,13 @@ def test_cli_qlearning_outputs_and_errors(tmp_path, capsys):
     args = ["run", "llm_pricing", "--sessions", "12", "--seed", "3", "--quiet",
             "--set", "rivals=qlearning", "--set", "periods=150",
             "--set", "q_beta=2e-5", "--set", "q_conv_window=20000", "--set", "q_epsilon=0.05"]
-    assert cli_main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert cli_main([*args, "--out", str(tmp_path / "a"), "--threads", "2"]) == 0
+    assert cli_main([*args, "--out", str(tmp_path / "c"), "--threads", "1"]) == 0
     frame = pl.read_parquet(tmp_path / "a" / "sessions.parquet")
+    # self-play, the mixed run and the impulse response do not depend on the threads
+    assert frame.equals(pl.read_parquet(tmp_path / "c" / "sessions.parquet"))
+    assert pl.read_parquet(tmp_path / "a" / "impulse.parquet").equals(
+        pl.read_parquet(tmp_path / "c" / "impulse.parquet"))
     for col in ("cycle_prices_firm2", "profit_gain", "deviation_gain", "q_pretrain_periods",
                 "q_pretrain_converged", "q_strategy_changes"):
         assert col in frame.columns
