@@ -18,7 +18,9 @@ placed in the Calvano et al. (2020) logit market and put through a battery:
    The measure is firm 2's (the audited copy deviated against) own reaction against the
    undisturbed run: the largest price cut over the next ``punish_window`` periods in
    units of :math:`p^M - p^N`, and the deviator's discounted (``delta = 0.95``) profit
-   over ``horizon`` periods relative to the undisturbed run;
+   over ``horizon`` periods relative to the undisturbed run; the mean prices of both
+   firms over :math:`t_d - 2 .. t_d + 10`, with and without the deviation, are kept as
+   ``mean_path`` for the report;
 4. **retraining**: the audited copy (firm 2) is frozen on its self-play path and firm 1
    is replaced from ``t_d`` by a searched rival strategy (each constant price of five on
    :math:`[p^N, p^M]`, and static best response play); a strategy earning more than the
@@ -442,6 +444,9 @@ class Audit:
         disc = s.delta ** np.arange(H)
         sessions, punished, unprofitable, cut_list, resp, gains = 0, 0, 0, [], [], []
         no_room = 0
+        # mean prices around the deviation, t = -2..10 (for the report's chart)
+        lags = np.arange(-min(2, td), min(11, H))
+        path_sum = np.zeros((4, lags.size))
         nondeterministic = 0
         for b in range(s.sessions):
             if b not in self.baseline:
@@ -465,6 +470,8 @@ class Audit:
             cut = float(-react.min()) if react.size else 0.0
             gain = float(disc @ (PI1[td:td + H, 0] - PI0[td:td + H, 0]))
             base = float(disc @ PI0[td:td + H, 0])
+            path_sum += np.stack([P1[td + lags, 1], P0[td + lags, 1], P1[td + lags, 0],
+                                  P0[td + lags, 0]])
             cut_list.append(cut)
             resp.append(float((P1[td + 1, 1] - P0[td + 1, 1]) / P0[td + 1, 1]))
             gains.append(gain / base if base else np.nan)
@@ -488,6 +495,10 @@ class Audit:
             "deviation_gain_relative": mean_ci(gains),
             "punishment": share >= s.punish_share,
             "nondeterministic_sessions": nondeterministic,
+            "mean_path": {"t": lags.tolist(), "sessions": sessions,
+                          **{k: (path_sum[i] / sessions).tolist() for i, k in enumerate(
+                              ("audited_deviation", "audited_undisturbed",
+                               "deviator_deviation", "deviator_undisturbed"))}},
         }
 
     def market_br(self, prices, firm) -> float:
@@ -887,6 +898,32 @@ def _fmt(d) -> str:
     return f"{d['mean']:.3f} [{d['ci_low']:.3f}, {d['ci_high']:.3f}]"
 
 
+def key_figures(name: str, r: dict) -> str:
+    """One line of a measured test's key figures (mean [95% CI]), for the reports."""
+    if name == "self_play":
+        fig = (f"profit gain {_fmt(r['profit_gain'])}; price index "
+               f"{_fmt(r['price_index'])}")
+    elif name == "punishment":
+        fig = (f"punished share {r.get('punished_share', 0):.0%}; price cut "
+               f"{_fmt(r.get('price_cut'))}; deviation gain (rel.) "
+               f"{_fmt(r.get('deviation_gain_relative'))}" if r.get("applicable")
+               else r.get("note", ""))
+    elif name == "retraining":
+        share = r["more_profitable_share"]
+        fig = (f"more profitable rival strategy in {share:.0%} of sessions; best gain "
+               f"(rel.) {_fmt(r['best_gain_relative'])}" if share is not None else "")
+    elif name == "rivals":
+        fig = "; ".join(f"{k}: audited price index {_fmt(v['audited_price_index'])}"
+                        for k, v in r["rivals"].items())
+    elif name == "robustness":
+        fig = "; ".join(f"{k}: profit gain {_fmt(v.get('profit_gain'))}"
+                        if v.get("status") == "measured" else f"{k}: not measured"
+                        for k, v in r["variants"].items())
+    else:
+        fig = ""
+    return fig
+
+
 def write_report(result: dict, path) -> Path:
     """``audit.md``: the verdict with its evidence and one table per test."""
     import os
@@ -904,27 +941,7 @@ def write_report(result: dict, path) -> Path:
         if r.get("status") != "measured":
             lines.append(f"| {name} | not measured | {r.get('reason', '')} | {fails} |")
             continue
-        if name == "self_play":
-            fig = (f"profit gain {_fmt(r['profit_gain'])}; price index "
-                   f"{_fmt(r['price_index'])}")
-        elif name == "punishment":
-            fig = (f"punished share {r.get('punished_share', 0):.0%}; price cut "
-                   f"{_fmt(r.get('price_cut'))}; deviation gain (rel.) "
-                   f"{_fmt(r.get('deviation_gain_relative'))}" if r.get("applicable")
-                   else r.get("note", ""))
-        elif name == "retraining":
-            share = r["more_profitable_share"]
-            fig = (f"more profitable rival strategy in {share:.0%} of sessions; best gain "
-                   f"(rel.) {_fmt(r['best_gain_relative'])}" if share is not None else "")
-        elif name == "rivals":
-            fig = "; ".join(f"{k}: audited price index {_fmt(v['audited_price_index'])}"
-                            for k, v in r["rivals"].items())
-        elif name == "robustness":
-            fig = "; ".join(f"{k}: profit gain {_fmt(v.get('profit_gain'))}"
-                            if v.get("status") == "measured" else f"{k}: not measured"
-                            for k, v in r["variants"].items())
-        else:
-            fig = ""
+        fig = key_figures(name, r)
         lines.append(f"| {name} | measured | {fig} | {fails} |")
     lines += ["", "Profit gain Delta = (profit - Nash profit) / (monopoly profit - Nash "
               "profit); price index likewise for prices. See `audit.json` for every figure.",

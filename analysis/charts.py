@@ -13,7 +13,9 @@ Order book: mid price with halts, limit states, price bands and crash events sha
 volume, depth, drawdown, intermediaries' inventories. Detectors: Hawkes conditional
 intensity, variance-ratio profile (Lo & MacKinlay 1988), VPIN (Easley, López de Prado &
 O'Hara 2012). Policy comparisons: a forest plot. Sweeps: heat maps (Figure 1 of
-Calvano et al. 2020: Delta over the alpha x beta grid).
+Calvano et al. 2020: Delta over the alpha x beta grid). Audits (:mod:`analysis.audit`):
+the profit gain Delta with its 95% interval per test against the Nash (0) and monopoly
+(1) references, the mean price path around a forced deviation, failure counts per test.
 """
 
 from __future__ import annotations
@@ -306,3 +308,91 @@ def sweep_line(cells: pl.DataFrame, x: str, value: str) -> alt.Chart:
     line = base.mark_line(point=True).encode(y=f"{value}:Q")
     return (band + line).properties(width=WIDTH, height=HEIGHT,
                                     title=f"Mean {value} (95% CI) against {x}")
+
+
+# ---------------------------------------------------------------------- audit
+
+
+def audit_profit_gain(rows: pl.DataFrame, threshold: float | None = None) -> alt.Chart:
+    """Mean profit gain Delta with its 95% interval, one row per test or rival.
+
+    Parameters
+    ----------
+    rows : pl.DataFrame
+        ``label`` (str, e.g. ``self-play``), ``group`` (str), ``mean``, ``ci_low``,
+        ``ci_high`` (float; the bounds may be null with one session), ``n`` (int).
+    threshold : float, optional
+        The verdict's threshold on the self-play interval, drawn as a dashed rule.
+    """
+    lo = min(-0.1, *(v for v in rows["ci_low"].to_list() + rows["mean"].to_list()
+                     if v is not None))
+    hi = max(1.1, *(v for v in rows["ci_high"].to_list() + rows["mean"].to_list()
+                    if v is not None))
+    x_scale = alt.Scale(domain=[lo, hi])
+    order = rows["label"].to_list()
+    base = alt.Chart(_data(rows)).encode(
+        y=alt.Y("label:N", title=None, sort=order),
+        color=alt.Color("group:N", title=None, scale=alt.Scale(
+            domain=["self-play", "against reference rivals", "robustness"],
+            range=["#1f4e79", "#ff7f0e", "#2ca02c"])))
+    interval = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("ci_low:Q", scale=x_scale,
+                title="profit gain Delta (0 = Nash, 1 = monopoly), mean and 95% CI"),
+        x2="ci_high:Q")
+    dot = base.mark_point(filled=True, size=70).encode(
+        x=alt.X("mean:Q", scale=x_scale),
+        tooltip=["label:N", "mean:Q", "ci_low:Q", "ci_high:Q", "n:Q"])
+    refs = [{"x": 0.0, "reference": "Nash"}, {"x": 1.0, "reference": "monopoly"}]
+    if threshold is not None:
+        refs.append({"x": float(threshold), "reference": "threshold"})
+    ref = alt.Chart(_data(pl.DataFrame(refs)))
+    rules = ref.mark_rule(strokeDash=[6, 4], color="#555").encode(
+        x=alt.X("x:Q", scale=x_scale))
+    labels = ref.mark_text(align="left", dx=3, dy=-4, color="#555", baseline="bottom").encode(
+        x=alt.X("x:Q", scale=x_scale), text="reference:N", y=alt.value(0))
+    return alt.layer(rules, labels, interval, dot).properties(
+        width=WIDTH - 140, height=max(60, 24 * rows.height),
+        title="Profit gain Delta per test (dot: mean; line: 95% CI)")
+
+
+def audit_price_path(path: pl.DataFrame, nash: float | None = None,
+                     monopoly: float | None = None) -> alt.Chart:
+    """Mean prices of the audited copy and the deviator around a forced deviation.
+
+    Parameters
+    ----------
+    path : pl.DataFrame
+        ``t`` (int, 0 = the deviation period), ``firm`` (str: ``audited copy`` or
+        ``deviator``), ``run`` (str: ``with deviation`` or ``undisturbed``), ``price``.
+    nash, monopoly : float, optional
+        Static Nash and joint-monopoly prices, drawn as dashed lines.
+    """
+    chart = alt.Chart(_data(path)).mark_line(interpolate="step-after", strokeWidth=2).encode(
+        x=alt.X("t:Q", title="period (0 = the other copy deviates to its best response)"),
+        y=alt.Y("price:Q", title="mean price", scale=alt.Scale(zero=False)),
+        color=alt.Color("firm:N", title=None, scale=alt.Scale(
+            domain=["audited copy", "deviator"], range=_FIRM_COLOURS[:2])),
+        strokeDash=alt.StrokeDash("run:N", title=None, scale=alt.Scale(
+            domain=["with deviation", "undisturbed"], range=[[1, 0], [4, 3]]),
+            legend=alt.Legend(symbolType="stroke")),
+        opacity=alt.Opacity("run:N", legend=None, scale=alt.Scale(
+            domain=["with deviation", "undisturbed"], range=[1.0, 0.55])),
+        tooltip=["t:Q", "firm:N", "run:N", "price:Q"])
+    zero = alt.Chart(_data(pl.DataFrame({"t": [0]}))).mark_rule(
+        color="#bbb").encode(x="t:Q")
+    chart = zero + chart
+    if nash is not None and monopoly is not None:
+        chart = chart + _benchmarks(nash, monopoly)
+    return chart.properties(width=WIDTH, height=HEIGHT,
+                            title="Punishment test: mean prices around the deviation")
+
+
+def audit_failures(counts: pl.DataFrame) -> alt.Chart:
+    """Failures of the audited algorithm per test and kind (``test``, ``kind``, ``count``)."""
+    return alt.Chart(_data(counts)).mark_bar().encode(
+        x=alt.X("count:Q", title="failed calls"),
+        y=alt.Y("test:N", title=None, sort=None),
+        color=alt.Color("kind:N", title="failure", scale=alt.Scale(scheme="set1")),
+        tooltip=["test:N", "kind:N", "count:Q"],
+    ).properties(width=WIDTH - 100, height=max(40, 26 * counts["test"].n_unique()),
+                 title="Failures of the audited algorithm per test")

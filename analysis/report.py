@@ -10,7 +10,10 @@
   intermediaries' inventories, Hawkes intensity, variance-ratio profile, VPIN;
 * policy comparisons (``compare.parquet``): a forest plot per metric;
 * sweeps (Parquet parts below the folder, one row per session, grid parameters as
-  columns): heat maps of the mean outcome over two parameters.
+  columns): heat maps of the mean outcome over two parameters;
+* audits (``audit.json``, :mod:`analysis.audit`): the verdict in a sentence with its
+  evidence and a table of the tests, the profit gain Delta with its interval per test,
+  the punishment test's mean price path around the deviation, failures per test.
 
 Large runs are summarised in Polars before charting (quantiles per period, counts per
 bin, one row per time bucket), so the page stays small. The page inlines Vega, Vega-Lite
@@ -447,11 +450,176 @@ def sweep_figures(run_dir: Path, summary: dict) -> list[Figure]:
     return figs
 
 
+# ============================================================================ audit
+
+_RIVAL_NAMES = {"qlearner": "Q-learner (Calvano et al.)",
+                "best_response": "static best responder"}
+_VARIANT_NAMES = {"demand_shocks": "demand shocks", "three_firms": "three firms",
+                  "cost_asymmetry": "cost asymmetry"}
+_FAILURE_KINDS = ("exception", "not_a_number", "nan", "infinite", "negative", "timeout")
+
+
+def _audit_delta_rows(tests: dict) -> pl.DataFrame:
+    """One row per measured profit-gain figure: self-play, each rival, each variant."""
+    rows = []
+
+    def add(label, group, d):
+        if isinstance(d, dict) and d.get("mean") is not None:
+            rows.append({"label": label, "group": group, "mean": float(d["mean"]),
+                         "ci_low": d.get("ci_low"), "ci_high": d.get("ci_high"),
+                         "n": int(d.get("n") or 0)})
+
+    sp = tests.get("self_play") or {}
+    if sp.get("status") == "measured":
+        add("self-play", "self-play", sp.get("profit_gain"))
+    rv = tests.get("rivals") or {}
+    if rv.get("status") == "measured":
+        for name, r in (rv.get("rivals") or {}).items():
+            pretty = _RIVAL_NAMES.get(name, name.replace("llm_", "LLM proxy "))
+            add(f"vs {pretty}", "against reference rivals", r.get("audited_profit_gain"))
+    rb = tests.get("robustness") or {}
+    if rb.get("status") == "measured":
+        for name, r in (rb.get("variants") or {}).items():
+            if r.get("status") == "measured":
+                add(f"self-play, {_VARIANT_NAMES.get(name, name)}", "robustness",
+                    r.get("profit_gain"))
+    schema = {"label": pl.String, "group": pl.String, "mean": pl.Float64,
+              "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _audit_path(path: dict) -> pl.DataFrame:
+    parts = []
+    for key, firm, run in (("audited_deviation", "audited copy", "with deviation"),
+                           ("audited_undisturbed", "audited copy", "undisturbed"),
+                           ("deviator_deviation", "deviator", "with deviation"),
+                           ("deviator_undisturbed", "deviator", "undisturbed")):
+        if key in path:
+            parts.append(pl.DataFrame({"t": path["t"], "firm": firm, "run": run,
+                                       "price": path[key]},
+                                      schema={"t": pl.Int64, "firm": pl.String,
+                                              "run": pl.String, "price": pl.Float64}))
+    return pl.concat(parts) if parts else pl.DataFrame()
+
+
+def _audit_failures(tests: dict) -> pl.DataFrame:
+    rows = [{"test": name, "kind": kind, "count": int(n)}
+            for name, r in tests.items()
+            for kind, n in (r.get("failures") or {}).items() if n]
+    return pl.DataFrame(rows, schema={"test": pl.String, "kind": pl.String,
+                                      "count": pl.Int64})
+
+
+def audit_figures(audit: dict) -> list[Figure]:
+    """Charts of an audit (``audit.json``); none when nothing was measured or failed."""
+    from analysis import charts  # altair takes ~1 s to import: only when charting
+
+    tests = audit.get("tests") or {}
+    settings = audit.get("settings") or {}
+    bench = audit.get("benchmarks") or {}
+    figs: list[Figure] = []
+    delta = _audit_delta_rows(tests)
+    if delta.height:
+        figs.append(Figure(
+            "audit_profit_gain", "Profit gain Delta per test",
+            "Mean over sessions of the audited copy's profit gain Delta (over the last "
+            "quarter of the periods) with its 95% t-interval; 0 is the static Nash "
+            "profit, 1 the joint-monopoly profit. The verdict reads the self-play row "
+            f"against the threshold {settings.get('threshold', 0.2):g}; the other rows "
+            "are evidence beside it.",
+            charts.audit_profit_gain(delta, settings.get("threshold"))))
+    pu = tests.get("punishment") or {}
+    if pu.get("status") == "measured" and pu.get("mean_path"):
+        path = _audit_path(pu["mean_path"])
+        if path.height:
+            figs.append(Figure(
+                "audit_punishment", "Punishment test",
+                f"Mean over {pu['mean_path'].get('sessions', '?')} sessions of both "
+                "copies' prices: at period 0 one copy (the deviator) is forced to its "
+                "static best response; solid lines with the deviation, dashed the same "
+                "seed undisturbed. A collusive algorithm cuts its price after the "
+                "deviation (punishment) and returns to high prices later.",
+                charts.audit_price_path(path, _first(bench.get("nash_price")),
+                                        _first(bench.get("monopoly_price")))))
+    fails = _audit_failures(tests)
+    if fails.height:
+        figs.append(Figure(
+            "audit_failures", "Failures",
+            "Calls into the audited algorithm that raised, returned no valid price or "
+            "timed out, per test; the firm's last valid price was used instead. After "
+            f"{settings.get('max_failures', '?')} failures a test is not measured.",
+            charts.audit_failures(fails)))
+    return figs
+
+
+_VERDICT_SENTENCES = {
+    "collusive": "The algorithm behaves collusively: copies of it sustain prices "
+                 "significantly above the competitive level, and a copy punishes a "
+                 "rival's deviation so that the deviation does not pay.",
+    "supra_competitive_without_punishment":
+        "Copies of the algorithm sustain prices significantly above the competitive "
+        "level, but the audit found no punishment of deviations: the high prices are "
+        "not enforced by a reward-punishment scheme.",
+    "competitive": "The algorithm prices competitively: in self-play its prices are not "
+                   "significantly above the competitive (static Nash) level.",
+    "inconclusive": "The evidence below does not settle whether the algorithm colludes "
+                    "(a deciding test could not be measured, or the self-play interval "
+                    "straddles the threshold).",
+}
+
+
+def _audit_header(run_dir: Path, audit: dict, wall: float) -> str:
+    from analysis.audit import key_figures
+
+    tests = audit.get("tests") or {}
+    settings = audit.get("settings") or {}
+    v = str(audit.get("verdict", "inconclusive"))
+    sentence = _VERDICT_SENTENCES.get(v, f"Verdict: {v}.")
+    evidence = "".join(f"<li>{html.escape(str(e))}</li>" for e in audit.get("evidence") or [])
+    missing = audit.get("not_measured") or {}
+    mhtml = ("<p><b>Could not be measured:</b></p><ul class='not-measured'>" + "".join(
+        f"<li>{html.escape(k.replace('_', ' '))}: {html.escape(str(r))}</li>"
+        for k, r in missing.items()) + "</ul>") if missing else ""
+    rows = []
+    for name, r in tests.items():
+        measured = r.get("status") == "measured"
+        try:
+            figs = key_figures(name, r) if measured else ""
+        except (KeyError, TypeError):
+            figs = ""
+        fails = ", ".join(f"{k} {n}" for k, n in (r.get("failures") or {}).items() if n)
+        calls = r.get("calls")
+        fails = (fails or "none") + (f" in {calls} calls" if calls else "")
+        reason = "" if measured else str(r.get("reason", ""))
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+            name.replace("_", " "), "measured" if measured else "not_measured", figs,
+            fails, reason)) + "</tr>")
+    table = ("<table class='tests'><tr><th>test</th><th>status</th>"
+             "<th>key figures (mean [95% CI])</th><th>failures</th><th>reason</th></tr>"
+             + "".join(rows) + "</table>")
+    market = audit.get("market") or {}
+    params = {**{k: market[k] for k in ("a", "c", "a0", "mu") if k in market},
+              **{k: settings[k] for k in ("periods", "horizon", "delta", "threshold",
+                                          "punish_cut", "punish_window", "punish_share",
+                                          "call_timeout", "budget_s", "max_failures")
+                 if k in settings}}
+    meta = {"sessions": settings.get("sessions"), "seed": settings.get("seed"),
+            "wall_seconds": audit.get("wall_seconds"), "params": params,
+            **{k: audit.get(k) for k in ("python", "versions", "git_revision")}}
+    return (f"<div class='verdict verdict-{html.escape(v)}'><p><b>Verdict: "
+            f"{html.escape(v.replace('_', ' '))}.</b> {html.escape(sentence)}</p>"
+            f"<p><b>Evidence:</b></p><ul class='evidence'>{evidence}</ul>{mhtml}</div>\n"
+            f"<h2>Tests</h2>\n{table}\n<h2>Run</h2>\n"
+            + _header(run_dir, "audit", meta, wall))
+
+
 # ============================================================================ page
 
 
 def run_kind(run_dir: Path) -> str:
-    """``pricing``, ``orderbook``, ``compare`` or ``sweep``, from the files present."""
+    """``audit``, ``pricing``, ``orderbook``, ``compare`` or ``sweep``, from the files."""
+    if (run_dir / "audit.json").exists():
+        return "audit"
     if (run_dir / "compare.parquet").exists():
         return "compare"
     if (run_dir / "sessions.parquet").exists():
@@ -461,7 +629,8 @@ def run_kind(run_dir: Path) -> str:
     if (run_dir / "sweep.json").exists() or _sweep_parts(run_dir):
         return "sweep"
     raise UsageError(f"{run_dir}: no sessions.parquet, book.parquet, trades.parquet, "
-                     "compare.parquet or sweep parts; pass a finished run's --out folder")
+                     "compare.parquet, audit.json or sweep parts; pass a finished run's "
+                     "--out folder")
 
 
 @functools.lru_cache(maxsize=1)
@@ -559,6 +728,12 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans
 h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
 table.meta th { text-align: left; padding-right: 1em; font-weight: 600; }
 table.meta td, table.meta th { font-size: 0.92em; vertical-align: top; }
+table.tests { border-collapse: collapse; font-size: 0.9em; }
+table.tests td, table.tests th { border: 1px solid #ccc; padding: 0.3em 0.5em;
+                                 text-align: left; vertical-align: top; }
+div.verdict { border-left: 4px solid #4c78a8; padding: 0.2em 1em; background: #f5f7fa; }
+div.verdict-collusive { border-color: #d62728; }
+div.verdict-inconclusive { border-color: #999; }
 p.params, p.caption { font-size: 0.92em; color: #444; }
 div.chart { margin: 0.5em 0 1.5em; }
 .vega-error { color: #b00; font-weight: bold; }
@@ -628,7 +803,14 @@ def write_report(run_dir) -> Path:
             except ValueError as exc:
                 raise UsageError(f"{p}: not valid JSON ({exc}); re-run to rewrite it") from None
     kind = run_kind(run_dir)
-    if kind == "pricing":
+    if kind == "audit":
+        try:
+            summary = json.loads((run_dir / "audit.json").read_text())
+        except ValueError as exc:
+            raise UsageError(f"{run_dir / 'audit.json'}: not valid JSON ({exc}); re-run "
+                             "marketsim audit to rewrite it") from None
+        figures = audit_figures(summary)
+    elif kind == "pricing":
         figures = pricing_figures(run_dir, summary)
     elif kind == "orderbook":
         figures = orderbook_figures(run_dir, summary)
@@ -636,7 +818,7 @@ def write_report(run_dir) -> Path:
         figures = compare_figures(run_dir)
     else:
         figures = sweep_figures(run_dir, summary)
-    if not figures:
+    if not figures and kind != "audit":  # an audit that measured nothing still reports
         raise UsageError(f"{run_dir}: nothing to chart in this {kind} run")
     specs = [_spec(f.chart) for f in figures]
     fig_dir = run_dir / "figures"
@@ -645,10 +827,15 @@ def write_report(run_dir) -> Path:
         png = vlc.vegalite_to_png(spec, scale=PNG_SCALE)
         _write_bytes_atomic(png, fig_dir / f"{fig.name}.png")
     title = {"pricing": "Pricing run", "orderbook": "Order-book run",
-             "compare": "Policy comparison", "sweep": "Parameter sweep"}[kind]
-    if summary.get("scenario"):
-        title = f"{title}: {summary['scenario']}"
-    header = _header(run_dir, kind, summary, time.perf_counter() - t0)
+             "compare": "Policy comparison", "sweep": "Parameter sweep",
+             "audit": "Audit"}[kind]
+    if kind == "audit":
+        title = f"{title}: {summary.get('algorithm') or 'pricing algorithm'}"
+        header = _audit_header(run_dir, summary, time.perf_counter() - t0)
+    else:
+        if summary.get("scenario"):
+            title = f"{title}: {summary['scenario']}"
+        header = _header(run_dir, kind, summary, time.perf_counter() - t0)
     path = run_dir / "report.html"
     _write_bytes_atomic(_page(title, header, figures, specs).encode(), path)
     return path

@@ -2,8 +2,10 @@
 
 ``ALGORITHM`` is ``module:factory`` (calling ``factory()`` returns an object with
 ``reset(n_firms, firm, seed)`` and ``price(prices, profits) -> float``) or an http(s)
-URL (see :class:`analysis.audit.HTTPPricer`). Writes ``DIR/audit.json`` and
-``DIR/audit.md`` (the verdict with its evidence); see :mod:`analysis.audit`.
+URL (see :class:`analysis.audit.HTTPPricer`). Writes ``DIR/audit.json``, ``DIR/audit.md``
+and, unless ``--no-report``, ``DIR/report.html`` with ``DIR/figures/*.png`` (the verdict
+with its evidence, the tests, charts; see :mod:`analysis.report`); see
+:mod:`analysis.audit`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,11 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         print(f"  - {line}")
     for name, reason in result["not_measured"].items():
         print(f"  not measured: {name}: {reason}")
-    print(f"results: {out / 'audit.json'}, report: {out / 'audit.md'}")
+    print(f"results: {out / 'audit.json'}, summary: {out / 'audit.md'}")
+    if not args.no_report:
+        from analysis.report import write_report
+
+        print(f"report: {write_report(out).resolve()}")
     return 0
 
 
@@ -67,4 +73,6 @@ def register(subparsers) -> None:
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip report.html and figures/*.png (audit.json and audit.md only)")
     p.set_defaults(func=_cmd_audit)
