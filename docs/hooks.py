@@ -1,0 +1,193 @@
+"""MkDocs hook: pages generated from the code at build time, so the guide cannot drift.
+
+A page may contain these markers, each replaced by Markdown rendered from the code:
+
+* ``<!-- marketsim:scenarios -->``: every registered scenario (``scenarios.SCENARIOS``),
+  its version, the first paragraph of its module docstring and a table of its ``Spec``
+  fields (name, type, default, constraints, description); nested groups (``llm.*``)
+  are flattened to dotted keys, the form ``--set`` takes.
+* ``<!-- marketsim:policies -->``: every policy of ``marketsim.policies`` with its market
+  and its fields.
+* ``<!-- marketsim:validation -->``: the measured figures in ``benchmarks/results.json``
+  beside the published ones.
+
+The functions are importable (``docs/hooks.py`` is loaded by path), so the tests can
+render the same tables.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import typing
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+_CONSTRAINTS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "min_length": "length >=",
+                "max_length": "length <="}
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _type_name(annotation) -> str:
+    text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
+    if text is None:
+        text = repr(annotation).replace("typing.", "")
+    return text.replace("NoneType", "None")
+
+
+def _constraints(field) -> str:
+    parts = []
+    for meta in field.metadata:
+        for attr, sign in _CONSTRAINTS.items():
+            value = getattr(meta, attr, None)
+            if value is not None:
+                parts.append(f"{sign} {value:g}" if isinstance(value, float) else
+                             f"{sign} {value}")
+    return ", ".join(parts)
+
+
+def _default(field) -> str:
+    if field.default_factory is not None:
+        value = field.default_factory()
+        if hasattr(value, "model_dump"):
+            return "(group)"
+        return repr(value)
+    return repr(field.default)
+
+
+def field_rows(model, prefix: str = "") -> list[tuple[str, str, str, str, str]]:
+    """``(key, type, default, constraints, description)`` for every field of a pydantic
+    model; fields that are themselves models are flattened to dotted keys."""
+    from pydantic import BaseModel
+
+    rows = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if inspect.isclass(ann) and issubclass(ann, BaseModel):
+            rows.extend(field_rows(ann, prefix=f"{prefix}{name}."))
+            continue
+        rows.append((f"{prefix}{name}", _type_name(ann), _default(field),
+                     _constraints(field), field.description or ""))
+    return rows
+
+
+def _table(rows) -> str:
+    out = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
+    out += ["| " + " | ".join(f"`{_cell(r[0])}`" if i == 0 else _cell(r[i])
+                              for i in range(5)) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _first_paragraph(doc: str | None) -> str:
+    text = inspect.cleandoc(doc or "")
+    return text.split("\n\n")[0].replace("\n", " ") if text else ""
+
+
+def render_scenarios() -> str:
+    """Markdown: one section per registered scenario with its parameter table."""
+    from scenarios import SCENARIOS, get_scenario
+
+    parts = []
+    for name in sorted(SCENARIOS):
+        module = get_scenario(name)
+        spec = module.Spec
+        parts.append(f"## `{name}` (version {spec.version})\n")
+        parts.append(_first_paragraph(module.__doc__) + "\n")
+        parts.append(f"Module `{SCENARIOS[name]}`. Show the same list with "
+                     f"`marketsim params {name}`; change a value with "
+                     f"`--set KEY=VALUE` or a TOML file.\n")
+        parts.append(_table(field_rows(spec)) + "\n")
+    return "\n".join(parts)
+
+
+def policy_classes() -> list[type]:
+    """The policy models of the discriminated union ``marketsim.policies.Policy``."""
+    from marketsim import policies
+
+    union = typing.get_args(policies.Policy)[0]
+    return list(typing.get_args(union))
+
+
+def render_policies() -> str:
+    """Markdown: one section per policy with its market and parameter table."""
+    parts = []
+    for cls in policy_classes():
+        name = cls.model_fields["name"].default
+        market = {"book": "order-book markets", "pricing": "pricing markets",
+                  "any": "any market"}[cls.market]
+        parts.append(f"### `{name}` ({market})\n")
+        parts.append(inspect.cleandoc(cls.__doc__ or "").replace("\n", " ") + "\n")
+        rows = [r for r in field_rows(cls) if r[0] != "name"]
+        parts.append(_table(rows) + "\n" if rows else "No parameters.\n")
+    return "\n".join(parts)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    return str(value)
+
+
+def render_validation(path: Path | None = None) -> str:
+    """Markdown: the measured Calvano baseline in ``benchmarks/results.json`` next to the
+    published figures it stores beside them."""
+    path = path or ROOT / "benchmarks" / "results.json"
+    if not path.is_file():
+        return ("*No measured figures on this checkout: `make bench` writes "
+                "`benchmarks/results.json`, and the next `make docs` shows them here.*\n")
+    data = json.loads(path.read_text())
+    bench = data.get("bench_calvano")
+    if not bench:
+        return "*`benchmarks/results.json` holds no `bench_calvano` figures yet.*\n"
+    paper = bench.get("paper", {})
+    rows = [
+        ("Profit gain Delta, mean", bench.get("profit_gain_mean"),
+         paper.get("profit_gain_mean")),
+        ("Profit gain Delta, SD", bench.get("profit_gain_sd"), paper.get("profit_gain_sd")),
+        ("Share converged", bench.get("converged_share"), 1.0),
+        ("Periods to convergence, median", bench.get("periods_median"), "about 1.70M"),
+    ]
+    shares = bench.get("outcome_shares", {})
+    published = paper.get("outcome_shares", [])
+    for i, (key, value) in enumerate(shares.items()):
+        rows.append((f"Outcome share: {key.replace('_', ' ')}", value,
+                     published[i] if i < len(published) else ""))
+    for key, label in (("deviation_unprofitable_share", "Deviation unprofitable (IC)"),
+                       ("nash_on_path_share", "One-shot Nash on path"),
+                       ("rival_response_mean", "Rival's immediate response"),
+                       ("punishment_length_mean", "Punishment length (periods)")):
+        rows.append((f"{label} (Table A10)", bench.get(key), paper.get(key)))
+    machine = data.get("machine", {})
+    lines = [
+        f"Measured by `make bench` (`benchmarks/bench_calvano.py`): 1,000 sessions, seed 0, "
+        f"git revision `{machine.get('git_revision', '?')}`, {machine.get('cpus', '?')} "
+        f"cores, wall time {_fmt(bench.get('baseline_1000_sessions_2_threads_wall_seconds'))} s, "
+        f"{_fmt(bench.get('ns_per_period_one_thread'))} ns per period on one thread.\n",
+        "| figure | marketsim | Calvano et al. (2020) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {label} | {_fmt(ours)} | {_fmt(theirs)} |" for label, ours, theirs in rows
+              if ours is not None]
+    return "\n".join(lines) + "\n"
+
+
+_MARKERS = {
+    "<!-- marketsim:scenarios -->": render_scenarios,
+    "<!-- marketsim:policies -->": render_policies,
+    "<!-- marketsim:validation -->": render_validation,
+}
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001
+    """MkDocs event: replace each marker with the Markdown rendered from the code."""
+    for marker, render in _MARKERS.items():
+        if marker in markdown:
+            markdown = markdown.replace(marker, render())
+    return markdown
