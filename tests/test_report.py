@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
+from tests._browser import dump_dom as _dump_dom
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -142,21 +141,6 @@ def reports(request):
             path = write_report(run_dir)
         out[kind] = path
     return out
-
-
-def _dump_dom(page: Path, tmp_path: Path) -> str:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} not found: the report test needs Debian's chromium; "
-                    "install it with `apt-get install -y chromium` (.ci/run does this as root)")
-    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    res = subprocess.run(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000",
-         "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return res.stdout
 
 
 # --------------------------------------------------------------------------- tests
