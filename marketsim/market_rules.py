@@ -263,8 +263,10 @@ def after_action(t_ns, fills, n_before, n_after, rules):
 
 def rules_report(rules: np.ndarray) -> dict:
     """The rules' counters for a run summary (times in seconds)."""
-    if rules.shape[0] <= N_RULES:
-        return {}
+    if rules.shape[0] <= N_RULES:  # no rules: nothing halted, nothing refused
+        return {"seconds_halted": 0.0, "luld_pauses": 0, "seconds_in_limit_state": 0.0,
+                "mwcb_levels_fired": 0, "market_closed_by_mwcb": False,
+                "actions_refused_min_rest": 0}
     return {
         "seconds_halted": int(rules[X_HALTED_NS]) / 1e9,
         "luld_pauses": int(rules[X_N_PAUSES]),

@@ -39,6 +39,7 @@ Two families:
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -267,7 +268,7 @@ def parse_policy_text(text: str) -> dict[str, Any]:
 
     name, _, rest = text.strip().partition(":")
     table: dict[str, Any] = {"name": name.strip()}
-    for part in filter(None, (p.strip() for p in rest.split(","))):
+    for part in filter(None, (p.strip() for p in re.split(r",(?![^\[]*\])", rest))):
         key, sep, raw = part.partition("=")
         if not sep:
             table[key.strip()] = None  # let validation name the key
