@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import sys
 import typing
 from pathlib import Path
@@ -39,7 +40,9 @@ def _type_name(annotation) -> str:
     text = getattr(annotation, "__name__", None) if not typing.get_args(annotation) else None
     if text is None:
         text = repr(annotation).replace("typing.", "")
-    return text.replace("NoneType", "None")
+    if "Annotated[" in text:  # the policy list: a discriminated union, listed on its own page
+        return "list of policies (see Policies)" if "policies" in text else "annotated"
+    return re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", text).replace("NoneType", "None")
 
 
 def _constraints(field) -> str:
