@@ -19,10 +19,21 @@ from typing import Any
 import polars as pl
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def _atomic_target(path: Path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # mkstemp makes 0600 files; results should read like any file the user writes
+    os.fchmod(fd, _FILE_MODE)
     os.close(fd)
     return Path(tmp)
 
