@@ -28,12 +28,16 @@ def test_same_seed_same_session_under_a_rule():
 
 
 def test_a_breaker_that_binds_halts_trading_once_per_level():
-    s = _session("mwcb:levels=[0.0015,0.0025,0.05],halt_s=120")
-    assert 1 <= s["mwcb_levels_fired"] <= 3
-    if s["market_closed_by_mwcb"]:
-        assert s["seconds_halted"] > 120.0
-    else:
-        assert s["seconds_halted"] == pytest.approx(120.0 * s["mwcb_levels_fired"])
+    # levels set from this seed's own unregulated fall, so the test holds whatever the
+    # calibration: the paths agree until the first level fires
+    spec = build_spec(Spec, {}, SHORT)
+    low = simulate(spec, seed=0).fills_all()["price_tick"].min()
+    fall = 1 - low / spec.initial_price_tick
+    if fall < 1e-4:
+        pytest.skip(f"this seed never falls ({fall:.2e})")
+    s = _session(f"mwcb:levels=[{fall / 3:.6f},{fall / 2:.6f},0.9],halt_s=120")
+    assert 1 <= s["mwcb_levels_fired"] <= 2 and not s["market_closed_by_mwcb"]
+    assert s["seconds_halted"] == pytest.approx(120.0 * s["mwcb_levels_fired"])
 
 
 def test_a_tight_band_does_not_deepen_the_fall(baseline):
