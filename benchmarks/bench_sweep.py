@@ -14,6 +14,11 @@ GRID = {"alpha": "0.05:0.25:5", "beta": "log:2e-6:2e-5:5"}
 SEEDS = 100
 
 
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def run() -> dict:
     from marketsim.sweep import parse_axis_values, plan_sweep, run_sweep, scan_sweep
 
@@ -24,6 +29,8 @@ def run() -> dict:
                      "tasks": len(plan.tasks), "cpus": os.cpu_count()}
     tables = []
     for workers in (1, 2):
+        load_before = os.getloadavg()[0]
+        cpu_before = _children_cpu()
         with tempfile.TemporaryDirectory(prefix="bench_sweep_") as out:
             status = run_sweep(plan, out, workers=workers, quiet=True)
             assert status["complete"], status
@@ -32,6 +39,13 @@ def run() -> dict:
         figures[f"wall_seconds_{workers}w"] = round(wall, 2)
         figures[f"startup_seconds_{workers}w"] = round(start, 2)
         figures[f"sessions_per_second_{workers}w"] = round(sessions / wall, 2)
+        # CPU the worker processes got (reaped when the cluster closes) over the cores they
+        # could have used: well below 1 means other jobs took the cores, not sweep overhead
+        cpu = _children_cpu() - cpu_before
+        figures[f"worker_cpu_seconds_{workers}w"] = round(cpu, 1)
+        figures[f"cpu_share_{workers}w"] = round(cpu / (wall * workers), 3)
+        # other jobs on the machine: 1-minute load average before and after (2 cores)
+        figures[f"load_avg_{workers}w"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     figures["speedup_2w"] = round(figures["wall_seconds_1w"] / figures["wall_seconds_2w"], 3)
     figures["same_table_1w_2w"] = bool(tables[0].equals(tables[1]))
     figures["profit_gain_mean"] = round(float(tables[0]["profit_gain"].mean()), 4)
