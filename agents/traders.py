@@ -54,7 +54,7 @@ from marketsim.orderbook import (
     S_TICK_LO,
     apply_action,
 )
-from marketsim.records import BUY, CANCEL, LIMIT, MARKET, NS_PER_SECOND, SELL
+from marketsim.records import BUY, CANCEL, IOC, LIMIT, MARKET, NS_PER_SECOND, SELL
 from marketsim.rng import next_double
 
 # --- trader kinds ------------------------------------------------------------------
@@ -74,20 +74,22 @@ N_PARAMS = 6
 # sell prog.:   A = participation, B = total qty, C = start (seconds into the session)
 
 # --- per-trader state: acct[i, A_*] (int64) -----------------------------------------
-A_INV, A_CASH, A_BOUGHT, A_SOLD, A_BID_OID, A_ASK_OID, A_N_ACTIONS = range(7)
-N_ACCT = 7
+A_INV, A_CASH, A_BOUGHT, A_SOLD, A_BID_OID, A_ASK_OID, A_N_ACTIONS, A_QUOTING = range(8)
+N_ACCT = 8  # A_QUOTING: market makers, bit 1 = bidding, bit 2 = offering
 
 # --- market state (float64) g[G_*] --------------------------------------------------
 (G_F, G_F0, G_F_KAPPA, G_F_SIGMA, G_X, G_X_TAU, G_X_SIGMA, G_X_FEEDBACK, G_VAR, G_VAR_DECAY,
  G_LAST_MID, G_EMA0, G_EMA1, G_EMA2, G_RATE_BG, G_RATE_FAST, G_RET_SCALE, G_FLOW, G_FLOW_TAU,
- G_FLOW_SIGMA, G_WIDEN) = range(21)
-N_G = 24
+ G_FLOW_SIGMA, G_WIDEN, G_IMPACT, G_LAMBDA, G_LIQ_K, G_INFO_DF, G_N_MM, G_NOISE_GAP,
+ G_INFO_ACTIVITY, G_PROG_OWED, G_MM_VOL_COEF) = range(30)
+N_G = 32
 EMA_HORIZONS_S = (30.0, 120.0, 600.0)
 
 # --- market state (int64) gi[I_*] -------------------------------------------------------
 (I_T_BG, I_T_FAST, I_NEXT_OID, I_NEXT_SECOND, I_N_SNAP, I_N_FILLS, I_VOLUME, I_N_ACTIONS,
  I_PROG_VOLUME_START, I_PROG_SOLD, I_PROG_START_NS, I_PROG_END_NS, I_SESSION_START_NS,
- I_SESSION_END_NS, I_HFT_GROSS, I_HFT_NET, I_TICK_MIN, I_TICK_MAX) = range(18)
+ I_SESSION_END_NS, I_HFT_GROSS, I_HFT_NET, I_TICK_MIN, I_TICK_MAX, I_MM_BIDDING, I_MM_ASKING,
+ I_VOL_MINUTE_START, I_VOL_PREV_MINUTE) = range(22)
 N_GI = 24
 
 # --- one-second snapshot columns: snap[k, C_*] (int64) ----------------------------------
@@ -201,12 +203,25 @@ def _rest(i, t_ns, side, price_tick, qty, levels, orders, oid_slot, bstate, rule
 
 
 @njit(cache=True)
-def _market(i, t_ns, side, qty, levels, orders, oid_slot, bstate, rules, fills, gi, acct,
+def _market(i, t_ns, side, qty, levels, orders, oid_slot, bstate, rules, fills, g, gi, acct,
             is_hft):
+    """A market order; what it fills moves the market makers' reference price (Kyle).
+
+    The impact per contract is ``lambda (1 + k m)`` with ``m`` the share of market makers
+    not quoting the side that was hit: liquidity that has withdrawn makes flow costlier.
+    """
     oid = gi[I_NEXT_OID]
     gi[I_NEXT_OID] += 1
+    v0 = gi[I_VOLUME]
     _send(t_ns, MARKET, side, 0, qty, oid, i, levels, orders, oid_slot, bstate, rules, fills,
           gi, acct, is_hft)
+    filled = gi[I_VOLUME] - v0
+    n_mm = g[G_N_MM]
+    if filled > 0:
+        quoting = gi[I_MM_BIDDING] if side == SELL else gi[I_MM_ASKING]
+        missing = 1.0 - quoting / n_mm if n_mm > 0 else 0.0
+        move = g[G_LAMBDA] * filled * (1.0 + g[G_LIQ_K] * missing)
+        g[G_IMPACT] += move if side == BUY else -move
 
 
 @njit(cache=True)
@@ -245,6 +260,65 @@ def _snapshot(t_ns, levels, bstate, g, gi, acct, kind, snap):
 
 
 @njit(cache=True)
+def _crossing_qty(levels, bstate, side, price_tick):
+    """Resting quantity on ``side`` at prices a quote at ``price_tick`` would cross."""
+    lo = bstate[S_TICK_LO]
+    q = 0
+    if side == SELL:
+        if bstate[S_N_ASK] == 0:
+            return 0
+        j = bstate[S_BEST_ASK]
+        while j < levels.shape[2] and lo + j <= price_tick:
+            q += levels[L_QTY, SELL, j]
+            j += 1
+    else:
+        if bstate[S_N_BID] == 0:
+            return 0
+        j = bstate[S_BEST_BID]
+        while j >= 0 and lo + j >= price_tick:
+            q += levels[L_QTY, BUY, j]
+            j -= 1
+    return q
+
+
+@njit(cache=True)
+def _pick_off(i, t_ns, side, price_tick, levels, orders, oid_slot, bstate, rules, fills, gi,
+              acct, is_hft):
+    """An immediate-or-cancel order for everything resting at or better than ``price_tick``."""
+    q = _crossing_qty(levels, bstate, SELL if side == BUY else BUY, price_tick)
+    if q > 0:
+        oid = gi[I_NEXT_OID]
+        gi[I_NEXT_OID] += 1
+        _send(t_ns, IOC, side, price_tick, q, oid, i, levels, orders, oid_slot, bstate, rules,
+              fills, gi, acct, is_hft)
+
+
+@njit(cache=True, inline="always")
+def _reference(g):
+    """The market makers' reference price in ticks: fundamental x order-flow impact."""
+    return g[G_F] * np.exp(g[G_IMPACT])
+
+
+@njit(cache=True)
+def _student_t(rng, df):
+    """A Student-t draw with ``df`` (integer >= 3) degrees of freedom, unit variance."""
+    chi2 = 0.0
+    for _ in range(df):
+        z = _normal(rng)
+        chi2 += z * z
+    return _normal(rng) / np.sqrt(chi2 / df) / np.sqrt(df / (df - 2.0))
+
+
+@njit(cache=True)
+def _news(g, rng):
+    """The fundamental's one-second move: a random walk with Student-t shocks whose
+    size grows with the activity level (information arrivals cluster)."""
+    shock = g[G_F_SIGMA] * np.exp(0.5 * g[G_INFO_ACTIVITY] * g[G_X])
+    g[G_F] *= np.exp(g[G_F_KAPPA] * np.log(g[G_F0] / g[G_F])
+                     + shock * _student_t(rng, np.int64(g[G_INFO_DF])))
+
+
+@njit(cache=True)
 def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng):
     """Once per simulated second: record the book, then move the slow market state."""
     m2 = mid_x2(bstate, levels.shape[2], np.int64(g[G_LAST_MID]))
@@ -256,7 +330,12 @@ def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng):
     for h in range(3):
         a = 1.0 / EMA_HORIZONS_S[h]
         g[G_EMA0 + h] += a * (mid - g[G_EMA0 + h])
-    g[G_F] += g[G_F_KAPPA] * (g[G_F0] - g[G_F]) + g[G_F_SIGMA] * _normal(rng)
+    # volume of the previous minute (the sell programme's participation base)
+    if (t_ns - gi[I_SESSION_START_NS]) % (60 * NS_PER_SECOND) == 0:
+        gi[I_VOL_PREV_MINUTE] = gi[I_VOLUME] - gi[I_VOL_MINUTE_START]
+        gi[I_VOL_MINUTE_START] = gi[I_VOLUME]
+    if t_ns >= gi[I_PROG_START_NS]:
+        g[G_PROG_OWED] += gi[I_VOL_PREV_MINUTE] / 60.0
     # activity: OU in log-rate, kicked by large moves relative to the usual move size
     tau = g[G_X_TAU]
     # a move is large relative to recent volatility (0.8 = E|Z| for a normal Z)
@@ -289,20 +368,22 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
         if _u(rng) < params[i, P_A]:
             side = BUY if _u(rng) * (1.0 + np.exp(-g[G_FLOW])) < 1.0 else SELL
             q = _pareto_size(rng, size, alpha, np.int64(50 * size))
-            _market(i, t_ns, side, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct,
-                    is_hft)
+            _market(i, t_ns, side, q, levels, orders, oid_slot, bstate, rules, fills, g, gi,
+                    acct, is_hft)
         else:
             side = BUY if _u(rng) < 0.5 else SELL
             q = _pareto_size(rng, size, alpha, np.int64(50 * size))
             # liquidity thins out near the mid when volatility rises
             scale = params[i, P_B] * (1.0 + g[G_WIDEN] * np.sqrt(g[G_VAR]))
             delta = np.int64(-scale * np.log(1.0 - _u(rng)))
+            # behind the market makers' quotes around the reference price, so the
+            # depth refills there and the mid does not bounce with noise orders
+            ref = _reference(g)
+            gap = g[G_NOISE_GAP] + g[G_MM_VOL_COEF] * np.sqrt(g[G_VAR])
             if side == BUY:
-                ref = ba if has_ask else np.int64(mid) + 1
-                p = ref - 1 - delta
+                p = np.int64(np.floor(ref - gap)) - delta
             else:
-                ref = bb if has_bid else np.int64(mid + 0.5)
-                p = ref + 1 + delta
+                p = np.int64(np.ceil(ref + gap)) + delta
             _rest(i, t_ns, side, p, q, levels, orders, oid_slot, bstate, rules, fills, gi,
                   acct, is_hft)
     elif k == FUNDAMENTAL:
@@ -313,7 +394,7 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
             q = np.int64(size * min(abs(gap) / th, params[i, P_C]))
             side = BUY if gap > 0 else SELL
             _market(i, t_ns, side, max(q, 1), levels, orders, oid_slot, bstate, rules, fills,
-                    gi, acct, is_hft)
+                    g, gi, acct, is_hft)
     elif k == MOMENTUM:
         ema = g[G_EMA0 + np.int64(params[i, P_A])]
         trend = np.log(mid / ema)
@@ -322,36 +403,50 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
             q = np.int64(size * min(abs(trend) / th, params[i, P_C]))
             side = BUY if trend > 0 else SELL
             _market(i, t_ns, side, max(q, 1), levels, orders, oid_slot, bstate, rules, fills,
-                    gi, acct, is_hft)
+                    g, gi, acct, is_hft)
     elif k == MARKET_MAKER:
         _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
         vol = np.sqrt(g[G_VAR])
+        quoting = 0
         if vol < params[i, P_C]:
             inv = acct[i, A_INV]
             lim = params[i, P_LIMIT]
             half = params[i, P_A] + params[i, P_B] * vol
-            centre = mid - half * inv / lim
+            # quotes around the reference price, skewed against inventory; a quote that
+            # crosses a stale order executes against it (the maker picks it off), which
+            # keeps the mid on the reference price: no bid-ask bounce in the mid
+            centre = _reference(g) - half * inv / lim
             bid = np.int64(np.floor(centre - half))
             ask = np.int64(np.ceil(centre + half))
-            if has_ask and bid >= ba:
-                bid = ba - 1
-            if has_bid and ask <= bb:
-                ask = bb + 1
+            # orders left stale by news on the wrong side of the centre are picked off
+            # first, so that no stale quote stays inside the spread
+            _pick_off(i, t_ns, BUY, np.int64(np.ceil(centre)) - 1, levels, orders, oid_slot,
+                      bstate, rules, fills, gi, acct, is_hft)
+            _pick_off(i, t_ns, SELL, np.int64(np.floor(centre)) + 1, levels, orders,
+                      oid_slot, bstate, rules, fills, gi, acct, is_hft)
             q = np.int64(size)
             if inv < lim:
-                _rest(i, t_ns, BUY, bid, q, levels, orders, oid_slot, bstate, rules, fills, gi,
-                      acct, is_hft)
+                q_bid = q + _crossing_qty(levels, bstate, SELL, bid)
+                _rest(i, t_ns, BUY, bid, q_bid, levels, orders, oid_slot, bstate, rules, fills,
+                      gi, acct, is_hft)
+                quoting |= 1
             if inv > -lim:
-                _rest(i, t_ns, SELL, ask, q, levels, orders, oid_slot, bstate, rules, fills, gi,
-                      acct, is_hft)
+                q_ask = q + _crossing_qty(levels, bstate, BUY, ask)
+                _rest(i, t_ns, SELL, ask, q_ask, levels, orders, oid_slot, bstate, rules,
+                      fills, gi, acct, is_hft)
+                quoting |= 2
+        old = acct[i, A_QUOTING]
+        gi[I_MM_BIDDING] += (quoting & 1) - (old & 1)
+        gi[I_MM_ASKING] += ((quoting >> 1) & 1) - ((old >> 1) & 1)
+        acct[i, A_QUOTING] = quoting
     elif k == HFT:
         _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
         inv = acct[i, A_INV]
         lim = params[i, P_LIMIT]
         if abs(inv) > lim:
             side = SELL if inv > 0 else BUY
-            _market(i, t_ns, side, abs(inv), levels, orders, oid_slot, bstate, rules, fills, gi,
-                    acct, is_hft)
+            _market(i, t_ns, side, abs(inv), levels, orders, oid_slot, bstate, rules, fills, g,
+                    gi, acct, is_hft)
         elif np.sqrt(g[G_VAR]) < params[i, P_A] and has_bid and has_ask:
             q = np.int64(size)
             if inv < lim:
@@ -367,12 +462,12 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
             total = np.int64(params[i, P_B])
             sold = acct[i, A_SOLD]
             if sold < total:
-                since = gi[I_VOLUME] - gi[I_PROG_VOLUME_START]
-                target = np.int64(params[i, P_A] * since) + np.int64(size)
+                # 9% of the volume traded in the previous minute, accrued second by second
+                target = np.int64(params[i, P_A] * g[G_PROG_OWED]) + np.int64(size)
                 q = min(total - sold, target - sold, np.int64(params[i, P_LIMIT]))
                 if q > 0:
                     _market(i, t_ns, SELL, q, levels, orders, oid_slot, bstate, rules, fills,
-                            gi, acct, is_hft)
+                            g, gi, acct, is_hft)
                 if acct[i, A_SOLD] >= total and gi[I_PROG_END_NS] < 0:
                     gi[I_PROG_END_NS] = t_ns
 
@@ -396,7 +491,15 @@ def run_chunk(t_stop_ns, kind, params, acct, is_hft, bg_idx, bg_cum, fast_idx, f
         t = min(t_bg, t_fast)
         # the book as it stood at each whole second before this event
         while gi[I_NEXT_SECOND] <= min(t, t_stop_ns) and gi[I_NEXT_SECOND] <= gi[I_SESSION_END_NS]:
-            _on_second(gi[I_NEXT_SECOND], levels, bstate, g, gi, acct, kind, snap, rng)
+            # news arrives on the second and every market maker requotes around the new
+            # reference price before the book is recorded
+            ts = gi[I_NEXT_SECOND]
+            _news(g, rng)
+            for j in range(fast_idx.shape[0]):
+                if kind[fast_idx[j]] == MARKET_MAKER:
+                    _act(fast_idx[j], ts, kind, params, acct, levels, orders, oid_slot, bstate,
+                         rules, fills, g, gi, rng, is_hft)
+            _on_second(ts, levels, bstate, g, gi, acct, kind, snap, rng)
             gi[I_NEXT_SECOND] += NS_PER_SECOND
         if t >= t_stop_ns:
             return DONE

@@ -43,6 +43,7 @@ from agents.traders import (
     A_CASH,
     A_INV,
     A_N_ACTIONS,
+    A_QUOTING,
     A_SOLD,
     C_ASK_QTY,
     C_BEST_ASK,
@@ -64,7 +65,15 @@ from agents.traders import (
     G_F_SIGMA,
     G_FLOW_SIGMA,
     G_FLOW_TAU,
+    G_IMPACT,
+    G_INFO_ACTIVITY,
+    G_INFO_DF,
+    G_LAMBDA,
     G_LAST_MID,
+    G_LIQ_K,
+    G_MM_VOL_COEF,
+    G_N_MM,
+    G_NOISE_GAP,
     G_RATE_BG,
     G_RATE_FAST,
     G_RET_SCALE,
@@ -75,6 +84,8 @@ from agents.traders import (
     G_X_SIGMA,
     G_X_TAU,
     HFT,
+    I_MM_ASKING,
+    I_MM_BIDDING,
     I_N_ACTIONS,
     I_N_FILLS,
     I_N_SNAP,
@@ -155,9 +166,16 @@ class MarketSpec(ScenarioSpec):
     fundamental_threshold: float = Field(0.002, gt=0, description="log mispricing to act")
     fundamental_max_multiple: float = Field(10.0, ge=1, description="cap on size multiple")
     fundamental_dispersion: float = Field(0.002, ge=0, description="SD of log valuations")
-    fundamental_kappa: float = Field(1 / 3600, ge=0, description="mean reversion per second")
-    fundamental_sigma: float = Field(0.00002, ge=0,
-                                     description="fundamental shock SD per second (fraction)")
+    fundamental_kappa: float = Field(0.0, ge=0, description="mean reversion per second")
+    fundamental_sigma: float = Field(0.00006, ge=0,
+                                     description="news shock SD per second (fraction)")
+    info_df: int = Field(3, ge=3, le=30, description="Student-t degrees of freedom of news")
+    info_activity: float = Field(1.0, ge=0,
+                                 description="news SD grows as exp(info_activity x / 2)")
+    impact_per_contract: float = Field(1e-6, ge=0,
+                                       description="log reference-price move per contract")
+    impact_withdrawal_multiple: float = Field(4.0, ge=0,
+                                              description="extra impact when makers are out")
 
     n_momentum: int = Field(100, ge=0, description="momentum (chartist) traders")
     momentum_rate: float = Field(0.02, gt=0)
@@ -166,11 +184,11 @@ class MarketSpec(ScenarioSpec):
     momentum_max_multiple: float = Field(5.0, ge=1)
 
     n_market_makers: int = Field(10, ge=0)
-    mm_rate: float = Field(0.5, gt=0)
+    mm_rate: float = Field(0.1, gt=0, description="extra requotes per second (all requote each second)")
     mm_size: int = Field(25, ge=1)
     mm_half_spread_ticks: float = Field(2.0, ge=0.5)
-    mm_vol_coef: float = Field(1.0, ge=0, description="half-spread per tick/s of volatility")
-    mm_withdraw_vol: float = Field(10.0, gt=0, description="volatility (ticks/s) to withdraw")
+    mm_vol_coef: float = Field(0.2, ge=0, description="half-spread per tick/s of volatility")
+    mm_withdraw_vol: float = Field(40.0, gt=0, description="volatility (ticks/s) to withdraw")
     mm_inventory_limit: int = Field(400, ge=1)
 
     n_hft: int = Field(16, ge=0, description="high-frequency intermediaries")
@@ -183,7 +201,7 @@ class MarketSpec(ScenarioSpec):
     activity_sigma: float = Field(0.8, ge=0, description="SD of the log-activity level")
     activity_feedback: float = Field(0.3, ge=0, description="activity kick per large move")
     flow_tau_seconds: float = Field(2.0, gt=1, description="memory of order-flow sign")
-    flow_sigma: float = Field(2.0, ge=0, description="SD of the order-flow sign logit")
+    flow_sigma: float = Field(0.0, ge=0, description="SD of the order-flow sign logit")
     vol_halflife_seconds: float = Field(20.0, gt=0, description="half-life of realised vol")
 
     programme: bool = Field(False, description="run the large sell programme")
@@ -286,13 +304,22 @@ class OrderBookMarket(mesa.Model):
         self.g = np.zeros(N_G)
         self.g[G_F] = self.g[G_F0] = p0
         self.g[G_F_KAPPA] = spec.fundamental_kappa
-        self.g[G_F_SIGMA] = spec.fundamental_sigma * p0
+        self.g[G_F_SIGMA] = spec.fundamental_sigma  # a fraction: log shocks
         self.g[G_X_TAU] = spec.activity_tau_seconds
         self.g[G_X_SIGMA] = spec.activity_sigma
         self.g[G_X_FEEDBACK] = spec.activity_feedback
         self.g[G_FLOW_TAU] = spec.flow_tau_seconds
         self.g[G_WIDEN] = spec.noise_vol_widening
         self.g[G_FLOW_SIGMA] = spec.flow_sigma
+        self.g[G_INFO_DF] = spec.info_df
+        self.g[G_INFO_ACTIVITY] = spec.info_activity
+        self.g[G_LAMBDA] = spec.impact_per_contract
+        self.g[G_LIQ_K] = spec.impact_withdrawal_multiple
+        self.g[G_NOISE_GAP] = spec.mm_half_spread_ticks + 1.0
+        self.g[G_MM_VOL_COEF] = spec.mm_vol_coef
+        n_mm = int((self.kind == MARKET_MAKER).sum())
+        self.g[G_N_MM] = n_mm
+        self.acct[self.kind == MARKET_MAKER, A_QUOTING] = 3
         self.g[G_VAR_DECAY] = 0.5 ** (1.0 / spec.vol_halflife_seconds)
         self.g[G_VAR] = 1.0
         self.g[G_RET_SCALE] = 1.0
@@ -311,6 +338,7 @@ class OrderBookMarket(mesa.Model):
         self.gi[I_PROG_START_NS] = OPEN_NS + spec.programme_start_s * NS_PER_SECOND
         self.gi[I_PROG_END_NS] = -1
         self.gi[I_PROG_VOLUME_START] = -1
+        self.gi[I_MM_BIDDING] = self.gi[I_MM_ASKING] = n_mm
         self.rng_state = stream_states(seed, session, 1)[0].copy()
         self.snap = np.zeros((spec.session_seconds + 1, N_SNAP_COLS), dtype=np.int64)
         self.t_ns = start
