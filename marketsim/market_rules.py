@@ -1,5 +1,6 @@
 r"""Market rules inside the matching path: LULD bands and pauses, market-wide circuit
-breakers, minimum resting time.
+breakers, minimum resting time, single-stock halts, frequent batch auctions, an
+order-to-trade cap and taxes on cancellations and trades.
 
 The order book's ``rules`` array (``int64``) is the seam (:mod:`marketsim.orderbook`):
 its first :data:`~marketsim.orderbook.N_RULES` words are read by the matching kernel
@@ -31,8 +32,37 @@ the last halt trading for ``halt_s`` unless the trade is at or after
 Minimum resting time: a cancel or reduce of an order that has rested less than
 ``min_rest_ms`` is refused (status ``REFUSED``).
 
-Circuit-breaker levels are checked after the whole action: a market order that sweeps
-through a level completes (within the LULD band, if any) before the halt starts.
+Single-stock halt (configurable; the 2010 pilot used 10% in five minutes): a trade
+``move_pct`` or more below the highest or above the lowest trade of the last
+``window_s`` whole seconds (the current second included) halts trading for ``halt_s``;
+the window starts afresh after the halt. Exact integer test, like MWCB.
+
+Frequent batch auctions (Budish, Cramton & Shim 2015): new orders rest without matching
+(IOC and market orders too, until the batch; a market order at the far end of the band
+or ladder); at every batch time ``open + k * interval`` the book is cleared at one
+price by :func:`marketsim.orderbook.clear_batch` (maximal volume, then minimal
+imbalance, then nearest the last trade, then the lower price; allocation in price-time
+priority). The batch due is cleared at the first action at or after it; a batch due
+while the market is halted is held until the market reopens. What is left of IOC and
+market orders lapses after the batch.
+
+Order-to-trade cap: per trader, messages (new orders, cancels, reduces) and trades in
+fixed windows of ``window_s``; a new order that would lift messages above
+``max_ratio x max(trades, 1)`` is refused (``REFUSED``); cancels are always accepted.
+
+Taxes: a cancel or reduce within ``cancel_window_ms`` of the order's entry costs
+``cancel_tax_ticks`` per contract; every trade costs the buyer and the seller
+``trade_tax_bps`` of the notional. Charges are kept per trader in micro-ticks (exact
+integers) and the same amount is credited to the regulator's word, so the traders'
+cash plus the regulator's is conserved. The order-to-trade cap and the taxes count
+traders ``0 .. n_owners-1`` (``rules_array(n_owners=...)``).
+
+The speed bump (IEX) is not a rule of the book but a queue in front of it:
+:func:`marketsim.orderbook.speed_bump_kernel`.
+
+Circuit-breaker levels (and the single-stock halt) are checked after the whole action:
+a market order that sweeps through a level completes (within the LULD band, if any)
+before the halt starts.
 
 Numba caching: :func:`marketsim.orderbook.apply_action` compiles these functions into
 its own cache, which numba keys on ``orderbook.py`` only; after editing this module,
@@ -47,7 +77,7 @@ import math
 import numpy as np
 from numba import njit
 
-from marketsim.records import CANCEL, REDUCE, REFUSED
+from marketsim.records import CANCEL, IOC, OK, REDUCE, REFUSED
 
 #: policies this module implements in the order-book market
 BOOK_RULES_IMPLEMENTED = ("luld", "mwcb", "min_rest")
@@ -58,31 +88,47 @@ _NO_LO = np.iinfo(np.int64).min
 _NO_HI = np.iinfo(np.int64).max
 _PPB = 1_000_000_000
 
-# --- parameters (offsets into rules) -------------------------------------------------
-(X_FLAGS, X_TICK_PPB, X_TIER, X_BAND_PPB, X_REF_WINDOW_S, X_LIMIT_NS, X_PAUSE_NS, X_OPEN_NS,
- X_CLOSE_NS, X_DOUBLE_OPEN_NS, X_DOUBLE_CLOSE_NS, X_PREV_CLOSE_TICK, X_MWCB_N, X_MWCB_L0,
- ) = range(N_RULES, N_RULES + 14)
-X_MWCB_HALT_NS = X_MWCB_L0 + 5
-(X_MWCB_CUTOFF_NS, X_MIN_REST_NS,
- # --- state
- X_HALT_UNTIL, X_CLOSED, X_LIMIT_SINCE, X_MWCB_FIRED, X_HALTED_NS, X_N_PAUSES, X_N_MWCB,
- X_LAST_TICK, X_LIMIT_NS_TOTAL, X_REF_MILLI, X_N_REFUSED, X_RING,
- ) = range(X_MWCB_HALT_NS + 1, X_MWCB_HALT_NS + 15)
+# --- parameters and state (offsets into rules) ----------------------------------------
+(X_FLAGS, X_TICK_PPB, X_TIER, X_BAND_PPB, X_REF_WINDOW_S, X_LIMIT_NS, X_PAUSE_NS,
+ X_OPEN_NS, X_CLOSE_NS, X_DOUBLE_OPEN_NS, X_DOUBLE_CLOSE_NS, X_PREV_CLOSE_TICK,
+ X_MWCB_N, X_MWCB_L0, X_MWCB_L1, X_MWCB_L2, X_MWCB_L3, X_MWCB_L4, X_MWCB_HALT_NS,
+ X_MWCB_CUTOFF_NS, X_MIN_REST_NS, X_HALT_PPB, X_HALT_WINDOW_S, X_HALT_NS,
+ X_HALT_RING_AT, X_FBA_NS, X_FBA_NEXT_NS, X_FBA_IOC_AT, X_FBA_IOC_CAP, X_FBA_IOC_N,
+ X_OTR_RATIO_MILLI, X_OTR_WINDOW_NS, X_CANCEL_TAX_UTICKS, X_CANCEL_WINDOW_NS,
+ X_TRADE_TAX_URATE, X_N_OWNERS, X_OWNERS_AT, X_HALT_UNTIL, X_CLOSED, X_LIMIT_SINCE,
+ X_MWCB_FIRED, X_HALTED_NS, X_N_PAUSES, X_N_MWCB, X_LAST_TICK, X_LIMIT_NS_TOTAL,
+ X_REF_MILLI, X_N_REFUSED, X_N_HALTS, X_N_BATCHES, X_BATCH_VOLUME, X_N_REFUSED_OTR,
+ X_REGULATOR_UTICKS, X_RING,
+ ) = range(N_RULES, N_RULES + 54)
 #: flags
-F_LULD, F_MWCB, F_MIN_REST = 1, 2, 4
-#: the ring: per slot (second stamp, sum of trade ticks, trade count)
+F_LULD, F_MWCB, F_MIN_REST, F_HALT, F_FBA, F_OTR, F_TAX = 1, 2, 4, 8, 16, 32, 64
+#: the LULD ring at ``X_RING``: per slot (second stamp, sum of trade ticks, trade count);
+#: the halt ring at ``rules[X_HALT_RING_AT]``: per slot (second stamp, min tick, max tick);
+#: the pending batch-auction IOC ids at ``rules[X_FBA_IOC_AT]``; the owner block at
+#: ``rules[X_OWNERS_AT]``: per owner (window index, messages, trades, tax in micro-ticks)
+OW_WINDOW, OW_MESSAGES, OW_TRADES, OW_TAX = range(4)
+N_OWNER_WORDS = 4
+#: taxes are accounted in micro-ticks (1e-6 tick), exact integers
+UTICKS_PER_TICK = 1_000_000
 
 
 def rules_array(policies, *, tick_size: float, prev_close_tick: int,
                 open_ns: int = (9 * 3600 + 30 * 60) * 10**9,
-                close_ns: int = 16 * 3600 * 10**9) -> np.ndarray:
+                close_ns: int = 16 * 3600 * 10**9, n_owners: int = 0,
+                fba_ioc_capacity: int = 4096) -> np.ndarray:
     """The ``rules`` array for a book under these policies (``marketsim.policies``).
 
     Parameters
     ----------
-    policies : list of policy models; ``luld``, ``mwcb`` and ``min_rest`` are read
+    policies : list of policy models; ``luld``, ``mwcb``, ``min_rest``, ``halt``, ``fba``,
+        ``otr_cap`` and ``tax`` are read (``speed_bump`` lives in the event loop:
+        :func:`marketsim.orderbook.speed_bump_kernel`)
     tick_size : float, dollars per tick (LULD's price tiers are in dollars)
     prev_close_tick : int, previous close (MWCB reference and LULD's opening reference)
+    n_owners : int, traders ``0 .. n_owners-1`` whose messages, trades and taxes are
+        counted (the order-to-trade cap and the taxes need them; other owners are
+        neither capped nor taxed)
+    fba_ioc_capacity : int, IOC/market orders that may wait for one batch
 
     Returns
     -------
@@ -91,14 +137,29 @@ def rules_array(policies, *, tick_size: float, prev_close_tick: int,
     from marketsim.policies import find
 
     luld, mwcb, rest = find(policies, "luld"), find(policies, "mwcb"), find(policies, "min_rest")
+    halt, fba = find(policies, "halt"), find(policies, "fba")
+    otr, tax = find(policies, "otr_cap"), find(policies, "tax")
+    if (otr or tax) and n_owners < 1:
+        from marketsim.errors import UsageError
+
+        raise UsageError("n_owners: the otr_cap and tax rules count per trader; pass "
+                         "n_owners >= 1 to rules_array")
     window = int(math.ceil(luld.reference_window_s)) if luld else 1
-    rules = np.zeros(X_RING + 3 * window, dtype=np.int64)
+    halt_window = int(math.ceil(halt.window_s)) if halt else 1
+    ioc_cap = int(fba_ioc_capacity) if fba else 0
+    halt_at = X_RING + 3 * window
+    ioc_at = halt_at + 3 * halt_window
+    owners_at = ioc_at + ioc_cap
+    rules = np.zeros(owners_at + N_OWNER_WORDS * max(int(n_owners), 0), dtype=np.int64)
     rules[_R_BAND_LO], rules[_R_BAND_HI] = _NO_LO, _NO_HI
     flags = 0
     rules[X_TICK_PPB] = round(tick_size * _PPB)
     rules[X_OPEN_NS], rules[X_CLOSE_NS] = open_ns, close_ns
     rules[X_PREV_CLOSE_TICK] = prev_close_tick
     rules[X_REF_WINDOW_S] = window
+    rules[X_HALT_WINDOW_S] = halt_window
+    rules[X_HALT_RING_AT], rules[X_FBA_IOC_AT], rules[X_FBA_IOC_CAP] = halt_at, ioc_at, ioc_cap
+    rules[X_N_OWNERS], rules[X_OWNERS_AT] = max(int(n_owners), 0), owners_at
     if luld:
         flags |= F_LULD
         rules[X_TIER] = luld.tier
@@ -117,11 +178,30 @@ def rules_array(policies, *, tick_size: float, prev_close_tick: int,
     if rest:
         flags |= F_MIN_REST
         rules[X_MIN_REST_NS] = round(rest.min_rest_ms * 1e6)
+    if halt:
+        flags |= F_HALT
+        rules[X_HALT_PPB] = round(halt.move_pct * _PPB)
+        rules[X_HALT_NS] = round(halt.halt_s * 1e9)
+    if fba:
+        flags |= F_FBA
+        rules[X_FBA_NS] = max(1, round(fba.interval_ms * 1e6))
+        rules[X_FBA_NEXT_NS] = open_ns + rules[X_FBA_NS]
+    if otr:
+        flags |= F_OTR
+        rules[X_OTR_RATIO_MILLI] = round(otr.max_ratio * 1000)
+        rules[X_OTR_WINDOW_NS] = max(1, round(otr.window_s * 1e9))
+    if tax:
+        flags |= F_TAX
+        rules[X_CANCEL_TAX_UTICKS] = round(tax.cancel_tax_ticks * UTICKS_PER_TICK)
+        rules[X_CANCEL_WINDOW_NS] = round(tax.cancel_window_ms * 1e6)
+        # bps of the notional in micro-ticks per tick of notional: 1 bp = 100 uticks/tick
+        rules[X_TRADE_TAX_URATE] = round(tax.trade_tax_bps * 100)
     rules[X_FLAGS] = flags
     rules[X_LIMIT_SINCE] = -1
     rules[X_LAST_TICK] = prev_close_tick
     rules[X_REF_MILLI] = 1000 * prev_close_tick
-    rules[X_RING::3] = -1  # no second stamped yet
+    rules[X_RING:halt_at:3] = -1  # no second stamped yet
+    rules[halt_at:ioc_at:3] = -1
     return rules
 
 
@@ -179,12 +259,28 @@ def _halt_until(rules, start_ns, until_ns):
 
 
 @njit(cache=True)
-def before_action(t_ns, kind, order_id, order_t_ns, best_bid, best_ask, rules):
+def _owner_base(rules, owner, t_ns):
+    """Offset of ``owner``'s words, its window rolled to ``t_ns``; -1 if not counted."""
+    if owner < 0 or owner >= rules[X_N_OWNERS]:
+        return -1
+    base = rules[X_OWNERS_AT] + N_OWNER_WORDS * owner
+    if rules[X_FLAGS] & F_OTR:
+        w = t_ns // rules[X_OTR_WINDOW_NS]
+        if rules[base + OW_WINDOW] != w:
+            rules[base + OW_WINDOW] = w
+            rules[base + OW_MESSAGES] = 0
+            rules[base + OW_TRADES] = 0
+    return base
+
+
+@njit(cache=True)
+def before_action(t_ns, kind, owner, order_id, order_t_ns, best_bid, best_ask, rules):
     """Bring the rules to time ``t_ns`` and set the halted flag and band words.
 
-    ``order_t_ns`` is the entry time of the resting order a cancel/reduce targets (-1 if
-    none); ``best_bid``/``best_ask`` in ticks (``_NO_LO``/``_NO_HI`` when empty).
-    Returns ``REFUSED`` when a rule refuses the action, else 0.
+    ``owner`` sent the action; ``order_t_ns`` is the entry time of the resting order a
+    cancel/reduce targets (-1 if none); ``best_bid``/``best_ask`` in ticks
+    (``_NO_LO``/``_NO_HI`` when empty). Returns ``REFUSED`` when a rule refuses the
+    action, else 0.
     """
     flags = rules[X_FLAGS]
     if flags & F_LULD:
@@ -199,6 +295,14 @@ def before_action(t_ns, kind, order_id, order_t_ns, best_bid, best_ask, rules):
         if t_ns - order_t_ns < rules[X_MIN_REST_NS]:
             rules[X_N_REFUSED] += 1
             return REFUSED
+    if (flags & F_OTR) and kind <= IOC:
+        base = _owner_base(rules, owner, t_ns)
+        if base >= 0:
+            trades = max(rules[base + OW_TRADES], 1)
+            # refused when this message would lift messages / max(trades, 1) above the cap
+            if (rules[base + OW_MESSAGES] + 1) * 1000 > rules[X_OTR_RATIO_MILLI] * trades:
+                rules[X_N_REFUSED_OTR] += 1
+                return REFUSED
     return 0
 
 
@@ -224,8 +328,40 @@ def _limit_state(t_ns, best_bid, best_ask, rules):
 
 
 @njit(cache=True)
+def _single_stock_halt(t_ns, price_tick, rules):
+    """Record the trade in the halt ring; halt when it moved ``move_pct`` from the
+    window's high or low (exact integer test, the current second included)."""
+    sec = t_ns // 1_000_000_000
+    w = rules[X_HALT_WINDOW_S]
+    at = rules[X_HALT_RING_AT]
+    base = at + 3 * (sec % w)
+    if rules[base] != sec:
+        rules[base] = sec
+        rules[base + 1] = price_tick
+        rules[base + 2] = price_tick
+    else:
+        rules[base + 1] = min(rules[base + 1], price_tick)
+        rules[base + 2] = max(rules[base + 2], price_tick)
+    lo = price_tick
+    hi = price_tick
+    for k in range(w):
+        b = at + 3 * k
+        if rules[b] > sec - w and rules[b] <= sec:
+            lo = min(lo, rules[b + 1])
+            hi = max(hi, rules[b + 2])
+    move = rules[X_HALT_PPB]
+    if price_tick * _PPB <= hi * (_PPB - move) or price_tick * _PPB >= lo * (_PPB + move):
+        rules[X_N_HALTS] += 1
+        _halt_until(rules, t_ns, t_ns + rules[X_HALT_NS])
+        rules[_R_HALTED] = 1
+        for k in range(w):  # the window starts afresh when trading resumes
+            rules[at + 3 * k] = -1
+
+
+@njit(cache=True)
 def record_trade(t_ns, price_tick, rules):
-    """Add a trade to the reference ring and fire any circuit-breaker level it crosses."""
+    """Add a trade to the reference ring and fire any circuit-breaker level or
+    single-stock halt it triggers."""
     rules[X_LAST_TICK] = price_tick
     sec = t_ns // 1_000_000_000
     base = X_RING + 3 * (sec % rules[X_REF_WINDOW_S])
@@ -235,6 +371,8 @@ def record_trade(t_ns, price_tick, rules):
         rules[base + 2] = 0
     rules[base + 1] += price_tick
     rules[base + 2] += 1
+    if rules[X_FLAGS] & F_HALT:
+        _single_stock_halt(t_ns, price_tick, rules)
     if rules[X_FLAGS] & F_MWCB:
         close = rules[X_PREV_CLOSE_TICK]
         n = rules[X_MWCB_N]
@@ -255,18 +393,74 @@ def record_trade(t_ns, price_tick, rules):
 
 
 @njit(cache=True)
-def after_action(t_ns, fills, n_before, n_after, rules):
-    """Record the trades ``fills[n_before:n_after]`` of the action just applied."""
+def _charge(rules, base, uticks):
+    """Charge ``uticks`` to the owner at ``base``; the regulator receives them."""
+    rules[base + OW_TAX] += uticks
+    rules[X_REGULATOR_UTICKS] += uticks
+
+
+@njit(cache=True)
+def after_action(t_ns, kind, owner, status, order_t_ns, order_owner, removed_qty,
+                 fills, n_before, n_after, rules):
+    """Record the action just applied and its trades ``fills[n_before:n_after]``.
+
+    ``kind = -1`` marks the fills of a batch auction (no message). A cancel/reduce's
+    ``order_owner`` and ``removed_qty`` are those of the resting order it hit.
+    """
+    flags = rules[X_FLAGS]
+    counted = rules[X_N_OWNERS] > 0
+    if counted and status == OK and kind >= 0:
+        sender = order_owner if (kind == CANCEL or kind == REDUCE) else owner
+        base = _owner_base(rules, sender, t_ns)
+        if base >= 0:
+            rules[base + OW_MESSAGES] += 1
+            if ((flags & F_TAX) and (kind == CANCEL or kind == REDUCE) and order_t_ns >= 0
+                    and t_ns - order_t_ns < rules[X_CANCEL_WINDOW_NS]):
+                _charge(rules, base, removed_qty * rules[X_CANCEL_TAX_UTICKS])
+    urate = rules[X_TRADE_TAX_URATE] if flags & F_TAX else 0
     for k in range(n_before, n_after):
-        record_trade(t_ns, fills[k].price_tick, rules)
+        f = fills[k]
+        record_trade(f.t_ns, f.price_tick, rules)
+        if counted:
+            for who in (f.buyer, f.seller):
+                base = _owner_base(rules, who, f.t_ns)
+                if base >= 0:
+                    rules[base + OW_TRADES] += 1
+                    if urate > 0:
+                        _charge(rules, base, f.price_tick * f.qty * urate)
+
+
+@njit(cache=True)
+def batch_due(t_ns, rules):
+    """The batch time ``T <= t_ns`` to clear now (-1 if none) and the next one set after
+    ``t_ns``. Batches fall at ``open + k * interval``; missed empty batches are skipped."""
+    nxt = rules[X_FBA_NEXT_NS]
+    if t_ns < nxt:
+        return -1
+    step = rules[X_FBA_NS]
+    last = nxt + ((t_ns - nxt) // step) * step
+    rules[X_FBA_NEXT_NS] = last + step
+    return last
+
+
+@njit(cache=True)
+def batch_ioc_push(order_id, rules):
+    """Remember an IOC/market order that waits for the batch; False when the list is full."""
+    n = rules[X_FBA_IOC_N]
+    if n >= rules[X_FBA_IOC_CAP]:
+        return False
+    rules[rules[X_FBA_IOC_AT] + n] = order_id
+    rules[X_FBA_IOC_N] = n + 1
+    return True
 
 
 def rules_report(rules: np.ndarray) -> dict:
-    """The rules' counters for a run summary (times in seconds)."""
+    """The rules' counters for a run summary (times in seconds, taxes in ticks)."""
     if rules.shape[0] <= N_RULES:  # no rules: nothing halted, nothing refused
         return {"seconds_halted": 0.0, "luld_pauses": 0, "seconds_in_limit_state": 0.0,
                 "mwcb_levels_fired": 0, "market_closed_by_mwcb": False,
-                "actions_refused_min_rest": 0}
+                "actions_refused_min_rest": 0, "single_stock_halts": 0, "batches_with_trades": 0,
+                "actions_refused_otr": 0, "tax_collected_ticks": 0.0}
     return {
         "seconds_halted": int(rules[X_HALTED_NS]) / 1e9,
         "luld_pauses": int(rules[X_N_PAUSES]),
@@ -274,9 +468,28 @@ def rules_report(rules: np.ndarray) -> dict:
         "mwcb_levels_fired": int(rules[X_N_MWCB]),
         "market_closed_by_mwcb": bool(rules[X_CLOSED]),
         "actions_refused_min_rest": int(rules[X_N_REFUSED]),
+        "single_stock_halts": int(rules[X_N_HALTS]),
+        "batches_with_trades": int(rules[X_N_BATCHES]),
+        "actions_refused_otr": int(rules[X_N_REFUSED_OTR]),
+        "tax_collected_ticks": int(rules[X_REGULATOR_UTICKS]) / UTICKS_PER_TICK,
     }
 
 
-__all__ = ["BOOK_RULES_IMPLEMENTED", "after_action", "band_ticks", "before_action",
-           "record_trade", "reference_tick",
-           "rules_array", "rules_report"]
+def owner_counts(rules: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-owner counters: ``messages`` and ``trades`` (current OTR window) and
+    ``tax_uticks`` (whole session, micro-ticks), each ``ndarray(int64, (n_owners,))``;
+    ``regulator_uticks`` is their sum of taxes."""
+    n = int(rules[X_N_OWNERS]) if rules.shape[0] > N_RULES else 0
+    if n == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return {"messages": z, "trades": z, "tax_uticks": z, "regulator_uticks": 0}
+    at = int(rules[X_OWNERS_AT])
+    block = rules[at:at + N_OWNER_WORDS * n].reshape(n, N_OWNER_WORDS)
+    return {"messages": block[:, OW_MESSAGES].copy(), "trades": block[:, OW_TRADES].copy(),
+            "tax_uticks": block[:, OW_TAX].copy(),
+            "regulator_uticks": int(rules[X_REGULATOR_UTICKS])}
+
+
+__all__ = ["BOOK_RULES_IMPLEMENTED", "UTICKS_PER_TICK", "after_action", "band_ticks",
+           "batch_due", "batch_ioc_push", "before_action", "owner_counts", "record_trade",
+           "reference_tick", "rules_array", "rules_report"]

@@ -39,7 +39,18 @@ import numpy as np
 from numba import njit
 
 from marketsim.errors import UsageError
-from marketsim.market_rules import after_action, before_action
+from marketsim.market_rules import (
+    F_FBA,
+    X_FBA_IOC_AT,
+    X_FBA_IOC_N,
+    X_FLAGS,
+    X_LAST_TICK,
+    X_N_BATCHES,
+    after_action,
+    batch_due,
+    batch_ioc_push,
+    before_action,
+)
 from marketsim.records import (
     ACTION_DTYPE,
     BAD_ORDER,
@@ -84,6 +95,7 @@ NEED_ORDER_SLOTS = 1
 NEED_ORDER_IDS = 2
 NEED_FILL_SPACE = 3
 NEED_PRICE_RANGE = 4
+NEED_QUEUE_SPACE = 5
 
 
 def default_rules() -> np.ndarray:
@@ -202,19 +214,19 @@ def needs(kind, side, price_tick, order_id, levels, orders, oid_slot, state, fil
     """The ``NEED_*`` code if the arrays are too small for this action, else ``DONE``."""
     if kind == CANCEL or kind == REDUCE:
         return DONE
-    if kind == LIMIT:
-        if state[S_FREE_HEAD] == -1:
-            return NEED_ORDER_SLOTS
-        if order_id >= oid_slot.shape[0]:
-            return NEED_ORDER_IDS
-        # only a resting limit order must lie inside the ladder; IOC and market orders
-        # are compared with absolute ticks and never rest
+    # every new order may rest: IOC and market orders wait for the batch in auction mode
+    if state[S_FREE_HEAD] == -1:
+        return NEED_ORDER_SLOTS
+    if order_id >= oid_slot.shape[0]:
+        return NEED_ORDER_IDS
+    # only a resting limit order must lie inside the ladder; IOC and market orders are
+    # compared with absolute ticks (and clamped to the ladder while they wait for a batch)
     if kind == LIMIT:
         idx = price_tick - state[S_TICK_LO]
         if idx < 0 or idx >= levels.shape[2]:
             return NEED_PRICE_RANGE
-    opposite = state[S_N_ASK] if side == BUY else state[S_N_BID]
-    if fills.shape[0] - n_fills < opposite:
+    # a batch auction may fill every resting order once
+    if fills.shape[0] - n_fills < state[S_N_ASK] + state[S_N_BID] + 1:
         return NEED_FILL_SPACE
     return DONE
 
@@ -228,24 +240,188 @@ def apply_action(
 
     The caller has checked :func:`needs`. Fills are written to ``fills[n_fills:]``.
     A ``rules`` array longer than ``N_RULES`` (see :func:`marketsim.market_rules.rules_array`)
-    also runs the market rules before and after the action.
+    also runs the market rules before and after the action; in batch-auction mode a due
+    batch is cleared first (:func:`clear_batch`) and new orders rest without matching.
     """
     if rules.shape[0] <= N_RULES:
         return _match(t_ns, kind, side, price_tick, qty, order_id, owner,
                       levels, orders, oid_slot, state, rules, fills, n_fills)
     order_t = -1
+    order_owner = -1
+    order_qty = 0
     if (kind == CANCEL or kind == REDUCE) and 0 <= order_id < oid_slot.shape[0]:
         if oid_slot[order_id] != -1:
             order_t = orders[O_T, oid_slot[order_id]]
+            order_owner = orders[O_OWNER, oid_slot[order_id]]
+            order_qty = orders[O_QTY, oid_slot[order_id]]
     tick_lo = state[S_TICK_LO]
     best_bid = tick_lo + state[S_BEST_BID] if state[S_N_BID] > 0 else NO_BAND_LO
     best_ask = tick_lo + state[S_BEST_ASK] if state[S_N_ASK] > 0 else NO_BAND_HI
-    if before_action(t_ns, kind, order_id, order_t, best_bid, best_ask, rules) != 0:
+    if before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
         return REFUSED, n_fills
+    if rules[X_FLAGS] & F_FBA:
+        n_fills = _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
+        if kind != CANCEL and kind != REDUCE:
+            st = _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner,
+                                 levels, orders, oid_slot, state, rules)
+            after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+            return st, n_fills
     st, n_after = _match(t_ns, kind, side, price_tick, qty, order_id, owner,
                          levels, orders, oid_slot, state, rules, fills, n_fills)
-    after_action(t_ns, fills, n_fills, n_after, rules)
+    removed = order_qty if kind == CANCEL else min(qty, order_qty)
+    after_action(t_ns, kind, owner, st, order_t, order_owner, removed, fills, n_fills,
+                 n_after, rules)
     return st, n_after
+
+
+@njit(cache=True)
+def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+    """Clear the batch due at or before ``t_ns`` (unless halted), then cancel what is
+    left of the IOC and market orders that waited for it."""
+    t_batch = batch_due(t_ns, rules)
+    if t_batch < 0:
+        return n_fills
+    if rules[R_HALTED] == 0:
+        n0 = n_fills
+        n_fills, _ = clear_batch(t_batch, rules[X_LAST_TICK], levels, orders, oid_slot,
+                                 state, rules, fills, n_fills)
+        after_action(t_batch, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
+        if n_fills > n0:
+            rules[X_N_BATCHES] += 1
+    at = rules[X_FBA_IOC_AT]
+    for k in range(rules[X_FBA_IOC_N]):
+        oid = rules[at + k]
+        if oid_slot[oid] != -1:
+            _remove_order(levels, orders, oid_slot, state, oid_slot[oid])
+    rules[X_FBA_IOC_N] = 0
+    return n_fills
+
+
+@njit(cache=True)
+def _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner,
+                    levels, orders, oid_slot, state, rules):
+    """Batch-auction mode: the order rests without matching until the next batch.
+    A market order rests at the far end of the band (or of the ladder), an IOC at its
+    limit clamped to the ladder; both are cancelled after the batch."""
+    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
+        return BAD_ORDER
+    if rules[R_HALTED] != 0:
+        return HALTED
+    if kind != MARKET and (price_tick < rules[R_BAND_LO_TICK]
+                           or price_tick > rules[R_BAND_HI_TICK]):
+        return OUTSIDE_BAND
+    if oid_slot[order_id] != -1:
+        return DUPLICATE_ID
+    lo = max(state[S_TICK_LO], rules[R_BAND_LO_TICK])
+    hi = min(state[S_TICK_LO] + levels.shape[2] - 1, rules[R_BAND_HI_TICK])
+    p = price_tick
+    if kind == MARKET:
+        p = hi if side == BUY else lo
+    elif kind == IOC:
+        p = min(max(p, state[S_TICK_LO]), state[S_TICK_LO] + levels.shape[2] - 1)
+    if kind != LIMIT and not batch_ioc_push(order_id, rules):
+        return REFUSED
+    _insert(t_ns, side, p, qty, order_id, owner, levels, orders, oid_slot, state)
+    return OK
+
+
+@njit(cache=True)
+def clear_batch(t_ns, ref_tick, levels, orders, oid_slot, state, rules, fills, n_fills):
+    """Uniform-price call auction over the resting book; returns ``(n_fills, price)``.
+
+    The clearing price ``p`` (ticks; -1 when nothing crosses) maximises the executed
+    volume ``V(p) = min(D(p), S(p))`` with ``D(p)`` the bid quantity at or above ``p``
+    and ``S(p)`` the ask quantity at or below it; ties go to the smallest imbalance
+    ``|D(p) - S(p)|``, then to the price closest to ``ref_tick`` (the last trade), then
+    to the lower price. Only prices inside the band ``rules[R_BAND_*]`` are candidates.
+    Every fill is at ``p``; each side is allocated ``V`` in price-time priority (better
+    prices first, then older orders), so the book is not crossed afterwards. The
+    later-arriving order of each pair is the fill's taker (``aggressor_side``).
+    """
+    if state[S_N_BID] == 0 or state[S_N_ASK] == 0:
+        return n_fills, -1
+    bb = state[S_BEST_BID]
+    ba = state[S_BEST_ASK]
+    if bb < ba:
+        return n_fills, -1
+    tick_lo = state[S_TICK_LO]
+    d_total = 0
+    for j in range(ba, bb + 1):
+        d_total += levels[L_QTY, BUY, j]
+    best_j = -1
+    best_v = 0
+    best_imb = 0
+    best_dist = 0.0
+    demand = d_total  # bids at or above tick j
+    supply = 0  # asks at or below tick j
+    for j in range(ba, bb + 1):
+        if j > ba:
+            demand -= levels[L_QTY, BUY, j - 1]
+        supply += levels[L_QTY, SELL, j]
+        p = tick_lo + j
+        if p < rules[R_BAND_LO_TICK] or p > rules[R_BAND_HI_TICK]:
+            continue
+        v = min(demand, supply)
+        imb = abs(demand - supply)
+        dist = abs(p - ref_tick)
+        if (best_j < 0 or v > best_v or (v == best_v and imb < best_imb)
+                or (v == best_v and imb == best_imb and dist < best_dist)):
+            best_j, best_v, best_imb, best_dist = j, v, imb, dist
+    if best_j < 0 or best_v == 0:
+        return n_fills, -1
+    price = tick_lo + best_j
+    left = best_v
+    jb = bb
+    ja = ba
+    sb = levels[L_HEAD, BUY, jb]
+    sa = levels[L_HEAD, SELL, ja]
+    while left > 0:
+        while sb == -1:
+            jb -= 1
+            sb = levels[L_HEAD, BUY, jb]
+        while sa == -1:
+            ja += 1
+            sa = levels[L_HEAD, SELL, ja]
+        q = min(orders[O_QTY, sb], orders[O_QTY, sa], left)
+        tb, ta = orders[O_T, sb], orders[O_T, sa]
+        buy_later = tb > ta or (tb == ta and orders[O_ID, sb] > orders[O_ID, sa])
+        f = fills[n_fills]
+        f.t_ns = t_ns
+        f.price_tick = price
+        f.qty = q
+        f.aggressor_side = BUY if buy_later else SELL
+        f.taker_order_id = orders[O_ID, sb] if buy_later else orders[O_ID, sa]
+        f.maker_order_id = orders[O_ID, sa] if buy_later else orders[O_ID, sb]
+        f.buyer = orders[O_OWNER, sb]
+        f.seller = orders[O_OWNER, sa]
+        n_fills += 1
+        left -= q
+        nb = orders[O_NEXT, sb]
+        na = orders[O_NEXT, sa]
+        if _take(levels, orders, oid_slot, state, BUY, jb, sb, q):
+            sb = nb
+        if _take(levels, orders, oid_slot, state, SELL, ja, sa, q):
+            sa = na
+    return n_fills, price
+
+
+@njit(cache=True)
+def _take(levels, orders, oid_slot, state, side, idx, slot, q):
+    """Execute ``q`` of the resting order ``slot``; True when it is used up (removed)."""
+    if q < orders[O_QTY, slot]:
+        orders[O_QTY, slot] -= q
+        levels[L_QTY, side, idx] -= q
+        return False
+    levels[L_QTY, side, idx] -= q
+    _unlink(levels, orders, side, idx, slot)
+    if side == BUY:
+        state[S_N_BID] -= 1
+    else:
+        state[S_N_ASK] -= 1
+    _free_slot(orders, oid_slot, state, slot)
+    if levels[L_N, side, idx] == 0:
+        _refresh_best(levels, state, side, idx)
+    return True
 
 
 @njit(cache=True)
@@ -337,35 +513,44 @@ def _match(
             _refresh_best(levels, state, other, idx)
 
     if remaining > 0 and kind == LIMIT:
-        idx = price_tick - tick_lo
-        slot = state[S_FREE_HEAD]
-        state[S_FREE_HEAD] = orders[O_NEXT, slot]
-        orders[O_ID, slot] = order_id
-        orders[O_SIDE, slot] = side
-        orders[O_PRICE, slot] = price_tick
-        orders[O_QTY, slot] = remaining
-        orders[O_OWNER, slot] = owner
-        orders[O_T, slot] = t_ns
-        orders[O_NEXT, slot] = -1
-        tail = levels[L_TAIL, side, idx]
-        orders[O_PREV, slot] = tail
-        if tail == -1:
-            levels[L_HEAD, side, idx] = slot
-        else:
-            orders[O_NEXT, tail] = slot
-        levels[L_TAIL, side, idx] = slot
-        levels[L_QTY, side, idx] += remaining
-        levels[L_N, side, idx] += 1
-        oid_slot[order_id] = slot
-        if side == BUY:
-            state[S_N_BID] += 1
-            if idx > state[S_BEST_BID]:
-                state[S_BEST_BID] = idx
-        else:
-            state[S_N_ASK] += 1
-            if idx < state[S_BEST_ASK]:
-                state[S_BEST_ASK] = idx
+        _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders,
+                oid_slot, state)
     return OK, n_fills
+
+
+@njit(cache=True)
+def _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot,
+            state):
+    """Rest an order at the back of its price level."""
+    tick_lo = state[S_TICK_LO]
+    idx = price_tick - tick_lo
+    slot = state[S_FREE_HEAD]
+    state[S_FREE_HEAD] = orders[O_NEXT, slot]
+    orders[O_ID, slot] = order_id
+    orders[O_SIDE, slot] = side
+    orders[O_PRICE, slot] = price_tick
+    orders[O_QTY, slot] = remaining
+    orders[O_OWNER, slot] = owner
+    orders[O_T, slot] = t_ns
+    orders[O_NEXT, slot] = -1
+    tail = levels[L_TAIL, side, idx]
+    orders[O_PREV, slot] = tail
+    if tail == -1:
+        levels[L_HEAD, side, idx] = slot
+    else:
+        orders[O_NEXT, tail] = slot
+    levels[L_TAIL, side, idx] = slot
+    levels[L_QTY, side, idx] += remaining
+    levels[L_N, side, idx] += 1
+    oid_slot[order_id] = slot
+    if side == BUY:
+        state[S_N_BID] += 1
+        if idx > state[S_BEST_BID]:
+            state[S_BEST_BID] = idx
+    else:
+        state[S_N_ASK] += 1
+        if idx < state[S_BEST_ASK]:
+            state[S_BEST_ASK] = idx
 
 
 @njit(cache=True)
@@ -388,6 +573,85 @@ def process_actions_kernel(actions, start, levels, orders, oid_slot, state, rule
                                    n_fills)
         status[i] = st
     return DONE, actions.shape[0], n_fills
+
+
+# --- speed bump: a delay queue in front of the book ------------------------------------
+#: queue state words: ring head, number waiting
+Q_HEAD, Q_COUNT = 0, 1
+PENDING = -1  #: status of an action still waiting in the speed bump
+
+
+@njit(cache=True)
+def takes_liquidity(kind, side, price_tick, levels, state):
+    """Would this incoming order execute against the book as it stands? Market and IOC
+    orders always take; a limit order takes when it crosses the best opposite quote."""
+    if kind == MARKET or kind == IOC:
+        return True
+    if kind != LIMIT:
+        return False
+    tick_lo = state[S_TICK_LO]
+    if side == BUY:
+        return state[S_N_ASK] > 0 and price_tick >= tick_lo + state[S_BEST_ASK]
+    return state[S_N_BID] > 0 and price_tick <= tick_lo + state[S_BEST_BID]
+
+
+@njit(cache=True)
+def speed_bump_kernel(actions, start, t_end_ns, delay_ns, queue, queue_index, qstate,
+                      levels, orders, oid_slot, state, rules, fills, n_fills, status):
+    """Apply ``actions[start:]`` through a speed bump; returns ``(code, next, n_fills)``.
+
+    An order that takes liquidity on arrival (:func:`takes_liquidity`) waits in the
+    ring ``queue`` (``ACTION_DTYPE``, its ``t_ns`` set to the release time ``t + delay``;
+    ``queue_index`` holds its index in ``actions`` for ``status``, -1 when it came from
+    an earlier batch) and reaches the book at exactly ``t + delay_ns``; other actions
+    (resting limit orders, cancels, reduces) go straight in. A waiting order released at
+    time ``r`` goes before an action arriving at ``r``. At the end, waiting orders due
+    at or before ``t_end_ns`` are released. ``status[i]`` is :data:`PENDING` while
+    action ``i`` waits. ``code`` is ``DONE`` or a ``NEED_*`` code as in
+    :func:`process_actions_kernel`.
+    """
+    cap = queue.shape[0]
+    n = actions.shape[0]
+    for i in range(start, n + 1):
+        now = actions[i].t_ns if i < n else t_end_ns
+        while qstate[Q_COUNT] > 0:
+            q = queue[qstate[Q_HEAD]]
+            if q.t_ns > now:
+                break
+            code = needs(q.kind, q.side, q.price_tick, q.order_id, levels, orders, oid_slot,
+                         state, fills, n_fills)
+            if code != DONE:
+                return code, i, n_fills
+            st, n_fills = apply_action(q.t_ns, q.kind, q.side, q.price_tick, q.qty,
+                                       q.order_id, q.owner, levels, orders, oid_slot, state,
+                                       rules, fills, n_fills)
+            j = queue_index[qstate[Q_HEAD]]
+            if j >= 0:
+                status[j] = st
+            qstate[Q_HEAD] = (qstate[Q_HEAD] + 1) % cap
+            qstate[Q_COUNT] -= 1
+        if i == n:
+            break
+        a = actions[i]
+        if delay_ns > 0 and takes_liquidity(a.kind, a.side, a.price_tick, levels, state):
+            if qstate[Q_COUNT] == cap:
+                return NEED_QUEUE_SPACE, i, n_fills
+            tail = (qstate[Q_HEAD] + qstate[Q_COUNT]) % cap
+            queue[tail] = a
+            queue[tail].t_ns = a.t_ns + delay_ns
+            queue_index[tail] = i
+            qstate[Q_COUNT] += 1
+            status[i] = PENDING
+            continue
+        code = needs(a.kind, a.side, a.price_tick, a.order_id, levels, orders, oid_slot,
+                     state, fills, n_fills)
+        if code != DONE:
+            return code, i, n_fills
+        st, n_fills = apply_action(a.t_ns, a.kind, a.side, a.price_tick, a.qty, a.order_id,
+                                   a.owner, levels, orders, oid_slot, state, rules, fills,
+                                   n_fills)
+        status[i] = st
+    return DONE, n, n_fills
 
 
 @njit(cache=True)
@@ -524,6 +788,7 @@ class OrderBook:
         self.last_order_id: int | None = None
         self.last_status: int = OK
         self._clock_ns = 0
+        self._bump = None  # speed-bump queue of process_delayed: (queue, index, state)
 
     # --- batch surface ---------------------------------------------------------
     def process(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -547,24 +812,103 @@ class OrderBook:
                 self.rules, fills, n_fills, status)
             if code == DONE:
                 break
-            a = actions[start]
-            if code == NEED_ORDER_SLOTS:
-                self.orders = grow_orders(self.orders, self.state)
-            elif code == NEED_ORDER_IDS:
-                self.oid_slot = grow_ids(self.oid_slot, int(a["order_id"]))
-            elif code == NEED_FILL_SPACE:
-                bigger = np.zeros(2 * fills.shape[0] + int(self.state[S_N_BID]
-                                  + self.state[S_N_ASK]), dtype=FILL_DTYPE)
-                bigger[:n_fills] = fills[:n_fills]
-                fills = bigger
-            elif code == NEED_PRICE_RANGE:
-                self.levels = grow_ladder(self.levels, self.state, int(a["price_tick"]))
+            fills = self._grow(code, actions[start], fills, n_fills)
         if n:
             self._clock_ns = max(self._clock_ns, int(actions["t_ns"].max()) + 1)
             ids = actions["order_id"][actions["kind"] <= IOC]
             if ids.size:
                 self.next_order_id = max(self.next_order_id, int(ids.max()) + 1)
         return fills[:n_fills].copy(), status
+
+    def _grow(self, code, a, fills, n_fills):
+        """Grow the array a kernel asked for; returns the (maybe new) fills array."""
+        if code == NEED_ORDER_SLOTS:
+            self.orders = grow_orders(self.orders, self.state)
+        elif code == NEED_ORDER_IDS:
+            self.oid_slot = grow_ids(self.oid_slot, int(a["order_id"]))
+        elif code == NEED_FILL_SPACE:
+            bigger = np.zeros(2 * fills.shape[0] + int(self.state[S_N_BID]
+                              + self.state[S_N_ASK]) + 1, dtype=FILL_DTYPE)
+            bigger[:n_fills] = fills[:n_fills]
+            fills = bigger
+        elif code == NEED_PRICE_RANGE:
+            self.levels = grow_ladder(self.levels, self.state, int(a["price_tick"]))
+        elif code == NEED_QUEUE_SPACE:
+            q, idx, st = self._bump
+            order = (st[Q_HEAD] + np.arange(st[Q_COUNT])) % q.shape[0]
+            new_q = np.zeros(2 * q.shape[0], dtype=ACTION_DTYPE)
+            new_i = np.full(2 * q.shape[0], -1, dtype=np.int64)
+            new_q[: order.size], new_i[: order.size] = q[order], idx[order]
+            st[Q_HEAD] = 0
+            self._bump = (new_q, new_i, st)
+        return fills
+
+    def process_delayed(self, actions: np.ndarray, delay_ns: int, *,
+                        until_ns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Apply actions through a speed bump of ``delay_ns`` (IEX: 350 us = 350_000 ns).
+
+        Orders that take liquidity on arrival reach the book ``delay_ns`` later
+        (:func:`speed_bump_kernel`); the others go straight in. Waiting orders due by
+        ``until_ns`` (default: the last action's time + ``delay_ns``, i.e. all of them)
+        are released; later ones keep waiting for the next call. Returns ``(fills,
+        status)``; the status of an order still waiting is :data:`PENDING` (-1).
+        """
+        actions = np.asarray(actions)
+        if actions.dtype != ACTION_DTYPE:
+            raise UsageError("actions: expected an array of marketsim.records.ACTION_DTYPE")
+        delay_ns = int(delay_ns)
+        if delay_ns < 0:
+            raise UsageError(f"delay_ns: must be >= 0, got {delay_ns}")
+        actions = np.ascontiguousarray(actions)
+        if getattr(self, "_bump", None) is None:
+            self._bump = (np.zeros(64, dtype=ACTION_DTYPE), np.full(64, -1, dtype=np.int64),
+                          np.zeros(2, dtype=np.int64))
+        q, idx, st = self._bump
+        idx[:] = -1  # statuses of earlier calls are not this call's
+        if until_ns is None:
+            until_ns = (int(actions["t_ns"].max()) if actions.size else 0) + delay_ns
+        status = np.zeros(actions.shape[0], dtype=np.int64)
+        fills = np.zeros(max(16, int(self.state[S_N_BID] + self.state[S_N_ASK]) + 16),
+                         dtype=FILL_DTYPE)
+        n_fills, start = 0, 0
+        while True:
+            q, idx, st = self._bump
+            code, start, n_fills = speed_bump_kernel(
+                actions, start, int(until_ns), delay_ns, q, idx, st, self.levels,
+                self.orders, self.oid_slot, self.state, self.rules, fills, n_fills, status)
+            if code == DONE:
+                break
+            a = actions[start] if start < actions.shape[0] else q[st[Q_HEAD]]
+            if code != NEED_QUEUE_SPACE and st[Q_COUNT] > 0 and (
+                    start >= actions.shape[0] or q[st[Q_HEAD]]["t_ns"] <= a["t_ns"]):
+                a = q[st[Q_HEAD]]  # the kernel stopped while releasing a waiting order
+            fills = self._grow(code, a, fills, n_fills)
+        if actions.size:
+            self._clock_ns = max(self._clock_ns, int(until_ns) + 1)
+            ids = actions["order_id"][actions["kind"] <= IOC]
+            if ids.size:
+                self.next_order_id = max(self.next_order_id, int(ids.max()) + 1)
+        return fills[:n_fills].copy(), status
+
+    def auction(self, t_ns: int | None = None) -> tuple[np.ndarray, int | None]:
+        """Clear the resting book in one uniform-price call auction (:func:`clear_batch`).
+
+        Returns ``(fills, price_tick)``; ``price_tick`` is None when nothing crosses.
+        The reference price for ties is the rules' last trade, else the midpoint.
+        """
+        t = self._clock_ns if t_ns is None else int(t_ns)
+        n = int(self.state[S_N_BID] + self.state[S_N_ASK]) + 1
+        fills = np.zeros(n, dtype=FILL_DTYPE)
+        if self.rules.shape[0] > N_RULES:
+            ref = float(self.rules[X_LAST_TICK])
+        else:
+            bb, ba = self.best_bid(), self.best_ask()
+            ref = 0.0 if bb is None or ba is None else (bb + ba) / 2
+        n_fills, price = clear_batch(t, ref, self.levels, self.orders, self.oid_slot,
+                                     self.state, self.rules, fills, 0)
+        if self.rules.shape[0] > N_RULES:
+            after_action(t, -1, -1, OK, -1, -1, 0, fills, 0, n_fills, self.rules)
+        return fills[:n_fills].copy(), (None if price < 0 else int(price))
 
     # --- one action at a time --------------------------------------------------
     def _one(self, kind, side, price_tick, qty, order_id, owner, t_ns):
@@ -698,5 +1042,6 @@ def process_actions(actions: np.ndarray, book: OrderBook | None = None
     return fills, status, book
 
 
-__all__ = ["OrderBook", "apply_action", "default_rules", "needs", "new_book_arrays",
-           "process_actions", "process_actions_kernel"]
+__all__ = ["PENDING", "OrderBook", "apply_action", "clear_batch", "default_rules", "needs",
+           "new_book_arrays", "process_actions", "process_actions_kernel",
+           "speed_bump_kernel", "takes_liquidity"]

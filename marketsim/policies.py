@@ -161,16 +161,22 @@ class MinRest(_Policy):
 
 
 class OTRCap(_Policy):
-    """A trader whose orders exceed ``max_ratio`` times its trades is refused new orders."""
+    """A trader whose messages (orders, cancels, reduces) in the current ``window_s``
+    window would exceed ``max_ratio`` times its trades there (at least one) is refused
+    new orders (status ``REFUSED``); cancels are always accepted. Windows are fixed
+    (tumbling) intervals of the clock."""
 
     market: ClassVar[str] = "book"
     name: Literal["otr_cap"] = "otr_cap"
     max_ratio: float = Field(100.0, ge=1.0)
+    window_s: float = Field(60.0, gt=0.0, le=SESSION_SECONDS)
 
 
 class Tax(_Policy):
     """A tax on cancellations within ``cancel_window_ms`` of entry (``cancel_tax_ticks``
-    per contract) and on trades (``trade_tax_bps`` of the notional)."""
+    per contract cancelled or reduced) and on trades (``trade_tax_bps`` of the notional,
+    paid by the buyer and by the seller). Charges go to the regulator: the sum of cash
+    over the traders and the regulator is unchanged."""
 
     market: ClassVar[str] = "book"
     name: Literal["tax"] = "tax"
