@@ -288,6 +288,23 @@ def forest_plot(effects: pl.DataFrame) -> alt.Chart:
         title="Policy effects (forest plot)")
 
 
+def magnet_rates(table: pl.DataFrame) -> alt.Chart:
+    """Trading and order-flow rates by distance to the nearest limit, with and without
+    the rule (``magnet.parquet``: ``policy, arm, bin_lo_pct, volume_per_s,
+    order_actions_per_s, seconds``)."""
+    long = table.unpivot(index=["policy", "arm", "bin_lo_pct", "seconds"],
+                         on=["volume_per_s", "order_actions_per_s"], variable_name="rate",
+                         value_name="per_second")
+    return alt.Chart(_data(long)).mark_line(point=True).encode(
+        x=alt.X("bin_lo_pct:Q", title="distance to the nearest limit (% of price, bin start)"),
+        y=alt.Y("per_second:Q", title="per second"),
+        color=alt.Color("arm:N", title="rule"),
+        tooltip=["policy:N", "arm:N", "bin_lo_pct:Q", "per_second:Q", "seconds:Q"],
+    ).properties(width=(WIDTH - 160) // 2, height=160).facet(
+        row=alt.Row("policy:N", title=None), column=alt.Column("rate:N", title=None),
+    ).resolve_scale(y="independent").properties(title="Magnet effect")
+
+
 def sweep_heatmap(cells: pl.DataFrame, x: str, y: str, value: str) -> alt.Chart:
     """Mean of ``value`` over a two-parameter grid (columns ``x``, ``y``, ``value``)."""
     base = alt.Chart(_data(cells)).encode(

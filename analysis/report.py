@@ -390,10 +390,20 @@ def compare_figures(run_dir: Path) -> list[Figure]:
     effects = frame.rename(rename).select(keep).drop_nulls(["diff"])
     effects = effects.with_columns(pl.col("policy").cast(pl.String),
                                    pl.col("metric").cast(pl.String))
-    return [Figure("forest", "Policy effects",
-                   "Difference of each policy from the baseline, per metric, with its "
-                   "95% bootstrap confidence interval (paired over seeds).",
-                   charts.forest_plot(effects))]
+    figures = [Figure("forest", "Policy effects",
+                      "Difference of each policy from the baseline, per metric, with its "
+                      "95% bootstrap confidence interval (paired over seeds).",
+                      charts.forest_plot(effects))]
+    if (run_dir / "magnet.parquet").exists():
+        magnet = pl.read_parquet(run_dir / "magnet.parquet")
+        if magnet.height:
+            figures.append(Figure(
+                "magnet", "Magnet effect",
+                "Trading (contracts) and order actions per second, by the mid's distance "
+                "to the nearest price limit, with the rule and without it (the baseline's "
+                "runs with the same limits computed ex post).",
+                charts.magnet_rates(magnet)))
+    return figures
 
 
 _OUTCOMES = ("profit_gain", "price_index", "max_drawdown", "price_mean", "converged")

@@ -7,6 +7,10 @@ policy arms differ only in the policy, never in the random streams) and writes
 * ``DIR/compare.parquet``: one row per (policy, metric): ``policy, metric, mean, ci_lo,
   ci_hi, diff, diff_lo, diff_hi, p_value, n_seeds``;
 * ``DIR/compare.json``: the same rows, the per-seed values and the run's metadata;
+* ``DIR/magnet.parquet`` (order-book scenarios, arms with ``luld`` or ``mwcb``): trading
+  and order-flow rates by distance to the nearest limit, with and without the rule
+  (:func:`magnet_effect`, :mod:`analysis.magnet`), summarised in ``compare.json``;
+* ``DIR/report.html`` with ``--report`` (forest plots, the magnet chart);
 * ``DIR/cells/<policy>/seed_<s>/``: each run's own outputs and ``metrics.json``. A
   finished cell is reused when the command is run again with the same spec, so an
   interrupted comparison resumes where it stopped.
@@ -279,6 +283,11 @@ def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: in
 
     table = compare_table(values, level)
     write_parquet_atomic(table, out / "compare.parquet")
+    magnet = magnet_effect(out, labels, specs, seeds)
+    if magnet is not None:
+        from analysis.magnet import magnet_summary
+
+        write_parquet_atomic(magnet, out / "magnet.parquet")
     write_json_atomic({
         "scenario": scenario,
         "version": base_spec.version,
@@ -296,6 +305,13 @@ def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: in
             "p_value": "two-sided paired sign-flip permutation test",
         },
         "rows": table.to_dicts(),
+        **({"magnet": {"bin_pct": MAGNET_BIN_PCT, "by_policy": magnet_summary(magnet),
+                       "method": "trading and order-flow rates per second binned by the "
+                                 "mid's distance to the nearest LULD band edge or "
+                                 "unreached MWCB level; 'without' = the baseline's runs "
+                                 "with the same limits computed ex post "
+                                 "(analysis.magnet)"}}
+           if magnet is not None else {}),
         "per_seed": {lab: {k: v.tolist() for k, v in m.items()} for lab, m in values.items()},
         "wall_seconds": time.perf_counter() - t0,
         **run_metadata(),
@@ -303,11 +319,66 @@ def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: in
     return table
 
 
+#: width of the magnet-effect distance bins, percent of price
+MAGNET_BIN_PCT = 1.0
+
+
+def magnet_effect(out: Path, labels: list[str], specs: list, seeds: int,
+                  bin_pct: float = MAGNET_BIN_PCT) -> pl.DataFrame | None:
+    """The magnet-effect table (:mod:`analysis.magnet`) for order-book comparisons.
+
+    For each policy arm with a price limit (``luld`` and/or ``mwcb``), its own runs
+    (``arm = "with"``) and the baseline's runs with the same limits computed ex post
+    (``"without"``). None when no arm has a limit or the cells have no book tables.
+    """
+    from analysis.magnet import limit_distance, magnet_rows, magnet_table
+
+    base = specs[0]
+    if not all(hasattr(base, k) for k in ("tick_size", "initial_price_tick",
+                                           "session_seconds")):
+        return None
+    from scenarios._orderbook_market import OPEN_NS
+
+    parts = []
+    for label, spec in zip(labels[1:], specs[1:], strict=True):
+        limits = [p for p in spec.policy if p.name in ("luld", "mwcb")]
+        if not limits:
+            continue
+        for arm, cell_label in (("with", label), ("without", labels[0])):
+            for s in range(seeds):
+                cell = out / "cells" / _safe(cell_label) / f"seed_{s}"
+                if not (cell / "book.parquet").is_file() or not (cell / "trades.parquet"
+                                                                 ).is_file():
+                    return None
+                book = pl.read_parquet(cell / "book.parquet")
+                trades = pl.read_parquet(cell / "trades.parquet", columns=["t_ns",
+                                                                           "price_tick"]
+                                         + (["session"] if "session" in book.columns
+                                            else []))
+                sessions = (book["session"].unique().sort().to_list()
+                            if "session" in book.columns else [None])
+                for sess in sessions:
+                    b = book if sess is None else book.filter(pl.col("session") == sess)
+                    tr = trades if sess is None else trades.filter(pl.col("session") == sess)
+                    dist = limit_distance(
+                        b, tr, limits, prev_close_tick=spec.initial_price_tick,
+                        tick_size=spec.tick_size, open_ns=OPEN_NS,
+                        close_ns=OPEN_NS + spec.session_seconds * 1_000_000_000)
+                    parts.append((label, arm, s, magnet_rows(dist, b, bin_pct=bin_pct)))
+    if not parts:
+        return None
+    return magnet_table(parts, bin_pct=bin_pct)
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
     table = compare(args.scenario, args.policy, seeds=args.seeds, out=args.out,
                     sessions=args.sessions, config=args.config, sets=args.sets,
                     threads=args.threads, progress=not args.quiet)
     print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
+    if args.report:
+        from analysis.report import write_report
+
+        print(f"report: {write_report(args.out)}")
     base = table["policy"][0]
     for row in table.filter(pl.col("policy") != base).iter_rows(named=True):
         print(f"  {row['policy']:>16} {row['metric']:<18} diff {row['diff']:+.4g} "
@@ -328,6 +399,7 @@ def register(subparsers) -> None:
     p.add_argument("--sessions", type=_positive_int, default=None,
                    help="sessions per run (default: the scenario's own)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--report", action="store_true", help="also write report.html")
     add_run_options(p)
     p.set_defaults(func=_cmd_compare)
 
