@@ -79,8 +79,10 @@ from numba import njit
 
 from marketsim.records import CANCEL, IOC, OK, REDUCE, REFUSED
 
-#: policies this module implements in the order-book market
-BOOK_RULES_IMPLEMENTED = ("luld", "mwcb", "min_rest")
+#: policies the order-book scenarios accept (the book implements halt, fba, otr_cap and
+#: tax too; the scenarios take them once the traders' loop passes the owners, keeps
+#: room for a batch's fills and runs the speed-bump queue)
+BOOK_RULES_IMPLEMENTED = ("luld", "mwcb", "min_rest", "halt")
 
 N_RULES = 8  # the matching kernel's own words (marketsim.orderbook.N_RULES)
 _R_HALTED, _R_BAND_LO, _R_BAND_HI = 0, 1, 2

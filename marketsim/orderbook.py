@@ -43,6 +43,7 @@ from marketsim.market_rules import (
     F_FBA,
     X_FBA_IOC_AT,
     X_FBA_IOC_N,
+    X_FBA_NEXT_NS,
     X_FLAGS,
     X_LAST_TICK,
     X_N_BATCHES,
@@ -277,7 +278,12 @@ def apply_action(
 @njit(cache=True)
 def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
     """Clear the batch due at or before ``t_ns`` (unless halted), then cancel what is
-    left of the IOC and market orders that waited for it."""
+    left of the IOC and market orders that waited for it. A batch may fill every resting
+    order: when ``fills`` has less room than that, the batch waits for the next action
+    (after the caller has drained or grown ``fills``) rather than write past the end."""
+    if (t_ns >= rules[X_FBA_NEXT_NS]
+            and fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]):
+        return n_fills
     t_batch = batch_due(t_ns, rules)
     if t_batch < 0:
         return n_fills

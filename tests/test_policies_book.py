@@ -40,6 +40,20 @@ def test_a_breaker_that_binds_halts_trading_once_per_level():
     assert s["seconds_halted"] == pytest.approx(120.0 * s["mwcb_levels_fired"])
 
 
+def test_a_single_stock_halt_that_binds_halts_for_halt_s():
+    # the move is set from this seed's own unregulated range, so the rule binds whatever
+    # the calibration
+    spec = build_spec(Spec, {}, SHORT)
+    px = simulate(spec, seed=0).fills_all()["price_tick"]
+    move = (px.max() - px.min()) / px.max()
+    if move < 1e-4:
+        pytest.skip(f"this seed never moves ({move:.2e})")
+    s = _session(f"halt:move_pct={move / 2:.6f},window_s=2400,halt_s=60")
+    assert s["single_stock_halts"] >= 1
+    assert s["seconds_halted"] <= 60.0 * s["single_stock_halts"]
+    assert s["seconds_halted"] > 60.0 * (s["single_stock_halts"] - 1)
+
+
 def test_a_tight_band_does_not_deepen_the_fall(baseline):
     s = _session("luld:band_pct=0.001")
     assert s["max_drawdown"] <= baseline["max_drawdown"]
