@@ -63,13 +63,15 @@ KIND_NAMES = ("noise", "fundamental", "momentum", "market_maker", "hft", "sell_p
 INTERMEDIARIES = (MARKET_MAKER, HFT)
 
 # --- per-trader parameters: params[i, P_*] (float64) --------------------------------
-P_RATE, P_SIZE, P_A, P_B, P_C, P_LIMIT = range(6)
-N_PARAMS = 6
+P_RATE, P_SIZE, P_A, P_B, P_C, P_LIMIT, P_D = range(7)
+N_PARAMS = 7
 # noise:        A = p_market, B = placement scale (ticks), C = Pareto exponent of sizes
 # fundamental:  A = valuation offset e_i (log), B = threshold (log), C = max size multiple
 # momentum:     A = horizon index into the EMAs, B = threshold (log), C = max size multiple
 # market maker: A = base half-spread (ticks), B = half-spread per tick of volatility,
-#               C = volatility (ticks per second) at which it withdraws
+#               C = volatility (ticks per second) at which it withdraws,
+#               D = fall or rise of the mid from its 2-minute average (log) at which
+#               it withdraws
 # hft:          A = volatility at which it stops quoting (ticks per second)
 # sell prog.:   A = participation, B = total qty, C = start (seconds into the session)
 
@@ -82,7 +84,7 @@ N_ACCT = 8  # A_QUOTING: market makers, bit 1 = bidding, bit 2 = offering
  G_LAST_MID, G_EMA0, G_EMA1, G_EMA2, G_RATE_BG, G_RATE_FAST, G_RET_SCALE, G_FLOW, G_FLOW_TAU,
  G_FLOW_SIGMA, G_WIDEN, G_IMPACT, G_LAMBDA, G_LIQ_K, G_INFO_DF, G_N_MM, G_NOISE_GAP,
  G_INFO_ACTIVITY, G_PROG_OWED, G_MM_VOL_COEF) = range(30)
-N_G = 32
+N_G = 36
 EMA_HORIZONS_S = (30.0, 120.0, 600.0)
 
 # --- market state (int64) gi[I_*] -------------------------------------------------------
@@ -408,7 +410,10 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
         _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
         vol = np.sqrt(g[G_VAR])
         quoting = 0
-        if vol < params[i, P_C]:
+        # a maker stops quoting while the price runs away from its recent average (a
+        # directional move it cannot hedge: the stress limit of CFTC-SEC 2010, p. 4)
+        stress = abs(np.log(mid / g[G_EMA1]))
+        if vol < params[i, P_C] and stress < params[i, P_D]:
             inv = acct[i, A_INV]
             lim = params[i, P_LIMIT]
             half = params[i, P_A] + params[i, P_B] * vol
@@ -418,12 +423,13 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
             centre = _reference(g) - half * inv / lim
             bid = np.int64(np.floor(centre - half))
             ask = np.int64(np.ceil(centre + half))
-            # orders left stale by news on the wrong side of the centre are picked off
-            # first, so that no stale quote stays inside the spread
-            _pick_off(i, t_ns, BUY, np.int64(np.ceil(centre)) - 1, levels, orders, oid_slot,
-                      bstate, rules, fills, gi, acct, is_hft)
-            _pick_off(i, t_ns, SELL, np.int64(np.floor(centre)) + 1, levels, orders,
-                      oid_slot, bstate, rules, fills, gi, acct, is_hft)
+            # orders left stale by news inside the maker's new spread are taken out
+            # first (picked off), so the mid sits on the reference price and does not
+            # catch up with it a second later
+            _pick_off(i, t_ns, BUY, ask - 1, levels, orders, oid_slot, bstate, rules, fills,
+                      gi, acct, is_hft)
+            _pick_off(i, t_ns, SELL, bid + 1, levels, orders, oid_slot, bstate, rules, fills,
+                      gi, acct, is_hft)
             q = np.int64(size)
             if inv < lim:
                 q_bid = q + _crossing_qty(levels, bstate, SELL, bid)

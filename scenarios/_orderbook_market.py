@@ -65,7 +65,6 @@ from agents.traders import (
     G_F_SIGMA,
     G_FLOW_SIGMA,
     G_FLOW_TAU,
-    G_IMPACT,
     G_INFO_ACTIVITY,
     G_INFO_DF,
     G_LAMBDA,
@@ -111,6 +110,7 @@ from agents.traders import (
     P_A,
     P_B,
     P_C,
+    P_D,
     P_LIMIT,
     P_RATE,
     P_SIZE,
@@ -169,10 +169,10 @@ class MarketSpec(ScenarioSpec):
     fundamental_kappa: float = Field(0.0, ge=0, description="mean reversion per second")
     fundamental_sigma: float = Field(0.00006, ge=0,
                                      description="news shock SD per second (fraction)")
-    info_df: int = Field(3, ge=3, le=30, description="Student-t degrees of freedom of news")
+    info_df: int = Field(4, ge=3, le=30, description="Student-t degrees of freedom of news")
     info_activity: float = Field(1.0, ge=0,
                                  description="news SD grows as exp(info_activity x / 2)")
-    impact_per_contract: float = Field(1e-6, ge=0,
+    impact_per_contract: float = Field(5e-7, ge=0,
                                        description="log reference-price move per contract")
     impact_withdrawal_multiple: float = Field(4.0, ge=0,
                                               description="extra impact when makers are out")
@@ -184,12 +184,15 @@ class MarketSpec(ScenarioSpec):
     momentum_max_multiple: float = Field(5.0, ge=1)
 
     n_market_makers: int = Field(10, ge=0)
-    mm_rate: float = Field(0.1, gt=0, description="extra requotes per second (all requote each second)")
+    mm_rate: float = Field(0.1, gt=0,
+                           description="extra requotes per second (all requote each second)")
     mm_size: int = Field(25, ge=1)
     mm_half_spread_ticks: float = Field(2.0, ge=0.5)
     mm_vol_coef: float = Field(0.2, ge=0, description="half-spread per tick/s of volatility")
     mm_withdraw_vol: float = Field(40.0, gt=0, description="volatility (ticks/s) to withdraw")
-    mm_inventory_limit: int = Field(400, ge=1)
+    mm_inventory_limit: int = Field(1500, ge=1)
+    mm_withdraw_move: float = Field(0.004, gt=0,
+                                    description="|log mid / 2-min average| to withdraw")
 
     n_hft: int = Field(16, ge=0, description="high-frequency intermediaries")
     hft_rate: float = Field(1.0, gt=0)
@@ -256,6 +259,7 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
                 p[P_A], p[P_B], p[P_C] = (spec.mm_half_spread_ticks, spec.mm_vol_coef,
                                           spec.mm_withdraw_vol * rng.uniform(0.7, 1.3))
                 p[P_LIMIT] = spec.mm_inventory_limit
+                p[P_D] = spec.mm_withdraw_move * rng.uniform(0.8, 1.2)
             elif kind == HFT:
                 p[P_A] = spec.hft_withdraw_vol
                 p[P_LIMIT] = spec.hft_inventory_limit
