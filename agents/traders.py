@@ -13,24 +13,39 @@ clustering), and *intermediaries* (market makers, high-frequency traders, the se
 programme) on constant clocks. A trader who wakes sends order actions that the matching
 kernel processes at once, inside the same numba loop.
 
+Reference price. Liquidity is anchored to a latent price ``R_t = F_t exp(I_t)``:
+
+- ``F`` (news): ``log F_{t+1} = log F_t + sigma exp(x_t / 2) z_t`` each second, ``z`` a
+  unit-variance Student-t(``info_df``) draw; heavy tails come from ``z`` and from the
+  activity level, clustering from ``x``;
+- ``I`` (order-flow impact, Kyle 1985): every market order that fills ``q`` contracts
+  moves ``I`` by ``+-lambda q (1 + k m)``, ``m`` the share of market makers not quoting
+  the side that was hit (withdrawn liquidity makes flow costlier).
+
+Every second, after the news, all market makers requote around ``R`` (skewed against
+inventory) and first take out (pick off) any stale order inside their new spread, so
+the recorded mid sits on ``R`` and is a near-martingale: the bid-ask bounce of a
+zero-intelligence book (lag-1 acf about -0.1) and the lag of stale quotes are gone.
+
 - noise (zero intelligence, Farmer, Patelli & Zovko 2005): cancels its resting order,
-  then sends a market order (probability ``p_market``) or a limit order placed
-  ``delta`` ticks behind the opposite best quote, ``delta`` heavy-tailed;
-  sizes are Pareto distributed.
-- fundamental: values the asset at ``v_i = F_t exp(e_i)`` (``F`` mean-reverting, ``e_i``
-  fixed) and buys (sells) with a market order when ``log(v_i / mid)`` exceeds
-  (falls below minus) a threshold, more the larger the gap.
+  then sends a market order (probability ``p_market``) or a limit order placed behind
+  the makers' quotes, ``gap + delta`` ticks from ``R`` (``delta`` exponential), so depth
+  refills around the reference price; sizes are Pareto distributed.
+- fundamental: values the asset at ``v_i = F_t exp(e_i)`` and buys (sells) with a
+  market order when ``log(v_i / mid)`` exceeds (falls below minus) a threshold, more
+  the larger the gap.
 - momentum (chartist): compares the mid with an exponential average over its horizon
   and trades in the direction of the trend when the gap exceeds a threshold.
-- market maker: quotes both sides around the mid, half-spread widening with realised
+- market maker: quotes both sides around ``R``, half-spread widening with realised
   volatility and skewed against its inventory; stops quoting a side at its inventory
-  limit and withdraws entirely when volatility exceeds its tolerance.
+  limit and withdraws entirely when volatility exceeds its tolerance or the mid runs
+  more than ``mm_withdraw_move`` from its 2-minute average.
 - high-frequency intermediary: joins the best bid and ask with small size and, as soon
   as its inventory exceeds a small limit, lays the position off with a market order
   (the "hot potato" of Kirilenko et al. 2017).
-- sell programme: from ``start_s`` on, sells ``total_qty`` contracts with market orders,
-  keeping its executed quantity at ``participation`` of the volume traded since it
-  started, regardless of price or time (CFTC-SEC 2010: 75,000 E-mini contracts at 9%).
+- sell programme: from ``start_s`` on, sells ``total_qty`` contracts with market orders
+  at ``participation`` of the volume traded in the previous minute (accrued second by
+  second), regardless of price or time (CFTC-SEC 2010: 75,000 E-mini contracts at 9%).
 
 Cash is counted in ``price_tick * qty`` units (``int64``), so every trade moves exactly
 as much cash and as many contracts from one trader to another: their sums never change.
