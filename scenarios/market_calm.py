@@ -5,6 +5,14 @@ intermediaries trade one asset in a limit order book (see :mod:`agents.traders`)
 The target is the stylised facts of real returns at one second (Cont 2001): no
 linear autocorrelation, heavy tails (Hill exponent 2.5-4), volatility clustering.
 
+How they arise (see :mod:`agents.traders`): market makers requote every second around a
+latent reference price (a fundamental driven by Student-t(4) news whose size follows
+the activity level, times a Kyle order-flow impact) and pick off stale orders inside
+their spread, so the one-second mid is a near-martingale (no bid-ask bounce); heavy
+tails come from the news and from Pareto order sizes, clustering from the
+self-exciting activity level. Measured on full sessions, seeds 1-5: max |acf| at lags
+1-20 at most 0.03, Hill 2.9-3.3, acf(|r|) at lag 50 about 0.09-0.13.
+
 Run it as ``marketsim run market_calm --seed 1 --out runs/calm``. Outputs:
 ``trades.parquet``, ``book.parquet``, ``agents.parquet`` and ``summary.json``
 (see :mod:`scenarios._orderbook_market`).
@@ -21,7 +29,7 @@ class Spec(MarketSpec):
     """Parameters of the calm market (no sell programme)."""
 
     name = "market_calm"
-    version = 1
+    version = 2  # 2: reference-price makers
 
 
 def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
