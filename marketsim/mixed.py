@@ -46,7 +46,7 @@ from numba import njit, prange
 
 from marketsim import llm_proxy as K
 from marketsim.llm_proxy import _draw_models, _propose_market, _settle_market
-from marketsim.qlearning import QLearningSessions
+from marketsim.qlearning import QLearningSessions, update_q_cell
 from marketsim.rng import next_double
 
 #: spawn key of market 0's learner stream (proxy streams use 0.., biases 2**20, 2**21)
@@ -109,41 +109,11 @@ def _learners_learn(m, t, prices, profits, learner, grid, Q, max_q, strategy, q_
             if not learner[i]:
                 continue
             ai = _grid_index(grid, i, prices[m, t, i])
-            Qb = Q[m, i]
-            mq = max_q[m, i]
-            sg = strategy[m, i]
-            old = Qb[s, ai]
-            new = old + alpha * (profits[m, t, i] + delta * mq[s_new] - old)
-            Qb[s, ai] = new
-            if new > mq[s]:
-                mq[s] = new
-                if sg[s] != ai:
-                    sg[s] = ai
-                    changes[m] += 1
-            elif ai == sg[s] and new < mq[s]:
-                # the greedy action lost value: rescan, ties at random
-                best = Qb[s, 0]
-                ties = 1
-                for a in range(1, mg):
-                    v = Qb[s, a]
-                    if v > best:
-                        best = v
-                        ties = 1
-                    elif v == best:
-                        ties += 1
-                pick = 0
-                if ties > 1:
-                    u, r0, r1, r2, r3 = next_double(r0, r1, r2, r3)
-                    pick = int(u * ties)
-                for a in range(mg):
-                    if Qb[s, a] == best:
-                        if pick == 0:
-                            if a != ai:
-                                sg[s] = a
-                                changes[m] += 1
-                            break
-                        pick -= 1
-                mq[s] = best
+            ch, r0, r1, r2, r3 = update_q_cell(
+                Q[m], max_q[m], strategy[m], i, s, ai,
+                profits[m, t, i] + delta * max_q[m, i, s_new], alpha, r0, r1, r2, r3)
+            if ch:
+                changes[m] += 1
         eps[m] *= eps_decay
     q_state[m] = s_new
     return r0, r1, r2, r3

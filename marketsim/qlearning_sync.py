@@ -29,7 +29,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from marketsim.qlearning import CAPPED, CONVERGED, RUNNING, QLearningSessions, initial_q
+from marketsim.qlearning import (
+    CAPPED,
+    CONVERGED,
+    RUNNING,
+    QLearningSessions,
+    argmax_random_ties,
+    initial_q,
+)
 from marketsim.rng import next_double
 
 
@@ -81,28 +88,12 @@ def advance_sessions_sync(
                 for a in range(m):
                     j = rival + a * mult
                     target[a] = profit[j, i] + delta * mq[i, (s * mn + j) % S]
-                best = -np.inf
-                ties = 0
                 for a in range(m):
-                    v = Qb[i, s, a] + alpha * (target[a] - Qb[i, s, a])
-                    Qb[i, s, a] = v
-                    if v > best:
-                        best = v
-                        ties = 1
-                    elif v == best:
-                        ties += 1
-                pick = 0
-                if ties > 1:
-                    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-                    pick = int(u * ties)
-                for a in range(m):
-                    if Qb[i, s, a] == best:
-                        if pick == 0:
-                            if sg[i, s] != a:
-                                sg[i, s] = a
-                                changed = True
-                            break
-                        pick -= 1
+                    Qb[i, s, a] = Qb[i, s, a] + alpha * (target[a] - Qb[i, s, a])
+                greedy, best, s0, s1, s2, s3 = argmax_random_ties(Qb[i, s], s0, s1, s2, s3)
+                if sg[i, s] != greedy:
+                    sg[i, s] = greedy
+                    changed = True
                 mq[i, s] = best
                 mult *= m
             s = s_new
