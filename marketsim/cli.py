@@ -18,10 +18,16 @@ from pathlib import Path
 from marketsim.errors import UsageError
 
 #: modules that add a subcommand: ``register(subparsers)``
-COMMAND_MODULES: list[str] = ["analysis.cli_detect", "marketsim.cli_sweep", "analysis.cli_report", "marketsim.cli_audit", "marketsim.compare"]
+COMMAND_MODULES: list[str] = [
+    "analysis.cli_detect",
+    "marketsim.cli_sweep",
+    "analysis.cli_report",
+    "marketsim.cli_audit",
+    "marketsim.compare",
+]
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -31,7 +37,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seed(text: str) -> int:
+def seed_arg(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -47,7 +53,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="override a scenario parameter (repeatable), e.g. --set alpha=0.15")
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                    help="TOML file of scenario parameters (--set overrides it)")
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="numba threads (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -122,9 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a scenario and write its results")
     run.add_argument("scenario", help="scenario name, e.g. calvano2020")
-    run.add_argument("--sessions", type=_positive_int, default=None,
+    run.add_argument("--sessions", type=positive_int, default=None,
                      help="independent sessions (default: the scenario's own)")
-    run.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
+    run.add_argument("--seed", type=seed_arg, default=0, help="root seed (default 0)")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--report", action="store_true", help="also write report.html")
     run.add_argument("--replay", type=Path, default=None, metavar="TRACE",

@@ -47,26 +47,26 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from marketsim.cli import _positive_int, _seed
+    from marketsim.cli import positive_int, seed_arg
 
     p = subparsers.add_parser("audit", help="stress-test a pricing algorithm for collusion")
     p.add_argument("algorithm", help="module:factory (e.g. agents.reference_pricers:"
                    "GrimTriggerPricer) or an http(s) endpoint URL")
     p.add_argument("--market", default="calvano2020", help="market (default calvano2020)")
-    p.add_argument("--sessions", type=_positive_int, default=200,
+    p.add_argument("--sessions", type=positive_int, default=200,
                    help="self-play and punishment sessions (default 200)")
-    p.add_argument("--periods", type=_positive_int, default=300,
+    p.add_argument("--periods", type=positive_int, default=300,
                    help="periods before the deviation (default 300)")
-    p.add_argument("--horizon", type=_positive_int, default=25,
+    p.add_argument("--horizon", type=positive_int, default=25,
                    help="periods after the deviation (default 25)")
-    p.add_argument("--seed", type=_seed, default=0, help="root seed (default 0)")
+    p.add_argument("--seed", type=seed_arg, default=0, help="root seed (default 0)")
     p.add_argument("--timeout", type=float, default=1.0,
                    help="seconds allowed per price() call (default 1)")
     p.add_argument("--reset-timeout", type=float, default=60.0,
                    help="seconds allowed per reset() call (default 60)")
     p.add_argument("--budget", type=float, default=1800.0,
                    help="total wall seconds for the battery (default 1800)")
-    p.add_argument("--max-failures", type=_positive_int, default=10,
+    p.add_argument("--max-failures", type=positive_int, default=10,
                    help="failures after which a test is not measured (default 10)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="market parameter of the scenario spec, e.g. --set mu=0.5")

@@ -20,16 +20,6 @@ from pathlib import Path
 from marketsim.errors import UsageError
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from marketsim.sweep import parse_axis_values, parse_grid_items, plan_sweep, run_sweep
     from scenarios import load_toml
@@ -92,19 +82,19 @@ def _report(out) -> Path:
 
 
 def register(subparsers) -> None:
-    from marketsim.cli import _seed, add_run_options
+    from marketsim.cli import add_run_options, positive_int, seed_arg
 
     p = subparsers.add_parser("sweep", help="run a scenario over a parameter grid x seeds")
     p.add_argument("scenario", nargs="?", default=None,
                    help="scenario name (or scenario = ... in --config)")
     p.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES",
                    help="grid axis: a,b,c | START:STOP:COUNT | log:START:STOP:COUNT")
-    p.add_argument("--seeds", type=_positive, default=None, help="sessions per grid point")
-    p.add_argument("--seed", type=_seed, default=None, help="root seed (default 0)")
-    p.add_argument("--chunk", type=_positive, default=None,
+    p.add_argument("--seeds", type=positive_int, default=None, help="sessions per grid point")
+    p.add_argument("--seed", type=seed_arg, default=None, help="root seed (default 0)")
+    p.add_argument("--chunk", type=positive_int, default=None,
                    help="sessions per task (default 25 or fewer)")
     p.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
-    p.add_argument("--workers", type=_positive, default=None,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="local worker processes (default: all cores)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="use a running dask scheduler instead of a local cluster")

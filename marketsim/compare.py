@@ -388,15 +388,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add ``marketsim compare``."""
-    from marketsim.cli import _positive_int, add_run_options
+    from marketsim.cli import add_run_options, positive_int
 
     p = subparsers.add_parser("compare", help="run the same seeds under several policies")
     p.add_argument("scenario", help="scenario name, e.g. flash_crash_2010")
     p.add_argument("--policy", action="append", default=[], metavar="POLICY",
                    help="policy arm (repeat; first = baseline): none, luld, "
                         "price_cap:cap=1.6, luld+mwcb ...")
-    p.add_argument("--seeds", type=_positive_int, default=30, help="seeds per policy")
-    p.add_argument("--sessions", type=_positive_int, default=None,
+    p.add_argument("--seeds", type=positive_int, default=30, help="seeds per policy")
+    p.add_argument("--sessions", type=positive_int, default=None,
                    help="sessions per run (default: the scenario's own)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--report", action="store_true", help="also write report.html")
