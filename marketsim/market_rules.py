@@ -38,13 +38,13 @@ Single-stock halt (configurable; the 2010 pilot used 10% in five minutes): a tra
 the window starts afresh after the halt. Exact integer test, like MWCB.
 
 Frequent batch auctions (Budish, Cramton & Shim 2015): new orders rest without matching
-(IOC and market orders too, until the batch; a market order at the far end of the band
-or ladder); at every batch time ``open + k * interval`` the book is cleared at one
-price by :func:`marketsim.orderbook.clear_batch` (maximal volume, then minimal
-imbalance, then nearest the last trade, then the lower price; allocation in price-time
-priority). The batch due is cleared at the first action at or after it; a batch due
-while the market is halted is held until the market reopens. What is left of IOC and
-market orders lapses after the batch.
+(IOC and market orders too, until the batch; a market order at the last trade price +/-
+5%, a protection collar, inside the band and the ladder); at every batch time ``open + k
+* interval`` the book is cleared at one price by :func:`marketsim.orderbook.clear_batch`
+(maximal volume, then minimal imbalance, then nearest the last trade, then the lower
+price; allocation in price-time priority). The batch due is cleared at the first action
+at or after it; a batch due while the market is halted is held until the market reopens.
+What is left of IOC and market orders lapses after the batch.
 
 Order-to-trade cap: per trader, messages (new orders, cancels, reduces) and trades in
 fixed windows of ``window_s``; a new order that would lift messages above
@@ -57,8 +57,13 @@ integers) and the same amount is credited to the regulator's word, so the trader
 cash plus the regulator's is conserved. The order-to-trade cap and the taxes count
 traders ``0 .. n_owners-1`` (``rules_array(n_owners=...)``).
 
-The speed bump (IEX) is not a rule of the book but a queue in front of it:
-:func:`marketsim.orderbook.speed_bump_kernel`.
+Speed bump (IEX, 350 us): an incoming order that would take liquidity on arrival
+(market, IOC, or a limit order crossing the opposite best quote) waits in a ring in
+``rules`` and reaches the book at exactly ``t + delay``: it is applied at the first
+action at or after its release time, before that action, with its release time as its
+time stamp (and time priority). Resting orders, cancels and reduces are not delayed; a
+cancel of a waiting order withdraws it. A waiting order is accepted (status ``OK``).
+Orders still waiting when the session ends never reach the book.
 
 Circuit-breaker levels (and the single-stock halt) are checked after the whole action:
 a market order that sweeps through a level completes (within the LULD band, if any)
@@ -79,10 +84,10 @@ from numba import njit
 
 from marketsim.records import CANCEL, IOC, OK, REDUCE, REFUSED
 
-#: policies the order-book scenarios accept (the book implements halt, fba, otr_cap and
-#: tax too; the scenarios take them once the traders' loop passes the owners, keeps
-#: room for a batch's fills and runs the speed-bump queue)
-BOOK_RULES_IMPLEMENTED = ("luld", "mwcb", "min_rest", "halt")
+#: policies the order-book scenarios accept. ``fba`` runs in the book (tests) but not in
+#: the scenarios: their traders are written for continuous matching, and under batches
+#: (flash_crash_2010 v2, seed 0, 2,400 s) the price fell 50% on 430 times the volume
+BOOK_RULES_IMPLEMENTED = ("luld", "mwcb", "min_rest", "halt", "speed_bump", "otr_cap", "tax")
 
 N_RULES = 8  # the matching kernel's own words (marketsim.orderbook.N_RULES)
 _R_HALTED, _R_BAND_LO, _R_BAND_HI = 0, 1, 2
@@ -100,16 +105,20 @@ _PPB = 1_000_000_000
  X_TRADE_TAX_URATE, X_N_OWNERS, X_OWNERS_AT, X_HALT_UNTIL, X_CLOSED, X_LIMIT_SINCE,
  X_MWCB_FIRED, X_HALTED_NS, X_N_PAUSES, X_N_MWCB, X_LAST_TICK, X_LIMIT_NS_TOTAL,
  X_REF_MILLI, X_N_REFUSED, X_N_HALTS, X_N_BATCHES, X_BATCH_VOLUME, X_N_REFUSED_OTR,
- X_REGULATOR_UTICKS, X_RING,
- ) = range(N_RULES, N_RULES + 54)
+ X_REGULATOR_UTICKS, X_BUMP_NS, X_BUMP_AT, X_BUMP_CAP, X_BUMP_HEAD, X_BUMP_N,
+ X_N_DELAYED, X_RING,
+ ) = range(N_RULES, N_RULES + 60)
 #: flags
-F_LULD, F_MWCB, F_MIN_REST, F_HALT, F_FBA, F_OTR, F_TAX = 1, 2, 4, 8, 16, 32, 64
+F_LULD, F_MWCB, F_MIN_REST, F_HALT, F_FBA, F_OTR, F_TAX, F_BUMP = 1, 2, 4, 8, 16, 32, 64, 128
 #: the LULD ring at ``X_RING``: per slot (second stamp, sum of trade ticks, trade count);
 #: the halt ring at ``rules[X_HALT_RING_AT]``: per slot (second stamp, min tick, max tick);
 #: the pending batch-auction IOC ids at ``rules[X_FBA_IOC_AT]``; the owner block at
-#: ``rules[X_OWNERS_AT]``: per owner (window index, messages, trades, tax in micro-ticks)
+#: ``rules[X_OWNERS_AT]``: per owner (window index, messages, trades, tax in micro-ticks);
+#: the speed-bump ring at ``rules[X_BUMP_AT]``: per entry (release time, kind, side,
+#: price, qty, order id, owner)
 OW_WINDOW, OW_MESSAGES, OW_TRADES, OW_TAX = range(4)
 N_OWNER_WORDS = 4
+N_BUMP_WORDS = 7
 #: taxes are accounted in micro-ticks (1e-6 tick), exact integers
 UTICKS_PER_TICK = 1_000_000
 
@@ -117,20 +126,20 @@ UTICKS_PER_TICK = 1_000_000
 def rules_array(policies, *, tick_size: float, prev_close_tick: int,
                 open_ns: int = (9 * 3600 + 30 * 60) * 10**9,
                 close_ns: int = 16 * 3600 * 10**9, n_owners: int = 0,
-                fba_ioc_capacity: int = 4096) -> np.ndarray:
+                fba_ioc_capacity: int = 4096, bump_capacity: int = 4096) -> np.ndarray:
     """The ``rules`` array for a book under these policies (``marketsim.policies``).
 
     Parameters
     ----------
     policies : list of policy models; ``luld``, ``mwcb``, ``min_rest``, ``halt``, ``fba``,
-        ``otr_cap`` and ``tax`` are read (``speed_bump`` lives in the event loop:
-        :func:`marketsim.orderbook.speed_bump_kernel`)
+        ``speed_bump``, ``otr_cap`` and ``tax`` are read
     tick_size : float, dollars per tick (LULD's price tiers are in dollars)
     prev_close_tick : int, previous close (MWCB reference and LULD's opening reference)
     n_owners : int, traders ``0 .. n_owners-1`` whose messages, trades and taxes are
         counted (the order-to-trade cap and the taxes need them; other owners are
         neither capped nor taxed)
     fba_ioc_capacity : int, IOC/market orders that may wait for one batch
+    bump_capacity : int, orders that may wait in the speed bump at once (more are refused)
 
     Returns
     -------
@@ -140,7 +149,8 @@ def rules_array(policies, *, tick_size: float, prev_close_tick: int,
 
     luld, mwcb, rest = find(policies, "luld"), find(policies, "mwcb"), find(policies, "min_rest")
     halt, fba = find(policies, "halt"), find(policies, "fba")
-    otr, tax = find(policies, "otr_cap"), find(policies, "tax")
+    otr, tax, bump = find(policies, "otr_cap"), find(policies, "tax"), find(policies,
+                                                                           "speed_bump")
     if (otr or tax) and n_owners < 1:
         from marketsim.errors import UsageError
 
@@ -151,8 +161,11 @@ def rules_array(policies, *, tick_size: float, prev_close_tick: int,
     ioc_cap = int(fba_ioc_capacity) if fba else 0
     halt_at = X_RING + 3 * window
     ioc_at = halt_at + 3 * halt_window
-    owners_at = ioc_at + ioc_cap
+    bump_cap = int(bump_capacity) if bump else 0
+    bump_at = ioc_at + ioc_cap
+    owners_at = bump_at + N_BUMP_WORDS * bump_cap
     rules = np.zeros(owners_at + N_OWNER_WORDS * max(int(n_owners), 0), dtype=np.int64)
+    rules[X_BUMP_AT], rules[X_BUMP_CAP] = bump_at, bump_cap
     rules[_R_BAND_LO], rules[_R_BAND_HI] = _NO_LO, _NO_HI
     flags = 0
     rules[X_TICK_PPB] = round(tick_size * _PPB)
@@ -188,6 +201,9 @@ def rules_array(policies, *, tick_size: float, prev_close_tick: int,
         flags |= F_FBA
         rules[X_FBA_NS] = max(1, round(fba.interval_ms * 1e6))
         rules[X_FBA_NEXT_NS] = open_ns + rules[X_FBA_NS]
+    if bump and bump.delay_us > 0:
+        flags |= F_BUMP
+        rules[X_BUMP_NS] = round(bump.delay_us * 1e3)
     if otr:
         flags |= F_OTR
         rules[X_OTR_RATIO_MILLI] = round(otr.max_ratio * 1000)
@@ -456,13 +472,61 @@ def batch_ioc_push(order_id, rules):
     return True
 
 
+@njit(cache=True)
+def bump_push(release_ns, kind, side, price_tick, qty, order_id, owner, rules):
+    """Queue an order in the speed bump until ``release_ns``; False when the queue is full."""
+    cap = rules[X_BUMP_CAP]
+    n = rules[X_BUMP_N]
+    if n >= cap:
+        return False
+    b = rules[X_BUMP_AT] + N_BUMP_WORDS * ((rules[X_BUMP_HEAD] + n) % cap)
+    rules[b] = release_ns
+    rules[b + 1] = kind
+    rules[b + 2] = side
+    rules[b + 3] = price_tick
+    rules[b + 4] = qty
+    rules[b + 5] = order_id
+    rules[b + 6] = owner
+    rules[X_BUMP_N] = n + 1
+    rules[X_N_DELAYED] += 1
+    return True
+
+
+@njit(cache=True)
+def bump_head(rules):
+    """Offset of the oldest waiting order's words, or -1 when none waits."""
+    if rules[X_BUMP_N] == 0:
+        return -1
+    return rules[X_BUMP_AT] + N_BUMP_WORDS * rules[X_BUMP_HEAD]
+
+
+@njit(cache=True)
+def bump_pop(rules):
+    """Drop the oldest waiting order."""
+    rules[X_BUMP_HEAD] = (rules[X_BUMP_HEAD] + 1) % rules[X_BUMP_CAP]
+    rules[X_BUMP_N] -= 1
+
+
+@njit(cache=True)
+def bump_cancel(order_id, rules):
+    """Withdraw a waiting order (its kind becomes -1); True if it was waiting."""
+    cap = rules[X_BUMP_CAP]
+    for k in range(rules[X_BUMP_N]):
+        b = rules[X_BUMP_AT] + N_BUMP_WORDS * ((rules[X_BUMP_HEAD] + k) % cap)
+        if rules[b + 5] == order_id and rules[b + 1] >= 0:
+            rules[b + 1] = -1
+            return True
+    return False
+
+
 def rules_report(rules: np.ndarray) -> dict:
     """The rules' counters for a run summary (times in seconds, taxes in ticks)."""
     if rules.shape[0] <= N_RULES:  # no rules: nothing halted, nothing refused
         return {"seconds_halted": 0.0, "luld_pauses": 0, "seconds_in_limit_state": 0.0,
                 "mwcb_levels_fired": 0, "market_closed_by_mwcb": False,
                 "actions_refused_min_rest": 0, "single_stock_halts": 0, "batches_with_trades": 0,
-                "actions_refused_otr": 0, "tax_collected_ticks": 0.0}
+                "actions_refused_otr": 0, "tax_collected_ticks": 0.0,
+                "orders_delayed": 0}
     return {
         "seconds_halted": int(rules[X_HALTED_NS]) / 1e9,
         "luld_pauses": int(rules[X_N_PAUSES]),
@@ -474,6 +538,7 @@ def rules_report(rules: np.ndarray) -> dict:
         "batches_with_trades": int(rules[X_N_BATCHES]),
         "actions_refused_otr": int(rules[X_N_REFUSED_OTR]),
         "tax_collected_ticks": int(rules[X_REGULATOR_UTICKS]) / UTICKS_PER_TICK,
+        "orders_delayed": int(rules[X_N_DELAYED]),
     }
 
 
@@ -493,5 +558,5 @@ def owner_counts(rules: np.ndarray) -> dict[str, np.ndarray]:
 
 
 __all__ = ["BOOK_RULES_IMPLEMENTED", "UTICKS_PER_TICK", "after_action", "band_ticks",
-           "batch_due", "batch_ioc_push", "before_action", "owner_counts", "record_trade",
-           "reference_tick", "rules_array", "rules_report"]
+           "batch_due", "batch_ioc_push", "before_action", "bump_cancel", "bump_push",
+           "owner_counts", "record_trade", "reference_tick", "rules_array", "rules_report"]

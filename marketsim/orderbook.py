@@ -40,7 +40,9 @@ from numba import njit
 
 from marketsim.errors import UsageError
 from marketsim.market_rules import (
+    F_BUMP,
     F_FBA,
+    X_BUMP_NS,
     X_FBA_IOC_AT,
     X_FBA_IOC_N,
     X_FBA_NEXT_NS,
@@ -51,6 +53,10 @@ from marketsim.market_rules import (
     batch_due,
     batch_ioc_push,
     before_action,
+    bump_cancel,
+    bump_head,
+    bump_pop,
+    bump_push,
 )
 from marketsim.records import (
     ACTION_DTYPE,
@@ -96,7 +102,6 @@ NEED_ORDER_SLOTS = 1
 NEED_ORDER_IDS = 2
 NEED_FILL_SPACE = 3
 NEED_PRICE_RANGE = 4
-NEED_QUEUE_SPACE = 5
 
 
 def default_rules() -> np.ndarray:
@@ -233,6 +238,20 @@ def needs(kind, side, price_tick, order_id, levels, orders, oid_slot, state, fil
 
 
 @njit(cache=True)
+def takes_liquidity(kind, side, price_tick, levels, state):
+    """Would this incoming order execute against the book as it stands? Market and IOC
+    orders always take; a limit order takes when it crosses the best opposite quote."""
+    if kind == MARKET or kind == IOC:
+        return True
+    if kind != LIMIT:
+        return False
+    tick_lo = state[S_TICK_LO]
+    if side == BUY:
+        return state[S_N_ASK] > 0 and price_tick >= tick_lo + state[S_BEST_ASK]
+    return state[S_N_BID] > 0 and price_tick <= tick_lo + state[S_BEST_BID]
+
+
+@njit(cache=True)
 def apply_action(
     t_ns, kind, side, price_tick, qty, order_id, owner,
     levels, orders, oid_slot, state, rules, fills, n_fills,
@@ -241,12 +260,65 @@ def apply_action(
 
     The caller has checked :func:`needs`. Fills are written to ``fills[n_fills:]``.
     A ``rules`` array longer than ``N_RULES`` (see :func:`marketsim.market_rules.rules_array`)
-    also runs the market rules before and after the action; in batch-auction mode a due
-    batch is cleared first (:func:`clear_batch`) and new orders rest without matching.
+    also runs the market rules before and after the action; with a speed bump, waiting
+    orders now due go first and a liquidity-taking order waits (status ``OK``); in
+    batch-auction mode a due batch is cleared first (:func:`clear_batch`) and new orders
+    rest without matching.
     """
     if rules.shape[0] <= N_RULES:
         return _match(t_ns, kind, side, price_tick, qty, order_id, owner,
                       levels, orders, oid_slot, state, rules, fills, n_fills)
+    if rules[X_FLAGS] & F_BUMP:
+        n_fills = _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
+        if kind == CANCEL and bump_cancel(order_id, rules):
+            return OK, n_fills
+        if takes_liquidity(kind, side, price_tick, levels, state):
+            if bump_push(t_ns + rules[X_BUMP_NS], kind, side, price_tick, qty, order_id,
+                         owner, rules):
+                return OK, n_fills
+            return REFUSED, n_fills
+    return _apply_ruled(t_ns, kind, side, price_tick, qty, order_id, owner,
+                        levels, orders, oid_slot, state, rules, fills, n_fills)
+
+
+@njit(cache=True)
+def _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+    """Apply the speed bump's waiting orders due at or before ``t_ns``, oldest first, at
+    their release times. One waits longer only while the arrays lack room for it (a
+    free order slot, its id, its price on the ladder, room for its fills)."""
+    n_fills, _ = _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills,
+                                   n_fills)
+    return n_fills
+
+
+@njit(cache=True)
+def _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+    """:func:`_release_due`, also returning the ``NEED_*`` code it stopped on (or DONE)."""
+    while True:
+        b = bump_head(rules)
+        if b < 0 or rules[b] > t_ns:
+            return n_fills, DONE
+        kind = rules[b + 1]
+        if kind < 0:  # withdrawn while waiting
+            bump_pop(rules)
+            continue
+        code = needs(kind, rules[b + 2], rules[b + 3], rules[b + 5], levels, orders, oid_slot,
+                     state, fills, n_fills)
+        if code != DONE:
+            return n_fills, code
+        release, side, price, qty, oid, owner = (rules[b], rules[b + 2], rules[b + 3],
+                                                 rules[b + 4], rules[b + 5], rules[b + 6])
+        bump_pop(rules)
+        _, n_fills = _apply_ruled(release, kind, side, price, qty, oid, owner, levels,
+                                  orders, oid_slot, state, rules, fills, n_fills)
+
+
+@njit(cache=True)
+def _apply_ruled(
+    t_ns, kind, side, price_tick, qty, order_id, owner,
+    levels, orders, oid_slot, state, rules, fills, n_fills,
+):
+    """:func:`apply_action` under the rules, once past the speed bump."""
     order_t = -1
     order_owner = -1
     order_qty = 0
@@ -307,8 +379,9 @@ def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
 def _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner,
                     levels, orders, oid_slot, state, rules):
     """Batch-auction mode: the order rests without matching until the next batch.
-    A market order rests at the far end of the band (or of the ladder), an IOC at its
-    limit clamped to the ladder; both are cancelled after the batch."""
+    A market order rests at the last trade price +/- 5% (a protection collar, as
+    exchanges put on market orders; inside the band and the ladder), an IOC at its limit
+    clamped to the ladder; both are cancelled after the batch."""
     if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
         return BAD_ORDER
     if rules[R_HALTED] != 0:
@@ -321,8 +394,9 @@ def _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner,
     lo = max(state[S_TICK_LO], rules[R_BAND_LO_TICK])
     hi = min(state[S_TICK_LO] + levels.shape[2] - 1, rules[R_BAND_HI_TICK])
     p = price_tick
-    if kind == MARKET:
-        p = hi if side == BUY else lo
+    if kind == MARKET:  # a market order carries a 5% collar around the last trade
+        last = rules[X_LAST_TICK]
+        p = min(hi, last + last // 20) if side == BUY else max(lo, last - last // 20)
     elif kind == IOC:
         p = min(max(p, state[S_TICK_LO]), state[S_TICK_LO] + levels.shape[2] - 1)
     if kind != LIMIT and not batch_ioc_push(order_id, rules):
@@ -568,8 +642,14 @@ def process_actions_kernel(actions, start, levels, orders, oid_slot, state, rule
     before calling again with ``start=next_index``. ``status[i]`` gets each action's
     result code (``OK``, ``UNKNOWN_ORDER``, ...).
     """
+    bump = rules.shape[0] > N_RULES and (rules[X_FLAGS] & F_BUMP) != 0
     for i in range(start, actions.shape[0]):
         a = actions[i]
+        if bump:  # waiting orders due first, each with room in the arrays
+            n_fills, code = _release_due_code(a.t_ns, levels, orders, oid_slot, state, rules,
+                                              fills, n_fills)
+            if code != DONE:
+                return code, i, n_fills
         code = needs(a.kind, a.side, a.price_tick, a.order_id, levels, orders, oid_slot,
                      state, fills, n_fills)
         if code != DONE:
@@ -579,85 +659,6 @@ def process_actions_kernel(actions, start, levels, orders, oid_slot, state, rule
                                    n_fills)
         status[i] = st
     return DONE, actions.shape[0], n_fills
-
-
-# --- speed bump: a delay queue in front of the book ------------------------------------
-#: queue state words: ring head, number waiting
-Q_HEAD, Q_COUNT = 0, 1
-PENDING = -1  #: status of an action still waiting in the speed bump
-
-
-@njit(cache=True)
-def takes_liquidity(kind, side, price_tick, levels, state):
-    """Would this incoming order execute against the book as it stands? Market and IOC
-    orders always take; a limit order takes when it crosses the best opposite quote."""
-    if kind == MARKET or kind == IOC:
-        return True
-    if kind != LIMIT:
-        return False
-    tick_lo = state[S_TICK_LO]
-    if side == BUY:
-        return state[S_N_ASK] > 0 and price_tick >= tick_lo + state[S_BEST_ASK]
-    return state[S_N_BID] > 0 and price_tick <= tick_lo + state[S_BEST_BID]
-
-
-@njit(cache=True)
-def speed_bump_kernel(actions, start, t_end_ns, delay_ns, queue, queue_index, qstate,
-                      levels, orders, oid_slot, state, rules, fills, n_fills, status):
-    """Apply ``actions[start:]`` through a speed bump; returns ``(code, next, n_fills)``.
-
-    An order that takes liquidity on arrival (:func:`takes_liquidity`) waits in the
-    ring ``queue`` (``ACTION_DTYPE``, its ``t_ns`` set to the release time ``t + delay``;
-    ``queue_index`` holds its index in ``actions`` for ``status``, -1 when it came from
-    an earlier batch) and reaches the book at exactly ``t + delay_ns``; other actions
-    (resting limit orders, cancels, reduces) go straight in. A waiting order released at
-    time ``r`` goes before an action arriving at ``r``. At the end, waiting orders due
-    at or before ``t_end_ns`` are released. ``status[i]`` is :data:`PENDING` while
-    action ``i`` waits. ``code`` is ``DONE`` or a ``NEED_*`` code as in
-    :func:`process_actions_kernel`.
-    """
-    cap = queue.shape[0]
-    n = actions.shape[0]
-    for i in range(start, n + 1):
-        now = actions[i].t_ns if i < n else t_end_ns
-        while qstate[Q_COUNT] > 0:
-            q = queue[qstate[Q_HEAD]]
-            if q.t_ns > now:
-                break
-            code = needs(q.kind, q.side, q.price_tick, q.order_id, levels, orders, oid_slot,
-                         state, fills, n_fills)
-            if code != DONE:
-                return code, i, n_fills
-            st, n_fills = apply_action(q.t_ns, q.kind, q.side, q.price_tick, q.qty,
-                                       q.order_id, q.owner, levels, orders, oid_slot, state,
-                                       rules, fills, n_fills)
-            j = queue_index[qstate[Q_HEAD]]
-            if j >= 0:
-                status[j] = st
-            qstate[Q_HEAD] = (qstate[Q_HEAD] + 1) % cap
-            qstate[Q_COUNT] -= 1
-        if i == n:
-            break
-        a = actions[i]
-        if delay_ns > 0 and takes_liquidity(a.kind, a.side, a.price_tick, levels, state):
-            if qstate[Q_COUNT] == cap:
-                return NEED_QUEUE_SPACE, i, n_fills
-            tail = (qstate[Q_HEAD] + qstate[Q_COUNT]) % cap
-            queue[tail] = a
-            queue[tail].t_ns = a.t_ns + delay_ns
-            queue_index[tail] = i
-            qstate[Q_COUNT] += 1
-            status[i] = PENDING
-            continue
-        code = needs(a.kind, a.side, a.price_tick, a.order_id, levels, orders, oid_slot,
-                     state, fills, n_fills)
-        if code != DONE:
-            return code, i, n_fills
-        st, n_fills = apply_action(a.t_ns, a.kind, a.side, a.price_tick, a.qty, a.order_id,
-                                   a.owner, levels, orders, oid_slot, state, rules, fills,
-                                   n_fills)
-        status[i] = st
-    return DONE, n, n_fills
 
 
 @njit(cache=True)
@@ -794,7 +795,6 @@ class OrderBook:
         self.last_order_id: int | None = None
         self.last_status: int = OK
         self._clock_ns = 0
-        self._bump = None  # speed-bump queue of process_delayed: (queue, index, state)
 
     # --- batch surface ---------------------------------------------------------
     def process(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -818,7 +818,14 @@ class OrderBook:
                 self.rules, fills, n_fills, status)
             if code == DONE:
                 break
-            fills = self._grow(code, actions[start], fills, n_fills)
+            a = actions[start]
+            if self.rules.shape[0] > N_RULES and self.rules[X_FLAGS] & F_BUMP:
+                b = bump_head(self.rules)
+                if b >= 0 and self.rules[b] <= a["t_ns"]:  # a waiting order needs room
+                    a = np.array([(0, self.rules[b + 1], self.rules[b + 2],
+                                   self.rules[b + 3], self.rules[b + 4], self.rules[b + 5],
+                                   self.rules[b + 6])], dtype=ACTION_DTYPE)[0]
+            fills = self._grow(code, a, fills, n_fills)
         if n:
             self._clock_ns = max(self._clock_ns, int(actions["t_ns"].max()) + 1)
             ids = actions["order_id"][actions["kind"] <= IOC]
@@ -839,62 +846,7 @@ class OrderBook:
             fills = bigger
         elif code == NEED_PRICE_RANGE:
             self.levels = grow_ladder(self.levels, self.state, int(a["price_tick"]))
-        elif code == NEED_QUEUE_SPACE:
-            q, idx, st = self._bump
-            order = (st[Q_HEAD] + np.arange(st[Q_COUNT])) % q.shape[0]
-            new_q = np.zeros(2 * q.shape[0], dtype=ACTION_DTYPE)
-            new_i = np.full(2 * q.shape[0], -1, dtype=np.int64)
-            new_q[: order.size], new_i[: order.size] = q[order], idx[order]
-            st[Q_HEAD] = 0
-            self._bump = (new_q, new_i, st)
         return fills
-
-    def process_delayed(self, actions: np.ndarray, delay_ns: int, *,
-                        until_ns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Apply actions through a speed bump of ``delay_ns`` (IEX: 350 us = 350_000 ns).
-
-        Orders that take liquidity on arrival reach the book ``delay_ns`` later
-        (:func:`speed_bump_kernel`); the others go straight in. Waiting orders due by
-        ``until_ns`` (default: the last action's time + ``delay_ns``, i.e. all of them)
-        are released; later ones keep waiting for the next call. Returns ``(fills,
-        status)``; the status of an order still waiting is :data:`PENDING` (-1).
-        """
-        actions = np.asarray(actions)
-        if actions.dtype != ACTION_DTYPE:
-            raise UsageError("actions: expected an array of marketsim.records.ACTION_DTYPE")
-        delay_ns = int(delay_ns)
-        if delay_ns < 0:
-            raise UsageError(f"delay_ns: must be >= 0, got {delay_ns}")
-        actions = np.ascontiguousarray(actions)
-        if getattr(self, "_bump", None) is None:
-            self._bump = (np.zeros(64, dtype=ACTION_DTYPE), np.full(64, -1, dtype=np.int64),
-                          np.zeros(2, dtype=np.int64))
-        q, idx, st = self._bump
-        idx[:] = -1  # statuses of earlier calls are not this call's
-        if until_ns is None:
-            until_ns = (int(actions["t_ns"].max()) if actions.size else 0) + delay_ns
-        status = np.zeros(actions.shape[0], dtype=np.int64)
-        fills = np.zeros(max(16, int(self.state[S_N_BID] + self.state[S_N_ASK]) + 16),
-                         dtype=FILL_DTYPE)
-        n_fills, start = 0, 0
-        while True:
-            q, idx, st = self._bump
-            code, start, n_fills = speed_bump_kernel(
-                actions, start, int(until_ns), delay_ns, q, idx, st, self.levels,
-                self.orders, self.oid_slot, self.state, self.rules, fills, n_fills, status)
-            if code == DONE:
-                break
-            a = actions[start] if start < actions.shape[0] else q[st[Q_HEAD]]
-            if code != NEED_QUEUE_SPACE and st[Q_COUNT] > 0 and (
-                    start >= actions.shape[0] or q[st[Q_HEAD]]["t_ns"] <= a["t_ns"]):
-                a = q[st[Q_HEAD]]  # the kernel stopped while releasing a waiting order
-            fills = self._grow(code, a, fills, n_fills)
-        if actions.size:
-            self._clock_ns = max(self._clock_ns, int(until_ns) + 1)
-            ids = actions["order_id"][actions["kind"] <= IOC]
-            if ids.size:
-                self.next_order_id = max(self.next_order_id, int(ids.max()) + 1)
-        return fills[:n_fills].copy(), status
 
     def auction(self, t_ns: int | None = None) -> tuple[np.ndarray, int | None]:
         """Clear the resting book in one uniform-price call auction (:func:`clear_batch`).
@@ -1048,6 +1000,5 @@ def process_actions(actions: np.ndarray, book: OrderBook | None = None
     return fills, status, book
 
 
-__all__ = ["PENDING", "OrderBook", "apply_action", "clear_batch", "default_rules", "needs",
-           "new_book_arrays", "process_actions", "process_actions_kernel",
-           "speed_bump_kernel", "takes_liquidity"]
+__all__ = ["OrderBook", "apply_action", "clear_batch", "default_rules", "needs",
+           "new_book_arrays", "process_actions", "process_actions_kernel", "takes_liquidity"]

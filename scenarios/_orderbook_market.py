@@ -119,7 +119,13 @@ from agents.traders import (
     run_chunk,
 )
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
-from marketsim.market_rules import BOOK_RULES_IMPLEMENTED, rules_array, rules_report
+from marketsim.market_rules import (
+    BOOK_RULES_IMPLEMENTED,
+    UTICKS_PER_TICK,
+    owner_counts,
+    rules_array,
+    rules_report,
+)
 from marketsim.orderbook import (
     S_N_ASK,
     S_N_BID,
@@ -302,7 +308,7 @@ class OrderBookMarket(mesa.Model):
             0, 2 * p0, 8192, 1 << 16)
         self.rules = default_rules() if not spec.policy else rules_array(
             spec.policy, tick_size=spec.tick_size, prev_close_tick=p0, open_ns=OPEN_NS,
-            close_ns=OPEN_NS + spec.session_seconds * NS_PER_SECOND)
+            close_ns=OPEN_NS + spec.session_seconds * NS_PER_SECOND, n_owners=n)
         self.fills = np.zeros(1 << 16, dtype=FILL_DTYPE)
         self._fill_parts: list[np.ndarray] = []
         self.g = np.zeros(N_G)
@@ -450,12 +456,23 @@ def agents_frame(model: OrderBookMarket) -> pl.DataFrame:
         "bought": a[:, A_BOUGHT], "sold": a[:, A_SOLD], "order_actions": a[:, A_N_ACTIONS],
         "pnl": (a[:, A_CASH] + a[:, A_INV] * mid) * tick,
     })
-    return (per.group_by("kind", maintain_order=True)
-            .agg(pl.len().alias("n_agents"), pl.col("inventory").sum(),
-                 pl.col("cash_ticks").sum(),
-                 (pl.col("cash_ticks").sum() * tick).alias("cash"), pl.col("pnl").sum(),
-                 pl.col("bought").sum(), pl.col("sold").sum(), pl.col("order_actions").sum(),
-                 (pl.col("inventory").abs().max()).alias("max_abs_inventory")))
+    taxed = any(p.name == "tax" for p in model.spec.policy)
+    if taxed:  # taxes leave the traders' cash for the regulator's (see market_rules)
+        paid = owner_counts(model.rules)["tax_uticks"] / UTICKS_PER_TICK
+        per = per.with_columns(pl.Series("taxes_paid", paid * tick),
+                               pnl=pl.col("pnl") - paid * tick)
+    frame = (per.group_by("kind", maintain_order=True)
+             .agg(pl.len().alias("n_agents"), pl.col("inventory").sum(),
+                  pl.col("cash_ticks").sum(),
+                  (pl.col("cash_ticks").sum() * tick).alias("cash"), pl.col("pnl").sum(),
+                  pl.col("bought").sum(), pl.col("sold").sum(), pl.col("order_actions").sum(),
+                  (pl.col("inventory").abs().max()).alias("max_abs_inventory"),
+                  *([pl.col("taxes_paid").sum()] if taxed else [])))
+    if taxed:  # the regulator's row: cash less taxes, summed over every row, is unchanged
+        frame = pl.concat([frame, pl.DataFrame({
+            "kind": ["regulator"], "taxes_paid": [-float(paid.sum()) * tick]})],
+            how="diagonal_relaxed")
+    return frame
 
 
 @njit(cache=True)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marketsim.market_rules import rules_array, rules_report
-from marketsim.orderbook import PENDING, OrderBook
+from marketsim.orderbook import OrderBook
 from marketsim.policies import parse_policies
 from marketsim.records import ACTION_DTYPE, BUY, CANCEL, IOC, LIMIT, MARKET, OK, SELL
 
@@ -87,8 +87,8 @@ def test_ioc_and_market_orders_wait_for_one_batch_then_lapse():
     fills, status = book.process(a)
     assert status.tolist() == [OK, OK] and fills.size == 0
     fills = book.limit("buy", 10, 1, t_ns=OPEN + 100_000_000)  # the batch
-    # the market buy waits at the top of the ladder: V = 2 on 101..399, imbalance 3
-    # everywhere, the last price (100) picks 101
+    # the market buy waits at its collar, 105 (last price 100 + 5%): V = 2 on 101..105,
+    # imbalance 3 everywhere, the last price (100) picks 101
     assert int(fills["qty"].sum()) == 2 and fills["price_tick"].tolist() == [101]
     assert book.order(10) is None and book.order(11) is None  # the rest lapsed
     assert book.best_ask() is None and book.best_bid() == 10
@@ -142,54 +142,72 @@ def test_clearing_invariants(orders):
 # --- speed bump --------------------------------------------------------------------------
 
 
-DELAY = 350_000  # 350 microseconds
+DELAY = 350_000  # 350 microseconds (IEX)
+
+
+def bump_book():
+    book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=400)
+    book.rules = rules_array(parse_policies("speed_bump:delay_us=350"), tick_size=0.01,
+                             prev_close_tick=100)
+    return book
 
 
 def test_speed_bump_delays_a_marketable_order_by_exactly_the_delay_and_not_a_resting_one():
-    book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=400)
+    book = bump_book()
     a = np.zeros(4, dtype=ACTION_DTYPE)
     a[0] = (NOON, LIMIT, SELL, 101, 5, 0, 1)  # rests: goes straight in
     a[1] = (NOON + 10, LIMIT, BUY, 101, 2, 1, 2)  # marketable: waits
-    a[2] = (NOON + 10 + DELAY - 1, LIMIT, BUY, 99, 1, 2, 3)  # rests before the release
-    a[3] = (NOON + 10 + DELAY, LIMIT, BUY, 98, 1, 3, 4)
-    fills, status = book.process_delayed(a, DELAY)
+    a[2] = (NOON + 10 + DELAY - 1, LIMIT, BUY, 99, 1, 2, 3)  # rests at once
+    a[3] = (NOON + 10 + DELAY, LIMIT, BUY, 98, 1, 3, 4)  # the waiting order goes first
+    fills, status = book.process(a)
     assert fills["t_ns"].tolist() == [NOON + 10 + DELAY]
     assert fills["taker_order_id"].tolist() == [1] and status.tolist() == [OK] * 4
     assert book.order(2)["t_ns"] == NOON + 10 + DELAY - 1  # not delayed
+    assert rules_report(book.rules)["orders_delayed"] == 1
 
 
-def test_speed_bump_lets_a_maker_cancel_before_the_taker_arrives():
-    book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=400)
+def test_speed_bump_releases_nothing_one_nanosecond_early():
+    book = bump_book()
     a = np.zeros(3, dtype=ACTION_DTYPE)
     a[0] = (NOON, LIMIT, SELL, 101, 5, 0, 1)
     a[1] = (NOON + 1, MARKET, BUY, 0, 2, 1, 2)
+    a[2] = (NOON + DELAY, LIMIT, SELL, 105, 1, 2, 3)  # 1 ns before the release
+    fills, _ = book.process(a)
+    assert fills.size == 0 and book.order(0)["qty"] == 5
+
+
+def test_speed_bump_lets_a_maker_cancel_before_the_taker_arrives():
+    a = np.zeros(4, dtype=ACTION_DTYPE)
+    a[0] = (NOON, LIMIT, SELL, 101, 5, 0, 1)
+    a[1] = (NOON + 1, MARKET, BUY, 0, 2, 1, 2)
     a[2] = (NOON + 2, CANCEL, 0, 0, 0, 0, 1)  # the maker's cancel is not delayed
-    fills, status = book.process_delayed(a, DELAY)
-    assert fills.size == 0 and book.best_ask() is None
+    a[3] = (NOON + 1 + DELAY, LIMIT, SELL, 110, 1, 2, 3)
+    fills, status = bump_book().process(a)
+    assert fills.size == 0
     # without the bump the taker would have hit the quote
     plain = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=400)
     assert plain.process(a)[0]["qty"].tolist() == [2]
 
 
-def test_speed_bump_keeps_orders_waiting_across_calls():
-    book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=400)
-    book.limit("sell", 101, 5, t_ns=NOON)
-    a = np.zeros(1, dtype=ACTION_DTYPE)
-    a[0] = (NOON + 1, IOC, BUY, 101, 1, 7, 2)
-    fills, status = book.process_delayed(a, DELAY, until_ns=NOON + DELAY)
-    assert fills.size == 0 and status.tolist() == [PENDING]
-    fills, _ = book.process_delayed(np.zeros(0, dtype=ACTION_DTYPE), DELAY,
-                                    until_ns=NOON + 1 + DELAY)
-    assert fills["t_ns"].tolist() == [NOON + 1 + DELAY]
+def test_a_cancel_withdraws_a_waiting_order():
+    book = bump_book()
+    a = np.zeros(4, dtype=ACTION_DTYPE)
+    a[0] = (NOON, LIMIT, SELL, 101, 5, 0, 1)
+    a[1] = (NOON + 1, LIMIT, BUY, 102, 9, 1, 2)  # would fill 5 and rest 4
+    a[2] = (NOON + 2, CANCEL, 0, 0, 0, 1, 2)
+    a[3] = (NOON + 2 * DELAY, LIMIT, SELL, 110, 1, 2, 3)
+    fills, status = book.process(a)
+    assert fills.size == 0 and book.order(1) is None and book.order(0)["qty"] == 5
 
 
-def test_speed_bump_queue_grows_and_keeps_order():
-    book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=400)
+def test_speed_bump_keeps_arrival_order_and_exact_release_times():
+    book = bump_book()
     book.limit("sell", 101, 500, t_ns=NOON)
-    n = 200  # more than the initial queue of 64
-    a = np.zeros(n, dtype=ACTION_DTYPE)
+    n = 200
+    a = np.zeros(n + 1, dtype=ACTION_DTYPE)
     for k in range(n):
         a[k] = (NOON + 1 + k, MARKET, BUY, 0, 1, 10 + k, k)
-    fills, status = book.process_delayed(a, DELAY)
+    a[n] = (NOON + 10 * DELAY, LIMIT, SELL, 120, 1, 5_000, 999)
+    fills, status = book.process(a)
     assert fills["buyer"].tolist() == list(range(n)) and (status == OK).all()
     assert fills["t_ns"].tolist() == [NOON + 1 + k + DELAY for k in range(n)]

@@ -54,9 +54,13 @@ def test_a_single_stock_halt_that_binds_halts_for_halt_s():
     assert s["seconds_halted"] > 60.0 * (s["single_stock_halts"] - 1)
 
 
-def test_a_tight_band_does_not_deepen_the_fall(baseline):
+def test_a_tight_band_binds_and_changes_the_path(baseline):
+    # measured (flash_crash_2010 v2, seed 0, 2,400 s): a 0.1% band deepens the fall from
+    # 0.58% to 0.93% (the band walks down with its 5-minute reference and the pauses
+    # let the programme's sell pressure build); it is not assumed to help
     s = _session("luld:band_pct=0.001")
-    assert s["max_drawdown"] <= baseline["max_drawdown"]
+    assert s["seconds_in_limit_state"] > 0 or s["luld_pauses"] > 0
+    assert s["max_drawdown"] != baseline["max_drawdown"]
 
 
 @pytest.mark.parametrize("policy, words", [
@@ -72,3 +76,29 @@ def test_nonsense_book_policies_give_one_line(policy, words, tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and words in err
+
+
+def test_taxes_leave_the_traders_for_the_regulator_and_money_is_conserved():
+    """Sum over all rows (traders and regulator) of cash less taxes equals the traders'
+    cash before taxes (zero: trading only moves cash between traders)."""
+    from scenarios._orderbook_market import agents_frame
+
+    spec = build_spec(Spec, {}, [*SHORT, "policy=tax:trade_tax_bps=1,cancel_tax_ticks=0.5"])
+    model = simulate(spec, seed=0)
+    agents = agents_frame(model)
+    reg = agents.filter(agents["kind"] == "regulator")
+    traders = agents.filter(agents["kind"] != "regulator")
+    collected = session_summary(model, book_frame(model))["tax_collected_ticks"]
+    assert collected > 0
+    assert -reg["taxes_paid"][0] == pytest.approx(traders["taxes_paid"].sum(), rel=1e-12)
+    assert -reg["taxes_paid"][0] == pytest.approx(collected * spec.tick_size, rel=1e-12)
+    assert traders["cash"].sum() == pytest.approx(0.0, abs=1e-6)
+    assert (agents["cash"].fill_null(0.0) - agents["taxes_paid"]).sum() == pytest.approx(
+        0.0, abs=1e-6)
+
+
+def test_speed_bump_and_otr_cap_act_in_the_market(baseline):
+    bump = _session("speed_bump")
+    assert bump["orders_delayed"] > 0 and baseline["orders_delayed"] == 0
+    capped = _session("otr_cap:max_ratio=5,window_s=60")
+    assert capped["actions_refused_otr"] > 0
