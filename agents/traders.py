@@ -38,8 +38,8 @@ zero-intelligence book (lag-1 acf about -0.1) and the lag of stale quotes are go
   and trades in the direction of the trend when the gap exceeds a threshold.
 - market maker: quotes both sides around ``R``, half-spread widening with realised
   volatility and skewed against its inventory; stops quoting a side at its inventory
-  limit and withdraws entirely when volatility exceeds its tolerance or the mid runs
-  more than ``mm_withdraw_move`` from its 2-minute average.
+  limit and withdraws entirely when volatility exceeds its tolerance or the order-flow
+  impact ``|I|`` exceeds ``mm_withdraw_impact`` (toxic one-sided flow).
 - high-frequency intermediary: joins the best bid and ask with small size and, as soon
   as its inventory exceeds a small limit, lays the position off with a market order
   (the "hot potato" of Kirilenko et al. 2017).
@@ -85,8 +85,7 @@ N_PARAMS = 7
 # momentum:     A = horizon index into the EMAs, B = threshold (log), C = max size multiple
 # market maker: A = base half-spread (ticks), B = half-spread per tick of volatility,
 #               C = volatility (ticks per second) at which it withdraws,
-#               D = fall or rise of the mid from its 2-minute average (log) at which
-#               it withdraws
+#               D = |order-flow impact| (log) at which it withdraws
 # hft:          A = volatility at which it stops quoting (ticks per second)
 # sell prog.:   A = participation, B = total qty, C = start (seconds into the session)
 
@@ -98,7 +97,7 @@ N_ACCT = 8  # A_QUOTING: market makers, bit 1 = bidding, bit 2 = offering
 (G_F, G_F0, G_F_KAPPA, G_F_SIGMA, G_X, G_X_TAU, G_X_SIGMA, G_X_FEEDBACK, G_VAR, G_VAR_DECAY,
  G_LAST_MID, G_EMA0, G_EMA1, G_EMA2, G_RATE_BG, G_RATE_FAST, G_RET_SCALE, G_FLOW, G_FLOW_TAU,
  G_FLOW_SIGMA, G_WIDEN, G_IMPACT, G_LAMBDA, G_LIQ_K, G_INFO_DF, G_N_MM, G_NOISE_GAP,
- G_INFO_ACTIVITY, G_PROG_OWED, G_MM_VOL_COEF) = range(30)
+ G_INFO_ACTIVITY, G_PROG_OWED, G_MM_VOL_COEF, G_IMPACT_KEEP) = range(31)
 N_G = 36
 EMA_HORIZONS_S = (30.0, 120.0, 600.0)
 
@@ -353,6 +352,8 @@ def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng):
         gi[I_VOL_MINUTE_START] = gi[I_VOLUME]
     if t_ns >= gi[I_PROG_START_NS]:
         g[G_PROG_OWED] += gi[I_VOL_PREV_MINUTE] / 60.0
+    # impact is transient (Bouchaud et al. 2004): it decays towards the fundamental
+    g[G_IMPACT] *= g[G_IMPACT_KEEP]
     # activity: OU in log-rate, kicked by large moves relative to the usual move size
     tau = g[G_X_TAU]
     # a move is large relative to recent volatility (0.8 = E|Z| for a normal Z)
@@ -425,26 +426,26 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
         _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
         vol = np.sqrt(g[G_VAR])
         quoting = 0
-        # a maker stops quoting while the price runs away from its recent average (a
-        # directional move it cannot hedge: the stress limit of CFTC-SEC 2010, p. 4)
-        stress = abs(np.log(mid / g[G_EMA1]))
-        if vol < params[i, P_C] and stress < params[i, P_D]:
-            inv = acct[i, A_INV]
-            lim = params[i, P_LIMIT]
-            half = params[i, P_A] + params[i, P_B] * vol
-            # quotes around the reference price, skewed against inventory; a quote that
-            # crosses a stale order executes against it (the maker picks it off), which
-            # keeps the mid on the reference price: no bid-ask bounce in the mid
-            centre = _reference(g) - half * inv / lim
-            bid = np.int64(np.floor(centre - half))
-            ask = np.int64(np.ceil(centre + half))
-            # orders left stale by news inside the maker's new spread are taken out
-            # first (picked off), so the mid sits on the reference price and does not
-            # catch up with it a second later
-            _pick_off(i, t_ns, BUY, ask - 1, levels, orders, oid_slot, bstate, rules, fills,
-                      gi, acct, is_hft)
-            _pick_off(i, t_ns, SELL, bid + 1, levels, orders, oid_slot, bstate, rules, fills,
-                      gi, acct, is_hft)
+        inv = acct[i, A_INV]
+        lim = params[i, P_LIMIT]
+        half = params[i, P_A] + params[i, P_B] * vol
+        # quotes around the reference price, skewed against inventory; a quote that
+        # crosses a stale order executes against it (the maker picks it off), which
+        # keeps the mid on the reference price: no bid-ask bounce in the mid
+        centre = _reference(g) - half * inv / lim
+        bid = np.int64(np.floor(centre - half))
+        ask = np.int64(np.ceil(centre + half))
+        # orders left stale by news inside the maker's new spread are taken out first
+        # (picked off), so the mid sits on the reference price and does not catch up
+        # with it a second later; a maker that has withdrawn still picks off
+        _pick_off(i, t_ns, BUY, ask - 1, levels, orders, oid_slot, bstate, rules, fills, gi,
+                  acct, is_hft)
+        _pick_off(i, t_ns, SELL, bid + 1, levels, orders, oid_slot, bstate, rules, fills, gi,
+                  acct, is_hft)
+        # a maker stops quoting while recent one-sided order flow has pushed the price
+        # far from the news (toxic flow, Easley, Lopez de Prado & O'Hara 2011; the
+        # withdrawal of liquidity on 6 May 2010, CFTC-SEC 2010)
+        if vol < params[i, P_C] and abs(g[G_IMPACT]) < params[i, P_D]:
             q = np.int64(size)
             if inv < lim:
                 q_bid = q + _crossing_qty(levels, bstate, SELL, bid)

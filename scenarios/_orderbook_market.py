@@ -65,6 +65,7 @@ from agents.traders import (
     G_F_SIGMA,
     G_FLOW_SIGMA,
     G_FLOW_TAU,
+    G_IMPACT_KEEP,
     G_INFO_ACTIVITY,
     G_INFO_DF,
     G_LAMBDA,
@@ -169,7 +170,7 @@ class MarketSpec(ScenarioSpec):
     n_fundamental: int = Field(150, ge=0, description="fundamental (value) traders")
     fundamental_rate: float = Field(0.02, gt=0)
     fundamental_size: float = Field(5.0, ge=1)
-    fundamental_threshold: float = Field(0.002, gt=0, description="log mispricing to act")
+    fundamental_threshold: float = Field(0.03, gt=0, description="log mispricing to act")
     fundamental_max_multiple: float = Field(10.0, ge=1, description="cap on size multiple")
     fundamental_dispersion: float = Field(0.002, ge=0, description="SD of log valuations")
     fundamental_kappa: float = Field(0.0, ge=0, description="mean reversion per second")
@@ -180,13 +181,15 @@ class MarketSpec(ScenarioSpec):
                                  description="news SD grows as exp(info_activity x / 2)")
     impact_per_contract: float = Field(5e-7, ge=0,
                                        description="log reference-price move per contract")
-    impact_withdrawal_multiple: float = Field(4.0, ge=0,
+    impact_withdrawal_multiple: float = Field(15.0, ge=0,
                                               description="extra impact when makers are out")
+    impact_decay_seconds: float = Field(600.0, ge=0,
+                                        description="e-folding time of impact (0 = permanent)")
 
     n_momentum: int = Field(100, ge=0, description="momentum (chartist) traders")
     momentum_rate: float = Field(0.02, gt=0)
     momentum_size: float = Field(4.0, ge=1)
-    momentum_threshold: float = Field(0.002, gt=0, description="log trend to act")
+    momentum_threshold: float = Field(0.005, gt=0, description="log trend to act")
     momentum_max_multiple: float = Field(5.0, ge=1)
 
     n_market_makers: int = Field(10, ge=0)
@@ -197,8 +200,8 @@ class MarketSpec(ScenarioSpec):
     mm_vol_coef: float = Field(0.2, ge=0, description="half-spread per tick/s of volatility")
     mm_withdraw_vol: float = Field(40.0, gt=0, description="volatility (ticks/s) to withdraw")
     mm_inventory_limit: int = Field(1500, ge=1)
-    mm_withdraw_move: float = Field(0.004, gt=0,
-                                    description="|log mid / 2-min average| to withdraw")
+    mm_withdraw_impact: float = Field(0.0045, gt=0,
+                                      description="|order-flow impact| (log) to withdraw")
 
     n_hft: int = Field(16, ge=0, description="high-frequency intermediaries")
     hft_rate: float = Field(1.0, gt=0)
@@ -265,7 +268,7 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
                 p[P_A], p[P_B], p[P_C] = (spec.mm_half_spread_ticks, spec.mm_vol_coef,
                                           spec.mm_withdraw_vol * rng.uniform(0.7, 1.3))
                 p[P_LIMIT] = spec.mm_inventory_limit
-                p[P_D] = spec.mm_withdraw_move * rng.uniform(0.8, 1.2)
+                p[P_D] = spec.mm_withdraw_impact * rng.uniform(0.8, 1.2)
             elif kind == HFT:
                 p[P_A] = spec.hft_withdraw_vol
                 p[P_LIMIT] = spec.hft_inventory_limit
@@ -327,6 +330,8 @@ class OrderBookMarket(mesa.Model):
         self.g[G_LIQ_K] = spec.impact_withdrawal_multiple
         self.g[G_NOISE_GAP] = spec.mm_half_spread_ticks + 1.0
         self.g[G_MM_VOL_COEF] = spec.mm_vol_coef
+        self.g[G_IMPACT_KEEP] = (np.exp(-1.0 / spec.impact_decay_seconds)
+                                 if spec.impact_decay_seconds > 0 else 1.0)
         n_mm = int((self.kind == MARKET_MAKER).sum())
         self.g[G_N_MM] = n_mm
         self.acct[self.kind == MARKET_MAKER, A_QUOTING] = 3
