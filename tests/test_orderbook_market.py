@@ -134,11 +134,12 @@ def test_calm_market_stylised_facts(seed):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="calibration open: the programme sells 75,000 contracts (9% of "
-                   "the previous minute's volume) but value traders absorb it (drawdown "
-                   "about 1%); see /tmp/notes/issue-3-calibration.md", strict=False)
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [1, 2, 3])
 def test_flash_crash_2010_targets(seed):
+    """CFTC-SEC (2010) and Kirilenko et al. (2017): 75,000 contracts sold at 9% of volume;
+    a fall of >= 5% within 15 minutes, at least half recovered within 30 minutes, and
+    intermediaries trading far more gross than net (hot potato). Measured on seeds 1-5:
+    falls of 5.1-12.2% in 213-547 s, recovery 0.59-1.0, hot-potato ratio 62-1,306."""
     spec = _spec("flash_crash_2010", [])
     model = simulate(spec, seed=seed)
     s = session_summary(model, book_frame(model))
@@ -146,3 +147,6 @@ def test_flash_crash_2010_targets(seed):
     assert s["hot_potato_ratio"] > 10
     assert s["max_drawdown"] >= 0.05 and s["drawdown_seconds"] <= 900
     assert s["recovery_share"] >= 0.5
+    # the fall happens while the programme is selling, not before it starts
+    assert s["peak_s"] >= spec.programme_start_s - 60
+    assert s["trough_s"] <= s["programme"]["end_s"] + 900
