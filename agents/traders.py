@@ -20,7 +20,9 @@ Reference price. Liquidity is anchored to a latent price ``R_t = F_t exp(I_t)``:
   activity level, clustering from ``x``;
 - ``I`` (order-flow impact, Kyle 1985): every market order that fills ``q`` contracts
   moves ``I`` by ``+-lambda q (1 + k m)``, ``m`` the share of market makers not quoting
-  the side that was hit (withdrawn liquidity makes flow costlier).
+  the side that was hit (withdrawn liquidity makes flow costlier); ``I`` decays by
+  ``exp(-1 / tau)`` each second (transient impact, Bouchaud et al. 2004), which anchors
+  the price to the news without value traders in calm times.
 
 Every second, after the news, all market makers requote around ``R`` (skewed against
 inventory) and first take out (pick off) any stale order inside their new spread, so

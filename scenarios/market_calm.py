@@ -7,11 +7,11 @@ linear autocorrelation, heavy tails (Hill exponent 2.5-4), volatility clustering
 
 How they arise (see :mod:`agents.traders`): market makers requote every second around a
 latent reference price (a fundamental driven by Student-t(4) news whose size follows
-the activity level, times a Kyle order-flow impact) and pick off stale orders inside
+the activity level, times a transient Kyle order-flow impact) and pick off stale orders inside
 their spread, so the one-second mid is a near-martingale (no bid-ask bounce); heavy
 tails come from the news and from Pareto order sizes, clustering from the
 self-exciting activity level. Measured on full sessions, seeds 1-5: max |acf| at lags
-1-20 at most 0.03, Hill 2.9-3.3, acf(|r|) at lag 50 about 0.09-0.13.
+1-20 at most 0.032, Hill 3.05-3.33, acf(|r|) at lag 50 0.09-0.17.
 
 Run it as ``marketsim run market_calm --seed 1 --out runs/calm``. Outputs:
 ``trades.parquet``, ``book.parquet``, ``agents.parquet`` and ``summary.json``
