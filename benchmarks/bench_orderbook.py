@@ -4,8 +4,10 @@
   pre-generated stream of 2 million actions (limit orders around a drifting mid, 30%
   cancels, 10% market orders), compile time measured apart.
 - ``session_*``: one full 6.5-hour ``market_calm`` session (1,076 traders), the
-  default load, and a lighter load of ~90,000 order actions (the exchange-message count
-  of ABIDES's RMSC04 configuration), wall time including Python and Mesa.
+  default load, and a lighter load (background and intermediary wake-up rates at the
+  level of ABIDES's RMSC04 configuration, ~90,000 exchange messages; the ten market
+  makers still requote every second, about 1.1 million order actions in all), wall
+  time including Python and Mesa.
 """
 
 from __future__ import annotations
