@@ -431,6 +431,30 @@ N_TRADER_PARAMS = 6
 NO_ORDER = -1  #: side code when the trader stays out
 
 
+@njit(cache=True, inline="always")
+def trader_signal(news, trend, bias, error, news_weight, trend_weight, temperature):
+    """An LLM-style trader's view: ``w_news news + w_trend trend + bias + temp error``.
+
+    ``news`` is the shared news / narrative signal, ``trend`` the recent return in
+    units of its standard deviation, ``bias`` and ``error`` the trader's base model's
+    bias and current error (shared by every trader on that model).
+    """
+    return news_weight * news + trend_weight * trend + bias + temperature * error
+
+
+@njit(cache=True, inline="always")
+def trader_order(signal, threshold, qty_unit, qty_max):
+    """``(side, qty)`` of the market order a signal calls for.
+
+    Buys (sells) ``min(qty_max, ceil(|signal| / threshold) * qty_unit)`` contracts when
+    ``signal > threshold`` (``< -threshold``); otherwise ``(NO_ORDER, 0)``.
+    """
+    if signal > threshold or signal < -threshold:
+        units = math.ceil(abs(signal) / threshold) * qty_unit
+        return (BUY if signal > 0.0 else SELL), np.int64(min(units, qty_max))
+    return NO_ORDER, np.int64(0)
+
+
 @njit(cache=True, parallel=True)
 def trader_intents(
     news, mid, t0, t1, window, trader_params, model_id, bias, rng, side, qty,
@@ -447,9 +471,9 @@ def trader_intents(
     window. It buys (sells) ``min(qty_max, ceil(|signal| / threshold) * qty_unit)``
     contracts when ``signal > threshold`` (``< -threshold``), else stays out.
 
-    Integration point: an order-book market calls this once per period with
-    ``t1 = t0 + 1`` after updating ``mid[:, t0 - 1]`` and turns each intent into a
-    ``MARKET`` action (:mod:`marketsim.records`); open-loop use fills a whole range.
+    The signal and the order are :func:`trader_signal` and :func:`trader_order`, which
+    the order-book market's ``llm`` traders (:mod:`agents.traders`) call at each
+    wake-up; this kernel is the open-loop, all-traders-per-period form.
 
     Parameters
     ----------
@@ -486,16 +510,10 @@ def trader_intents(
             trend = ret / sd_ret if sd_ret > 0.0 else 0.0
             for k in range(K):
                 p = trader_params[k]
-                sig = (p[NEWS_WEIGHT] * news[m, t] + p[TREND_WEIGHT] * trend + bias[m, k]
-                       + p[T_TEMPERATURE] * z[model_id[m, k]])
-                thr = p[THRESHOLD]
-                if sig > thr or sig < -thr:
-                    side[m, t, k] = BUY if sig > 0.0 else SELL
-                    units = math.ceil(abs(sig) / thr) * p[QTY_UNIT]
-                    qty[m, t, k] = np.int64(min(units, p[QTY_MAX]))
-                else:
-                    side[m, t, k] = NO_ORDER
-                    qty[m, t, k] = 0
+                sig = trader_signal(news[m, t], trend, bias[m, k], z[model_id[m, k]],
+                                    p[NEWS_WEIGHT], p[TREND_WEIGHT], p[T_TEMPERATURE])
+                side[m, t, k], qty[m, t, k] = trader_order(sig, p[THRESHOLD], p[QTY_UNIT],
+                                                           p[QTY_MAX])
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
 
 
