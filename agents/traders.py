@@ -45,6 +45,18 @@ zero-intelligence book (lag-1 acf about -0.1) and the lag of stale quotes are go
 - high-frequency intermediary: joins the best bid and ask with small size and, as soon
   as its inventory exceeds a small limit, lays the position off with a market order
   (the "hot potato" of Kirilenko et al. 2017).
+- LLM-style trader (optional, ``llm``): the proxy policy of
+  :mod:`marketsim.llm_proxy` (:func:`~marketsim.llm_proxy.trader_signal`,
+  :func:`~marketsim.llm_proxy.trader_order`) at each wake-up. It reads the shared
+  news / narrative signal ``n_t`` (an AR(1) of the fundamental's own standardised
+  news shocks, unit variance, ``n_t = a n_{t-1} + sqrt(1 - a^2) z_t`` each second) and
+  the recent return ``(mid - EMA_30s) / (sigma_1s sqrt(30))``, adds its base model's
+  bias ``b_j`` (drawn once per session) and error ``e_j`` (an AR(1) per base model,
+  updated each second from its own stream, unit variance), and sends a market order of
+  ``min(qty_max, ceil(|s| / threshold) qty_unit)`` contracts when ``|s| > threshold``.
+  Traders on one base model share ``b_j`` and ``e_j``, so their errors are correlated
+  and do not cancel (model monoculture); the first ``round(share n_llm)`` traders run
+  model 0, the others each their own model.
 - sell programme: from ``start_s`` on, sells ``total_qty`` contracts with market orders
   at ``participation`` of the volume traded in the previous minute (accrued second by
   second), regardless of price or time (CFTC-SEC 2010: 75,000 E-mini contracts at 9%).
@@ -59,6 +71,7 @@ import mesa
 import numpy as np
 from numba import njit
 
+from marketsim.llm_proxy import NO_ORDER, trader_order, trader_signal
 from marketsim.orderbook import (
     DONE,
     L_QTY,
@@ -75,8 +88,9 @@ from marketsim.records import BUY, CANCEL, IOC, LIMIT, MARKET, NS_PER_SECOND, SE
 from marketsim.rng import next_double
 
 # --- trader kinds ------------------------------------------------------------------
-NOISE, FUNDAMENTAL, MOMENTUM, MARKET_MAKER, HFT, SELL_PROGRAMME = range(6)
-KIND_NAMES = ("noise", "fundamental", "momentum", "market_maker", "hft", "sell_programme")
+NOISE, FUNDAMENTAL, MOMENTUM, MARKET_MAKER, HFT, SELL_PROGRAMME, LLM = range(7)
+KIND_NAMES = ("noise", "fundamental", "momentum", "market_maker", "hft", "sell_programme",
+              "llm")
 INTERMEDIARIES = (MARKET_MAKER, HFT)
 
 # --- per-trader parameters: params[i, P_*] (float64) --------------------------------
@@ -90,6 +104,8 @@ N_PARAMS = 7
 #               D = |order-flow impact| (log) at which it withdraws
 # hft:          A = volatility at which it stops quoting (ticks per second)
 # sell prog.:   A = participation, B = total qty, C = start (seconds into the session)
+# llm:          SIZE = contracts per threshold of signal, A = news weight, B = trend
+#               weight, C = threshold, LIMIT = largest order, D = base model id
 
 # --- per-trader state: acct[i, A_*] (int64) -----------------------------------------
 A_INV, A_CASH, A_BOUGHT, A_SOLD, A_BID_OID, A_ASK_OID, A_N_ACTIONS, A_QUOTING = range(8)
@@ -99,9 +115,14 @@ N_ACCT = 8  # A_QUOTING: market makers, bit 1 = bidding, bit 2 = offering
 (G_F, G_F0, G_F_KAPPA, G_F_SIGMA, G_X, G_X_TAU, G_X_SIGMA, G_X_FEEDBACK, G_VAR, G_VAR_DECAY,
  G_LAST_MID, G_EMA0, G_EMA1, G_EMA2, G_RATE_BG, G_RATE_FAST, G_RET_SCALE, G_FLOW, G_FLOW_TAU,
  G_FLOW_SIGMA, G_WIDEN, G_IMPACT, G_LAMBDA, G_LIQ_K, G_INFO_DF, G_N_MM, G_NOISE_GAP,
- G_INFO_ACTIVITY, G_PROG_OWED, G_MM_VOL_COEF, G_IMPACT_KEEP) = range(31)
+ G_INFO_ACTIVITY, G_PROG_OWED, G_MM_VOL_COEF, G_IMPACT_KEEP, G_NEWS, G_NEWS_KEEP,
+ G_LLM_TEMP, G_LLM_ERR_KEEP) = range(35)
 N_G = 36
 EMA_HORIZONS_S = (30.0, 120.0, 600.0)
+
+# --- base models of the LLM traders: llm_model[j, M_*] (float64) ----------------------
+M_BIAS, M_ERROR = range(2)
+N_MODEL_COLS = 2
 
 # --- market state (int64) gi[I_*] -------------------------------------------------------
 (I_T_BG, I_T_FAST, I_NEXT_OID, I_NEXT_SECOND, I_N_SNAP, I_N_FILLS, I_VOLUME, I_N_ACTIONS,
@@ -332,8 +353,20 @@ def _news(g, rng):
     """The fundamental's one-second move: a random walk with Student-t shocks whose
     size grows with the activity level (information arrivals cluster)."""
     shock = g[G_F_SIGMA] * np.exp(0.5 * g[G_INFO_ACTIVITY] * g[G_X])
-    g[G_F] *= np.exp(g[G_F_KAPPA] * np.log(g[G_F0] / g[G_F])
-                     + shock * _student_t(rng, np.int64(g[G_INFO_DF])))
+    z = _student_t(rng, np.int64(g[G_INFO_DF]))
+    g[G_F] *= np.exp(g[G_F_KAPPA] * np.log(g[G_F0] / g[G_F]) + shock * z)
+    # the narrative the LLM traders read: an AR(1) of the standardised news, unit variance
+    a = g[G_NEWS_KEEP]
+    g[G_NEWS] = a * g[G_NEWS] + np.sqrt(1.0 - a * a) * z
+
+
+@njit(cache=True)
+def _llm_errors(g, llm_model, llm_rng):
+    """Each base model's error moves once a second: an AR(1), unit variance."""
+    a = g[G_LLM_ERR_KEEP]
+    b = np.sqrt(1.0 - a * a)
+    for j in range(llm_model.shape[0]):
+        llm_model[j, M_ERROR] = a * llm_model[j, M_ERROR] + b * _normal(llm_rng)
 
 
 @njit(cache=True)
@@ -370,7 +403,7 @@ def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng):
 
 @njit(cache=True)
 def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g, gi,
-         rng, is_hft):
+         rng, is_hft, llm_model):
     """Trader ``i`` wakes at ``t_ns`` and sends its order actions."""
     k = kind[i]
     n_ticks = levels.shape[2]
@@ -494,12 +527,28 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
                             g, gi, acct, is_hft)
                 if acct[i, A_SOLD] >= total and gi[I_PROG_END_NS] < 0:
                     gi[I_PROG_END_NS] = t_ns
+    elif k == LLM:
+        j = np.int64(params[i, P_D])
+        h = EMA_HORIZONS_S[0]
+        trend = (mid - g[G_EMA0]) / (np.sqrt(g[G_VAR] * h) + 1e-12)
+        sig = trader_signal(g[G_NEWS], trend, llm_model[j, M_BIAS], llm_model[j, M_ERROR],
+                            params[i, P_A], params[i, P_B], g[G_LLM_TEMP])
+        side, q = trader_order(sig, params[i, P_C], size, params[i, P_LIMIT])
+        if side != NO_ORDER:
+            _market(i, t_ns, side, q, levels, orders, oid_slot, bstate, rules, fills, g, gi,
+                    acct, is_hft)
 
 
 @njit(cache=True)
 def run_chunk(t_stop_ns, kind, params, acct, is_hft, bg_idx, bg_cum, fast_idx, fast_cum,
-              levels, orders, oid_slot, bstate, rules, fills, g, gi, rng, snap):
+              levels, orders, oid_slot, bstate, rules, fills, g, gi, rng, snap, llm_model,
+              llm_rng):
     """Advance the market to ``t_stop_ns``; returns ``DONE`` or ``NEED_SPACE``.
+
+    ``llm_model`` (``float64[n_models, N_MODEL_COLS]``, zero rows without LLM traders)
+    holds each base model's bias and current error; ``llm_rng`` (``uint64[4]``) is the
+    stream of those errors, apart from ``rng`` so the rest of the market draws the same
+    numbers whatever the base models.
 
     On ``NEED_SPACE`` nothing is half done: the caller drains ``fills`` (resets
     ``gi[I_N_FILLS]``), grows ``orders``/``oid_slot`` if short, and calls again.
@@ -519,10 +568,11 @@ def run_chunk(t_stop_ns, kind, params, acct, is_hft, bg_idx, bg_cum, fast_idx, f
             # reference price before the book is recorded
             ts = gi[I_NEXT_SECOND]
             _news(g, rng)
+            _llm_errors(g, llm_model, llm_rng)
             for j in range(fast_idx.shape[0]):
                 if kind[fast_idx[j]] == MARKET_MAKER:
                     _act(fast_idx[j], ts, kind, params, acct, levels, orders, oid_slot, bstate,
-                         rules, fills, g, gi, rng, is_hft)
+                         rules, fills, g, gi, rng, is_hft, llm_model)
             _on_second(ts, levels, bstate, g, gi, acct, kind, snap, rng)
             gi[I_NEXT_SECOND] += NS_PER_SECOND
         if t >= t_stop_ns:
@@ -530,12 +580,12 @@ def run_chunk(t_stop_ns, kind, params, acct, is_hft, bg_idx, bg_cum, fast_idx, f
         if t_bg <= t_fast:
             i = bg_idx[_pick(bg_cum, rng)]
             _act(i, t, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g,
-                 gi, rng, is_hft)
+                 gi, rng, is_hft, llm_model)
             gi[I_T_BG] = t + _exp_ns(rng, g[G_RATE_BG] * np.exp(g[G_X]))
         else:
             i = fast_idx[_pick(fast_cum, rng)]
             _act(i, t, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g,
-                 gi, rng, is_hft)
+                 gi, rng, is_hft, llm_model)
             gi[I_T_FAST] = t + _exp_ns(rng, g[G_RATE_FAST])
 
 
@@ -559,5 +609,22 @@ class Trader(mesa.Agent):
         return int(self.model.acct[self.index, A_CASH])
 
 
-__all__ = ["FUNDAMENTAL", "HFT", "INTERMEDIARIES", "KIND_NAMES", "MARKET_MAKER", "MOMENTUM",
-           "NOISE", "N_STATE", "SELL_PROGRAMME", "Trader", "run_chunk"]
+class LLMTrader(Trader):
+    """A thin view of an LLM-style trader: its base model and that model's state."""
+
+    @property
+    def base_model(self) -> int:
+        return int(self.model.params[self.index, P_D])
+
+    @property
+    def model_bias(self) -> float:
+        return float(self.model.llm_model[self.base_model, M_BIAS])
+
+    @property
+    def model_error(self) -> float:
+        return float(self.model.llm_model[self.base_model, M_ERROR])
+
+
+__all__ = ["FUNDAMENTAL", "HFT", "INTERMEDIARIES", "KIND_NAMES", "LLM", "LLMTrader",
+           "MARKET_MAKER", "MOMENTUM", "NOISE", "N_STATE", "SELL_PROGRAMME", "Trader",
+           "run_chunk"]

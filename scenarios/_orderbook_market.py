@@ -71,8 +71,11 @@ from agents.traders import (
     G_LAMBDA,
     G_LAST_MID,
     G_LIQ_K,
+    G_LLM_ERR_KEEP,
+    G_LLM_TEMP,
     G_MM_VOL_COEF,
     G_N_MM,
+    G_NEWS_KEEP,
     G_NOISE_GAP,
     G_RATE_BG,
     G_RATE_FAST,
@@ -100,11 +103,15 @@ from agents.traders import (
     I_T_FAST,
     I_VOLUME,
     KIND_NAMES,
+    LLM,
+    M_BIAS,
+    M_ERROR,
     MARKET_MAKER,
     MOMENTUM,
     N_ACCT,
     N_G,
     N_GI,
+    N_MODEL_COLS,
     N_PARAMS,
     N_SNAP_COLS,
     NOISE,
@@ -116,10 +123,12 @@ from agents.traders import (
     P_RATE,
     P_SIZE,
     SELL_PROGRAMME,
+    LLMTrader,
     Trader,
     run_chunk,
 )
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.llm_proxy import base_models
 from marketsim.market_rules import (
     BOOK_RULES_IMPLEMENTED,
     UTICKS_PER_TICK,
@@ -142,6 +151,7 @@ from scenarios._spec import ScenarioSpec
 
 OPEN_NS = (9 * 3600 + 30 * 60) * NS_PER_SECOND  # 09:30
 FULL_SESSION_S = 6 * 3600 + 30 * 60  # 09:30-16:00
+LLM_STREAM = 1 << 21  # spawn key offset of the LLM base models' error stream
 
 
 class MarketSpec(ScenarioSpec):
@@ -216,6 +226,25 @@ class MarketSpec(ScenarioSpec):
     flow_sigma: float = Field(0.0, ge=0, description="SD of the order-flow sign logit")
     vol_halflife_seconds: float = Field(20.0, gt=0, description="half-life of realised vol")
 
+    llm_traders: int = Field(0, ge=0, le=10_000,
+                             description="LLM-style traders (proxy policy; 0 = none)")
+    llm_monoculture: float = Field(1.0, ge=0, le=1,
+                                   description="share of LLM traders on one base model")
+    llm_rate: float = Field(0.02, gt=0, description="wake-ups per LLM trader per second")
+    llm_order_size: float = Field(4.0, ge=1,
+                                  description="contracts per threshold of signal")
+    llm_order_max: int = Field(40, ge=1, description="largest LLM market order")
+    llm_news_weight: float = Field(0.5, description="weight on the news / narrative signal")
+    llm_trend_weight: float = Field(0.2, description="weight on the recent 30-s return "
+                                    "in SDs (> 0 momentum, < 0 contrarian)")
+    llm_threshold: float = Field(1.5, gt=0, description="|signal| needed to send an order")
+    llm_temperature: float = Field(1.0, ge=0, description="scale of a base model's error")
+    llm_bias_sd: float = Field(0.3, ge=0, description="SD of a base model's fixed bias")
+    llm_error_memory_s: float = Field(60.0, gt=0,
+                                      description="e-folding time of a base model's error")
+    llm_news_memory_s: float = Field(60.0, gt=0,
+                                     description="e-folding time of the narrative signal")
+
     programme: bool = Field(False, description="run the large sell programme")
     programme_qty: int = Field(75_000, ge=1, description="contracts to sell")
     programme_participation: float = Field(0.09, gt=0, lt=1, description="share of volume")
@@ -247,7 +276,9 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
         (HFT, spec.n_hft, spec.hft_rate, spec.hft_size),
         (SELL_PROGRAMME, 1 if spec.programme else 0, spec.programme_rate,
          max(1, spec.programme_child_max // 10)),
+        (LLM, spec.llm_traders, spec.llm_rate, spec.llm_order_size),
     ]
+    model_id = base_models(spec.llm_traders, spec.llm_monoculture, 1)[0]
     kinds, rows = [], []
     for kind, n, rate, size in groups:
         for _ in range(n):
@@ -272,6 +303,11 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
             elif kind == HFT:
                 p[P_A] = spec.hft_withdraw_vol
                 p[P_LIMIT] = spec.hft_inventory_limit
+            elif kind == LLM:
+                p[P_A], p[P_B], p[P_C] = (spec.llm_news_weight, spec.llm_trend_weight,
+                                          spec.llm_threshold)
+                p[P_LIMIT] = spec.llm_order_max
+                p[P_D] = model_id[sum(k == LLM for k in kinds)]
             else:
                 p[P_A], p[P_B] = spec.programme_participation, spec.programme_qty
                 p[P_C] = spec.programme_start_s
@@ -294,13 +330,22 @@ class OrderBookMarket(mesa.Model):
         self.session = session
         ss = np.random.SeedSequence(seed, spawn_key=(session,))
         pop_seed, _ = ss.spawn(2)
-        self.kind, self.params = _population(spec, np.random.default_rng(pop_seed))
+        pop_rng = np.random.default_rng(pop_seed)
+        self.kind, self.params = _population(spec, pop_rng)
         n = self.kind.shape[0]
+        # LLM base models: bias (fixed) and error (stationary start); one row per model id
+        n_models = int(self.params[self.kind == LLM, P_D].max()) + 1 if spec.llm_traders else 0
+        self.llm_model = np.zeros((n_models, N_MODEL_COLS))
+        if n_models:  # drawn after the population, so other traders' draws do not move
+            draws = pop_rng.standard_normal((spec.llm_traders, N_MODEL_COLS))[:n_models]
+            self.llm_model[:, M_BIAS] = spec.llm_bias_sd * draws[:, 0]
+            self.llm_model[:, M_ERROR] = draws[:, 1]
+        self.llm_rng = stream_states(seed, LLM_STREAM + session, 1)[0].copy()
         self.acct = np.zeros((n, N_ACCT), dtype=np.int64)
         self.acct[:, A_BID_OID] = -1
         self.acct[:, A_ASK_OID] = -1
         self.is_hft = (self.kind == HFT).astype(np.int64)
-        bg = np.isin(self.kind, (NOISE, FUNDAMENTAL, MOMENTUM))
+        bg = np.isin(self.kind, (NOISE, FUNDAMENTAL, MOMENTUM, LLM))
         self.bg_idx = np.flatnonzero(bg).astype(np.int64)
         self.fast_idx = np.flatnonzero(~bg).astype(np.int64)
         rate = self.params[:, P_RATE]
@@ -332,6 +377,9 @@ class OrderBookMarket(mesa.Model):
         self.g[G_MM_VOL_COEF] = spec.mm_vol_coef
         self.g[G_IMPACT_KEEP] = (np.exp(-1.0 / spec.impact_decay_seconds)
                                  if spec.impact_decay_seconds > 0 else 1.0)
+        self.g[G_NEWS_KEEP] = np.exp(-1.0 / spec.llm_news_memory_s)
+        self.g[G_LLM_ERR_KEEP] = np.exp(-1.0 / spec.llm_error_memory_s)
+        self.g[G_LLM_TEMP] = spec.llm_temperature
         n_mm = int((self.kind == MARKET_MAKER).sum())
         self.g[G_N_MM] = n_mm
         self.acct[self.kind == MARKET_MAKER, A_QUOTING] = 3
@@ -359,7 +407,8 @@ class OrderBookMarket(mesa.Model):
         self.t_ns = start
         self.end_ns = int(self.gi[I_SESSION_END_NS])
         self.kernel_seconds = 0.0
-        self.traders = [Trader(self, i) for i in range(n)]
+        self.traders = [(LLMTrader if self.kind[i] == LLM else Trader)(self, i)
+                        for i in range(n)]
         self.running = True
 
     def _drain(self):
@@ -376,7 +425,8 @@ class OrderBookMarket(mesa.Model):
             code = run_chunk(stop, self.kind, self.params, self.acct, self.is_hft, self.bg_idx,
                              self.bg_cum, self.fast_idx, self.fast_cum, self.levels,
                              self.orders, self.oid_slot, self.bstate, self.rules, self.fills,
-                             self.g, self.gi, self.rng_state, self.snap)
+                             self.g, self.gi, self.rng_state, self.snap, self.llm_model,
+                             self.llm_rng)
             self._drain()
             if code == 0:
                 break
