@@ -157,11 +157,16 @@ def render_validation(path: Path | None = None) -> str:
         ("Share converged", bench.get("converged_share"), 1.0),
         ("Periods to convergence, median", bench.get("periods_median"), "about 1.70M"),
     ]
-    shares = bench.get("outcome_shares", {})
+    if bench.get("profit_gain_mean_seed1") is not None:
+        rows.append(("Profit gain Delta, mean (root seed 1)", bench["profit_gain_mean_seed1"],
+                     paper.get("profit_gain_mean")))
     published = paper.get("outcome_shares", [])
-    for i, (key, value) in enumerate(shares.items()):
-        rows.append((f"Outcome share: {key.replace('_', ' ')}", value,
-                     published[i] if i < len(published) else ""))
+    # seed 0, then (when the benchmark has them) a second 1,000 sessions and the pool
+    for key, suffix in (("outcome_shares", ""), ("outcome_shares_seed1", " (root seed 1)"),
+                        ("outcome_shares_pooled_2000", " (both seeds, 2,000 sessions)")):
+        for i, (name, value) in enumerate(bench.get(key, {}).items()):
+            rows.append((f"Outcome share: {name.replace('_', ' ')}{suffix}", value,
+                         published[i] if i < len(published) else ""))
     for key, label in (("deviation_unprofitable_share", "Deviation unprofitable (IC)"),
                        ("nash_on_path_share", "One-shot Nash on path"),
                        ("rival_response_mean", "Rival's immediate response"),

@@ -168,6 +168,20 @@ def test_validation_table_reads_the_benchmark_file(tmp_path):
     assert "make bench" in _hooks().render_validation(tmp_path / "missing.json")
 
 
+def test_validation_table_shows_the_second_seed_and_pooled_shares_when_present(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(
+        '{"bench_calvano": {"profit_gain_mean": 0.85, "profit_gain_mean_seed1": 0.84, '
+        '"outcome_shares": {"two_cycle": 0.299}, "outcome_shares_seed1": {"two_cycle": 0.28}, '
+        '"outcome_shares_pooled_2000": {"two_cycle": 0.2895}, '
+        '"paper": {"profit_gain_mean": 0.849, "outcome_shares": [0.238]}}}')
+    text = _hooks().render_validation(results)
+    assert "| Outcome share: two cycle | 0.299 | 0.238 |" in text
+    assert "| Outcome share: two cycle (root seed 1) | 0.28 | 0.238 |" in text
+    assert "| Outcome share: two cycle (both seeds, 2,000 sessions) | 0.2895 | 0.238 |" in text
+    assert "| Profit gain Delta, mean (root seed 1) | 0.84 | 0.849 |" in text
+
+
 def test_pages_in_the_navigation_exist():
     nav = (ROOT / "mkdocs.yml").read_text()
     pages = re.findall(r":\s+([\w/.-]+\.md)\s*$", nav, re.M)
