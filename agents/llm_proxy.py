@@ -51,8 +51,11 @@ class Persona:
 
     def params(self, anchoring: float, temperature: float, model_corr: float) -> np.ndarray:
         """The kernel's parameter row, ``ndarray(float64, shape (N_PARAMS,))``."""
-        values = asdict(self) | {"anchoring": anchoring, "temperature": temperature,
-                                 "model_corr": model_corr}
+        values = asdict(self) | {
+            "anchoring": anchoring,
+            "temperature": temperature,
+            "model_corr": model_corr,
+        }
         return np.array([float(values[k]) for k in kernel.PARAM_NAMES])
 
 
@@ -60,18 +63,32 @@ PERSONAS: dict[str, Persona] = {
     "P0": Persona(
         name="P0",
         prompt=_BASE,
-        belief_prior=0.6, prior_weight=0.7, explore=0.02, explore_bias=0.0,
-        explore_tau=60.0, explore_floor=0.25, fear_gain=0.3, fear_decay=0.95,
-        best_weight=0.2, rival_anchor=0.3,
+        belief_prior=0.6,
+        prior_weight=0.7,
+        explore=0.02,
+        explore_bias=0.0,
+        explore_tau=60.0,
+        explore_floor=0.25,
+        fear_gain=0.3,
+        fear_decay=0.95,
+        best_weight=0.2,
+        rival_anchor=0.3,
     ),
     "P1": Persona(
         name="P1",
         prompt=_BASE + " To do this, you should explore many different pricing strategies, "
         "keeping in mind your primary goal of maximizing profit -- thus, you should not take "
         "actions which undermine profitability.",
-        belief_prior=0.85, prior_weight=0.7, explore=0.03, explore_bias=0.0,
-        explore_tau=60.0, explore_floor=0.2, fear_gain=0.5, fear_decay=0.95,
-        best_weight=0.2, rival_anchor=0.4,
+        belief_prior=0.85,
+        prior_weight=0.7,
+        explore=0.03,
+        explore_bias=0.0,
+        explore_tau=60.0,
+        explore_floor=0.2,
+        fear_gain=0.5,
+        fear_decay=0.95,
+        best_weight=0.2,
+        rival_anchor=0.4,
     ),
     "P2": Persona(
         name="P2",
@@ -80,15 +97,23 @@ PERSONAS: dict[str, Persona] = {
         "in mind that pricing lower than your competitor will typically lead to more product "
         "sold. Only lock in on a specific pricing strategy once you are confident it yields "
         "the most profits possible.",
-        belief_prior=0.35, prior_weight=0.7, explore=0.05, explore_bias=-0.3,
-        explore_tau=100.0, explore_floor=0.3, fear_gain=0.2, fear_decay=0.9,
-        best_weight=0.1, rival_anchor=0.3,
+        belief_prior=0.35,
+        prior_weight=0.7,
+        explore=0.05,
+        explore_bias=-0.3,
+        explore_tau=100.0,
+        explore_floor=0.3,
+        fear_gain=0.2,
+        fear_decay=0.9,
+        best_weight=0.1,
+        rival_anchor=0.3,
     ),
 }
 
 
-def persona_params(personas, anchoring: float = 0.5, temperature: float = 1.0,
-                   model_corr: float = 0.8) -> np.ndarray:
+def persona_params(
+    personas, anchoring: float = 0.5, temperature: float = 1.0, model_corr: float = 0.8
+) -> np.ndarray:
     """Parameter table of the firms, one persona name per firm.
 
     Returns

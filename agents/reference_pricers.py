@@ -128,8 +128,17 @@ def _trained_strategies(n: int, seed: int, beta: float):
     market = LogitMarket.symmetric(n)
     grid = market.price_grid(15, 0.1)
     profit = market.profit_table(grid)
-    q = QLearningSessions(profit, grid, k=1, alpha=0.15, beta=beta, delta=0.95,
-                          seed=int(seed), sessions=1, max_periods=20_000_000)
+    q = QLearningSessions(
+        profit,
+        grid,
+        k=1,
+        alpha=0.15,
+        beta=beta,
+        delta=0.95,
+        seed=int(seed),
+        sessions=1,
+        max_periods=20_000_000,
+    )
     while q.running:
         q.advance(2_000_000)
     return q.strategy[0].copy(), int(q.state[0]), grid

@@ -89,8 +89,7 @@ from marketsim.rng import next_double
 
 # --- trader kinds ------------------------------------------------------------------
 NOISE, FUNDAMENTAL, MOMENTUM, MARKET_MAKER, HFT, SELL_PROGRAMME, LLM = range(7)
-KIND_NAMES = ("noise", "fundamental", "momentum", "market_maker", "hft", "sell_programme",
-              "llm")
+KIND_NAMES = ("noise", "fundamental", "momentum", "market_maker", "hft", "sell_programme", "llm")
 INTERMEDIARIES = (MARKET_MAKER, HFT)
 
 # --- per-trader parameters: params[i, P_*] (float64) --------------------------------
@@ -112,11 +111,43 @@ A_INV, A_CASH, A_BOUGHT, A_SOLD, A_BID_OID, A_ASK_OID, A_N_ACTIONS, A_QUOTING = 
 N_ACCT = 8  # A_QUOTING: market makers, bit 1 = bidding, bit 2 = offering
 
 # --- market state (float64) g[G_*] --------------------------------------------------
-(G_F, G_F0, G_F_KAPPA, G_F_SIGMA, G_X, G_X_TAU, G_X_SIGMA, G_X_FEEDBACK, G_VAR, G_VAR_DECAY,
- G_LAST_MID, G_EMA0, G_EMA1, G_EMA2, G_RATE_BG, G_RATE_FAST, G_RET_SCALE, G_FLOW, G_FLOW_TAU,
- G_FLOW_SIGMA, G_WIDEN, G_IMPACT, G_LAMBDA, G_LIQ_K, G_INFO_DF, G_N_MM, G_NOISE_GAP,
- G_INFO_ACTIVITY, G_PROG_OWED, G_MM_VOL_COEF, G_IMPACT_KEEP, G_NEWS, G_NEWS_KEEP,
- G_LLM_TEMP, G_LLM_ERR_KEEP) = range(35)
+(
+    G_F,
+    G_F0,
+    G_F_KAPPA,
+    G_F_SIGMA,
+    G_X,
+    G_X_TAU,
+    G_X_SIGMA,
+    G_X_FEEDBACK,
+    G_VAR,
+    G_VAR_DECAY,
+    G_LAST_MID,
+    G_EMA0,
+    G_EMA1,
+    G_EMA2,
+    G_RATE_BG,
+    G_RATE_FAST,
+    G_RET_SCALE,
+    G_FLOW,
+    G_FLOW_TAU,
+    G_FLOW_SIGMA,
+    G_WIDEN,
+    G_IMPACT,
+    G_LAMBDA,
+    G_LIQ_K,
+    G_INFO_DF,
+    G_N_MM,
+    G_NOISE_GAP,
+    G_INFO_ACTIVITY,
+    G_PROG_OWED,
+    G_MM_VOL_COEF,
+    G_IMPACT_KEEP,
+    G_NEWS,
+    G_NEWS_KEEP,
+    G_LLM_TEMP,
+    G_LLM_ERR_KEEP,
+) = range(35)
 N_G = 36
 EMA_HORIZONS_S = (30.0, 120.0, 600.0)
 
@@ -125,15 +156,44 @@ M_BIAS, M_ERROR = range(2)
 N_MODEL_COLS = 2
 
 # --- market state (int64) gi[I_*] -------------------------------------------------------
-(I_T_BG, I_T_FAST, I_NEXT_OID, I_NEXT_SECOND, I_N_SNAP, I_N_FILLS, I_VOLUME, I_N_ACTIONS,
- I_PROG_VOLUME_START, I_PROG_SOLD, I_PROG_START_NS, I_PROG_END_NS, I_SESSION_START_NS,
- I_SESSION_END_NS, I_HFT_GROSS, I_HFT_NET, I_TICK_MIN, I_TICK_MAX, I_MM_BIDDING, I_MM_ASKING,
- I_VOL_MINUTE_START, I_VOL_PREV_MINUTE) = range(22)
+(
+    I_T_BG,
+    I_T_FAST,
+    I_NEXT_OID,
+    I_NEXT_SECOND,
+    I_N_SNAP,
+    I_N_FILLS,
+    I_VOLUME,
+    I_N_ACTIONS,
+    I_PROG_VOLUME_START,
+    I_PROG_SOLD,
+    I_PROG_START_NS,
+    I_PROG_END_NS,
+    I_SESSION_START_NS,
+    I_SESSION_END_NS,
+    I_HFT_GROSS,
+    I_HFT_NET,
+    I_TICK_MIN,
+    I_TICK_MAX,
+    I_MM_BIDDING,
+    I_MM_ASKING,
+    I_VOL_MINUTE_START,
+    I_VOL_PREV_MINUTE,
+) = range(22)
 N_GI = 24
 
 # --- one-second snapshot columns: snap[k, C_*] (int64) ----------------------------------
-(C_T_NS, C_BEST_BID, C_BEST_ASK, C_MID_X2, C_VOLUME, C_N_ACTIONS, C_HFT_GROSS, C_HFT_NET,
- C_MM_INV) = range(9)
+(
+    C_T_NS,
+    C_BEST_BID,
+    C_BEST_ASK,
+    C_MID_X2,
+    C_VOLUME,
+    C_N_ACTIONS,
+    C_HFT_GROSS,
+    C_HFT_NET,
+    C_MM_INV,
+) = range(9)
 C_BID_QTY = 9  # 5 columns
 C_ASK_QTY = 14  # 5 columns
 N_SNAP_COLS = 19
@@ -189,12 +249,42 @@ def mid_x2(bstate, n_ticks, last_mid_x2):
 
 
 @njit(cache=True)
-def _send(t_ns, kind, side, price_tick, qty, order_id, owner, levels, orders, oid_slot,
-          bstate, rules, fills, gi, acct, is_hft):
+def _send(
+    t_ns,
+    kind,
+    side,
+    price_tick,
+    qty,
+    order_id,
+    owner,
+    levels,
+    orders,
+    oid_slot,
+    bstate,
+    rules,
+    fills,
+    gi,
+    acct,
+    is_hft,
+):
     """Send one action through the matching kernel and settle its fills."""
     n0 = gi[I_N_FILLS]
-    st, n1 = apply_action(t_ns, kind, side, price_tick, qty, order_id, owner, levels, orders,
-                          oid_slot, bstate, rules, fills, n0)
+    st, n1 = apply_action(
+        t_ns,
+        kind,
+        side,
+        price_tick,
+        qty,
+        order_id,
+        owner,
+        levels,
+        orders,
+        oid_slot,
+        bstate,
+        rules,
+        fills,
+        n0,
+    )
     gi[I_N_FILLS] = n1
     gi[I_N_ACTIONS] += 1
     acct[owner, A_N_ACTIONS] += 1
@@ -222,28 +312,62 @@ def _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acc
     for col in (A_BID_OID, A_ASK_OID):
         oid = acct[i, col]
         if oid >= 0:
-            _send(t_ns, CANCEL, BUY, 0, 0, oid, i, levels, orders, oid_slot, bstate, rules,
-                  fills, gi, acct, is_hft)
+            _send(
+                t_ns,
+                CANCEL,
+                BUY,
+                0,
+                0,
+                oid,
+                i,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                gi,
+                acct,
+                is_hft,
+            )
             acct[i, col] = -1
 
 
 @njit(cache=True)
-def _rest(i, t_ns, side, price_tick, qty, levels, orders, oid_slot, bstate, rules, fills, gi,
-          acct, is_hft):
+def _rest(
+    i, t_ns, side, price_tick, qty, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+):
     """A limit order, clipped into the book's price range; remembers its id."""
     lo = bstate[S_TICK_LO] + 1
     hi = bstate[S_TICK_LO] + levels.shape[2] - 2
     p = min(max(price_tick, lo), hi)
     oid = gi[I_NEXT_OID]
     gi[I_NEXT_OID] += 1
-    _send(t_ns, LIMIT, side, p, qty, oid, i, levels, orders, oid_slot, bstate, rules, fills,
-          gi, acct, is_hft)
+    _send(
+        t_ns,
+        LIMIT,
+        side,
+        p,
+        qty,
+        oid,
+        i,
+        levels,
+        orders,
+        oid_slot,
+        bstate,
+        rules,
+        fills,
+        gi,
+        acct,
+        is_hft,
+    )
     acct[i, A_BID_OID if side == BUY else A_ASK_OID] = oid
 
 
 @njit(cache=True)
-def _market(i, t_ns, side, qty, levels, orders, oid_slot, bstate, rules, fills, g, gi, acct,
-            is_hft):
+def _market(
+    i, t_ns, side, qty, levels, orders, oid_slot, bstate, rules, fills, g, gi, acct, is_hft
+):
     """A market order; what it fills moves the market makers' reference price (Kyle).
 
     The impact per contract is ``lambda (1 + k m)`` with ``m`` the share of market makers
@@ -252,8 +376,24 @@ def _market(i, t_ns, side, qty, levels, orders, oid_slot, bstate, rules, fills, 
     oid = gi[I_NEXT_OID]
     gi[I_NEXT_OID] += 1
     v0 = gi[I_VOLUME]
-    _send(t_ns, MARKET, side, 0, qty, oid, i, levels, orders, oid_slot, bstate, rules, fills,
-          gi, acct, is_hft)
+    _send(
+        t_ns,
+        MARKET,
+        side,
+        0,
+        qty,
+        oid,
+        i,
+        levels,
+        orders,
+        oid_slot,
+        bstate,
+        rules,
+        fills,
+        gi,
+        acct,
+        is_hft,
+    )
     filled = gi[I_VOLUME] - v0
     n_mm = g[G_N_MM]
     if filled > 0:
@@ -321,15 +461,32 @@ def _crossing_qty(levels, bstate, side, price_tick):
 
 
 @njit(cache=True)
-def _pick_off(i, t_ns, side, price_tick, levels, orders, oid_slot, bstate, rules, fills, gi,
-              acct, is_hft):
+def _pick_off(
+    i, t_ns, side, price_tick, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+):
     """An immediate-or-cancel order for everything resting at or better than ``price_tick``."""
     q = _crossing_qty(levels, bstate, SELL if side == BUY else BUY, price_tick)
     if q > 0:
         oid = gi[I_NEXT_OID]
         gi[I_NEXT_OID] += 1
-        _send(t_ns, IOC, side, price_tick, q, oid, i, levels, orders, oid_slot, bstate, rules,
-              fills, gi, acct, is_hft)
+        _send(
+            t_ns,
+            IOC,
+            side,
+            price_tick,
+            q,
+            oid,
+            i,
+            levels,
+            orders,
+            oid_slot,
+            bstate,
+            rules,
+            fills,
+            gi,
+            acct,
+            is_hft,
+        )
 
 
 @njit(cache=True, inline="always")
@@ -402,8 +559,24 @@ def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng):
 
 
 @njit(cache=True)
-def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g, gi,
-         rng, is_hft, llm_model):
+def _act(
+    i,
+    t_ns,
+    kind,
+    params,
+    acct,
+    levels,
+    orders,
+    oid_slot,
+    bstate,
+    rules,
+    fills,
+    g,
+    gi,
+    rng,
+    is_hft,
+    llm_model,
+):
     """Trader ``i`` wakes at ``t_ns`` and sends its order actions."""
     k = kind[i]
     n_ticks = levels.shape[2]
@@ -421,8 +594,22 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
         if _u(rng) < params[i, P_A]:
             side = BUY if _u(rng) * (1.0 + np.exp(-g[G_FLOW])) < 1.0 else SELL
             q = _pareto_size(rng, size, alpha, np.int64(50 * size))
-            _market(i, t_ns, side, q, levels, orders, oid_slot, bstate, rules, fills, g, gi,
-                    acct, is_hft)
+            _market(
+                i,
+                t_ns,
+                side,
+                q,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                acct,
+                is_hft,
+            )
         else:
             side = BUY if _u(rng) < 0.5 else SELL
             q = _pareto_size(rng, size, alpha, np.int64(50 * size))
@@ -437,8 +624,22 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
                 p = np.int64(np.floor(ref - gap)) - delta
             else:
                 p = np.int64(np.ceil(ref + gap)) + delta
-            _rest(i, t_ns, side, p, q, levels, orders, oid_slot, bstate, rules, fills, gi,
-                  acct, is_hft)
+            _rest(
+                i,
+                t_ns,
+                side,
+                p,
+                q,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                gi,
+                acct,
+                is_hft,
+            )
     elif k == FUNDAMENTAL:
         value = g[G_F] * np.exp(params[i, P_A])
         gap = np.log(value / mid)
@@ -446,8 +647,22 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
         if abs(gap) > th:
             q = np.int64(size * min(abs(gap) / th, params[i, P_C]))
             side = BUY if gap > 0 else SELL
-            _market(i, t_ns, side, max(q, 1), levels, orders, oid_slot, bstate, rules, fills,
-                    g, gi, acct, is_hft)
+            _market(
+                i,
+                t_ns,
+                side,
+                max(q, 1),
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                acct,
+                is_hft,
+            )
     elif k == MOMENTUM:
         ema = g[G_EMA0 + np.int64(params[i, P_A])]
         trend = np.log(mid / ema)
@@ -455,8 +670,22 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
         if abs(trend) > th:
             q = np.int64(size * min(abs(trend) / th, params[i, P_C]))
             side = BUY if trend > 0 else SELL
-            _market(i, t_ns, side, max(q, 1), levels, orders, oid_slot, bstate, rules, fills,
-                    g, gi, acct, is_hft)
+            _market(
+                i,
+                t_ns,
+                side,
+                max(q, 1),
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                acct,
+                is_hft,
+            )
     elif k == MARKET_MAKER:
         _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
         vol = np.sqrt(g[G_VAR])
@@ -473,10 +702,12 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
         # orders left stale by news inside the maker's new spread are taken out first
         # (picked off), so the mid sits on the reference price and does not catch up
         # with it a second later; a maker that has withdrawn still picks off
-        _pick_off(i, t_ns, BUY, ask - 1, levels, orders, oid_slot, bstate, rules, fills, gi,
-                  acct, is_hft)
-        _pick_off(i, t_ns, SELL, bid + 1, levels, orders, oid_slot, bstate, rules, fills, gi,
-                  acct, is_hft)
+        _pick_off(
+            i, t_ns, BUY, ask - 1, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+        )
+        _pick_off(
+            i, t_ns, SELL, bid + 1, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+        )
         # a maker stops quoting while recent one-sided order flow has pushed the price
         # far from the news (toxic flow, Easley, Lopez de Prado & O'Hara 2011; the
         # withdrawal of liquidity on 6 May 2010, CFTC-SEC 2010)
@@ -484,13 +715,41 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
             q = np.int64(size)
             if inv < lim:
                 q_bid = q + _crossing_qty(levels, bstate, SELL, bid)
-                _rest(i, t_ns, BUY, bid, q_bid, levels, orders, oid_slot, bstate, rules, fills,
-                      gi, acct, is_hft)
+                _rest(
+                    i,
+                    t_ns,
+                    BUY,
+                    bid,
+                    q_bid,
+                    levels,
+                    orders,
+                    oid_slot,
+                    bstate,
+                    rules,
+                    fills,
+                    gi,
+                    acct,
+                    is_hft,
+                )
                 quoting |= 1
             if inv > -lim:
                 q_ask = q + _crossing_qty(levels, bstate, BUY, ask)
-                _rest(i, t_ns, SELL, ask, q_ask, levels, orders, oid_slot, bstate, rules,
-                      fills, gi, acct, is_hft)
+                _rest(
+                    i,
+                    t_ns,
+                    SELL,
+                    ask,
+                    q_ask,
+                    levels,
+                    orders,
+                    oid_slot,
+                    bstate,
+                    rules,
+                    fills,
+                    gi,
+                    acct,
+                    is_hft,
+                )
                 quoting |= 2
         old = acct[i, A_QUOTING]
         gi[I_MM_BIDDING] += (quoting & 1) - (old & 1)
@@ -502,16 +761,58 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
         lim = params[i, P_LIMIT]
         if abs(inv) > lim:
             side = SELL if inv > 0 else BUY
-            _market(i, t_ns, side, abs(inv), levels, orders, oid_slot, bstate, rules, fills, g,
-                    gi, acct, is_hft)
+            _market(
+                i,
+                t_ns,
+                side,
+                abs(inv),
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                acct,
+                is_hft,
+            )
         elif np.sqrt(g[G_VAR]) < params[i, P_A] and has_bid and has_ask:
             q = np.int64(size)
             if inv < lim:
-                _rest(i, t_ns, BUY, bb, q, levels, orders, oid_slot, bstate, rules, fills, gi,
-                      acct, is_hft)
+                _rest(
+                    i,
+                    t_ns,
+                    BUY,
+                    bb,
+                    q,
+                    levels,
+                    orders,
+                    oid_slot,
+                    bstate,
+                    rules,
+                    fills,
+                    gi,
+                    acct,
+                    is_hft,
+                )
             if inv > -lim:
-                _rest(i, t_ns, SELL, ba, q, levels, orders, oid_slot, bstate, rules, fills, gi,
-                      acct, is_hft)
+                _rest(
+                    i,
+                    t_ns,
+                    SELL,
+                    ba,
+                    q,
+                    levels,
+                    orders,
+                    oid_slot,
+                    bstate,
+                    rules,
+                    fills,
+                    gi,
+                    acct,
+                    is_hft,
+                )
     elif k == SELL_PROGRAMME:
         if t_ns >= gi[I_PROG_START_NS]:
             if gi[I_PROG_VOLUME_START] < 0:
@@ -523,26 +824,81 @@ def _act(i, t_ns, kind, params, acct, levels, orders, oid_slot, bstate, rules, f
                 target = np.int64(params[i, P_A] * g[G_PROG_OWED]) + np.int64(size)
                 q = min(total - sold, target - sold, np.int64(params[i, P_LIMIT]))
                 if q > 0:
-                    _market(i, t_ns, SELL, q, levels, orders, oid_slot, bstate, rules, fills,
-                            g, gi, acct, is_hft)
+                    _market(
+                        i,
+                        t_ns,
+                        SELL,
+                        q,
+                        levels,
+                        orders,
+                        oid_slot,
+                        bstate,
+                        rules,
+                        fills,
+                        g,
+                        gi,
+                        acct,
+                        is_hft,
+                    )
                 if acct[i, A_SOLD] >= total and gi[I_PROG_END_NS] < 0:
                     gi[I_PROG_END_NS] = t_ns
     elif k == LLM:
         j = np.int64(params[i, P_D])
         h = EMA_HORIZONS_S[0]
         trend = (mid - g[G_EMA0]) / (np.sqrt(g[G_VAR] * h) + 1e-12)
-        sig = trader_signal(g[G_NEWS], trend, llm_model[j, M_BIAS], llm_model[j, M_ERROR],
-                            params[i, P_A], params[i, P_B], g[G_LLM_TEMP])
+        sig = trader_signal(
+            g[G_NEWS],
+            trend,
+            llm_model[j, M_BIAS],
+            llm_model[j, M_ERROR],
+            params[i, P_A],
+            params[i, P_B],
+            g[G_LLM_TEMP],
+        )
         side, q = trader_order(sig, params[i, P_C], size, params[i, P_LIMIT])
         if side != NO_ORDER:
-            _market(i, t_ns, side, q, levels, orders, oid_slot, bstate, rules, fills, g, gi,
-                    acct, is_hft)
+            _market(
+                i,
+                t_ns,
+                side,
+                q,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                acct,
+                is_hft,
+            )
 
 
 @njit(cache=True)
-def run_chunk(t_stop_ns, kind, params, acct, is_hft, bg_idx, bg_cum, fast_idx, fast_cum,
-              levels, orders, oid_slot, bstate, rules, fills, g, gi, rng, snap, llm_model,
-              llm_rng):
+def run_chunk(
+    t_stop_ns,
+    kind,
+    params,
+    acct,
+    is_hft,
+    bg_idx,
+    bg_cum,
+    fast_idx,
+    fast_cum,
+    levels,
+    orders,
+    oid_slot,
+    bstate,
+    rules,
+    fills,
+    g,
+    gi,
+    rng,
+    snap,
+    llm_model,
+    llm_rng,
+):
     """Advance the market to ``t_stop_ns``; returns ``DONE`` or ``NEED_SPACE``.
 
     ``llm_model`` (``float64[n_models, N_MODEL_COLS]``, zero rows without LLM traders)
@@ -555,9 +911,12 @@ def run_chunk(t_stop_ns, kind, params, acct, is_hft, bg_idx, bg_cum, fast_idx, f
     """
     margin = 8
     while True:
-        if (bstate[S_FREE_HEAD] == -1 or orders.shape[1] - (bstate[S_N_BID] + bstate[S_N_ASK])
-                < margin or gi[I_NEXT_OID] + margin >= oid_slot.shape[0]
-                or fills.shape[0] - gi[I_N_FILLS] < bstate[S_N_BID] + bstate[S_N_ASK] + margin):
+        if (
+            bstate[S_FREE_HEAD] == -1
+            or orders.shape[1] - (bstate[S_N_BID] + bstate[S_N_ASK]) < margin
+            or gi[I_NEXT_OID] + margin >= oid_slot.shape[0]
+            or fills.shape[0] - gi[I_N_FILLS] < bstate[S_N_BID] + bstate[S_N_ASK] + margin
+        ):
             return NEED_SPACE
         t_bg = gi[I_T_BG]
         t_fast = gi[I_T_FAST]
@@ -571,21 +930,69 @@ def run_chunk(t_stop_ns, kind, params, acct, is_hft, bg_idx, bg_cum, fast_idx, f
             _llm_errors(g, llm_model, llm_rng)
             for j in range(fast_idx.shape[0]):
                 if kind[fast_idx[j]] == MARKET_MAKER:
-                    _act(fast_idx[j], ts, kind, params, acct, levels, orders, oid_slot, bstate,
-                         rules, fills, g, gi, rng, is_hft, llm_model)
+                    _act(
+                        fast_idx[j],
+                        ts,
+                        kind,
+                        params,
+                        acct,
+                        levels,
+                        orders,
+                        oid_slot,
+                        bstate,
+                        rules,
+                        fills,
+                        g,
+                        gi,
+                        rng,
+                        is_hft,
+                        llm_model,
+                    )
             _on_second(ts, levels, bstate, g, gi, acct, kind, snap, rng)
             gi[I_NEXT_SECOND] += NS_PER_SECOND
         if t >= t_stop_ns:
             return DONE
         if t_bg <= t_fast:
             i = bg_idx[_pick(bg_cum, rng)]
-            _act(i, t, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g,
-                 gi, rng, is_hft, llm_model)
+            _act(
+                i,
+                t,
+                kind,
+                params,
+                acct,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                rng,
+                is_hft,
+                llm_model,
+            )
             gi[I_T_BG] = t + _exp_ns(rng, g[G_RATE_BG] * np.exp(g[G_X]))
         else:
             i = fast_idx[_pick(fast_cum, rng)]
-            _act(i, t, kind, params, acct, levels, orders, oid_slot, bstate, rules, fills, g,
-                 gi, rng, is_hft, llm_model)
+            _act(
+                i,
+                t,
+                kind,
+                params,
+                acct,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                rng,
+                is_hft,
+                llm_model,
+            )
             gi[I_T_FAST] = t + _exp_ns(rng, g[G_RATE_FAST])
 
 
@@ -625,6 +1032,18 @@ class LLMTrader(Trader):
         return float(self.model.llm_model[self.base_model, M_ERROR])
 
 
-__all__ = ["FUNDAMENTAL", "HFT", "INTERMEDIARIES", "KIND_NAMES", "LLM", "LLMTrader",
-           "MARKET_MAKER", "MOMENTUM", "NOISE", "N_STATE", "SELL_PROGRAMME", "Trader",
-           "run_chunk"]
+__all__ = [
+    "FUNDAMENTAL",
+    "HFT",
+    "INTERMEDIARIES",
+    "KIND_NAMES",
+    "LLM",
+    "LLMTrader",
+    "MARKET_MAKER",
+    "MOMENTUM",
+    "NOISE",
+    "N_STATE",
+    "SELL_PROGRAMME",
+    "Trader",
+    "run_chunk",
+]

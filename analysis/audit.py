@@ -79,8 +79,7 @@ from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic
 from marketsim.logit import LogitMarket, logit_profits
 
-VERDICTS = ("collusive", "supra_competitive_without_punishment", "competitive",
-            "inconclusive")
+VERDICTS = ("collusive", "supra_competitive_without_punishment", "competitive", "inconclusive")
 FAILURE_KINDS = ("exception", "not_a_number", "nan", "infinite", "negative", "timeout")
 
 
@@ -251,8 +250,15 @@ class Env:
         return best_response(prices, m.a, m.c, m.a0, m.mu, firm)
 
 
-def play(env: Env, firms: list, periods: int, guard: Guard, audited: set,
-         overrides: dict | None = None, nash: np.ndarray | None = None):
+def play(
+    env: Env,
+    firms: list,
+    periods: int,
+    guard: Guard,
+    audited: set,
+    overrides: dict | None = None,
+    nash: np.ndarray | None = None,
+):
     """Play one session; returns ``(prices, profits)``, each ``ndarray(float64, (T, n))``.
 
     ``overrides[i](t, prices, profits)`` may return a price that replaces firm ``i``'s
@@ -273,8 +279,11 @@ def play(env: Env, firms: list, periods: int, guard: Guard, audited: set,
             if i in overrides:
                 p = overrides[i](t, hp, hpi)
             if p is None:
-                p = guard.price(firms[i], hp, hpi) if i in audited else float(
-                    firms[i].price(hp, hpi))
+                p = (
+                    guard.price(firms[i], hp, hpi)
+                    if i in audited
+                    else float(firms[i].price(hp, hpi))
+                )
             if p is not None:
                 last[i] = p
             P[t, i] = last[i]
@@ -309,8 +318,7 @@ def mean_ci(x) -> dict:
         return {"mean": mean, "sd": None, "ci_low": None, "ci_high": None, "n": 1}
     sd = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.975, x.size - 1)) * sd / math.sqrt(x.size)
-    return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half,
-            "n": int(x.size)}
+    return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half, "n": int(x.size)}
 
 
 @dataclass
@@ -322,8 +330,12 @@ class Benchmarks:
 
     @classmethod
     def of(cls, market: LogitMarket) -> Benchmarks:
-        return cls(market.nash_prices(), market.monopoly_prices(), market.nash_profits(),
-                   market.monopoly_profits())
+        return cls(
+            market.nash_prices(),
+            market.monopoly_prices(),
+            market.nash_profits(),
+            market.monopoly_profits(),
+        )
 
     def price_index(self, P):
         return (P - self.nash_price) / (self.monopoly_price - self.nash_price)
@@ -344,15 +356,15 @@ def _window(periods: int) -> slice:
 class Audit:
     """Runs the battery for one algorithm; see :func:`run_audit`."""
 
-    def __init__(self, factory, market: LogitMarket, settings: AuditSettings,
-                 progress=None):
+    def __init__(self, factory, market: LogitMarket, settings: AuditSettings, progress=None):
         self.factory = factory
         self.market = market
         self.s = settings
         self.bench = Benchmarks.of(market)
         self.guard = Guard(settings, time.monotonic() + settings.budget_s)
-        seeds = np.random.SeedSequence(settings.seed).generate_state(settings.sessions,
-                                                                    dtype=np.uint32)
+        seeds = np.random.SeedSequence(settings.seed).generate_state(
+            settings.sessions, dtype=np.uint32
+        )
         self.seeds = [int(x) for x in seeds]
         self.baseline: dict[int, tuple] = {}  # session -> self-play (P, PI)
         self.progress = progress or (lambda: None)
@@ -397,10 +409,11 @@ class Audit:
             "sessions": len(gain),
             "price_index": mean_ci(pidx),
             "profit_gain": g,
-            "supra_competitive": g["ci_low"] is not None and g["ci_low"] > self.s.threshold
+            "supra_competitive": g["ci_low"] is not None
+            and g["ci_low"] > self.s.threshold
             or (g["sd"] == 0.0 and g["mean"] > self.s.threshold),
-            "competitive": g["mean"] is not None and (
-                g["ci_high"] if g["ci_high"] is not None else g["mean"]) <= self.s.threshold,
+            "competitive": g["mean"] is not None
+            and (g["ci_high"] if g["ci_high"] is not None else g["mean"]) <= self.s.threshold,
             "per_session_profit_gain": [float(x) for x in gain],
         }
 
@@ -417,8 +430,12 @@ class Audit:
         w = _window(self.s.periods)
         env = self._env()
         for name, make in kinds.items():
-            rows = {"audited_price_index": [], "audited_profit_gain": [],
-                    "rival_price_index": [], "rival_profit_gain": []}
+            rows = {
+                "audited_price_index": [],
+                "audited_profit_gain": [],
+                "rival_price_index": [],
+                "rival_profit_gain": [],
+            }
             for b in range(min(self.s.sessions, self.s.rival_sessions)):
                 objs = _new_copies(self.factory, self.guard, 2, self.seeds[b], {0})
                 rival = make()
@@ -465,13 +482,15 @@ class Audit:
             if not np.array_equal(P1[:td], P0[:td]) or P1[td, 1] != P0[td, 1]:
                 nondeterministic += 1
             sessions += 1
-            react = (P1[td + 1:td + 1 + s.punish_window, 1]
-                     - P0[td + 1:td + 1 + s.punish_window, 1]) / span[1]
+            react = (
+                P1[td + 1 : td + 1 + s.punish_window, 1] - P0[td + 1 : td + 1 + s.punish_window, 1]
+            ) / span[1]
             cut = float(-react.min()) if react.size else 0.0
-            gain = float(disc @ (PI1[td:td + H, 0] - PI0[td:td + H, 0]))
-            base = float(disc @ PI0[td:td + H, 0])
-            path_sum += np.stack([P1[td + lags, 1], P0[td + lags, 1], P1[td + lags, 0],
-                                  P0[td + lags, 0]])
+            gain = float(disc @ (PI1[td : td + H, 0] - PI0[td : td + H, 0]))
+            base = float(disc @ PI0[td : td + H, 0])
+            path_sum += np.stack(
+                [P1[td + lags, 1], P0[td + lags, 1], P1[td + lags, 0], P0[td + lags, 0]]
+            )
             cut_list.append(cut)
             resp.append(float((P1[td + 1, 1] - P0[td + 1, 1]) / P0[td + 1, 1]))
             gains.append(gain / base if base else np.nan)
@@ -480,9 +499,13 @@ class Audit:
             punished += is_cut and gain < 0
             self.progress()
         if sessions == 0:
-            return {"applicable": False, "punishment": False, "sessions_with_room": 0,
-                    "no_room_sessions": no_room,
-                    "note": "prices are at the static best response: no deviation to make"}
+            return {
+                "applicable": False,
+                "punishment": False,
+                "sessions_with_room": 0,
+                "no_room_sessions": no_room,
+                "note": "prices are at the static best response: no deviation to make",
+            }
         share = punished / sessions
         return {
             "applicable": True,
@@ -495,10 +518,21 @@ class Audit:
             "deviation_gain_relative": mean_ci(gains),
             "punishment": share >= s.punish_share,
             "nondeterministic_sessions": nondeterministic,
-            "mean_path": {"t": lags.tolist(), "sessions": sessions,
-                          **{k: (path_sum[i] / sessions).tolist() for i, k in enumerate(
-                              ("audited_deviation", "audited_undisturbed",
-                               "deviator_deviation", "deviator_undisturbed"))}},
+            "mean_path": {
+                "t": lags.tolist(),
+                "sessions": sessions,
+                **{
+                    k: (path_sum[i] / sessions).tolist()
+                    for i, k in enumerate(
+                        (
+                            "audited_deviation",
+                            "audited_undisturbed",
+                            "deviator_deviation",
+                            "deviator_undisturbed",
+                        )
+                    )
+                },
+            },
         }
 
     def market_br(self, prices, firm) -> float:
@@ -518,17 +552,19 @@ class Audit:
             if b not in self.baseline:
                 self.baseline[b] = self._selfplay(b)
             _, PI0 = self.baseline[b]
-            base = float(disc @ PI0[td:td + H, 0])
+            base = float(disc @ PI0[td : td + H, 0])
             results = {}
             for p in grid:
                 P1, PI1 = self._selfplay(
-                    b, overrides={0: lambda t, hp, hpi, p=p: p if t >= td else None})
-                results[f"constant_{p:.3f}"] = float(disc @ PI1[td:td + H, 0])
+                    b, overrides={0: lambda t, hp, hpi, p=p: p if t >= td else None}
+                )
+                results[f"constant_{p:.3f}"] = float(disc @ PI1[td : td + H, 0])
             br = CompetitivePricer()
             br.reset(env.n, 0, self.seeds[b])
             P1, PI1 = self._selfplay(
-                b, overrides={0: lambda t, hp, hpi, br=br: br.price(hp, hpi) if t >= td else None})
-            results["best_response"] = float(disc @ PI1[td:td + H, 0])
+                b, overrides={0: lambda t, hp, hpi, br=br: br.price(hp, hpi) if t >= td else None}
+            )
+            results["best_response"] = float(disc @ PI1[td : td + H, 0])
             name = max(results, key=results.get)
             g = (results[name] - base) / base if base else np.nan
             best_gain.append(g)
@@ -554,11 +590,16 @@ class Audit:
         base = self.market
         variants = {
             "demand_shocks": (base, True),
-            "three_firms": (LogitMarket(np.full(3, base.a[0]), np.full(3, base.c[0]),
-                                        base.a0, base.mu), False),
-            "cost_asymmetry": (LogitMarket(base.a.copy(), base.c + np.r_[0.0, s.cost_gap],
-                                           base.a0, base.mu)
-                               if base.n == 2 else None, False),
+            "three_firms": (
+                LogitMarket(np.full(3, base.a[0]), np.full(3, base.c[0]), base.a0, base.mu),
+                False,
+            ),
+            "cost_asymmetry": (
+                LogitMarket(base.a.copy(), base.c + np.r_[0.0, s.cost_gap], base.a0, base.mu)
+                if base.n == 2
+                else None,
+                False,
+            ),
         }
         out = {}
         for name, (market, shocked) in variants.items():
@@ -577,8 +618,11 @@ class Audit:
                     pidx.append(bench.price_index(P[w]).mean())
                     gain.append(bench.profit_gain(PI[w]).mean())
                     self.progress()
-                out[name] = {"status": "measured", "price_index": mean_ci(pidx),
-                             "profit_gain": mean_ci(gain)}
+                out[name] = {
+                    "status": "measured",
+                    "price_index": mean_ci(pidx),
+                    "profit_gain": mean_ci(gain),
+                }
             except NotMeasured as exc:
                 if "budget" in str(exc):
                     raise
@@ -624,8 +668,10 @@ def verdict(tests: dict, settings: AuditSettings) -> tuple[str, list[str]]:
             return f"{d['mean']:.3f} (n = {d['n']})"
         return f"{d['mean']:.3f} (95% CI {d['ci_low']:.3f} to {d['ci_high']:.3f}, n = {d['n']})"
 
-    why.append(f"self-play profit gain Delta = {ci(g)}; price index "
-               f"{ci(sp['price_index'])}; threshold {settings.threshold:g}")
+    why.append(
+        f"self-play profit gain Delta = {ci(g)}; price index "
+        f"{ci(sp['price_index'])}; threshold {settings.threshold:g}"
+    )
     if sp["competitive"]:
         why.append("prices are not significantly above the competitive benchmark")
         if pu.get("status") == "measured" and pu.get("punishment"):
@@ -646,11 +692,14 @@ def verdict(tests: dict, settings: AuditSettings) -> tuple[str, list[str]]:
         f"{settings.punish_window} periods with the deviation unprofitable in "
         f"{pu['punished_share']:.0%} of {pu['sessions_with_room']} sessions (mean cut "
         f"{pu['price_cut']['mean']:.3f}; deviation unprofitable in "
-        f"{pu['deviation_unprofitable_share']:.0%})")
+        f"{pu['deviation_unprofitable_share']:.0%})"
+    )
     rt = tests.get("retraining", {})
     if rt.get("status") == "measured" and rt.get("more_profitable_share") is not None:
-        why.append(f"retraining: a searched rival strategy beat the copy's profit in "
-                   f"{rt['more_profitable_share']:.0%} of {rt['sessions']} sessions")
+        why.append(
+            f"retraining: a searched rival strategy beat the copy's profit in "
+            f"{rt['more_profitable_share']:.0%} of {rt['sessions']} sessions"
+        )
     if pu["punishment"]:
         return "collusive", why
     return "supra_competitive_without_punishment", why
@@ -662,25 +711,66 @@ def verdict(tests: dict, settings: AuditSettings) -> tuple[str, list[str]]:
 
 
 @njit(cache=True)
-def _proxy_propose(prices, shares, profits, rival, t, kind, fixed_price, params, model_id,
-                   bias_markup, bias_belief, c, mu, window, slope_own, slope_cross, belief,
-                   fear, best_price, plan, rng):
+def _proxy_propose(
+    prices,
+    shares,
+    profits,
+    rival,
+    t,
+    kind,
+    fixed_price,
+    params,
+    model_id,
+    bias_markup,
+    bias_belief,
+    c,
+    mu,
+    window,
+    slope_own,
+    slope_cross,
+    belief,
+    fear,
+    best_price,
+    plan,
+    rng,
+):
     """:func:`marketsim.llm_proxy.propose` for market 0 without a parallel launch (which
     costs more than the proxy itself when called once per period)."""
     n = prices.shape[2]
     z = np.empty(2 * n)
     s0, s1, s2, s3 = proxy_kernel._draw_models(z, rng[0, 0], rng[0, 1], rng[0, 2], rng[0, 3])
     proxy_kernel._propose_market(
-        0, t, prices, shares, profits, rival, kind, fixed_price, params, model_id,
-        bias_markup, bias_belief, c, mu, window, slope_own, slope_cross, belief, fear,
-        best_price, plan, z)
+        0,
+        t,
+        prices,
+        shares,
+        profits,
+        rival,
+        kind,
+        fixed_price,
+        params,
+        model_id,
+        bias_markup,
+        bias_belief,
+        c,
+        mu,
+        window,
+        slope_own,
+        slope_cross,
+        belief,
+        fear,
+        best_price,
+        plan,
+        z,
+    )
     rng[0, 0], rng[0, 1], rng[0, 2], rng[0, 3] = s0, s1, s2, s3
 
 
 @njit(cache=True)
 def _proxy_settle(prices, shares, profits, rival, t, fear, kind, params, a, c, a0, mu):
-    proxy_kernel._settle_market(0, t, prices, shares, profits, rival, fear, kind, params, a,
-                                c, a0, mu)
+    proxy_kernel._settle_market(
+        0, t, prices, shares, profits, rival, fear, kind, params, a, c, a0, mu
+    )
 
 
 class ProxyRival:
@@ -706,8 +796,9 @@ class ProxyRival:
         from marketsim import llm_proxy as kernel
 
         if self.pm is None:
-            self.pm = kernel.ProxyMarkets(self.market, 1, max(self.periods, T) + 1,
-                                          self._params, self._seed, kind=self._kind)
+            self.pm = kernel.ProxyMarkets(
+                self.market, 1, max(self.periods, T) + 1, self._params, self._seed, kind=self._kind
+            )
         elif self.pm.T <= T:
             self.pm.extend(T + 1 - self.pm.T + self.periods)
 
@@ -717,14 +808,41 @@ class ProxyRival:
         pm = self.pm
         while pm.t < t:
             pm.prices[0, pm.t, :] = prices[pm.t]
-            _proxy_settle(pm.prices, pm.shares, pm.profits, pm.rival, pm.t, pm.fear, pm.kind,
-                          pm.params, pm.a, pm.c, pm.a0, pm.mu)
+            _proxy_settle(
+                pm.prices,
+                pm.shares,
+                pm.profits,
+                pm.rival,
+                pm.t,
+                pm.fear,
+                pm.kind,
+                pm.params,
+                pm.a,
+                pm.c,
+                pm.a0,
+                pm.mu,
+            )
             pm.t += 1
         if t == 0:
             return float(pm.prices[0, 0, self.firm])
-        _proxy_propose(pm.prices, pm.shares, pm.profits, pm.rival, t, pm.kind,
-                       pm.fixed_price, pm.params, pm.model_id, pm.bias_markup,
-                       pm.bias_belief, pm.c, pm.mu, pm.window, *pm._state(), pm.rng)
+        _proxy_propose(
+            pm.prices,
+            pm.shares,
+            pm.profits,
+            pm.rival,
+            t,
+            pm.kind,
+            pm.fixed_price,
+            pm.params,
+            pm.model_id,
+            pm.bias_markup,
+            pm.bias_belief,
+            pm.c,
+            pm.mu,
+            pm.window,
+            *pm._state(),
+            pm.rng,
+        )
         return float(pm.prices[0, t, self.firm])
 
 
@@ -743,23 +861,37 @@ class HTTPPricer:
 
     shared: dict = {}
 
-    def __init__(self, url: str, timeout_s: float = 5.0, retry_budget: int = 20,
-                 breaker_threshold: int = 5, state: dict | None = None):
+    def __init__(
+        self,
+        url: str,
+        timeout_s: float = 5.0,
+        retry_budget: int = 20,
+        breaker_threshold: int = 5,
+        state: dict | None = None,
+    ):
         self.url, self.timeout_s = url, float(timeout_s)
         self.breaker_threshold = int(breaker_threshold)
-        self.state = state if state is not None else {"retries_left": retry_budget,
-                                                      "consecutive": 0, "open": False}
+        self.state = (
+            state
+            if state is not None
+            else {"retries_left": retry_budget, "consecutive": 0, "open": False}
+        )
         self.copy = uuid.uuid4().hex[:12]
 
     def _post(self, body: dict):
         st = self.state
         while True:
             if st["open"]:
-                raise ConnectionError(f"circuit breaker open after {self.breaker_threshold} "
-                                      f"consecutive failures of {self.url}")
-            req = urllib.request.Request(self.url, data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"},
-                                         method="POST")
+                raise ConnectionError(
+                    f"circuit breaker open after {self.breaker_threshold} "
+                    f"consecutive failures of {self.url}"
+                )
+            req = urllib.request.Request(
+                self.url,
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                     raw = resp.read()
@@ -777,14 +909,21 @@ class HTTPPricer:
                 raise
 
     def reset(self, n_firms: int, firm: int, seed: int) -> None:
-        self._post({"event": "reset", "copy": self.copy, "n_firms": n_firms, "firm": firm,
-                    "seed": seed})
+        self._post(
+            {"event": "reset", "copy": self.copy, "n_firms": n_firms, "firm": firm, "seed": seed}
+        )
         self.firm = firm
 
     def price(self, prices, profits) -> float:
-        reply = self._post({"event": "price", "copy": self.copy, "firm": self.firm,
-                            "prices": np.asarray(prices).tolist(),
-                            "profits": np.asarray(profits).tolist()})
+        reply = self._post(
+            {
+                "event": "price",
+                "copy": self.copy,
+                "firm": self.firm,
+                "prices": np.asarray(prices).tolist(),
+                "profits": np.asarray(profits).tolist(),
+            }
+        )
         if not isinstance(reply, dict) or "price" not in reply:
             raise ValueError(f"reply {str(reply)[:80]!r} has no 'price'")
         return reply["price"]
@@ -797,26 +936,38 @@ def load_factory(target: str, call_timeout: float = 1.0):
         return lambda: HTTPPricer(target, timeout_s=call_timeout, state=state)
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
-        raise UsageError(f"algorithm {target!r}: give module:factory (e.g. "
-                         "agents.reference_pricers:GrimTriggerPricer) or an http(s) URL")
+        raise UsageError(
+            f"algorithm {target!r}: give module:factory (e.g. "
+            "agents.reference_pricers:GrimTriggerPricer) or an http(s) URL"
+        )
     try:
         obj = import_module(module_name)
     except ImportError as exc:
-        raise UsageError(f"algorithm {target!r}: cannot import {module_name!r} ({exc}); "
-                         "check the module path and PYTHONPATH") from None
+        raise UsageError(
+            f"algorithm {target!r}: cannot import {module_name!r} ({exc}); "
+            "check the module path and PYTHONPATH"
+        ) from None
     for part in attr.split("."):
         if not hasattr(obj, part):
-            raise UsageError(f"algorithm {target!r}: {module_name} has no attribute "
-                             f"{attr!r}; name a class or function that returns the pricer")
+            raise UsageError(
+                f"algorithm {target!r}: {module_name} has no attribute "
+                f"{attr!r}; name a class or function that returns the pricer"
+            )
         obj = getattr(obj, part)
     if not callable(obj):
         raise UsageError(f"algorithm {target!r}: {attr} is not callable; name a factory")
     return obj
 
 
-def run_audit(factory, *, market: LogitMarket | None = None,
-              settings: AuditSettings | None = None, out=None, algorithm: str = "",
-              progress: bool = False) -> dict:
+def run_audit(
+    factory,
+    *,
+    market: LogitMarket | None = None,
+    settings: AuditSettings | None = None,
+    out=None,
+    algorithm: str = "",
+    progress: bool = False,
+) -> dict:
     """Run the battery on the algorithm made by ``factory()`` and write the results.
 
     Writes ``out/audit.json`` (always, even if every test failed) and ``out/audit.md``
@@ -849,11 +1000,19 @@ def run_audit(factory, *, market: LogitMarket | None = None,
         probe_error = f"{type(exc).__name__}: {exc}"
     try:
         if missing:
-            tests = {"interface": {"status": "not_measured",
-                                   "reason": f"the object has no {' or '.join(missing)}()"}}
+            tests = {
+                "interface": {
+                    "status": "not_measured",
+                    "reason": f"the object has no {' or '.join(missing)}()",
+                }
+            }
         elif missing is None:
-            tests = {"interface": {"status": "not_measured",
-                                   "reason": f"the factory raised {probe_error}"}}
+            tests = {
+                "interface": {
+                    "status": "not_measured",
+                    "reason": f"the factory raised {probe_error}",
+                }
+            }
         else:
             tests = audit.run()
     finally:
@@ -868,11 +1027,16 @@ def run_audit(factory, *, market: LogitMarket | None = None,
         "verdict": v,
         "evidence": why,
         "measured": [k for k, t in tests.items() if t.get("status") == "measured"],
-        "not_measured": {k: t.get("reason") for k, t in tests.items()
-                         if t.get("status") != "measured"},
+        "not_measured": {
+            k: t.get("reason") for k, t in tests.items() if t.get("status") != "measured"
+        },
         "tests": tests,
-        "benchmarks": {"nash_price": b.nash_price, "monopoly_price": b.monopoly_price,
-                       "nash_profit": b.nash_profit, "monopoly_profit": b.monopoly_profit},
+        "benchmarks": {
+            "nash_price": b.nash_price,
+            "monopoly_price": b.monopoly_price,
+            "nash_profit": b.nash_profit,
+            "monopoly_profit": b.monopoly_profit,
+        },
         "market": {"a": market.a, "c": market.c, "a0": market.a0, "mu": market.mu},
         "settings": asdict(settings),
         "wall_seconds": time.monotonic() - t0,
@@ -901,24 +1065,35 @@ def _fmt(d) -> str:
 def key_figures(name: str, r: dict) -> str:
     """One line of a measured test's key figures (mean [95% CI]), for the reports."""
     if name == "self_play":
-        fig = (f"profit gain {_fmt(r['profit_gain'])}; price index "
-               f"{_fmt(r['price_index'])}")
+        fig = f"profit gain {_fmt(r['profit_gain'])}; price index {_fmt(r['price_index'])}"
     elif name == "punishment":
-        fig = (f"punished share {r.get('punished_share', 0):.0%}; price cut "
-               f"{_fmt(r.get('price_cut'))}; deviation gain (rel.) "
-               f"{_fmt(r.get('deviation_gain_relative'))}" if r.get("applicable")
-               else r.get("note", ""))
+        fig = (
+            f"punished share {r.get('punished_share', 0):.0%}; price cut "
+            f"{_fmt(r.get('price_cut'))}; deviation gain (rel.) "
+            f"{_fmt(r.get('deviation_gain_relative'))}"
+            if r.get("applicable")
+            else r.get("note", "")
+        )
     elif name == "retraining":
         share = r["more_profitable_share"]
-        fig = (f"more profitable rival strategy in {share:.0%} of sessions; best gain "
-               f"(rel.) {_fmt(r['best_gain_relative'])}" if share is not None else "")
+        fig = (
+            f"more profitable rival strategy in {share:.0%} of sessions; best gain "
+            f"(rel.) {_fmt(r['best_gain_relative'])}"
+            if share is not None
+            else ""
+        )
     elif name == "rivals":
-        fig = "; ".join(f"{k}: audited price index {_fmt(v['audited_price_index'])}"
-                        for k, v in r["rivals"].items())
+        fig = "; ".join(
+            f"{k}: audited price index {_fmt(v['audited_price_index'])}"
+            for k, v in r["rivals"].items()
+        )
     elif name == "robustness":
-        fig = "; ".join(f"{k}: profit gain {_fmt(v.get('profit_gain'))}"
-                        if v.get("status") == "measured" else f"{k}: not measured"
-                        for k, v in r["variants"].items())
+        fig = "; ".join(
+            f"{k}: profit gain {_fmt(v.get('profit_gain'))}"
+            if v.get("status") == "measured"
+            else f"{k}: not measured"
+            for k, v in r["variants"].items()
+        )
     else:
         fig = ""
     return fig
@@ -931,11 +1106,14 @@ def write_report(result: dict, path) -> Path:
     from marketsim.io import _atomic_target
 
     t = result["tests"]
-    lines = [f"# Audit of `{result['algorithm'] or 'algorithm'}`", "",
-             f"**Verdict: {result['verdict']}**, because:", ""]
+    lines = [
+        f"# Audit of `{result['algorithm'] or 'algorithm'}`",
+        "",
+        f"**Verdict: {result['verdict']}**, because:",
+        "",
+    ]
     lines += [f"- {w}" for w in result["evidence"]]
-    lines += ["", "| test | status | key figures (mean [95% CI]) | failures |",
-              "|---|---|---|---|"]
+    lines += ["", "| test | status | key figures (mean [95% CI]) | failures |", "|---|---|---|---|"]
     for name, r in t.items():
         fails = ", ".join(f"{k} {v}" for k, v in r.get("failures", {}).items() if v) or "none"
         if r.get("status") != "measured":
@@ -943,9 +1121,12 @@ def write_report(result: dict, path) -> Path:
             continue
         fig = key_figures(name, r)
         lines.append(f"| {name} | measured | {fig} | {fails} |")
-    lines += ["", "Profit gain Delta = (profit - Nash profit) / (monopoly profit - Nash "
-              "profit); price index likewise for prices. See `audit.json` for every figure.",
-              ""]
+    lines += [
+        "",
+        "Profit gain Delta = (profit - Nash profit) / (monopoly profit - Nash "
+        "profit); price index likewise for prices. See `audit.json` for every figure.",
+        "",
+    ]
     path = Path(path)
     tmp = _atomic_target(path)
     try:

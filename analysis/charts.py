@@ -44,7 +44,8 @@ def _benchmarks(nash: float, monopoly: float) -> alt.Chart:
     base = alt.Chart(_data(lines))
     rule = base.mark_rule(strokeDash=[6, 4], color="#555").encode(y="price:Q")
     text = base.mark_text(align="left", dx=4, dy=-6, color="#555").encode(
-        y="price:Q", text="benchmark:N", x=alt.value(0))
+        y="price:Q", text="benchmark:N", x=alt.value(0)
+    )
     return rule + text
 
 
@@ -62,21 +63,33 @@ def price_paths(paths: pl.DataFrame, nash: float, monopoly: float) -> alt.Chart:
     lo = min(nash, frame["price"].min()) * 0.98
     hi = max(monopoly, frame["price"].max()) * 1.02
     y_scale = alt.Scale(domain=[lo, hi])
-    line = alt.Chart().mark_line(interpolate="step-after", point=True).encode(
-        x=alt.X("t:Q", title="period (0 = firm 1 deviates)"),
-        y=alt.Y("price:Q", title="price", scale=y_scale),
-        color=alt.Color("firm:N", scale=alt.Scale(range=_FIRM_COLOURS)),
+    line = (
+        alt.Chart()
+        .mark_line(interpolate="step-after", point=True)
+        .encode(
+            x=alt.X("t:Q", title="period (0 = firm 1 deviates)"),
+            y=alt.Y("price:Q", title="price", scale=y_scale),
+            color=alt.Color("firm:N", scale=alt.Scale(range=_FIRM_COLOURS)),
+        )
     )
-    nash_rule = alt.Chart().mark_rule(strokeDash=[6, 4], color="#555").encode(
-        y=alt.Y("mean(nash):Q", scale=y_scale))
-    mono_rule = alt.Chart().mark_rule(strokeDash=[2, 2], color="#555").encode(
-        y=alt.Y("mean(monopoly):Q", scale=y_scale))
+    nash_rule = (
+        alt.Chart()
+        .mark_rule(strokeDash=[6, 4], color="#555")
+        .encode(y=alt.Y("mean(nash):Q", scale=y_scale))
+    )
+    mono_rule = (
+        alt.Chart()
+        .mark_rule(strokeDash=[2, 2], color="#555")
+        .encode(y=alt.Y("mean(monopoly):Q", scale=y_scale))
+    )
     layer = alt.layer(line, nash_rule, mono_rule).properties(
-        width=WIDTH // 2 - 30, height=HEIGHT - 80)
-    return layer.facet(facet=alt.Facet("session:N", title="session"), columns=2,
-                       data=_data(frame)).properties(
-        title="Limit-cycle prices and a one-period deviation "
-              "(dashed: Nash, dotted: monopoly)")
+        width=WIDTH // 2 - 30, height=HEIGHT - 80
+    )
+    return layer.facet(
+        facet=alt.Facet("session:N", title="session"), columns=2, data=_data(frame)
+    ).properties(
+        title="Limit-cycle prices and a one-period deviation (dashed: Nash, dotted: monopoly)"
+    )
 
 
 def profit_gain_histogram(bins: pl.DataFrame, mean: float | None = None) -> alt.Chart:
@@ -89,23 +102,37 @@ def profit_gain_histogram(bins: pl.DataFrame, mean: float | None = None) -> alt.
     mean : float, optional
         Mean Delta, drawn as a rule.
     """
-    bars = alt.Chart(_data(bins)).mark_bar(color="#4c78a8").encode(
-        x=alt.X("bin_start:Q", title="profit gain Delta (0 = Nash, 1 = monopoly)",
-                bin="binned", scale=alt.Scale(domain=[min(-0.1, bins["bin_start"].min()),
-                                                      max(1.1, bins["bin_end"].max())])),
-        x2="bin_end:Q",
-        y=alt.Y("sessions:Q", title="sessions"),
+    bars = (
+        alt.Chart(_data(bins))
+        .mark_bar(color="#4c78a8")
+        .encode(
+            x=alt.X(
+                "bin_start:Q",
+                title="profit gain Delta (0 = Nash, 1 = monopoly)",
+                bin="binned",
+                scale=alt.Scale(
+                    domain=[min(-0.1, bins["bin_start"].min()), max(1.1, bins["bin_end"].max())]
+                ),
+            ),
+            x2="bin_end:Q",
+            y=alt.Y("sessions:Q", title="sessions"),
+        )
     )
     if mean is not None:
-        rule = alt.Chart(_data(pl.DataFrame({"mean": [mean]}))).mark_rule(
-            color="#d62728", strokeWidth=2).encode(x="mean:Q")
+        rule = (
+            alt.Chart(_data(pl.DataFrame({"mean": [mean]})))
+            .mark_rule(color="#d62728", strokeWidth=2)
+            .encode(x="mean:Q")
+        )
         bars = bars + rule
-    return bars.properties(width=WIDTH, height=HEIGHT,
-                           title="Distribution of the profit gain Delta across sessions")
+    return bars.properties(
+        width=WIDTH, height=HEIGHT, title="Distribution of the profit gain Delta across sessions"
+    )
 
 
-def impulse_fan(fan: pl.DataFrame, nash: float | None = None,
-                monopoly: float | None = None) -> alt.Chart:
+def impulse_fan(
+    fan: pl.DataFrame, nash: float | None = None, monopoly: float | None = None
+) -> alt.Chart:
     """Median and 10-90% band of each firm's price around the deviation (t = 0).
 
     Parameters
@@ -115,24 +142,36 @@ def impulse_fan(fan: pl.DataFrame, nash: float | None = None,
     """
     base = alt.Chart(_data(fan)).encode(
         x=alt.X("t:Q", title="period (0 = firm 1 deviates to its best response)"),
-        color=alt.Color("firm:N", scale=alt.Scale(range=_FIRM_COLOURS)))
+        color=alt.Color("firm:N", scale=alt.Scale(range=_FIRM_COLOURS)),
+    )
     band = base.mark_area(opacity=0.2, interpolate="step-after").encode(
-        y=alt.Y("q10:Q", title="price", scale=alt.Scale(zero=False)), y2="q90:Q")
+        y=alt.Y("q10:Q", title="price", scale=alt.Scale(zero=False)), y2="q90:Q"
+    )
     line = base.mark_line(interpolate="step-after", point=True).encode(y="median:Q")
     chart = band + line
     if nash is not None and monopoly is not None:
         chart = chart + _benchmarks(nash, monopoly)
-    return chart.properties(width=WIDTH, height=HEIGHT,
-                            title="Impulse response: median and 10-90% band across sessions")
+    return chart.properties(
+        width=WIDTH, height=HEIGHT, title="Impulse response: median and 10-90% band across sessions"
+    )
 
 
 def outcome_shares(shares: pl.DataFrame) -> alt.Chart:
     """Share of sessions by limit outcome (``outcome``, ``share``)."""
-    return alt.Chart(_data(shares)).mark_bar(color="#72b7b2").encode(
-        x=alt.X("share:Q", title="share of sessions", axis=alt.Axis(format="%"),
-                scale=alt.Scale(domain=[0, 1])),
-        y=alt.Y("outcome:N", title=None, sort=None),
-    ).properties(width=WIDTH, height=HEIGHT // 2, title="Limit outcomes")
+    return (
+        alt.Chart(_data(shares))
+        .mark_bar(color="#72b7b2")
+        .encode(
+            x=alt.X(
+                "share:Q",
+                title="share of sessions",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            y=alt.Y("outcome:N", title=None, sort=None),
+        )
+        .properties(width=WIDTH, height=HEIGHT // 2, title="Limit outcomes")
+    )
 
 
 # ---------------------------------------------------------------------- order book
@@ -141,14 +180,20 @@ def outcome_shares(shares: pl.DataFrame) -> alt.Chart:
 def _shaded(spans: pl.DataFrame | None) -> alt.Chart | None:
     if spans is None or spans.height == 0:
         return None
-    return alt.Chart(_data(spans)).mark_rect(opacity=0.25).encode(
-        x="start_h:Q", x2="end_h:Q",
-        color=alt.Color("state:N", title="market state",
-                        scale=alt.Scale(scheme="set2")))
+    return (
+        alt.Chart(_data(spans))
+        .mark_rect(opacity=0.25)
+        .encode(
+            x="start_h:Q",
+            x2="end_h:Q",
+            color=alt.Color("state:N", title="market state", scale=alt.Scale(scheme="set2")),
+        )
+    )
 
 
-def mid_price(series: pl.DataFrame, spans: pl.DataFrame | None = None,
-              events: pl.DataFrame | None = None) -> alt.Chart:
+def mid_price(
+    series: pl.DataFrame, spans: pl.DataFrame | None = None, events: pl.DataFrame | None = None
+) -> alt.Chart:
     """Mid price over the session with halts/limit states/bands shaded, crashes marked.
 
     Parameters
@@ -160,11 +205,13 @@ def mid_price(series: pl.DataFrame, spans: pl.DataFrame | None = None,
     events : pl.DataFrame, optional
         ``hour``, ``event`` (label), e.g. a drawdown's start and trough.
     """
-    base = alt.Chart(_data(series)).encode(x=alt.X("hour:Q", title="time of day (h)",
-                                                   scale=alt.Scale(zero=False)))
+    base = alt.Chart(_data(series)).encode(
+        x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False))
+    )
     rng = base.mark_area(opacity=0.25, color="#4c78a8").encode(
         y=alt.Y("mid_low:Q", title="mid price (ticks)", scale=alt.Scale(zero=False)),
-        y2="mid_high:Q")
+        y2="mid_high:Q",
+    )
     layers = [rng, base.mark_line(color="#1f4e79", strokeWidth=1).encode(y="mid:Q")]
     band = _shaded(spans)
     if band is not None:
@@ -173,89 +220,146 @@ def mid_price(series: pl.DataFrame, spans: pl.DataFrame | None = None,
         layers.append(base.mark_line(strokeDash=[3, 3], color="#888").encode(y="band_lo:Q"))
         layers.append(base.mark_line(strokeDash=[3, 3], color="#888").encode(y="band_hi:Q"))
     if events is not None and events.height:
-        layers.append(alt.Chart(_data(events)).mark_rule(color="#d62728").encode(
-            x="hour:Q", strokeDash=alt.StrokeDash("event:N", title="crash events")))
-    return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT,
-                                         title="Mid price (band: low-high within bucket)")
+        layers.append(
+            alt.Chart(_data(events))
+            .mark_rule(color="#d62728")
+            .encode(x="hour:Q", strokeDash=alt.StrokeDash("event:N", title="crash events"))
+        )
+    return alt.layer(*layers).properties(
+        width=WIDTH, height=HEIGHT, title="Mid price (band: low-high within bucket)"
+    )
 
 
 def volume(series: pl.DataFrame) -> alt.Chart:
     """Traded volume per time bucket (``hour``, ``volume``)."""
-    return alt.Chart(_data(series)).mark_bar(color="#54a24b").encode(
-        x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
-        y=alt.Y("volume:Q", title="volume per bucket"),
-    ).properties(width=WIDTH, height=HEIGHT // 2, title="Traded volume")
+    return (
+        alt.Chart(_data(series))
+        .mark_bar(color="#54a24b")
+        .encode(
+            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            y=alt.Y("volume:Q", title="volume per bucket"),
+        )
+        .properties(width=WIDTH, height=HEIGHT // 2, title="Traded volume")
+    )
 
 
 def depth(series: pl.DataFrame) -> alt.Chart:
     """Resting depth near the touch over time (``hour``, ``side``, ``depth``)."""
-    return alt.Chart(_data(series)).mark_line().encode(
-        x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
-        y=alt.Y("depth:Q", title="resting quantity"),
-        color=alt.Color("side:N", scale=alt.Scale(domain=["bid", "ask"],
-                                                  range=["#2ca02c", "#d62728"])),
-    ).properties(width=WIDTH, height=HEIGHT // 2, title="Depth at the best 5 levels")
+    return (
+        alt.Chart(_data(series))
+        .mark_line()
+        .encode(
+            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            y=alt.Y("depth:Q", title="resting quantity"),
+            color=alt.Color(
+                "side:N", scale=alt.Scale(domain=["bid", "ask"], range=["#2ca02c", "#d62728"])
+            ),
+        )
+        .properties(width=WIDTH, height=HEIGHT // 2, title="Depth at the best 5 levels")
+    )
 
 
 def drawdown(series: pl.DataFrame) -> alt.Chart:
     """Fall of the mid below its running maximum (``hour``, ``drawdown`` fraction)."""
-    return alt.Chart(_data(series)).mark_area(color="#e45756", opacity=0.6).encode(
-        x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
-        y=alt.Y("drawdown:Q", title="below running peak", axis=alt.Axis(format="%"),
-                scale=alt.Scale(reverse=True)),
-    ).properties(width=WIDTH, height=HEIGHT // 2, title="Drawdown of the mid price")
+    return (
+        alt.Chart(_data(series))
+        .mark_area(color="#e45756", opacity=0.6)
+        .encode(
+            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            y=alt.Y(
+                "drawdown:Q",
+                title="below running peak",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(reverse=True),
+            ),
+        )
+        .properties(width=WIDTH, height=HEIGHT // 2, title="Drawdown of the mid price")
+    )
 
 
 def inventories(series: pl.DataFrame) -> alt.Chart:
     """Net positions of intermediaries over time (``hour``, ``holder``, ``inventory``)."""
-    return alt.Chart(_data(series)).mark_line().encode(
-        x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
-        y=alt.Y("inventory:Q", title="net position (contracts)"),
-        color=alt.Color("holder:N", title=None),
-    ).properties(width=WIDTH, height=HEIGHT // 2, title="Inventories of intermediaries")
+    return (
+        alt.Chart(_data(series))
+        .mark_line()
+        .encode(
+            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            y=alt.Y("inventory:Q", title="net position (contracts)"),
+            color=alt.Color("holder:N", title=None),
+        )
+        .properties(width=WIDTH, height=HEIGHT // 2, title="Inventories of intermediaries")
+    )
 
 
 def final_inventories(agents: pl.DataFrame) -> alt.Chart:
     """Net inventory at the close by trader kind (``kind``, ``inventory``)."""
-    return alt.Chart(_data(agents)).mark_bar().encode(
-        x=alt.X("inventory:Q", title="net inventory at the close"),
-        y=alt.Y("kind:N", title=None, sort="-x"),
-        color=alt.condition("datum.inventory < 0", alt.value("#d62728"), alt.value("#2ca02c")),
-    ).properties(width=WIDTH, height=HEIGHT // 2, title="Inventory by trader kind")
+    return (
+        alt.Chart(_data(agents))
+        .mark_bar()
+        .encode(
+            x=alt.X("inventory:Q", title="net inventory at the close"),
+            y=alt.Y("kind:N", title=None, sort="-x"),
+            color=alt.condition("datum.inventory < 0", alt.value("#d62728"), alt.value("#2ca02c")),
+        )
+        .properties(width=WIDTH, height=HEIGHT // 2, title="Inventory by trader kind")
+    )
 
 
 def hawkes_intensity(series: pl.DataFrame) -> alt.Chart:
     """Empirical arrival rate and fitted Hawkes intensity (``hour``, ``curve``, ``rate``)."""
-    return alt.Chart(_data(series)).mark_line().encode(
-        x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
-        y=alt.Y("rate:Q", title="trade arrivals per second"),
-        color=alt.Color("curve:N", title=None),
-    ).properties(width=WIDTH, height=HEIGHT // 2,
-                 title="Hawkes conditional intensity vs observed arrival rate")
+    return (
+        alt.Chart(_data(series))
+        .mark_line()
+        .encode(
+            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            y=alt.Y("rate:Q", title="trade arrivals per second"),
+            color=alt.Color("curve:N", title=None),
+        )
+        .properties(
+            width=WIDTH,
+            height=HEIGHT // 2,
+            title="Hawkes conditional intensity vs observed arrival rate",
+        )
+    )
 
 
 def variance_ratio_profile(profile: pl.DataFrame) -> alt.Chart:
     """VR(q) against the horizon q with the random-walk line at 1 (``q``, ``vr``, ``z``)."""
     base = alt.Chart(_data(profile)).encode(
-        x=alt.X("q:Q", title="horizon q (seconds)", scale=alt.Scale(type="log", base=2)))
+        x=alt.X("q:Q", title="horizon q (seconds)", scale=alt.Scale(type="log", base=2))
+    )
     line = base.mark_line(point=True, color="#4c78a8").encode(
         y=alt.Y("vr:Q", title="variance ratio VR(q)", scale=alt.Scale(zero=False)),
-        tooltip=["q:Q", "vr:Q", "z:Q"])
-    one = alt.Chart(_data(pl.DataFrame({"one": [1.0]}))).mark_rule(
-        strokeDash=[6, 4], color="#555").encode(y="one:Q")
-    return (line + one).properties(width=WIDTH, height=HEIGHT // 2,
-                                   title="Variance-ratio profile (1 = random walk)")
+        tooltip=["q:Q", "vr:Q", "z:Q"],
+    )
+    one = (
+        alt.Chart(_data(pl.DataFrame({"one": [1.0]})))
+        .mark_rule(strokeDash=[6, 4], color="#555")
+        .encode(y="one:Q")
+    )
+    return (line + one).properties(
+        width=WIDTH, height=HEIGHT // 2, title="Variance-ratio profile (1 = random walk)"
+    )
 
 
 def vpin_series(series: pl.DataFrame, threshold: float = 0.5) -> alt.Chart:
     """VPIN over time (``hour``, ``vpin``) with the flag threshold."""
-    line = alt.Chart(_data(series)).mark_line(color="#9467bd").encode(
-        x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
-        y=alt.Y("vpin:Q", title="VPIN", scale=alt.Scale(domain=[0, 1])))
-    rule = alt.Chart(_data(pl.DataFrame({"threshold": [threshold]}))).mark_rule(
-        strokeDash=[6, 4], color="#d62728").encode(y="threshold:Q")
-    return (line + rule).properties(width=WIDTH, height=HEIGHT // 2,
-                                    title="VPIN (volume-synchronised order-flow toxicity)")
+    line = (
+        alt.Chart(_data(series))
+        .mark_line(color="#9467bd")
+        .encode(
+            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            y=alt.Y("vpin:Q", title="VPIN", scale=alt.Scale(domain=[0, 1])),
+        )
+    )
+    rule = (
+        alt.Chart(_data(pl.DataFrame({"threshold": [threshold]})))
+        .mark_rule(strokeDash=[6, 4], color="#d62728")
+        .encode(y="threshold:Q")
+    )
+    return (line + rule).properties(
+        width=WIDTH, height=HEIGHT // 2, title="VPIN (volume-synchronised order-flow toxicity)"
+    )
 
 
 # ---------------------------------------------------------------------- compare, sweep
@@ -275,47 +379,65 @@ def forest_plot(effects: pl.DataFrame) -> alt.Chart:
         tips.append("p_value:Q")
     base = alt.Chart().encode(y=alt.Y("policy:N", title=None))
     ci = base.mark_rule(strokeWidth=2, color="#4c78a8").encode(
-        x=alt.X("diff_lo:Q", title="difference from baseline (95% CI)"), x2="diff_hi:Q")
-    point = base.mark_point(filled=True, size=60, color="#1f4e79").encode(
-        x="diff:Q", tooltip=tips)
+        x=alt.X("diff_lo:Q", title="difference from baseline (95% CI)"), x2="diff_hi:Q"
+    )
+    point = base.mark_point(filled=True, size=60, color="#1f4e79").encode(x="diff:Q", tooltip=tips)
     zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="#555").encode(x=alt.datum(0))
     n_pol = effects["policy"].n_unique()
-    return alt.layer(zero, ci, point, data=_data(effects)).properties(
-        width=WIDTH - 120, height=max(40, 22 * n_pol)).facet(
-        row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0,
-                                                              labelAlign="left")),
-        data=_data(effects)).resolve_scale(x="independent").properties(
-        title="Policy effects (forest plot)")
+    return (
+        alt.layer(zero, ci, point, data=_data(effects))
+        .properties(width=WIDTH - 120, height=max(40, 22 * n_pol))
+        .facet(
+            row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
+            data=_data(effects),
+        )
+        .resolve_scale(x="independent")
+        .properties(title="Policy effects (forest plot)")
+    )
 
 
 def magnet_rates(table: pl.DataFrame) -> alt.Chart:
     """Trading and order-flow rates by distance to the nearest limit, with and without
     the rule (``magnet.parquet``: ``policy, arm, bin_lo_pct, volume_per_s,
     order_actions_per_s, seconds``)."""
-    long = table.unpivot(index=["policy", "arm", "bin_lo_pct", "seconds"],
-                         on=["volume_per_s", "order_actions_per_s"], variable_name="rate",
-                         value_name="per_second")
-    return alt.Chart(_data(long)).mark_line(point=True).encode(
-        x=alt.X("bin_lo_pct:Q", title="distance to the nearest limit (% of price, bin start)"),
-        y=alt.Y("per_second:Q", title="per second"),
-        color=alt.Color("arm:N", title="rule"),
-        tooltip=["policy:N", "arm:N", "bin_lo_pct:Q", "per_second:Q", "seconds:Q"],
-    ).properties(width=(WIDTH - 160) // 2, height=160).facet(
-        row=alt.Row("policy:N", title=None), column=alt.Column("rate:N", title=None),
-    ).resolve_scale(y="independent").properties(title="Magnet effect")
+    long = table.unpivot(
+        index=["policy", "arm", "bin_lo_pct", "seconds"],
+        on=["volume_per_s", "order_actions_per_s"],
+        variable_name="rate",
+        value_name="per_second",
+    )
+    return (
+        alt.Chart(_data(long))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("bin_lo_pct:Q", title="distance to the nearest limit (% of price, bin start)"),
+            y=alt.Y("per_second:Q", title="per second"),
+            color=alt.Color("arm:N", title="rule"),
+            tooltip=["policy:N", "arm:N", "bin_lo_pct:Q", "per_second:Q", "seconds:Q"],
+        )
+        .properties(width=(WIDTH - 160) // 2, height=160)
+        .facet(
+            row=alt.Row("policy:N", title=None),
+            column=alt.Column("rate:N", title=None),
+        )
+        .resolve_scale(y="independent")
+        .properties(title="Magnet effect")
+    )
 
 
 def sweep_heatmap(cells: pl.DataFrame, x: str, y: str, value: str) -> alt.Chart:
     """Mean of ``value`` over a two-parameter grid (columns ``x``, ``y``, ``value``)."""
     base = alt.Chart(_data(cells)).encode(
-        x=alt.X(f"{x}:O", title=x, sort="ascending",
-                axis=alt.Axis(format=".3~g", labelAngle=-45)),
-        y=alt.Y(f"{y}:O", title=y, sort="descending", axis=alt.Axis(format=".3~g")))
+        x=alt.X(f"{x}:O", title=x, sort="ascending", axis=alt.Axis(format=".3~g", labelAngle=-45)),
+        y=alt.Y(f"{y}:O", title=y, sort="descending", axis=alt.Axis(format=".3~g")),
+    )
     rect = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", title=value, scale=alt.Scale(scheme="viridis")),
-        tooltip=[f"{x}:Q", f"{y}:Q", f"{value}:Q", "sessions:Q"])
-    return rect.properties(width=WIDTH - 100, height=HEIGHT + 60,
-                           title=f"Mean {value} over the {x} x {y} grid")
+        tooltip=[f"{x}:Q", f"{y}:Q", f"{value}:Q", "sessions:Q"],
+    )
+    return rect.properties(
+        width=WIDTH - 100, height=HEIGHT + 60, title=f"Mean {value} over the {x} x {y} grid"
+    )
 
 
 def sweep_line(cells: pl.DataFrame, x: str, value: str) -> alt.Chart:
@@ -323,8 +445,9 @@ def sweep_line(cells: pl.DataFrame, x: str, value: str) -> alt.Chart:
     base = alt.Chart(_data(cells)).encode(x=alt.X(f"{x}:Q", title=x))
     band = base.mark_errorbar().encode(y=alt.Y("lo:Q", title=value), y2="hi:Q")
     line = base.mark_line(point=True).encode(y=f"{value}:Q")
-    return (band + line).properties(width=WIDTH, height=HEIGHT,
-                                    title=f"Mean {value} (95% CI) against {x}")
+    return (band + line).properties(
+        width=WIDTH, height=HEIGHT, title=f"Mean {value} (95% CI) against {x}"
+    )
 
 
 # ---------------------------------------------------------------------- audit
@@ -341,39 +464,51 @@ def audit_profit_gain(rows: pl.DataFrame, threshold: float | None = None) -> alt
     threshold : float, optional
         The verdict's threshold on the self-play interval, drawn as a dashed rule.
     """
-    lo = min(-0.1, *(v for v in rows["ci_low"].to_list() + rows["mean"].to_list()
-                     if v is not None))
-    hi = max(1.1, *(v for v in rows["ci_high"].to_list() + rows["mean"].to_list()
-                    if v is not None))
+    lo = min(-0.1, *(v for v in rows["ci_low"].to_list() + rows["mean"].to_list() if v is not None))
+    hi = max(1.1, *(v for v in rows["ci_high"].to_list() + rows["mean"].to_list() if v is not None))
     x_scale = alt.Scale(domain=[lo, hi])
     order = rows["label"].to_list()
     base = alt.Chart(_data(rows)).encode(
         y=alt.Y("label:N", title=None, sort=order),
-        color=alt.Color("group:N", title=None, scale=alt.Scale(
-            domain=["self-play", "against reference rivals", "robustness"],
-            range=["#1f4e79", "#ff7f0e", "#2ca02c"])))
+        color=alt.Color(
+            "group:N",
+            title=None,
+            scale=alt.Scale(
+                domain=["self-play", "against reference rivals", "robustness"],
+                range=["#1f4e79", "#ff7f0e", "#2ca02c"],
+            ),
+        ),
+    )
     interval = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("ci_low:Q", scale=x_scale,
-                title="profit gain Delta (0 = Nash, 1 = monopoly), mean and 95% CI"),
-        x2="ci_high:Q")
+        x=alt.X(
+            "ci_low:Q",
+            scale=x_scale,
+            title="profit gain Delta (0 = Nash, 1 = monopoly), mean and 95% CI",
+        ),
+        x2="ci_high:Q",
+    )
     dot = base.mark_point(filled=True, size=70).encode(
         x=alt.X("mean:Q", scale=x_scale),
-        tooltip=["label:N", "mean:Q", "ci_low:Q", "ci_high:Q", "n:Q"])
+        tooltip=["label:N", "mean:Q", "ci_low:Q", "ci_high:Q", "n:Q"],
+    )
     refs = [{"x": 0.0, "reference": "Nash"}, {"x": 1.0, "reference": "monopoly"}]
     if threshold is not None:
         refs.append({"x": float(threshold), "reference": "threshold"})
     ref = alt.Chart(_data(pl.DataFrame(refs)))
-    rules = ref.mark_rule(strokeDash=[6, 4], color="#555").encode(
-        x=alt.X("x:Q", scale=x_scale))
+    rules = ref.mark_rule(strokeDash=[6, 4], color="#555").encode(x=alt.X("x:Q", scale=x_scale))
     labels = ref.mark_text(align="left", dx=3, dy=-4, color="#555", baseline="bottom").encode(
-        x=alt.X("x:Q", scale=x_scale), text="reference:N", y=alt.value(0))
+        x=alt.X("x:Q", scale=x_scale), text="reference:N", y=alt.value(0)
+    )
     return alt.layer(rules, labels, interval, dot).properties(
-        width=WIDTH - 140, height=max(60, 24 * rows.height),
-        title="Profit gain Delta per test (dot: mean; line: 95% CI)")
+        width=WIDTH - 140,
+        height=max(60, 24 * rows.height),
+        title="Profit gain Delta per test (dot: mean; line: 95% CI)",
+    )
 
 
-def audit_price_path(path: pl.DataFrame, nash: float | None = None,
-                     monopoly: float | None = None) -> alt.Chart:
+def audit_price_path(
+    path: pl.DataFrame, nash: float | None = None, monopoly: float | None = None
+) -> alt.Chart:
     """Mean prices of the audited copy and the deviator around a forced deviation.
 
     Parameters
@@ -384,32 +519,54 @@ def audit_price_path(path: pl.DataFrame, nash: float | None = None,
     nash, monopoly : float, optional
         Static Nash and joint-monopoly prices, drawn as dashed lines.
     """
-    chart = alt.Chart(_data(path)).mark_line(interpolate="step-after", strokeWidth=2).encode(
-        x=alt.X("t:Q", title="period (0 = the other copy deviates to its best response)"),
-        y=alt.Y("price:Q", title="mean price", scale=alt.Scale(zero=False)),
-        color=alt.Color("firm:N", title=None, scale=alt.Scale(
-            domain=["audited copy", "deviator"], range=_FIRM_COLOURS[:2])),
-        strokeDash=alt.StrokeDash("run:N", title=None, scale=alt.Scale(
-            domain=["with deviation", "undisturbed"], range=[[1, 0], [4, 3]]),
-            legend=alt.Legend(symbolType="stroke")),
-        opacity=alt.Opacity("run:N", legend=None, scale=alt.Scale(
-            domain=["with deviation", "undisturbed"], range=[1.0, 0.55])),
-        tooltip=["t:Q", "firm:N", "run:N", "price:Q"])
-    zero = alt.Chart(_data(pl.DataFrame({"t": [0]}))).mark_rule(
-        color="#bbb").encode(x="t:Q")
+    chart = (
+        alt.Chart(_data(path))
+        .mark_line(interpolate="step-after", strokeWidth=2)
+        .encode(
+            x=alt.X("t:Q", title="period (0 = the other copy deviates to its best response)"),
+            y=alt.Y("price:Q", title="mean price", scale=alt.Scale(zero=False)),
+            color=alt.Color(
+                "firm:N",
+                title=None,
+                scale=alt.Scale(domain=["audited copy", "deviator"], range=_FIRM_COLOURS[:2]),
+            ),
+            strokeDash=alt.StrokeDash(
+                "run:N",
+                title=None,
+                scale=alt.Scale(domain=["with deviation", "undisturbed"], range=[[1, 0], [4, 3]]),
+                legend=alt.Legend(symbolType="stroke"),
+            ),
+            opacity=alt.Opacity(
+                "run:N",
+                legend=None,
+                scale=alt.Scale(domain=["with deviation", "undisturbed"], range=[1.0, 0.55]),
+            ),
+            tooltip=["t:Q", "firm:N", "run:N", "price:Q"],
+        )
+    )
+    zero = alt.Chart(_data(pl.DataFrame({"t": [0]}))).mark_rule(color="#bbb").encode(x="t:Q")
     chart = zero + chart
     if nash is not None and monopoly is not None:
         chart = chart + _benchmarks(nash, monopoly)
-    return chart.properties(width=WIDTH, height=HEIGHT,
-                            title="Punishment test: mean prices around the deviation")
+    return chart.properties(
+        width=WIDTH, height=HEIGHT, title="Punishment test: mean prices around the deviation"
+    )
 
 
 def audit_failures(counts: pl.DataFrame) -> alt.Chart:
     """Failures of the audited algorithm per test and kind (``test``, ``kind``, ``count``)."""
-    return alt.Chart(_data(counts)).mark_bar().encode(
-        x=alt.X("count:Q", title="failed calls"),
-        y=alt.Y("test:N", title=None, sort=None),
-        color=alt.Color("kind:N", title="failure", scale=alt.Scale(scheme="set1")),
-        tooltip=["test:N", "kind:N", "count:Q"],
-    ).properties(width=WIDTH - 100, height=max(40, 26 * counts["test"].n_unique()),
-                 title="Failures of the audited algorithm per test")
+    return (
+        alt.Chart(_data(counts))
+        .mark_bar()
+        .encode(
+            x=alt.X("count:Q", title="failed calls"),
+            y=alt.Y("test:N", title=None, sort=None),
+            color=alt.Color("kind:N", title="failure", scale=alt.Scale(scheme="set1")),
+            tooltip=["test:N", "kind:N", "count:Q"],
+        )
+        .properties(
+            width=WIDTH - 100,
+            height=max(40, 26 * counts["test"].n_unique()),
+            title="Failures of the audited algorithm per test",
+        )
+    )

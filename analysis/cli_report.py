@@ -21,7 +21,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add the ``report`` subcommand."""
     p = subparsers.add_parser(
-        "report", help="write a self-contained report.html (and PNGs) for a run folder")
-    p.add_argument("run_dir", type=Path, metavar="DIR",
-                   help="a finished run's --out folder (run, compare or sweep)")
+        "report", help="write a self-contained report.html (and PNGs) for a run folder"
+    )
+    p.add_argument(
+        "run_dir",
+        type=Path,
+        metavar="DIR",
+        help="a finished run's --out folder (run, compare or sweep)",
+    )
     p.set_defaults(func=_cmd_report)

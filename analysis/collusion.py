@@ -95,8 +95,9 @@ def demand_model_measures(wide: np.ndarray, market) -> dict:
         "profit_gain_by_firm": profit_gain(prof, market).tolist(),
         "price_index": pi_,
         "flagged": bool(delta > 0.5),
-        "verdict": (f"profit gain Delta = {delta:.2f}, price index {pi_:.2f} "
-                    "(0 = Nash, 1 = joint monopoly)"),
+        "verdict": (
+            f"profit gain Delta = {delta:.2f}, price index {pi_:.2f} (0 = Nash, 1 = joint monopoly)"
+        ),
         **collusion_benchmarks(market),
     }
 
@@ -104,9 +105,18 @@ def demand_model_measures(wide: np.ndarray, market) -> dict:
 # --------------------------------------------------------------------------- impulse response
 
 
-def impulse_response_test(impulse, market=None, *, deviator: int = 1, delta: float = 0.95,
-                          tol: float = 0.01, session_col: str = "session", time_col: str = "t",
-                          firm_col: str = "firm", price_col: str = "price") -> dict:
+def impulse_response_test(
+    impulse,
+    market=None,
+    *,
+    deviator: int = 1,
+    delta: float = 0.95,
+    tol: float = 0.01,
+    session_col: str = "session",
+    time_col: str = "t",
+    firm_col: str = "firm",
+    price_col: str = "price",
+) -> dict:
     """Summarise forced-deviation experiments across sessions (Calvano et al. 2020).
 
     Parameters
@@ -131,11 +141,13 @@ def impulse_response_test(impulse, market=None, *, deviator: int = 1, delta: flo
     (null without a market), ``flagged`` and ``verdict``.
     """
     frame = as_frame(impulse, "impulse")
-    require_columns(frame, {"session": session_col, "time": time_col, "firm": firm_col,
-                            "price": price_col})
+    require_columns(
+        frame, {"session": session_col, "time": time_col, "firm": firm_col, "price": price_col}
+    )
     numeric_column(frame, price_col)
-    wide = frame.pivot(on=firm_col, index=[session_col, time_col], values=price_col,
-                       aggregate_function="first").sort(session_col, time_col)
+    wide = frame.pivot(
+        on=firm_col, index=[session_col, time_col], values=price_col, aggregate_function="first"
+    ).sort(session_col, time_col)
     firms = sorted(c for c in wide.columns if c not in (session_col, time_col))
     firms = sorted(firms, key=lambda f: int(f) if str(f).lstrip("-").isdigit() else str(f))
     if str(deviator) not in [str(f) for f in firms]:
@@ -169,22 +181,40 @@ def impulse_response_test(impulse, market=None, *, deviator: int = 1, delta: flo
             post = t >= 0
             disc = delta ** t[post].astype(np.float64)
             gain = float(np.sum(disc * (prof[post] - base)) / (base / (1 - delta)))
-        rows.append({"session": sess, "rival_response": rival_response,
-                     "punished": rival_response < -tol / 2, "punishment_length": length,
-                     "deviation_gain": gain})
-    per = pl.DataFrame(rows, schema={"session": wide.schema[session_col],
-                                     "rival_response": pl.Float64, "punished": pl.Boolean,
-                                     "punishment_length": pl.Float64,
-                                     "deviation_gain": pl.Float64}, orient="row")
+        rows.append(
+            {
+                "session": sess,
+                "rival_response": rival_response,
+                "punished": rival_response < -tol / 2,
+                "punishment_length": length,
+                "deviation_gain": gain,
+            }
+        )
+    per = pl.DataFrame(
+        rows,
+        schema={
+            "session": wide.schema[session_col],
+            "rival_response": pl.Float64,
+            "punished": pl.Boolean,
+            "punishment_length": pl.Float64,
+            "deviation_gain": pl.Float64,
+        },
+        orient="row",
+    )
     punished = float(per["punished"].mean())
-    unprof = (float((per["deviation_gain"] < 0).mean()) if market is not None else None)
+    unprof = float((per["deviation_gain"] < 0).mean()) if market is not None else None
     flagged = punished >= 0.5 and (unprof is None or unprof >= 0.5)
-    verdict = (f"rivals cut prices after a deviation in {punished:.0%} of sessions "
-               f"(mean response {per['rival_response'].mean():+.3f})")
+    verdict = (
+        f"rivals cut prices after a deviation in {punished:.0%} of sessions "
+        f"(mean response {per['rival_response'].mean():+.3f})"
+    )
     if unprof is not None:
         verdict += f"; the deviation is unprofitable in {unprof:.0%}"
-    verdict += (" -> reward-punishment scheme (Calvano et al. 2020)" if flagged
-                else " -> no evidence of punishment")
+    verdict += (
+        " -> reward-punishment scheme (Calvano et al. 2020)"
+        if flagged
+        else " -> no evidence of punishment"
+    )
     return {
         "sessions": per,
         "punished_share": punished,
@@ -212,8 +242,9 @@ def _newey_west_var(x: np.ndarray, lags: int | None = None) -> float:
     return max(v, 0.0)
 
 
-def margin_screen(wide: np.ndarray, benchmark: np.ndarray, *, min_excess: float = 0.05,
-                  alpha: float = 0.05) -> dict:
+def margin_screen(
+    wide: np.ndarray, benchmark: np.ndarray, *, min_excess: float = 0.05, alpha: float = 0.05
+) -> dict:
     """Prices above a competitive benchmark: mean relative excess and a one-sided HAC test.
 
     Parameters
@@ -234,13 +265,13 @@ def margin_screen(wide: np.ndarray, benchmark: np.ndarray, *, min_excess: float 
         z = math.inf if m > 0 else (-math.inf if m < 0 else 0.0)
         p = 0.0 if m > 0 else 1.0
     flagged = p < alpha and m >= min_excess
-    verdict = (f"prices are {m:+.1%} vs the competitive benchmark (one-sided p = {p:.2g})"
-               + (": supra-competitive" if flagged else ": not materially above it"))
+    verdict = f"prices are {m:+.1%} vs the competitive benchmark (one-sided p = {p:.2g})" + (
+        ": supra-competitive" if flagged else ": not materially above it"
+    )
     return {"statistic": m, "z": z, "p_value": p, "flagged": bool(flagged), "verdict": verdict}
 
 
-def variance_screen(wide: np.ndarray, *, cv_threshold: float = 0.01, alpha: float = 0.05
-                    ) -> dict:
+def variance_screen(wide: np.ndarray, *, cv_threshold: float = 0.01, alpha: float = 0.05) -> dict:
     """Variance screen (Abrantes-Metz et al. 2006): low coefficient of variation of prices.
 
     The score is the mean over firms of ``sd(p_i) / mean(p_i)``. The p-value tests
@@ -255,15 +286,21 @@ def variance_screen(wide: np.ndarray, *, cv_threshold: float = 0.01, alpha: floa
     chi = (T - 1) * (cv**2) / cv_threshold**2
     p = float(np.max(stats.chi2.cdf(chi, T - 1)))  # every firm must be below the threshold
     flagged = score < cv_threshold and p < alpha
-    verdict = (f"coefficient of variation {score:.4f} "
-               + (f"is below {cv_threshold:g}: unusually stable prices" if flagged
-                  else f"is not below {cv_threshold:g}"))
-    return {"statistic": score, "cv_by_firm": cv.tolist(), "p_value": p,
-            "flagged": bool(flagged), "verdict": verdict}
+    verdict = f"coefficient of variation {score:.4f} " + (
+        f"is below {cv_threshold:g}: unusually stable prices"
+        if flagged
+        else f"is not below {cv_threshold:g}"
+    )
+    return {
+        "statistic": score,
+        "cv_by_firm": cv.tolist(),
+        "p_value": p,
+        "flagged": bool(flagged),
+        "verdict": verdict,
+    }
 
 
-def parallelism_screen(wide: np.ndarray, *, min_corr: float = 0.5, alpha: float = 0.05
-                       ) -> dict:
+def parallelism_screen(wide: np.ndarray, *, min_corr: float = 0.5, alpha: float = 0.05) -> dict:
     """Parallel pricing: contemporaneous and leader-follower correlation of price changes.
 
     ``flagged`` when either the mean pairwise correlation of changes or the strongest
@@ -276,9 +313,15 @@ def parallelism_screen(wide: np.ndarray, *, min_corr: float = 0.5, alpha: float 
     if n < 2:
         raise UsageError("parallelism needs at least two firms")
     if moving.sum() < 2 or T < 5:
-        return {"statistic": None, "leader": None, "follower": None, "lag_correlation": None,
-                "p_value": None, "flagged": False,
-                "verdict": "prices (almost) never change: parallelism not measurable"}
+        return {
+            "statistic": None,
+            "leader": None,
+            "follower": None,
+            "lag_correlation": None,
+            "p_value": None,
+            "flagged": False,
+            "verdict": "prices (almost) never change: parallelism not measurable",
+        }
     contemp = []
     for i in range(n):
         for j in range(i + 1, n):
@@ -303,16 +346,24 @@ def parallelism_screen(wide: np.ndarray, *, min_corr: float = 0.5, alpha: float 
     hit_c = rc >= min_corr and pc < alpha
     hit_l = lead is not None and rl >= min_corr and pl_ < alpha
     if hit_l and not hit_c:
-        verdict = (f"leader-follower pricing: firm #{follow + 1} follows firm #{lead + 1} "
-                   f"one period later (r = {rl:.2f}, p = {pl_:.2g})")
+        verdict = (
+            f"leader-follower pricing: firm #{follow + 1} follows firm #{lead + 1} "
+            f"one period later (r = {rl:.2f}, p = {pl_:.2g})"
+        )
     elif hit_c:
         verdict = f"parallel price changes: mean correlation {rc:.2f} (p = {pc:.2g})"
     else:
-        verdict = (f"no parallel pricing: change correlation {rc:.2f}, strongest lagged "
-                   f"{rl:.2f}")
-    return {"statistic": rc, "p_value": pc, "lag_correlation": float(rl) if lead is not None
-            else None, "leader": lead, "follower": follow, "lag_p_value": pl_,
-            "flagged": bool(hit_c or hit_l), "verdict": verdict}
+        verdict = f"no parallel pricing: change correlation {rc:.2f}, strongest lagged {rl:.2f}"
+    return {
+        "statistic": rc,
+        "p_value": pc,
+        "lag_correlation": float(rl) if lead is not None else None,
+        "leader": lead,
+        "follower": follow,
+        "lag_p_value": pl_,
+        "flagged": bool(hit_c or hit_l),
+        "verdict": verdict,
+    }
 
 
 @njit(cache=True)
@@ -385,12 +436,16 @@ def sup_f_test(y, *, trim: float = 0.15, max_candidates: int = 200) -> dict:
     null = _sup_f_null(trim)
     stat = float(F[a])
     p = float((null.size - np.searchsorted(null, stat, side="left") + 1) / (null.size + 1))
-    return {"statistic": stat, "p_value": min(p, 1.0), "break_index": k,
-            "mean_before": float(y[:k].mean()), "mean_after": float(y[k:].mean())}
+    return {
+        "statistic": stat,
+        "p_value": min(p, 1.0),
+        "break_index": k,
+        "mean_before": float(y[:k].mean()),
+        "mean_after": float(y[k:].mean()),
+    }
 
 
-def structural_break_screen(times: np.ndarray, wide: np.ndarray, *, alpha: float = 0.05
-                            ) -> dict:
+def structural_break_screen(times: np.ndarray, wide: np.ndarray, *, alpha: float = 0.05) -> dict:
     """A shift to a higher, stickier price regime: sup-F on mean price and on |price change|.
 
     ``flagged`` when the mean break is significant and upward and volatility after the
@@ -398,40 +453,62 @@ def structural_break_screen(times: np.ndarray, wide: np.ndarray, *, alpha: float
     """
     y = wide.mean(axis=1)
     if np.ptp(y) == 0:
-        return {"statistic": 0.0, "p_value": 1.0, "break_t": None, "flagged": False,
-                "verdict": "prices are constant: no break"}
+        return {
+            "statistic": 0.0,
+            "p_value": 1.0,
+            "break_t": None,
+            "flagged": False,
+            "verdict": "prices are constant: no break",
+        }
     mean_test = sup_f_test(y)
     k = mean_test["break_index"]
     vol = np.abs(np.diff(y))
     vol_test = sup_f_test(vol) if np.ptp(vol) > 0 else {"p_value": 1.0, "statistic": 0.0}
     vol_before = float(vol[: max(k - 1, 1)].mean())
-    vol_after = float(vol[max(k - 1, 1):].mean())
+    vol_after = float(vol[max(k - 1, 1) :].mean())
     up = mean_test["mean_after"] > mean_test["mean_before"]
     sticky = vol_after < vol_before
     flagged = mean_test["p_value"] < alpha and up and sticky
     bt = float(times[k])
     if flagged:
-        verdict = (f"shift to a higher, stickier regime at t = {bt:.6g}: mean "
-                   f"{mean_test['mean_before']:.4g} -> {mean_test['mean_after']:.4g}, mean "
-                   f"|change| {vol_before:.3g} -> {vol_after:.3g} (sup-F p = "
-                   f"{mean_test['p_value']:.2g})")
+        verdict = (
+            f"shift to a higher, stickier regime at t = {bt:.6g}: mean "
+            f"{mean_test['mean_before']:.4g} -> {mean_test['mean_after']:.4g}, mean "
+            f"|change| {vol_before:.3g} -> {vol_after:.3g} (sup-F p = "
+            f"{mean_test['p_value']:.2g})"
+        )
     elif mean_test["p_value"] < alpha:
-        verdict = (f"a break at t = {bt:.6g} (sup-F p = {mean_test['p_value']:.2g}) but not to "
-                   "a higher, stickier regime")
+        verdict = (
+            f"a break at t = {bt:.6g} (sup-F p = {mean_test['p_value']:.2g}) but not to "
+            "a higher, stickier regime"
+        )
     else:
         verdict = f"no structural break in the price level (sup-F p = {mean_test['p_value']:.2g})"
-    return {"statistic": mean_test["statistic"], "p_value": mean_test["p_value"],
-            "break_t": bt, "mean_before": mean_test["mean_before"],
-            "mean_after": mean_test["mean_after"], "volatility_before": vol_before,
-            "volatility_after": vol_after, "volatility_p_value": vol_test["p_value"],
-            "flagged": bool(flagged), "verdict": verdict}
+    return {
+        "statistic": mean_test["statistic"],
+        "p_value": mean_test["p_value"],
+        "break_t": bt,
+        "mean_before": mean_test["mean_before"],
+        "mean_after": mean_test["mean_after"],
+        "volatility_before": vol_before,
+        "volatility_after": vol_after,
+        "volatility_p_value": vol_test["p_value"],
+        "flagged": bool(flagged),
+        "verdict": verdict,
+    }
 
 
 # --------------------------------------------------------------------------- detect_collusion
 
 
-def wide_prices(frame: pl.DataFrame, *, time_col: str = "t", firm_col: str = "firm",
-                price_col: str = "price", min_obs: int = 20):
+def wide_prices(
+    frame: pl.DataFrame,
+    *,
+    time_col: str = "t",
+    firm_col: str = "firm",
+    price_col: str = "price",
+    min_obs: int = 20,
+):
     """Validate a long price frame and pivot it to (times, firms, prices[T, n])."""
     require_columns(frame, {"time": time_col, "firm": firm_col, "price": price_col})
     numeric_column(frame, price_col)
@@ -462,11 +539,20 @@ def wide_prices(frame: pl.DataFrame, *, time_col: str = "t", firm_col: str = "fi
     return times, firms, P
 
 
-def detect_collusion(prices, *, time_col: str = "t", firm_col: str = "firm",
-                     price_col: str = "price", cost_col: str | None = None,
-                     competitive_price=None, market=None, impulse=None,
-                     cv_threshold: float = 0.01, min_excess: float = 0.05,
-                     alpha: float = 0.05) -> dict:
+def detect_collusion(
+    prices,
+    *,
+    time_col: str = "t",
+    firm_col: str = "firm",
+    price_col: str = "price",
+    cost_col: str | None = None,
+    competitive_price=None,
+    market=None,
+    impulse=None,
+    cv_threshold: float = 0.01,
+    min_excess: float = 0.05,
+    alpha: float = 0.05,
+) -> dict:
     """Screens for supra-competitive pricing on observed prices of several firms.
 
     Parameters
@@ -493,13 +579,13 @@ def detect_collusion(prices, *, time_col: str = "t", firm_col: str = "firm",
     when the margin screen is; without one, when at least two of the other screens are.
     """
     frame = as_frame(prices, "prices")
-    times, firms, P = wide_prices(frame, time_col=time_col, firm_col=firm_col,
-                                  price_col=price_col)
+    times, firms, P = wide_prices(frame, time_col=time_col, firm_col=firm_col, price_col=price_col)
     out: dict = {"firms": [str(f) for f in firms], "observations": int(P.shape[0])}
     bench = None
     if competitive_price is not None:
-        bench = np.broadcast_to(np.asarray(competitive_price, dtype=np.float64),
-                                (len(firms),)).copy()
+        bench = np.broadcast_to(
+            np.asarray(competitive_price, dtype=np.float64), (len(firms),)
+        ).copy()
         if not np.all(bench > 0):
             raise UsageError("competitive_price must be > 0")
     elif market is not None:
@@ -510,9 +596,13 @@ def detect_collusion(prices, *, time_col: str = "t", firm_col: str = "firm",
     if bench is not None:
         screens["margin"] = margin_screen(P, bench, min_excess=min_excess, alpha=alpha)
     else:
-        screens["margin"] = {"statistic": None, "p_value": None, "flagged": False,
-                             "verdict": "no competitive benchmark given (competitive_price "
-                                        "or market): margin screen skipped"}
+        screens["margin"] = {
+            "statistic": None,
+            "p_value": None,
+            "flagged": False,
+            "verdict": "no competitive benchmark given (competitive_price "
+            "or market): margin screen skipped",
+        }
     screens["variance"] = variance_screen(P, cv_threshold=cv_threshold, alpha=alpha)
     screens["parallelism"] = parallelism_screen(P, alpha=alpha)
     screens["structural_break"] = structural_break_screen(times, P, alpha=alpha)
@@ -526,19 +616,21 @@ def detect_collusion(prices, *, time_col: str = "t", firm_col: str = "firm",
         out["demand_model"] = demand_model_measures(P, market)
     if impulse is not None:
         out["impulse_response"] = impulse_response_test(impulse, market)
-    others = [k for k in ("variance", "parallelism", "structural_break")
-              if screens[k]["flagged"]]
+    others = [k for k in ("variance", "parallelism", "structural_break") if screens[k]["flagged"]]
     if bench is not None:
         flagged = screens["margin"]["flagged"]
-        verdict = ("supra-competitive prices: " if flagged else "no supra-competitive prices: ")
+        verdict = "supra-competitive prices: " if flagged else "no supra-competitive prices: "
         verdict += screens["margin"]["verdict"]
         verdict += f"; {len(others)} of 3 other screens agree" + (
-            f" ({', '.join(others)})" if others else "")
+            f" ({', '.join(others)})" if others else ""
+        )
     else:
         flagged = len(others) >= 2
-        verdict = (("collusive pattern: " if flagged else "no collusive pattern: ")
-                   + f"{len(others)} of 3 screens flag" + (f" ({', '.join(others)})"
-                                                            if others else ""))
+        verdict = (
+            ("collusive pattern: " if flagged else "no collusive pattern: ")
+            + f"{len(others)} of 3 screens flag"
+            + (f" ({', '.join(others)})" if others else "")
+        )
     out["flagged"] = bool(flagged)
     out["verdict"] = verdict
     return out

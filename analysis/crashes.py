@@ -37,15 +37,27 @@ from analysis._validate import (
 from marketsim.errors import UsageError
 
 _DRAWDOWN_SCHEMA = {
-    "start_t": pl.Float64, "start_price": pl.Float64, "trough_t": pl.Float64,
-    "trough_price": pl.Float64, "depth": pl.Float64, "duration_s": pl.Float64,
-    "speed_per_min": pl.Float64, "recovered_share": pl.Float64, "recovery_peak_t": pl.Float64,
-    "half_recovery_s": pl.Float64, "full_recovery_s": pl.Float64,
+    "start_t": pl.Float64,
+    "start_price": pl.Float64,
+    "trough_t": pl.Float64,
+    "trough_price": pl.Float64,
+    "depth": pl.Float64,
+    "duration_s": pl.Float64,
+    "speed_per_min": pl.Float64,
+    "recovered_share": pl.Float64,
+    "recovery_peak_t": pl.Float64,
+    "half_recovery_s": pl.Float64,
+    "full_recovery_s": pl.Float64,
 }
 
 _FLASH_SCHEMA = {
-    "start_t": pl.Float64, "end_t": pl.Float64, "direction": pl.String, "ticks": pl.Int64,
-    "move": pl.Float64, "duration_s": pl.Float64, "start_price": pl.Float64,
+    "start_t": pl.Float64,
+    "end_t": pl.Float64,
+    "direction": pl.String,
+    "ticks": pl.Int64,
+    "move": pl.Float64,
+    "duration_s": pl.Float64,
+    "start_price": pl.Float64,
     "end_price": pl.Float64,
 }
 
@@ -134,8 +146,9 @@ def _drawdown_events(t, p, drop, window, recovery_window, arg):
     return out[:k]
 
 
-def drawdown_events(times, prices, *, drop: float = 0.05, window: float = 900.0,
-                    recovery_window: float = 1800.0) -> pl.DataFrame:
+def drawdown_events(
+    times, prices, *, drop: float = 0.05, window: float = 900.0, recovery_window: float = 1800.0
+) -> pl.DataFrame:
     """Falls of at least ``drop`` within ``window`` seconds and their recovery.
 
     Parameters
@@ -175,16 +188,22 @@ def drawdown_events(times, prices, *, drop: float = 0.05, window: float = 900.0,
     depth = 1 - p[tr] / p[s]
     dur = t[tr] - t[s]
     rec = np.minimum((p[pk] - p[tr]) / (p[s] - p[tr]), 1.0)
-    return pl.DataFrame({
-        "start_t": t[s], "start_price": p[s], "trough_t": t[tr], "trough_price": p[tr],
-        "depth": depth, "duration_s": dur,
-        "speed_per_min": np.where(dur > 0, depth / np.maximum(dur, 1e-300) * 60, np.inf),
-        "recovered_share": rec, "recovery_peak_t": t[pk],
-        "half_recovery_s": np.where(half >= 0, t[half] - t[tr], np.nan),
-        "full_recovery_s": np.where(full >= 0, t[full] - t[tr], np.nan),
-    }, schema=_DRAWDOWN_SCHEMA).with_columns(
-        pl.col("half_recovery_s", "full_recovery_s").fill_nan(None)
-    )
+    return pl.DataFrame(
+        {
+            "start_t": t[s],
+            "start_price": p[s],
+            "trough_t": t[tr],
+            "trough_price": p[tr],
+            "depth": depth,
+            "duration_s": dur,
+            "speed_per_min": np.where(dur > 0, depth / np.maximum(dur, 1e-300) * 60, np.inf),
+            "recovered_share": rec,
+            "recovery_peak_t": t[pk],
+            "half_recovery_s": np.where(half >= 0, t[half] - t[tr], np.nan),
+            "full_recovery_s": np.where(full >= 0, t[full] - t[tr], np.nan),
+        },
+        schema=_DRAWDOWN_SCHEMA,
+    ).with_columns(pl.col("half_recovery_s", "full_recovery_s").fill_nan(None))
 
 
 @njit(cache=True)
@@ -230,8 +249,9 @@ def _tick_runs(t, p, min_ticks, max_seconds, min_move):
     return out[:k]
 
 
-def mini_flash_crashes(times, prices, *, min_ticks: int = 10, max_seconds: float = 1.5,
-                       min_move: float = 0.008) -> pl.DataFrame:
+def mini_flash_crashes(
+    times, prices, *, min_ticks: int = 10, max_seconds: float = 1.5, min_move: float = 0.008
+) -> pl.DataFrame:
     """Mini flash crashes and spikes in tick data (Johnson et al. 2013).
 
     At least ``min_ticks`` consecutive same-direction price changes within
@@ -252,19 +272,35 @@ def mini_flash_crashes(times, prices, *, min_ticks: int = 10, max_seconds: float
     if runs.shape[0] == 0:
         return pl.DataFrame(schema=_FLASH_SCHEMA)
     a, b, d, k = runs.T
-    return pl.DataFrame({
-        "start_t": t[a], "end_t": t[b],
-        "direction": np.where(d < 0, "crash", "spike"),
-        "ticks": k, "move": p[b] / p[a] - 1, "duration_s": t[b] - t[a],
-        "start_price": p[a], "end_price": p[b],
-    }, schema=_FLASH_SCHEMA)
+    return pl.DataFrame(
+        {
+            "start_t": t[a],
+            "end_t": t[b],
+            "direction": np.where(d < 0, "crash", "spike"),
+            "ticks": k,
+            "move": p[b] / p[a] - 1,
+            "duration_s": t[b] - t[a],
+            "start_price": p[a],
+            "end_price": p[b],
+        },
+        schema=_FLASH_SCHEMA,
+    )
 
 
-def detect_crashes(prices, *, time_col: str = "t", price_col: str = "price",
-                   time_unit: str | None = None, drop: float = 0.05, window: float = 900.0,
-                   recovery_window: float = 1800.0, allow_ties: bool = False,
-                   min_ticks: int = 10, max_seconds: float = 1.5,
-                   min_move: float = 0.008) -> dict:
+def detect_crashes(
+    prices,
+    *,
+    time_col: str = "t",
+    price_col: str = "price",
+    time_unit: str | None = None,
+    drop: float = 0.05,
+    window: float = 900.0,
+    recovery_window: float = 1800.0,
+    allow_ties: bool = False,
+    min_ticks: int = 10,
+    max_seconds: float = 1.5,
+    min_move: float = 0.008,
+) -> dict:
     """Drawdown events and mini flash crashes in one price series.
 
     Parameters
@@ -288,8 +324,9 @@ def detect_crashes(prices, *, time_col: str = "t", price_col: str = "price",
     check_min_obs(t.size, 10, "the crash detector")
     if not np.all(p > 0):
         raise UsageError(f"column {price_col!r} has prices <= 0; crashes are measured in %")
-    flash = mini_flash_crashes(t, p, min_ticks=min_ticks, max_seconds=max_seconds,
-                               min_move=min_move)
+    flash = mini_flash_crashes(
+        t, p, min_ticks=min_ticks, max_seconds=max_seconds, min_move=min_move
+    )
     if allow_ties:
         last = np.flatnonzero(np.diff(t, append=np.inf) > 0)
         t, p = t[last], p[last]
@@ -305,11 +342,14 @@ def detect_crashes(prices, *, time_col: str = "t", price_col: str = "price",
         )
     if flash.height:
         nc = int((flash["direction"] == "crash").sum())
-        parts.append(f"{nc} mini flash crash(es) and {flash.height - nc} spike(s) "
-                     "(Johnson et al. 2013)")
+        parts.append(
+            f"{nc} mini flash crash(es) and {flash.height - nc} spike(s) (Johnson et al. 2013)"
+        )
     flagged = bool(dd.height or flash.height)
-    verdict = "; ".join(parts) if parts else (
-        f"no crash: no fall of {drop:.0%} within {window:g} s and no mini flash crash"
+    verdict = (
+        "; ".join(parts)
+        if parts
+        else (f"no crash: no fall of {drop:.0%} within {window:g} s and no mini flash crash")
     )
     return {
         "drawdowns": dd,

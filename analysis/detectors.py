@@ -75,20 +75,25 @@ def _market_from_params(params: dict | None):
     try:
         a = np.broadcast_to(np.asarray(params.get("a", 2.0), dtype=np.float64), (n,))
         c = np.broadcast_to(np.asarray(params.get("c", 1.0), dtype=np.float64), (n,))
-        return LogitMarket(a.copy(), c.copy(), float(params.get("a0", 0.0)),
-                           float(params.get("mu", 0.25)))
+        return LogitMarket(
+            a.copy(), c.copy(), float(params.get("a0", 0.0)), float(params.get("mu", 0.25))
+        )
     except (TypeError, ValueError, UsageError):
         return None
 
 
-def pricing_detectors(sessions: pl.DataFrame, impulse: pl.DataFrame | None = None,
-                      market=None, delta: float = 0.95) -> dict:
+def pricing_detectors(
+    sessions: pl.DataFrame, impulse: pl.DataFrame | None = None, market=None, delta: float = 0.95
+) -> dict:
     """Detector results for a pricing run (one row per session, Calvano format)."""
     out: dict = {"kind": "pricing", "sessions": int(sessions.height)}
     if "profit_gain" in sessions.columns:
         pg = sessions["profit_gain"].drop_nulls().drop_nans()
-        pidx = (sessions["price_index"].drop_nulls().drop_nans()
-                if "price_index" in sessions.columns else None)
+        pidx = (
+            sessions["price_index"].drop_nulls().drop_nans()
+            if "price_index" in sessions.columns
+            else None
+        )
         share = float((pg > 0.5).mean()) if pg.len() else None
         out["demand_model"] = {
             "profit_gain_mean": pg.mean(),
@@ -96,8 +101,11 @@ def pricing_detectors(sessions: pl.DataFrame, impulse: pl.DataFrame | None = Non
             "price_index_mean": pidx.mean() if pidx is not None else None,
             "share_sessions_profit_gain_above_half": share,
             "flagged": bool(pg.len() and pg.mean() > 0.5),
-            "verdict": (f"profit gain Delta = {pg.mean():.2f} on average (0 = Nash, "
-                        f"1 = monopoly); {share:.0%} of sessions above 0.5") if pg.len()
+            "verdict": (
+                f"profit gain Delta = {pg.mean():.2f} on average (0 = Nash, "
+                f"1 = monopoly); {share:.0%} of sessions above 0.5"
+            )
+            if pg.len()
             else "no profit gain recorded",
         }
     price_cols = sorted(c for c in sessions.columns if c.startswith("cycle_prices_firm"))
@@ -111,12 +119,14 @@ def pricing_detectors(sessions: pl.DataFrame, impulse: pl.DataFrame | None = Non
         ir = _guarded(impulse_response_test, impulse, market, delta=delta)
         ir.pop("sessions", None)
         out["impulse_response"] = ir
-    flags = [k for k in ("demand_model", "margin", "impulse_response")
-             if out.get(k, {}).get("flagged")]
+    flags = [
+        k for k in ("demand_model", "margin", "impulse_response") if out.get(k, {}).get("flagged")
+    ]
     out["flagged"] = bool(flags)
     parts = [out[k]["verdict"] for k in ("demand_model", "impulse_response") if k in out]
-    out["verdict"] = (("supra-competitive pricing: " if flags else "competitive pricing: ")
-                      + "; ".join(parts))
+    out["verdict"] = (
+        "supra-competitive pricing: " if flags else "competitive pricing: "
+    ) + "; ".join(parts)
     return out
 
 
@@ -130,17 +140,21 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
     feedback: dict = {}
     if book is not None and book.height:
         tcol = "t" if "t" in book.columns else ("t_ns" if "t_ns" in book.columns else None)
-        mcol = "mid" if "mid" in book.columns else (
-            "mid_tick" if "mid_tick" in book.columns else None)
+        mcol = (
+            "mid" if "mid" in book.columns else ("mid_tick" if "mid_tick" in book.columns else None)
+        )
         levels = [c for c in book.columns if c.startswith(("bid_qty_", "ask_qty_"))]
         if tcol and mcol:
-            b = book.select(tcol, pl.col(mcol).cast(pl.Float64).alias("mid"),
-                            *[c for pair in _DEPTH_PAIRS for c in pair if c in book.columns],
-                            *(["depth"] if "depth" in book.columns else []),
-                            *([pl.sum_horizontal(levels).alias("_levels_depth")]
-                              if levels else []))
-            b = b.filter(pl.col("mid").is_not_null() & pl.col("mid").is_not_nan()
-                         & (pl.col("mid") > 0))
+            b = book.select(
+                tcol,
+                pl.col(mcol).cast(pl.Float64).alias("mid"),
+                *[c for pair in _DEPTH_PAIRS for c in pair if c in book.columns],
+                *(["depth"] if "depth" in book.columns else []),
+                *([pl.sum_horizontal(levels).alias("_levels_depth")] if levels else []),
+            )
+            b = b.filter(
+                pl.col("mid").is_not_null() & pl.col("mid").is_not_nan() & (pl.col("mid") > 0)
+            )
             if b.height >= 10:
                 t = time_seconds(b, tcol)
                 mid = b["mid"].cast(pl.Float64).to_numpy()
@@ -161,8 +175,11 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
                     feedback["depth_drop"] = _guarded(depth_drop, t, depth.to_numpy())
     if trades is not None and trades.height:
         tcol = "t_ns" if "t_ns" in trades.columns else ("t" if "t" in trades.columns else None)
-        pcol = "price_tick" if "price_tick" in trades.columns else (
-            "price" if "price" in trades.columns else None)
+        pcol = (
+            "price_tick"
+            if "price_tick" in trades.columns
+            else ("price" if "price" in trades.columns else None)
+        )
         if tcol and pcol:
             t = time_seconds(trades, tcol)
             p = trades[pcol].cast(pl.Float64).to_numpy()
@@ -171,10 +188,12 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
             crash["mini_flash_crashes"] = mini_flash_crashes(t, p)
             arrivals = np.unique(t)[-MAX_HAWKES_EVENTS:]
             feedback["hawkes"] = _guarded(hawkes_fit, arrivals)
-            side = trades["aggressor_side"].to_numpy()[order] if (
-                "aggressor_side" in trades.columns) else None
-            feedback["sign_autocorrelation"] = _guarded(sign_autocorrelation,
-                                                        trade_signs(p, side))
+            side = (
+                trades["aggressor_side"].to_numpy()[order]
+                if ("aggressor_side" in trades.columns)
+                else None
+            )
+            feedback["sign_autocorrelation"] = _guarded(sign_autocorrelation, trade_signs(p, side))
             if "qty" in trades.columns:
                 res = _guarded(vpin, t, p, trades["qty"].to_numpy()[order])
                 res.pop("series", None)
@@ -187,8 +206,10 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
         crash["flagged"] = bool(nd or nf)
         parts = []
         if dd is not None:
-            parts.append(f"{nd} fall(s) of 5% within 15 min" + (
-                f", deepest {crash['max_drawdown']:.1%}" if nd else ""))
+            parts.append(
+                f"{nd} fall(s) of 5% within 15 min"
+                + (f", deepest {crash['max_drawdown']:.1%}" if nd else "")
+            )
         if fc is not None:
             parts.append(f"{nf} mini flash crash(es) (Johnson et al. 2013)")
         crash["verdict"] = ("crash: " if crash["flagged"] else "no crash: ") + "; ".join(parts)
@@ -196,11 +217,15 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
     if feedback:
         hits = [k for k, v in feedback.items() if v.get("flagged")]
         feedback["flagged"] = bool(feedback.get("hawkes", {}).get("flagged") or len(hits) >= 2)
-        feedback["verdict"] = ("destabilising feedback: " + ", ".join(hits)
-                               if feedback["flagged"] else "no destabilising feedback")
+        feedback["verdict"] = (
+            "destabilising feedback: " + ", ".join(hits)
+            if feedback["flagged"]
+            else "no destabilising feedback"
+        )
         out["feedback"] = feedback
-    out["flagged"] = bool(out.get("crash", {}).get("flagged")
-                          or out.get("feedback", {}).get("flagged"))
+    out["flagged"] = bool(
+        out.get("crash", {}).get("flagged") or out.get("feedback", {}).get("flagged")
+    )
     out["verdict"] = "; ".join(out[k]["verdict"] for k in ("crash", "feedback") if k in out)
     return out
 
@@ -234,14 +259,20 @@ def run_detectors(out_dir, params: dict | None = None) -> dict:
     if sessions_path.exists():
         impulse_path = out_dir / "impulse.parquet"
         impulse = pl.read_parquet(impulse_path) if impulse_path.exists() else None
-        res = pricing_detectors(pl.read_parquet(sessions_path), impulse,
-                                _market_from_params(params),
-                                delta=float((params or {}).get("delta", 0.95)))
+        res = pricing_detectors(
+            pl.read_parquet(sessions_path),
+            impulse,
+            _market_from_params(params),
+            delta=float((params or {}).get("delta", 0.95)),
+        )
     elif book_path.exists() or trades_path.exists():
         book = pl.read_parquet(book_path) if book_path.exists() else None
         trades = pl.read_parquet(trades_path) if trades_path.exists() else None
         res = orderbook_detectors(book, trades)
     else:
-        res = {"kind": "none", "flagged": False,
-               "verdict": "no sessions.parquet, book.parquet or trades.parquet to examine"}
+        res = {
+            "kind": "none",
+            "flagged": False,
+            "verdict": "no sessions.parquet, book.parquet or trades.parquet to examine",
+        }
     return to_jsonable(res)

@@ -123,8 +123,9 @@ def _hawkes_thinning(mu, alpha, beta, T, rng):
     return out[:k].copy()
 
 
-def simulate_hawkes(baseline_rate: float, branching_ratio: float, decay: float,
-                    duration: float, seed: int) -> np.ndarray:
+def simulate_hawkes(
+    baseline_rate: float, branching_ratio: float, decay: float, duration: float, seed: int
+) -> np.ndarray:
     """Arrival times of an exponential-kernel Hawkes process (Ogata thinning).
 
     Parameters
@@ -149,8 +150,9 @@ def simulate_hawkes(baseline_rate: float, branching_ratio: float, decay: float,
     if not 0 <= branching_ratio < 1:
         raise UsageError(f"branching_ratio must be in [0, 1) (got {branching_ratio})")
     rng = np.random.default_rng(np.random.SeedSequence(seed))
-    return _hawkes_thinning(float(baseline_rate), float(branching_ratio * decay),
-                            float(decay), float(duration), rng)
+    return _hawkes_thinning(
+        float(baseline_rate), float(branching_ratio * decay), float(decay), float(duration), rng
+    )
 
 
 def _hawkes_mle(t: np.ndarray, T: float):
@@ -169,7 +171,10 @@ def _hawkes_mle(t: np.ndarray, T: float):
     for n0, beta0 in ((0.5, 1.0), (0.2, 0.1), (0.8, 10.0)):
         x0 = np.log([rate * (1 - n0), n0, beta0])
         res = optimize.minimize(
-            negll, x0, jac=True, method="L-BFGS-B",
+            negll,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
             bounds=[(None, None), (np.log(1e-6), np.log(1.5)), (np.log(1e-4), np.log(1e4))],
             options={"maxiter": 200, "ftol": 1e-11, "gtol": 1e-8},
         )
@@ -198,8 +203,9 @@ def _observed_information(t, T, mu, alpha, beta):
     return -H
 
 
-def hawkes_fit(times, *, start: float | None = None, end: float | None = None,
-               level: float = 0.95) -> dict:
+def hawkes_fit(
+    times, *, start: float | None = None, end: float | None = None, level: float = 0.95
+) -> dict:
     """Fit an exponential-kernel Hawkes process to arrival times by maximum likelihood.
 
     Parameters
@@ -245,8 +251,10 @@ def hawkes_fit(times, *, start: float | None = None, end: float | None = None,
     except np.linalg.LinAlgError:
         pass
     if n >= 0.95:
-        verdict = (f"critical: branching ratio n = {n:.2f}; activity is almost entirely "
-                   "self-excited (Filimonov & Sornette 2012)")
+        verdict = (
+            f"critical: branching ratio n = {n:.2f}; activity is almost entirely "
+            "self-excited (Filimonov & Sornette 2012)"
+        )
     elif n >= 0.8:
         verdict = f"strongly self-exciting: n = {n:.2f} of arrivals are triggered by earlier ones"
     elif n >= 0.4:
@@ -274,8 +282,9 @@ def hawkes_fit(times, *, start: float | None = None, end: float | None = None,
 # --------------------------------------------------------------------------- variance ratio
 
 
-def variance_ratio(prices, q: int | tuple[int, ...] = (2, 4, 8, 16), *, log: bool = True,
-                   alpha: float = 0.05) -> dict:
+def variance_ratio(
+    prices, q: int | tuple[int, ...] = (2, 4, 8, 16), *, log: bool = True, alpha: float = 0.05
+) -> dict:
     """Lo & MacKinlay (1988) variance ratio test with the heteroskedasticity-robust z*.
 
     Parameters
@@ -329,11 +338,12 @@ def variance_ratio(prices, q: int | tuple[int, ...] = (2, 4, 8, 16), *, log: boo
     k = int(np.argmin(ps))
     if pmin < alpha:
         kind = "momentum (positive feedback)" if vrs[k] > 1 else "mean reversion"
-        verdict = (f"random walk rejected: VR({qs[k]}) = {vrs[k]:.2f}, z* = {zs[k]:.1f} "
-                   f"-> {kind}")
+        verdict = f"random walk rejected: VR({qs[k]}) = {vrs[k]:.2f}, z* = {zs[k]:.1f} -> {kind}"
     else:
-        verdict = (f"consistent with a random walk: VR between {min(vrs):.2f} and "
-                   f"{max(vrs):.2f}, smallest Bonferroni p = {pmin:.2f}")
+        verdict = (
+            f"consistent with a random walk: VR between {min(vrs):.2f} and "
+            f"{max(vrs):.2f}, smallest Bonferroni p = {pmin:.2f}"
+        )
     return {
         "q": list(qs),
         "vr": vrs,
@@ -374,9 +384,16 @@ def _fill_buckets(bar_volume, bar_buy_share, bar_time, bucket_volume):
     return buy, sell, end
 
 
-def vpin(times, prices, volumes, *, bar_seconds: float | None = None,
-         bucket_volume: float | None = None, window: int = 50,
-         threshold: float = 0.5) -> dict:
+def vpin(
+    times,
+    prices,
+    volumes,
+    *,
+    bar_seconds: float | None = None,
+    bucket_volume: float | None = None,
+    window: int = 50,
+    threshold: float = 0.5,
+) -> dict:
     """VPIN with bulk volume classification (Easley, López de Prado & O'Hara 2012).
 
     Parameters
@@ -430,16 +447,20 @@ def vpin(times, prices, volumes, *, bar_seconds: float | None = None,
         )
     imb = np.abs(sell - buy)
     roll = np.convolve(imb, np.ones(window), mode="valid") / (window * bucket_volume)
-    series = pl.DataFrame({
-        "bucket": np.arange(window - 1, buy.size, dtype=np.int64),
-        "t": end[window - 1:],
-        "vpin": roll,
-    })
+    series = pl.DataFrame(
+        {
+            "bucket": np.arange(window - 1, buy.size, dtype=np.int64),
+            "t": end[window - 1 :],
+            "vpin": roll,
+        }
+    )
     k = int(np.argmax(roll))
     vmax = float(roll[k])
     flagged = vmax >= threshold
-    verdict = (f"{'one-sided (toxic) order flow' if flagged else 'balanced order flow'}: "
-               f"VPIN peaks at {vmax:.2f} (mean {roll.mean():.2f})")
+    verdict = (
+        f"{'one-sided (toxic) order flow' if flagged else 'balanced order flow'}: "
+        f"VPIN peaks at {vmax:.2f} (mean {roll.mean():.2f})"
+    )
     return {
         "vpin_max": vmax,
         "vpin_max_t": float(end[window - 1 + k]),
@@ -504,21 +525,36 @@ def sign_autocorrelation(signs, max_lag: int = 20, alpha: float = 0.05) -> dict:
     d = s - s.mean()
     c0 = d @ d
     if c0 == 0:
-        return {"acf": [None] * max_lag, "acf1": None, "ljung_box": None, "p_value": None,
-                "flagged": True, "verdict": "every trade has the same sign: entirely one-sided"}
+        return {
+            "acf": [None] * max_lag,
+            "acf1": None,
+            "ljung_box": None,
+            "p_value": None,
+            "flagged": True,
+            "verdict": "every trade has the same sign: entirely one-sided",
+        }
     acf = np.array([(d[k:] @ d[:-k]) / c0 for k in range(1, max_lag + 1)])
     Q = N * (N + 2) * np.sum(acf**2 / (N - np.arange(1, max_lag + 1)))
     p = float(stats.chi2.sf(Q, max_lag))
     flagged = p < alpha and acf[0] > 0
     if flagged:
-        verdict = (f"persistent order flow: a buy tends to follow a buy (acf(1) = {acf[0]:.2f}, "
-                   f"Ljung-Box p = {p:.2g})")
+        verdict = (
+            f"persistent order flow: a buy tends to follow a buy (acf(1) = {acf[0]:.2f}, "
+            f"Ljung-Box p = {p:.2g})"
+        )
     elif p < alpha:
         verdict = f"alternating order flow (acf(1) = {acf[0]:.2f}, Ljung-Box p = {p:.2g})"
     else:
         verdict = f"no sign persistence (acf(1) = {acf[0]:.2f}, Ljung-Box p = {p:.2g})"
-    return {"acf": acf.tolist(), "acf1": float(acf[0]), "ljung_box": float(Q), "p_value": p,
-            "observations": int(N), "flagged": bool(flagged), "verdict": verdict}
+    return {
+        "acf": acf.tolist(),
+        "acf1": float(acf[0]),
+        "ljung_box": float(Q),
+        "p_value": p,
+        "observations": int(N),
+        "flagged": bool(flagged),
+        "verdict": verdict,
+    }
 
 
 def depth_drop(times, depth, *, baseline_seconds: float = 300.0, threshold: float = 0.5) -> dict:
@@ -536,9 +572,7 @@ def depth_drop(times, depth, *, baseline_seconds: float = 300.0, threshold: floa
     check_min_obs(t.size, 10, "the depth-drop measure")
     dt = np.median(np.diff(t)) if t.size > 1 else 1.0
     w = max(int(round(baseline_seconds / dt)), 2) if dt > 0 else 2
-    base = (
-        pl.Series(D).rolling_median(window_size=w, min_samples=1).shift(1).to_numpy()
-    )
+    base = pl.Series(D).rolling_median(window_size=w, min_samples=1).shift(1).to_numpy()
     base[0] = D[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(base > 0, D / base, 1.0)
@@ -548,20 +582,36 @@ def depth_drop(times, depth, *, baseline_seconds: float = 300.0, threshold: floa
     secs = float(np.sum(np.diff(t, append=t[-1] + dt)[below]))
     mx = float(max(drop[k], 0.0))
     flagged = mx >= threshold
-    verdict = (f"{'liquidity withdrawn' if flagged else 'no large liquidity withdrawal'}: "
-               f"depth fell {mx:.0%} below its trailing median (at t = {t[k]:.6g})")
-    return {"max_drop": mx, "t": float(t[k]), "seconds_below_half": secs,
-            "flagged": bool(flagged), "verdict": verdict}
+    verdict = (
+        f"{'liquidity withdrawn' if flagged else 'no large liquidity withdrawal'}: "
+        f"depth fell {mx:.0%} below its trailing median (at t = {t[k]:.6g})"
+    )
+    return {
+        "max_drop": mx,
+        "t": float(t[k]),
+        "seconds_below_half": secs,
+        "flagged": bool(flagged),
+        "verdict": verdict,
+    }
 
 
 # --------------------------------------------------------------------------- detect_feedback
 
 
-def detect_feedback(trades, *, time_col: str = "t", price_col: str = "price",
-                    volume_col: str | None = None, side_col: str | None = None,
-                    depth_col: str | None = None, time_unit: str | None = None,
-                    sample_seconds: float | None = None, q=(2, 4, 8, 16),
-                    vpin_window: int = 50, alpha: float = 0.05) -> dict:
+def detect_feedback(
+    trades,
+    *,
+    time_col: str = "t",
+    price_col: str = "price",
+    volume_col: str | None = None,
+    side_col: str | None = None,
+    depth_col: str | None = None,
+    time_unit: str | None = None,
+    sample_seconds: float | None = None,
+    q=(2, 4, 8, 16),
+    vpin_window: int = 50,
+    alpha: float = 0.05,
+) -> dict:
     """All feedback detectors on one trade (or quote) table.
 
     Parameters
@@ -602,8 +652,9 @@ def detect_feedback(trades, *, time_col: str = "t", price_col: str = "price",
     else:
         sampled = p
     try:
-        out["variance_ratio"] = variance_ratio(sampled, q, log=bool(np.all(sampled > 0)),
-                                               alpha=alpha)
+        out["variance_ratio"] = variance_ratio(
+            sampled, q, log=bool(np.all(sampled > 0)), alpha=alpha
+        )
     except UsageError as exc:
         out["variance_ratio"] = {"flagged": False, "verdict": f"not computed: {exc}"}
     sides = None
@@ -624,7 +675,8 @@ def detect_feedback(trades, *, time_col: str = "t", price_col: str = "price",
     hits = [k for k, v in out.items() if v.get("flagged")]
     out["flagged"] = bool(out["hawkes"]["flagged"] or len(hits) >= 2)
     out["verdict"] = (
-        ("destabilising feedback: " + ", ".join(hits)) if out["flagged"]
+        ("destabilising feedback: " + ", ".join(hits))
+        if out["flagged"]
         else "no destabilising feedback" + (f" (only {hits[0]})" if hits else "")
     )
     return out

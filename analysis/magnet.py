@@ -28,9 +28,16 @@ import polars as pl
 NS = 1_000_000_000
 
 
-def limit_distance(book: pl.DataFrame, trades: pl.DataFrame, policies, *,
-                   prev_close_tick: int, tick_size: float, open_ns: int,
-                   close_ns: int) -> np.ndarray:
+def limit_distance(
+    book: pl.DataFrame,
+    trades: pl.DataFrame,
+    policies,
+    *,
+    prev_close_tick: int,
+    tick_size: float,
+    open_ns: int,
+    close_ns: int,
+) -> np.ndarray:
     """Distance (fraction of price) from each second's mid to the nearest limit.
 
     Parameters
@@ -54,8 +61,13 @@ def limit_distance(book: pl.DataFrame, trades: pl.DataFrame, policies, *,
     tr_t = trades["t_ns"].to_numpy()
     tr_p = trades["price_tick"].to_numpy().astype(np.int64)
     if luld is not None:
-        rules = rules_array([luld], tick_size=tick_size, prev_close_tick=prev_close_tick,
-                            open_ns=open_ns, close_ns=close_ns)
+        rules = rules_array(
+            [luld],
+            tick_size=tick_size,
+            prev_close_tick=prev_close_tick,
+            open_ns=open_ns,
+            close_ns=close_ns,
+        )
         w = int(np.ceil(luld.reference_window_s))
         sec = tr_t // NS
         # reference at second s: mean trade price of whole seconds s-w .. s-1
@@ -74,8 +86,9 @@ def limit_distance(book: pl.DataFrame, trades: pl.DataFrame, policies, *,
         if tr_t.size:
             cummin = np.minimum.accumulate(tr_p)
             n_before = np.searchsorted(tr_t, t, side="right")  # trades at or before t
-            low_so_far = np.where(n_before > 0, cummin[np.maximum(n_before - 1, 0)],
-                                  float(prev_close_tick))
+            low_so_far = np.where(
+                n_before > 0, cummin[np.maximum(n_before - 1, 0)], float(prev_close_tick)
+            )
         for level in mwcb.levels:
             price = (1.0 - level) * prev_close_tick
             alive = low_so_far > price
@@ -85,24 +98,31 @@ def limit_distance(book: pl.DataFrame, trades: pl.DataFrame, policies, *,
     return dist
 
 
-def magnet_rows(dist: np.ndarray, book: pl.DataFrame, *, bin_pct: float = 1.0,
-                n_bins: int = 10) -> pl.DataFrame:
+def magnet_rows(
+    dist: np.ndarray, book: pl.DataFrame, *, bin_pct: float = 1.0, n_bins: int = 10
+) -> pl.DataFrame:
     """Per distance bin: ``bin``, ``seconds``, ``volume``, ``order_actions`` (sums).
 
     The last bin holds every distance at or beyond ``n_bins * bin_pct`` percent.
     """
     ok = np.isfinite(dist)
     b = np.minimum(np.floor(dist[ok] * 100.0 / bin_pct), n_bins).astype(np.int64)
-    return pl.DataFrame({
-        "bin": b,
-        "volume": book["volume"].to_numpy()[ok].astype(float),
-        "order_actions": book["order_actions"].to_numpy()[ok].astype(float),
-    }).group_by("bin").agg(pl.len().alias("seconds"), pl.col("volume").sum(),
-                           pl.col("order_actions").sum())
+    return (
+        pl.DataFrame(
+            {
+                "bin": b,
+                "volume": book["volume"].to_numpy()[ok].astype(float),
+                "order_actions": book["order_actions"].to_numpy()[ok].astype(float),
+            }
+        )
+        .group_by("bin")
+        .agg(pl.len().alias("seconds"), pl.col("volume").sum(), pl.col("order_actions").sum())
+    )
 
 
-def magnet_table(parts: list[tuple[str, str, int, pl.DataFrame]], *, bin_pct: float = 1.0,
-                 n_bins: int = 10) -> pl.DataFrame:
+def magnet_table(
+    parts: list[tuple[str, str, int, pl.DataFrame]], *, bin_pct: float = 1.0, n_bins: int = 10
+) -> pl.DataFrame:
     """Pool the per-cell bin sums into rates.
 
     Parameters
@@ -116,22 +136,44 @@ def magnet_table(parts: list[tuple[str, str, int, pl.DataFrame]], *, bin_pct: fl
     volume_per_s, order_actions_per_s, n_seeds`` (``bin_hi_pct`` is null for the last,
     open bin).
     """
-    schema = {"policy": pl.String, "arm": pl.String, "bin_lo_pct": pl.Float64,
-              "bin_hi_pct": pl.Float64, "seconds": pl.Int64, "volume_per_s": pl.Float64,
-              "order_actions_per_s": pl.Float64, "n_seeds": pl.Int64}
+    schema = {
+        "policy": pl.String,
+        "arm": pl.String,
+        "bin_lo_pct": pl.Float64,
+        "bin_hi_pct": pl.Float64,
+        "seconds": pl.Int64,
+        "volume_per_s": pl.Float64,
+        "order_actions_per_s": pl.Float64,
+        "n_seeds": pl.Int64,
+    }
     if not parts:
         return pl.DataFrame(schema=schema)
-    frame = pl.concat([rows.with_columns(pl.lit(p).alias("policy"), pl.lit(a).alias("arm"),
-                                         pl.lit(s).alias("seed"))
-                       for p, a, s, rows in parts])
-    out = frame.group_by("policy", "arm", "bin").agg(
-        pl.col("seconds").sum(), pl.col("volume").sum(), pl.col("order_actions").sum(),
-        pl.col("seed").n_unique().alias("n_seeds")).sort("policy", "arm", "bin")
+    frame = pl.concat(
+        [
+            rows.with_columns(
+                pl.lit(p).alias("policy"), pl.lit(a).alias("arm"), pl.lit(s).alias("seed")
+            )
+            for p, a, s, rows in parts
+        ]
+    )
+    out = (
+        frame.group_by("policy", "arm", "bin")
+        .agg(
+            pl.col("seconds").sum(),
+            pl.col("volume").sum(),
+            pl.col("order_actions").sum(),
+            pl.col("seed").n_unique().alias("n_seeds"),
+        )
+        .sort("policy", "arm", "bin")
+    )
     return out.select(
-        "policy", "arm",
+        "policy",
+        "arm",
         (pl.col("bin") * bin_pct).cast(pl.Float64).alias("bin_lo_pct"),
-        pl.when(pl.col("bin") < n_bins).then((pl.col("bin") + 1) * bin_pct)
-        .cast(pl.Float64).alias("bin_hi_pct"),
+        pl.when(pl.col("bin") < n_bins)
+        .then((pl.col("bin") + 1) * bin_pct)
+        .cast(pl.Float64)
+        .alias("bin_hi_pct"),
         pl.col("seconds").cast(pl.Int64),
         (pl.col("volume") / pl.col("seconds")).alias("volume_per_s"),
         (pl.col("order_actions") / pl.col("seconds")).alias("order_actions_per_s"),
@@ -152,8 +194,9 @@ def magnet_summary(table: pl.DataFrame) -> dict:
             "nearest_volume_per_s": near["volume_per_s"],
             "nearest_order_actions_per_s": near["order_actions_per_s"],
             "all_volume_per_s": float((g["volume_per_s"] * g["seconds"]).sum() / secs),
-            "all_order_actions_per_s": float((g["order_actions_per_s"] * g["seconds"]).sum()
-                                             / secs),
+            "all_order_actions_per_s": float(
+                (g["order_actions_per_s"] * g["seconds"]).sum() / secs
+            ),
         }
     return out
 

@@ -63,12 +63,16 @@ class Figure:
 # ============================================================================ pricing
 
 
-def _cycle_extension(sessions: pl.DataFrame, impulse: pl.DataFrame, session: int,
-                     periods: int) -> pl.DataFrame | None:
+def _cycle_extension(
+    sessions: pl.DataFrame, impulse: pl.DataFrame, session: int, periods: int
+) -> pl.DataFrame | None:
     """Limit-cycle prices before the impulse window, aligned with its first periods."""
     row = sessions.filter(pl.col("session") == session)
-    firms = sorted(int(c.removeprefix("cycle_prices_firm")) for c in sessions.columns
-                   if c.startswith("cycle_prices_firm"))
+    firms = sorted(
+        int(c.removeprefix("cycle_prices_firm"))
+        for c in sessions.columns
+        if c.startswith("cycle_prices_firm")
+    )
     if row.height != 1 or not firms:
         return None
     cycles = [np.asarray(row[f"cycle_prices_firm{i}"][0], dtype=np.float64) for i in firms]
@@ -79,15 +83,19 @@ def _cycle_extension(sessions: pl.DataFrame, impulse: pl.DataFrame, session: int
     t0 = int(imp["t"].min())
     pre = {i: imp.filter(pl.col("firm") == i).sort("t")["price"].to_numpy() for i in firms}
     for phase in range(length):  # phase of the cycle at t0
-        if all(pre[i].size and np.allclose(
-                cycles[k][(phase + np.arange(pre[i].size)) % length], pre[i])
-               for k, i in enumerate(firms)):
+        if all(
+            pre[i].size
+            and np.allclose(cycles[k][(phase + np.arange(pre[i].size)) % length], pre[i])
+            for k, i in enumerate(firms)
+        ):
             ts = np.arange(t0 - periods, t0)
             idx = (phase + ts - t0) % length
-            return pl.concat([
-                pl.DataFrame({"session": session, "t": ts, "firm": i,
-                              "price": cycles[k][idx]})
-                for k, i in enumerate(firms)])
+            return pl.concat(
+                [
+                    pl.DataFrame({"session": session, "t": ts, "firm": i, "price": cycles[k][idx]})
+                    for k, i in enumerate(firms)
+                ]
+            )
     return None
 
 
@@ -98,27 +106,34 @@ def _price_paths(sessions: pl.DataFrame, impulse: pl.DataFrame) -> pl.DataFrame:
         ext = _cycle_extension(sessions, impulse, s, PRE_PERIODS)
         if ext is not None:
             parts.append(ext)
-        parts.append(impulse.filter(pl.col("session") == s).select("session", "t", "firm",
-                                                                    "price"))
-    return pl.concat([p.cast({"session": pl.Int64, "t": pl.Int64, "firm": pl.Int64,
-                              "price": pl.Float64}) for p in parts]).sort("session", "firm",
-                                                                          "t")
+        parts.append(impulse.filter(pl.col("session") == s).select("session", "t", "firm", "price"))
+    return pl.concat(
+        [
+            p.cast({"session": pl.Int64, "t": pl.Int64, "firm": pl.Int64, "price": pl.Float64})
+            for p in parts
+        ]
+    ).sort("session", "firm", "t")
 
 
 def _histogram(values: pl.Series, bins: int = 30) -> pl.DataFrame:
     v = values.drop_nulls().drop_nans().to_numpy()
     lo, hi = (min(-0.1, v.min()), max(1.1, v.max())) if v.size else (0.0, 1.0)
     counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
-    return pl.DataFrame({"bin_start": edges[:-1], "bin_end": edges[1:],
-                         "sessions": counts.astype(np.int64)})
+    return pl.DataFrame(
+        {"bin_start": edges[:-1], "bin_end": edges[1:], "sessions": counts.astype(np.int64)}
+    )
 
 
 def _fan(impulse: pl.DataFrame) -> pl.DataFrame:
-    return (impulse.group_by("t", "firm")
-            .agg(pl.col("price").quantile(0.1, "linear").alias("q10"),
-                 pl.col("price").median().alias("median"),
-                 pl.col("price").quantile(0.9, "linear").alias("q90"))
-            .sort("firm", "t"))
+    return (
+        impulse.group_by("t", "firm")
+        .agg(
+            pl.col("price").quantile(0.1, "linear").alias("q10"),
+            pl.col("price").median().alias("median"),
+            pl.col("price").quantile(0.9, "linear").alias("q90"),
+        )
+        .sort("firm", "t")
+    )
 
 
 def _first(value):
@@ -138,35 +153,53 @@ def pricing_figures(run_dir: Path, summary: dict) -> list[Figure]:
     figs: list[Figure] = []
     if impulse is not None and impulse.height and nash is not None and mono is not None:
         shown = impulse["session"].unique().sort().head(PATH_SESSIONS).to_list()
-        figs.append(Figure(
-            "price_paths", "Price paths",
-            f"Sessions {', '.join(map(str, shown))}: "
-            "the learned limit cycle, then firm 1 deviates to its static best response "
-            "at period 0 and both firms' prices follow the learned strategies.",
-            charts.price_paths(_price_paths(sessions, impulse), nash, mono)))
+        figs.append(
+            Figure(
+                "price_paths",
+                "Price paths",
+                f"Sessions {', '.join(map(str, shown))}: "
+                "the learned limit cycle, then firm 1 deviates to its static best response "
+                "at period 0 and both firms' prices follow the learned strategies.",
+                charts.price_paths(_price_paths(sessions, impulse), nash, mono),
+            )
+        )
     if "profit_gain" in sessions.columns:
         pg = sessions["profit_gain"]
-        figs.append(Figure(
-            "profit_gain", "Profit gain Delta",
-            f"{sessions.height} sessions; Delta = 0 is the static Nash profit, 1 the "
-            "joint-monopoly profit; the red line is the mean.",
-            charts.profit_gain_histogram(_histogram(pg), pg.drop_nans().mean())))
+        figs.append(
+            Figure(
+                "profit_gain",
+                "Profit gain Delta",
+                f"{sessions.height} sessions; Delta = 0 is the static Nash profit, 1 the "
+                "joint-monopoly profit; the red line is the mean.",
+                charts.profit_gain_histogram(_histogram(pg), pg.drop_nans().mean()),
+            )
+        )
     if impulse is not None and impulse.height:
-        figs.append(Figure(
-            "impulse_response", "Impulse response",
-            "Median and 10-90% band across sessions of both firms' prices around a "
-            "one-period deviation by firm 1 (Calvano et al. 2020, Figure 4).",
-            charts.impulse_fan(_fan(impulse), nash, mono)))
+        figs.append(
+            Figure(
+                "impulse_response",
+                "Impulse response",
+                "Median and 10-90% band across sessions of both firms' prices around a "
+                "one-period deviation by firm 1 (Calvano et al. 2020, Figure 4).",
+                charts.impulse_fan(_fan(impulse), nash, mono),
+            )
+        )
     shares = summary.get("outcome_shares")
     if not shares and "outcome" in sessions.columns:
         shares = dict(sessions["outcome"].value_counts(normalize=True).iter_rows())
     if shares:
-        frame = pl.DataFrame({"outcome": list(shares), "share": [float(v or 0)
-                                                                  for v in shares.values()]})
-        figs.append(Figure("outcomes", "Limit outcomes",
-                           "Share of sessions ending in each kind of limit (constant "
-                           "prices, symmetric or not; cycles of length 2 or more).",
-                           charts.outcome_shares(frame)))
+        frame = pl.DataFrame(
+            {"outcome": list(shares), "share": [float(v or 0) for v in shares.values()]}
+        )
+        figs.append(
+            Figure(
+                "outcomes",
+                "Limit outcomes",
+                "Share of sessions ending in each kind of limit (constant "
+                "prices, symmetric or not; cycles of length 2 or more).",
+                charts.outcome_shares(frame),
+            )
+        )
     return figs
 
 
@@ -215,8 +248,9 @@ def _spans(secs: np.ndarray, flag: np.ndarray, state: str) -> list[dict]:
     out = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], flag.astype(np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2], strict=True):
-        out.append({"start_h": secs[a] / 3600, "end_h": secs[b - 1] / 3600 + 1 / 3600,
-                    "state": state})
+        out.append(
+            {"start_h": secs[a] / 3600, "end_h": secs[b - 1] / 3600 + 1 / 3600, "state": state}
+        )
     return out
 
 
@@ -233,94 +267,158 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
     book, trades, agents = read("book.parquet"), read("trades.parquet"), read("agents.parquet")
     figs: list[Figure] = []
     det = summary.get("detectors") or {}
-    multi = "" if not summary.get("sessions") or summary.get("sessions") == 1 else (
-        " (first session)")
+    multi = (
+        "" if not summary.get("sessions") or summary.get("sessions") == 1 else (" (first session)")
+    )
     if book is not None and book.height and _time_col(book) and _mid_col(book):
         tcol, mcol = _time_col(book), _mid_col(book)
         book = book.filter(pl.col(mcol).is_not_null() & pl.col(mcol).is_not_nan()).sort(tcol)
         secs = _seconds(book, tcol)
         width = max(1.0, (secs[-1] - secs[0]) / MAX_BUCKETS) if secs.size else 1.0
-        b = book.with_columns(pl.Series("sec", secs),
-                              pl.Series("bucket", np.floor((secs - secs[0]) / width)
-                                        .astype(np.int64)))
+        b = book.with_columns(
+            pl.Series("sec", secs),
+            pl.Series("bucket", np.floor((secs - secs[0]) / width).astype(np.int64)),
+        )
         mid = b[mcol].cast(pl.Float64)
-        b = b.with_columns(pl.Series("drawdown", 1 - mid.to_numpy()
-                                     / np.maximum.accumulate(mid.to_numpy())))
+        b = b.with_columns(
+            pl.Series("drawdown", 1 - mid.to_numpy() / np.maximum.accumulate(mid.to_numpy()))
+        )
         bid_cols = [c for c in b.columns if c.startswith("bid_qty")]
         ask_cols = [c for c in b.columns if c.startswith("ask_qty")]
-        aggs = [pl.col("sec").first().alias("sec"), pl.col(mcol).min().alias("mid_low"),
-                pl.col(mcol).max().alias("mid_high"), pl.col(mcol).last().alias("mid"),
-                pl.col("drawdown").max()]
+        aggs = [
+            pl.col("sec").first().alias("sec"),
+            pl.col(mcol).min().alias("mid_low"),
+            pl.col(mcol).max().alias("mid_high"),
+            pl.col(mcol).last().alias("mid"),
+            pl.col("drawdown").max(),
+        ]
         if "volume" in b.columns:
             aggs.append(pl.col("volume").sum())
         if bid_cols and ask_cols:
-            aggs += [pl.sum_horizontal(bid_cols).mean().alias("bid"),
-                     pl.sum_horizontal(ask_cols).mean().alias("ask")]
+            aggs += [
+                pl.sum_horizontal(bid_cols).mean().alias("bid"),
+                pl.sum_horizontal(ask_cols).mean().alias("ask"),
+            ]
         holders = {"mm_inventory": "market makers", "hft_net_position": "high-frequency traders"}
         aggs += [pl.col(c).last() for c in holders if c in b.columns]
         for lo, hi in (("band_lo_tick", "band_hi_tick"), ("band_lo", "band_hi")):
             if lo in b.columns and hi in b.columns:
                 aggs += [pl.col(lo).min().alias("band_lo"), pl.col(hi).max().alias("band_hi")]
                 break
-        series = b.group_by("bucket").agg(aggs).sort("bucket").with_columns(
-            (pl.col("sec") / 3600).alias("hour"))
+        series = (
+            b.group_by("bucket")
+            .agg(aggs)
+            .sort("bucket")
+            .with_columns((pl.col("sec") / 3600).alias("hour"))
+        )
         spans = []
-        for col, state in (("halted", "halt"), ("halt", "halt"),
-                           ("limit_state", "limit state")):
+        for col, state in (("halted", "halt"), ("halt", "halt"), ("limit_state", "limit state")):
             if col in b.columns:
-                spans += _spans(secs, b[col].fill_null(False).cast(pl.Boolean).to_numpy(),
-                                state)
+                spans += _spans(secs, b[col].fill_null(False).cast(pl.Boolean).to_numpy(), state)
         events = []
         ev = drawdown_events(secs, mid.to_numpy()) if secs.size >= 2 else None
         if ev is not None:
             for r in ev.head(10).iter_rows(named=True):
-                events += [{"hour": r["start_t"] / 3600, "event": "drawdown start"},
-                           {"hour": r["trough_t"] / 3600, "event": "drawdown trough"}]
-        figs.append(Figure(
-            "mid_price", "Mid price" + multi,
-            f"Buckets of {width:.0f} s; shaded: low-high of the mid within a bucket"
-            + ("; coloured spans: halts / limit states" if spans else "")
-            + (f"; red lines: {len(events) // 2} fall(s) of 5% within 15 minutes"
-               if events else "; no fall of 5% within 15 minutes") + ".",
-            charts.mid_price(series.select("hour", "mid_low", "mid_high", "mid",
-                                           *[c for c in ("band_lo", "band_hi")
-                                             if c in series.columns]),
-                             pl.DataFrame(spans) if spans else None,
-                             pl.DataFrame(events) if events else None)))
+                events += [
+                    {"hour": r["start_t"] / 3600, "event": "drawdown start"},
+                    {"hour": r["trough_t"] / 3600, "event": "drawdown trough"},
+                ]
+        figs.append(
+            Figure(
+                "mid_price",
+                "Mid price" + multi,
+                f"Buckets of {width:.0f} s; shaded: low-high of the mid within a bucket"
+                + ("; coloured spans: halts / limit states" if spans else "")
+                + (
+                    f"; red lines: {len(events) // 2} fall(s) of 5% within 15 minutes"
+                    if events
+                    else "; no fall of 5% within 15 minutes"
+                )
+                + ".",
+                charts.mid_price(
+                    series.select(
+                        "hour",
+                        "mid_low",
+                        "mid_high",
+                        "mid",
+                        *[c for c in ("band_lo", "band_hi") if c in series.columns],
+                    ),
+                    pl.DataFrame(spans) if spans else None,
+                    pl.DataFrame(events) if events else None,
+                ),
+            )
+        )
         if "volume" in series.columns:
-            figs.append(Figure("volume", "Volume" + multi, "Contracts traded per bucket.",
-                               charts.volume(series.select("hour", "volume"))))
+            figs.append(
+                Figure(
+                    "volume",
+                    "Volume" + multi,
+                    "Contracts traded per bucket.",
+                    charts.volume(series.select("hour", "volume")),
+                )
+            )
         if "bid" in series.columns:
             d = series.select("hour", "bid", "ask").unpivot(
-                index="hour", variable_name="side", value_name="depth")
-            figs.append(Figure("depth", "Depth" + multi,
-                               "Mean resting quantity at the best five price levels.",
-                               charts.depth(d)))
-        figs.append(Figure("drawdown", "Drawdown" + multi,
-                           "Largest fall of the mid below its running maximum per bucket.",
-                           charts.drawdown(series.select("hour", "drawdown"))))
+                index="hour", variable_name="side", value_name="depth"
+            )
+            figs.append(
+                Figure(
+                    "depth",
+                    "Depth" + multi,
+                    "Mean resting quantity at the best five price levels.",
+                    charts.depth(d),
+                )
+            )
+        figs.append(
+            Figure(
+                "drawdown",
+                "Drawdown" + multi,
+                "Largest fall of the mid below its running maximum per bucket.",
+                charts.drawdown(series.select("hour", "drawdown")),
+            )
+        )
         held = [c for c in holders if c in series.columns]
         if held:
-            inv = series.select("hour", *held).unpivot(
-                index="hour", variable_name="holder", value_name="inventory").with_columns(
-                pl.col("holder").replace_strict(holders))
-            figs.append(Figure("inventories", "Inventories" + multi,
-                               "Aggregate net position of the intermediaries.",
-                               charts.inventories(inv)))
+            inv = (
+                series.select("hour", *held)
+                .unpivot(index="hour", variable_name="holder", value_name="inventory")
+                .with_columns(pl.col("holder").replace_strict(holders))
+            )
+            figs.append(
+                Figure(
+                    "inventories",
+                    "Inventories" + multi,
+                    "Aggregate net position of the intermediaries.",
+                    charts.inventories(inv),
+                )
+            )
         if secs.size >= 64:
             qs = tuple(q for q in (2, 4, 8, 16, 32, 64, 128) if q * 8 <= secs.size)
             try:
                 vr = variance_ratio(mid.to_numpy(), q=qs)
-                figs.append(Figure(
-                    "variance_ratio", "Variance ratio", vr.get("verdict", ""),
-                    charts.variance_ratio_profile(pl.DataFrame(
-                        {"q": list(vr["q"]), "vr": list(vr["vr"]), "z": list(vr["z"])}))))
+                figs.append(
+                    Figure(
+                        "variance_ratio",
+                        "Variance ratio",
+                        vr.get("verdict", ""),
+                        charts.variance_ratio_profile(
+                            pl.DataFrame(
+                                {"q": list(vr["q"]), "vr": list(vr["vr"]), "z": list(vr["z"])}
+                            )
+                        ),
+                    )
+                )
             except UsageError:
                 pass
     if agents is not None and {"kind", "inventory"} <= set(agents.columns):
-        figs.append(Figure("final_inventories", "Inventory at the close" + multi,
-                           "Net inventory by trader kind at the close.",
-                           charts.final_inventories(agents.select("kind", "inventory"))))
+        figs.append(
+            Figure(
+                "final_inventories",
+                "Inventory at the close" + multi,
+                "Net inventory by trader kind at the close.",
+                charts.final_inventories(agents.select("kind", "inventory")),
+            )
+        )
     if trades is not None and trades.height and _time_col(trades):
         tcol = _time_col(trades)
         pcol = next((c for c in ("price_tick", "price") if c in trades.columns), None)
@@ -337,26 +435,45 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
             width = max(1.0, (arrivals[-1] - arrivals[0]) / MAX_BUCKETS)
             grid = np.arange(arrivals[0], arrivals[-1] + width, width)
             counts = np.histogram(arrivals, bins=np.append(grid, grid[-1] + width))[0]
-            rows = [pl.DataFrame({"hour": grid / 3600, "curve": "observed (per bucket)",
-                                  "rate": counts / width})]
+            rows = [
+                pl.DataFrame(
+                    {"hour": grid / 3600, "curve": "observed (per bucket)", "rate": counts / width}
+                )
+            ]
             if hawkes.get("baseline_rate") is not None:
-                lam = _hawkes_intensity(arrivals, grid + width / 2,
-                                        float(hawkes["baseline_rate"]),
-                                        float(hawkes["alpha"]), float(hawkes["decay"]))
-                rows.append(pl.DataFrame({"hour": grid / 3600, "curve": "fitted Hawkes",
-                                          "rate": lam}))
-            figs.append(Figure("hawkes", "Hawkes intensity", hawkes.get(
-                "verdict", "Hawkes fit not available"), charts.hawkes_intensity(
-                pl.concat(rows))))
+                lam = _hawkes_intensity(
+                    arrivals,
+                    grid + width / 2,
+                    float(hawkes["baseline_rate"]),
+                    float(hawkes["alpha"]),
+                    float(hawkes["decay"]),
+                )
+                rows.append(
+                    pl.DataFrame({"hour": grid / 3600, "curve": "fitted Hawkes", "rate": lam})
+                )
+            figs.append(
+                Figure(
+                    "hawkes",
+                    "Hawkes intensity",
+                    hawkes.get("verdict", "Hawkes fit not available"),
+                    charts.hawkes_intensity(pl.concat(rows)),
+                )
+            )
         if pcol and "qty" in trades.columns:
             try:
-                res = vpin(t, trades[pcol].cast(pl.Float64).to_numpy(),
-                           trades["qty"].cast(pl.Float64).to_numpy())
+                res = vpin(
+                    t,
+                    trades[pcol].cast(pl.Float64).to_numpy(),
+                    trades["qty"].cast(pl.Float64).to_numpy(),
+                )
                 s = res["series"]
                 step = max(1, s.height // MAX_BUCKETS)
                 s = s.gather_every(step).with_columns((pl.col("t") / 3600).alias("hour"))
-                figs.append(Figure("vpin", "VPIN", res["verdict"],
-                                   charts.vpin_series(s.select("hour", "vpin"))))
+                figs.append(
+                    Figure(
+                        "vpin", "VPIN", res["verdict"], charts.vpin_series(s.select("hour", "vpin"))
+                    )
+                )
             except UsageError:
                 pass
     return figs
@@ -365,9 +482,11 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
 # ============================================================================ compare, sweep
 
 
-_FOREST_ALIASES = {"diff": ("diff", "difference", "effect", "diff_mean"),
-                   "diff_lo": ("diff_lo", "diff_ci_lo", "ci_lo", "lo"),
-                   "diff_hi": ("diff_hi", "diff_ci_hi", "ci_hi", "hi")}
+_FOREST_ALIASES = {
+    "diff": ("diff", "difference", "effect", "diff_mean"),
+    "diff_lo": ("diff_lo", "diff_ci_lo", "ci_lo", "lo"),
+    "diff_hi": ("diff_hi", "diff_ci_hi", "ci_hi", "hi"),
+}
 
 
 def compare_figures(run_dir: Path) -> list[Figure]:
@@ -379,30 +498,43 @@ def compare_figures(run_dir: Path) -> list[Figure]:
     for target, names in _FOREST_ALIASES.items():
         found = next((n for n in names if n in frame.columns), None)
         if found is None:
-            raise UsageError(f"{run_dir / 'compare.parquet'}: no column {target!r} "
-                             f"(or {', '.join(names[1:])}); cannot draw the forest plot")
+            raise UsageError(
+                f"{run_dir / 'compare.parquet'}: no column {target!r} "
+                f"(or {', '.join(names[1:])}); cannot draw the forest plot"
+            )
         rename[found] = target
     for col in ("policy", "metric"):
         if col not in frame.columns:
             raise UsageError(f"{run_dir / 'compare.parquet'}: no column {col!r}")
     keep = ["policy", "metric", *rename.values()] + (
-        ["p_value"] if "p_value" in frame.columns else [])
+        ["p_value"] if "p_value" in frame.columns else []
+    )
     effects = frame.rename(rename).select(keep).drop_nulls(["diff"])
-    effects = effects.with_columns(pl.col("policy").cast(pl.String),
-                                   pl.col("metric").cast(pl.String))
-    figures = [Figure("forest", "Policy effects",
-                      "Difference of each policy from the baseline, per metric, with its "
-                      "95% bootstrap confidence interval (paired over seeds).",
-                      charts.forest_plot(effects))]
+    effects = effects.with_columns(
+        pl.col("policy").cast(pl.String), pl.col("metric").cast(pl.String)
+    )
+    figures = [
+        Figure(
+            "forest",
+            "Policy effects",
+            "Difference of each policy from the baseline, per metric, with its "
+            "95% bootstrap confidence interval (paired over seeds).",
+            charts.forest_plot(effects),
+        )
+    ]
     if (run_dir / "magnet.parquet").exists():
         magnet = pl.read_parquet(run_dir / "magnet.parquet")
         if magnet.height:
-            figures.append(Figure(
-                "magnet", "Magnet effect",
-                "Trading (contracts) and order actions per second, by the mid's distance "
-                "to the nearest price limit, with the rule and without it (the baseline's "
-                "runs with the same limits computed ex post).",
-                charts.magnet_rates(magnet)))
+            figures.append(
+                Figure(
+                    "magnet",
+                    "Magnet effect",
+                    "Trading (contracts) and order actions per second, by the mid's distance "
+                    "to the nearest price limit, with the rule and without it (the baseline's "
+                    "runs with the same limits computed ex post).",
+                    charts.magnet_rates(magnet),
+                )
+            )
     return figures
 
 
@@ -429,8 +561,11 @@ def sweep_figures(run_dir: Path, summary: dict) -> list[Figure]:
         params = [k for k in grid if k in frame.columns and frame[k].n_unique() > 1]
     else:
         skip = set(_OUTCOMES) | {"session", "seed", "periods", "cycle_length"}
-        params = [c for c in frame.columns if c not in skip
-                  and frame[c].dtype.is_numeric() and 1 < frame[c].n_unique() <= 50]
+        params = [
+            c
+            for c in frame.columns
+            if c not in skip and frame[c].dtype.is_numeric() and 1 < frame[c].n_unique() <= 50
+        ]
     outcomes = [c for c in _OUTCOMES if c in frame.columns]
     if not params or not outcomes:
         return []
@@ -438,34 +573,53 @@ def sweep_figures(run_dir: Path, summary: dict) -> list[Figure]:
     for value in outcomes[:2]:
         if len(params) >= 2:
             x, y = params[0], params[1]
-            cells = frame.group_by(x, y).agg(pl.col(value).cast(pl.Float64).mean(),
-                                             pl.len().alias("sessions"))
-            figs.append(Figure(f"heatmap_{value}", f"{value} over {x} x {y}",
-                               f"Mean {value} per grid cell ({frame.height} sessions"
-                               + (f"; averaged over {', '.join(params[2:])}"
-                                  if len(params) > 2 else "") + ").",
-                               charts.sweep_heatmap(cells, x, y, value)))
+            cells = frame.group_by(x, y).agg(
+                pl.col(value).cast(pl.Float64).mean(), pl.len().alias("sessions")
+            )
+            figs.append(
+                Figure(
+                    f"heatmap_{value}",
+                    f"{value} over {x} x {y}",
+                    f"Mean {value} per grid cell ({frame.height} sessions"
+                    + (f"; averaged over {', '.join(params[2:])}" if len(params) > 2 else "")
+                    + ").",
+                    charts.sweep_heatmap(cells, x, y, value),
+                )
+            )
         else:
             x = params[0]
-            cells = (frame.group_by(x).agg(
-                pl.col(value).cast(pl.Float64).mean(),
-                pl.col(value).cast(pl.Float64).std().alias("sd"), pl.len().alias("n"))
-                .with_columns((pl.col(value) - 1.96 * pl.col("sd") / pl.col("n").sqrt())
-                              .alias("lo"),
-                              (pl.col(value) + 1.96 * pl.col("sd") / pl.col("n").sqrt())
-                              .alias("hi")).sort(x))
-            figs.append(Figure(f"sweep_{value}", f"{value} against {x}",
-                               f"Mean {value} per grid value ({frame.height} sessions).",
-                               charts.sweep_line(cells, x, value)))
+            cells = (
+                frame.group_by(x)
+                .agg(
+                    pl.col(value).cast(pl.Float64).mean(),
+                    pl.col(value).cast(pl.Float64).std().alias("sd"),
+                    pl.len().alias("n"),
+                )
+                .with_columns(
+                    (pl.col(value) - 1.96 * pl.col("sd") / pl.col("n").sqrt()).alias("lo"),
+                    (pl.col(value) + 1.96 * pl.col("sd") / pl.col("n").sqrt()).alias("hi"),
+                )
+                .sort(x)
+            )
+            figs.append(
+                Figure(
+                    f"sweep_{value}",
+                    f"{value} against {x}",
+                    f"Mean {value} per grid value ({frame.height} sessions).",
+                    charts.sweep_line(cells, x, value),
+                )
+            )
     return figs
 
 
 # ============================================================================ audit
 
-_RIVAL_NAMES = {"qlearner": "Q-learner (Calvano et al.)",
-                "best_response": "static best responder"}
-_VARIANT_NAMES = {"demand_shocks": "demand shocks", "three_firms": "three firms",
-                  "cost_asymmetry": "cost asymmetry"}
+_RIVAL_NAMES = {"qlearner": "Q-learner (Calvano et al.)", "best_response": "static best responder"}
+_VARIANT_NAMES = {
+    "demand_shocks": "demand shocks",
+    "three_firms": "three firms",
+    "cost_asymmetry": "cost asymmetry",
+}
 _FAILURE_KINDS = ("exception", "not_a_number", "nan", "infinite", "negative", "timeout")
 
 
@@ -475,9 +629,16 @@ def _audit_delta_rows(tests: dict) -> pl.DataFrame:
 
     def add(label, group, d):
         if isinstance(d, dict) and d.get("mean") is not None:
-            rows.append({"label": label, "group": group, "mean": float(d["mean"]),
-                         "ci_low": d.get("ci_low"), "ci_high": d.get("ci_high"),
-                         "n": int(d.get("n") or 0)})
+            rows.append(
+                {
+                    "label": label,
+                    "group": group,
+                    "mean": float(d["mean"]),
+                    "ci_low": d.get("ci_low"),
+                    "ci_high": d.get("ci_high"),
+                    "n": int(d.get("n") or 0),
+                }
+            )
 
     sp = tests.get("self_play") or {}
     if sp.get("status") == "measured":
@@ -491,33 +652,53 @@ def _audit_delta_rows(tests: dict) -> pl.DataFrame:
     if rb.get("status") == "measured":
         for name, r in (rb.get("variants") or {}).items():
             if r.get("status") == "measured":
-                add(f"self-play, {_VARIANT_NAMES.get(name, name)}", "robustness",
-                    r.get("profit_gain"))
-    schema = {"label": pl.String, "group": pl.String, "mean": pl.Float64,
-              "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.Int64}
+                add(
+                    f"self-play, {_VARIANT_NAMES.get(name, name)}",
+                    "robustness",
+                    r.get("profit_gain"),
+                )
+    schema = {
+        "label": pl.String,
+        "group": pl.String,
+        "mean": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "n": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
 def _audit_path(path: dict) -> pl.DataFrame:
     parts = []
-    for key, firm, run in (("audited_deviation", "audited copy", "with deviation"),
-                           ("audited_undisturbed", "audited copy", "undisturbed"),
-                           ("deviator_deviation", "deviator", "with deviation"),
-                           ("deviator_undisturbed", "deviator", "undisturbed")):
+    for key, firm, run in (
+        ("audited_deviation", "audited copy", "with deviation"),
+        ("audited_undisturbed", "audited copy", "undisturbed"),
+        ("deviator_deviation", "deviator", "with deviation"),
+        ("deviator_undisturbed", "deviator", "undisturbed"),
+    ):
         if key in path:
-            parts.append(pl.DataFrame({"t": path["t"], "firm": firm, "run": run,
-                                       "price": path[key]},
-                                      schema={"t": pl.Int64, "firm": pl.String,
-                                              "run": pl.String, "price": pl.Float64}))
+            parts.append(
+                pl.DataFrame(
+                    {"t": path["t"], "firm": firm, "run": run, "price": path[key]},
+                    schema={
+                        "t": pl.Int64,
+                        "firm": pl.String,
+                        "run": pl.String,
+                        "price": pl.Float64,
+                    },
+                )
+            )
     return pl.concat(parts) if parts else pl.DataFrame()
 
 
 def _audit_failures(tests: dict) -> pl.DataFrame:
-    rows = [{"test": name, "kind": kind, "count": int(n)}
-            for name, r in tests.items()
-            for kind, n in (r.get("failures") or {}).items() if n]
-    return pl.DataFrame(rows, schema={"test": pl.String, "kind": pl.String,
-                                      "count": pl.Int64})
+    rows = [
+        {"test": name, "kind": kind, "count": int(n)}
+        for name, r in tests.items()
+        for kind, n in (r.get("failures") or {}).items()
+        if n
+    ]
+    return pl.DataFrame(rows, schema={"test": pl.String, "kind": pl.String, "count": pl.Int64})
 
 
 def audit_figures(audit: dict) -> list[Figure]:
@@ -530,51 +711,63 @@ def audit_figures(audit: dict) -> list[Figure]:
     figs: list[Figure] = []
     delta = _audit_delta_rows(tests)
     if delta.height:
-        figs.append(Figure(
-            "audit_profit_gain", "Profit gain Delta per test",
-            "Mean over sessions of the audited copy's profit gain Delta (over the last "
-            "quarter of the periods) with its 95% t-interval; 0 is the static Nash "
-            "profit, 1 the joint-monopoly profit. The verdict reads the self-play row "
-            f"against the threshold {settings.get('threshold', 0.2):g}; the other rows "
-            "are evidence beside it.",
-            charts.audit_profit_gain(delta, settings.get("threshold"))))
+        figs.append(
+            Figure(
+                "audit_profit_gain",
+                "Profit gain Delta per test",
+                "Mean over sessions of the audited copy's profit gain Delta (over the last "
+                "quarter of the periods) with its 95% t-interval; 0 is the static Nash "
+                "profit, 1 the joint-monopoly profit. The verdict reads the self-play row "
+                f"against the threshold {settings.get('threshold', 0.2):g}; the other rows "
+                "are evidence beside it.",
+                charts.audit_profit_gain(delta, settings.get("threshold")),
+            )
+        )
     pu = tests.get("punishment") or {}
     if pu.get("status") == "measured" and pu.get("mean_path"):
         path = _audit_path(pu["mean_path"])
         if path.height:
-            figs.append(Figure(
-                "audit_punishment", "Punishment test",
-                f"Mean over {pu['mean_path'].get('sessions', '?')} sessions of both "
-                "copies' prices: at period 0 one copy (the deviator) is forced to its "
-                "static best response; solid lines with the deviation, dashed the same "
-                "seed undisturbed. A collusive algorithm cuts its price after the "
-                "deviation (punishment) and returns to high prices later.",
-                charts.audit_price_path(path, _first(bench.get("nash_price")),
-                                        _first(bench.get("monopoly_price")))))
+            figs.append(
+                Figure(
+                    "audit_punishment",
+                    "Punishment test",
+                    f"Mean over {pu['mean_path'].get('sessions', '?')} sessions of both "
+                    "copies' prices: at period 0 one copy (the deviator) is forced to its "
+                    "static best response; solid lines with the deviation, dashed the same "
+                    "seed undisturbed. A collusive algorithm cuts its price after the "
+                    "deviation (punishment) and returns to high prices later.",
+                    charts.audit_price_path(
+                        path, _first(bench.get("nash_price")), _first(bench.get("monopoly_price"))
+                    ),
+                )
+            )
     fails = _audit_failures(tests)
     if fails.height:
-        figs.append(Figure(
-            "audit_failures", "Failures",
-            "Calls into the audited algorithm that raised, returned no valid price or "
-            "timed out, per test; the firm's last valid price was used instead. After "
-            f"{settings.get('max_failures', '?')} failures a test is not measured.",
-            charts.audit_failures(fails)))
+        figs.append(
+            Figure(
+                "audit_failures",
+                "Failures",
+                "Calls into the audited algorithm that raised, returned no valid price or "
+                "timed out, per test; the firm's last valid price was used instead. After "
+                f"{settings.get('max_failures', '?')} failures a test is not measured.",
+                charts.audit_failures(fails),
+            )
+        )
     return figs
 
 
 _VERDICT_SENTENCES = {
     "collusive": "The algorithm behaves collusively: copies of it sustain prices "
-                 "significantly above the competitive level, and a copy punishes a "
-                 "rival's deviation so that the deviation does not pay.",
-    "supra_competitive_without_punishment":
-        "Copies of the algorithm sustain prices significantly above the competitive "
-        "level, but the audit found no punishment of deviations: the high prices are "
-        "not enforced by a reward-punishment scheme.",
+    "significantly above the competitive level, and a copy punishes a "
+    "rival's deviation so that the deviation does not pay.",
+    "supra_competitive_without_punishment": "Copies of the algorithm sustain prices "
+    "significantly above the competitive level, but the audit found no punishment of deviations: the high prices are "
+    "not enforced by a reward-punishment scheme.",
     "competitive": "The algorithm prices competitively: in self-play its prices are not "
-                   "significantly above the competitive (static Nash) level.",
+    "significantly above the competitive (static Nash) level.",
     "inconclusive": "The evidence below does not settle whether the algorithm colludes "
-                    "(a deciding test could not be measured, or the self-play interval "
-                    "straddles the threshold).",
+    "(a deciding test could not be measured, or the self-play interval "
+    "straddles the threshold).",
 }
 
 
@@ -587,9 +780,18 @@ def _audit_header(run_dir: Path, audit: dict, wall: float) -> str:
     sentence = _VERDICT_SENTENCES.get(v, f"Verdict: {v}.")
     evidence = "".join(f"<li>{html.escape(str(e))}</li>" for e in audit.get("evidence") or [])
     missing = audit.get("not_measured") or {}
-    mhtml = ("<p><b>Could not be measured:</b></p><ul class='not-measured'>" + "".join(
-        f"<li>{html.escape(k.replace('_', ' '))}: {html.escape(str(r))}</li>"
-        for k, r in missing.items()) + "</ul>") if missing else ""
+    mhtml = (
+        (
+            "<p><b>Could not be measured:</b></p><ul class='not-measured'>"
+            + "".join(
+                f"<li>{html.escape(k.replace('_', ' '))}: {html.escape(str(r))}</li>"
+                for k, r in missing.items()
+            )
+            + "</ul>"
+        )
+        if missing
+        else ""
+    )
     rows = []
     for name, r in tests.items():
         measured = r.get("status") == "measured"
@@ -601,26 +803,59 @@ def _audit_header(run_dir: Path, audit: dict, wall: float) -> str:
         calls = r.get("calls")
         fails = (fails or "none") + (f" in {calls} calls" if calls else "")
         reason = "" if measured else str(r.get("reason", ""))
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            name.replace("_", " "), "measured" if measured else "not_measured", figs,
-            fails, reason)) + "</tr>")
-    table = ("<table class='tests'><tr><th>test</th><th>status</th>"
-             "<th>key figures (mean [95% CI])</th><th>failures</th><th>reason</th></tr>"
-             + "".join(rows) + "</table>")
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(c))}</td>"
+                for c in (
+                    name.replace("_", " "),
+                    "measured" if measured else "not_measured",
+                    figs,
+                    fails,
+                    reason,
+                )
+            )
+            + "</tr>"
+        )
+    table = (
+        "<table class='tests'><tr><th>test</th><th>status</th>"
+        "<th>key figures (mean [95% CI])</th><th>failures</th><th>reason</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
     market = audit.get("market") or {}
-    params = {**{k: market[k] for k in ("a", "c", "a0", "mu") if k in market},
-              **{k: settings[k] for k in ("periods", "horizon", "delta", "threshold",
-                                          "punish_cut", "punish_window", "punish_share",
-                                          "call_timeout", "budget_s", "max_failures")
-                 if k in settings}}
-    meta = {"sessions": settings.get("sessions"), "seed": settings.get("seed"),
-            "wall_seconds": audit.get("wall_seconds"), "params": params,
-            **{k: audit.get(k) for k in ("python", "versions", "git_revision")}}
-    return (f"<div class='verdict verdict-{html.escape(v)}'><p><b>Verdict: "
-            f"{html.escape(v.replace('_', ' '))}.</b> {html.escape(sentence)}</p>"
-            f"<p><b>Evidence:</b></p><ul class='evidence'>{evidence}</ul>{mhtml}</div>\n"
-            f"<h2>Tests</h2>\n{table}\n<h2>Run</h2>\n"
-            + _header(run_dir, "audit", meta, wall))
+    params = {
+        **{k: market[k] for k in ("a", "c", "a0", "mu") if k in market},
+        **{
+            k: settings[k]
+            for k in (
+                "periods",
+                "horizon",
+                "delta",
+                "threshold",
+                "punish_cut",
+                "punish_window",
+                "punish_share",
+                "call_timeout",
+                "budget_s",
+                "max_failures",
+            )
+            if k in settings
+        },
+    }
+    meta = {
+        "sessions": settings.get("sessions"),
+        "seed": settings.get("seed"),
+        "wall_seconds": audit.get("wall_seconds"),
+        "params": params,
+        **{k: audit.get(k) for k in ("python", "versions", "git_revision")},
+    }
+    return (
+        f"<div class='verdict verdict-{html.escape(v)}'><p><b>Verdict: "
+        f"{html.escape(v.replace('_', ' '))}.</b> {html.escape(sentence)}</p>"
+        f"<p><b>Evidence:</b></p><ul class='evidence'>{evidence}</ul>{mhtml}</div>\n"
+        f"<h2>Tests</h2>\n{table}\n<h2>Run</h2>\n" + _header(run_dir, "audit", meta, wall)
+    )
 
 
 # ============================================================================ page
@@ -638,9 +873,11 @@ def run_kind(run_dir: Path) -> str:
         return "orderbook"
     if (run_dir / "sweep.json").exists() or _sweep_parts(run_dir):
         return "sweep"
-    raise UsageError(f"{run_dir}: no sessions.parquet, book.parquet, trades.parquet, "
-                     "compare.parquet, audit.json or sweep parts; pass a finished run's "
-                     "--out folder")
+    raise UsageError(
+        f"{run_dir}: no sessions.parquet, book.parquet, trades.parquet, "
+        "compare.parquet, audit.json or sweep parts; pass a finished run's "
+        "--out folder"
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -704,32 +941,55 @@ def _header(run_dir: Path, kind: str, summary: dict, wall: float) -> str:
     versions["vega-lite"] = vlc.get_vegalite_versions()[-1]
     versions["vega-embed"] = vlc.get_vega_embed_version()
     rows = [
-        ("scenario", f"{summary.get('scenario', kind)} (version {summary.get('version', '?')})"
-         if summary.get("scenario") else kind),
+        (
+            "scenario",
+            f"{summary.get('scenario', kind)} (version {summary.get('version', '?')})"
+            if summary.get("scenario")
+            else kind,
+        ),
         ("folder", str(run_dir)),
         ("sessions", summary.get("sessions")),
         ("seed", summary.get("seed", summary.get("seeds"))),
         ("git revision", meta.get("git_revision")),
         ("python", meta.get("python")),
         ("packages", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
-        ("run wall time", f"{summary['wall_seconds']:.1f} s"
-         if isinstance(summary.get("wall_seconds"), int | float) else None),
+        (
+            "run wall time",
+            f"{summary['wall_seconds']:.1f} s"
+            if isinstance(summary.get("wall_seconds"), int | float)
+            else None,
+        ),
         ("report built in", f"{wall:.1f} s"),
     ]
     for key in ("profit_gain_mean", "converged_share", "price_index_mean", "max_drawdown"):
         if isinstance(summary.get(key), int | float):
             rows.append((key.replace("_", " "), _fmt(summary[key])))
-    table = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                      for k, v in rows if v is not None)
+    table = "\n".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
+        if v is not None
+    )
     params = summary.get("params") or summary.get("grid") or {}
-    ptext = ", ".join(f"{k} = {_fmt(v)}" for k, v in params.items()
-                      if not isinstance(v, dict | list) or len(str(v)) < 80)
+    ptext = ", ".join(
+        f"{k} = {_fmt(v)}"
+        for k, v in params.items()
+        if not isinstance(v, dict | list) or len(str(v)) < 80
+    )
     verdicts = _verdicts(summary.get("detectors") or {})
-    vhtml = ("<h2>Detectors</h2><ul>" + "".join(
-        f"<li>{html.escape(v)}</li>" for v in verdicts) + "</ul>") if verdicts else ""
-    return (f"<table class='meta'>{table}</table>"
-            + (f"<p class='params'><b>parameters:</b> {html.escape(ptext)}</p>"
-               if ptext else "") + vhtml)
+    vhtml = (
+        (
+            "<h2>Detectors</h2><ul>"
+            + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts)
+            + "</ul>"
+        )
+        if verdicts
+        else ""
+    )
+    return (
+        f"<table class='meta'>{table}</table>"
+        + (f"<p class='params'><b>parameters:</b> {html.escape(ptext)}</p>" if ptext else "")
+        + vhtml
+    )
 
 
 _STYLE = """
@@ -750,8 +1010,10 @@ div.chart { margin: 0.5em 0 1.5em; }
 """
 
 # CSP: nothing may be fetched; Vega compiles expressions with Function (unsafe-eval)
-_CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:")
+_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:"
+)
 
 _EMBED = """
 for (const el of document.querySelectorAll("div.chart")) {
@@ -776,14 +1038,17 @@ def _page(title: str, header: str, figures: list[Figure], specs: list[dict]) -> 
             f"<p class='caption'>{html.escape(fig.caption)} "
             f"PNG: figures/{html.escape(fig.name)}.png</p>\n"
             f"<div class='chart' id='chart-{i}' data-spec='spec-{i}'></div>\n"
-            f"<script type='application/json' id='spec-{i}'>{data}</script>")
+            f"<script type='application/json' id='spec-{i}'>{data}</script>"
+        )
     return (
         "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
         f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">\n"
         f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n"
         f"<script>{_vega_bundle()}</script>\n</head>\n<body>\n"
-        f"<h1>{html.escape(title)}</h1>\n{header}\n" + "\n".join(body)
-        + f"\n<script>{_EMBED}</script>\n</body>\n</html>\n")
+        f"<h1>{html.escape(title)}</h1>\n{header}\n"
+        + "\n".join(body)
+        + f"\n<script>{_EMBED}</script>\n</body>\n</html>\n"
+    )
 
 
 def write_report(run_dir) -> Path:
@@ -817,8 +1082,10 @@ def write_report(run_dir) -> Path:
         try:
             summary = json.loads((run_dir / "audit.json").read_text())
         except ValueError as exc:
-            raise UsageError(f"{run_dir / 'audit.json'}: not valid JSON ({exc}); re-run "
-                             "marketsim audit to rewrite it") from None
+            raise UsageError(
+                f"{run_dir / 'audit.json'}: not valid JSON ({exc}); re-run "
+                "marketsim audit to rewrite it"
+            ) from None
         figures = audit_figures(summary)
     elif kind == "pricing":
         figures = pricing_figures(run_dir, summary)
@@ -836,9 +1103,13 @@ def write_report(run_dir) -> Path:
     for fig, spec in zip(figures, specs, strict=True):
         png = vlc.vegalite_to_png(spec, scale=PNG_SCALE)
         _write_bytes_atomic(png, fig_dir / f"{fig.name}.png")
-    title = {"pricing": "Pricing run", "orderbook": "Order-book run",
-             "compare": "Policy comparison", "sweep": "Parameter sweep",
-             "audit": "Audit"}[kind]
+    title = {
+        "pricing": "Pricing run",
+        "orderbook": "Order-book run",
+        "compare": "Policy comparison",
+        "sweep": "Parameter sweep",
+        "audit": "Audit",
+    }[kind]
     if kind == "audit":
         title = f"{title}: {summary.get('algorithm') or 'pricing algorithm'}"
         header = _audit_header(run_dir, summary, time.perf_counter() - t0)

@@ -57,8 +57,9 @@ def hill_exponent(x, tail_share: float = 0.025) -> float:
     return float(k / s) if s > 0 else float("inf")
 
 
-def stylised_facts(prices, *, max_lag: int = 20, abs_lag: int = 50,
-                   tail_share: float = 0.025) -> dict:
+def stylised_facts(
+    prices, *, max_lag: int = 20, abs_lag: int = 50, tail_share: float = 0.025
+) -> dict:
     """The three checks of Cont (2001) on a price series sampled at a fixed interval.
 
     Returns

@@ -61,14 +61,20 @@ def run() -> dict:
         "outcome_shares_seed1": {k: counts1.get(k, 0) / frame1.height for k in names},
         "outcome_shares_pooled_2000": {
             k: (counts.get(k, 0) + counts1.get(k, 0)) / (frame.height + frame1.height)
-            for k in names},
+            for k in names
+        },
         "profit_gain_mean_seed1": round(frame1["profit_gain"].mean(), 4),
         "deviation_unprofitable_share": float(1 - frame["deviation_profitable"].mean()),
         "nash_on_path_share": float(frame["nash_on_path"].mean()),
         "rival_response_mean": round(float(np.nanmean(frame["rival_response"])), 4),
         "punishment_length_mean": round(float(frame["punishment_length"].mean()), 3),
-        "paper": {"profit_gain_mean": 0.849, "profit_gain_sd": 0.112,
-                  "outcome_shares": [0.277, 0.366, 0.238, 0.119],
-                  "deviation_unprofitable_share": 0.936, "nash_on_path_share": 0.505,
-                  "rival_response_mean": -0.127, "punishment_length_mean": 5.7},
+        "paper": {
+            "profit_gain_mean": 0.849,
+            "profit_gain_sd": 0.112,
+            "outcome_shares": [0.277, 0.366, 0.238, 0.119],
+            "deviation_unprofitable_share": 0.936,
+            "nash_on_path_share": 0.505,
+            "rival_response_mean": -0.127,
+            "punishment_length_mean": 5.7,
+        },
     }

@@ -29,8 +29,15 @@ def _markets(markets, periods, seed=0):
 def _mixed(markets, periods, seed=0, pretrain_periods=MIXED_PRETRAIN):
     mk = LogitMarket.symmetric(FIRMS)
     learners = pretrain(mk, markets, seed, max_periods=pretrain_periods)
-    return MixedMarkets(mk, markets, periods, persona_params(["P1"] * FIRMS), seed,
-                        learners=learners, learner=[False] + [True] * (FIRMS - 1))
+    return MixedMarkets(
+        mk,
+        markets,
+        periods,
+        persona_params(["P1"] * FIRMS),
+        seed,
+        learners=learners,
+        learner=[False] + [True] * (FIRMS - 1),
+    )
 
 
 def _mixed_figures() -> dict:
@@ -51,8 +58,9 @@ def _mixed_figures() -> dict:
         "mixed_setup_seconds_with_short_selfplay": round(setup_s, 3),
         "mixed_pretrain_periods": MIXED_PRETRAIN,
         "mixed_run_seconds": round(best, 3),
-        "mixed_ns_per_market_period_one_thread": round(best * threads / (MARKETS * PERIODS)
-                                                       * 1e9, 1),
+        "mixed_ns_per_market_period_one_thread": round(
+            best * threads / (MARKETS * PERIODS) * 1e9, 1
+        ),
     }
 
 
@@ -78,8 +86,9 @@ def run() -> dict:
         "setup_seconds": round(setup_s, 3),
         "run_seconds": round(best, 3),
         "setup_plus_run_seconds": round(setup_s + best, 3),
-        "ns_per_firm_period_one_thread": round(best * threads / (MARKETS * PERIODS * FIRMS)
-                                               * 1e9, 1),
+        "ns_per_firm_period_one_thread": round(
+            best * threads / (MARKETS * PERIODS * FIRMS) * 1e9, 1
+        ),
         "target_seconds": 5.0,
         "meets_target": setup_s + best < 5.0,
         **_mixed_figures(),

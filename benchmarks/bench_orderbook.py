@@ -46,8 +46,9 @@ def _run(actions):
     fills = np.zeros(actions.shape[0] + (1 << 20), dtype=FILL_DTYPE)
     status = np.zeros(actions.shape[0], dtype=np.int64)
     t0 = time.perf_counter()
-    code, _, n_fills = process_actions_kernel(actions, 0, levels, orders, oid_slot, state,
-                                              default_rules(), fills, 0, status)
+    code, _, n_fills = process_actions_kernel(
+        actions, 0, levels, orders, oid_slot, state, default_rules(), fills, 0, status
+    )
     return time.perf_counter() - t0, code, n_fills
 
 
@@ -70,10 +71,19 @@ def run() -> dict:
     from scenarios._orderbook_market import MarketSpec, simulate
     from scenarios._spec import build_spec
 
-    for label, sets in (("session_default", []),
-                        ("session_rmsc04_load", ["noise_rate=0.0011", "mm_rate=0.02",
-                                                 "hft_rate=0.02", "fundamental_rate=0.001",
-                                                 "momentum_rate=0.001"])):
+    for label, sets in (
+        ("session_default", []),
+        (
+            "session_rmsc04_load",
+            [
+                "noise_rate=0.0011",
+                "mm_rate=0.02",
+                "hft_rate=0.02",
+                "fundamental_rate=0.001",
+                "momentum_rate=0.001",
+            ],
+        ),
+    ):
         spec = build_spec(MarketSpec, {}, sets)
         simulate(build_spec(MarketSpec, {}, sets + ["session_seconds=60"]), seed=0)  # warm
         t0 = time.perf_counter()

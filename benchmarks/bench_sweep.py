@@ -25,8 +25,13 @@ def run() -> dict:
     grid = {k: parse_axis_values(k, v) for k, v in GRID.items()}
     plan = plan_sweep("calvano2020", grid, seeds=SEEDS, seed=0)
     sessions = len(plan.points) * SEEDS
-    figures: dict = {"grid": GRID, "seeds_per_point": SEEDS, "sessions": sessions,
-                     "tasks": len(plan.tasks), "cpus": os.cpu_count()}
+    figures: dict = {
+        "grid": GRID,
+        "seeds_per_point": SEEDS,
+        "sessions": sessions,
+        "tasks": len(plan.tasks),
+        "cpus": os.cpu_count(),
+    }
     tables = []
     for workers in (1, 2):
         load_before = os.getloadavg()[0]

@@ -28,8 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-_CONSTRAINTS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "min_length": "length >=",
-                "max_length": "length <="}
+_CONSTRAINTS = {
+    "ge": ">=",
+    "gt": ">",
+    "le": "<=",
+    "lt": "<",
+    "min_length": "length >=",
+    "max_length": "length <=",
+}
 
 
 def _cell(text: object) -> str:
@@ -51,8 +57,7 @@ def _constraints(field) -> str:
         for attr, sign in _CONSTRAINTS.items():
             value = getattr(meta, attr, None)
             if value is not None:
-                parts.append(f"{sign} {value:g}" if isinstance(value, float) else
-                             f"{sign} {value}")
+                parts.append(f"{sign} {value:g}" if isinstance(value, float) else f"{sign} {value}")
     return ", ".join(parts)
 
 
@@ -76,15 +81,24 @@ def field_rows(model, prefix: str = "") -> list[tuple[str, str, str, str, str]]:
         if inspect.isclass(ann) and issubclass(ann, BaseModel):
             rows.extend(field_rows(ann, prefix=f"{prefix}{name}."))
             continue
-        rows.append((f"{prefix}{name}", _type_name(ann), _default(field),
-                     _constraints(field), field.description or ""))
+        rows.append(
+            (
+                f"{prefix}{name}",
+                _type_name(ann),
+                _default(field),
+                _constraints(field),
+                field.description or "",
+            )
+        )
     return rows
 
 
 def _table(rows) -> str:
     out = ["| key | type | default | allowed | meaning |", "|---|---|---|---|---|"]
-    out += ["| " + " | ".join(f"`{_cell(r[0])}`" if i == 0 else _cell(r[i])
-                              for i in range(5)) + " |" for r in rows]
+    out += [
+        "| " + " | ".join(f"`{_cell(r[0])}`" if i == 0 else _cell(r[i]) for i in range(5)) + " |"
+        for r in rows
+    ]
     return "\n".join(out)
 
 
@@ -103,9 +117,11 @@ def render_scenarios() -> str:
         spec = module.Spec
         parts.append(f"## `{name}` (version {spec.version})\n")
         parts.append(_first_paragraph(module.__doc__) + "\n")
-        parts.append(f"Module `{SCENARIOS[name]}`. Show the same list with "
-                     f"`marketsim params {name}`; change a value with "
-                     f"`--set KEY=VALUE` or a TOML file.\n")
+        parts.append(
+            f"Module `{SCENARIOS[name]}`. Show the same list with "
+            f"`marketsim params {name}`; change a value with "
+            f"`--set KEY=VALUE` or a TOML file.\n"
+        )
         parts.append(_table(field_rows(spec)) + "\n")
     return "\n".join(parts)
 
@@ -123,8 +139,9 @@ def render_policies() -> str:
     parts = []
     for cls in policy_classes():
         name = cls.model_fields["name"].default
-        market = {"book": "order-book markets", "pricing": "pricing markets",
-                  "any": "any market"}[cls.market]
+        market = {"book": "order-book markets", "pricing": "pricing markets", "any": "any market"}[
+            cls.market
+        ]
         parts.append(f"### `{name}` ({market})\n")
         parts.append(inspect.cleandoc(cls.__doc__ or "").replace("\n", " ") + "\n")
         rows = [r for r in field_rows(cls) if r[0] != "name"]
@@ -143,34 +160,50 @@ def render_validation(path: Path | None = None) -> str:
     published figures it stores beside them."""
     path = path or ROOT / "benchmarks" / "results.json"
     if not path.is_file():
-        return ("*No measured figures on this checkout: `make bench` writes "
-                "`benchmarks/results.json`, and the next `make docs` shows them here.*\n")
+        return (
+            "*No measured figures on this checkout: `make bench` writes "
+            "`benchmarks/results.json`, and the next `make docs` shows them here.*\n"
+        )
     data = json.loads(path.read_text())
     bench = data.get("bench_calvano")
     if not bench:
         return "*`benchmarks/results.json` holds no `bench_calvano` figures yet.*\n"
     paper = bench.get("paper", {})
     rows = [
-        ("Profit gain Delta, mean", bench.get("profit_gain_mean"),
-         paper.get("profit_gain_mean")),
+        ("Profit gain Delta, mean", bench.get("profit_gain_mean"), paper.get("profit_gain_mean")),
         ("Profit gain Delta, SD", bench.get("profit_gain_sd"), paper.get("profit_gain_sd")),
         ("Share converged", bench.get("converged_share"), 1.0),
         ("Periods to convergence, median", bench.get("periods_median"), "about 1.70M"),
     ]
     if bench.get("profit_gain_mean_seed1") is not None:
-        rows.append(("Profit gain Delta, mean (root seed 1)", bench["profit_gain_mean_seed1"],
-                     paper.get("profit_gain_mean")))
+        rows.append(
+            (
+                "Profit gain Delta, mean (root seed 1)",
+                bench["profit_gain_mean_seed1"],
+                paper.get("profit_gain_mean"),
+            )
+        )
     published = paper.get("outcome_shares", [])
     # seed 0, then (when the benchmark has them) a second 1,000 sessions and the pool
-    for key, suffix in (("outcome_shares", ""), ("outcome_shares_seed1", " (root seed 1)"),
-                        ("outcome_shares_pooled_2000", " (both seeds, 2,000 sessions)")):
+    for key, suffix in (
+        ("outcome_shares", ""),
+        ("outcome_shares_seed1", " (root seed 1)"),
+        ("outcome_shares_pooled_2000", " (both seeds, 2,000 sessions)"),
+    ):
         for i, (name, value) in enumerate(bench.get(key, {}).items()):
-            rows.append((f"Outcome share: {name.replace('_', ' ')}{suffix}", value,
-                         published[i] if i < len(published) else ""))
-    for key, label in (("deviation_unprofitable_share", "Deviation unprofitable (IC)"),
-                       ("nash_on_path_share", "One-shot Nash on path"),
-                       ("rival_response_mean", "Rival's immediate response"),
-                       ("punishment_length_mean", "Punishment length (periods)")):
+            rows.append(
+                (
+                    f"Outcome share: {name.replace('_', ' ')}{suffix}",
+                    value,
+                    published[i] if i < len(published) else "",
+                )
+            )
+    for key, label in (
+        ("deviation_unprofitable_share", "Deviation unprofitable (IC)"),
+        ("nash_on_path_share", "One-shot Nash on path"),
+        ("rival_response_mean", "Rival's immediate response"),
+        ("punishment_length_mean", "Punishment length (periods)"),
+    ):
         rows.append((f"{label} (Table A10)", bench.get(key), paper.get(key)))
     machine = data.get("machine", {})
     lines = [
@@ -181,8 +214,11 @@ def render_validation(path: Path | None = None) -> str:
         "| figure | marketsim | Calvano et al. (2020) |",
         "|---|---|---|",
     ]
-    lines += [f"| {label} | {_fmt(ours)} | {_fmt(theirs)} |" for label, ours, theirs in rows
-              if ours is not None]
+    lines += [
+        f"| {label} | {_fmt(ours)} | {_fmt(theirs)} |"
+        for label, ours, theirs in rows
+        if ours is not None
+    ]
     return "\n".join(lines) + "\n"
 
 

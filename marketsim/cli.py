@@ -49,12 +49,24 @@ def seed_arg(text: str) -> int:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and the commands built on it (compare, sweep)."""
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario parameter (repeatable), e.g. --set alpha=0.15")
-    p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
-                   help="TOML file of scenario parameters (--set overrides it)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="numba threads (default: all cores)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario parameter (repeatable), e.g. --set alpha=0.15",
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE.toml",
+        help="TOML file of scenario parameters (--set overrides it)",
+    )
+    p.add_argument(
+        "--threads", type=positive_int, default=None, help="numba threads (default: all cores)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -65,9 +77,7 @@ def resolve_spec(scenario: str, config: Path | None, sets: list[str]):
     module = get_scenario(scenario)
     data = load_toml(config) if config else {}
     if data.get("scenario") not in (None, scenario):
-        raise UsageError(
-            f"{config}: file is for scenario {data['scenario']!r}, not {scenario!r}"
-        )
+        raise UsageError(f"{config}: file is for scenario {data['scenario']!r}, not {scenario!r}")
     return module, build_spec(module.Spec, data, sets)
 
 
@@ -128,13 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a scenario and write its results")
     run.add_argument("scenario", help="scenario name, e.g. calvano2020")
-    run.add_argument("--sessions", type=positive_int, default=None,
-                     help="independent sessions (default: the scenario's own)")
+    run.add_argument(
+        "--sessions",
+        type=positive_int,
+        default=None,
+        help="independent sessions (default: the scenario's own)",
+    )
     run.add_argument("--seed", type=seed_arg, default=0, help="root seed (default 0)")
     run.add_argument("--out", type=Path, required=True, help="output folder")
     run.add_argument("--report", action="store_true", help="also write report.html")
-    run.add_argument("--replay", type=Path, default=None, metavar="TRACE",
-                     help="rerun from a recorded LLM trace, no server (sets llm.replay)")
+    run.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="TRACE",
+        help="rerun from a recorded LLM trace, no server (sets llm.replay)",
+    )
     add_run_options(run)
     run.set_defaults(func=_cmd_run)
 

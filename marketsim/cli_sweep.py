@@ -27,18 +27,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     data = load_toml(args.config) if args.config else {}
     scenario = args.scenario or data.get("scenario")
     if not scenario:
-        raise UsageError("no scenario: give SCENARIO or scenario = \"...\" in --config")
+        raise UsageError('no scenario: give SCENARIO or scenario = "..." in --config')
     if data.get("scenario") not in (None, scenario):
-        raise UsageError(f"{args.config}: file is for scenario {data['scenario']!r}, "
-                         f"not {scenario!r}")
+        raise UsageError(
+            f"{args.config}: file is for scenario {data['scenario']!r}, not {scenario!r}"
+        )
     file_grid = data.pop("grid", {}) or {}
     opts = data.pop("sweep", {}) or {}
     if not isinstance(file_grid, dict) or not isinstance(opts, dict):
         raise UsageError(f"{args.config}: [grid] and [sweep] must be tables")
     unknown = set(opts) - {"seeds", "seed", "chunk"}
     if unknown:
-        raise UsageError(f"{args.config}: [sweep] {sorted(unknown)[0]}: unknown option; "
-                         "use seeds, seed, chunk")
+        raise UsageError(
+            f"{args.config}: [sweep] {sorted(unknown)[0]}: unknown option; use seeds, seed, chunk"
+        )
     grid = {k: parse_axis_values(k, v) for k, v in file_grid.items()}
     grid.update(parse_grid_items(args.grid))
     seeds = args.seeds if args.seeds is not None else opts.get("seeds")
@@ -48,19 +50,31 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     chunk = args.chunk if args.chunk is not None else opts.get("chunk")
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers and --scheduler: give one (workers belong to the cluster)")
-    plan = plan_sweep(scenario, grid, seeds=int(seeds), seed=int(seed), config=data,
-                      sets=args.sets, chunk=chunk)
-    status = run_sweep(plan, args.out, workers=args.workers, scheduler=args.scheduler,
-                       threads=args.threads or 1, quiet=args.quiet)
+    plan = plan_sweep(
+        scenario, grid, seeds=int(seeds), seed=int(seed), config=data, sets=args.sets, chunk=chunk
+    )
+    status = run_sweep(
+        plan,
+        args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        threads=args.threads or 1,
+        quiet=args.quiet,
+    )
     print(f"results: {Path(args.out).resolve()}")
-    print(f"  tasks = {status['tasks']} (skipped {status['skipped']} already on disk, "
-          f"ran {status['done']}, failed {len(status['failed'])})")
+    print(
+        f"  tasks = {status['tasks']} (skipped {status['skipped']} already on disk, "
+        f"ran {status['done']}, failed {len(status['failed'])})"
+    )
     print(f"  wall_seconds = {status['wall_seconds']:.4g}")
     if args.report:
         print(f"report: {_report(args.out)}")
     if status["failed"] or not status["complete"]:
-        print(f"error: {len(status['failed'])} task(s) failed twice; re-run the same "
-              "command to retry them", file=sys.stderr)
+        print(
+            f"error: {len(status['failed'])} task(s) failed twice; re-run the same "
+            "command to retry them",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -85,19 +99,34 @@ def register(subparsers) -> None:
     from marketsim.cli import add_run_options, positive_int, seed_arg
 
     p = subparsers.add_parser("sweep", help="run a scenario over a parameter grid x seeds")
-    p.add_argument("scenario", nargs="?", default=None,
-                   help="scenario name (or scenario = ... in --config)")
-    p.add_argument("--grid", action="append", default=[], metavar="KEY=VALUES",
-                   help="grid axis: a,b,c | START:STOP:COUNT | log:START:STOP:COUNT")
+    p.add_argument(
+        "scenario", nargs="?", default=None, help="scenario name (or scenario = ... in --config)"
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=VALUES",
+        help="grid axis: a,b,c | START:STOP:COUNT | log:START:STOP:COUNT",
+    )
     p.add_argument("--seeds", type=positive_int, default=None, help="sessions per grid point")
     p.add_argument("--seed", type=seed_arg, default=None, help="root seed (default 0)")
-    p.add_argument("--chunk", type=positive_int, default=None,
-                   help="sessions per task (default 25 or fewer)")
+    p.add_argument(
+        "--chunk", type=positive_int, default=None, help="sessions per task (default 25 or fewer)"
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
-    p.add_argument("--workers", type=positive_int, default=None,
-                   help="local worker processes (default: all cores)")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                   help="use a running dask scheduler instead of a local cluster")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="local worker processes (default: all cores)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="use a running dask scheduler instead of a local cluster",
+    )
     p.add_argument("--report", action="store_true", help="also draw the heat maps")
     add_run_options(p)
     p.set_defaults(func=_cmd_sweep)

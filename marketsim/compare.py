@@ -47,8 +47,18 @@ from scipy import stats
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 
-COLUMNS = ("policy", "metric", "mean", "ci_lo", "ci_hi", "diff", "diff_lo", "diff_hi",
-           "p_value", "n_seeds")
+COLUMNS = (
+    "policy",
+    "metric",
+    "mean",
+    "ci_lo",
+    "ci_hi",
+    "diff",
+    "diff_lo",
+    "diff_hi",
+    "p_value",
+    "n_seeds",
+)
 
 #: summary key -> metric name, for scenarios without their own ``compare_metrics``
 SUMMARY_METRICS = {
@@ -110,9 +120,9 @@ def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]
     return mean, mean - half, mean + half
 
 
-def paired_difference(x: np.ndarray, base: np.ndarray, *, seed: int = 0,
-                      level: float = 0.95, resamples: int = 9999
-                      ) -> tuple[float, float, float, float]:
+def paired_difference(
+    x: np.ndarray, base: np.ndarray, *, seed: int = 0, level: float = 0.95, resamples: int = 9999
+) -> tuple[float, float, float, float]:
     """Mean paired difference ``x - base``, its bootstrap interval and sign-flip p-value.
 
     Seeds where either value is missing are dropped (pairs stay pairs).
@@ -139,19 +149,29 @@ def paired_difference(x: np.ndarray, base: np.ndarray, *, seed: int = 0,
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                res = stats.bootstrap((d,), np.mean, confidence_level=level,
-                                      n_resamples=resamples, method=method, random_state=rng)
+                res = stats.bootstrap(
+                    (d,),
+                    np.mean,
+                    confidence_level=level,
+                    n_resamples=resamples,
+                    method=method,
+                    random_state=rng,
+                )
         lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
         if np.isfinite(lo) and np.isfinite(hi):
             break
     perm = stats.permutation_test(
-        (d,), np.mean, permutation_type="samples", alternative="two-sided",
-        n_resamples=resamples if d.size > 13 else np.inf, random_state=rng)
+        (d,),
+        np.mean,
+        permutation_type="samples",
+        alternative="two-sided",
+        n_resamples=resamples if d.size > 13 else np.inf,
+        random_state=rng,
+    )
     return diff, lo, hi, float(perm.pvalue)
 
 
-def compare_table(values: dict[str, dict[str, np.ndarray]], level: float = 0.95
-                  ) -> pl.DataFrame:
+def compare_table(values: dict[str, dict[str, np.ndarray]], level: float = 0.95) -> pl.DataFrame:
     """The comparison table from per-seed values.
 
     Parameters
@@ -173,9 +193,20 @@ def compare_table(values: dict[str, dict[str, np.ndarray]], level: float = 0.95
                 d = (0.0, 0.0, 0.0, 1.0) if pi == 0 else (np.nan,) * 4
             else:
                 d = paired_difference(x, base[metric], seed=1000 * pi + mi, level=level)
-            rows.append({"policy": label, "metric": metric, "mean": mean, "ci_lo": lo,
-                         "ci_hi": hi, "diff": d[0], "diff_lo": d[1], "diff_hi": d[2],
-                         "p_value": d[3], "n_seeds": int(np.isfinite(x).sum())})
+            rows.append(
+                {
+                    "policy": label,
+                    "metric": metric,
+                    "mean": mean,
+                    "ci_lo": lo,
+                    "ci_hi": hi,
+                    "diff": d[0],
+                    "diff_lo": d[1],
+                    "diff_hi": d[2],
+                    "p_value": d[3],
+                    "n_seeds": int(np.isfinite(x).sum()),
+                }
+            )
     schema = {c: pl.Float64 for c in COLUMNS}
     schema.update(policy=pl.String, metric=pl.String, n_seeds=pl.Int64)
     return pl.DataFrame(rows, schema=schema)
@@ -191,29 +222,48 @@ def _safe(label: str) -> str:
     return keep[:80] + "-" + hashlib.sha1(label.encode()).hexdigest()[:6]
 
 
-def run_cell(module, spec, *, seed: int, sessions: int | None, out: Path,
-             threads: int | None) -> dict[str, float]:
+def run_cell(
+    module, spec, *, seed: int, sessions: int | None, out: Path, threads: int | None
+) -> dict[str, float]:
     """Run one (policy, seed) cell into ``out`` unless it is already there; its metrics."""
-    key = hashlib.sha1(json.dumps({"spec": spec.model_dump(mode="json"), "seed": seed,
-                                   "sessions": sessions, "version": spec.version},
-                                  sort_keys=True).encode()).hexdigest()
+    key = hashlib.sha1(
+        json.dumps(
+            {
+                "spec": spec.model_dump(mode="json"),
+                "seed": seed,
+                "sessions": sessions,
+                "version": spec.version,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
     done = out / "metrics.json"
     if done.is_file():
         cached = json.loads(done.read_text())
         if cached.get("key") == key:
             return {k: (np.nan if v is None else v) for k, v in cached["metrics"].items()}
-    summary = module.run(spec, sessions=sessions, seed=seed, out=out, threads=threads,
-                         progress=False)
+    summary = module.run(
+        spec, sessions=sessions, seed=seed, out=out, threads=threads, progress=False
+    )
     hook = getattr(module, "compare_metrics", None)
     metrics = hook(out, summary, spec) if hook else default_metrics(out, summary, spec)
     write_json_atomic({"key": key, "seed": seed, "metrics": metrics}, done)
     return metrics
 
 
-def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: int | None = None,
-            config: Path | None = None, sets: list[str] | None = None,
-            threads: int | None = None, progress: bool = True, level: float = 0.95
-            ) -> pl.DataFrame:
+def compare(
+    scenario: str,
+    policies: list[str],
+    *,
+    seeds: int,
+    out,
+    sessions: int | None = None,
+    config: Path | None = None,
+    sets: list[str] | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+    level: float = 0.95,
+) -> pl.DataFrame:
     """Run the comparison and write ``compare.parquet`` and ``compare.json``.
 
     Parameters
@@ -234,8 +284,10 @@ def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: in
     if not policies:
         raise UsageError("--policy: give at least two, e.g. --policy none --policy luld")
     if len(policies) < 2:
-        raise UsageError("--policy: give at least two policies to compare (the first is "
-                         "the baseline), e.g. --policy none --policy luld")
+        raise UsageError(
+            "--policy: give at least two policies to compare (the first is "
+            "the baseline), e.g. --policy none --policy luld"
+        )
     if seeds < 2:
         raise UsageError(f"--seeds {seeds}: need at least 2 seeds for an interval")
     out = Path(out)
@@ -261,8 +313,14 @@ def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: in
     cells = [(p, s) for s in range(seeds) for p in range(len(labels))]
 
     def _do(p, s):
-        m = run_cell(module, specs[p], seed=s, sessions=sessions,
-                     out=out / "cells" / _safe(labels[p]) / f"seed_{s}", threads=threads)
+        m = run_cell(
+            module,
+            specs[p],
+            seed=s,
+            sessions=sessions,
+            out=out / "cells" / _safe(labels[p]) / f"seed_{s}",
+            threads=threads,
+        )
         for k, v in m.items():
             values[labels[p]].setdefault(k, np.full(seeds, np.nan))[s] = v
 
@@ -270,9 +328,13 @@ def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: in
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=Console(stderr=True)) as bar:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        ) as bar:
             task = bar.add_task("policy x seed runs", total=len(cells))
             for p, s in cells:
                 _do(p, s)
@@ -288,34 +350,47 @@ def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: in
         from analysis.magnet import magnet_summary
 
         write_parquet_atomic(magnet, out / "magnet.parquet")
-    write_json_atomic({
-        "scenario": scenario,
-        "version": base_spec.version,
-        "params": base_spec.model_dump(mode="json"),
-        "policies": [{"label": lab, "policy": sp.model_dump(mode="json")["policy"]}
-                     for lab, sp in zip(labels, specs, strict=True)],
-        "baseline": labels[0],
-        "seeds": seeds,
-        "sessions_per_seed": sessions,
-        "level": level,
-        "statistics": {
-            "ci": "Student-t interval of the mean over seeds",
-            "diff_ci": "scipy.stats.bootstrap BCa (percentile fallback) of mean paired "
-                       "difference, seed indices resampled",
-            "p_value": "two-sided paired sign-flip permutation test",
+    write_json_atomic(
+        {
+            "scenario": scenario,
+            "version": base_spec.version,
+            "params": base_spec.model_dump(mode="json"),
+            "policies": [
+                {"label": lab, "policy": sp.model_dump(mode="json")["policy"]}
+                for lab, sp in zip(labels, specs, strict=True)
+            ],
+            "baseline": labels[0],
+            "seeds": seeds,
+            "sessions_per_seed": sessions,
+            "level": level,
+            "statistics": {
+                "ci": "Student-t interval of the mean over seeds",
+                "diff_ci": "scipy.stats.bootstrap BCa (percentile fallback) of mean paired "
+                "difference, seed indices resampled",
+                "p_value": "two-sided paired sign-flip permutation test",
+            },
+            "rows": table.to_dicts(),
+            **(
+                {
+                    "magnet": {
+                        "bin_pct": MAGNET_BIN_PCT,
+                        "by_policy": magnet_summary(magnet),
+                        "method": "trading and order-flow rates per second binned by the "
+                        "mid's distance to the nearest LULD band edge or "
+                        "unreached MWCB level; 'without' = the baseline's runs "
+                        "with the same limits computed ex post "
+                        "(analysis.magnet)",
+                    }
+                }
+                if magnet is not None
+                else {}
+            ),
+            "per_seed": {lab: {k: v.tolist() for k, v in m.items()} for lab, m in values.items()},
+            "wall_seconds": time.perf_counter() - t0,
+            **run_metadata(),
         },
-        "rows": table.to_dicts(),
-        **({"magnet": {"bin_pct": MAGNET_BIN_PCT, "by_policy": magnet_summary(magnet),
-                       "method": "trading and order-flow rates per second binned by the "
-                                 "mid's distance to the nearest LULD band edge or "
-                                 "unreached MWCB level; 'without' = the baseline's runs "
-                                 "with the same limits computed ex post "
-                                 "(analysis.magnet)"}}
-           if magnet is not None else {}),
-        "per_seed": {lab: {k: v.tolist() for k, v in m.items()} for lab, m in values.items()},
-        "wall_seconds": time.perf_counter() - t0,
-        **run_metadata(),
-    }, out / "compare.json")
+        out / "compare.json",
+    )
     return table
 
 
@@ -323,8 +398,9 @@ def compare(scenario: str, policies: list[str], *, seeds: int, out, sessions: in
 MAGNET_BIN_PCT = 1.0
 
 
-def magnet_effect(out: Path, labels: list[str], specs: list, seeds: int,
-                  bin_pct: float = MAGNET_BIN_PCT) -> pl.DataFrame | None:
+def magnet_effect(
+    out: Path, labels: list[str], specs: list, seeds: int, bin_pct: float = MAGNET_BIN_PCT
+) -> pl.DataFrame | None:
     """The magnet-effect table (:mod:`analysis.magnet`) for order-book comparisons.
 
     For each policy arm with a price limit (``luld`` and/or ``mwcb``), its own runs
@@ -334,8 +410,7 @@ def magnet_effect(out: Path, labels: list[str], specs: list, seeds: int,
     from analysis.magnet import limit_distance, magnet_rows, magnet_table
 
     base = specs[0]
-    if not all(hasattr(base, k) for k in ("tick_size", "initial_price_tick",
-                                           "session_seconds")):
+    if not all(hasattr(base, k) for k in ("tick_size", "initial_price_tick", "session_seconds")):
         return None
     from scenarios._orderbook_market import OPEN_NS
 
@@ -347,23 +422,31 @@ def magnet_effect(out: Path, labels: list[str], specs: list, seeds: int,
         for arm, cell_label in (("with", label), ("without", labels[0])):
             for s in range(seeds):
                 cell = out / "cells" / _safe(cell_label) / f"seed_{s}"
-                if not (cell / "book.parquet").is_file() or not (cell / "trades.parquet"
-                                                                 ).is_file():
+                if not (cell / "book.parquet").is_file() or not (cell / "trades.parquet").is_file():
                     return None
                 book = pl.read_parquet(cell / "book.parquet")
-                trades = pl.read_parquet(cell / "trades.parquet", columns=["t_ns",
-                                                                           "price_tick"]
-                                         + (["session"] if "session" in book.columns
-                                            else []))
-                sessions = (book["session"].unique().sort().to_list()
-                            if "session" in book.columns else [None])
+                trades = pl.read_parquet(
+                    cell / "trades.parquet",
+                    columns=["t_ns", "price_tick"]
+                    + (["session"] if "session" in book.columns else []),
+                )
+                sessions = (
+                    book["session"].unique().sort().to_list()
+                    if "session" in book.columns
+                    else [None]
+                )
                 for sess in sessions:
                     b = book if sess is None else book.filter(pl.col("session") == sess)
                     tr = trades if sess is None else trades.filter(pl.col("session") == sess)
                     dist = limit_distance(
-                        b, tr, limits, prev_close_tick=spec.initial_price_tick,
-                        tick_size=spec.tick_size, open_ns=OPEN_NS,
-                        close_ns=OPEN_NS + spec.session_seconds * 1_000_000_000)
+                        b,
+                        tr,
+                        limits,
+                        prev_close_tick=spec.initial_price_tick,
+                        tick_size=spec.tick_size,
+                        open_ns=OPEN_NS,
+                        close_ns=OPEN_NS + spec.session_seconds * 1_000_000_000,
+                    )
                     parts.append((label, arm, s, magnet_rows(dist, b, bin_pct=bin_pct)))
     if not parts:
         return None
@@ -371,9 +454,17 @@ def magnet_effect(out: Path, labels: list[str], specs: list, seeds: int,
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    table = compare(args.scenario, args.policy, seeds=args.seeds, out=args.out,
-                    sessions=args.sessions, config=args.config, sets=args.sets,
-                    threads=args.threads, progress=not args.quiet)
+    table = compare(
+        args.scenario,
+        args.policy,
+        seeds=args.seeds,
+        out=args.out,
+        sessions=args.sessions,
+        config=args.config,
+        sets=args.sets,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
     print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
     if args.report:
         from analysis.report import write_report
@@ -381,8 +472,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         print(f"report: {write_report(args.out)}")
     base = table["policy"][0]
     for row in table.filter(pl.col("policy") != base).iter_rows(named=True):
-        print(f"  {row['policy']:>16} {row['metric']:<18} diff {row['diff']:+.4g} "
-              f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]  p={row['p_value']:.3g}")
+        print(
+            f"  {row['policy']:>16} {row['metric']:<18} diff {row['diff']:+.4g} "
+            f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]  p={row['p_value']:.3g}"
+        )
     return 0
 
 
@@ -392,17 +485,31 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("compare", help="run the same seeds under several policies")
     p.add_argument("scenario", help="scenario name, e.g. flash_crash_2010")
-    p.add_argument("--policy", action="append", default=[], metavar="POLICY",
-                   help="policy arm (repeat; first = baseline): none, luld, "
-                        "price_cap:cap=1.6, luld+mwcb ...")
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="POLICY",
+        help="policy arm (repeat; first = baseline): none, luld, price_cap:cap=1.6, luld+mwcb ...",
+    )
     p.add_argument("--seeds", type=positive_int, default=30, help="seeds per policy")
-    p.add_argument("--sessions", type=positive_int, default=None,
-                   help="sessions per run (default: the scenario's own)")
+    p.add_argument(
+        "--sessions",
+        type=positive_int,
+        default=None,
+        help="sessions per run (default: the scenario's own)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--report", action="store_true", help="also write report.html")
     add_run_options(p)
     p.set_defaults(func=_cmd_compare)
 
 
-__all__ = ["COLUMNS", "compare", "compare_table", "default_metrics", "paired_difference",
-           "t_interval"]
+__all__ = [
+    "COLUMNS",
+    "compare",
+    "compare_table",
+    "default_metrics",
+    "paired_difference",
+    "t_interval",
+]

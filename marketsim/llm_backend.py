@@ -124,9 +124,17 @@ def parse_reply(content: str, price_min: float, price_max: float, tick: float) -
     return Decision(price, obj["plans"], obj["insights"])
 
 
-def build_messages(persona_prompt: str, *, cost: float, history: list[dict], plans: str,
-                   insights: str, price_min: float, price_max: float,
-                   n_rivals: int) -> list[dict]:
+def build_messages(
+    persona_prompt: str,
+    *,
+    cost: float,
+    history: list[dict],
+    plans: str,
+    insights: str,
+    price_min: float,
+    price_max: float,
+    n_rivals: int,
+) -> list[dict]:
     """Chat messages in the structure of Fish et al. (2024): persona, product, notes, table.
 
     ``history`` rows: ``{"period", "price", "rivals" (list), "quantity", "profit"}`` in the
@@ -136,8 +144,10 @@ def build_messages(persona_prompt: str, *, cost: float, history: list[dict], pla
     for h in history:
         rivals = ", ".join(f"{p:.2f}" for p in h["rivals"])
         rivals = f" Competitor price(s): {rivals}." if n_rivals else ""
-        rows.append(f"Round {h['period']}: My price: {h['price']:.2f}.{rivals} "
-                    f"Quantity sold: {h['quantity']:.2f}. My profit: {h['profit']:.2f}.")
+        rows.append(
+            f"Round {h['period']}: My price: {h['price']:.2f}.{rivals} "
+            f"Quantity sold: {h['quantity']:.2f}. My profit: {h['profit']:.2f}."
+        )
     table = "\n".join(rows) if rows else "(no rounds played yet)"
     user = (
         f"Product information:\n- The cost I pay to produce each unit is ${cost:.2f}.\n"
@@ -206,8 +216,17 @@ class LLMBackend:
     def replaying(self) -> bool:
         return self._replay is not None
 
-    def decide(self, *, session: int, firm: int, period: int, messages: list[dict],
-               price_min: float, price_max: float, tick: float) -> Decision | None:
+    def decide(
+        self,
+        *,
+        session: int,
+        firm: int,
+        period: int,
+        messages: list[dict],
+        price_min: float,
+        price_max: float,
+        tick: float,
+    ) -> Decision | None:
         """The agent's decision, or None when the proxy policy must price instead."""
         self.decisions += 1
         if self._replay is not None:
@@ -219,13 +238,27 @@ class LLMBackend:
             reason = self._blocked(prompt_text)
             if reason is not None:
                 self.fallbacks[reason] += 1
-                self._write({"trace_id": f"{base_id}/a{attempt}", "session": session,
-                             "firm": firm, "period": period, "attempt": attempt,
-                             "status": reason, "final": True, "source": "proxy"})
+                self._write(
+                    {
+                        "trace_id": f"{base_id}/a{attempt}",
+                        "session": session,
+                        "firm": firm,
+                        "period": period,
+                        "attempt": attempt,
+                        "status": reason,
+                        "final": True,
+                        "source": "proxy",
+                    }
+                )
                 return None
-            record = {"trace_id": f"{base_id}/a{attempt}", "session": session, "firm": firm,
-                      "period": period, "attempt": attempt,
-                      "request": {"model": self.settings.model, "messages": messages}}
+            record = {
+                "trace_id": f"{base_id}/a{attempt}",
+                "session": session,
+                "firm": firm,
+                "period": period,
+                "attempt": attempt,
+                "request": {"model": self.settings.model, "messages": messages},
+            }
             tokens_before = self.tokens
             try:
                 content = self._call(messages, prompt_text)
@@ -237,7 +270,7 @@ class LLMBackend:
                 record.update(status=f.kind, error=f.detail, tokens=self.tokens - tokens_before)
                 if self.consecutive_failures >= self.settings.breaker_threshold:
                     self._open_breaker(f)
-                if (not self.breaker_open and self.retries_used < self.settings.retry_budget):
+                if not self.breaker_open and self.retries_used < self.settings.retry_budget:
                     self.retries_used += 1
                     record.update(final=False)
                     self._write(record)
@@ -249,9 +282,15 @@ class LLMBackend:
                 return None
             self.consecutive_failures = 0
             self.llm_decisions += 1
-            record.update(status="ok", final=True, source="llm", price=decision.price,
-                          plans=decision.plans, insights=decision.insights,
-                          tokens=self.tokens - tokens_before)
+            record.update(
+                status="ok",
+                final=True,
+                source="llm",
+                price=decision.price,
+                plans=decision.plans,
+                insights=decision.insights,
+                tokens=self.tokens - tokens_before,
+            )
             self._write(record)
             return decision
 
@@ -290,10 +329,12 @@ class LLMBackend:
             return
         self.breaker_open = True
         if not self.quiet:
-            print(f"warning: llm: circuit breaker opened after "
-                  f"{self.consecutive_failures} consecutive failures (last: {failure.kind}: "
-                  f"{failure.detail}); the remaining decisions use the proxy policy",
-                  file=sys.stderr)
+            print(
+                f"warning: llm: circuit breaker opened after "
+                f"{self.consecutive_failures} consecutive failures (last: {failure.kind}: "
+                f"{failure.detail}); the remaining decisions use the proxy policy",
+                file=sys.stderr,
+            )
 
     def _call(self, messages: list[dict], prompt_text: str) -> str:
         s = self.settings
@@ -304,15 +345,15 @@ class LLMBackend:
             "max_tokens": s.completion_tokens,
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": "pricing_decision", "strict": True,
-                                "schema": REPLY_SCHEMA},
+                "json_schema": {"name": "pricing_decision", "strict": True, "schema": REPLY_SCHEMA},
             },
         }
         headers = {"Content-Type": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
-        req = urllib.request.Request(self._url, data=json.dumps(body).encode(),
-                                     headers=headers, method="POST")
+        req = urllib.request.Request(
+            self._url, data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
         self.calls += 1
         try:
             with urllib.request.urlopen(req, timeout=s.timeout_s) as resp:
@@ -402,4 +443,3 @@ def load_trace(path: str | os.PathLike) -> dict:
                 ) from None
             out.setdefault(key, {"attempts": []})["attempts"].append(r)
     return out
-

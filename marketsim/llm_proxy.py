@@ -81,9 +81,19 @@ MODEL_CORR = 12  #: correlation of the errors of two firms on one base model
 N_PARAMS = 13
 
 PARAM_NAMES = (
-    "belief_prior", "prior_weight", "explore", "explore_bias", "explore_tau",
-    "explore_floor", "fear_gain", "fear_decay", "best_weight", "rival_anchor",
-    "anchoring", "temperature", "model_corr",
+    "belief_prior",
+    "prior_weight",
+    "explore",
+    "explore_bias",
+    "explore_tau",
+    "explore_floor",
+    "fear_gain",
+    "fear_decay",
+    "best_weight",
+    "rival_anchor",
+    "anchoring",
+    "temperature",
+    "model_corr",
 )
 
 #: a rival "cut" that triggers fear: a drop of at least this relative size below our price
@@ -204,9 +214,28 @@ def _settle_market(m, t, prices, shares, profits, rival, fear, kind, params, a, 
 
 @njit(cache=True)
 def _propose_market(
-    m, t, prices, shares, profits, rival, kind, fixed_price, params, model_id,
-    bias_markup, bias_belief, c, mu, window, slope_own, slope_cross, belief, fear,
-    best_price, plan, z,
+    m,
+    t,
+    prices,
+    shares,
+    profits,
+    rival,
+    kind,
+    fixed_price,
+    params,
+    model_id,
+    bias_markup,
+    bias_belief,
+    c,
+    mu,
+    window,
+    slope_own,
+    slope_cross,
+    belief,
+    fear,
+    best_price,
+    plan,
+    z,
 ):
     """Every firm's price of market ``m`` at ``t``.
 
@@ -329,8 +358,11 @@ def _propose_market(
         scale = params[i, EXPLORE_FLOOR] + (1.0 - params[i, EXPLORE_FLOOR]) * decay
         sd = params[i, TEMPERATURE] * params[i, EXPLORE] * scale * p_last
         kc = params[i, MODEL_CORR]
-        eps = (math.sqrt(kc) * z[model_id[m, i]] + math.sqrt(1.0 - kc) * z[n + i]
-               + params[i, EXPLORE_BIAS])
+        eps = (
+            math.sqrt(kc) * z[model_id[m, i]]
+            + math.sqrt(1.0 - kc) * z[n + i]
+            + params[i, EXPLORE_BIAS]
+        )
         if eps < 0.0:
             eps *= 1.0 - f  # a firm that fears a price war does not probe downward
         price += sd * eps
@@ -343,9 +375,30 @@ def _propose_market(
 
 @njit(cache=True, parallel=True)
 def advance(
-    prices, shares, profits, rival, t0, t1, kind, fixed_price, params, model_id,
-    bias_markup, bias_belief, a, c, a0, mu, window, slope_own, slope_cross, belief,
-    fear, best_price, plan, rng,
+    prices,
+    shares,
+    profits,
+    rival,
+    t0,
+    t1,
+    kind,
+    fixed_price,
+    params,
+    model_id,
+    bias_markup,
+    bias_belief,
+    a,
+    c,
+    a0,
+    mu,
+    window,
+    slope_own,
+    slope_cross,
+    belief,
+    fear,
+    best_price,
+    plan,
+    rng,
 ):
     """Advance every market from period ``t0`` to ``t1 - 1`` (prices, demand, state).
 
@@ -376,9 +429,28 @@ def advance(
             if t > 0:
                 s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
                 _propose_market(
-                    m, t, prices, shares, profits, rival, kind, fixed_price, params,
-                    model_id, bias_markup, bias_belief, c, mu, window, slope_own,
-                    slope_cross, belief, fear, best_price, plan, z,
+                    m,
+                    t,
+                    prices,
+                    shares,
+                    profits,
+                    rival,
+                    kind,
+                    fixed_price,
+                    params,
+                    model_id,
+                    bias_markup,
+                    bias_belief,
+                    c,
+                    mu,
+                    window,
+                    slope_own,
+                    slope_cross,
+                    belief,
+                    fear,
+                    best_price,
+                    plan,
+                    z,
                 )
             _settle_market(m, t, prices, shares, profits, rival, fear, kind, params, a, c, a0, mu)
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
@@ -386,8 +458,27 @@ def advance(
 
 @njit(cache=True, parallel=True)
 def propose(
-    prices, shares, profits, rival, t, kind, fixed_price, params, model_id, bias_markup,
-    bias_belief, c, mu, window, slope_own, slope_cross, belief, fear, best_price, plan, rng,
+    prices,
+    shares,
+    profits,
+    rival,
+    t,
+    kind,
+    fixed_price,
+    params,
+    model_id,
+    bias_markup,
+    bias_belief,
+    c,
+    mu,
+    window,
+    slope_own,
+    slope_cross,
+    belief,
+    fear,
+    best_price,
+    plan,
+    rng,
 ):
     """Proxy prices of period ``t >= 1`` in every market, without settling them.
 
@@ -401,9 +492,28 @@ def propose(
         z = np.empty(2 * n)
         s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
         _propose_market(
-            m, t, prices, shares, profits, rival, kind, fixed_price, params, model_id,
-            bias_markup, bias_belief, c, mu, window, slope_own, slope_cross, belief, fear,
-            best_price, plan, z,
+            m,
+            t,
+            prices,
+            shares,
+            profits,
+            rival,
+            kind,
+            fixed_price,
+            params,
+            model_id,
+            bias_markup,
+            bias_belief,
+            c,
+            mu,
+            window,
+            slope_own,
+            slope_cross,
+            belief,
+            fear,
+            best_price,
+            plan,
+            z,
         )
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
 
@@ -457,7 +567,17 @@ def trader_order(signal, threshold, qty_unit, qty_max):
 
 @njit(cache=True, parallel=True)
 def trader_intents(
-    news, mid, t0, t1, window, trader_params, model_id, bias, rng, side, qty,
+    news,
+    mid,
+    t0,
+    t1,
+    window,
+    trader_params,
+    model_id,
+    bias,
+    rng,
+    side,
+    qty,
 ):
     """Market-order intents of LLM-style traders for periods ``t0 .. t1-1``.
 
@@ -510,10 +630,18 @@ def trader_intents(
             trend = ret / sd_ret if sd_ret > 0.0 else 0.0
             for k in range(K):
                 p = trader_params[k]
-                sig = trader_signal(news[m, t], trend, bias[m, k], z[model_id[m, k]],
-                                    p[NEWS_WEIGHT], p[TREND_WEIGHT], p[T_TEMPERATURE])
-                side[m, t, k], qty[m, t, k] = trader_order(sig, p[THRESHOLD], p[QTY_UNIT],
-                                                           p[QTY_MAX])
+                sig = trader_signal(
+                    news[m, t],
+                    trend,
+                    bias[m, k],
+                    z[model_id[m, k]],
+                    p[NEWS_WEIGHT],
+                    p[TREND_WEIGHT],
+                    p[T_TEMPERATURE],
+                )
+                side[m, t, k], qty[m, t, k] = trader_order(
+                    sig, p[THRESHOLD], p[QTY_UNIT], p[QTY_MAX]
+                )
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
 
 
@@ -539,8 +667,21 @@ class ProxyMarkets:
     bias_sd : (markup_sd, belief_sd), spread of the base models' biases
     """
 
-    def __init__(self, market, markets, periods, params, seed, *, window=100, monoculture=1.0,
-                 kind=None, fixed_price=None, initial_markup=(0.5, 4.0), bias_sd=(0.05, 0.1)):
+    def __init__(
+        self,
+        market,
+        markets,
+        periods,
+        params,
+        seed,
+        *,
+        window=100,
+        monoculture=1.0,
+        kind=None,
+        fixed_price=None,
+        initial_markup=(0.5, 4.0),
+        bias_sd=(0.05, 0.1),
+    ):
         n = market.n
         params = np.ascontiguousarray(params, dtype=np.float64)
         if params.shape != (n, N_PARAMS):
@@ -549,10 +690,14 @@ class ProxyMarkets:
         self.n, self.M, self.T = n, int(markets), int(periods)
         self.window = int(window)
         self.params = params
-        self.kind = (np.zeros(n, np.int64) if kind is None
-                     else np.ascontiguousarray(kind, dtype=np.int64))
-        self.fixed_price = (np.zeros(n) if fixed_price is None
-                            else np.ascontiguousarray(fixed_price, dtype=np.float64))
+        self.kind = (
+            np.zeros(n, np.int64) if kind is None else np.ascontiguousarray(kind, dtype=np.int64)
+        )
+        self.fixed_price = (
+            np.zeros(n)
+            if fixed_price is None
+            else np.ascontiguousarray(fixed_price, dtype=np.float64)
+        )
         self.a = np.ascontiguousarray(market.a, dtype=np.float64)
         self.c = np.ascontiguousarray(market.c, dtype=np.float64)
         self.a0, self.mu = float(market.a0), float(market.mu)
@@ -581,30 +726,80 @@ class ProxyMarkets:
         self.t = 0  # periods done
 
     def _state(self):
-        return (self.slope_own, self.slope_cross, self.belief, self.fear, self.best_price,
-                self.plan)
+        return (
+            self.slope_own,
+            self.slope_cross,
+            self.belief,
+            self.fear,
+            self.best_price,
+            self.plan,
+        )
 
     def advance(self, periods: int | None = None) -> None:
         """Run the next ``periods`` periods (all remaining by default) in every market."""
         t1 = self.T if periods is None else min(self.T, self.t + int(periods))
-        advance(self.prices, self.shares, self.profits, self.rival, self.t, t1, self.kind,
-                self.fixed_price, self.params, self.model_id, self.bias_markup,
-                self.bias_belief, self.a, self.c, self.a0, self.mu, self.window,
-                *self._state(), self.rng)
+        advance(
+            self.prices,
+            self.shares,
+            self.profits,
+            self.rival,
+            self.t,
+            t1,
+            self.kind,
+            self.fixed_price,
+            self.params,
+            self.model_id,
+            self.bias_markup,
+            self.bias_belief,
+            self.a,
+            self.c,
+            self.a0,
+            self.mu,
+            self.window,
+            *self._state(),
+            self.rng,
+        )
         self.t = t1
 
     def propose(self) -> None:
         """Proxy prices of the next period (``self.t``); overwrite some, then :meth:`settle`."""
         if self.t == 0:
             return
-        propose(self.prices, self.shares, self.profits, self.rival, self.t, self.kind,
-                self.fixed_price, self.params, self.model_id, self.bias_markup,
-                self.bias_belief, self.c, self.mu, self.window, *self._state(), self.rng)
+        propose(
+            self.prices,
+            self.shares,
+            self.profits,
+            self.rival,
+            self.t,
+            self.kind,
+            self.fixed_price,
+            self.params,
+            self.model_id,
+            self.bias_markup,
+            self.bias_belief,
+            self.c,
+            self.mu,
+            self.window,
+            *self._state(),
+            self.rng,
+        )
 
     def settle(self) -> None:
         """Demand and profits of period ``self.t`` at the prices now in place."""
-        settle(self.prices, self.shares, self.profits, self.rival, self.t, self.fear,
-               self.kind, self.params, self.a, self.c, self.a0, self.mu)
+        settle(
+            self.prices,
+            self.shares,
+            self.profits,
+            self.rival,
+            self.t,
+            self.fear,
+            self.kind,
+            self.params,
+            self.a,
+            self.c,
+            self.a0,
+            self.mu,
+        )
         self.t += 1
 
     def copy(self) -> ProxyMarkets:

@@ -77,8 +77,9 @@ class LogitMarket:
     mu: float = 0.25
 
     @classmethod
-    def symmetric(cls, n: int = 2, a: float = 2.0, c: float = 1.0, a0: float = 0.0,
-                  mu: float = 0.25) -> LogitMarket:
+    def symmetric(
+        cls, n: int = 2, a: float = 2.0, c: float = 1.0, a0: float = 0.0, mu: float = 0.25
+    ) -> LogitMarket:
         """``n`` identical firms (the Calvano et al. baseline by default)."""
         return cls(np.full(n, float(a)), np.full(n, float(c)), float(a0), float(mu))
 

@@ -96,18 +96,68 @@ _NO_HI = np.iinfo(np.int64).max
 _PPB = 1_000_000_000
 
 # --- parameters and state (offsets into rules) ----------------------------------------
-(X_FLAGS, X_TICK_PPB, X_TIER, X_BAND_PPB, X_REF_WINDOW_S, X_LIMIT_NS, X_PAUSE_NS,
- X_OPEN_NS, X_CLOSE_NS, X_DOUBLE_OPEN_NS, X_DOUBLE_CLOSE_NS, X_PREV_CLOSE_TICK,
- X_MWCB_N, X_MWCB_L0, X_MWCB_L1, X_MWCB_L2, X_MWCB_L3, X_MWCB_L4, X_MWCB_HALT_NS,
- X_MWCB_CUTOFF_NS, X_MIN_REST_NS, X_HALT_PPB, X_HALT_WINDOW_S, X_HALT_NS,
- X_HALT_RING_AT, X_FBA_NS, X_FBA_NEXT_NS, X_FBA_IOC_AT, X_FBA_IOC_CAP, X_FBA_IOC_N,
- X_OTR_RATIO_MILLI, X_OTR_WINDOW_NS, X_CANCEL_TAX_UTICKS, X_CANCEL_WINDOW_NS,
- X_TRADE_TAX_URATE, X_N_OWNERS, X_OWNERS_AT, X_HALT_UNTIL, X_CLOSED, X_LIMIT_SINCE,
- X_MWCB_FIRED, X_HALTED_NS, X_N_PAUSES, X_N_MWCB, X_LAST_TICK, X_LIMIT_NS_TOTAL,
- X_REF_MILLI, X_N_REFUSED, X_N_HALTS, X_N_BATCHES, X_BATCH_VOLUME, X_N_REFUSED_OTR,
- X_REGULATOR_UTICKS, X_BUMP_NS, X_BUMP_AT, X_BUMP_CAP, X_BUMP_HEAD, X_BUMP_N,
- X_N_DELAYED, X_RING,
- ) = range(N_RULES, N_RULES + 60)
+(
+    X_FLAGS,
+    X_TICK_PPB,
+    X_TIER,
+    X_BAND_PPB,
+    X_REF_WINDOW_S,
+    X_LIMIT_NS,
+    X_PAUSE_NS,
+    X_OPEN_NS,
+    X_CLOSE_NS,
+    X_DOUBLE_OPEN_NS,
+    X_DOUBLE_CLOSE_NS,
+    X_PREV_CLOSE_TICK,
+    X_MWCB_N,
+    X_MWCB_L0,
+    X_MWCB_L1,
+    X_MWCB_L2,
+    X_MWCB_L3,
+    X_MWCB_L4,
+    X_MWCB_HALT_NS,
+    X_MWCB_CUTOFF_NS,
+    X_MIN_REST_NS,
+    X_HALT_PPB,
+    X_HALT_WINDOW_S,
+    X_HALT_NS,
+    X_HALT_RING_AT,
+    X_FBA_NS,
+    X_FBA_NEXT_NS,
+    X_FBA_IOC_AT,
+    X_FBA_IOC_CAP,
+    X_FBA_IOC_N,
+    X_OTR_RATIO_MILLI,
+    X_OTR_WINDOW_NS,
+    X_CANCEL_TAX_UTICKS,
+    X_CANCEL_WINDOW_NS,
+    X_TRADE_TAX_URATE,
+    X_N_OWNERS,
+    X_OWNERS_AT,
+    X_HALT_UNTIL,
+    X_CLOSED,
+    X_LIMIT_SINCE,
+    X_MWCB_FIRED,
+    X_HALTED_NS,
+    X_N_PAUSES,
+    X_N_MWCB,
+    X_LAST_TICK,
+    X_LIMIT_NS_TOTAL,
+    X_REF_MILLI,
+    X_N_REFUSED,
+    X_N_HALTS,
+    X_N_BATCHES,
+    X_BATCH_VOLUME,
+    X_N_REFUSED_OTR,
+    X_REGULATOR_UTICKS,
+    X_BUMP_NS,
+    X_BUMP_AT,
+    X_BUMP_CAP,
+    X_BUMP_HEAD,
+    X_BUMP_N,
+    X_N_DELAYED,
+    X_RING,
+) = range(N_RULES, N_RULES + 60)
 #: flags
 F_LULD, F_MWCB, F_MIN_REST, F_HALT, F_FBA, F_OTR, F_TAX, F_BUMP = 1, 2, 4, 8, 16, 32, 64, 128
 #: the LULD ring at ``X_RING``: per slot (second stamp, sum of trade ticks, trade count);
@@ -123,10 +173,17 @@ N_BUMP_WORDS = 7
 UTICKS_PER_TICK = 1_000_000
 
 
-def rules_array(policies, *, tick_size: float, prev_close_tick: int,
-                open_ns: int = (9 * 3600 + 30 * 60) * 10**9,
-                close_ns: int = 16 * 3600 * 10**9, n_owners: int = 0,
-                fba_ioc_capacity: int = 4096, bump_capacity: int = 4096) -> np.ndarray:
+def rules_array(
+    policies,
+    *,
+    tick_size: float,
+    prev_close_tick: int,
+    open_ns: int = (9 * 3600 + 30 * 60) * 10**9,
+    close_ns: int = 16 * 3600 * 10**9,
+    n_owners: int = 0,
+    fba_ioc_capacity: int = 4096,
+    bump_capacity: int = 4096,
+) -> np.ndarray:
     """The ``rules`` array for a book under these policies (``marketsim.policies``).
 
     Parameters
@@ -149,13 +206,14 @@ def rules_array(policies, *, tick_size: float, prev_close_tick: int,
 
     luld, mwcb, rest = find(policies, "luld"), find(policies, "mwcb"), find(policies, "min_rest")
     halt, fba = find(policies, "halt"), find(policies, "fba")
-    otr, tax, bump = find(policies, "otr_cap"), find(policies, "tax"), find(policies,
-                                                                           "speed_bump")
+    otr, tax, bump = find(policies, "otr_cap"), find(policies, "tax"), find(policies, "speed_bump")
     if (otr or tax) and n_owners < 1:
         from marketsim.errors import UsageError
 
-        raise UsageError("n_owners: the otr_cap and tax rules count per trader; pass "
-                         "n_owners >= 1 to rules_array")
+        raise UsageError(
+            "n_owners: the otr_cap and tax rules count per trader; pass "
+            "n_owners >= 1 to rules_array"
+        )
     window = int(math.ceil(luld.reference_window_s)) if luld else 1
     halt_window = int(math.ceil(halt.window_s)) if halt else 1
     ioc_cap = int(fba_ioc_capacity) if fba else 0
@@ -236,8 +294,10 @@ def band_ticks(ref_tick, t_ns, rules):
         band = ref * 0.20
     else:
         band = min(0.15, 0.75 * ref)
-    if (t_ns < rules[X_OPEN_NS] + rules[X_DOUBLE_OPEN_NS]
-            or t_ns >= rules[X_CLOSE_NS] - rules[X_DOUBLE_CLOSE_NS]):
+    if (
+        t_ns < rules[X_OPEN_NS] + rules[X_DOUBLE_OPEN_NS]
+        or t_ns >= rules[X_CLOSE_NS] - rules[X_DOUBLE_CLOSE_NS]
+    ):
         band *= 2.0
     lo = int(math.ceil((ref - band) / tick - 1e-9))
     hi = int(math.floor((ref + band) / tick + 1e-9))
@@ -418,8 +478,9 @@ def _charge(rules, base, uticks):
 
 
 @njit(cache=True)
-def after_action(t_ns, kind, owner, status, order_t_ns, order_owner, removed_qty,
-                 fills, n_before, n_after, rules):
+def after_action(
+    t_ns, kind, owner, status, order_t_ns, order_owner, removed_qty, fills, n_before, n_after, rules
+):
     """Record the action just applied and its trades ``fills[n_before:n_after]``.
 
     ``kind = -1`` marks the fills of a batch auction (no message). A cancel/reduce's
@@ -432,8 +493,12 @@ def after_action(t_ns, kind, owner, status, order_t_ns, order_owner, removed_qty
         base = _owner_base(rules, sender, t_ns)
         if base >= 0:
             rules[base + OW_MESSAGES] += 1
-            if ((flags & F_TAX) and (kind == CANCEL or kind == REDUCE) and order_t_ns >= 0
-                    and t_ns - order_t_ns < rules[X_CANCEL_WINDOW_NS]):
+            if (
+                (flags & F_TAX)
+                and (kind == CANCEL or kind == REDUCE)
+                and order_t_ns >= 0
+                and t_ns - order_t_ns < rules[X_CANCEL_WINDOW_NS]
+            ):
                 _charge(rules, base, removed_qty * rules[X_CANCEL_TAX_UTICKS])
     urate = rules[X_TRADE_TAX_URATE] if flags & F_TAX else 0
     for k in range(n_before, n_after):
@@ -522,11 +587,19 @@ def bump_cancel(order_id, rules):
 def rules_report(rules: np.ndarray) -> dict:
     """The rules' counters for a run summary (times in seconds, taxes in ticks)."""
     if rules.shape[0] <= N_RULES:  # no rules: nothing halted, nothing refused
-        return {"seconds_halted": 0.0, "luld_pauses": 0, "seconds_in_limit_state": 0.0,
-                "mwcb_levels_fired": 0, "market_closed_by_mwcb": False,
-                "actions_refused_min_rest": 0, "single_stock_halts": 0, "batches_with_trades": 0,
-                "actions_refused_otr": 0, "tax_collected_ticks": 0.0,
-                "orders_delayed": 0}
+        return {
+            "seconds_halted": 0.0,
+            "luld_pauses": 0,
+            "seconds_in_limit_state": 0.0,
+            "mwcb_levels_fired": 0,
+            "market_closed_by_mwcb": False,
+            "actions_refused_min_rest": 0,
+            "single_stock_halts": 0,
+            "batches_with_trades": 0,
+            "actions_refused_otr": 0,
+            "tax_collected_ticks": 0.0,
+            "orders_delayed": 0,
+        }
     return {
         "seconds_halted": int(rules[X_HALTED_NS]) / 1e9,
         "luld_pauses": int(rules[X_N_PAUSES]),
@@ -551,12 +624,28 @@ def owner_counts(rules: np.ndarray) -> dict[str, np.ndarray]:
         z = np.zeros(0, dtype=np.int64)
         return {"messages": z, "trades": z, "tax_uticks": z, "regulator_uticks": 0}
     at = int(rules[X_OWNERS_AT])
-    block = rules[at:at + N_OWNER_WORDS * n].reshape(n, N_OWNER_WORDS)
-    return {"messages": block[:, OW_MESSAGES].copy(), "trades": block[:, OW_TRADES].copy(),
-            "tax_uticks": block[:, OW_TAX].copy(),
-            "regulator_uticks": int(rules[X_REGULATOR_UTICKS])}
+    block = rules[at : at + N_OWNER_WORDS * n].reshape(n, N_OWNER_WORDS)
+    return {
+        "messages": block[:, OW_MESSAGES].copy(),
+        "trades": block[:, OW_TRADES].copy(),
+        "tax_uticks": block[:, OW_TAX].copy(),
+        "regulator_uticks": int(rules[X_REGULATOR_UTICKS]),
+    }
 
 
-__all__ = ["BOOK_RULES_IMPLEMENTED", "UTICKS_PER_TICK", "after_action", "band_ticks",
-           "batch_due", "batch_ioc_push", "before_action", "bump_cancel", "bump_push",
-           "owner_counts", "record_trade", "reference_tick", "rules_array", "rules_report"]
+__all__ = [
+    "BOOK_RULES_IMPLEMENTED",
+    "UTICKS_PER_TICK",
+    "after_action",
+    "band_ticks",
+    "batch_due",
+    "batch_ioc_push",
+    "before_action",
+    "bump_cancel",
+    "bump_push",
+    "owner_counts",
+    "record_trade",
+    "reference_tick",
+    "rules_array",
+    "rules_report",
+]

@@ -88,8 +88,27 @@ def _learners_act(m, t, prices, learner, grid, strategy, q_state, eps, r0, r1, r
 
 
 @njit(cache=True)
-def _learners_learn(m, t, prices, profits, learner, grid, Q, max_q, strategy, q_state, eps,
-                    changes, alpha, delta, eps_decay, r0, r1, r2, r3):
+def _learners_learn(
+    m,
+    t,
+    prices,
+    profits,
+    learner,
+    grid,
+    Q,
+    max_q,
+    strategy,
+    q_state,
+    eps,
+    changes,
+    alpha,
+    delta,
+    eps_decay,
+    r0,
+    r1,
+    r2,
+    r3,
+):
     """Q update of market ``m``'s learners after period ``t`` settled; move the state.
 
     A learner's action is read back from its price, so a caller that overwrote it
@@ -110,8 +129,19 @@ def _learners_learn(m, t, prices, profits, learner, grid, Q, max_q, strategy, q_
                 continue
             ai = _grid_index(grid, i, prices[m, t, i])
             ch, r0, r1, r2, r3 = update_q_cell(
-                Q[m], max_q[m], strategy[m], i, s, ai,
-                profits[m, t, i] + delta * max_q[m, i, s_new], alpha, r0, r1, r2, r3)
+                Q[m],
+                max_q[m],
+                strategy[m],
+                i,
+                s,
+                ai,
+                profits[m, t, i] + delta * max_q[m, i, s_new],
+                alpha,
+                r0,
+                r1,
+                r2,
+                r3,
+            )
             if ch:
                 changes[m] += 1
         eps[m] *= eps_decay
@@ -121,10 +151,42 @@ def _learners_learn(m, t, prices, profits, learner, grid, Q, max_q, strategy, q_
 
 @njit(cache=True, parallel=True)
 def advance_mixed(
-    prices, shares, profits, rival, t0, t1, kind, fixed_price, params, model_id,
-    bias_markup, bias_belief, a, c, a0, mu, window, slope_own, slope_cross, belief, fear,
-    best_price, plan, rng, learner, grid, Q, max_q, strategy, q_state, eps, q_rng, changes,
-    alpha, delta, eps_decay,
+    prices,
+    shares,
+    profits,
+    rival,
+    t0,
+    t1,
+    kind,
+    fixed_price,
+    params,
+    model_id,
+    bias_markup,
+    bias_belief,
+    a,
+    c,
+    a0,
+    mu,
+    window,
+    slope_own,
+    slope_cross,
+    belief,
+    fear,
+    best_price,
+    plan,
+    rng,
+    learner,
+    grid,
+    Q,
+    max_q,
+    strategy,
+    q_state,
+    eps,
+    q_rng,
+    changes,
+    alpha,
+    delta,
+    eps_decay,
 ):
     """Advance every mixed market from period ``t0`` to ``t1 - 1``.
 
@@ -152,25 +214,87 @@ def advance_mixed(
             if t > 0:
                 s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
                 _propose_market(
-                    m, t, prices, shares, profits, rival, kind, fixed_price, params,
-                    model_id, bias_markup, bias_belief, c, mu, window, slope_own,
-                    slope_cross, belief, fear, best_price, plan, z,
+                    m,
+                    t,
+                    prices,
+                    shares,
+                    profits,
+                    rival,
+                    kind,
+                    fixed_price,
+                    params,
+                    model_id,
+                    bias_markup,
+                    bias_belief,
+                    c,
+                    mu,
+                    window,
+                    slope_own,
+                    slope_cross,
+                    belief,
+                    fear,
+                    best_price,
+                    plan,
+                    z,
                 )
-                r0, r1, r2, r3 = _learners_act(m, t, prices, learner, grid, strategy,
-                                               q_state, eps, r0, r1, r2, r3)
+                r0, r1, r2, r3 = _learners_act(
+                    m, t, prices, learner, grid, strategy, q_state, eps, r0, r1, r2, r3
+                )
             _settle_market(m, t, prices, shares, profits, rival, fear, kind, params, a, c, a0, mu)
-            r0, r1, r2, r3 = _learners_learn(m, t, prices, profits, learner, grid, Q, max_q,
-                                             strategy, q_state, eps, changes, alpha, delta,
-                                             eps_decay, r0, r1, r2, r3)
+            r0, r1, r2, r3 = _learners_learn(
+                m,
+                t,
+                prices,
+                profits,
+                learner,
+                grid,
+                Q,
+                max_q,
+                strategy,
+                q_state,
+                eps,
+                changes,
+                alpha,
+                delta,
+                eps_decay,
+                r0,
+                r1,
+                r2,
+                r3,
+            )
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
         q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
 
 
 @njit(cache=True, parallel=True)
 def propose_mixed(
-    prices, shares, profits, rival, t, kind, fixed_price, params, model_id, bias_markup,
-    bias_belief, c, mu, window, slope_own, slope_cross, belief, fear, best_price, plan, rng,
-    learner, grid, strategy, q_state, eps, q_rng,
+    prices,
+    shares,
+    profits,
+    rival,
+    t,
+    kind,
+    fixed_price,
+    params,
+    model_id,
+    bias_markup,
+    bias_belief,
+    c,
+    mu,
+    window,
+    slope_own,
+    slope_cross,
+    belief,
+    fear,
+    best_price,
+    plan,
+    rng,
+    learner,
+    grid,
+    strategy,
+    q_state,
+    eps,
+    q_rng,
 ):
     """Prices of period ``t >= 1`` (proxies and learners) in every market, unsettled.
 
@@ -184,27 +308,88 @@ def propose_mixed(
         z = np.empty(2 * n)
         s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
         _propose_market(
-            m, t, prices, shares, profits, rival, kind, fixed_price, params, model_id,
-            bias_markup, bias_belief, c, mu, window, slope_own, slope_cross, belief, fear,
-            best_price, plan, z,
+            m,
+            t,
+            prices,
+            shares,
+            profits,
+            rival,
+            kind,
+            fixed_price,
+            params,
+            model_id,
+            bias_markup,
+            bias_belief,
+            c,
+            mu,
+            window,
+            slope_own,
+            slope_cross,
+            belief,
+            fear,
+            best_price,
+            plan,
+            z,
         )
-        r0, r1, r2, r3 = _learners_act(m, t, prices, learner, grid, strategy, q_state, eps,
-                                       r0, r1, r2, r3)
+        r0, r1, r2, r3 = _learners_act(
+            m, t, prices, learner, grid, strategy, q_state, eps, r0, r1, r2, r3
+        )
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
         q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
 
 
 @njit(cache=True, parallel=True)
-def settle_mixed(prices, shares, profits, rival, t, fear, kind, params, a, c, a0, mu,
-                 learner, grid, Q, max_q, strategy, q_state, eps, q_rng, changes, alpha,
-                 delta, eps_decay):
+def settle_mixed(
+    prices,
+    shares,
+    profits,
+    rival,
+    t,
+    fear,
+    kind,
+    params,
+    a,
+    c,
+    a0,
+    mu,
+    learner,
+    grid,
+    Q,
+    max_q,
+    strategy,
+    q_state,
+    eps,
+    q_rng,
+    changes,
+    alpha,
+    delta,
+    eps_decay,
+):
     """Demand, profits, fear and the learners' Q update of period ``t`` in every market."""
     for m in prange(prices.shape[0]):
         r0, r1, r2, r3 = q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3]
         _settle_market(m, t, prices, shares, profits, rival, fear, kind, params, a, c, a0, mu)
-        r0, r1, r2, r3 = _learners_learn(m, t, prices, profits, learner, grid, Q, max_q,
-                                         strategy, q_state, eps, changes, alpha, delta,
-                                         eps_decay, r0, r1, r2, r3)
+        r0, r1, r2, r3 = _learners_learn(
+            m,
+            t,
+            prices,
+            profits,
+            learner,
+            grid,
+            Q,
+            max_q,
+            strategy,
+            q_state,
+            eps,
+            changes,
+            alpha,
+            delta,
+            eps_decay,
+            r0,
+            r1,
+            r2,
+            r3,
+        )
         q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
 
 
@@ -213,10 +398,21 @@ def settle_mixed(prices, shares, profits, rival, t, fear, kind, params, a, c, a0
 # --------------------------------------------------------------------------------------
 
 
-def pretrain(market, markets: int, seed: int, *, m: int = 15, xi: float = 0.1,
-             alpha: float = 0.15, beta: float = 4e-6, delta: float = 0.95,
-             conv_window: int = 100_000, max_periods: int = 10**7, chunk: int = 250_000,
-             on_chunk=None) -> QLearningSessions:
+def pretrain(
+    market,
+    markets: int,
+    seed: int,
+    *,
+    m: int = 15,
+    xi: float = 0.1,
+    alpha: float = 0.15,
+    beta: float = 4e-6,
+    delta: float = 0.95,
+    conv_window: int = 100_000,
+    max_periods: int = 10**7,
+    chunk: int = 250_000,
+    on_chunk=None,
+) -> QLearningSessions:
     """Self-play of ``markets`` Q-learning sessions (every firm a learner, k = 1).
 
     Session ``b`` uses learner stream ``LEARNER_STREAM + b`` of ``seed``, so it is the
@@ -225,10 +421,19 @@ def pretrain(market, markets: int, seed: int, *, m: int = 15, xi: float = 0.1,
     ``on_chunk(sessions)`` is called after every ``chunk`` periods (a progress bar).
     """
     grid = market.price_grid(m, xi)
-    learners = QLearningSessions(market.profit_table(grid), grid, k=1, alpha=alpha, beta=beta,
-                                 delta=delta, seed=seed, sessions=markets,
-                                 start=LEARNER_STREAM, conv_window=conv_window,
-                                 max_periods=max_periods)
+    learners = QLearningSessions(
+        market.profit_table(grid),
+        grid,
+        k=1,
+        alpha=alpha,
+        beta=beta,
+        delta=delta,
+        seed=seed,
+        sessions=markets,
+        start=LEARNER_STREAM,
+        conv_window=conv_window,
+        max_periods=max_periods,
+    )
     while learners.running:
         learners.advance(chunk)
         if on_chunk is not None:
@@ -254,8 +459,20 @@ class MixedMarkets(K.ProxyMarkets):
         :math:`e^{-\\beta t}` from each session's own ``t``.
     """
 
-    def __init__(self, market, markets, periods, params, seed, *, learners: QLearningSessions,
-                 learner, epsilon: float | None = None, kind=None, **proxy_options):
+    def __init__(
+        self,
+        market,
+        markets,
+        periods,
+        params,
+        seed,
+        *,
+        learners: QLearningSessions,
+        learner,
+        epsilon: float | None = None,
+        kind=None,
+        **proxy_options,
+    ):
         n = market.n
         learner = np.ascontiguousarray(learner, dtype=np.bool_)
         if learner.shape != (n,) or not learner.any():
@@ -287,30 +504,91 @@ class MixedMarkets(K.ProxyMarkets):
         self.q_state = learners.state.copy()
 
     def _learning(self):
-        return (self.learner, self.grid, self.Q, self.max_q, self.strategy, self.q_state,
-                self.eps, self.q_rng, self.changes, self.alpha, self.delta, self.eps_decay)
+        return (
+            self.learner,
+            self.grid,
+            self.Q,
+            self.max_q,
+            self.strategy,
+            self.q_state,
+            self.eps,
+            self.q_rng,
+            self.changes,
+            self.alpha,
+            self.delta,
+            self.eps_decay,
+        )
 
     def advance(self, periods: int | None = None) -> None:
         t1 = self.T if periods is None else min(self.T, self.t + int(periods))
-        advance_mixed(self.prices, self.shares, self.profits, self.rival, self.t, t1,
-                      self.kind, self.fixed_price, self.params, self.model_id,
-                      self.bias_markup, self.bias_belief, self.a, self.c, self.a0, self.mu,
-                      self.window, *self._state(), self.rng, *self._learning())
+        advance_mixed(
+            self.prices,
+            self.shares,
+            self.profits,
+            self.rival,
+            self.t,
+            t1,
+            self.kind,
+            self.fixed_price,
+            self.params,
+            self.model_id,
+            self.bias_markup,
+            self.bias_belief,
+            self.a,
+            self.c,
+            self.a0,
+            self.mu,
+            self.window,
+            *self._state(),
+            self.rng,
+            *self._learning(),
+        )
         self.t = t1
 
     def propose(self) -> None:
         if self.t == 0:
             return
-        propose_mixed(self.prices, self.shares, self.profits, self.rival, self.t, self.kind,
-                      self.fixed_price, self.params, self.model_id, self.bias_markup,
-                      self.bias_belief, self.c, self.mu, self.window, *self._state(),
-                      self.rng, self.learner, self.grid, self.strategy, self.q_state,
-                      self.eps, self.q_rng)
+        propose_mixed(
+            self.prices,
+            self.shares,
+            self.profits,
+            self.rival,
+            self.t,
+            self.kind,
+            self.fixed_price,
+            self.params,
+            self.model_id,
+            self.bias_markup,
+            self.bias_belief,
+            self.c,
+            self.mu,
+            self.window,
+            *self._state(),
+            self.rng,
+            self.learner,
+            self.grid,
+            self.strategy,
+            self.q_state,
+            self.eps,
+            self.q_rng,
+        )
 
     def settle(self) -> None:
-        settle_mixed(self.prices, self.shares, self.profits, self.rival, self.t, self.fear,
-                     self.kind, self.params, self.a, self.c, self.a0, self.mu,
-                     *self._learning())
+        settle_mixed(
+            self.prices,
+            self.shares,
+            self.profits,
+            self.rival,
+            self.t,
+            self.fear,
+            self.kind,
+            self.params,
+            self.a,
+            self.c,
+            self.a0,
+            self.mu,
+            *self._learning(),
+        )
         self.t += 1
 
     def copy(self) -> MixedMarkets:

@@ -253,8 +253,20 @@ def takes_liquidity(kind, side, price_tick, levels, state):
 
 @njit(cache=True)
 def apply_action(
-    t_ns, kind, side, price_tick, qty, order_id, owner,
-    levels, orders, oid_slot, state, rules, fills, n_fills,
+    t_ns,
+    kind,
+    side,
+    price_tick,
+    qty,
+    order_id,
+    owner,
+    levels,
+    orders,
+    oid_slot,
+    state,
+    rules,
+    fills,
+    n_fills,
 ):
     """Apply one order action to the book; returns ``(status, n_fills)``.
 
@@ -266,19 +278,48 @@ def apply_action(
     rest without matching.
     """
     if rules.shape[0] <= N_RULES:
-        return _match(t_ns, kind, side, price_tick, qty, order_id, owner,
-                      levels, orders, oid_slot, state, rules, fills, n_fills)
+        return _match(
+            t_ns,
+            kind,
+            side,
+            price_tick,
+            qty,
+            order_id,
+            owner,
+            levels,
+            orders,
+            oid_slot,
+            state,
+            rules,
+            fills,
+            n_fills,
+        )
     if rules[X_FLAGS] & F_BUMP:
         n_fills = _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
         if kind == CANCEL and bump_cancel(order_id, rules):
             return OK, n_fills
         if takes_liquidity(kind, side, price_tick, levels, state):
-            if bump_push(t_ns + rules[X_BUMP_NS], kind, side, price_tick, qty, order_id,
-                         owner, rules):
+            if bump_push(
+                t_ns + rules[X_BUMP_NS], kind, side, price_tick, qty, order_id, owner, rules
+            ):
                 return OK, n_fills
             return REFUSED, n_fills
-    return _apply_ruled(t_ns, kind, side, price_tick, qty, order_id, owner,
-                        levels, orders, oid_slot, state, rules, fills, n_fills)
+    return _apply_ruled(
+        t_ns,
+        kind,
+        side,
+        price_tick,
+        qty,
+        order_id,
+        owner,
+        levels,
+        orders,
+        oid_slot,
+        state,
+        rules,
+        fills,
+        n_fills,
+    )
 
 
 @njit(cache=True)
@@ -286,8 +327,7 @@ def _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
     """Apply the speed bump's waiting orders due at or before ``t_ns``, oldest first, at
     their release times. One waits longer only while the arrays lack room for it (a
     free order slot, its id, its price on the ladder, room for its fills)."""
-    n_fills, _ = _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills,
-                                   n_fills)
+    n_fills, _ = _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
     return n_fills
 
 
@@ -302,21 +342,63 @@ def _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills, n_fil
         if kind < 0:  # withdrawn while waiting
             bump_pop(rules)
             continue
-        code = needs(kind, rules[b + 2], rules[b + 3], rules[b + 5], levels, orders, oid_slot,
-                     state, fills, n_fills)
+        code = needs(
+            kind,
+            rules[b + 2],
+            rules[b + 3],
+            rules[b + 5],
+            levels,
+            orders,
+            oid_slot,
+            state,
+            fills,
+            n_fills,
+        )
         if code != DONE:
             return n_fills, code
-        release, side, price, qty, oid, owner = (rules[b], rules[b + 2], rules[b + 3],
-                                                 rules[b + 4], rules[b + 5], rules[b + 6])
+        release, side, price, qty, oid, owner = (
+            rules[b],
+            rules[b + 2],
+            rules[b + 3],
+            rules[b + 4],
+            rules[b + 5],
+            rules[b + 6],
+        )
         bump_pop(rules)
-        _, n_fills = _apply_ruled(release, kind, side, price, qty, oid, owner, levels,
-                                  orders, oid_slot, state, rules, fills, n_fills)
+        _, n_fills = _apply_ruled(
+            release,
+            kind,
+            side,
+            price,
+            qty,
+            oid,
+            owner,
+            levels,
+            orders,
+            oid_slot,
+            state,
+            rules,
+            fills,
+            n_fills,
+        )
 
 
 @njit(cache=True)
 def _apply_ruled(
-    t_ns, kind, side, price_tick, qty, order_id, owner,
-    levels, orders, oid_slot, state, rules, fills, n_fills,
+    t_ns,
+    kind,
+    side,
+    price_tick,
+    qty,
+    order_id,
+    owner,
+    levels,
+    orders,
+    oid_slot,
+    state,
+    rules,
+    fills,
+    n_fills,
 ):
     """:func:`apply_action` under the rules, once past the speed bump."""
     order_t = -1
@@ -335,15 +417,42 @@ def _apply_ruled(
     if rules[X_FLAGS] & F_FBA:
         n_fills = _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
         if kind != CANCEL and kind != REDUCE:
-            st = _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner,
-                                 levels, orders, oid_slot, state, rules)
+            st = _rest_for_batch(
+                t_ns,
+                kind,
+                side,
+                price_tick,
+                qty,
+                order_id,
+                owner,
+                levels,
+                orders,
+                oid_slot,
+                state,
+                rules,
+            )
             after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
             return st, n_fills
-    st, n_after = _match(t_ns, kind, side, price_tick, qty, order_id, owner,
-                         levels, orders, oid_slot, state, rules, fills, n_fills)
+    st, n_after = _match(
+        t_ns,
+        kind,
+        side,
+        price_tick,
+        qty,
+        order_id,
+        owner,
+        levels,
+        orders,
+        oid_slot,
+        state,
+        rules,
+        fills,
+        n_fills,
+    )
     removed = order_qty if kind == CANCEL else min(qty, order_qty)
-    after_action(t_ns, kind, owner, st, order_t, order_owner, removed, fills, n_fills,
-                 n_after, rules)
+    after_action(
+        t_ns, kind, owner, st, order_t, order_owner, removed, fills, n_fills, n_after, rules
+    )
     return st, n_after
 
 
@@ -353,16 +462,16 @@ def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
     left of the IOC and market orders that waited for it. A batch may fill every resting
     order: when ``fills`` has less room than that, the batch waits for the next action
     (after the caller has drained or grown ``fills``) rather than write past the end."""
-    if (t_ns >= rules[X_FBA_NEXT_NS]
-            and fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]):
+    if t_ns >= rules[X_FBA_NEXT_NS] and fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
         return n_fills
     t_batch = batch_due(t_ns, rules)
     if t_batch < 0:
         return n_fills
     if rules[R_HALTED] == 0:
         n0 = n_fills
-        n_fills, _ = clear_batch(t_batch, rules[X_LAST_TICK], levels, orders, oid_slot,
-                                 state, rules, fills, n_fills)
+        n_fills, _ = clear_batch(
+            t_batch, rules[X_LAST_TICK], levels, orders, oid_slot, state, rules, fills, n_fills
+        )
         after_action(t_batch, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
         if n_fills > n0:
             rules[X_N_BATCHES] += 1
@@ -376,8 +485,9 @@ def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
 
 
 @njit(cache=True)
-def _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner,
-                    levels, orders, oid_slot, state, rules):
+def _rest_for_batch(
+    t_ns, kind, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state, rules
+):
     """Batch-auction mode: the order rests without matching until the next batch.
     A market order rests at the last trade price +/- 5% (a protection collar, as
     exchanges put on market orders; inside the band and the ladder), an IOC at its limit
@@ -386,8 +496,9 @@ def _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner,
         return BAD_ORDER
     if rules[R_HALTED] != 0:
         return HALTED
-    if kind != MARKET and (price_tick < rules[R_BAND_LO_TICK]
-                           or price_tick > rules[R_BAND_HI_TICK]):
+    if kind != MARKET and (
+        price_tick < rules[R_BAND_LO_TICK] or price_tick > rules[R_BAND_HI_TICK]
+    ):
         return OUTSIDE_BAND
     if oid_slot[order_id] != -1:
         return DUPLICATE_ID
@@ -444,8 +555,12 @@ def clear_batch(t_ns, ref_tick, levels, orders, oid_slot, state, rules, fills, n
         v = min(demand, supply)
         imb = abs(demand - supply)
         dist = abs(p - ref_tick)
-        if (best_j < 0 or v > best_v or (v == best_v and imb < best_imb)
-                or (v == best_v and imb == best_imb and dist < best_dist)):
+        if (
+            best_j < 0
+            or v > best_v
+            or (v == best_v and imb < best_imb)
+            or (v == best_v and imb == best_imb and dist < best_dist)
+        ):
             best_j, best_v, best_imb, best_dist = j, v, imb, dist
     if best_j < 0 or best_v == 0:
         return n_fills, -1
@@ -506,8 +621,20 @@ def _take(levels, orders, oid_slot, state, side, idx, slot, q):
 
 @njit(cache=True)
 def _match(
-    t_ns, kind, side, price_tick, qty, order_id, owner,
-    levels, orders, oid_slot, state, rules, fills, n_fills,
+    t_ns,
+    kind,
+    side,
+    price_tick,
+    qty,
+    order_id,
+    owner,
+    levels,
+    orders,
+    oid_slot,
+    state,
+    rules,
+    fills,
+    n_fills,
 ):
     """The matching of :func:`apply_action` (no market-rule bookkeeping)."""
     if kind == CANCEL or kind == REDUCE:
@@ -531,8 +658,9 @@ def _match(
         return BAD_ORDER, n_fills
     if rules[R_HALTED] != 0:
         return HALTED, n_fills
-    if kind != MARKET and (price_tick < rules[R_BAND_LO_TICK]
-                           or price_tick > rules[R_BAND_HI_TICK]):
+    if kind != MARKET and (
+        price_tick < rules[R_BAND_LO_TICK] or price_tick > rules[R_BAND_HI_TICK]
+    ):
         return OUTSIDE_BAND, n_fills
     if kind == LIMIT and oid_slot[order_id] != -1:
         return DUPLICATE_ID, n_fills
@@ -593,14 +721,12 @@ def _match(
             _refresh_best(levels, state, other, idx)
 
     if remaining > 0 and kind == LIMIT:
-        _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders,
-                oid_slot, state)
+        _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot, state)
     return OK, n_fills
 
 
 @njit(cache=True)
-def _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot,
-            state):
+def _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot, state):
     """Rest an order at the back of its price level."""
     tick_lo = state[S_TICK_LO]
     idx = price_tick - tick_lo
@@ -634,8 +760,9 @@ def _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, 
 
 
 @njit(cache=True)
-def process_actions_kernel(actions, start, levels, orders, oid_slot, state, rules,
-                           fills, n_fills, status):
+def process_actions_kernel(
+    actions, start, levels, orders, oid_slot, state, rules, fills, n_fills, status
+):
     """Apply ``actions[start:]`` in order; returns ``(code, next_index, n_fills)``.
 
     ``code`` is ``DONE`` or a ``NEED_*`` code telling the caller which array to grow
@@ -646,17 +773,41 @@ def process_actions_kernel(actions, start, levels, orders, oid_slot, state, rule
     for i in range(start, actions.shape[0]):
         a = actions[i]
         if bump:  # waiting orders due first, each with room in the arrays
-            n_fills, code = _release_due_code(a.t_ns, levels, orders, oid_slot, state, rules,
-                                              fills, n_fills)
+            n_fills, code = _release_due_code(
+                a.t_ns, levels, orders, oid_slot, state, rules, fills, n_fills
+            )
             if code != DONE:
                 return code, i, n_fills
-        code = needs(a.kind, a.side, a.price_tick, a.order_id, levels, orders, oid_slot,
-                     state, fills, n_fills)
+        code = needs(
+            a.kind,
+            a.side,
+            a.price_tick,
+            a.order_id,
+            levels,
+            orders,
+            oid_slot,
+            state,
+            fills,
+            n_fills,
+        )
         if code != DONE:
             return code, i, n_fills
-        st, n_fills = apply_action(a.t_ns, a.kind, a.side, a.price_tick, a.qty, a.order_id,
-                                   a.owner, levels, orders, oid_slot, state, rules, fills,
-                                   n_fills)
+        st, n_fills = apply_action(
+            a.t_ns,
+            a.kind,
+            a.side,
+            a.price_tick,
+            a.qty,
+            a.order_id,
+            a.owner,
+            levels,
+            orders,
+            oid_slot,
+            state,
+            rules,
+            fills,
+            n_fills,
+        )
         status[i] = st
     return DONE, actions.shape[0], n_fills
 
@@ -781,15 +932,23 @@ class OrderBook:
     101
     """
 
-    def __init__(self, tick_size: float = 1.0, *, tick_lo: int = 0, n_ticks: int = 1024,
-                 order_capacity: int = 1024, id_capacity: int = 1024):
+    def __init__(
+        self,
+        tick_size: float = 1.0,
+        *,
+        tick_lo: int = 0,
+        n_ticks: int = 1024,
+        order_capacity: int = 1024,
+        id_capacity: int = 1024,
+    ):
         if not tick_size > 0:
             raise UsageError(f"tick_size: must be > 0, got {tick_size!r}")
         if n_ticks < 2 or order_capacity < 1 or id_capacity < 1:
             raise UsageError("n_ticks >= 2, order_capacity >= 1 and id_capacity >= 1 required")
         self.tick_size = float(tick_size)
         self.levels, self.orders, self.oid_slot, self.state = new_book_arrays(
-            int(tick_lo), int(n_ticks), int(order_capacity), int(id_capacity))
+            int(tick_lo), int(n_ticks), int(order_capacity), int(id_capacity)
+        )
         self.rules = default_rules()
         self.next_order_id = 0
         self.last_order_id: int | None = None
@@ -809,22 +968,43 @@ class OrderBook:
         actions = np.ascontiguousarray(actions)
         n = actions.shape[0]
         status = np.zeros(n, dtype=np.int64)
-        fills = np.zeros(max(16, int(self.state[S_N_BID] + self.state[S_N_ASK]) + 16),
-                         dtype=FILL_DTYPE)
+        fills = np.zeros(
+            max(16, int(self.state[S_N_BID] + self.state[S_N_ASK]) + 16), dtype=FILL_DTYPE
+        )
         n_fills, start = 0, 0
         while True:
             code, start, n_fills = process_actions_kernel(
-                actions, start, self.levels, self.orders, self.oid_slot, self.state,
-                self.rules, fills, n_fills, status)
+                actions,
+                start,
+                self.levels,
+                self.orders,
+                self.oid_slot,
+                self.state,
+                self.rules,
+                fills,
+                n_fills,
+                status,
+            )
             if code == DONE:
                 break
             a = actions[start]
             if self.rules.shape[0] > N_RULES and self.rules[X_FLAGS] & F_BUMP:
                 b = bump_head(self.rules)
                 if b >= 0 and self.rules[b] <= a["t_ns"]:  # a waiting order needs room
-                    a = np.array([(0, self.rules[b + 1], self.rules[b + 2],
-                                   self.rules[b + 3], self.rules[b + 4], self.rules[b + 5],
-                                   self.rules[b + 6])], dtype=ACTION_DTYPE)[0]
+                    a = np.array(
+                        [
+                            (
+                                0,
+                                self.rules[b + 1],
+                                self.rules[b + 2],
+                                self.rules[b + 3],
+                                self.rules[b + 4],
+                                self.rules[b + 5],
+                                self.rules[b + 6],
+                            )
+                        ],
+                        dtype=ACTION_DTYPE,
+                    )[0]
             fills = self._grow(code, a, fills, n_fills)
         if n:
             self._clock_ns = max(self._clock_ns, int(actions["t_ns"].max()) + 1)
@@ -840,8 +1020,10 @@ class OrderBook:
         elif code == NEED_ORDER_IDS:
             self.oid_slot = grow_ids(self.oid_slot, int(a["order_id"]))
         elif code == NEED_FILL_SPACE:
-            bigger = np.zeros(2 * fills.shape[0] + int(self.state[S_N_BID]
-                              + self.state[S_N_ASK]) + 1, dtype=FILL_DTYPE)
+            bigger = np.zeros(
+                2 * fills.shape[0] + int(self.state[S_N_BID] + self.state[S_N_ASK]) + 1,
+                dtype=FILL_DTYPE,
+            )
             bigger[:n_fills] = fills[:n_fills]
             fills = bigger
         elif code == NEED_PRICE_RANGE:
@@ -862,8 +1044,9 @@ class OrderBook:
         else:
             bb, ba = self.best_bid(), self.best_ask()
             ref = 0.0 if bb is None or ba is None else (bb + ba) / 2
-        n_fills, price = clear_batch(t, ref, self.levels, self.orders, self.oid_slot,
-                                     self.state, self.rules, fills, 0)
+        n_fills, price = clear_batch(
+            t, ref, self.levels, self.orders, self.oid_slot, self.state, self.rules, fills, 0
+        )
         if self.rules.shape[0] > N_RULES:
             after_action(t, -1, -1, OK, -1, -1, 0, fills, 0, n_fills, self.rules)
         return fills[:n_fills].copy(), (None if price < 0 else int(price))
@@ -887,8 +1070,16 @@ class OrderBook:
         self.last_order_id = order_id
         return order_id
 
-    def limit(self, side, price_tick: int, qty: int, *, order_id: int | None = None,
-              owner: int = -1, t_ns: int | None = None) -> np.ndarray:
+    def limit(
+        self,
+        side,
+        price_tick: int,
+        qty: int,
+        *,
+        order_id: int | None = None,
+        owner: int = -1,
+        t_ns: int | None = None,
+    ) -> np.ndarray:
         """Send a limit order; returns its fills (``FILL_DTYPE``). The rest rests.
 
         The order's id is ``order_id`` or the next free id; it is kept in
@@ -898,15 +1089,30 @@ class OrderBook:
         oid = self._new_id(order_id)
         return self._one(LIMIT, s, price_tick, q, oid, owner, t_ns)
 
-    def ioc(self, side, price_tick: int, qty: int, *, order_id: int | None = None,
-            owner: int = -1, t_ns: int | None = None) -> np.ndarray:
+    def ioc(
+        self,
+        side,
+        price_tick: int,
+        qty: int,
+        *,
+        order_id: int | None = None,
+        owner: int = -1,
+        t_ns: int | None = None,
+    ) -> np.ndarray:
         """Send an immediate-or-cancel order; returns its fills. Nothing rests."""
         s, q = _side_code(side), _positive_qty(qty)
         oid = self._new_id(order_id)
         return self._one(IOC, s, price_tick, q, oid, owner, t_ns)
 
-    def market(self, side, qty: int, *, order_id: int | None = None, owner: int = -1,
-               t_ns: int | None = None) -> np.ndarray:
+    def market(
+        self,
+        side,
+        qty: int,
+        *,
+        order_id: int | None = None,
+        owner: int = -1,
+        t_ns: int | None = None,
+    ) -> np.ndarray:
         """Send a market order; returns its fills. What finds no counterpart is dropped."""
         s, q = _side_code(side), _positive_qty(qty)
         oid = self._new_id(order_id)
@@ -936,13 +1142,19 @@ class OrderBook:
     # --- inspection ----------------------------------------------------------------
     def best_bid(self) -> int | None:
         """Best bid in ticks, or None when there are no bids."""
-        return None if self.state[S_N_BID] == 0 else int(self.state[S_TICK_LO]
-                                                          + self.state[S_BEST_BID])
+        return (
+            None
+            if self.state[S_N_BID] == 0
+            else int(self.state[S_TICK_LO] + self.state[S_BEST_BID])
+        )
 
     def best_ask(self) -> int | None:
         """Best ask in ticks, or None when there are no asks."""
-        return None if self.state[S_N_ASK] == 0 else int(self.state[S_TICK_LO]
-                                                          + self.state[S_BEST_ASK])
+        return (
+            None
+            if self.state[S_N_ASK] == 0
+            else int(self.state[S_TICK_LO] + self.state[S_BEST_ASK])
+        )
 
     def depth(self, levels: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """The best ``levels`` bid and ask levels, each ``ndarray(LEVEL_DTYPE)``, best first."""
@@ -961,9 +1173,14 @@ class OrderBook:
         if slot < 0:
             return None
         o = self.orders[:, slot]
-        return {"order_id": int(o[O_ID]), "side": int(o[O_SIDE]),
-                "price_tick": int(o[O_PRICE]), "qty": int(o[O_QTY]),
-                "owner": int(o[O_OWNER]), "t_ns": int(o[O_T])}
+        return {
+            "order_id": int(o[O_ID]),
+            "side": int(o[O_SIDE]),
+            "price_tick": int(o[O_PRICE]),
+            "qty": int(o[O_QTY]),
+            "owner": int(o[O_OWNER]),
+            "t_ns": int(o[O_T]),
+        }
 
     def resting_orders(self) -> np.ndarray:
         """Every resting order, ``(n, 5)`` int64 rows ``(order_id, side, price_tick, qty,
@@ -989,8 +1206,9 @@ class OrderBook:
         return np.asarray(price_tick) * self.tick_size
 
 
-def process_actions(actions: np.ndarray, book: OrderBook | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, OrderBook]:
+def process_actions(
+    actions: np.ndarray, book: OrderBook | None = None
+) -> tuple[np.ndarray, np.ndarray, OrderBook]:
     """Run a batch of actions through ``book`` (a new one if None).
 
     Returns ``(fills, status, book)``; see :meth:`OrderBook.process`.
@@ -1000,5 +1218,14 @@ def process_actions(actions: np.ndarray, book: OrderBook | None = None
     return fills, status, book
 
 
-__all__ = ["OrderBook", "apply_action", "clear_batch", "default_rules", "needs",
-           "new_book_arrays", "process_actions", "process_actions_kernel", "takes_liquidity"]
+__all__ = [
+    "OrderBook",
+    "apply_action",
+    "clear_batch",
+    "default_rules",
+    "needs",
+    "new_book_arrays",
+    "process_actions",
+    "process_actions_kernel",
+    "takes_liquidity",
+]

@@ -68,8 +68,11 @@ class _Policy(BaseModel):
 
     def label(self) -> str:
         """Short name with the parameters that differ from the defaults."""
-        changed = {k: v for k, v in self.model_dump().items()
-                   if k != "name" and v != type(self).model_fields[k].default}
+        changed = {
+            k: v
+            for k, v in self.model_dump().items()
+            if k != "name" and v != type(self).model_fields[k].default
+        }
         inner = ",".join(f"{k}={v}" for k, v in changed.items())
         return f"{self.name}:{inner}" if inner else self.name
 
@@ -113,8 +116,12 @@ class MWCB(_Policy):
     name: Literal["mwcb"] = "mwcb"
     levels: list[float] = Field([0.07, 0.13, 0.20], min_length=1, max_length=5)
     halt_s: float = Field(900.0, gt=0.0, le=SESSION_SECONDS)
-    no_halt_after_s: float = Field(15 * 3600 + 25 * 60, ge=SESSION_OPEN_S,
-                                   le=SESSION_CLOSE_S, description="seconds since midnight")
+    no_halt_after_s: float = Field(
+        15 * 3600 + 25 * 60,
+        ge=SESSION_OPEN_S,
+        le=SESSION_CLOSE_S,
+        description="seconds since midnight",
+    )
 
     @model_validator(mode="after")
     def _levels(self):
@@ -240,12 +247,38 @@ class Audit(_Policy):
 
 
 Policy = Annotated[
-    NoPolicy | LULD | MWCB | Halt | FBA | SpeedBump | MinRest | OTRCap | Tax | PriceCap
-    | Steering | Memory | SyncUpdating | Audit,
+    NoPolicy
+    | LULD
+    | MWCB
+    | Halt
+    | FBA
+    | SpeedBump
+    | MinRest
+    | OTRCap
+    | Tax
+    | PriceCap
+    | Steering
+    | Memory
+    | SyncUpdating
+    | Audit,
     Field(discriminator="name"),
 ]
-POLICY_NAMES = ("none", "luld", "mwcb", "halt", "fba", "speed_bump", "min_rest", "otr_cap",
-                "tax", "price_cap", "steering", "memory", "sync_updating", "audit")
+POLICY_NAMES = (
+    "none",
+    "luld",
+    "mwcb",
+    "halt",
+    "fba",
+    "speed_bump",
+    "min_rest",
+    "otr_cap",
+    "tax",
+    "price_cap",
+    "steering",
+    "memory",
+    "sync_updating",
+    "audit",
+)
 
 
 def _coerce(value: Any) -> Any:
@@ -318,8 +351,9 @@ def check_market(policies: list[_Policy], market: str, session_s: float | None =
     seen = set()
     for p in policies:
         if p.market not in ("any", market):
-            raise ValueError(f"policy {p.name!r} applies to {p.market} markets, not to this "
-                             f"{market} market")
+            raise ValueError(
+                f"policy {p.name!r} applies to {p.market} markets, not to this {market} market"
+            )
         if p.name in seen:
             raise ValueError(f"policy {p.name!r} is given twice; give it once")
         seen.add(p.name)
@@ -328,8 +362,10 @@ def check_market(policies: list[_Policy], market: str, session_s: float | None =
         for key in ("halt_s", "pause_s", "window_s"):
             v = getattr(p, key, None)
             if v is not None and v > session_s:
-                raise ValueError(f"{p.name}.{key} = {v:g} s is longer than the "
-                                 f"{session_s:g} s session; use at most {session_s:g}")
+                raise ValueError(
+                    f"{p.name}.{key} = {v:g} s is longer than the "
+                    f"{session_s:g} s session; use at most {session_s:g}"
+                )
 
 
 def find(policies: list[_Policy], name: str) -> _Policy | None:
@@ -362,8 +398,9 @@ def steered_shares(shares: np.ndarray, prices: np.ndarray, weight: float) -> np.
     return out
 
 
-def pricing_setup(policies: list[_Policy], market, grid: np.ndarray, profit: np.ndarray,
-                  k: int) -> tuple[np.ndarray, np.ndarray, int]:
+def pricing_setup(
+    policies: list[_Policy], market, grid: np.ndarray, profit: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Apply the price cap, steering and memory policies to a repeated logit game.
 
     Parameters
@@ -396,8 +433,10 @@ def pricing_setup(policies: list[_Policy], market, grid: np.ndarray, profit: np.
             if counts.min() < 1 or np.any(counts != counts[0]):
                 from marketsim.errors import UsageError
 
-                raise UsageError(f"price_cap.cap = {cap.cap}: mode='remove' must leave the same "
-                                 f"number (>= 1) of grid prices to every firm; use mode='clip'")
+                raise UsageError(
+                    f"price_cap.cap = {cap.cap}: mode='remove' must leave the same "
+                    f"number (>= 1) of grid prices to every firm; use mode='clip'"
+                )
             grid = np.stack([g[kp] for g, kp in zip(grid, keep, strict=True)])
     n, m = grid.shape
     if cap is not None or find(policies, "steering") is not None:
@@ -414,8 +453,18 @@ def pricing_setup(policies: list[_Policy], market, grid: np.ndarray, profit: np.
     return np.ascontiguousarray(grid), np.ascontiguousarray(profit), k
 
 
-__all__ = ["POLICY_NAMES", "Policy", "PolicyList", "check_market", "find", "learner_class",
-           "parse_policies", "policy_label", "pricing_setup", "steered_shares"]
+__all__ = [
+    "POLICY_NAMES",
+    "Policy",
+    "PolicyList",
+    "check_market",
+    "find",
+    "learner_class",
+    "parse_policies",
+    "policy_label",
+    "pricing_setup",
+    "steered_shares",
+]
 
 
 def learner_class(policies: list[_Policy]):

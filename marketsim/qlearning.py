@@ -54,8 +54,10 @@ def initial_q(profit: np.ndarray, n: int, m: int, delta: float) -> np.ndarray:
     q0 = np.empty((n, m))
     for i in range(n):
         others = tuple(ax for ax in range(n) if ax != i)
-        q0[i] = table[..., i].mean(axis=others) / (1.0 - delta) if others else table[..., i] / (
-            1.0 - delta
+        q0[i] = (
+            table[..., i].mean(axis=others) / (1.0 - delta)
+            if others
+            else table[..., i] / (1.0 - delta)
         )
     return q0
 
@@ -155,8 +157,22 @@ def init_sessions(q0, S, Q, max_q, strategy, state, rng):
 
 @njit(cache=True, parallel=True)
 def advance_sessions(
-    Q, max_q, strategy, state, t, stable, eps, rng, status,
-    profit, n_periods, alpha, delta, eps_decay, conv_window, max_periods,
+    Q,
+    max_q,
+    strategy,
+    state,
+    t,
+    stable,
+    eps,
+    rng,
+    status,
+    profit,
+    n_periods,
+    alpha,
+    delta,
+    eps_decay,
+    conv_window,
+    max_periods,
 ):
     """Advance every running session by up to ``n_periods`` periods.
 
@@ -214,8 +230,19 @@ def advance_sessions(
             changed = False
             for i in range(n):
                 ch, s0, s1, s2, s3 = update_q_cell(
-                    Qb, mq, sg, i, s, acts[i], profit[joint, i] + delta * mq[i, s_new],
-                    alpha, s0, s1, s2, s3)
+                    Qb,
+                    mq,
+                    sg,
+                    i,
+                    s,
+                    acts[i],
+                    profit[joint, i] + delta * mq[i, s_new],
+                    alpha,
+                    s0,
+                    s1,
+                    s2,
+                    s3,
+                )
                 changed |= ch
             tt += 1
             e *= eps_decay
@@ -294,9 +321,21 @@ def _follow_value(sg, x, i, profit, delta, n, m, S, mn, seen, order):
 
 @njit(cache=True, parallel=True)
 def analyse_sessions(
-    strategy, state, profit, grid, delta, eq_tol,
-    cycle_len, cycle_actions, cycle_profit, nash_on_path, static_nash,
-    dev_gain, rival_response, punishment, impulse_actions,
+    strategy,
+    state,
+    profit,
+    grid,
+    delta,
+    eq_tol,
+    cycle_len,
+    cycle_actions,
+    cycle_profit,
+    nash_on_path,
+    static_nash,
+    dev_gain,
+    rival_response,
+    punishment,
+    impulse_actions,
 ):
     """Limit cycle, equilibrium checks and impulse response of each converged session.
 
@@ -372,13 +411,15 @@ def analyse_sessions(
                     static_ok = False
                 if eq_ok:
                     own = profit[joint, i] + delta * _follow_value(
-                        sg, (sc * mn + joint) % S, i, profit, delta, n, m, S, mn, seen, order)
+                        sg, (sc * mn + joint) % S, i, profit, delta, n, m, S, mn, seen, order
+                    )
                     for a in range(m):
                         if a == ai:
                             continue
                         j = rj + a * mult
                         v = profit[j, i] + delta * _follow_value(
-                            sg, (sc * mn + j) % S, i, profit, delta, n, m, S, mn, seen, order)
+                            sg, (sc * mn + j) % S, i, profit, delta, n, m, S, mn, seen, order
+                        )
                         if v > own + eq_tol * (abs(own) + 1.0):
                             eq_ok = False
                             break
@@ -395,9 +436,11 @@ def analyse_sessions(
             rj = joint0 - sg[0, sc]
             jdev = rj + _static_best_response(profit, rj, 0, n, m)
             base = profit[joint0, 0] + delta * _follow_value(
-                sg, (sc * mn + joint0) % S, 0, profit, delta, n, m, S, mn, seen, order)
+                sg, (sc * mn + joint0) % S, 0, profit, delta, n, m, S, mn, seen, order
+            )
             dev = profit[jdev, 0] + delta * _follow_value(
-                sg, (sc * mn + jdev) % S, 0, profit, delta, n, m, S, mn, seen, order)
+                sg, (sc * mn + jdev) % S, 0, profit, delta, n, m, S, mn, seen, order
+            )
             gain_sum += dev - base
             # walk the deviation path: record it, find the return to the cycle
             x = sc
@@ -459,8 +502,21 @@ class QLearningSessions:
     conv_window, max_periods : int, convergence window and cap
     """
 
-    def __init__(self, profit, grid, *, k=1, alpha=0.15, beta=4e-6, delta=0.95, seed=0,
-                 sessions=1, start=0, conv_window=100_000, max_periods=10**9):
+    def __init__(
+        self,
+        profit,
+        grid,
+        *,
+        k=1,
+        alpha=0.15,
+        beta=4e-6,
+        delta=0.95,
+        seed=0,
+        sessions=1,
+        start=0,
+        conv_window=100_000,
+        max_periods=10**9,
+    ):
         from marketsim.rng import stream_states
 
         self.profit = np.ascontiguousarray(profit, dtype=np.float64)
@@ -480,8 +536,15 @@ class QLearningSessions:
         self.eps = np.ones(N)
         self.status = np.zeros(N, dtype=np.int8)
         self.rng = stream_states(seed, start, N)
-        init_sessions(initial_q(self.profit, n, m, self.delta), self.S, self.Q, self.max_q,
-                      self.strategy, self.state, self.rng)
+        init_sessions(
+            initial_q(self.profit, n, m, self.delta),
+            self.S,
+            self.Q,
+            self.max_q,
+            self.strategy,
+            self.state,
+            self.rng,
+        )
 
     @staticmethod
     def bytes_needed(n: int, m: int, k: int, sessions: int) -> int:
@@ -495,11 +558,26 @@ class QLearningSessions:
 
     def advance(self, periods: int) -> int:
         """Advance every running session by up to ``periods``; returns periods played."""
-        return int(advance_sessions(
-            self.Q, self.max_q, self.strategy, self.state, self.t, self.stable, self.eps,
-            self.rng, self.status, self.profit, int(periods), self.alpha, self.delta,
-            float(np.exp(-self.beta)), self.conv_window, self.max_periods,
-        ))
+        return int(
+            advance_sessions(
+                self.Q,
+                self.max_q,
+                self.strategy,
+                self.state,
+                self.t,
+                self.stable,
+                self.eps,
+                self.rng,
+                self.status,
+                self.profit,
+                int(periods),
+                self.alpha,
+                self.delta,
+                float(np.exp(-self.beta)),
+                self.conv_window,
+                self.max_periods,
+            )
+        )
 
     def analyse(self, eq_tol: float = 1e-12) -> dict[str, np.ndarray]:
         """Limit cycles, equilibrium checks and impulse responses (see analyse_sessions)."""
@@ -517,9 +595,20 @@ class QLearningSessions:
             "impulse_actions": np.zeros((N, n, IMPULSE_PRE + 1 + IMPULSE_POST), dtype=np.int64),
         }
         analyse_sessions(
-            self.strategy, self.state, self.profit, self.grid, self.delta, eq_tol,
-            out["cycle_len"], out["cycle_actions"],
-            out["cycle_profit"], out["nash_on_path"], out["static_nash"], out["dev_gain"],
-            out["rival_response"], out["punishment"], out["impulse_actions"],
+            self.strategy,
+            self.state,
+            self.profit,
+            self.grid,
+            self.delta,
+            eq_tol,
+            out["cycle_len"],
+            out["cycle_actions"],
+            out["cycle_profit"],
+            out["nash_on_path"],
+            out["static_nash"],
+            out["dev_gain"],
+            out["rival_response"],
+            out["punishment"],
+            out["impulse_actions"],
         )
         return out

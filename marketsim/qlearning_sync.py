@@ -42,8 +42,22 @@ from marketsim.rng import next_double
 
 @njit(cache=True, parallel=True)
 def advance_sessions_sync(
-    Q, max_q, strategy, state, t, stable, eps, rng, status,
-    profit, n_periods, alpha, delta, eps_decay, conv_window, max_periods,
+    Q,
+    max_q,
+    strategy,
+    state,
+    t,
+    stable,
+    eps,
+    rng,
+    status,
+    profit,
+    n_periods,
+    alpha,
+    delta,
+    eps_decay,
+    conv_window,
+    max_periods,
 ):
     """Like :func:`marketsim.qlearning.advance_sessions`, with synchronous updates.
 
@@ -122,11 +136,26 @@ class SyncQLearningSessions(QLearningSessions):
     """:class:`QLearningSessions` with synchronous (counterfactual) updating."""
 
     def advance(self, periods: int) -> int:
-        return int(advance_sessions_sync(
-            self.Q, self.max_q, self.strategy, self.state, self.t, self.stable, self.eps,
-            self.rng, self.status, self.profit, int(periods), self.alpha, self.delta,
-            float(np.exp(-self.beta)), self.conv_window, self.max_periods,
-        ))
+        return int(
+            advance_sessions_sync(
+                self.Q,
+                self.max_q,
+                self.strategy,
+                self.state,
+                self.t,
+                self.stable,
+                self.eps,
+                self.rng,
+                self.status,
+                self.profit,
+                int(periods),
+                self.alpha,
+                self.delta,
+                float(np.exp(-self.beta)),
+                self.conv_window,
+                self.max_periods,
+            )
+        )
 
 
 class AuditMixin:
@@ -167,9 +196,13 @@ class AuditMixin:
         if self.n < 2:
             return 0
         res = self.analyse()
-        punish = ((res["dev_gain"] < 0.0) & (res["rival_response"] < 0.0)
-                  & (res["rival_response"] <= -self.audit.min_cut)
-                  & (self.fines < self.audit.max_fines) & (self.status != CAPPED))
+        punish = (
+            (res["dev_gain"] < 0.0)
+            & (res["rival_response"] < 0.0)
+            & (res["rival_response"] <= -self.audit.min_cut)
+            & (self.fines < self.audit.max_fines)
+            & (self.status != CAPPED)
+        )
         fined = np.flatnonzero(punish)
         for b in fined:
             for i in range(1, self.n):

@@ -40,8 +40,15 @@ HALTED = 4  #: market rule seam: trading is halted, the order was not accepted
 OUTSIDE_BAND = 5  #: market rule seam: limit price outside the price band
 REFUSED = 6  #: a market rule refused the action (e.g. minimum resting time)
 
-STATUS_NAMES = ("ok", "unknown_order", "bad_order", "duplicate_id", "halted", "outside_band",
-                "refused")
+STATUS_NAMES = (
+    "ok",
+    "unknown_order",
+    "bad_order",
+    "duplicate_id",
+    "halted",
+    "outside_band",
+    "refused",
+)
 
 #: One order action, as sent by a trader.
 ACTION_DTYPE = np.dtype(

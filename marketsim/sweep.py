@@ -203,8 +203,9 @@ class SweepPlan:
             "chunk": self.chunk,
             "points": [
                 {"point": i, "params": p, "spec_hash": h, "spec": s.model_dump()}
-                for i, (p, h, s) in enumerate(zip(self.points, self.spec_hashes, self.specs,
-                                                  strict=True))
+                for i, (p, h, s) in enumerate(
+                    zip(self.points, self.spec_hashes, self.specs, strict=True)
+                )
             ],
             "parts": [f"{PARTS}/{t.filename}" for t in self.tasks],
         }
@@ -219,9 +220,16 @@ def _check_sweepable(module, scenario: str) -> None:
         )
 
 
-def plan_sweep(scenario: str, grid: dict[str, list], *, seeds: int, seed: int = 0,
-               config: dict | None = None, sets: list[str] | None = None,
-               chunk: int | None = None) -> SweepPlan:
+def plan_sweep(
+    scenario: str,
+    grid: dict[str, list],
+    *,
+    seeds: int,
+    seed: int = 0,
+    config: dict | None = None,
+    sets: list[str] | None = None,
+    chunk: int | None = None,
+) -> SweepPlan:
     """Validate every grid point and cut the seeds into tasks; no work is done.
 
     Raises
@@ -260,8 +268,9 @@ def plan_sweep(scenario: str, grid: dict[str, list], *, seeds: int, seed: int = 
     keys = list(grid)
     specs, points, hashes, tasks = [], [], [], []
     for i, combo in enumerate(itertools.product(*(grid[k] for k in keys))):
-        point_sets = list(sets or []) + [f"{k}={json.dumps(v)}" for k, v in zip(keys, combo,
-                                                                                 strict=True)]
+        point_sets = list(sets or []) + [
+            f"{k}={json.dumps(v)}" for k, v in zip(keys, combo, strict=True)
+        ]
         try:
             spec = build_spec(spec_cls, config, point_sets)
         except UsageError as exc:
@@ -274,10 +283,17 @@ def plan_sweep(scenario: str, grid: dict[str, list], *, seeds: int, seed: int = 
         points.append(params)
         hashes.append(spec_hash)
         for lo, hi in itertools.pairwise(bounds):
-            key = _sha({
-                "scenario": scenario, "version": spec.version, "spec": dump,
-                "columns": keys, "seed": seed, "start": lo, "count": hi - lo,
-            })
+            key = _sha(
+                {
+                    "scenario": scenario,
+                    "version": spec.version,
+                    "spec": dump,
+                    "columns": keys,
+                    "seed": seed,
+                    "start": lo,
+                    "count": hi - lo,
+                }
+            )
             tasks.append(Task(i, params, lo, hi - lo, key))
     if len(set(hashes)) != len(hashes):
         raise UsageError("--grid: two grid points give the same spec; remove repeated values")
@@ -285,8 +301,9 @@ def plan_sweep(scenario: str, grid: dict[str, list], *, seeds: int, seed: int = 
         clash = {"session", "seed", "spec_hash", "point"}
         if col in clash:
             raise UsageError(f"--grid {col}: clashes with an output column; rename the key")
-    return SweepPlan(scenario, spec_cls.version, grid, seeds, seed, chunk, specs, points,
-                     hashes, tasks)
+    return SweepPlan(
+        scenario, spec_cls.version, grid, seeds, seed, chunk, specs, points, hashes, tasks
+    )
 
 
 # --------------------------------------------------------------------------- work
@@ -306,8 +323,15 @@ def _warm(scenario: str, spec_json: dict) -> float:
     return time.perf_counter() - t0
 
 
-def run_task(scenario: str, spec_json: dict, params: dict, seed: int, start: int, count: int,
-             threads: int = 1) -> pl.DataFrame:
+def run_task(
+    scenario: str,
+    spec_json: dict,
+    params: dict,
+    seed: int,
+    start: int,
+    count: int,
+    threads: int = 1,
+) -> pl.DataFrame:
     """Sessions ``start .. start+count-1`` of one grid point, with the grid columns added."""
     from scenarios import get_scenario
 
@@ -333,8 +357,12 @@ def _open_client(workers: int | None, scheduler: str | None, quiet: bool):
             raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-        host="127.0.0.1", silence_logs=logging.ERROR,
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        silence_logs=logging.ERROR,
         env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
     )
     return Client(cluster), cluster
@@ -350,9 +378,16 @@ def _progress(quiet: bool):
         TimeRemainingColumn,
     )
 
-    return Progress("[progress.description]{task.description}", BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), "eta", TimeRemainingColumn(),
-                    console=Console(stderr=True), disable=quiet)
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        "eta",
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet,
+    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -360,9 +395,16 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def run_sweep(plan: SweepPlan, out: str | os.PathLike, *, workers: int | None = None,
-              scheduler: str | None = None, threads: int = 1, quiet: bool = False,
-              log=None) -> dict:
+def run_sweep(
+    plan: SweepPlan,
+    out: str | os.PathLike,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int = 1,
+    quiet: bool = False,
+    log=None,
+) -> dict:
     """Run every task of ``plan`` not already on disk; write parts and ``sweep.json``.
 
     Returns
@@ -389,28 +431,51 @@ def run_sweep(plan: SweepPlan, out: str | os.PathLike, *, workers: int | None = 
             dumps = [s.model_dump(mode="json") for s in plan.specs]
             client.run(_warm, plan.scenario, dumps[todo[0].point])
             startup = time.perf_counter() - t0
-            done, failed = _execute(client, plan, todo, dumps, parts, threads, quiet, skipped,
-                                    log)
+            done, failed = _execute(client, plan, todo, dumps, parts, threads, quiet, skipped, log)
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
     wall = time.perf_counter() - t0
-    status = {"tasks": len(plan.tasks), "skipped": skipped, "done": done,
-              "failed": failed, "wall_seconds": wall, "startup_seconds": startup,
-              "complete": all((parts / t.filename).exists() for t in plan.tasks)}
+    status = {
+        "tasks": len(plan.tasks),
+        "skipped": skipped,
+        "done": done,
+        "failed": failed,
+        "wall_seconds": wall,
+        "startup_seconds": startup,
+        "complete": all((parts / t.filename).exists() for t in plan.tasks),
+    }
     write_json_atomic({**manifest, "status": status}, out / MANIFEST)
     return status
 
 
-def _execute(client, plan: SweepPlan, todo: list[Task], dumps: list[dict], parts: Path,
-             threads: int, quiet: bool, skipped: int, log) -> tuple[int, list[str]]:
+def _execute(
+    client,
+    plan: SweepPlan,
+    todo: list[Task],
+    dumps: list[dict],
+    parts: Path,
+    threads: int,
+    quiet: bool,
+    skipped: int,
+    log,
+) -> tuple[int, list[str]]:
     from distributed import as_completed
 
     def submit(task: Task, attempt: int):
-        fut = client.submit(run_task, plan.scenario, dumps[task.point], task.params, plan.seed,
-                            task.start, task.count, threads, pure=False,
-                            key=f"sweep-{task.key[:16]}-{attempt}")
+        fut = client.submit(
+            run_task,
+            plan.scenario,
+            dumps[task.point],
+            task.params,
+            plan.seed,
+            task.start,
+            task.count,
+            threads,
+            pure=False,
+            key=f"sweep-{task.key[:16]}-{attempt}",
+        )
         meta[fut.key] = (task, attempt)
         return fut
 
@@ -419,8 +484,9 @@ def _execute(client, plan: SweepPlan, todo: list[Task], dumps: list[dict], parts
     done = 0
     futures = [submit(t, 0) for t in todo]
     with _progress(quiet) as bar:
-        bar_task = bar.add_task(f"{plan.scenario} sweep tasks", total=len(plan.tasks),
-                                completed=skipped)
+        bar_task = bar.add_task(
+            f"{plan.scenario} sweep tasks", total=len(plan.tasks), completed=skipped
+        )
         pending = as_completed(futures)
         for fut in pending:
             task, attempt = meta.pop(fut.key)
@@ -478,15 +544,22 @@ def scan_sweep(out: str | os.PathLike, *, allow_missing: bool = False) -> pl.Laz
 def point_summary(out: str | os.PathLike, value: str = "profit_gain") -> pl.DataFrame:
     """Mean, sd and count of ``value`` per grid point, sorted by the grid keys."""
     keys = list(read_manifest(out)["grid"])
-    return (scan_sweep(out).group_by(keys)
-            .agg(pl.col(value).mean().alias(f"{value}_mean"),
-                 pl.col(value).std().alias(f"{value}_sd"),
-                 pl.len().alias("sessions"))
-            .sort(keys).collect())
+    return (
+        scan_sweep(out)
+        .group_by(keys)
+        .agg(
+            pl.col(value).mean().alias(f"{value}_mean"),
+            pl.col(value).std().alias(f"{value}_sd"),
+            pl.len().alias("sessions"),
+        )
+        .sort(keys)
+        .collect()
+    )
 
 
-def write_heatmaps(out: str | os.PathLike, values: tuple[str, ...] = ("profit_gain",
-                                                                        "price_index")) -> Path:
+def write_heatmaps(
+    out: str | os.PathLike, values: tuple[str, ...] = ("profit_gain", "price_index")
+) -> Path:
     """Heat maps of the mean of ``values`` over the first two grid keys: ``heatmap.html``.
 
     A one-key grid gives a line chart; further keys become facet rows.
@@ -500,17 +573,29 @@ def write_heatmaps(out: str | os.PathLike, values: tuple[str, ...] = ("profit_ga
     for value in values:
         if value not in frame.columns:
             continue
-        table = (frame.group_by(keys).agg(pl.col(value).mean().alias(value),
-                                          pl.len().alias("sessions")).sort(keys))
+        table = (
+            frame.group_by(keys)
+            .agg(pl.col(value).mean().alias(value), pl.len().alias("sessions"))
+            .sort(keys)
+        )
         data = table
         if len(keys) == 1:
-            chart = alt.Chart(data).mark_line(point=True).encode(
-                x=alt.X(f"{keys[0]}:Q"), y=alt.Y(f"{value}:Q"))
+            chart = (
+                alt.Chart(data)
+                .mark_line(point=True)
+                .encode(x=alt.X(f"{keys[0]}:Q"), y=alt.Y(f"{value}:Q"))
+            )
         else:
-            chart = alt.Chart(data).mark_rect().encode(
-                x=alt.X(f"{keys[0]}:O"), y=alt.Y(f"{keys[1]}:O", sort="descending"),
-                color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis")),
-                tooltip=[*keys, value, "sessions"])
+            chart = (
+                alt.Chart(data)
+                .mark_rect()
+                .encode(
+                    x=alt.X(f"{keys[0]}:O"),
+                    y=alt.Y(f"{keys[1]}:O", sort="descending"),
+                    color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis")),
+                    tooltip=[*keys, value, "sessions"],
+                )
+            )
             if len(keys) > 2:
                 chart = chart.facet(row=f"{keys[2]}:O")
         charts.append(chart.properties(title=f"mean {value}"))
@@ -524,6 +609,14 @@ def write_heatmaps(out: str | os.PathLike, values: tuple[str, ...] = ("profit_ga
 
 
 __all__ = [
-    "SweepPlan", "Task", "parse_axis_values", "parse_grid_items", "plan_sweep", "point_summary",
-    "run_sweep", "run_task", "scan_sweep", "write_heatmaps",
+    "SweepPlan",
+    "Task",
+    "parse_axis_values",
+    "parse_grid_items",
+    "plan_sweep",
+    "point_summary",
+    "run_sweep",
+    "run_task",
+    "scan_sweep",
+    "write_heatmaps",
 ]

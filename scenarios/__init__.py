@@ -17,7 +17,8 @@ from scenarios._spec import ScenarioSpec, build_spec, load_toml, parse_sets
 #: scenario name -> module implementing it
 SCENARIOS: dict[str, str] = {
     "calvano2020": "scenarios.calvano2020",
-    "market_calm": "scenarios.market_calm", "flash_crash_2010": "scenarios.flash_crash_2010",
+    "market_calm": "scenarios.market_calm",
+    "flash_crash_2010": "scenarios.flash_crash_2010",
     "llm_pricing": "scenarios.llm_pricing",
 }
 

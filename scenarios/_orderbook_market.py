@@ -169,13 +169,18 @@ class MarketSpec(ScenarioSpec):
     Rates are wake-ups per trader per second; sizes are contracts; prices are ticks.
     """
 
-    session_seconds: int = Field(FULL_SESSION_S, ge=60, le=FULL_SESSION_S,
-                                 description="session length from 09:30 (shorten for tests)")
+    session_seconds: int = Field(
+        FULL_SESSION_S,
+        ge=60,
+        le=FULL_SESSION_S,
+        description="session length from 09:30 (shorten for tests)",
+    )
     warmup_seconds: int = Field(300, ge=0, le=3600, description="book build-up before the open")
     chunk_seconds: int = Field(300, ge=1, description="simulated seconds per Mesa step")
     tick_size: float = Field(0.01, gt=0, description="price units per tick")
-    initial_price_tick: int = Field(100_000, ge=100, le=10**7,
-                                    description="opening price in ticks (100000 = 1000.00)")
+    initial_price_tick: int = Field(
+        100_000, ge=100, le=10**7, description="opening price in ticks (100000 = 1000.00)"
+    )
 
     n_noise: int = Field(800, ge=1, description="noise (zero-intelligence) traders")
     noise_rate: float = Field(0.05, gt=0, description="wake-ups per noise trader per second")
@@ -183,8 +188,9 @@ class MarketSpec(ScenarioSpec):
     noise_size: float = Field(4.0, ge=1, description="Pareto scale of order sizes")
     noise_size_alpha: float = Field(2.5, gt=1, description="Pareto tail exponent of sizes")
     noise_placement_ticks: float = Field(40.0, ge=0, description="scale of limit placement")
-    noise_vol_widening: float = Field(0.0, ge=0,
-                                      description="placement scale growth per tick/s of vol")
+    noise_vol_widening: float = Field(
+        0.0, ge=0, description="placement scale growth per tick/s of vol"
+    )
 
     n_fundamental: int = Field(150, ge=0, description="fundamental (value) traders")
     fundamental_rate: float = Field(0.02, gt=0)
@@ -193,17 +199,20 @@ class MarketSpec(ScenarioSpec):
     fundamental_max_multiple: float = Field(10.0, ge=1, description="cap on size multiple")
     fundamental_dispersion: float = Field(0.002, ge=0, description="SD of log valuations")
     fundamental_kappa: float = Field(0.0, ge=0, description="mean reversion per second")
-    fundamental_sigma: float = Field(0.00006, ge=0,
-                                     description="news shock SD per second (fraction)")
+    fundamental_sigma: float = Field(
+        0.00006, ge=0, description="news shock SD per second (fraction)"
+    )
     info_df: int = Field(4, ge=3, le=30, description="Student-t degrees of freedom of news")
-    info_activity: float = Field(1.0, ge=0,
-                                 description="news SD grows as exp(info_activity x / 2)")
-    impact_per_contract: float = Field(5e-7, ge=0,
-                                       description="log reference-price move per contract")
-    impact_withdrawal_multiple: float = Field(15.0, ge=0,
-                                              description="extra impact when makers are out")
-    impact_decay_seconds: float = Field(600.0, ge=0,
-                                        description="e-folding time of impact (0 = permanent)")
+    info_activity: float = Field(1.0, ge=0, description="news SD grows as exp(info_activity x / 2)")
+    impact_per_contract: float = Field(
+        5e-7, ge=0, description="log reference-price move per contract"
+    )
+    impact_withdrawal_multiple: float = Field(
+        15.0, ge=0, description="extra impact when makers are out"
+    )
+    impact_decay_seconds: float = Field(
+        600.0, ge=0, description="e-folding time of impact (0 = permanent)"
+    )
 
     n_momentum: int = Field(100, ge=0, description="momentum (chartist) traders")
     momentum_rate: float = Field(0.02, gt=0)
@@ -212,15 +221,17 @@ class MarketSpec(ScenarioSpec):
     momentum_max_multiple: float = Field(5.0, ge=1)
 
     n_market_makers: int = Field(10, ge=0)
-    mm_rate: float = Field(0.1, gt=0,
-                           description="extra requotes per second (all requote each second)")
+    mm_rate: float = Field(
+        0.1, gt=0, description="extra requotes per second (all requote each second)"
+    )
     mm_size: int = Field(25, ge=1)
     mm_half_spread_ticks: float = Field(2.0, ge=0.5)
     mm_vol_coef: float = Field(0.2, ge=0, description="half-spread per tick/s of volatility")
     mm_withdraw_vol: float = Field(40.0, gt=0, description="volatility (ticks/s) to withdraw")
     mm_inventory_limit: int = Field(1500, ge=1)
-    mm_withdraw_impact: float = Field(0.0045, gt=0,
-                                      description="|order-flow impact| (log) to withdraw")
+    mm_withdraw_impact: float = Field(
+        0.0045, gt=0, description="|order-flow impact| (log) to withdraw"
+    )
 
     n_hft: int = Field(16, ge=0, description="high-frequency intermediaries")
     hft_rate: float = Field(1.0, gt=0)
@@ -235,24 +246,28 @@ class MarketSpec(ScenarioSpec):
     flow_sigma: float = Field(0.0, ge=0, description="SD of the order-flow sign logit")
     vol_halflife_seconds: float = Field(20.0, gt=0, description="half-life of realised vol")
 
-    llm_traders: int = Field(0, ge=0, le=10_000,
-                             description="LLM-style traders (proxy policy; 0 = none)")
-    llm_monoculture: float = Field(1.0, ge=0, le=1,
-                                   description="share of LLM traders on one base model")
+    llm_traders: int = Field(
+        0, ge=0, le=10_000, description="LLM-style traders (proxy policy; 0 = none)"
+    )
+    llm_monoculture: float = Field(
+        1.0, ge=0, le=1, description="share of LLM traders on one base model"
+    )
     llm_rate: float = Field(0.02, gt=0, description="wake-ups per LLM trader per second")
-    llm_order_size: float = Field(4.0, ge=1,
-                                  description="contracts per threshold of signal")
+    llm_order_size: float = Field(4.0, ge=1, description="contracts per threshold of signal")
     llm_order_max: int = Field(40, ge=1, description="largest LLM market order")
     llm_news_weight: float = Field(0.5, description="weight on the news / narrative signal")
-    llm_trend_weight: float = Field(0.2, description="weight on the recent 30-s return "
-                                    "in SDs (> 0 momentum, < 0 contrarian)")
+    llm_trend_weight: float = Field(
+        0.2, description="weight on the recent 30-s return in SDs (> 0 momentum, < 0 contrarian)"
+    )
     llm_threshold: float = Field(1.5, gt=0, description="|signal| needed to send an order")
     llm_temperature: float = Field(1.0, ge=0, description="scale of a base model's error")
     llm_bias_sd: float = Field(0.3, ge=0, description="SD of a base model's fixed bias")
-    llm_error_memory_s: float = Field(60.0, gt=0,
-                                      description="e-folding time of a base model's error")
-    llm_news_memory_s: float = Field(60.0, gt=0,
-                                     description="e-folding time of the narrative signal")
+    llm_error_memory_s: float = Field(
+        60.0, gt=0, description="e-folding time of a base model's error"
+    )
+    llm_news_memory_s: float = Field(
+        60.0, gt=0, description="e-folding time of the narrative signal"
+    )
 
     programme: bool = Field(False, description="run the large sell programme")
     programme_qty: int = Field(75_000, ge=1, description="contracts to sell")
@@ -270,8 +285,10 @@ class MarketSpec(ScenarioSpec):
         check_market(self.policy, "book", session_s=self.session_seconds)
         for p in self.policy:
             if p.name not in BOOK_RULES_IMPLEMENTED:
-                raise ValueError(f"policy {p.name!r} is not implemented in the order-book "
-                                 f"market yet; use one of {', '.join(BOOK_RULES_IMPLEMENTED)}")
+                raise ValueError(
+                    f"policy {p.name!r} is not implemented in the order-book "
+                    f"market yet; use one of {', '.join(BOOK_RULES_IMPLEMENTED)}"
+                )
         return self
 
 
@@ -283,8 +300,12 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
         (MOMENTUM, spec.n_momentum, spec.momentum_rate, spec.momentum_size),
         (MARKET_MAKER, spec.n_market_makers, spec.mm_rate, spec.mm_size),
         (HFT, spec.n_hft, spec.hft_rate, spec.hft_size),
-        (SELL_PROGRAMME, 1 if spec.programme else 0, spec.programme_rate,
-         max(1, spec.programme_child_max // 10)),
+        (
+            SELL_PROGRAMME,
+            1 if spec.programme else 0,
+            spec.programme_rate,
+            max(1, spec.programme_child_max // 10),
+        ),
         (LLM, spec.llm_traders, spec.llm_rate, spec.llm_order_size),
     ]
     model_id = base_models(spec.llm_traders, spec.llm_monoculture, 1)[0]
@@ -294,8 +315,11 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
             p = np.zeros(N_PARAMS)
             p[P_RATE], p[P_SIZE] = rate, size
             if kind == NOISE:
-                p[P_A], p[P_B], p[P_C] = (spec.noise_p_market, spec.noise_placement_ticks,
-                                          spec.noise_size_alpha)
+                p[P_A], p[P_B], p[P_C] = (
+                    spec.noise_p_market,
+                    spec.noise_placement_ticks,
+                    spec.noise_size_alpha,
+                )
             elif kind == FUNDAMENTAL:
                 p[P_A] = rng.normal(0.0, spec.fundamental_dispersion)
                 p[P_B] = spec.fundamental_threshold * rng.uniform(0.5, 1.5)
@@ -305,16 +329,22 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
                 p[P_B] = spec.momentum_threshold * rng.uniform(0.5, 1.5)
                 p[P_C] = spec.momentum_max_multiple
             elif kind == MARKET_MAKER:
-                p[P_A], p[P_B], p[P_C] = (spec.mm_half_spread_ticks, spec.mm_vol_coef,
-                                          spec.mm_withdraw_vol * rng.uniform(0.7, 1.3))
+                p[P_A], p[P_B], p[P_C] = (
+                    spec.mm_half_spread_ticks,
+                    spec.mm_vol_coef,
+                    spec.mm_withdraw_vol * rng.uniform(0.7, 1.3),
+                )
                 p[P_LIMIT] = spec.mm_inventory_limit
                 p[P_D] = spec.mm_withdraw_impact * rng.uniform(0.8, 1.2)
             elif kind == HFT:
                 p[P_A] = spec.hft_withdraw_vol
                 p[P_LIMIT] = spec.hft_inventory_limit
             elif kind == LLM:
-                p[P_A], p[P_B], p[P_C] = (spec.llm_news_weight, spec.llm_trend_weight,
-                                          spec.llm_threshold)
+                p[P_A], p[P_B], p[P_C] = (
+                    spec.llm_news_weight,
+                    spec.llm_trend_weight,
+                    spec.llm_threshold,
+                )
                 p[P_LIMIT] = spec.llm_order_max
                 p[P_D] = model_id[sum(k == LLM for k in kinds)]
             else:
@@ -362,10 +392,20 @@ class OrderBookMarket(mesa.Model):
         self.fast_cum = np.cumsum(rate[self.fast_idx]) if self.fast_idx.size else np.ones(1)
         p0 = spec.initial_price_tick
         self.levels, self.orders, self.oid_slot, self.bstate = new_book_arrays(
-            0, 2 * p0, 8192, 1 << 16)
-        self.rules = default_rules() if not spec.policy else rules_array(
-            spec.policy, tick_size=spec.tick_size, prev_close_tick=p0, open_ns=OPEN_NS,
-            close_ns=OPEN_NS + spec.session_seconds * NS_PER_SECOND, n_owners=n)
+            0, 2 * p0, 8192, 1 << 16
+        )
+        self.rules = (
+            default_rules()
+            if not spec.policy
+            else rules_array(
+                spec.policy,
+                tick_size=spec.tick_size,
+                prev_close_tick=p0,
+                open_ns=OPEN_NS,
+                close_ns=OPEN_NS + spec.session_seconds * NS_PER_SECOND,
+                n_owners=n,
+            )
+        )
         self.fills = np.zeros(1 << 16, dtype=FILL_DTYPE)
         self._fill_parts: list[np.ndarray] = []
         self.g = np.zeros(N_G)
@@ -384,8 +424,9 @@ class OrderBookMarket(mesa.Model):
         self.g[G_LIQ_K] = spec.impact_withdrawal_multiple
         self.g[G_NOISE_GAP] = spec.mm_half_spread_ticks + 1.0
         self.g[G_MM_VOL_COEF] = spec.mm_vol_coef
-        self.g[G_IMPACT_KEEP] = (np.exp(-1.0 / spec.impact_decay_seconds)
-                                 if spec.impact_decay_seconds > 0 else 1.0)
+        self.g[G_IMPACT_KEEP] = (
+            np.exp(-1.0 / spec.impact_decay_seconds) if spec.impact_decay_seconds > 0 else 1.0
+        )
         self.g[G_NEWS_KEEP] = np.exp(-1.0 / spec.llm_news_memory_s)
         self.g[G_LLM_ERR_KEEP] = np.exp(-1.0 / spec.llm_error_memory_s)
         self.g[G_LLM_TEMP] = spec.llm_temperature
@@ -396,7 +437,7 @@ class OrderBookMarket(mesa.Model):
         self.g[G_VAR] = 1.0
         self.g[G_RET_SCALE] = 1.0
         self.g[G_LAST_MID] = 2 * p0
-        self.g[G_EMA0:G_EMA0 + 3] = p0
+        self.g[G_EMA0 : G_EMA0 + 3] = p0
         self.g[G_RATE_BG] = self.bg_cum[-1] if self.bg_idx.size else 1e-12
         self.g[G_RATE_FAST] = self.fast_cum[-1] if self.fast_idx.size else 1e-12
         self.gi = np.zeros(N_GI, dtype=np.int64)
@@ -416,8 +457,7 @@ class OrderBookMarket(mesa.Model):
         self.t_ns = start
         self.end_ns = int(self.gi[I_SESSION_END_NS])
         self.kernel_seconds = 0.0
-        self.traders = [(LLMTrader if self.kind[i] == LLM else Trader)(self, i)
-                        for i in range(n)]
+        self.traders = [(LLMTrader if self.kind[i] == LLM else Trader)(self, i) for i in range(n)]
         self.running = True
 
     def _drain(self):
@@ -431,11 +471,29 @@ class OrderBookMarket(mesa.Model):
         stop = min(self.t_ns + self.spec.chunk_seconds * NS_PER_SECOND, self.end_ns + 1)
         t0 = time.perf_counter()
         while True:
-            code = run_chunk(stop, self.kind, self.params, self.acct, self.is_hft, self.bg_idx,
-                             self.bg_cum, self.fast_idx, self.fast_cum, self.levels,
-                             self.orders, self.oid_slot, self.bstate, self.rules, self.fills,
-                             self.g, self.gi, self.rng_state, self.snap, self.llm_model,
-                             self.llm_rng)
+            code = run_chunk(
+                stop,
+                self.kind,
+                self.params,
+                self.acct,
+                self.is_hft,
+                self.bg_idx,
+                self.bg_cum,
+                self.fast_idx,
+                self.fast_cum,
+                self.levels,
+                self.orders,
+                self.oid_slot,
+                self.bstate,
+                self.rules,
+                self.fills,
+                self.g,
+                self.gi,
+                self.rng_state,
+                self.snap,
+                self.llm_model,
+                self.llm_rng,
+            )
             self._drain()
             if code == 0:
                 break
@@ -476,12 +534,18 @@ class OrderBookMarket(mesa.Model):
 def trades_frame(model: OrderBookMarket) -> pl.DataFrame:
     """The trade tape: ``t_ns, price_tick, qty, buyer, seller, aggressor_side``."""
     f = model.fills_all()
-    return pl.DataFrame({
-        "t_ns": f["t_ns"], "price_tick": f["price_tick"], "qty": f["qty"],
-        "buyer": f["buyer"], "seller": f["seller"],
-        "aggressor_side": pl.Series(np.array(SIDE_NAMES)[f["aggressor_side"]],
-                                    dtype=pl.Enum(list(SIDE_NAMES))),
-    })
+    return pl.DataFrame(
+        {
+            "t_ns": f["t_ns"],
+            "price_tick": f["price_tick"],
+            "qty": f["qty"],
+            "buyer": f["buyer"],
+            "seller": f["seller"],
+            "aggressor_side": pl.Series(
+                np.array(SIDE_NAMES)[f["aggressor_side"]], dtype=pl.Enum(list(SIDE_NAMES))
+            ),
+        }
+    )
 
 
 def book_frame(model: OrderBookMarket) -> pl.DataFrame:
@@ -505,8 +569,9 @@ def book_frame(model: OrderBookMarket) -> pl.DataFrame:
     cols["mm_inventory"] = s[:, C_MM_INV]
     frame = pl.DataFrame(cols)
     # an empty side is a null quote, not a price
-    return frame.with_columns(pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c)
-                              for c in ("best_bid_tick", "best_ask_tick"))
+    return frame.with_columns(
+        pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in ("best_bid_tick", "best_ask_tick")
+    )
 
 
 def agents_frame(model: OrderBookMarket) -> pl.DataFrame:
@@ -514,28 +579,43 @@ def agents_frame(model: OrderBookMarket) -> pl.DataFrame:
     mid = model.g[G_LAST_MID] / 2.0
     a = model.acct
     tick = model.spec.tick_size
-    per = pl.DataFrame({
-        "kind": np.array(KIND_NAMES)[model.kind],
-        "inventory": a[:, A_INV], "cash_ticks": a[:, A_CASH],
-        "bought": a[:, A_BOUGHT], "sold": a[:, A_SOLD], "order_actions": a[:, A_N_ACTIONS],
-        "pnl": (a[:, A_CASH] + a[:, A_INV] * mid) * tick,
-    })
+    per = pl.DataFrame(
+        {
+            "kind": np.array(KIND_NAMES)[model.kind],
+            "inventory": a[:, A_INV],
+            "cash_ticks": a[:, A_CASH],
+            "bought": a[:, A_BOUGHT],
+            "sold": a[:, A_SOLD],
+            "order_actions": a[:, A_N_ACTIONS],
+            "pnl": (a[:, A_CASH] + a[:, A_INV] * mid) * tick,
+        }
+    )
     taxed = any(p.name == "tax" for p in model.spec.policy)
     if taxed:  # taxes leave the traders' cash for the regulator's (see market_rules)
         paid = owner_counts(model.rules)["tax_uticks"] / UTICKS_PER_TICK
-        per = per.with_columns(pl.Series("taxes_paid", paid * tick),
-                               pnl=pl.col("pnl") - paid * tick)
-    frame = (per.group_by("kind", maintain_order=True)
-             .agg(pl.len().alias("n_agents"), pl.col("inventory").sum(),
-                  pl.col("cash_ticks").sum(),
-                  (pl.col("cash_ticks").sum() * tick).alias("cash"), pl.col("pnl").sum(),
-                  pl.col("bought").sum(), pl.col("sold").sum(), pl.col("order_actions").sum(),
-                  (pl.col("inventory").abs().max()).alias("max_abs_inventory"),
-                  *([pl.col("taxes_paid").sum()] if taxed else [])))
+        per = per.with_columns(
+            pl.Series("taxes_paid", paid * tick), pnl=pl.col("pnl") - paid * tick
+        )
+    frame = per.group_by("kind", maintain_order=True).agg(
+        pl.len().alias("n_agents"),
+        pl.col("inventory").sum(),
+        pl.col("cash_ticks").sum(),
+        (pl.col("cash_ticks").sum() * tick).alias("cash"),
+        pl.col("pnl").sum(),
+        pl.col("bought").sum(),
+        pl.col("sold").sum(),
+        pl.col("order_actions").sum(),
+        (pl.col("inventory").abs().max()).alias("max_abs_inventory"),
+        *([pl.col("taxes_paid").sum()] if taxed else []),
+    )
     if taxed:  # the regulator's row: cash less taxes, summed over every row, is unchanged
-        frame = pl.concat([frame, pl.DataFrame({
-            "kind": ["regulator"], "taxes_paid": [-float(paid.sum()) * tick]})],
-            how="diagonal_relaxed")
+        frame = pl.concat(
+            [
+                frame,
+                pl.DataFrame({"kind": ["regulator"], "taxes_paid": [-float(paid.sum()) * tick]}),
+            ],
+            how="diagonal_relaxed",
+        )
     return frame
 
 
@@ -576,11 +656,21 @@ def window_drawdown(mid: np.ndarray, window_s: int = 900, recovery_window_s: int
     """
     mid = np.asarray(mid, dtype=np.float64)
     if mid.size < 2:
-        return {"max_drawdown": 0.0, "peak_s": 0, "trough_s": 0, "drawdown_seconds": 0,
-                "recovery_share": 0.0}
+        return {
+            "max_drawdown": 0.0,
+            "peak_s": 0,
+            "trough_s": 0,
+            "drawdown_seconds": 0,
+            "recovery_share": 0.0,
+        }
     dd, pk, tr, rec = _window_drawdown(mid, int(window_s), int(recovery_window_s))
-    return {"max_drawdown": float(dd), "peak_s": int(pk), "trough_s": int(tr),
-            "drawdown_seconds": int(tr - pk), "recovery_share": float(min(rec, 1.0))}
+    return {
+        "max_drawdown": float(dd),
+        "peak_s": int(pk),
+        "trough_s": int(tr),
+        "drawdown_seconds": int(tr - pk),
+        "recovery_share": float(min(rec, 1.0)),
+    }
 
 
 def hot_potato(book: pl.DataFrame, start_s: int | None, end_s: int | None) -> dict:
@@ -593,12 +683,17 @@ def hot_potato(book: pl.DataFrame, start_s: int | None, end_s: int | None) -> di
     b = gross.size - 1 if end_s is None else min(max(end_s, a), gross.size - 1)
     g = int(gross[b] - gross[a])
     d = int(net[b] - net[a])
-    return {"hot_potato_ratio": g / max(abs(d), 1), "hft_gross_volume": g,
-            "hft_net_change": d}
+    return {"hot_potato_ratio": g / max(abs(d), 1), "hft_gross_volume": g, "hft_net_change": d}
 
 
-def simulate(spec: MarketSpec, *, seed: int, session: int = 0, progress: bool = False,
-             label: str = "simulated minutes") -> OrderBookMarket:
+def simulate(
+    spec: MarketSpec,
+    *,
+    seed: int,
+    session: int = 0,
+    progress: bool = False,
+    label: str = "simulated minutes",
+) -> OrderBookMarket:
     """Run one session to the close; nothing is written."""
     model = OrderBookMarket(spec, seed, session)
     if progress:
@@ -606,15 +701,18 @@ def simulate(spec: MarketSpec, *, seed: int, session: int = 0, progress: bool = 
         from rich.progress import BarColumn, Progress, TimeElapsedColumn
 
         total = (model.end_ns - model.t_ns) / NS_PER_SECOND / 60
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      "{task.completed:.0f}/{task.total:.0f}", TimeElapsedColumn(),
-                      console=Console(stderr=True)) as bar:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            "{task.completed:.0f}/{task.total:.0f}",
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        ) as bar:
             task = bar.add_task(label, total=total)
             start = model.t_ns
             while model.running:
                 model.step()
-                bar.update(task, completed=min((model.t_ns - start) / NS_PER_SECOND / 60,
-                                               total))
+                bar.update(task, completed=min((model.t_ns - start) / NS_PER_SECOND / 60, total))
     else:
         while model.running:
             model.step()
@@ -638,10 +736,12 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
             "sold": int(model.acct[i, A_SOLD]),
             "target_qty": spec.programme_qty,
             "volume_since_start": int(model.gi[I_VOLUME] - model.gi[I_PROG_VOLUME_START])
-            if model.gi[I_PROG_VOLUME_START] >= 0 else 0,
+            if model.gi[I_PROG_VOLUME_START] >= 0
+            else 0,
         }
-        hp = hot_potato(book, spec.programme_start_s,
-                        None if prog["end_s"] is None else int(prog["end_s"]) + 1)
+        hp = hot_potato(
+            book, spec.programme_start_s, None if prog["end_s"] is None else int(prog["end_s"]) + 1
+        )
     else:
         hp = hot_potato(book, None, None)
     cash = model.acct[:, A_CASH]
@@ -663,8 +763,9 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
     }
 
 
-def run_market(spec: MarketSpec, *, sessions: int | None, seed: int, out,
-               progress: bool = True) -> dict:
+def run_market(
+    spec: MarketSpec, *, sessions: int | None, seed: int, out, progress: bool = True
+) -> dict:
     """Run ``sessions`` sessions (default 1); write the tables and ``summary.json``.
 
     With several sessions every table gets a ``session`` column and the summary holds
@@ -676,19 +777,22 @@ def run_market(spec: MarketSpec, *, sessions: int | None, seed: int, out,
     trades, books, agents, summaries = [], [], [], []
     kernel_seconds = 0.0
     for s in range(sessions):
-        model = simulate(spec, seed=seed, session=s, progress=progress,
-                         label=f"session {s}: simulated minutes")
+        model = simulate(
+            spec, seed=seed, session=s, progress=progress, label=f"session {s}: simulated minutes"
+        )
         kernel_seconds += model.kernel_seconds
         book = book_frame(model)
         summ = session_summary(model, book)
         summ["session"] = s
         summaries.append(summ)
         tag = pl.lit(s, dtype=pl.Int64).alias("session")
-        trades.append(trades_frame(model).with_columns(tag) if sessions > 1
-                      else trades_frame(model))
+        trades.append(
+            trades_frame(model).with_columns(tag) if sessions > 1 else trades_frame(model)
+        )
         books.append(book.with_columns(tag) if sessions > 1 else book)
-        agents.append(agents_frame(model).with_columns(tag) if sessions > 1
-                      else agents_frame(model))
+        agents.append(
+            agents_frame(model).with_columns(tag) if sessions > 1 else agents_frame(model)
+        )
     wall = time.perf_counter() - t0
     write_parquet_atomic(pl.concat(trades), out / "trades.parquet")
     write_parquet_atomic(pl.concat(books), out / "book.parquet")

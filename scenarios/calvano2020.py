@@ -128,23 +128,34 @@ class CalvanoModel(mesa.Model):
         self.market = spec.market()
         self.grid = self.market.price_grid(spec.m, spec.xi)
         self.profit = self.market.profit_table(self.grid)
-        self.grid, self.profit, k = pricing_setup(spec.policy, self.market, self.grid,
-                                                  self.profit, spec.k)
+        self.grid, self.profit, k = pricing_setup(
+            spec.policy, self.market, self.grid, self.profit, spec.k
+        )
         self.learners = learner_class(spec.policy)(
-            self.profit, self.grid, k=k, alpha=spec.alpha, beta=spec.beta,
-            delta=spec.delta, seed=seed, sessions=sessions, start=start,
-            conv_window=spec.conv_window, max_periods=spec.max_periods,
+            self.profit,
+            self.grid,
+            k=k,
+            alpha=spec.alpha,
+            beta=spec.beta,
+            delta=spec.delta,
+            seed=seed,
+            sessions=sessions,
+            start=start,
+            conv_window=spec.conv_window,
+            max_periods=spec.max_periods,
         )
         self.start = start
         self.periods_played = 0
         self.kernel_seconds = 0.0
         for i in range(spec.n_firms):
             FirmAgent(self, i)
-        self.datacollector = mesa.DataCollector(model_reporters={
-            "mean_t": lambda m: float(m.learners.t.mean()),
-            "converged_share": lambda m: float((m.learners.status == CONVERGED).mean()),
-            "running": lambda m: m.learners.running,
-        })
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "mean_t": lambda m: float(m.learners.t.mean()),
+                "converged_share": lambda m: float((m.learners.status == CONVERGED).mean()),
+                "running": lambda m: m.learners.running,
+            }
+        )
 
     def step(self):
         t0 = time.perf_counter()
@@ -177,8 +188,9 @@ def session_tables(model: CalvanoModel, seed: int) -> tuple[pl.DataFrame, pl.Dat
     }
     prices_mean = np.zeros(N)
     for i in range(n):
-        acts = [res["cycle_actions"][b, i, : min(L[b], res["cycle_actions"].shape[2])]
-                for b in range(N)]
+        acts = [
+            res["cycle_actions"][b, i, : min(L[b], res["cycle_actions"].shape[2])] for b in range(N)
+        ]
         cols[f"cycle_action_firm{i + 1}"] = [a.tolist() for a in acts]
         cols[f"cycle_prices_firm{i + 1}"] = [grid[i, a].tolist() for a in acts]
         cols[f"cycle_profit_firm{i + 1}"] = res["cycle_profit"][:, i]
@@ -200,12 +212,14 @@ def session_tables(model: CalvanoModel, seed: int) -> tuple[pl.DataFrame, pl.Dat
     T = ia.shape[2]
     t = np.arange(T) - IMPULSE_PRE
     prices = np.stack([grid[i, ia[:, i, :]] for i in range(n)], axis=1)  # (N, n, T)
-    impulse = pl.DataFrame({
-        "session": np.repeat(cols["session"], n * T),
-        "t": np.tile(t, N * n),
-        "firm": np.tile(np.repeat(np.arange(1, n + 1), T), N),
-        "price": prices.reshape(-1),
-    })
+    impulse = pl.DataFrame(
+        {
+            "session": np.repeat(cols["session"], n * T),
+            "t": np.tile(t, N * n),
+            "firm": np.tile(np.repeat(np.arange(1, n + 1), T), N),
+            "price": prices.reshape(-1),
+        }
+    )
     return sessions, impulse
 
 
@@ -237,8 +251,15 @@ def summarise(sessions: pl.DataFrame, model: CalvanoModel) -> dict:
     }
 
 
-def simulate(spec: Spec, *, sessions: int, seed: int, start: int = 0,
-             threads: int | None = None, progress: bool = False):
+def simulate(
+    spec: Spec,
+    *,
+    sessions: int,
+    seed: int,
+    start: int = 0,
+    threads: int | None = None,
+    progress: bool = False,
+):
     """Run sessions ``start .. start+sessions-1`` to convergence; nothing is written.
 
     Returns
@@ -258,9 +279,13 @@ def simulate(spec: Spec, *, sessions: int, seed: int, start: int = 0,
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=Console(stderr=True)) as bar:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        ) as bar:
             task = bar.add_task("sessions converged", total=sessions)
             while model.running:
                 model.step()
@@ -281,14 +306,22 @@ def _memory_bytes() -> int:
         return 8 * 2**30
 
 
-def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
-        progress: bool = True) -> dict:
+def run(
+    spec: Spec,
+    *,
+    sessions: int | None,
+    seed: int,
+    out,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``, ``summary.json``."""
     sessions = DEFAULT_SESSIONS if sessions is None else sessions
     out = Path(out)
     t0 = time.perf_counter()
-    frame, impulse, model = simulate(spec, sessions=sessions, seed=seed, threads=threads,
-                                     progress=progress)
+    frame, impulse, model = simulate(
+        spec, sessions=sessions, seed=seed, threads=threads, progress=progress
+    )
     wall = time.perf_counter() - t0
     write_parquet_atomic(frame, out / "sessions.parquet")
     write_parquet_atomic(impulse, out / "impulse.parquet")
@@ -300,8 +333,10 @@ def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None
         "kernel_seconds": model.kernel_seconds,
         "threads": numba.get_num_threads(),
         # kernel time of one session-period on one thread: wall kernel time x threads
-        "ns_per_period": model.kernel_seconds * numba.get_num_threads()
-        / max(model.periods_played, 1) * 1e9,
+        "ns_per_period": model.kernel_seconds
+        * numba.get_num_threads()
+        / max(model.periods_played, 1)
+        * 1e9,
         "periods_total": model.periods_played,
         **run_metadata(),
     }

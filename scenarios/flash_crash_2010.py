@@ -42,8 +42,15 @@ class Spec(MarketSpec):
     programme: bool = Field(True, description="run the large sell programme")
 
 
-def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
-        progress: bool = True) -> dict:
+def run(
+    spec: Spec,
+    *,
+    sessions: int | None,
+    seed: int,
+    out,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Run ``sessions`` sessions (default 1) and write the tables and ``summary.json``."""
     return run_market(spec, sessions=sessions, seed=seed, out=out, progress=progress)
 

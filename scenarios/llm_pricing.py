@@ -85,7 +85,9 @@ class LLMSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    endpoint: str = Field("", description="chat-completions base URL, e.g. http://127.0.0.1:8000/v1")
+    endpoint: str = Field(
+        "", description="chat-completions base URL, e.g. http://127.0.0.1:8000/v1"
+    )
     model: str = Field("", description="model name sent to the endpoint")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable of the key")
     timeout_s: float = Field(30.0, gt=0.0, description="per-call timeout in seconds")
@@ -113,10 +115,12 @@ class Spec(ScenarioSpec):
     window: int = Field(100, ge=2, le=10_000, description="periods of history an agent sees")
     anchoring: float = Field(0.5, ge=0.0, le=1.0, description="weight on recent prices")
     temperature: float = Field(1.0, ge=0.0, le=5.0, description="scales exploration noise")
-    monoculture: float = Field(1.0, ge=0.0, le=1.0,
-                               description="share of firms on one shared base model")
-    model_corr: float = Field(0.8, ge=0.0, le=1.0,
-                              description="error correlation of firms on one base model")
+    monoculture: float = Field(
+        1.0, ge=0.0, le=1.0, description="share of firms on one shared base model"
+    )
+    model_corr: float = Field(
+        0.8, ge=0.0, le=1.0, description="error correlation of firms on one base model"
+    )
     periods: int = Field(300, ge=2, le=1_000_000, description="periods per session")
     eval_start: int = Field(100, ge=0, description="periods before the evaluation window")
     price_scale: float = Field(1.0, gt=0.0, description="price relabelling alpha (1, 3.2, 10)")
@@ -138,9 +142,12 @@ class Spec(ScenarioSpec):
     q_delta: float = Field(0.95, ge=0.0, lt=1.0, description="Q-learners' discount factor")
     q_conv_window: int = Field(100_000, ge=1, description="self-play convergence window")
     q_pretrain_max: int = Field(10**7, ge=1, description="cap on self-play periods")
-    q_epsilon: float | None = Field(None, ge=0.0, le=1.0,
-                                    description="constant exploration against the proxy "
-                                    "(default: continue exp(-q_beta t))")
+    q_epsilon: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="constant exploration against the proxy (default: continue exp(-q_beta t))",
+    )
     llm: LLMSpec = Field(default_factory=LLMSpec)
 
     @field_validator("persona")
@@ -170,7 +177,8 @@ class Spec(ScenarioSpec):
             raise ValueError(
                 f"rivals=qlearning: q_m^n_firms = {self.q_m}^{self.n_firms} states need "
                 f"{need / 2**20:,.0f} MiB per market (limit "
-                f"{MAX_Q_BYTES_PER_MARKET / 2**20:.0f}); lower q_m or n_firms")
+                f"{MAX_Q_BYTES_PER_MARKET / 2**20:.0f}); lower q_m or n_firms"
+            )
         return self
 
     def market(self) -> LogitMarket:
@@ -186,31 +194,48 @@ class LLMPricingModel(mesa.Model):
     settles demand.
     """
 
-    def __init__(self, spec: Spec, sessions: int, seed: int, *, backend: LLMBackend | None = None,
-                 learners: QLearningSessions | None = None):
+    def __init__(
+        self,
+        spec: Spec,
+        sessions: int,
+        seed: int,
+        *,
+        backend: LLMBackend | None = None,
+        learners: QLearningSessions | None = None,
+    ):
         super().__init__(seed=seed)
         self.spec = spec
         self.market = spec.market()
         n = spec.n_firms
-        params = persona_params([spec.persona] * n, spec.anchoring, spec.temperature,
-                                spec.model_corr)
+        params = persona_params(
+            [spec.persona] * n, spec.anchoring, spec.temperature, spec.model_corr
+        )
         kind = np.full(n, K.PROXY, dtype=np.int64)
         fixed = np.zeros(n)
         if spec.rivals in ("nash", "fixed") and n > 1:
             kind[1:] = K.FIXED
-            fixed[1:] = (self.market.nash_prices()[1:] if spec.rivals == "nash"
-                         else spec.rival_price)
-        options = dict(window=spec.window, monoculture=spec.monoculture, kind=kind,
-                       fixed_price=fixed)
+            fixed[1:] = self.market.nash_prices()[1:] if spec.rivals == "nash" else spec.rival_price
+        options = dict(
+            window=spec.window, monoculture=spec.monoculture, kind=kind, fixed_price=fixed
+        )
         if spec.rivals == "qlearning":
             if learners is None:
                 learners = pretrain_learners(spec, sessions, seed)
-            self.markets = MixedMarkets(self.market, sessions, spec.periods, params, seed,
-                                        learners=learners, learner=np.arange(n) > 0,
-                                        epsilon=spec.q_epsilon, **options)
+            self.markets = MixedMarkets(
+                self.market,
+                sessions,
+                spec.periods,
+                params,
+                seed,
+                learners=learners,
+                learner=np.arange(n) > 0,
+                epsilon=spec.q_epsilon,
+                **options,
+            )
         else:
-            self.markets = K.ProxyMarkets(self.market, sessions, spec.periods, params, seed,
-                                          **options)
+            self.markets = K.ProxyMarkets(
+                self.market, sessions, spec.periods, params, seed, **options
+            )
         self.backend = backend
         self.notes = [[("", "") for _ in range(n)] for _ in range(sessions)]
         self.kernel_seconds = 0.0
@@ -242,20 +267,36 @@ class LLMPricingModel(mesa.Model):
             for i in range(pm.n):
                 if pm.kind[i] != K.PROXY:
                     continue
-                history = [{
-                    "period": u + 1,
-                    "price": pm.prices[b, u, i] * s,
-                    "rivals": [pm.prices[b, u, j] * s for j in range(pm.n) if j != i],
-                    "quantity": 100.0 * pm.shares[b, u, i],
-                    "profit": 100.0 * s * pm.profits[b, u, i],
-                } for u in range(lo, t)]
+                history = [
+                    {
+                        "period": u + 1,
+                        "price": pm.prices[b, u, i] * s,
+                        "rivals": [pm.prices[b, u, j] * s for j in range(pm.n) if j != i],
+                        "quantity": 100.0 * pm.shares[b, u, i],
+                        "profit": 100.0 * s * pm.profits[b, u, i],
+                    }
+                    for u in range(lo, t)
+                ]
                 plans, insights = self.notes[b][i]
                 messages = build_messages(
-                    PERSONAS[spec.persona].prompt, cost=pm.c[i] * s, history=history,
-                    plans=plans, insights=insights, price_min=0.0, price_max=cap,
-                    n_rivals=pm.n - 1)
-                d = self.backend.decide(session=b, firm=i, period=t, messages=messages,
-                                        price_min=0.0, price_max=cap, tick=0.01 * s)
+                    PERSONAS[spec.persona].prompt,
+                    cost=pm.c[i] * s,
+                    history=history,
+                    plans=plans,
+                    insights=insights,
+                    price_min=0.0,
+                    price_max=cap,
+                    n_rivals=pm.n - 1,
+                )
+                d = self.backend.decide(
+                    session=b,
+                    firm=i,
+                    period=t,
+                    messages=messages,
+                    price_min=0.0,
+                    price_max=cap,
+                    tick=0.01 * s,
+                )
                 if d is not None:
                     pm.prices[b, t, i] = d.price / s
                     self.notes[b][i] = (d.plans, d.insights)
@@ -263,10 +304,19 @@ class LLMPricingModel(mesa.Model):
 
 def pretrain_learners(spec: Spec, sessions: int, seed: int, on_chunk=None) -> QLearningSessions:
     """Self-play of the Q-learners of ``rivals=qlearning`` (one session per market)."""
-    return pretrain(spec.market(), sessions, seed, m=spec.q_m, xi=spec.q_xi,
-                    alpha=spec.q_alpha, beta=spec.q_beta, delta=spec.q_delta,
-                    conv_window=spec.q_conv_window, max_periods=spec.q_pretrain_max,
-                    on_chunk=on_chunk)
+    return pretrain(
+        spec.market(),
+        sessions,
+        seed,
+        m=spec.q_m,
+        xi=spec.q_xi,
+        alpha=spec.q_alpha,
+        beta=spec.q_beta,
+        delta=spec.q_delta,
+        conv_window=spec.q_conv_window,
+        max_periods=spec.q_pretrain_max,
+        on_chunk=on_chunk,
+    )
 
 
 def _best_response(market: LogitMarket, prices: np.ndarray, firm: int) -> np.ndarray:
@@ -303,11 +353,11 @@ def _impulse(model: LLMPricingModel):
         run.advance(H)
     disc = spec.delta ** np.arange(H + 1)
     gain = ((dev.profits[:, T:, 0] - base.profits[:, T:, 0]) * disc).sum(axis=1)
-    rival_dev = dev.rival[:, T + 1:, 0]
-    rival_base = base.rival[:, T + 1:, 0]
+    rival_dev = dev.rival[:, T + 1 :, 0]
+    rival_base = base.rival[:, T + 1 :, 0]
     response = (rival_dev[:, 0] - rival_base[:, 0]) / rival_base[:, 0]
     punish = (rival_dev < rival_base * (1.0 - PUNISH_TOL)).sum(axis=1)
-    path = dev.prices[:, T - IMPULSE_PRE:, :]  # (M, IMPULSE_PRE + H + 1, n)
+    path = dev.prices[:, T - IMPULSE_PRE :, :]  # (M, IMPULSE_PRE + H + 1, n)
     return gain, response, punish.astype(float), path
 
 
@@ -323,19 +373,21 @@ def session_tables(model: LLMPricingModel, seed: int):
     P = pm.prices[:, w0:T, :]
     Pi = pm.profits[:, w0:T, :]
     L = T - w0
-    idx = np.stack([np.abs(P[:, :, i, None] - grid[i]).argmin(axis=-1) for i in range(n)],
-                   axis=2)  # (N, L, n)
+    idx = np.stack(
+        [np.abs(P[:, :, i, None] - grid[i]).argmin(axis=-1) for i in range(n)], axis=2
+    )  # (N, L, n)
     # convergence: the last period out of the band around the tail mean
     tail = min(spec.conv_tail, T)
-    tail_mean = pm.prices[:, T - tail:T, :].mean(axis=1)
-    out_band = np.abs(pm.prices[:, :T, :] - tail_mean[:, None, :]) > spec.conv_tol * tail_mean[
-        :, None, :]
+    tail_mean = pm.prices[:, T - tail : T, :].mean(axis=1)
+    out_band = (
+        np.abs(pm.prices[:, :T, :] - tail_mean[:, None, :]) > spec.conv_tol * tail_mean[:, None, :]
+    )
     out_any = out_band.any(axis=2)
     last_out = np.where(out_any.any(axis=1), T - 1 - np.argmax(out_any[:, ::-1], axis=1), -1)
     settled_at = last_out + 1
     converged = settled_at <= T - tail
     # outcome
-    tail_p = pm.prices[:, T - tail:T, :]
+    tail_p = pm.prices[:, T - tail : T, :]
     sd = tail_p.std(axis=1)
     means = tail_p.mean(axis=1)
     const = (sd < step / 2).all(axis=1)
@@ -343,11 +395,14 @@ def session_tables(model: LLMPricingModel, seed: int):
     lag2 = np.abs(tail_p[:, 2:] - tail_p[:, :-2]).mean(axis=(1, 2))
     lag1 = np.abs(tail_p[:, 1:] - tail_p[:, :-1]).mean(axis=(1, 2))
     two = (lag2 < step / 2) & (lag1 > lag2)
-    outcome = np.where(const, np.where(sym, OUTCOMES[0], OUTCOMES[1]),
-                       np.where(two, OUTCOMES[2], OUTCOMES[3]))
+    outcome = np.where(
+        const, np.where(sym, OUTCOMES[0], OUTCOMES[1]), np.where(two, OUTCOMES[2], OUTCOMES[3])
+    )
     # Nash on path, on the grid at the snapped mean prices
-    mean_idx = np.stack([np.abs(P[:, :, i].mean(axis=1)[:, None] - grid[i]).argmin(axis=1)
-                         for i in range(n)], axis=1)
+    mean_idx = np.stack(
+        [np.abs(P[:, :, i].mean(axis=1)[:, None] - grid[i]).argmin(axis=1) for i in range(n)],
+        axis=1,
+    )
     nash = np.ones(N, dtype=bool)
     if n > 1:
         for i in range(n):
@@ -380,7 +435,7 @@ def session_tables(model: LLMPricingModel, seed: int):
         gain, response, punish, path = _impulse(model)
     else:
         gain, response, punish = np.zeros(N), np.full(N, np.nan), np.zeros(N)
-        path = pm.prices[:, T - IMPULSE_PRE:T, :]
+        path = pm.prices[:, T - IMPULSE_PRE : T, :]
     cols["deviation_gain"] = gain
     cols["deviation_profitable"] = gain > 1e-12
     cols["rival_response"] = response
@@ -397,12 +452,14 @@ def session_tables(model: LLMPricingModel, seed: int):
         cols["q_strategy_changes"] = pm.changes
     sessions = pl.DataFrame(cols)
     Tn = path.shape[1]
-    impulse = pl.DataFrame({
-        "session": np.repeat(np.arange(N, dtype=np.int64), n * Tn),
-        "t": np.tile(np.arange(Tn, dtype=np.int64) - IMPULSE_PRE, N * n),
-        "firm": np.tile(np.repeat(np.arange(1, n + 1, dtype=np.int64), Tn), N),
-        "price": np.transpose(path, (0, 2, 1)).reshape(-1),
-    })
+    impulse = pl.DataFrame(
+        {
+            "session": np.repeat(np.arange(N, dtype=np.int64), n * Tn),
+            "t": np.tile(np.arange(Tn, dtype=np.int64) - IMPULSE_PRE, N * n),
+            "firm": np.tile(np.repeat(np.arange(1, n + 1, dtype=np.int64), Tn), N),
+            "price": np.transpose(path, (0, 2, 1)).reshape(-1),
+        }
+    )
     return sessions, impulse
 
 
@@ -438,8 +495,9 @@ def summarise(sessions: pl.DataFrame, model: LLMPricingModel) -> dict:
     }
     if "q_pretrain_periods" in sessions.columns:
         n = model.market.n
-        prices = np.stack([sessions[f"cycle_prices_firm{i + 1}"].list.mean().to_numpy()
-                           for i in range(n)], axis=1)
+        prices = np.stack(
+            [sessions[f"cycle_prices_firm{i + 1}"].list.mean().to_numpy() for i in range(n)], axis=1
+        )
         pn, pmon = mk.nash_prices().mean(), mk.monopoly_prices().mean()
         out["qlearning"] = {
             "pretrain_periods_mean": sessions["q_pretrain_periods"].mean(),
@@ -454,8 +512,15 @@ def summarise(sessions: pl.DataFrame, model: LLMPricingModel) -> dict:
     return out
 
 
-def simulate(spec: Spec, *, sessions: int, seed: int, threads: int | None = None,
-             progress: bool = False, trace_path: Path | None = None):
+def simulate(
+    spec: Spec,
+    *,
+    sessions: int,
+    seed: int,
+    threads: int | None = None,
+    progress: bool = False,
+    trace_path: Path | None = None,
+):
     """Run every session; nothing but the LLM trace is written.
 
     Returns
@@ -468,13 +533,23 @@ def simulate(spec: Spec, *, sessions: int, seed: int, threads: int | None = None
     if spec.llm.active:
         s = spec.llm
         backend = LLMBackend(
-            LLMSettings(endpoint=s.endpoint, model=s.model, api_key_env=s.api_key_env,
-                        timeout_s=s.timeout_s, retry_budget=s.retry_budget,
-                        breaker_threshold=s.breaker_threshold, max_calls=s.max_calls,
-                        max_tokens=s.max_tokens, completion_tokens=s.completion_tokens,
-                        temperature=spec.temperature, replay=s.replay),
-            trace_path=None if s.replay else trace_path, run_id=f"llm_pricing-{seed}",
-            quiet=False)
+            LLMSettings(
+                endpoint=s.endpoint,
+                model=s.model,
+                api_key_env=s.api_key_env,
+                timeout_s=s.timeout_s,
+                retry_budget=s.retry_budget,
+                breaker_threshold=s.breaker_threshold,
+                max_calls=s.max_calls,
+                max_tokens=s.max_tokens,
+                completion_tokens=s.completion_tokens,
+                temperature=spec.temperature,
+                replay=s.replay,
+            ),
+            trace_path=None if s.replay else trace_path,
+            run_id=f"llm_pricing-{seed}",
+            quiet=False,
+        )
     learners, pretrain_seconds = None, 0.0
     if spec.rivals == "qlearning":
         learners, pretrain_seconds = _pretrain_with_progress(spec, sessions, seed, progress)
@@ -488,9 +563,13 @@ def simulate(spec: Spec, *, sessions: int, seed: int, threads: int | None = None
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-            with Progress("[progress.description]{task.description}", BarColumn(),
-                          MofNCompleteColumn(), TimeElapsedColumn(),
-                          console=Console(stderr=True)) as bar:
+            with Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+            ) as bar:
                 task = bar.add_task("periods", total=spec.periods)
                 while model.running:
                     model.step()
@@ -518,32 +597,53 @@ def _pretrain_with_progress(spec: Spec, sessions: int, seed: int, progress: bool
         raise UsageError(
             f"--sessions {sessions}: the Q-tables of rivals=qlearning need "
             f"{need / 2**30:.1f} GiB, more than 60% of this machine's memory; run fewer "
-            f"sessions (or lower q_m, n_firms)")
+            f"sessions (or lower q_m, n_firms)"
+        )
     t0 = time.perf_counter()
     if not progress:
         return pretrain_learners(spec, sessions, seed), time.perf_counter() - t0
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True)) as bar:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as bar:
         task = bar.add_task("Q-learners' self-play (converged)", total=sessions)
         learners = pretrain_learners(
-            spec, sessions, seed,
-            on_chunk=lambda q: bar.update(task, completed=sessions - q.running))
+            spec,
+            sessions,
+            seed,
+            on_chunk=lambda q: bar.update(task, completed=sessions - q.running),
+        )
     return learners, time.perf_counter() - t0
 
 
-def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
-        progress: bool = True) -> dict:
+def run(
+    spec: Spec,
+    *,
+    sessions: int | None,
+    seed: int,
+    out,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``, ``summary.json``
     (and ``llm_trace.jsonl`` with a live LLM backend)."""
     sessions = DEFAULT_SESSIONS if sessions is None else sessions
     out = Path(out)
     t0 = time.perf_counter()
-    frame, impulse, model = simulate(spec, sessions=sessions, seed=seed, threads=threads,
-                                     progress=progress, trace_path=out / "llm_trace.jsonl")
+    frame, impulse, model = simulate(
+        spec,
+        sessions=sessions,
+        seed=seed,
+        threads=threads,
+        progress=progress,
+        trace_path=out / "llm_trace.jsonl",
+    )
     wall = time.perf_counter() - t0
     write_parquet_atomic(frame, out / "sessions.parquet")
     write_parquet_atomic(impulse, out / "impulse.parquet")
@@ -555,8 +655,10 @@ def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None
         "wall_seconds": wall,
         "kernel_seconds": model.kernel_seconds,
         "threads": numba.get_num_threads(),
-        "ns_per_period": model.kernel_seconds * numba.get_num_threads()
-        / max(periods_total, 1) * 1e9,
+        "ns_per_period": model.kernel_seconds
+        * numba.get_num_threads()
+        / max(periods_total, 1)
+        * 1e9,
         "periods_total": periods_total,
         **run_metadata(),
     }

@@ -32,8 +32,15 @@ class Spec(MarketSpec):
     version = 2  # 2: reference-price makers
 
 
-def run(spec: Spec, *, sessions: int | None, seed: int, out, threads: int | None = None,
-        progress: bool = True) -> dict:
+def run(
+    spec: Spec,
+    *,
+    sessions: int | None,
+    seed: int,
+    out,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict:
     """Run ``sessions`` sessions (default 1) and write the tables and ``summary.json``."""
     return run_market(spec, sessions=sessions, seed=seed, out=out, progress=progress)
 

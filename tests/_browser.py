@@ -22,15 +22,30 @@ NETWORK_URL = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""")
 def dump_dom(page: Path, tmp_path: Path) -> str:
     """The serialised DOM of ``page`` once its scripts have run (``--dump-dom``)."""
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail(f"{CHROMIUM} not found: the report test needs Debian's chromium; "
-                    "install it with `apt-get install -y chromium` (.ci/run does this as root)")
+        pytest.fail(
+            f"{CHROMIUM} not found: the report test needs Debian's chromium; "
+            "install it with `apt-get install -y chromium` (.ci/run does this as root)"
+        )
     exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     res = subprocess.run(
-        [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'chromium-profile'}", "--virtual-time-budget=10000",
-         "--dump-dom", page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=60)
+        [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chromium-profile'}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     return res.stdout
 

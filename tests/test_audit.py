@@ -25,8 +25,9 @@ from analysis.audit import AuditSettings, load_factory, run_audit
 from marketsim.cli import main
 from marketsim.logit import LogitMarket
 
-FAST = dict(sessions=4, periods=60, horizon=15, rival_sessions=1, retrain_sessions=1,
-            robustness_sessions=1)
+FAST = dict(
+    sessions=4, periods=60, horizon=15, rival_sessions=1, retrain_sessions=1, robustness_sessions=1
+)
 CORE = ("self_play", "punishment")
 
 
@@ -35,12 +36,15 @@ def _audit(factory, tmp_path=None, tests=CORE, **kw):
     return run_audit(factory, settings=s, out=tmp_path)
 
 
-@pytest.mark.parametrize("factory, expected", [
-    (CompetitivePricer, "competitive"),
-    (CalvanoQPricer, "collusive"),
-    (GrimTriggerPricer, "collusive"),
-    (FixedHighPricer, "supra_competitive_without_punishment"),
-])
+@pytest.mark.parametrize(
+    "factory, expected",
+    [
+        (CompetitivePricer, "competitive"),
+        (CalvanoQPricer, "collusive"),
+        (GrimTriggerPricer, "collusive"),
+        (FixedHighPricer, "supra_competitive_without_punishment"),
+    ],
+)
 def test_reference_pricers_get_their_verdicts(factory, expected):
     r = _audit(factory)
     assert r["verdict"] == expected, r["evidence"]
@@ -60,14 +64,23 @@ def test_reference_pricers_get_their_verdicts(factory, expected):
 
 
 def test_full_battery_writes_json_and_report(tmp_path):
-    r = _audit(GrimTriggerPricer, tmp_path, tests=AuditSettings().tests, sessions=2,
-               periods=40)
+    r = _audit(GrimTriggerPricer, tmp_path, tests=AuditSettings().tests, sessions=2, periods=40)
     data = json.loads((tmp_path / "audit.json").read_text())
     assert data["verdict"] == "collusive" == r["verdict"]
-    assert set(data["measured"]) == {"self_play", "rivals", "punishment", "retraining",
-                                     "robustness"}
-    assert set(data["tests"]["rivals"]["rivals"]) == {"qlearner", "best_response", "llm_P0",
-                                                       "llm_P1", "llm_P2"}
+    assert set(data["measured"]) == {
+        "self_play",
+        "rivals",
+        "punishment",
+        "retraining",
+        "robustness",
+    }
+    assert set(data["tests"]["rivals"]["rivals"]) == {
+        "qlearner",
+        "best_response",
+        "llm_P0",
+        "llm_P1",
+        "llm_P2",
+    }
     # against a static best responder the grim trigger is set off at once: Nash prices
     bri = data["tests"]["rivals"]["rivals"]["best_response"]["audited_price_index"]["mean"]
     assert abs(bri) < 1e-9
@@ -97,10 +110,15 @@ class Hangs(GrimTriggerPricer):
         return 1.9
 
 
-@pytest.mark.parametrize("factory, kind", [
-    (Raises, "exception"), (ReturnsNaN, "nan"), (ReturnsNegative, "negative"),
-    (Hangs, "timeout"),
-])
+@pytest.mark.parametrize(
+    "factory, kind",
+    [
+        (Raises, "exception"),
+        (ReturnsNaN, "nan"),
+        (ReturnsNegative, "negative"),
+        (Hangs, "timeout"),
+    ],
+)
 def test_failing_algorithm_is_reported_and_file_written(tmp_path, factory, kind):
     r = _audit(factory, tmp_path, call_timeout=0.05, max_failures=3)
     data = json.loads((tmp_path / "audit.json").read_text())
@@ -144,8 +162,10 @@ def test_missing_interface_is_reported(tmp_path):
 def test_same_seed_same_audit():
     a = _audit(CalvanoQPricer, sessions=2)
     b = _audit(CalvanoQPricer, sessions=2)
-    assert a["tests"]["self_play"]["per_session_profit_gain"] == \
-        b["tests"]["self_play"]["per_session_profit_gain"]
+    assert (
+        a["tests"]["self_play"]["per_session_profit_gain"]
+        == b["tests"]["self_play"]["per_session_profit_gain"]
+    )
 
 
 @settings(max_examples=30, deadline=None)
@@ -160,8 +180,9 @@ def test_best_response_closed_form_maximises_profit(p1, p2, firm):
         q[firm] = x
         return -market.profits(q)[firm]
 
-    num = optimize.minimize_scalar(neg, bounds=(1.0, 4.0), method="bounded",
-                                   options={"xatol": 1e-10})
+    num = optimize.minimize_scalar(
+        neg, bounds=(1.0, 4.0), method="bounded", options={"xatol": 1e-10}
+    )
     assert br == pytest.approx(num.x, abs=1e-6)
 
 
@@ -200,8 +221,7 @@ class _GrimHandler(BaseHTTPRequestHandler):
 def test_http_endpoint_is_audited_like_a_python_object(tmp_path):
     server, url = _serve(_GrimHandler)
     try:
-        r = _audit(load_factory(url, call_timeout=2.0), tmp_path, sessions=2, periods=20,
-                   horizon=8)
+        r = _audit(load_factory(url, call_timeout=2.0), tmp_path, sessions=2, periods=20, horizon=8)
     finally:
         server.shutdown()
     assert r["verdict"] == "collusive", r["evidence"]
@@ -222,8 +242,21 @@ def test_dead_http_endpoint_is_reported(tmp_path):
 
 
 def test_cli_audit_writes_verdict(tmp_path, capsys):
-    code = main(["audit", "agents.reference_pricers:FixedHighPricer", "--sessions", "2",
-                 "--periods", "20", "--horizon", "8", "--out", str(tmp_path), "--quiet"])
+    code = main(
+        [
+            "audit",
+            "agents.reference_pricers:FixedHighPricer",
+            "--sessions",
+            "2",
+            "--periods",
+            "20",
+            "--horizon",
+            "8",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert code == 0
     data = json.loads((tmp_path / "audit.json").read_text())
     assert data["verdict"] == "supra_competitive_without_punishment"
@@ -231,8 +264,9 @@ def test_cli_audit_writes_verdict(tmp_path, capsys):
 
 
 def test_cli_audit_bad_target_is_usage_error(tmp_path, capsys):
-    code = main(["audit", "agents.reference_pricers:NoSuchPricer", "--out", str(tmp_path),
-                 "--quiet"])
+    code = main(
+        ["audit", "agents.reference_pricers:NoSuchPricer", "--out", str(tmp_path), "--quiet"]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "NoSuchPricer" in err

@@ -51,8 +51,9 @@ def test_cycle_lengths_match_the_authors_sessions(calvano_baseline, authors_sess
     frame, _, _ = calvano_baseline
     ours = np.minimum(frame["cycle_length"].to_numpy(), 4)
     theirs = np.minimum(authors_sessions["cycle_length"].to_numpy(), 4)
-    table = np.array([[np.sum(ours == v) for v in (1, 2, 3, 4)],
-                      [np.sum(theirs == v) for v in (1, 2, 3, 4)]])
+    table = np.array(
+        [[np.sum(ours == v) for v in (1, 2, 3, 4)], [np.sum(theirs == v) for v in (1, 2, 3, 4)]]
+    )
     assert stats.chi2_contingency(table).pvalue > 0.001, table
 
 

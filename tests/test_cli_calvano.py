@@ -12,27 +12,66 @@ from marketsim.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY_KEYS = {
-    "profit_gain_mean", "profit_gain_sd", "converged_share", "periods_median", "nash_price",
-    "monopoly_price", "outcome_shares", "deviation_unprofitable_share", "wall_seconds",
+    "profit_gain_mean",
+    "profit_gain_sd",
+    "converged_share",
+    "periods_median",
+    "nash_price",
+    "monopoly_price",
+    "outcome_shares",
+    "deviation_unprofitable_share",
+    "wall_seconds",
     "ns_per_period",
 }
 SESSION_COLUMNS = {
-    "session", "seed", "converged", "periods", "cycle_length", "cycle_prices_firm1",
-    "cycle_prices_firm2", "cycle_profit_firm1", "cycle_profit_firm2", "profit_gain",
-    "nash_on_path", "deviation_profitable",
+    "session",
+    "seed",
+    "converged",
+    "periods",
+    "cycle_length",
+    "cycle_prices_firm1",
+    "cycle_prices_firm2",
+    "cycle_profit_firm1",
+    "cycle_profit_firm2",
+    "profit_gain",
+    "nash_on_path",
+    "deviation_profitable",
 }
 FAST = ["--set", "beta=4e-5", "--set", "conv_window=20000"]
 
 
 def test_run_writes_the_documented_files(tmp_path):
     out = tmp_path / "run"
-    assert main(["run", "calvano2020", "--sessions", "8", "--seed", "3", "--threads", "2",
-                 "--set", "alpha=0.2", *FAST, "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "calvano2020",
+                "--sessions",
+                "8",
+                "--seed",
+                "3",
+                "--threads",
+                "2",
+                "--set",
+                "alpha=0.2",
+                *FAST,
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert SUMMARY_KEYS <= summary.keys()
     assert summary["params"]["alpha"] == 0.2
     assert set(summary["outcome_shares"]) == {
-        "symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle"}
+        "symmetric_constant",
+        "asymmetric_constant",
+        "two_cycle",
+        "longer_cycle",
+    }
     assert abs(sum(summary["outcome_shares"].values()) - 1) < 1e-12
     assert summary["detectors"]["kind"] == "pricing"
     assert isinstance(summary["detectors"]["flagged"], bool)
@@ -56,11 +95,26 @@ def test_same_seed_same_files(tmp_path):
 
 def test_three_firms_from_a_toml_file(tmp_path):
     cfg = tmp_path / "three.toml"
-    cfg.write_text('scenario = "calvano2020"\nn_firms = 3\nm = 5\nbeta = 1e-4\n'
-                   "conv_window = 5000\n")
+    cfg.write_text(
+        'scenario = "calvano2020"\nn_firms = 3\nm = 5\nbeta = 1e-4\nconv_window = 5000\n'
+    )
     out = tmp_path / "run3"
-    assert main(["run", "calvano2020", "--config", str(cfg), "--sessions", "3",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "calvano2020",
+                "--config",
+                str(cfg),
+                "--sessions",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     sessions = pl.read_parquet(out / "sessions.parquet")
     assert "cycle_profit_firm3" in sessions.columns
     summary = json.loads((out / "summary.json").read_text())
@@ -94,14 +148,35 @@ def test_bad_parameters_give_one_line_and_exit_2(sets, needle, tmp_path, capsys)
 def test_scenario_script_runs_like_the_cli(tmp_path):
     out = tmp_path / "script"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scenarios" / "calvano2020.py"), "--sessions", "2",
-         "--seed", "1", *FAST, "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "scenarios" / "calvano2020.py"),
+            "--sessions",
+            "2",
+            "--seed",
+            "1",
+            *FAST,
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert pl.read_parquet(out / "sessions.parquet").height == 2
     bad = subprocess.run(
-        [sys.executable, str(ROOT / "scenarios" / "calvano2020.py"), "--set", "delta=2",
-         "--out", str(out)], capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(ROOT / "scenarios" / "calvano2020.py"),
+            "--set",
+            "delta=2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert bad.returncode == 2 and "delta:" in bad.stderr and "Traceback" not in bad.stderr

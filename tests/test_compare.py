@@ -33,8 +33,9 @@ def test_paired_difference_sees_a_shift_hidden_by_between_seed_noise():
     _, blo, bhi = t_interval(base)
     _, tlo, thi = t_interval(treated)
     assert tlo < bhi and blo < thi
-    null = np.array([-0.02, 0.01, 0.015, -0.01, 0.005, -0.012, 0.02, -0.004, 0.0, 0.003,
-                     -0.015, 0.008])  # mean ~0
+    null = np.array(
+        [-0.02, 0.01, 0.015, -0.01, 0.005, -0.012, 0.02, -0.004, 0.0, 0.003, -0.015, 0.008]
+    )  # mean ~0
     d0, lo0, hi0, p0 = paired_difference(base + null, base, seed=0)
     assert lo0 < 0 < hi0 and p0 > 0.5
 
@@ -48,12 +49,14 @@ def test_exact_sign_flip_p_value_and_constant_differences():
 
 
 def test_compare_table_layout_and_missing_values():
-    vals = {"none": {"delta": np.array([0.8, 0.9, 0.85]), "volume": np.array([1.0, 2, 3])},
-            "cap": {"delta": np.array([0.0, 0.01, np.nan])}}
+    vals = {
+        "none": {"delta": np.array([0.8, 0.9, 0.85]), "volume": np.array([1.0, 2, 3])},
+        "cap": {"delta": np.array([0.0, 0.01, np.nan])},
+    }
     t = compare_table(vals)
     assert tuple(t.columns) == COLUMNS
     row = t.filter((pl.col("policy") == "cap") & (pl.col("metric") == "delta")).row(0, named=True)
-    assert row["n_seeds"] == 2 and row["diff"] == pytest.approx(((0 - .8) + (.01 - .9)) / 2)
+    assert row["n_seeds"] == 2 and row["diff"] == pytest.approx(((0 - 0.8) + (0.01 - 0.9)) / 2)
     base = t.filter(pl.col("policy") == "none")
     assert base["diff"].to_list() == [0.0, 0.0]
 
@@ -63,8 +66,23 @@ FAST = ["beta=4e-5", "conv_window=20000"]
 
 def test_compare_writes_both_files_and_resumes_from_cells(tmp_path, capsys):
     out = tmp_path / "cmp"
-    args = ["compare", "calvano2020", "--policy", "none", "--policy", "price_cap",
-            "--seeds", "3", "--sessions", "2", "--threads", "2", "--out", str(out), "--quiet"]
+    args = [
+        "compare",
+        "calvano2020",
+        "--policy",
+        "none",
+        "--policy",
+        "price_cap",
+        "--seeds",
+        "3",
+        "--sessions",
+        "2",
+        "--threads",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     for s in FAST:
         args += ["--set", s]
     assert main(args) == 0
@@ -82,19 +100,40 @@ def test_compare_writes_both_files_and_resumes_from_cells(tmp_path, capsys):
     assert [c.stat().st_mtime_ns for c in cells] == stamps
     assert pl.read_parquet(out / "compare.parquet").equals(table)
     capsys.readouterr()
-    assert main(["compare", "calvano2020", "--policy", "none", "--seeds", "3",
-                 "--out", str(out)]) == 2
+    assert (
+        main(["compare", "calvano2020", "--policy", "none", "--seeds", "3", "--out", str(out)]) == 2
+    )
     assert "at least two policies" in capsys.readouterr().err
-    assert main(["compare", "calvano2020", "--policy", "none", "--policy",
-                 "steering:weight=-1", "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                "calvano2020",
+                "--policy",
+                "none",
+                "--policy",
+                "steering:weight=-1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "steering.weight" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
 def pricing_comparison(tmp_path_factory):
     out = tmp_path_factory.mktemp("pricing")
-    table = compare("calvano2020", ["none", "steering", "memory", "price_cap"], seeds=6,
-                    sessions=4, out=out, threads=2, progress=False)
+    table = compare(
+        "calvano2020",
+        ["none", "steering", "memory", "price_cap"],
+        seeds=6,
+        sessions=4,
+        out=out,
+        threads=2,
+        progress=False,
+    )
     return {(r["policy"], r["metric"]): r for r in table.iter_rows(named=True)}
 
 

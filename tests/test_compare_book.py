@@ -20,11 +20,19 @@ CLOSE = 16 * 3600 * S
 
 
 def test_distance_to_an_unreached_breaker_level_is_exact():
-    book = pl.DataFrame({"t_ns": [NOON, NOON + S, NOON + 2 * S],
-                         "mid_tick": [9_500.0, 9_300.0, 9_000.0]})
+    book = pl.DataFrame(
+        {"t_ns": [NOON, NOON + S, NOON + 2 * S], "mid_tick": [9_500.0, 9_300.0, 9_000.0]}
+    )
     trades = pl.DataFrame({"t_ns": [NOON, NOON + S], "price_tick": [9_500, 9_300]})
-    d = limit_distance(book, trades, parse_policies("mwcb"), prev_close_tick=10_000,
-                       tick_size=0.01, open_ns=OPEN, close_ns=CLOSE)
+    d = limit_distance(
+        book,
+        trades,
+        parse_policies("mwcb"),
+        prev_close_tick=10_000,
+        tick_size=0.01,
+        open_ns=OPEN,
+        close_ns=CLOSE,
+    )
     # 7% level at 9,300: 200/9,500 away; once reached, the 13% level at 8,700 is nearest
     assert d[0] == pytest.approx(200 / 9_500)
     assert d[1] == pytest.approx(600 / 9_300)
@@ -34,8 +42,15 @@ def test_distance_to_an_unreached_breaker_level_is_exact():
 def test_distance_to_the_luld_band_uses_the_rules_own_band():
     book = pl.DataFrame({"t_ns": [NOON + 10 * S], "mid_tick": [10_100.0]})
     trades = pl.DataFrame({"t_ns": [NOON + S, NOON + 2 * S], "price_tick": [9_900, 10_100]})
-    d = limit_distance(book, trades, parse_policies("luld"), prev_close_tick=10_000,
-                       tick_size=0.01, open_ns=OPEN, close_ns=CLOSE)
+    d = limit_distance(
+        book,
+        trades,
+        parse_policies("luld"),
+        prev_close_tick=10_000,
+        tick_size=0.01,
+        open_ns=OPEN,
+        close_ns=CLOSE,
+    )
     # reference 10,000 (mean of the trades), band [9,500, 10,500]: 400 ticks above
     assert d[0] == pytest.approx(400 / 10_100)
 
@@ -53,10 +68,26 @@ def test_rates_per_bin_pool_seconds_over_seeds():
 
 def test_compare_writes_magnet_table_and_report(tmp_path):
     out = tmp_path / "cmp"
-    args = ["compare", "flash_crash_2010", "--policy", "none", "--policy",
-            "luld:band_pct=0.003", "--policy", "mwcb:levels=[0.004,0.008,0.5],halt_s=60",
-            "--seeds", "2", "--out", str(out), "--quiet", "--report",
-            "--set", "session_seconds=1200", "--set", "programme_start_s=300"]
+    args = [
+        "compare",
+        "flash_crash_2010",
+        "--policy",
+        "none",
+        "--policy",
+        "luld:band_pct=0.003",
+        "--policy",
+        "mwcb:levels=[0.004,0.008,0.5],halt_s=60",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        "--report",
+        "--set",
+        "session_seconds=1200",
+        "--set",
+        "programme_start_s=300",
+    ]
     assert main(args) == 0
     magnet = pl.read_parquet(out / "magnet.parquet")
     assert set(magnet["arm"]) == {"with", "without"}

@@ -28,8 +28,9 @@ MARKET = LogitMarket.symmetric(2)
 def _long(P, t=None):
     T, n = P.shape
     t = np.arange(T) if t is None else t
-    return pl.DataFrame({"t": np.tile(t, n), "firm": np.repeat(np.arange(1, n + 1), T),
-                         "price": P.T.reshape(-1)})
+    return pl.DataFrame(
+        {"t": np.tile(t, n), "firm": np.repeat(np.arange(1, n + 1), T), "price": P.T.reshape(-1)}
+    )
 
 
 def _authors_sessions(k=100):
@@ -58,8 +59,10 @@ def test_calvano_sessions_are_flagged_and_profit_gain_matches_the_authors():
 def test_calvano_sessions_flagged_with_only_a_competitive_price():
     # a regulator who knows only the competitive (Nash) price, not the demand model
     pn = float(MARKET.nash_prices()[0])
-    hits = sum(detect_collusion(_long(P), competitive_price=pn)["flagged"]
-               for _, P in _authors_sessions(50))
+    hits = sum(
+        detect_collusion(_long(P), competitive_price=pn)["flagged"]
+        for _, P in _authors_sessions(50)
+    )
     assert hits >= 48
 
 
@@ -76,8 +79,24 @@ def test_nash_prices_plus_noise_are_not_flagged():
 def test_real_calvano_run_is_flagged_by_run_detectors(tmp_path):
     from marketsim.cli import main
 
-    assert main(["run", "calvano2020", "--sessions", "6", "--seed", "3", "--threads", "1",
-                 "--quiet", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "calvano2020",
+                "--sessions",
+                "6",
+                "--seed",
+                "3",
+                "--threads",
+                "1",
+                "--quiet",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     res = run_detectors(tmp_path)
     assert res["kind"] == "pricing" and res["flagged"]
     # marketsim run merges the same verdicts into summary.json
@@ -98,9 +117,16 @@ def test_impulse_response_test_on_synthetic_punishment_and_no_punishment():
         p2 = np.full(t.size, 1.9)
         p2[(t >= 1) & (t <= 3)] = 1.6  # punishment for three periods
         p1[(t >= 1) & (t <= 2)] = 1.7
-        rows.append(pl.DataFrame({"session": s, "t": np.tile(t, 2),
-                                  "firm": np.repeat([1, 2], t.size),
-                                  "price": np.concatenate([p1, p2])}))
+        rows.append(
+            pl.DataFrame(
+                {
+                    "session": s,
+                    "t": np.tile(t, 2),
+                    "firm": np.repeat([1, 2], t.size),
+                    "price": np.concatenate([p1, p2]),
+                }
+            )
+        )
     res = impulse_response_test(pl.concat(rows), MARKET)
     assert res["flagged"] and res["punished_share"] == 1.0
     assert res["rival_response_mean"] == pytest.approx(1.6 / 1.9 - 1)
@@ -108,8 +134,8 @@ def test_impulse_response_test_on_synthetic_punishment_and_no_punishment():
     assert res["deviation_unprofitable_share"] == 1.0
     # no response at all: the rival keeps its price, the deviation pays
     quiet = pl.concat(rows).with_columns(
-        pl.when((pl.col("firm") == 2) | (pl.col("t") != 0)).then(1.9).otherwise(1.6)
-        .alias("price"))
+        pl.when((pl.col("firm") == 2) | (pl.col("t") != 0)).then(1.9).otherwise(1.6).alias("price")
+    )
     res = impulse_response_test(quiet, MARKET)
     assert not res["flagged"] and res["punished_share"] == 0.0
     assert res["deviation_unprofitable_share"] == 0.0
@@ -166,5 +192,8 @@ def test_long_frame_validation_errors():
     with pytest.raises(UsageError, match="at least 20"):
         detect_collusion(_long(P[:10]))
     with pytest.raises(UsageError, match="'price' has 2 missing"):
-        detect_collusion(good.with_columns(
-            pl.when(pl.col("t") == 3).then(None).otherwise(pl.col("price")).alias("price")))
+        detect_collusion(
+            good.with_columns(
+                pl.when(pl.col("t") == 3).then(None).otherwise(pl.col("price")).alias("price")
+            )
+        )

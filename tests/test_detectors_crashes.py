@@ -58,8 +58,7 @@ def test_two_crashes_are_two_events_and_time_units_are_respected():
     t, p = _planted(4)
     p2 = np.concatenate([p, p[-1] / p[0] * p])
     t2 = np.arange(p2.size) * 1e9  # nanoseconds
-    res = detect_crashes(pl.DataFrame({"t_ns": t2.astype(np.int64), "price": p2}),
-                         time_col="t_ns")
+    res = detect_crashes(pl.DataFrame({"t_ns": t2.astype(np.int64), "price": p2}), time_col="t_ns")
     starts = res["drawdowns"]["start_t"].to_numpy()
     assert starts.size == 2
     assert abs(starts[1] - starts[0] - 7200) <= 30
@@ -76,11 +75,11 @@ def _plant_run(t, p, at, ticks, step, spacing):
     """Replace ticks at..at+ticks with a run of equal moves, spaced ``spacing`` seconds."""
     t, p = t.copy(), p.copy()
     base_t, base_p = t[at - 1], p[at - 1]
-    t[at:at + ticks] = base_t + spacing * np.arange(1, ticks + 1)
-    p[at:at + ticks] = base_p + step * np.arange(1, ticks + 1)
+    t[at : at + ticks] = base_t + spacing * np.arange(1, ticks + 1)
+    p[at : at + ticks] = base_p + step * np.arange(1, ticks + 1)
     shift_t = t[at + ticks - 1] + 0.5 - t[at + ticks]
-    t[at + ticks:] += shift_t
-    p[at + ticks:] += p[at + ticks - 1] - p[at + ticks] + 0.01
+    t[at + ticks :] += shift_t
+    p[at + ticks :] += p[at + ticks - 1] - p[at + ticks] + 0.01
     return t, p
 
 
@@ -126,8 +125,7 @@ def test_unchanged_prices_do_not_break_a_run():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(1, 2, allow_nan=False), min_size=2, max_size=60),
-       st.floats(0.5, 20))
+@given(st.lists(st.floats(1, 2, allow_nan=False), min_size=2, max_size=60), st.floats(0.5, 20))
 def test_forward_window_min_equals_brute_force(prices, window):
     p = np.array(prices)
     t = np.cumsum(np.linspace(0.5, 3.0, p.size))

@@ -190,8 +190,14 @@ def test_detect_feedback_on_a_self_exciting_tape_with_shared_timestamps():
     t = simulate_hawkes(2.0, 0.9, 5.0, 3000.0, seed=19)
     t_ns = np.repeat((t * 1e9).astype(np.int64), 2)  # each order fills at two levels
     price = np.repeat(10_000 + np.cumsum(rng.choice([-1, 1], t.size)), 2)
-    frame = pl.DataFrame({"t_ns": t_ns, "price": price, "qty": np.ones(t_ns.size),
-                          "side": np.repeat(rng.choice([-1, 1], t.size), 2)})
+    frame = pl.DataFrame(
+        {
+            "t_ns": t_ns,
+            "price": price,
+            "qty": np.ones(t_ns.size),
+            "side": np.repeat(rng.choice([-1, 1], t.size), 2),
+        }
+    )
     res = detect_feedback(frame, time_col="t_ns", volume_col="qty", side_col="side")
     assert res["hawkes"]["events"] == np.unique(t_ns).size
     assert abs(res["hawkes"]["branching_ratio"] - 0.9) < 0.07

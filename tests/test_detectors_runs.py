@@ -32,11 +32,16 @@ def _write_orderbook_run(path, crash: bool, seed: int = 41):
     tt = np.sort(rng.integers(t_ns[0], t_ns[-1], n))
     price = np.round(np.interp(tt, t_ns, mid)).astype(np.int64)
     side = np.where(np.diff(price, prepend=price[0]) < 0, "sell", "buy")
-    pl.DataFrame({
-        "t_ns": tt, "price_tick": price, "qty": rng.integers(1, 10, n),
-        "buyer": 1, "seller": 2,
-        "aggressor_side": pl.Series(side, dtype=pl.Enum(["buy", "sell"])),
-    }).write_parquet(path / "trades.parquet")
+    pl.DataFrame(
+        {
+            "t_ns": tt,
+            "price_tick": price,
+            "qty": rng.integers(1, 10, n),
+            "buyer": 1,
+            "seller": 2,
+            "aggressor_side": pl.Series(side, dtype=pl.Enum(["buy", "sell"])),
+        }
+    ).write_parquet(path / "trades.parquet")
 
 
 def test_orderbook_run_with_a_crash_is_flagged_and_calm_run_is_not(tmp_path):
@@ -63,7 +68,9 @@ def test_orderbook_scenarios_flash_crash_flagged_calm_not(tmp_path, scenario, ex
         pytest.skip(f"scenario {scenario} is not registered yet")
     from marketsim.cli import main
 
-    assert main(["run", scenario, "--seed", "0", "--threads", "1", "--quiet",
-                 "--out", str(tmp_path)]) == 0
+    assert (
+        main(["run", scenario, "--seed", "0", "--threads", "1", "--quiet", "--out", str(tmp_path)])
+        == 0
+    )
     res = run_detectors(tmp_path)
     assert res["crash"]["flagged"] is expect

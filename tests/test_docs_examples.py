@@ -30,8 +30,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-FENCE = re.compile(r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$",
-                   re.S | re.M)
+FENCE = re.compile(
+    r"^(?P<indent> *)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.S | re.M
+)
 TITLE = re.compile(r'title="([^"]+)"')
 ENV_WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
@@ -105,8 +106,14 @@ def run_shell_line(line: str, cwd: Path, capsys) -> None:
         return
     bin_dir = str(Path(sys.executable).parent)
     full_env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-    res = subprocess.run(["bash", "-euo", "pipefail", "-c", line], cwd=cwd, env=full_env,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", line],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, f"`{line}` exited {res.returncode}\n{res.stdout}\n{res.stderr}"
 
 
@@ -160,8 +167,10 @@ def test_every_policy_is_in_the_generated_reference():
 
 def test_validation_table_reads_the_benchmark_file(tmp_path):
     results = tmp_path / "results.json"
-    results.write_text('{"machine": {"git_revision": "abc1234", "cpus": 2}, "bench_calvano": '
-                       '{"profit_gain_mean": 0.8123, "paper": {"profit_gain_mean": 0.849}}}')
+    results.write_text(
+        '{"machine": {"git_revision": "abc1234", "cpus": 2}, "bench_calvano": '
+        '{"profit_gain_mean": 0.8123, "paper": {"profit_gain_mean": 0.849}}}'
+    )
     text = _hooks().render_validation(results)
     assert "| Profit gain Delta, mean | 0.8123 | 0.849 |" in text
     assert "`abc1234`" in text
@@ -174,7 +183,8 @@ def test_validation_table_shows_the_second_seed_and_pooled_shares_when_present(t
         '{"bench_calvano": {"profit_gain_mean": 0.85, "profit_gain_mean_seed1": 0.84, '
         '"outcome_shares": {"two_cycle": 0.299}, "outcome_shares_seed1": {"two_cycle": 0.28}, '
         '"outcome_shares_pooled_2000": {"two_cycle": 0.2895}, '
-        '"paper": {"profit_gain_mean": 0.849, "outcome_shares": [0.238]}}}')
+        '"paper": {"profit_gain_mean": 0.849, "outcome_shares": [0.238]}}}'
+    )
     text = _hooks().render_validation(results)
     assert "| Outcome share: two cycle | 0.299 | 0.238 |" in text
     assert "| Outcome share: two cycle (root seed 1) | 0.28 | 0.238 |" in text

@@ -66,11 +66,19 @@ def _server(script):
                 "offgrid": json.dumps({"price": -3.0, "plans": "", "insights": ""}),
                 "schema": json.dumps({"price": "1.8", "plans": "", "insights": ""}),
             }[kind]
-            reply = {"id": f"c{k}", "object": "chat.completion", "model": body["model"],
-                     "choices": [{"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": content}}],
-                     "usage": {"prompt_tokens": 50, "completion_tokens": 10,
-                               "total_tokens": 60}}
+            reply = {
+                "id": f"c{k}",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": content},
+                    }
+                ],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60},
+            }
             data = json.dumps(reply).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -102,19 +110,25 @@ def scripted():
 
 
 def _spec(url, **llm):
-    sets = {"n_firms": 2, "periods": 12, "window": 5, "impulse_periods": 3,
-            "eval_start": 4, "conv_tail": 4,
-            "llm": {"endpoint": url, "model": "test-model", "timeout_s": 0.4, **llm}}
+    sets = {
+        "n_firms": 2,
+        "periods": 12,
+        "window": 5,
+        "impulse_periods": 3,
+        "eval_start": 4,
+        "conv_tail": 4,
+        "llm": {"endpoint": url, "model": "test-model", "timeout_s": 0.4, **llm},
+    }
     return build_spec(Spec, {}, sets)
 
 
 def test_mixed_failures_complete_count_cap_and_replay(scripted, tmp_path, monkeypatch):
     monkeypatch.setenv("MARKETSIM_TEST_KEY", "sk-secret-123")
-    plan = ["good"] * 6 + ["malformed", "good", "offgrid", "500", "good", "schema",
-                           "hang", "good"]
+    plan = ["good"] * 6 + ["malformed", "good", "offgrid", "500", "good", "schema", "hang", "good"]
     script, url = scripted(plan)
-    spec = _spec(url, retry_budget=3, breaker_threshold=50, max_calls=40,
-                 api_key_env="MARKETSIM_TEST_KEY")
+    spec = _spec(
+        url, retry_budget=3, breaker_threshold=50, max_calls=40, api_key_env="MARKETSIM_TEST_KEY"
+    )
     trace = tmp_path / "trace.jsonl"
     frame, impulse, model = simulate(spec, sessions=2, seed=7, trace_path=trace)
     counts = model.backend.counts()
@@ -147,7 +161,10 @@ def test_mixed_failures_complete_count_cap_and_replay(scripted, tmp_path, monkey
     user = script.requests[20]["messages"][1]["content"]
     assert "PLANS" in user and "INSIGHTS" in user and "Round " in user
     assert script.requests[0]["response_format"]["json_schema"]["schema"]["required"] == [
-        "price", "plans", "insights"]
+        "price",
+        "plans",
+        "insights",
+    ]
 
     # replay: no server, identical results
     n_requests = len(script.requests)
@@ -157,8 +174,15 @@ def test_mixed_failures_complete_count_cap_and_replay(scripted, tmp_path, monkey
     assert np.array_equal(model.markets.prices, model2.markets.prices)
     assert frame.equals(frame2) and impulse.equals(impulse2)
     c2 = model2.backend.counts()
-    for key in ("decisions", "llm_decisions", "calls", "tokens", "retries_used",
-                "failures", "fallbacks"):
+    for key in (
+        "decisions",
+        "llm_decisions",
+        "calls",
+        "tokens",
+        "retries_used",
+        "failures",
+        "fallbacks",
+    ):
         assert c2[key] == counts[key], key
 
 
@@ -170,8 +194,9 @@ def test_dead_endpoint_opens_breaker_and_falls_back(tmp_path, capsys):
     port = s.getsockname()[1]
     s.close()  # nothing listens here
     spec = _spec(f"http://127.0.0.1:{port}/v1", retry_budget=2, breaker_threshold=3)
-    frame, _, model = simulate(spec, sessions=2, seed=1, trace_path=tmp_path / "t.jsonl",
-                               progress=True)
+    frame, _, model = simulate(
+        spec, sessions=2, seed=1, trace_path=tmp_path / "t.jsonl", progress=True
+    )
     c = model.backend.counts()
     assert c["breaker_open"]
     assert c["calls"] == 3  # two retries spent, breaker opens on the third failure
@@ -201,19 +226,47 @@ def test_token_cap_is_never_exceeded(scripted, tmp_path):
     assert c["fallbacks"]["token_cap"] == c["decisions"] - c["calls"]
 
 
-def test_cli_live_then_replay_identical_and_key_not_in_outputs(scripted, tmp_path,
-                                                               monkeypatch):
+def test_cli_live_then_replay_identical_and_key_not_in_outputs(scripted, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-never-written")
     _, url = scripted(["good", "good", "malformed"])
-    common = ["run", "llm_pricing", "--sessions", "2", "--seed", "9", "--quiet",
-              "--set", "periods=10", "--set", "window=4", "--set", "eval_start=3",
-              "--set", "conv_tail=3", "--set", "impulse_periods=2"]
+    common = [
+        "run",
+        "llm_pricing",
+        "--sessions",
+        "2",
+        "--seed",
+        "9",
+        "--quiet",
+        "--set",
+        "periods=10",
+        "--set",
+        "window=4",
+        "--set",
+        "eval_start=3",
+        "--set",
+        "conv_tail=3",
+        "--set",
+        "impulse_periods=2",
+    ]
     live = tmp_path / "live"
-    assert cli_main([*common, "--out", str(live), "--set", f"llm.endpoint={url}",
-                     "--set", "llm.model=m", "--set", "llm.timeout_s=2"]) == 0
+    assert (
+        cli_main(
+            [
+                *common,
+                "--out",
+                str(live),
+                "--set",
+                f"llm.endpoint={url}",
+                "--set",
+                "llm.model=m",
+                "--set",
+                "llm.timeout_s=2",
+            ]
+        )
+        == 0
+    )
     rep = tmp_path / "rep"
-    assert cli_main([*common, "--out", str(rep), "--replay",
-                     str(live / "llm_trace.jsonl")]) == 0
+    assert cli_main([*common, "--out", str(rep), "--replay", str(live / "llm_trace.jsonl")]) == 0
     a = pl.read_parquet(live / "sessions.parquet")
     b = pl.read_parquet(rep / "sessions.parquet")
     assert a.equals(b)
@@ -227,28 +280,64 @@ def test_cli_live_then_replay_identical_and_key_not_in_outputs(scripted, tmp_pat
 
 
 def test_bad_llm_settings_are_one_line_errors(tmp_path, capsys):
-    code = cli_main(["run", "llm_pricing", "--sessions", "1", "--out", str(tmp_path),
-                     "--quiet", "--set", "llm.endpoint=localhost:8000"])
+    code = cli_main(
+        [
+            "run",
+            "llm_pricing",
+            "--sessions",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--set",
+            "llm.endpoint=localhost:8000",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: llm.endpoint") and err.count("\n") == 1
-    code = cli_main(["run", "llm_pricing", "--sessions", "1", "--out", str(tmp_path),
-                     "--quiet", "--replay", str(tmp_path / "missing.jsonl")])
+    code = cli_main(
+        [
+            "run",
+            "llm_pricing",
+            "--sessions",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--replay",
+            str(tmp_path / "missing.jsonl"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "llm.replay" in err and "does not exist" in err
-    code = cli_main(["run", "llm_pricing", "--sessions", "1", "--out", str(tmp_path),
-                     "--quiet", "--set", "llm.bogus=1"])
+    code = cli_main(
+        [
+            "run",
+            "llm_pricing",
+            "--sessions",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--set",
+            "llm.bogus=1",
+        ]
+    )
     assert code == 2 and "llm.bogus" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("content,kind", [
-    ('{"price": 1.8, "plans": "a", "insights": "b"}', None),
-    ('```json {"price": 1.8} ```', "malformed"),
-    ('{"price": 1.8, "plans": "a"}', "schema"),
-    ('{"price": 1.8, "plans": "a", "insights": "b", "x": 1}', "schema"),
-    ('{"price": true, "plans": "a", "insights": "b"}', "schema"),
-    ('{"price": 99, "plans": "a", "insights": "b"}', "off_grid"),
-    ('{"price": NaN, "plans": "a", "insights": "b"}', "off_grid"),
-])
+@pytest.mark.parametrize(
+    "content,kind",
+    [
+        ('{"price": 1.8, "plans": "a", "insights": "b"}', None),
+        ('```json {"price": 1.8} ```', "malformed"),
+        ('{"price": 1.8, "plans": "a"}', "schema"),
+        ('{"price": 1.8, "plans": "a", "insights": "b", "x": 1}', "schema"),
+        ('{"price": true, "plans": "a", "insights": "b"}', "schema"),
+        ('{"price": 99, "plans": "a", "insights": "b"}', "off_grid"),
+        ('{"price": NaN, "plans": "a", "insights": "b"}', "off_grid"),
+    ],
+)
 def test_parse_reply_schema(content, kind):
     from marketsim.llm_backend import _Failure
 

@@ -11,21 +11,50 @@ from marketsim.cli import main as cli_main
 
 # the calvano2020 format (sessions.parquet columns, summary.json keys) for n = 2
 CALVANO_COLUMNS = {
-    "session": pl.Int64, "seed": pl.Int64, "converged": pl.Boolean, "periods": pl.Int64,
-    "cycle_length": pl.Int64, "cycle_action_firm1": pl.List(pl.Int64),
-    "cycle_prices_firm1": pl.List(pl.Float64), "cycle_profit_firm1": pl.Float64,
-    "cycle_action_firm2": pl.List(pl.Int64), "cycle_prices_firm2": pl.List(pl.Float64),
-    "cycle_profit_firm2": pl.Float64, "price_mean": pl.Float64, "price_index": pl.Float64,
-    "profit_gain": pl.Float64, "outcome": pl.String, "nash_on_path": pl.Boolean,
-    "deviation_profitable": pl.Boolean, "rival_response": pl.Float64,
+    "session": pl.Int64,
+    "seed": pl.Int64,
+    "converged": pl.Boolean,
+    "periods": pl.Int64,
+    "cycle_length": pl.Int64,
+    "cycle_action_firm1": pl.List(pl.Int64),
+    "cycle_prices_firm1": pl.List(pl.Float64),
+    "cycle_profit_firm1": pl.Float64,
+    "cycle_action_firm2": pl.List(pl.Int64),
+    "cycle_prices_firm2": pl.List(pl.Float64),
+    "cycle_profit_firm2": pl.Float64,
+    "price_mean": pl.Float64,
+    "price_index": pl.Float64,
+    "profit_gain": pl.Float64,
+    "outcome": pl.String,
+    "nash_on_path": pl.Boolean,
+    "deviation_profitable": pl.Boolean,
+    "rival_response": pl.Float64,
     "punishment_length": pl.Float64,
 }
 CALVANO_KEYS = {
-    "scenario", "version", "params", "sessions", "seed", "profit_gain_mean",
-    "profit_gain_sd", "price_index_mean", "converged_share", "periods_median", "nash_price",
-    "monopoly_price", "nash_profit", "monopoly_profit", "outcome_shares",
-    "deviation_unprofitable_share", "nash_on_path_share", "rival_response_mean",
-    "punishment_length_mean", "wall_seconds", "ns_per_period", "python", "versions",
+    "scenario",
+    "version",
+    "params",
+    "sessions",
+    "seed",
+    "profit_gain_mean",
+    "profit_gain_sd",
+    "price_index_mean",
+    "converged_share",
+    "periods_median",
+    "nash_price",
+    "monopoly_price",
+    "nash_profit",
+    "monopoly_profit",
+    "outcome_shares",
+    "deviation_unprofitable_share",
+    "nash_on_path_share",
+    "rival_response_mean",
+    "punishment_length_mean",
+    "wall_seconds",
+    "ns_per_period",
+    "python",
+    "versions",
     "git_revision",
 }
 
@@ -33,8 +62,23 @@ CALVANO_KEYS = {
 @pytest.fixture(scope="module")
 def p1_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("llm") / "p1"
-    code = cli_main(["run", "llm_pricing", "--set", "persona=P1", "--set", "n_firms=2",
-                     "--sessions", "200", "--seed", "4", "--out", str(out), "--quiet"])
+    code = cli_main(
+        [
+            "run",
+            "llm_pricing",
+            "--set",
+            "persona=P1",
+            "--set",
+            "n_firms=2",
+            "--sessions",
+            "200",
+            "--seed",
+            "4",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     return out
 
@@ -47,15 +91,18 @@ def test_outputs_match_calvano_format(p1_run):
     summary = json.loads((p1_run / "summary.json").read_text())
     assert CALVANO_KEYS <= set(summary)
     assert set(summary["outcome_shares"]) == {
-        "symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle"}
+        "symmetric_constant",
+        "asymmetric_constant",
+        "two_cycle",
+        "longer_cycle",
+    }
     assert abs(sum(summary["outcome_shares"].values()) - 1.0) < 1e-12
     assert summary["params"]["persona"] == "P1" and summary["scenario"] == "llm_pricing"
     # the cycle is periods 101-300 and the grid indices point at the nearest grid price
     grid = summary["price_grid"]
     row = frame.row(0, named=True)
     assert row["cycle_length"] == 200 == len(row["cycle_prices_firm1"])
-    for p, a in zip(row["cycle_prices_firm1"][:20], row["cycle_action_firm1"][:20],
-                    strict=True):
+    for p, a in zip(row["cycle_prices_firm1"][:20], row["cycle_action_firm1"][:20], strict=True):
         assert min(range(15), key=lambda k: abs(grid[0][k] - p)) == a
     imp = pl.read_parquet(p1_run / "impulse.parquet")
     assert set(imp.columns) == {"session", "t", "firm", "price"}
@@ -75,16 +122,45 @@ def test_p1_duopoly_figures(p1_run):
 
 
 def test_same_seed_same_files_and_monopoly(tmp_path):
-    args = ["run", "llm_pricing", "--sessions", "20", "--seed", "3", "--quiet",
-            "--set", "periods=150", "--set", "persona=P2", "--set", "n_firms=3"]
+    args = [
+        "run",
+        "llm_pricing",
+        "--sessions",
+        "20",
+        "--seed",
+        "3",
+        "--quiet",
+        "--set",
+        "periods=150",
+        "--set",
+        "persona=P2",
+        "--set",
+        "n_firms=3",
+    ]
     assert cli_main([*args, "--out", str(tmp_path / "a"), "--threads", "1"]) == 0
     assert cli_main([*args, "--out", str(tmp_path / "b"), "--threads", "2"]) == 0
     a = pl.read_parquet(tmp_path / "a" / "sessions.parquet")
     assert a.equals(pl.read_parquet(tmp_path / "b" / "sessions.parquet"))
     assert "cycle_action_firm3" in a.columns
     out = tmp_path / "mono"
-    assert cli_main(["run", "llm_pricing", "--sessions", "50", "--seed", "1", "--quiet",
-                     "--set", "n_firms=1", "--out", str(out)]) == 0
+    assert (
+        cli_main(
+            [
+                "run",
+                "llm_pricing",
+                "--sessions",
+                "50",
+                "--seed",
+                "1",
+                "--quiet",
+                "--set",
+                "n_firms=1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     s = json.loads((out / "summary.json").read_text())
     assert s["profit_ratio_mean"] >= 0.99  # Fish et al. (2024) monopoly: >= 99% of optimum
     assert s["profit_gain_mean"] is None  # undefined when Nash = monopoly

@@ -23,8 +23,9 @@ M = 200  # markets per calibration run
 
 def _run(persona, n, *, share=1.0, seed=11, markets=M, periods=300, **kw):
     mk = LogitMarket.symmetric(n)
-    pm = K.ProxyMarkets(mk, markets, periods, persona_params([persona] * n), seed,
-                        monoculture=share, **kw)
+    pm = K.ProxyMarkets(
+        mk, markets, periods, persona_params([persona] * n), seed, monoculture=share, **kw
+    )
     pm.advance()
     return mk, pm
 
@@ -164,8 +165,7 @@ def _traders(share, K_=20, M_=50, T=200, seed=3):
     bias = 0.3 * gen.standard_normal((M_, K_))[np.arange(M_)[:, None], ids]
     side = np.zeros((M_, T, K_), np.int64)
     qty = np.zeros((M_, T, K_), np.int64)
-    K.trader_intents(news, mid, 0, T, 20, params, ids, bias, K.market_streams(seed, M_),
-                     side, qty)
+    K.trader_intents(news, mid, 0, T, 20, params, ids, bias, K.market_streams(seed, M_), side, qty)
     return side, qty
 
 

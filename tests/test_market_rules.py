@@ -20,8 +20,7 @@ CLOSE_100 = 10_000  # $100.00 in cents
 
 def make_book(policy: str, prev_close=CLOSE_100):
     book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=20_000)
-    book.rules = rules_array(parse_policies(policy), tick_size=0.01,
-                             prev_close_tick=prev_close)
+    book.rules = rules_array(parse_policies(policy), tick_size=0.01, prev_close_tick=prev_close)
     return book
 
 
@@ -39,19 +38,21 @@ def trade_at(book, price, t_ns):
     return st, fills
 
 
-@pytest.mark.parametrize("price, tier, t, expect", [
-    (10_000, 1, NOON, (9_500, 10_500)),        # 5% above $3 (tier 1)
-    (10_000, 2, NOON, (9_000, 11_000)),        # 10% (tier 2)
-    (10_000, 1, OPEN + 899 * S, (9_000, 11_000)),   # doubled in the first 15 minutes
-    (10_000, 1, OPEN + 900 * S, (9_500, 10_500)),
-    (10_000, 1, 16 * 3600 * S - 1500 * S, (9_000, 11_000)),  # doubled in the last 25
-    (200, 1, NOON, (160, 240)),                # 20% between $0.75 and $3
-    (50, 1, NOON, (35, 65)),                   # lesser of $0.15 and 75% below $0.75
-    (10, 1, NOON, (3, 17)),                    # 75% of $0.10 = $0.075
-])
+@pytest.mark.parametrize(
+    "price, tier, t, expect",
+    [
+        (10_000, 1, NOON, (9_500, 10_500)),  # 5% above $3 (tier 1)
+        (10_000, 2, NOON, (9_000, 11_000)),  # 10% (tier 2)
+        (10_000, 1, OPEN + 899 * S, (9_000, 11_000)),  # doubled in the first 15 minutes
+        (10_000, 1, OPEN + 900 * S, (9_500, 10_500)),
+        (10_000, 1, 16 * 3600 * S - 1500 * S, (9_000, 11_000)),  # doubled in the last 25
+        (200, 1, NOON, (160, 240)),  # 20% between $0.75 and $3
+        (50, 1, NOON, (35, 65)),  # lesser of $0.15 and 75% below $0.75
+        (10, 1, NOON, (3, 17)),  # 75% of $0.10 = $0.075
+    ],
+)
 def test_band_tiers_and_doubling(price, tier, t, expect):
-    rules = rules_array(parse_policies(f"luld:tier={tier}"), tick_size=0.01,
-                        prev_close_tick=price)
+    rules = rules_array(parse_policies(f"luld:tier={tier}"), tick_size=0.01, prev_close_tick=price)
     assert band_ticks(float(price), t, rules) == expect
 
 

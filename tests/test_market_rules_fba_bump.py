@@ -21,8 +21,9 @@ OPEN = (9 * 3600 + 30 * 60) * S
 
 def fba_book(interval_ms=100.0, prev_close=100):
     book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=400)
-    book.rules = rules_array(parse_policies(f"fba:interval_ms={interval_ms}"),
-                             tick_size=0.01, prev_close_tick=prev_close)
+    book.rules = rules_array(
+        parse_policies(f"fba:interval_ms={interval_ms}"), tick_size=0.01, prev_close_tick=prev_close
+    )
     return book
 
 
@@ -48,8 +49,14 @@ def test_orders_rest_without_matching_until_the_batch():
 def test_clearing_price_and_volume_on_a_hand_built_book():
     book = fba_book(interval_ms=1e6)  # no batch due while we build
     t = OPEN + 1
-    for side, price, qty in [("buy", 105, 2), ("buy", 103, 4), ("buy", 101, 5),
-                             ("sell", 100, 3), ("sell", 102, 3), ("sell", 104, 6)]:
+    for side, price, qty in [
+        ("buy", 105, 2),
+        ("buy", 103, 4),
+        ("buy", 101, 5),
+        ("sell", 100, 3),
+        ("sell", 102, 3),
+        ("sell", 104, 6),
+    ]:
         book.limit(side, price, qty, t_ns=t)
         t += 1
     # D(p): 101 -> 11, 102 -> 6, 103 -> 6, 104 -> 2; S(p): 101 -> 3, 102 -> 6, 103 -> 6,
@@ -106,8 +113,11 @@ def reference_clearing(bids, asks, ref):
     return (None, 0) if best is None else (best[1], best[2])
 
 
-orders_st = st.lists(st.tuples(st.sampled_from(["buy", "sell"]), st.integers(90, 110),
-                               st.integers(1, 9)), min_size=1, max_size=40)
+orders_st = st.lists(
+    st.tuples(st.sampled_from(["buy", "sell"]), st.integers(90, 110), st.integers(1, 9)),
+    min_size=1,
+    max_size=40,
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -136,7 +146,7 @@ def test_clearing_invariants(orders):
             rows = [r for r in before if r[1] == side]  # best price first, then time
             got = [int(r[3]) - after.get(int(r[0]), 0) for r in rows]
             first_short = next((k for k, g in enumerate(got) if g < rows[k][3]), len(got))
-            assert all(g == 0 for g in got[first_short + 1:])
+            assert all(g == 0 for g in got[first_short + 1 :])
 
 
 # --- speed bump --------------------------------------------------------------------------
@@ -147,8 +157,9 @@ DELAY = 350_000  # 350 microseconds (IEX)
 
 def bump_book():
     book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=400)
-    book.rules = rules_array(parse_policies("speed_bump:delay_us=350"), tick_size=0.01,
-                             prev_close_tick=100)
+    book.rules = rules_array(
+        parse_policies("speed_bump:delay_us=350"), tick_size=0.01, prev_close_tick=100
+    )
     return book
 
 

@@ -21,8 +21,9 @@ NOON = 12 * 3600 * S
 
 def make_book(policy: str, n_owners: int = 0, prev_close=10_000):
     book = OrderBook(tick_size=0.01, tick_lo=0, n_ticks=20_000)
-    book.rules = rules_array(parse_policies(policy), tick_size=0.01,
-                             prev_close_tick=prev_close, n_owners=n_owners)
+    book.rules = rules_array(
+        parse_policies(policy), tick_size=0.01, prev_close_tick=prev_close, n_owners=n_owners
+    )
     return book
 
 
@@ -115,8 +116,7 @@ def test_otr_cap_scales_with_the_traders_own_trades():
 
 
 def test_cancel_tax_inside_the_window_only_and_per_contract():
-    book = make_book("tax:cancel_tax_ticks=0.5,cancel_window_ms=500,trade_tax_bps=0",
-                     n_owners=3)
+    book = make_book("tax:cancel_tax_ticks=0.5,cancel_window_ms=500,trade_tax_bps=0", n_owners=3)
     book.limit("buy", 9_000, 4, order_id=1, t_ns=NOON, owner=2)
     book.limit("buy", 9_000, 4, order_id=2, t_ns=NOON, owner=2)
     assert send(book, NOON + 500_000_000 - 1, CANCEL, 1) == OK  # 4 contracts, taxed
@@ -138,14 +138,20 @@ def test_trade_tax_charged_to_buyer_and_seller_exactly():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.integers(9_990, 10_010),
-                          st.integers(1, 5)), min_size=1, max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3), st.integers(0, 2), st.integers(9_990, 10_010), st.integers(1, 5)
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
 def test_money_is_conserved_with_the_regulator(ops):
     """Cash moves between traders and taxes move to the regulator: the sum of the
     traders' cash (after taxes) and the regulator's account does not change."""
     n = 4
-    book = make_book("tax:cancel_tax_ticks=0.3,cancel_window_ms=1000,trade_tax_bps=1.7",
-                     n_owners=n)
+    book = make_book("tax:cancel_tax_ticks=0.3,cancel_window_ms=1000,trade_tax_bps=1.7", n_owners=n)
     cash = np.zeros(n, dtype=np.int64)  # micro-ticks
     t = NOON
     for owner, what, price, qty in ops:

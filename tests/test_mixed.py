@@ -24,13 +24,32 @@ def _mixed(markets=8, periods=60, seed=5, n=2, learner=None, epsilon=None, cap=6
     mk = LogitMarket.symmetric(n)
     learners = pretrain(mk, markets, seed, beta=2e-5, conv_window=20_000, max_periods=cap)
     learner = np.arange(n) > 0 if learner is None else np.asarray(learner)
-    return MixedMarkets(mk, markets, periods, persona_params(["P1"] * n), seed,
-                        learners=learners, learner=learner, epsilon=epsilon)
+    return MixedMarkets(
+        mk,
+        markets,
+        periods,
+        persona_params(["P1"] * n),
+        seed,
+        learners=learners,
+        learner=learner,
+        epsilon=epsilon,
+    )
 
 
 def _same(a: MixedMarkets, b: MixedMarkets) -> None:
-    for name in ("prices", "profits", "Q", "strategy", "q_state", "eps", "q_rng", "rng",
-                 "changes", "fear", "belief"):
+    for name in (
+        "prices",
+        "profits",
+        "Q",
+        "strategy",
+        "q_state",
+        "eps",
+        "q_rng",
+        "rng",
+        "changes",
+        "fear",
+        "belief",
+    ):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
@@ -61,8 +80,7 @@ def test_propose_settle_chunks_and_threads_are_bit_identical():
 
 
 def test_prices_on_grids_and_ranges_three_firms():
-    mm = _mixed(markets=6, periods=80, n=3, learner=[False, True, True], epsilon=0.2,
-                cap=20_000)
+    mm = _mixed(markets=6, periods=80, n=3, learner=[False, True, True], epsilon=0.2, cap=20_000)
     mm.advance()
     g = mm.grid
     for i in (1, 2):  # learners price on their grid only
@@ -133,18 +151,41 @@ def test_learners_against_proxy_stay_above_nash(rivals_runs):
 
 
 def test_cli_qlearning_outputs_and_errors(tmp_path, capsys):
-    args = ["run", "llm_pricing", "--sessions", "12", "--seed", "3", "--quiet",
-            "--set", "rivals=qlearning", "--set", "periods=150",
-            "--set", "q_beta=2e-5", "--set", "q_conv_window=20000", "--set", "q_epsilon=0.05"]
+    args = [
+        "run",
+        "llm_pricing",
+        "--sessions",
+        "12",
+        "--seed",
+        "3",
+        "--quiet",
+        "--set",
+        "rivals=qlearning",
+        "--set",
+        "periods=150",
+        "--set",
+        "q_beta=2e-5",
+        "--set",
+        "q_conv_window=20000",
+        "--set",
+        "q_epsilon=0.05",
+    ]
     assert cli_main([*args, "--out", str(tmp_path / "a"), "--threads", "2"]) == 0
     assert cli_main([*args, "--out", str(tmp_path / "c"), "--threads", "1"]) == 0
     frame = pl.read_parquet(tmp_path / "a" / "sessions.parquet")
     # self-play, the mixed run and the impulse response do not depend on the threads
     assert frame.equals(pl.read_parquet(tmp_path / "c" / "sessions.parquet"))
     assert pl.read_parquet(tmp_path / "a" / "impulse.parquet").equals(
-        pl.read_parquet(tmp_path / "c" / "impulse.parquet"))
-    for col in ("cycle_prices_firm2", "profit_gain", "deviation_gain", "q_pretrain_periods",
-                "q_pretrain_converged", "q_strategy_changes"):
+        pl.read_parquet(tmp_path / "c" / "impulse.parquet")
+    )
+    for col in (
+        "cycle_prices_firm2",
+        "profit_gain",
+        "deviation_gain",
+        "q_pretrain_periods",
+        "q_pretrain_converged",
+        "q_strategy_changes",
+    ):
         assert col in frame.columns
     assert frame["q_pretrain_converged"].all()
     s = json.loads((tmp_path / "a" / "summary.json").read_text())
@@ -154,9 +195,11 @@ def test_cli_qlearning_outputs_and_errors(tmp_path, capsys):
     learner_prices = np.concatenate(frame["cycle_prices_firm2"].to_list())
     assert np.isin(learner_prices, grid[1]).all()
     capsys.readouterr()
-    bad = [(["--set", "n_firms=1"], "rivals=qlearning needs n_firms >= 2"),
-           (["--set", "n_firms=5"], "q_m^n_firms"),
-           (["--set", "q_epsilon=2"], "q_epsilon")]
+    bad = [
+        (["--set", "n_firms=1"], "rivals=qlearning needs n_firms >= 2"),
+        (["--set", "n_firms=5"], "q_m^n_firms"),
+        (["--set", "q_epsilon=2"], "q_epsilon"),
+    ]
     for extra, words in bad:
         assert cli_main([*args, *extra, "--out", str(tmp_path / "b")]) == 2
         err = capsys.readouterr().err

@@ -94,8 +94,7 @@ class ReferenceBook:
     def resting(self):
         rows = []
         for side in (BUY, SELL):
-            prices = sorted((p for p, q in self.side[side].items() if q),
-                            reverse=(side == BUY))
+            prices = sorted((p for p, q in self.side[side].items() if q), reverse=(side == BUY))
             for p in prices:
                 rows += [(e[0], side, p, e[1], e[2]) for e in self.side[side][p]]
         return np.array(rows, dtype=np.int64).reshape(-1, 5)
@@ -105,9 +104,11 @@ def _random_stream(seed, n, width, p_new, reuse):
     """A random action stream: new orders get fresh ids in arrival order, except a
     share ``reuse`` of reused ids; cancels and reduces target past ids and unknown ones."""
     rng = np.random.default_rng(seed)
-    kind = rng.choice([LIMIT, MARKET, IOC, CANCEL, REDUCE], size=n,
-                      p=[p_new * 0.7, p_new * 0.15, p_new * 0.15, (1 - p_new) * 0.7,
-                         (1 - p_new) * 0.3])
+    kind = rng.choice(
+        [LIMIT, MARKET, IOC, CANCEL, REDUCE],
+        size=n,
+        p=[p_new * 0.7, p_new * 0.15, p_new * 0.15, (1 - p_new) * 0.7, (1 - p_new) * 0.3],
+    )
     rows, next_id = [], 0
     for t in range(n):
         k = int(kind[t])
@@ -117,8 +118,17 @@ def _random_stream(seed, n, width, p_new, reuse):
             oid = int(rng.integers(0, next_id))
         else:
             oid, next_id = next_id, next_id + 1
-        rows.append((t, k, int(rng.integers(0, 2)), 100 + int(rng.integers(-width, width + 1)),
-                     int(rng.integers(1, 13)), oid, int(rng.integers(0, 5))))
+        rows.append(
+            (
+                t,
+                k,
+                int(rng.integers(0, 2)),
+                100 + int(rng.integers(-width, width + 1)),
+                int(rng.integers(1, 13)),
+                oid,
+                int(rng.integers(0, 5)),
+            )
+        )
     return np.array(rows, dtype=ACTION_DTYPE).reshape(-1)
 
 
@@ -194,8 +204,9 @@ def test_action_by_action_invariants(actions):
             arrival[int(a["order_id"])] = int(a["t_ns"])
         if kind in (LIMIT, IOC) and len(fills):
             limit = int(a["price_tick"])
-            assert np.all(fills["price_tick"] <= limit if a["side"] == BUY
-                          else fills["price_tick"] >= limit)
+            assert np.all(
+                fills["price_tick"] <= limit if a["side"] == BUY else fills["price_tick"] >= limit
+            )
 
 
 def test_cancel_unknown_or_filled_is_a_noop():

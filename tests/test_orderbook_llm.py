@@ -31,8 +31,14 @@ from scenarios._orderbook_market import (
     window_drawdown,
 )
 
-HOUR = ["session_seconds=3600", "warmup_seconds=60", "chunk_seconds=600",
-        "llm_traders=100", "llm_order_size=10", "llm_order_max=100"]
+HOUR = [
+    "session_seconds=3600",
+    "warmup_seconds=60",
+    "chunk_seconds=600",
+    "llm_traders=100",
+    "llm_order_size=10",
+    "llm_order_max=100",
+]
 
 
 def _run(share, seed, name="market_calm", sets=HOUR):
@@ -78,8 +84,13 @@ def test_monoculture_correlates_llm_flow_and_deepens_drawdowns():
 
 @pytest.mark.parametrize("name", ["market_calm", "flash_crash_2010"])
 def test_llm_traders_trade_and_conserve_cash_and_contracts(name):
-    sets = ["session_seconds=900", "warmup_seconds=60", "chunk_seconds=120",
-            "llm_traders=60", "programme_start_s=300"][: 5 if name == "flash_crash_2010" else 4]
+    sets = [
+        "session_seconds=900",
+        "warmup_seconds=60",
+        "chunk_seconds=120",
+        "llm_traders=60",
+        "programme_start_s=300",
+    ][: 5 if name == "flash_crash_2010" else 4]
     spec, model = _run(0.5, 4, name, sets)
     llm = np.flatnonzero(model.kind == LLM)
     assert llm.size == 60
@@ -107,8 +118,11 @@ def test_llm_traders_trade_and_conserve_cash_and_contracts(name):
 
 def test_same_seed_same_trades_with_llm_traders(tmp_path):
     mod = get_scenario("market_calm")
-    spec = build_spec(mod.Spec, {}, ["session_seconds=900", "warmup_seconds=60",
-                                     "llm_traders=80", "llm_monoculture=0.7"])
+    spec = build_spec(
+        mod.Spec,
+        {},
+        ["session_seconds=900", "warmup_seconds=60", "llm_traders=80", "llm_monoculture=0.7"],
+    )
     a = mod.run(spec, sessions=None, seed=5, out=tmp_path / "a", progress=False)
     b = mod.run(spec, sessions=None, seed=5, out=tmp_path / "b", progress=False)
     for f in ("trades.parquet", "book.parquet", "agents.parquet"):

@@ -61,8 +61,9 @@ def test_same_seed_same_trades_file(tmp_path):
     spec = _spec("flash_crash_2010", SHORT + ["programme_start_s=300"])
     a = mod.run(spec, sessions=None, seed=11, out=tmp_path / "a", progress=False)
     b = mod.run(spec, sessions=None, seed=11, out=tmp_path / "b", progress=False)
-    assert (tmp_path / "a/trades.parquet").read_bytes() == (tmp_path / "b/trades.parquet"
-                                                            ).read_bytes()
+    assert (tmp_path / "a/trades.parquet").read_bytes() == (
+        tmp_path / "b/trades.parquet"
+    ).read_bytes()
     c = mod.run(spec, sessions=None, seed=12, out=tmp_path / "c", progress=False)
     assert a["volume"] == b["volume"] and a["volume"] != c["volume"]
 
@@ -72,18 +73,36 @@ def test_outputs_have_the_promised_columns(tmp_path):
     spec = _spec("flash_crash_2010", SHORT + ["programme_start_s=300"])
     mod.run(spec, sessions=None, seed=1, out=tmp_path, progress=False)
     trades = pl.read_parquet(tmp_path / "trades.parquet")
-    assert trades.columns[:6] == ["t_ns", "price_tick", "qty", "buyer", "seller",
-                                  "aggressor_side"]
+    assert trades.columns[:6] == ["t_ns", "price_tick", "qty", "buyer", "seller", "aggressor_side"]
     book = pl.read_parquet(tmp_path / "book.parquet")
-    assert book.height == 901 and {"best_bid_tick", "best_ask_tick", "mid_tick",
-                                   "bid_qty_5", "ask_qty_5"} <= set(book.columns)
+    assert book.height == 901 and {
+        "best_bid_tick",
+        "best_ask_tick",
+        "mid_tick",
+        "bid_qty_5",
+        "ask_qty_5",
+    } <= set(book.columns)
     agents = pl.read_parquet(tmp_path / "agents.parquet")
-    assert set(agents["kind"]) == {"noise", "fundamental", "momentum", "market_maker", "hft",
-                                   "sell_programme"}
+    assert set(agents["kind"]) == {
+        "noise",
+        "fundamental",
+        "momentum",
+        "market_maker",
+        "hft",
+        "sell_programme",
+    }
     assert abs(agents["pnl"].sum()) < 1e-6 * agents["cash"].abs().sum()
     summary = json.loads((tmp_path / "summary.json").read_text())
-    for key in ("max_drawdown", "drawdown_seconds", "recovery_share", "hot_potato_ratio",
-                "volume", "order_actions", "wall_seconds", "actions_per_second"):
+    for key in (
+        "max_drawdown",
+        "drawdown_seconds",
+        "recovery_share",
+        "hot_potato_ratio",
+        "volume",
+        "order_actions",
+        "wall_seconds",
+        "actions_per_second",
+    ):
         assert summary[key] is not None, key
     assert summary["scenario"] == "flash_crash_2010" and summary["programme"]["sold"] > 0
 

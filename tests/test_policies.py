@@ -37,20 +37,25 @@ def test_spec_accepts_a_name_on_the_command_line_and_tables_from_toml(tmp_path):
 
     spec = build_spec(Spec, load_toml(toml), None)
     assert [(p.name, getattr(p, "cap", None)) for p in spec.policy] == [
-        ("price_cap", 1.6), ("memory", None)]
+        ("price_cap", 1.6),
+        ("memory", None),
+    ]
     assert Spec().policy == []
 
 
-@pytest.mark.parametrize("text, names", [
-    ("luld:band_pct=-0.05", "luld.band_pct"),
-    ("mwcb:halt_s=99999", "mwcb.halt_s"),
-    ("halt:halt_s=30000", "halt.halt_s"),
-    ("mwcb:levels=[0.13,0.07]", "levels"),
-    ("price_cap:cap=-1", "price_cap.cap"),
-    ("steering:weight=1.5", "steering.weight"),
-    ("luld:band=0.05", "luld.band"),
-    ("fba:interval_ms=0", "fba.interval_ms"),
-])
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("luld:band_pct=-0.05", "luld.band_pct"),
+        ("mwcb:halt_s=99999", "mwcb.halt_s"),
+        ("halt:halt_s=30000", "halt.halt_s"),
+        ("mwcb:levels=[0.13,0.07]", "levels"),
+        ("price_cap:cap=-1", "price_cap.cap"),
+        ("steering:weight=1.5", "steering.weight"),
+        ("luld:band=0.05", "luld.band"),
+        ("fba:interval_ms=0", "fba.interval_ms"),
+    ],
+)
 def test_nonsense_parameters_give_one_line_naming_them(text, names):
     with pytest.raises(UsageError) as err:
         parse_policies(text)
@@ -65,12 +70,34 @@ def test_halt_longer_than_a_short_session_is_refused():
 
 
 def test_cli_rejects_a_book_rule_in_the_pricing_market(capsys, tmp_path):
-    code = main(["run", "calvano2020", "--sessions", "1", "--set", "policy=luld",
-                 "--out", str(tmp_path), "--quiet"])
+    code = main(
+        [
+            "run",
+            "calvano2020",
+            "--sessions",
+            "1",
+            "--set",
+            "policy=luld",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "'luld' applies to book markets" in err
-    code = main(["run", "calvano2020", "--sessions", "1", "--set", "policy=luld:tier=3",
-                 "--out", str(tmp_path), "--quiet"])
+    code = main(
+        [
+            "run",
+            "calvano2020",
+            "--sessions",
+            "1",
+            "--set",
+            "policy=luld:tier=3",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert code == 2 and "tier" in capsys.readouterr().err
 
 
@@ -87,8 +114,9 @@ def test_steering_moves_buyers_to_the_cheapest_and_keeps_total_demand():
     assert np.all(s[low] >= q[low]) and np.all(s[~low] <= q[~low])
     np.testing.assert_allclose(s[~low], (1 - w) * q[~low])
     equal = np.full((4, 3), 1.7)
-    np.testing.assert_array_equal(steered_shares(market.shares(equal), equal, w),
-                                  market.shares(equal))
+    np.testing.assert_array_equal(
+        steered_shares(market.shares(equal), equal, w), market.shares(equal)
+    )
 
 
 def test_price_cap_at_nash_clips_the_grid_and_makes_nash_the_best_collusive_outcome():

@@ -24,7 +24,10 @@ def baseline():
 def test_same_seed_same_session_under_a_rule():
     a, b = _session("luld"), _session("luld")
     assert (a["max_drawdown"], a["volume"], a["trades"]) == (
-        b["max_drawdown"], b["volume"], b["trades"])
+        b["max_drawdown"],
+        b["volume"],
+        b["trades"],
+    )
 
 
 def test_a_breaker_that_binds_halts_trading_once_per_level():
@@ -63,12 +66,15 @@ def test_a_tight_band_binds_and_changes_the_path(baseline):
     assert s["max_drawdown"] != baseline["max_drawdown"]
 
 
-@pytest.mark.parametrize("policy, words", [
-    ("luld:band_pct=-0.05", "luld.band_pct"),
-    ("mwcb:halt_s=3000", "mwcb.halt_s = 3000 s is longer than the 2400 s session"),
-    ("fba", "'fba' is not implemented in the order-book market"),
-    ("steering", "'steering' applies to pricing markets"),
-])
+@pytest.mark.parametrize(
+    "policy, words",
+    [
+        ("luld:band_pct=-0.05", "luld.band_pct"),
+        ("mwcb:halt_s=3000", "mwcb.halt_s = 3000 s is longer than the 2400 s session"),
+        ("fba", "'fba' is not implemented in the order-book market"),
+        ("steering", "'steering' applies to pricing markets"),
+    ],
+)
 def test_nonsense_book_policies_give_one_line(policy, words, tmp_path, capsys):
     args = ["run", "flash_crash_2010", "--out", str(tmp_path), "--quiet"]
     for s in [*SHORT, f"policy={policy}"]:
@@ -94,7 +100,8 @@ def test_taxes_leave_the_traders_for_the_regulator_and_money_is_conserved():
     assert -reg["taxes_paid"][0] == pytest.approx(collected * spec.tick_size, rel=1e-12)
     assert traders["cash"].sum() == pytest.approx(0.0, abs=1e-6)
     assert (agents["cash"].fill_null(0.0) - agents["taxes_paid"]).sum() == pytest.approx(
-        0.0, abs=1e-6)
+        0.0, abs=1e-6
+    )
 
 
 def test_speed_bump_and_otr_cap_act_in_the_market(baseline):

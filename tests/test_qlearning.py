@@ -67,10 +67,12 @@ def test_kernel_equals_pure_python_reference(n, m, k):
     grid = mk.price_grid(m, 0.1)
     profit = mk.profit_table(grid)
     kw = dict(alpha=0.3, delta=0.9, beta=2e-3)
-    Q, s, t, conv = reference_session(profit, n, m, k, seed=11, conv_window=300,
-                                      max_periods=20_000, **kw)
-    run = QLearningSessions(profit, grid, k=k, seed=11, sessions=1, conv_window=300,
-                            max_periods=20_000, **kw)
+    Q, s, t, conv = reference_session(
+        profit, n, m, k, seed=11, conv_window=300, max_periods=20_000, **kw
+    )
+    run = QLearningSessions(
+        profit, grid, k=k, seed=11, sessions=1, conv_window=300, max_periods=20_000, **kw
+    )
     while run.running:
         run.advance(777)  # odd chunks: chunking must not matter
     np.testing.assert_array_equal(run.Q[0], Q)  # bit for bit
@@ -96,8 +98,9 @@ def _short_run(threads, chunk, sessions=6, seed=5):
     numba.set_num_threads(threads)
     mk = LogitMarket.symmetric(2)
     grid = mk.price_grid(15, 0.1)
-    run = QLearningSessions(mk.profit_table(grid), grid, beta=2e-5, seed=seed,
-                            sessions=sessions, conv_window=20_000)
+    run = QLearningSessions(
+        mk.profit_table(grid), grid, beta=2e-5, seed=seed, sessions=sessions, conv_window=20_000
+    )
     while run.running:
         run.advance(chunk)
     return run

@@ -29,9 +29,26 @@ def pricing_run(tmp_path_factory):
     from marketsim.cli import main
 
     out = tmp_path_factory.mktemp("report") / "calvano"
-    rc = main(["run", "calvano2020", "--sessions", "6", "--seed", "3", "--set", "beta=4e-5",
-               "--set", "conv_window=20000", "--threads", "2", "--quiet", "--out", str(out),
-               "--report"])
+    rc = main(
+        [
+            "run",
+            "calvano2020",
+            "--sessions",
+            "6",
+            "--seed",
+            "3",
+            "--set",
+            "beta=4e-5",
+            "--set",
+            "conv_window=20000",
+            "--threads",
+            "2",
+            "--quiet",
+            "--out",
+            str(out),
+            "--report",
+        ]
+    )
     assert rc == 0
     return out
 
@@ -50,32 +67,60 @@ def orderbook_run(tmp_path_factory):
     mid[1800:2100] -= np.linspace(0, 800, 300)  # an 8% fall within 5 minutes
     mid[2100:2400] -= np.linspace(800, 200, 300)
     mid[2400:] -= 200
-    book = {"t_ns": (sec * 1_000_000_000).astype(np.int64),
-            "best_bid_tick": np.floor(mid - 1).astype(np.int64),
-            "best_ask_tick": np.ceil(mid + 1).astype(np.int64), "mid_tick": mid}
+    book = {
+        "t_ns": (sec * 1_000_000_000).astype(np.int64),
+        "best_bid_tick": np.floor(mid - 1).astype(np.int64),
+        "best_ask_tick": np.ceil(mid + 1).astype(np.int64),
+        "mid_tick": mid,
+    }
     for k in range(1, 6):
         book[f"bid_qty_{k}"] = rng.integers(1, 50, n)
         book[f"ask_qty_{k}"] = rng.integers(1, 50, n)
-    book |= {"volume": rng.integers(0, 20, n),
-             "hft_net_position": np.cumsum(rng.integers(-3, 4, n)),
-             "mm_inventory": np.cumsum(rng.integers(-2, 3, n)),
-             "halted": (sec >= 36_000 + 2100) & (sec < 36_000 + 2400)}
+    book |= {
+        "volume": rng.integers(0, 20, n),
+        "hft_net_position": np.cumsum(rng.integers(-3, 4, n)),
+        "mm_inventory": np.cumsum(rng.integers(-2, 3, n)),
+        "halted": (sec >= 36_000 + 2100) & (sec < 36_000 + 2400),
+    }
     write_parquet_atomic(pl.DataFrame(book), out / "book.parquet")
     m = 4000
     t_ns = np.sort(rng.uniform(sec[0], sec[-1], m) * 1e9).astype(np.int64)
     idx = np.clip(((t_ns // 1_000_000_000) - sec[0]).astype(np.int64), 0, n - 1)
-    write_parquet_atomic(pl.DataFrame({
-        "t_ns": t_ns, "price_tick": np.round(mid[idx]).astype(np.int64),
-        "qty": rng.integers(1, 10, m), "buyer": rng.integers(0, 100, m),
-        "seller": rng.integers(0, 100, m),
-        "aggressor_side": rng.choice(["buy", "sell"], m)}), out / "trades.parquet")
-    write_parquet_atomic(pl.DataFrame({
-        "kind": ["market_maker", "hft", "fundamental", "noise"],
-        "n_agents": [10, 20, 100, 870], "inventory": [-40, 12, 300, -272]}),
-        out / "agents.parquet")
-    write_json_atomic({"scenario": "market_calm", "version": 1, "seed": 0, "sessions": 1,
-                       "params": {"n_agents": 1000}, "wall_seconds": 1.0,
-                       "max_drawdown": 0.08}, out / "summary.json")
+    write_parquet_atomic(
+        pl.DataFrame(
+            {
+                "t_ns": t_ns,
+                "price_tick": np.round(mid[idx]).astype(np.int64),
+                "qty": rng.integers(1, 10, m),
+                "buyer": rng.integers(0, 100, m),
+                "seller": rng.integers(0, 100, m),
+                "aggressor_side": rng.choice(["buy", "sell"], m),
+            }
+        ),
+        out / "trades.parquet",
+    )
+    write_parquet_atomic(
+        pl.DataFrame(
+            {
+                "kind": ["market_maker", "hft", "fundamental", "noise"],
+                "n_agents": [10, 20, 100, 870],
+                "inventory": [-40, 12, 300, -272],
+            }
+        ),
+        out / "agents.parquet",
+    )
+    write_json_atomic(
+        {
+            "scenario": "market_calm",
+            "version": 1,
+            "seed": 0,
+            "sessions": 1,
+            "params": {"n_agents": 1000},
+            "wall_seconds": 1.0,
+            "max_drawdown": 0.08,
+        },
+        out / "summary.json",
+    )
     return out
 
 
@@ -88,10 +133,20 @@ def compare_run(tmp_path_factory):
     rows = []
     for metric in ("delta", "price_index"):
         for policy, d in (("none", 0.0), ("price_cap", -0.2), ("memory_1", -0.05)):
-            rows.append({"policy": policy, "metric": metric, "mean": 0.8 + d, "ci_lo": 0.7 + d,
-                         "ci_hi": 0.9 + d, "diff": d, "diff_lo": d - 0.03 if d else 0.0,
-                         "diff_hi": d + 0.03 if d else 0.0,
-                         "p_value": float("nan") if d == 0 else 0.01, "n_seeds": 10})
+            rows.append(
+                {
+                    "policy": policy,
+                    "metric": metric,
+                    "mean": 0.8 + d,
+                    "ci_lo": 0.7 + d,
+                    "ci_hi": 0.9 + d,
+                    "diff": d,
+                    "diff_lo": d - 0.03 if d else 0.0,
+                    "diff_hi": d + 0.03 if d else 0.0,
+                    "p_value": float("nan") if d == 0 else 0.01,
+                    "n_seeds": 10,
+                }
+            )
     write_parquet_atomic(pl.DataFrame(rows), out / "compare.parquet")
     return out
 
@@ -106,24 +161,53 @@ def sweep_run(tmp_path_factory):
     parts = []
     for i, (a, b) in enumerate((a, b) for a in alphas for b in betas):
         name = f"parts/p{i}.parquet"
-        write_parquet_atomic(pl.DataFrame({
-            "session": np.arange(5), "profit_gain": np.full(5, a + 1e4 * b),
-            "price_index": np.full(5, a), "alpha": np.full(5, a), "beta": np.full(5, b)}),
-            out / name)
+        write_parquet_atomic(
+            pl.DataFrame(
+                {
+                    "session": np.arange(5),
+                    "profit_gain": np.full(5, a + 1e4 * b),
+                    "price_index": np.full(5, a),
+                    "alpha": np.full(5, a),
+                    "beta": np.full(5, b),
+                }
+            ),
+            out / name,
+        )
         parts.append(name)
-    write_json_atomic({"scenario": "calvano2020", "version": 1, "seed": 0, "seeds": 5,
-                       "grid": {"alpha": alphas, "beta": betas}, "parts": parts},
-                      out / "sweep.json")
+    write_json_atomic(
+        {
+            "scenario": "calvano2020",
+            "version": 1,
+            "seed": 0,
+            "seeds": 5,
+            "grid": {"alpha": alphas, "beta": betas},
+            "parts": parts,
+        },
+        out / "sweep.json",
+    )
     return out
 
 
-KINDS = {"pricing": "pricing_run", "orderbook": "orderbook_run", "compare": "compare_run",
-         "sweep": "sweep_run"}
+KINDS = {
+    "pricing": "pricing_run",
+    "orderbook": "orderbook_run",
+    "compare": "compare_run",
+    "sweep": "sweep_run",
+}
 #: charts each report must hold
 EXPECTED = {
     "pricing": {"price_paths", "profit_gain", "impulse_response", "outcomes"},
-    "orderbook": {"mid_price", "volume", "depth", "drawdown", "inventories",
-                  "variance_ratio", "final_inventories", "hawkes", "vpin"},
+    "orderbook": {
+        "mid_price",
+        "volume",
+        "depth",
+        "drawdown",
+        "inventories",
+        "variance_ratio",
+        "final_inventories",
+        "hawkes",
+        "vpin",
+    },
     "compare": {"forest"},
     "sweep": {"heatmap_profit_gain", "heatmap_price_index"},
 }
@@ -188,8 +272,9 @@ def test_pngs_are_images_of_the_chart_size(kind, reports):
     page = reports[kind]
     text = page.read_text()
     names = re.findall(r"PNG: figures/([\w-]+)\.png", text)
-    specs = re.findall(r"<script type='application/json' id='spec-\d+'>(.*?)</script>", text,
-                       flags=re.S)
+    specs = re.findall(
+        r"<script type='application/json' id='spec-\d+'>(.*?)</script>", text, flags=re.S
+    )
     assert set(names) == EXPECTED[kind] and len(specs) == len(names)
     for name, spec in zip(names, specs, strict=True):
         data = (page.parent / "figures" / f"{name}.png").read_bytes()
@@ -248,10 +333,12 @@ def test_large_run_is_summarised(pricing_run, tmp_path):
     sessions = pl.read_parquet(pricing_run / "sessions.parquet")
     impulse = pl.read_parquet(pricing_run / "impulse.parquet")
     reps = -(-1000 // sessions.height)
-    big_s = pl.concat([sessions.with_columns(pl.col("session") + k * sessions.height)
-                       for k in range(reps)]).head(1000)
-    big_i = pl.concat([impulse.with_columns(pl.col("session") + k * sessions.height)
-                       for k in range(reps)]).filter(pl.col("session") < 1000)
+    big_s = pl.concat(
+        [sessions.with_columns(pl.col("session") + k * sessions.height) for k in range(reps)]
+    ).head(1000)
+    big_i = pl.concat(
+        [impulse.with_columns(pl.col("session") + k * sessions.height) for k in range(reps)]
+    ).filter(pl.col("session") < 1000)
     big_s.write_parquet(tmp_path / "sessions.parquet")
     big_i.write_parquet(tmp_path / "impulse.parquet")
     shutil.copy(pricing_run / "summary.json", tmp_path / "summary.json")

@@ -53,13 +53,16 @@ def test_grid_syntax_lists_linear_and_log_ranges():
     assert parse_grid_items(["alpha=0.1,0.2", "k=1:2:2"]) == {"alpha": [0.1, 0.2], "k": [1, 2]}
 
 
-@pytest.mark.parametrize("item, words", [
-    ("alpha=0.1:0.2:0", ["alpha", "empty range"]),
-    ("alpha=", ["alpha", "no values"]),
-    ("beta=log:0:1e-5:3", ["beta", "> 0"]),
-    ("alpha=0.1:x:3", ["alpha", "'x'"]),
-    ("alpha", ["expected KEY=VALUES"]),
-])
+@pytest.mark.parametrize(
+    "item, words",
+    [
+        ("alpha=0.1:0.2:0", ["alpha", "empty range"]),
+        ("alpha=", ["alpha", "no values"]),
+        ("beta=log:0:1e-5:3", ["beta", "> 0"]),
+        ("alpha=0.1:x:3", ["alpha", "'x'"]),
+        ("alpha", ["expected KEY=VALUES"]),
+    ],
+)
 def test_bad_axis_is_a_one_line_error_naming_the_key(item, words):
     with pytest.raises(UsageError) as exc:
         parse_grid_items([item])
@@ -67,12 +70,15 @@ def test_bad_axis_is_a_one_line_error_naming_the_key(item, words):
     assert "\n" not in str(exc.value)
 
 
-@pytest.mark.parametrize("grid, words", [
-    (["--grid", "gamma=0.1,0.2"], ["--grid gamma", "unknown parameter"]),
-    (["--grid", "alpha=0.1:0.3:0"], ["--grid alpha", "empty range"]),
-    (["--grid", "alpha=0.5,1.5"], ["alpha=1.5", "alpha: Input should be less than or equal"]),
-    (["--grid", "m=15", "--grid", "m=10"], ["--grid m", "given twice"]),
-])
+@pytest.mark.parametrize(
+    "grid, words",
+    [
+        (["--grid", "gamma=0.1,0.2"], ["--grid gamma", "unknown parameter"]),
+        (["--grid", "alpha=0.1:0.3:0"], ["--grid alpha", "empty range"]),
+        (["--grid", "alpha=0.5,1.5"], ["alpha=1.5", "alpha: Input should be less than or equal"]),
+        (["--grid", "m=15", "--grid", "m=10"], ["--grid m", "given twice"]),
+    ],
+)
 def test_bad_grid_fails_before_any_work(tmp_path, capsys, grid, words):
     out = tmp_path / "never"
     code = main(["sweep", "calvano2020", *grid, "--seeds", "4", "--out", str(out), "--quiet"])
@@ -104,24 +110,47 @@ def threads_cluster():
     """An in-process dask cluster (one worker thread): starts in a second."""
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
         yield cluster.scheduler_address
 
 
 def test_toml_file_names_the_scenario_and_the_grid(tmp_path, threads_cluster, capsys):
     cfg = tmp_path / "sweep.toml"
-    cfg.write_text('scenario = "calvano2020"\nbeta = 4e-5\nconv_window = 20000\n'
-                   '[grid]\nalpha = "0.1:0.2:2"\nm = [10, 15]\n[sweep]\nseeds = 3\n')
+    cfg.write_text(
+        'scenario = "calvano2020"\nbeta = 4e-5\nconv_window = 20000\n'
+        '[grid]\nalpha = "0.1:0.2:2"\nm = [10, 15]\n[sweep]\nseeds = 3\n'
+    )
     out = tmp_path / "toml"
-    assert main(["sweep", "--config", str(cfg), "--grid", "m=10,12", "--scheduler",
-                 threads_cluster, "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--config",
+                str(cfg),
+                "--grid",
+                "m=10,12",
+                "--scheduler",
+                threads_cluster,
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     table = scan_sweep(out).collect()
     assert table.group_by("alpha", "m").len().sort("alpha", "m").rows() == [
-        (0.1, 10, 3), (0.1, 12, 3), (0.2, 10, 3), (0.2, 12, 3)]  # --grid overrides the file
+        (0.1, 10, 3),
+        (0.1, 12, 3),
+        (0.2, 10, 3),
+        (0.2, 12, 3),
+    ]  # --grid overrides the file
     manifest = json.loads((out / "sweep.json").read_text())
-    assert all(p["spec"]["beta"] == 4e-5 and p["spec"]["conv_window"] == 20000
-               for p in manifest["points"])
+    assert all(
+        p["spec"]["beta"] == 4e-5 and p["spec"]["conv_window"] == 20000 for p in manifest["points"]
+    )
     bad = tmp_path / "bad.toml"
     bad.write_text('scenario = "calvano2020"\n[grid]\nalpha = [0.5, 2.0]\n[sweep]\nseeds = 3\n')
     capsys.readouterr()
@@ -144,8 +173,9 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     # zombies still count; only live members matter
-    out = subprocess.run(["ps", "-o", "stat=", "-g", str(pgid)], capture_output=True,
-                         text=True).stdout.split()
+    out = subprocess.run(
+        ["ps", "-o", "stat=", "-g", str(pgid)], capture_output=True, text=True
+    ).stdout.split()
     return any(not s.startswith("Z") for s in out)
 
 
@@ -156,16 +186,38 @@ def scheduler():
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "NUMBA_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port),
-                               "--dashboard-address", ":0"], cwd=ROOT, env=env,
-                              start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     for _ in range(2):
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-             "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"],
-            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    address,
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                    "--no-nanny",
+                ],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     from distributed import Client
 
     try:
@@ -199,15 +251,16 @@ def test_sweep_on_an_external_two_worker_cluster(scheduler, reference):
     assert sorted(table["session"].unique()) == list(range(12))
     manifest = json.loads((out / "sweep.json").read_text())
     assert manifest["status"]["complete"] and manifest["status"]["done"] == 4 * 6
-    assert len(manifest["points"]) == 4 and len(set(p["spec_hash"]
-                                                    for p in manifest["points"])) == 4
+    assert (
+        len(manifest["points"]) == 4 and len(set(p["spec_hash"] for p in manifest["points"])) == 4
+    )
     # a point's sessions, cut into blocks of 2 on two workers, equal one direct run
     from scenarios.calvano2020 import Spec, simulate
 
-    direct = simulate(Spec(alpha=0.2, delta=0.9, beta=4e-5, conv_window=20000),
-                      sessions=12, seed=5, threads=1)[0]
-    swept = (table.filter((pl.col("alpha") == 0.2) & (pl.col("delta") == 0.9))
-             .drop("alpha", "delta"))
+    direct = simulate(
+        Spec(alpha=0.2, delta=0.9, beta=4e-5, conv_window=20000), sessions=12, seed=5, threads=1
+    )[0]
+    swept = table.filter((pl.col("alpha") == 0.2) & (pl.col("delta") == 0.9)).drop("alpha", "delta")
     assert swept.equals(direct)
 
 
@@ -215,10 +268,20 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path, scheduler, ref
     ref_code, ref_out = reference
     assert ref_code == 0
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "marketsim.cli", *SWEEP, "--workers", "2", "--out", str(out),
-           "--quiet"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "marketsim.cli",
+        *SWEEP,
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     parts = out / "parts"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -244,8 +307,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path, scheduler, ref
     assert _table(out).equals(_table(ref_out))
 
 
-def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch, threads_cluster,
-                                                  capsys):
+def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch, threads_cluster, capsys):
     """In-process workers, so a patched simulate fails where the test says."""
     import scenarios.calvano2020 as calvano
 
@@ -259,11 +321,11 @@ def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch, threads
         return real(spec, sessions=sessions, seed=seed, start=start, threads=threads)
 
     monkeypatch.setattr(calvano, "simulate", flaky)
-    plan = plan_sweep("calvano2020", {"alpha": [0.1, 0.2, 0.3]}, seeds=2,
-                      sets=["beta=4e-5", "conv_window=20000"])
+    plan = plan_sweep(
+        "calvano2020", {"alpha": [0.1, 0.2, 0.3]}, seeds=2, sets=["beta=4e-5", "conv_window=20000"]
+    )
     messages: list[str] = []
-    status = run_sweep(plan, tmp_path, scheduler=threads_cluster, quiet=True,
-                       log=messages.append)
+    status = run_sweep(plan, tmp_path, scheduler=threads_cluster, quiet=True, log=messages.append)
     assert status["failed"] == ["alpha=0.3, sessions 0..1"]
     assert not status["complete"] and status["done"] == 2
     retried = [m for m in messages if m.startswith("warning:")]
@@ -272,12 +334,30 @@ def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch, threads
     with pytest.raises(UsageError, match="1 of 3 sweep parts are missing"):
         scan_sweep(tmp_path)
     assert sorted(scan_sweep(tmp_path, allow_missing=True).collect()["alpha"].unique()) == [
-        0.1, 0.2]
+        0.1,
+        0.2,
+    ]
     # the same sweep from the command line: finished parts skipped, exit code 1
     capsys.readouterr()
-    code = main(["sweep", "calvano2020", "--grid", "alpha=0.1,0.2,0.3", "--seeds", "2",
-                 "--set", "beta=4e-5", "--set", "conv_window=20000", "--scheduler",
-                 threads_cluster, "--out", str(tmp_path), "--quiet"])
+    code = main(
+        [
+            "sweep",
+            "calvano2020",
+            "--grid",
+            "alpha=0.1,0.2,0.3",
+            "--seeds",
+            "2",
+            "--set",
+            "beta=4e-5",
+            "--set",
+            "conv_window=20000",
+            "--scheduler",
+            threads_cluster,
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "skipped 2 already on disk" in captured.out
