@@ -761,8 +761,8 @@ _VERDICT_SENTENCES = {
     "significantly above the competitive level, and a copy punishes a "
     "rival's deviation so that the deviation does not pay.",
     "supra_competitive_without_punishment": "Copies of the algorithm sustain prices "
-    "significantly above the competitive level, but the audit found no punishment of deviations: the high prices are "
-    "not enforced by a reward-punishment scheme.",
+    "significantly above the competitive level, but the audit found no punishment of "
+    "deviations: the high prices are not enforced by a reward-punishment scheme.",
     "competitive": "The algorithm prices competitively: in self-play its prices are not "
     "significantly above the competitive (static Nash) level.",
     "inconclusive": "The evidence below does not settle whether the algorithm colludes "
