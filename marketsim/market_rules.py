@@ -18,8 +18,14 @@ recomputed at every action (the plan updates it on 1% moves); the band is ``ref 
 with ``pct`` 5% (tier 1) or 10% (tier 2) above $3, 20% for $0.75-$3, and
 ``min($0.15, 0.75 ref)`` below $0.75,
 doubled in the first ``double_open_s`` and last ``double_close_s`` of the session. The
-band is ``[ceil((ref - band)/tick), floor((ref + band)/tick)]`` ticks: limit orders
-priced outside it are refused and no trade prints outside it. The market is in the
+band is ``[ceil((ref - band)/tick), floor((ref + band)/tick)]`` ticks and no trade
+prints outside it. With ``reprice_to_band`` (price sliding, the default) a sell priced
+below the lower band is repriced to the lower band (a buy above the upper band to the
+upper band), and what is left of a market order that cannot execute inside the band
+rests as a limit order at the band (an IOC's remainder is cancelled as usual); other
+orders priced outside the band (a bid below the lower band, an offer above the upper)
+are refused. Without it every limit order priced outside the band is refused and a
+market order's remainder is dropped, so nothing ever rests at the band. The market is in the
 *limit state* while the best ask sits at the lower band or the best bid at the upper
 band; a limit state that lasts ``limit_state_s`` starts a ``pause_s`` trading pause at
 exactly ``since + limit_state_s`` (new orders are refused; cancels are allowed).
@@ -90,7 +96,7 @@ from marketsim.records import CANCEL, IOC, OK, REDUCE, REFUSED
 BOOK_RULES_IMPLEMENTED = ("luld", "mwcb", "min_rest", "halt", "speed_bump", "otr_cap", "tax")
 
 N_RULES = 8  # the matching kernel's own words (marketsim.orderbook.N_RULES)
-_R_HALTED, _R_BAND_LO, _R_BAND_HI = 0, 1, 2
+_R_HALTED, _R_BAND_LO, _R_BAND_HI, _R_SLIDE = 0, 1, 2, 3
 _NO_LO = np.iinfo(np.int64).min
 _NO_HI = np.iinfo(np.int64).max
 _PPB = 1_000_000_000
@@ -241,6 +247,7 @@ def rules_array(
         rules[X_PAUSE_NS] = round(luld.pause_s * 1e9)
         rules[X_DOUBLE_OPEN_NS] = round(luld.double_open_s * 1e9)
         rules[X_DOUBLE_CLOSE_NS] = round(luld.double_close_s * 1e9)
+        rules[_R_SLIDE] = 1 if luld.reprice_to_band else 0
     if mwcb:
         flags |= F_MWCB
         rules[X_MWCB_N] = len(mwcb.levels)

@@ -27,7 +27,11 @@ Every kernel takes ``rules`` (``int64`` array, :data:`R_HALTED`, :data:`R_BAND_L
 :data:`R_BAND_HI_TICK`): while ``rules[R_HALTED]`` is set, new orders are refused
 (status ``HALTED``; cancels still work), limit prices outside the band are refused
 (``OUTSIDE_BAND``) and no trade prints outside the band (a market order stops at the
-band). Trading pauses, price bands, circuit breakers and auctions are added there.
+band). With :data:`R_SLIDE` set (LULD price sliding), a sell priced below the lower band
+(a buy above the upper band) is repriced to the band instead of refused, and what is
+left of a market order that could not execute inside the band rests as a limit order at
+the band (its side's band; an IOC's remainder is still dropped). Trading pauses, price
+bands, circuit breakers and auctions are added there.
 
 References: the design follows the array layouts of high-performance matching engines
 (e.g. liquibook's price-level FIFO queues); price-time priority as on CME Globex.
@@ -91,7 +95,7 @@ S_BEST_BID, S_BEST_ASK, S_FREE_HEAD, S_TICK_LO, S_N_BID, S_N_ASK, S_N_FILLS_TOTA
 N_STATE = 8
 
 # --- market rules (seam for issue #5) ---------------------------------------------
-R_HALTED, R_BAND_LO_TICK, R_BAND_HI_TICK = range(3)
+R_HALTED, R_BAND_LO_TICK, R_BAND_HI_TICK, R_SLIDE = range(4)
 N_RULES = 8
 NO_BAND_LO = np.iinfo(np.int64).min
 NO_BAND_HI = np.iinfo(np.int64).max
@@ -658,15 +662,25 @@ def _match(
         return BAD_ORDER, n_fills
     if rules[R_HALTED] != 0:
         return HALTED, n_fills
+    tick_lo = state[S_TICK_LO]
+    n_ticks = levels.shape[2]
+    slide = rules[R_SLIDE] != 0
     if kind != MARKET and (
         price_tick < rules[R_BAND_LO_TICK] or price_tick > rules[R_BAND_HI_TICK]
     ):
-        return OUTSIDE_BAND, n_fills
+        # price sliding: a sell through the lower band (a buy through the upper) is
+        # repriced to the band when a limit order may rest there; otherwise refused
+        if slide and side == SELL and price_tick < rules[R_BAND_LO_TICK]:
+            price_tick = rules[R_BAND_LO_TICK]
+        elif slide and side == BUY and price_tick > rules[R_BAND_HI_TICK]:
+            price_tick = rules[R_BAND_HI_TICK]
+        else:
+            return OUTSIDE_BAND, n_fills
+        if kind == LIMIT and not 0 <= price_tick - tick_lo < n_ticks:
+            return OUTSIDE_BAND, n_fills
     if kind == LIMIT and oid_slot[order_id] != -1:
         return DUPLICATE_ID, n_fills
 
-    tick_lo = state[S_TICK_LO]
-    n_ticks = levels.shape[2]
     other = SELL if side == BUY else BUY
     remaining = qty
     while remaining > 0:
@@ -722,6 +736,12 @@ def _match(
 
     if remaining > 0 and kind == LIMIT:
         _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot, state)
+    elif remaining > 0 and kind == MARKET and slide:
+        # what could not execute inside the band rests at the band (price sliding); every
+        # opposite order left is beyond the band, so the book stays uncrossed
+        band = rules[R_BAND_LO_TICK] if side == SELL else rules[R_BAND_HI_TICK]
+        if 0 <= band - tick_lo < n_ticks and oid_slot[order_id] == -1:
+            _insert(t_ns, side, band, remaining, order_id, owner, levels, orders, oid_slot, state)
     return OK, n_fills
 
 

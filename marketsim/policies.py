@@ -94,6 +94,15 @@ class LULD(_Policy):
     75% below $0.75; doubled in the first ``double_open_s`` and the last
     ``double_close_s`` of the session. A book at the band for ``limit_state_s`` enters a
     ``pause_s`` trading pause. ``band_pct`` overrides the tier's percentage.
+
+    ``reprice_to_band`` (price sliding): a sell priced below the lower band is repriced
+    to the band (a buy above the upper band likewise), and the part of a market order
+    that cannot execute inside the band rests as a limit order at the band; an IOC's
+    remainder is cancelled. The plan lets trading centres reprice or reject such
+    orders; repricing is the default because the listing exchanges reprice by default,
+    and only orders resting at the band let the best offer reach the lower band, which
+    is how a limit state (and then a pause) starts. ``False`` refuses every order priced
+    outside the band and drops a market order's remainder.
     """
 
     market: ClassVar[str] = "book"
@@ -105,6 +114,9 @@ class LULD(_Policy):
     pause_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
     double_open_s: float = Field(900.0, ge=0.0, le=SESSION_SECONDS)
     double_close_s: float = Field(1500.0, ge=0.0, le=SESSION_SECONDS)
+    reprice_to_band: bool = Field(
+        True, description="reprice orders through the band to the band (price sliding)"
+    )
 
 
 class MWCB(_Policy):

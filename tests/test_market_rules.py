@@ -70,7 +70,9 @@ def test_one_tick_inside_the_band_executes_one_tick_outside_does_not():
     plain.rules = make_book("luld").rules
     assert plain.market("sell", 1, t_ns=NOON + 3).size == 0
     assert plain.best_bid() == 9_499
-    st, fills = trade_at(make_book("luld"), 10_501, NOON)
+    # refusal mode (price sliding off): a bid above the upper band is refused; with
+    # sliding it is repriced to the band (tests/test_market_rules_luld_sliding.py)
+    st, fills = trade_at(make_book("luld:reprice_to_band=false"), 10_501, NOON)
     assert st == OUTSIDE_BAND and fills.size == 0
 
 
