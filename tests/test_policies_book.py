@@ -58,9 +58,10 @@ def test_a_single_stock_halt_that_binds_halts_for_halt_s():
 
 
 def test_a_tight_band_binds_and_changes_the_path(baseline):
-    # measured (flash_crash_2010 v2, seed 0, 2,400 s): a 0.1% band deepens the fall from
-    # 0.58% to 0.93% (the band walks down with its 5-minute reference and the pauses
-    # let the programme's sell pressure build); it is not assumed to help
+    # measured (flash_crash_2010 at a4c5f76, seed 0, 2,400 s): the fall is 4.15% with no
+    # rule and 1.10% under a 0.1% band with price sliding (1.05% without sliding), with
+    # 245 s in the limit state and no pause; earlier calibrations measured the band
+    # deepening the fall (0.58% -> 0.93%), so its direction is not asserted
     s = _session("luld:band_pct=0.001")
     assert s["seconds_in_limit_state"] > 0 or s["luld_pauses"] > 0
     assert s["max_drawdown"] != baseline["max_drawdown"]
