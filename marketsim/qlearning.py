@@ -126,6 +126,26 @@ def update_q_cell(Q, max_q, strategy, i, s, a, target, alpha, s0, s1, s2, s3):
     return changed, s0, s1, s2, s3
 
 
+@njit(cache=True, inline="always")
+def choose_actions(strategy, s, eps, m, acts, s0, s1, s2, s3):
+    """Epsilon-greedy actions of every firm in state ``s``: with probability ``eps`` a
+    uniform grid action, else the cached greedy one. Fills ``acts`` and returns the joint
+    action index ``sum_i acts[i] m**i`` with the advanced stream state."""
+    joint = 0
+    mult = 1
+    for i in range(acts.size):
+        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+        if u < eps:
+            u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+            ai = int(u * m)
+        else:
+            ai = strategy[i, s]
+        acts[i] = ai
+        joint += ai * mult
+        mult *= m
+    return joint, s0, s1, s2, s3
+
+
 @njit(cache=True)
 def init_sessions(q0, S, Q, max_q, strategy, state, rng):
     """Fill every session's Q with ``q0``, draw greedy ties and the initial state.
@@ -214,18 +234,7 @@ def advance_sessions(
         k = 0
         while k < n_periods:
             k += 1
-            joint = 0
-            mult = 1
-            for i in range(n):
-                u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-                if u < e:
-                    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-                    ai = int(u * m)
-                else:
-                    ai = sg[i, s]
-                acts[i] = ai
-                joint += ai * mult
-                mult *= m
+            joint, s0, s1, s2, s3 = choose_actions(sg, s, e, m, acts, s0, s1, s2, s3)
             s_new = (s * mn + joint) % S
             changed = False
             for i in range(n):

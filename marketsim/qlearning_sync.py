@@ -35,9 +35,9 @@ from marketsim.qlearning import (
     RUNNING,
     QLearningSessions,
     argmax_random_ties,
+    choose_actions,
     initial_q,
 )
-from marketsim.rng import next_double
 
 
 @njit(cache=True, parallel=True)
@@ -82,18 +82,7 @@ def advance_sessions_sync(
         k = 0
         while k < n_periods:
             k += 1
-            joint = 0
-            mult = 1
-            for i in range(n):
-                u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-                if u < e:
-                    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-                    ai = int(u * m)
-                else:
-                    ai = sg[i, s]
-                acts[i] = ai
-                joint += ai * mult
-                mult *= m
+            joint, s0, s1, s2, s3 = choose_actions(sg, s, e, m, acts, s0, s1, s2, s3)
             s_new = (s * mn + joint) % S
             changed = False
             mult = 1
