@@ -12,9 +12,11 @@ inside the same numba loop. Every quantity is an integer: prices in ticks, times
 nanoseconds since midnight, fractions in parts per billion (``_PPB``).
 
 Limit Up-Limit Down (SEC Rule 608 plan): the reference price is the arithmetic mean of
-the trade prices of the previous ``reference_window_s`` (whole seconds; the previous
-reference, at first the previous close, when no trade happened in the window),
-recomputed at every action (the plan updates it on 1% moves); the band is ``ref * pct``
+the trade prices of the previous ``reference_window_s`` (whole seconds), computed at
+every action; as in the plan it replaces the reference in effect (at first the previous
+close) only when it has moved ``reference_update_pct`` (1%) or more from it, and not
+during a limit state (the market leaves a limit state when the quotes at the band are
+executed or cancelled, not when the band moves away from them); the band is ``ref * pct``
 with ``pct`` 5% (tier 1) or 10% (tier 2) above $3, 20% for $0.75-$3, and
 ``min($0.15, 0.75 ref)`` below $0.75,
 doubled in the first ``double_open_s`` and last ``double_close_s`` of the session. The
@@ -34,6 +36,18 @@ Market-wide circuit breakers: when a trade prints at or below ``(1 - level) x pr
 close`` for a level not yet fired, that level fires (once a session): levels before
 the last halt trading for ``halt_s`` unless the trade is at or after
 ``no_halt_after_s`` (15:25); the last level closes the market for the day.
+
+Reopening auctions (``reopening = "auction"``, the default of ``luld``, ``mwcb`` and
+``halt``; the listing exchanges reopen halted and paused securities by auction): during
+a halt or pause, limit orders are accepted and rest without matching (inside the
+book's price range; LULD bands are not applied while halted), cancels and reduces work,
+market and IOC orders are refused (``HALTED``). At the first action at or after the end
+of the halt, before that action, the book is cleared at one price by
+:func:`marketsim.orderbook.clear_batch` (the FBA clearing rule; time stamp = the end of
+the halt; candidates inside the band then in force), and continuous trading resumes.
+With ``reopening = "continuous"`` every new order is refused during a halt and the
+unchanged book trades on afterwards. A market closed by the last MWCB level does not
+reopen.
 
 Minimum resting time: a cancel or reduce of an order that has rested less than
 ``min_rest_ms`` is refused (status ``REFUSED``).
@@ -162,10 +176,15 @@ _PPB = 1_000_000_000
     X_BUMP_HEAD,
     X_BUMP_N,
     X_N_DELAYED,
+    X_REF_UPDATE_PPB,
+    X_REOPEN_PENDING,
+    X_N_REOPENINGS,
+    X_REOPEN_VOLUME,
     X_RING,
-) = range(N_RULES, N_RULES + 60)
+) = range(N_RULES, N_RULES + 64)
 #: flags
 F_LULD, F_MWCB, F_MIN_REST, F_HALT, F_FBA, F_OTR, F_TAX, F_BUMP = 1, 2, 4, 8, 16, 32, 64, 128
+F_REOPEN = 256  # halts and pauses end with a reopening call auction
 #: the LULD ring at ``X_RING``: per slot (second stamp, sum of trade ticks, trade count);
 #: the halt ring at ``rules[X_HALT_RING_AT]``: per slot (second stamp, min tick, max tick);
 #: the pending batch-auction IOC ids at ``rules[X_FBA_IOC_AT]``; the owner block at
@@ -243,6 +262,7 @@ def rules_array(
         flags |= F_LULD
         rules[X_TIER] = luld.tier
         rules[X_BAND_PPB] = 0 if luld.band_pct is None else round(luld.band_pct * _PPB)
+        rules[X_REF_UPDATE_PPB] = round(luld.reference_update_pct * _PPB)
         rules[X_LIMIT_NS] = round(luld.limit_state_s * 1e9)
         rules[X_PAUSE_NS] = round(luld.pause_s * 1e9)
         rules[X_DOUBLE_OPEN_NS] = round(luld.double_open_s * 1e9)
@@ -279,6 +299,8 @@ def rules_array(
         rules[X_CANCEL_WINDOW_NS] = round(tax.cancel_window_ms * 1e6)
         # bps of the notional in micro-ticks per tick of notional: 1 bp = 100 uticks/tick
         rules[X_TRADE_TAX_URATE] = round(tax.trade_tax_bps * 100)
+    if any(p is not None and p.reopening == "auction" for p in (luld, mwcb, halt)):
+        flags |= F_REOPEN
     rules[X_FLAGS] = flags
     rules[X_LIMIT_SINCE] = -1
     rules[X_LAST_TICK] = prev_close_tick
@@ -313,8 +335,12 @@ def band_ticks(ref_tick, t_ns, rules):
 
 @njit(cache=True)
 def reference_tick(t_ns, rules):
-    """Mean trade price (ticks, float) of the whole seconds in the reference window
-    before ``t_ns``; the previous reference (at first the previous close) when none."""
+    """The reference price (ticks, float) in effect at ``t_ns``.
+
+    The mean trade price of the whole seconds in the reference window before ``t_ns``
+    becomes the reference when it is ``reference_update_pct`` or more away from the
+    reference in effect (at first the previous close); otherwise, when no trade
+    happened in the window, and during a limit state, the reference in effect stays."""
     w = rules[X_REF_WINDOW_S]
     sec = t_ns // 1_000_000_000
     total = 0
@@ -325,11 +351,15 @@ def reference_tick(t_ns, rules):
         if stamp >= sec - w and stamp < sec:
             total += rules[base + 1]
             count += rules[base + 2]
-    if count == 0:
-        return rules[X_REF_MILLI] / 1000.0
-    ref = total / count
-    rules[X_REF_MILLI] = round(ref * 1000.0)
-    return ref
+    current = rules[X_REF_MILLI] / 1000.0
+    if count == 0 or rules[X_LIMIT_SINCE] >= 0:  # no new bands during a limit state
+        return current
+    mean = total / count
+    # the plan: a new reference only when the mean moved >= reference_update_pct
+    if abs(mean - current) * _PPB >= rules[X_REF_UPDATE_PPB] * current:
+        rules[X_REF_MILLI] = round(mean * 1000.0)
+        return mean
+    return current
 
 
 @njit(cache=True)
@@ -341,6 +371,8 @@ def _halt_until(rules, start_ns, until_ns):
         return
     rules[X_HALTED_NS] += until_ns - max(old, start_ns)
     rules[X_HALT_UNTIL] = until_ns
+    if rules[X_FLAGS] & F_REOPEN and rules[X_CLOSED] == 0:
+        rules[X_REOPEN_PENDING] = 1
 
 
 @njit(cache=True)
@@ -606,6 +638,8 @@ def rules_report(rules: np.ndarray) -> dict:
             "actions_refused_otr": 0,
             "tax_collected_ticks": 0.0,
             "orders_delayed": 0,
+            "reopening_auctions": 0,
+            "reopening_volume": 0,
         }
     return {
         "seconds_halted": int(rules[X_HALTED_NS]) / 1e9,
@@ -619,6 +653,8 @@ def rules_report(rules: np.ndarray) -> dict:
         "actions_refused_otr": int(rules[X_N_REFUSED_OTR]),
         "tax_collected_ticks": int(rules[X_REGULATOR_UTICKS]) / UTICKS_PER_TICK,
         "orders_delayed": int(rules[X_N_DELAYED]),
+        "reopening_auctions": int(rules[X_N_REOPENINGS]),
+        "reopening_volume": int(rules[X_REOPEN_VOLUME]),
     }
 
 
@@ -642,6 +678,7 @@ def owner_counts(rules: np.ndarray) -> dict[str, np.ndarray]:
 
 __all__ = [
     "BOOK_RULES_IMPLEMENTED",
+    "F_REOPEN",
     "UTICKS_PER_TICK",
     "after_action",
     "band_ticks",

@@ -46,6 +46,12 @@ from marketsim.errors import UsageError
 from marketsim.market_rules import (
     F_BUMP,
     F_FBA,
+    F_REOPEN,
+    X_CLOSED,
+    X_HALT_UNTIL,
+    X_N_REOPENINGS,
+    X_REOPEN_PENDING,
+    X_REOPEN_VOLUME,
     X_BUMP_NS,
     X_FBA_IOC_AT,
     X_FBA_IOC_N,
@@ -418,6 +424,15 @@ def _apply_ruled(
     best_ask = tick_lo + state[S_BEST_ASK] if state[S_N_ASK] > 0 else NO_BAND_HI
     if before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
         return REFUSED, n_fills
+    if rules[X_FLAGS] & F_REOPEN:
+        if rules[X_REOPEN_PENDING] != 0 and rules[R_HALTED] == 0:
+            n_fills = _reopen(levels, orders, oid_slot, state, rules, fills, n_fills)
+        elif rules[R_HALTED] != 0 and rules[X_CLOSED] == 0 and kind == LIMIT:
+            st = _rest_while_halted(
+                t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state
+            )
+            after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+            return st, n_fills
     if rules[X_FLAGS] & F_FBA:
         n_fills = _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
         if kind != CANCEL and kind != REDUCE:
@@ -458,6 +473,40 @@ def _apply_ruled(
         t_ns, kind, owner, st, order_t, order_owner, removed, fills, n_fills, n_after, rules
     )
     return st, n_after
+
+
+@njit(cache=True)
+def _reopen(levels, orders, oid_slot, state, rules, fills, n_fills):
+    """The reopening call auction at the end of a halt (the clearing of :func:`clear_batch`
+    at the halt's end). Waits for the next action while ``fills`` lacks room for it."""
+    if fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
+        return n_fills
+    t_open = rules[X_HALT_UNTIL]
+    n0 = n_fills
+    n_fills, _ = clear_batch(
+        t_open, rules[X_LAST_TICK], levels, orders, oid_slot, state, rules, fills, n_fills
+    )
+    after_action(t_open, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
+    rules[X_REOPEN_PENDING] = 0
+    rules[X_N_REOPENINGS] += 1
+    for k in range(n0, n_fills):
+        rules[X_REOPEN_VOLUME] += fills[k].qty
+    return n_fills
+
+
+@njit(cache=True)
+def _rest_while_halted(
+    t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state
+):
+    """A limit order entered during a halt rests, unmatched, for the reopening auction."""
+    if qty < 1 or order_id < 0 or (side != BUY and side != SELL):
+        return BAD_ORDER
+    if not 0 <= price_tick - state[S_TICK_LO] < levels.shape[2]:
+        return BAD_ORDER
+    if oid_slot[order_id] != -1:
+        return DUPLICATE_ID
+    _insert(t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state)
+    return OK
 
 
 @njit(cache=True)

@@ -93,7 +93,10 @@ class LULD(_Policy):
     (tier 1) or ``10%`` (tier 2) above $3, ``20%`` for $0.75-$3, the lesser of $0.15 or
     75% below $0.75; doubled in the first ``double_open_s`` and the last
     ``double_close_s`` of the session. A book at the band for ``limit_state_s`` enters a
-    ``pause_s`` trading pause. ``band_pct`` overrides the tier's percentage.
+    ``pause_s`` trading pause. ``band_pct`` overrides the tier's percentage. As in the
+    plan, the reference (and so the band) changes only when the mean has moved
+    ``reference_update_pct`` (1%) or more from the reference in effect; ``0`` follows the
+    mean at every action.
 
     ``reprice_to_band`` (price sliding): a sell priced below the lower band is repriced
     to the band (a buy above the upper band likewise), and the part of a market order
@@ -110,12 +113,23 @@ class LULD(_Policy):
     tier: Literal[1, 2] = 1
     band_pct: float | None = Field(None, gt=0.0, lt=1.0, description="override of the band")
     reference_window_s: float = Field(300.0, gt=0.0)
+    reference_update_pct: float = Field(
+        0.01,
+        ge=0.0,
+        lt=1.0,
+        description="move of the 5-minute mean that resets the reference (0 = every trade)",
+    )
     limit_state_s: float = Field(15.0, gt=0.0)
     pause_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
     double_open_s: float = Field(900.0, ge=0.0, le=SESSION_SECONDS)
     double_close_s: float = Field(1500.0, ge=0.0, le=SESSION_SECONDS)
     reprice_to_band: bool = Field(
         True, description="reprice orders through the band to the band (price sliding)"
+    )
+    reopening: Literal["auction", "continuous"] = Field(
+        "auction",
+        description="how trading resumes: a call auction over the orders entered "
+        "during the halt, or continuous matching of an unchanged book",
     )
 
 
@@ -133,6 +147,11 @@ class MWCB(_Policy):
         ge=SESSION_OPEN_S,
         le=SESSION_CLOSE_S,
         description="seconds since midnight",
+    )
+    reopening: Literal["auction", "continuous"] = Field(
+        "auction",
+        description="how trading resumes: a call auction over the orders entered "
+        "during the halt, or continuous matching of an unchanged book",
     )
 
     @model_validator(mode="after")
@@ -152,6 +171,11 @@ class Halt(_Policy):
     move_pct: float = Field(0.10, gt=0.0, lt=1.0)
     window_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
     halt_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
+    reopening: Literal["auction", "continuous"] = Field(
+        "auction",
+        description="how trading resumes: a call auction over the orders entered "
+        "during the halt, or continuous matching of an unchanged book",
+    )
 
 
 class FBA(_Policy):

@@ -181,6 +181,13 @@ class MarketSpec(ScenarioSpec):
     initial_price_tick: int = Field(
         100_000, ge=100, le=10**7, description="opening price in ticks (100000 = 1000.00)"
     )
+    prior_decline: float = Field(
+        0.0,
+        ge=-0.5,
+        lt=0.5,
+        description="fall from the previous close to the opening price (circuit breakers "
+        "and the opening LULD reference count from the previous close)",
+    )
 
     n_noise: int = Field(800, ge=1, description="noise (zero-intelligence) traders")
     noise_rate: float = Field(0.05, gt=0, description="wake-ups per noise trader per second")
@@ -292,6 +299,11 @@ class MarketSpec(ScenarioSpec):
         return self
 
 
+def previous_close_tick(spec: MarketSpec) -> int:
+    """The previous session's close in ticks: ``initial_price_tick / (1 - prior_decline)``."""
+    return round(spec.initial_price_tick / (1.0 - spec.prior_decline))
+
+
 def _population(spec: MarketSpec, rng: np.random.Generator):
     """Trader kinds and per-trader parameters, ``(kind int64[n], params float64[n, 6])``."""
     groups = [
@@ -400,7 +412,7 @@ class OrderBookMarket(mesa.Model):
             else rules_array(
                 spec.policy,
                 tick_size=spec.tick_size,
-                prev_close_tick=p0,
+                prev_close_tick=previous_close_tick(spec),
                 open_ns=OPEN_NS,
                 close_ns=OPEN_NS + spec.session_seconds * NS_PER_SECOND,
                 n_owners=n,

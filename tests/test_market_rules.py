@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from marketsim.market_rules import band_ticks, rules_array, rules_report
-from marketsim.orderbook import OrderBook
+from marketsim.orderbook import R_HALTED, OrderBook
 from marketsim.policies import parse_policies
 from marketsim.records import ACTION_DTYPE, CANCEL, HALTED, OK, OUTSIDE_BAND, REFUSED
 
@@ -16,6 +16,12 @@ S = 1_000_000_000
 NOON = 12 * 3600 * S
 OPEN = (9 * 3600 + 30 * 60) * S
 CLOSE_100 = 10_000  # $100.00 in cents
+
+
+def halted(book):
+    """Trading halted at the book's last action (under the default reopening auction a
+    limit order entered in a halt is accepted and rests for the auction)."""
+    return book.rules[R_HALTED] == 1
 
 
 def make_book(policy: str, prev_close=CLOSE_100):
@@ -76,6 +82,27 @@ def test_one_tick_inside_the_band_executes_one_tick_outside_does_not():
     assert st == OUTSIDE_BAND and fills.size == 0
 
 
+def _band_after_trades_at(price, policy="luld"):
+    """The band one minute after trades at ``price`` (reference $100.00 before)."""
+    book = make_book(policy)
+    for k in range(5):
+        trade_at(book, price, NOON + k * S)
+    book.limit("buy", 5_000, 1, t_ns=NOON + 60 * S)  # any action brings the rules to t
+    from marketsim.market_rules import _R_BAND_HI, _R_BAND_LO
+
+    return int(book.rules[_R_BAND_LO]), int(book.rules[_R_BAND_HI])
+
+
+def test_the_reference_moves_only_when_the_mean_moves_one_percent():
+    # LULD plan: no new bands unless the 5-minute mean moved >= 1% from the reference
+    assert _band_after_trades_at(10_099) == (9_500, 10_500)  # 0.99%: reference stays
+    assert _band_after_trades_at(10_100) == (9_595, 10_605)  # 1%: reference = 101.00
+    assert _band_after_trades_at(9_901) == (9_500, 10_500)
+    assert _band_after_trades_at(9_900) == (9_405, 10_395)
+    # reference_update_pct=0 follows the mean at every action
+    assert _band_after_trades_at(10_099, "luld:reference_update_pct=0") == (9_595, 10_603)
+
+
 def test_the_limit_state_becomes_a_pause_at_exactly_15_seconds():
     book = make_book("luld")
     book.limit("sell", 9_500, 5, t_ns=NOON)  # best offer at the lower band
@@ -86,10 +113,10 @@ def test_the_limit_state_becomes_a_pause_at_exactly_15_seconds():
     book.limit("sell", 9_601, 1, t_ns=t0 + 15 * S - 1)
     assert book.last_status == OK
     book.limit("sell", 9_602, 1, t_ns=t0 + 15 * S)
-    assert book.last_status == HALTED
+    assert halted(book)
     assert book.cancel(1) == 1 and book.last_status == OK  # cancels work in a pause
     book.limit("sell", 9_603, 1, t_ns=t0 + 315 * S - 1)
-    assert book.last_status == HALTED
+    assert halted(book)
     book.limit("sell", 9_604, 1, t_ns=t0 + 315 * S)
     assert book.last_status == OK
     rep = rules_report(book.rules)
@@ -107,7 +134,7 @@ def test_leaving_the_band_resets_the_limit_state_clock():
     book.limit("sell", 9_602, 1, t_ns=NOON + 16 * S)  # 16 s after the first entry
     assert book.last_status == OK
     book.limit("sell", 9_603, 1, t_ns=NOON + 27 * S)  # 15 s after the second entry
-    assert book.last_status == HALTED
+    assert halted(book)
 
 
 def test_each_circuit_breaker_level_fires_once_at_exactly_7_13_and_20_percent():
@@ -118,7 +145,8 @@ def test_each_circuit_breaker_level_fires_once_at_exactly_7_13_and_20_percent():
     st, fills = trade_at(book, 9_300, t + S)  # exactly 7%: level 1
     assert fills.size == 1 and rules_report(book.rules)["mwcb_levels_fired"] == 1
     book.limit("buy", 9_000, 1, t_ns=t + S + 900 * S - 1)
-    assert book.last_status == HALTED  # 15-minute halt
+    assert halted(book)  # 15-minute halt
+    book.cancel(book.last_order_id)  # the probe rested for the reopening auction
     t = t + S + 900 * S
     st, _ = trade_at(book, 9_300, t)
     assert st == OK
@@ -129,7 +157,8 @@ def test_each_circuit_breaker_level_fires_once_at_exactly_7_13_and_20_percent():
     st, _ = trade_at(book, 8_700, t + 3 * S)  # exactly 13%: level 2
     assert rules_report(book.rules)["mwcb_levels_fired"] == 2
     book.limit("buy", 8_000, 1, t_ns=t + 4 * S)
-    assert book.last_status == HALTED
+    assert halted(book)
+    book.cancel(book.last_order_id)
     t = t + 3 * S + 900 * S
     st, _ = trade_at(book, 8_001, t)
     assert st == OK and rules_report(book.rules)["mwcb_levels_fired"] == 2
@@ -137,7 +166,7 @@ def test_each_circuit_breaker_level_fires_once_at_exactly_7_13_and_20_percent():
     rep = rules_report(book.rules)
     assert rep["mwcb_levels_fired"] == 3 and rep["market_closed_by_mwcb"]
     book.limit("buy", 9_000, 1, t_ns=16 * 3600 * S - 1)
-    assert book.last_status == HALTED
+    assert halted(book)
 
 
 def test_no_circuit_breaker_halt_at_or_after_15_25():
@@ -145,7 +174,7 @@ def test_no_circuit_breaker_halt_at_or_after_15_25():
     before = make_book("mwcb")
     trade_at(before, 9_300, cutoff - 1)
     before.limit("buy", 9_000, 1, t_ns=cutoff)
-    assert before.last_status == HALTED
+    assert halted(before)
     after = make_book("mwcb")
     trade_at(after, 9_300, cutoff)
     after.limit("buy", 9_000, 1, t_ns=cutoff + 1)
@@ -153,7 +182,7 @@ def test_no_circuit_breaker_halt_at_or_after_15_25():
     after.cancel(after.last_order_id)
     trade_at(after, 8_000, cutoff + 2)  # level 3 still closes the market
     after.limit("buy", 7_000, 1, t_ns=cutoff + 3)
-    assert after.last_status == HALTED
+    assert halted(after)
 
 
 def test_minimum_resting_time_refuses_early_cancels():
@@ -163,3 +192,46 @@ def test_minimum_resting_time_refuses_early_cancels():
     assert book.order(7)["qty"] == 3
     assert cancel_at(book, 7, NOON + 500_000_000) == OK and book.order(7) is None
     assert rules_report(book.rules)["actions_refused_min_rest"] == 1
+
+
+# --- reopening auctions -------------------------------------------------------------------
+
+
+def test_a_circuit_breaker_halt_ends_with_a_reopening_call_auction():
+    """Orders entered during the halt rest unmatched (a crossed book); the first action
+    at or after the halt's end clears them at one price, stamped at the end."""
+    book = make_book("mwcb")
+    trade_at(book, 9_300, NOON)  # level 1: halted until NOON + 900 s
+    end = NOON + 900 * S
+    book.limit("buy", 9_450, 5, order_id=100, t_ns=NOON + 10 * S)
+    assert book.last_status == OK and halted(book)
+    book.limit("sell", 9_400, 3, order_id=101, t_ns=NOON + 20 * S)
+    book.limit("sell", 9_420, 4, order_id=102, t_ns=NOON + 30 * S)
+    assert book.best_bid() == 9_450 and book.best_ask() == 9_400  # crossed, no trade
+    assert book.market("buy", 1, t_ns=NOON + 40 * S).size == 0 and halted(book)
+    assert rules_report(book.rules)["reopening_auctions"] == 0
+    fills = book.limit("buy", 9_000, 1, t_ns=end)  # first action after the halt
+    assert not halted(book)
+    # demand at 9,420: 5, supply 7 -> 5 clear; at 9,400-9,419: 5 vs 3 -> 3. Max volume 5
+    assert fills["price_tick"].tolist() == [9_420, 9_420] and fills["qty"].sum() == 5
+    assert set(fills["t_ns"].tolist()) == {end}
+    rep = rules_report(book.rules)
+    assert rep["reopening_auctions"] == 1 and rep["reopening_volume"] == 5
+    assert book.best_bid() == 9_000 and book.best_ask() == 9_420  # 2 left of order 102
+
+
+def test_continuous_reopening_refuses_orders_during_the_halt():
+    book = make_book("mwcb:reopening=continuous")
+    trade_at(book, 9_300, NOON)
+    book.limit("buy", 9_450, 5, t_ns=NOON + 10 * S)
+    assert book.last_status == HALTED and book.best_bid() is None
+    book.limit("buy", 9_450, 5, t_ns=NOON + 900 * S)
+    assert book.last_status == OK
+    assert rules_report(book.rules)["reopening_auctions"] == 0
+
+
+def test_a_market_closed_by_the_last_level_does_not_reopen():
+    book = make_book("mwcb")
+    trade_at(book, 8_000, NOON)  # 20%: closed for the day
+    book.limit("buy", 9_000, 1, t_ns=NOON + S)
+    assert book.last_status == HALTED
