@@ -251,6 +251,17 @@ def run_cell(
     return metrics
 
 
+def _run_cell_in_worker(
+    scenario: str, spec_json: dict, seed: int, sessions, out: str, threads: int
+) -> dict[str, float]:
+    """:func:`run_cell` in a worker process (the spec travels as JSON)."""
+    from scenarios import build_spec, get_scenario
+
+    module = get_scenario(scenario)
+    spec = build_spec(module.Spec, spec_json, None)
+    return run_cell(module, spec, seed=seed, sessions=sessions, out=Path(out), threads=threads)
+
+
 def compare(
     scenario: str,
     policies: list[str],
@@ -263,6 +274,7 @@ def compare(
     threads: int | None = None,
     progress: bool = True,
     level: float = 0.95,
+    workers: int = 1,
 ) -> pl.DataFrame:
     """Run the comparison and write ``compare.parquet`` and ``compare.json``.
 
@@ -273,6 +285,8 @@ def compare(
         ``"luld+mwcb"``); the first is the baseline
     seeds : int, seeds 0 .. seeds-1 under every policy
     sessions : int or None, sessions per run (None: the scenario's default)
+    workers : int, processes running cells at once (1: in this process). Each cell's
+        numbers do not depend on it: a cell is a function of its spec and seed.
 
     Returns
     -------
@@ -312,17 +326,49 @@ def compare(
     t0 = time.perf_counter()
     cells = [(p, s) for s in range(seeds) for p in range(len(labels))]
 
-    def _do(p, s):
-        m = run_cell(
-            module,
-            specs[p],
-            seed=s,
-            sessions=sessions,
-            out=out / "cells" / _safe(labels[p]) / f"seed_{s}",
-            threads=threads,
-        )
+    def _cell_out(p, s):
+        return out / "cells" / _safe(labels[p]) / f"seed_{s}"
+
+    def _store(p, s, m):
         for k, v in m.items():
             values[labels[p]].setdefault(k, np.full(seeds, np.nan))[s] = v
+
+    def _do(p, s):
+        _store(
+            p,
+            s,
+            run_cell(
+                module, specs[p], seed=s, sessions=sessions, out=_cell_out(p, s), threads=threads
+            ),
+        )
+
+    def _run_all(advance):
+        if workers <= 1:
+            for p, s in cells:
+                _do(p, s)
+                advance()
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of numba's thread pool
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {
+                pool.submit(
+                    _run_cell_in_worker,
+                    scenario,
+                    specs[p].model_dump(mode="json"),
+                    s,
+                    sessions,
+                    str(_cell_out(p, s)),
+                    1 if threads is None else threads,
+                ): (p, s)
+                for p, s in cells
+            }
+            for fut in as_completed(futures):
+                p, s = futures[fut]
+                _store(p, s, fut.result())
+                advance()
 
     if progress:
         from rich.console import Console
@@ -336,12 +382,9 @@ def compare(
             console=Console(stderr=True),
         ) as bar:
             task = bar.add_task("policy x seed runs", total=len(cells))
-            for p, s in cells:
-                _do(p, s)
-                bar.advance(task)
+            _run_all(lambda: bar.advance(task))
     else:
-        for p, s in cells:
-            _do(p, s)
+        _run_all(lambda: None)
 
     table = compare_table(values, level)
     write_parquet_atomic(table, out / "compare.parquet")
@@ -464,6 +507,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         sets=args.sets,
         threads=args.threads,
         progress=not args.quiet,
+        workers=args.workers,
     )
     print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
     if args.report:
@@ -501,6 +545,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--report", action="store_true", help="also write report.html")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes running (policy, seed) cells at once (default 1); the numbers "
+        "do not depend on it",
+    )
     add_run_options(p)
     p.set_defaults(func=_cmd_compare)
 

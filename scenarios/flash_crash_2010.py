@@ -19,6 +19,12 @@ chartists and high-frequency lay-offs (hot potato) sell into the fall. Value tra
 of 5.1-12.2% within 213-547 s, 59-100% recovered within 30 minutes, hot-potato
 ratio 62-1,306; the programme completes its 75,000 contracts in 40-95 minutes.
 
+The day was already falling: the DJIA lost about 9% from the previous close at the
+trough, about 5 points of it in the minutes of the crash (CFTC-SEC 2010), so about 4%
+before. ``prior_decline`` (0.04) puts the previous close that far above the opening
+price; market-wide circuit breakers count from it (7% from the close is a 3.1% fall
+from the open). Without rules it changes nothing.
+
 Run it as ``marketsim run flash_crash_2010 --seed 1 --out runs/crash``. The summary
 has ``max_drawdown``, ``drawdown_seconds``, ``recovery_share`` and
 ``hot_potato_ratio`` (definitions in :mod:`scenarios._orderbook_market`).
@@ -37,9 +43,16 @@ class Spec(MarketSpec):
     """Parameters of the flash-crash session (the calm market + the sell programme)."""
 
     name = "flash_crash_2010"
-    version = 2  # 2: reference-price makers
+    version = 3  # 2: reference-price makers; 3: the day's prior decline, halts reopen by auction
 
     programme: bool = Field(True, description="run the large sell programme")
+    prior_decline: float = Field(
+        0.04,
+        ge=-0.5,
+        lt=0.5,
+        description="fall from the previous close to the opening price (circuit breakers "
+        "and the opening LULD reference count from the previous close)",
+    )
 
 
 def run(

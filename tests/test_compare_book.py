@@ -99,3 +99,27 @@ def test_compare_writes_magnet_table_and_report(tmp_path):
     assert set(summary) == set(magnet["policy"]) and "without" in next(iter(summary.values()))
     html = (out / "report.html").read_text()
     assert "Magnet effect" in html and (out / "figures" / "magnet.png").is_file()
+
+
+def test_worker_processes_give_the_same_numbers_as_one_process(tmp_path):
+    """Cells are functions of (spec, seed): running them in 2 processes changes nothing."""
+    common = [
+        "compare",
+        "flash_crash_2010",
+        "--policy",
+        "none",
+        "--policy",
+        "mwcb:levels=[0.004,0.008,0.5],halt_s=60",
+        "--seeds",
+        "2",
+        "--quiet",
+        "--set",
+        "session_seconds=900",
+        "--set",
+        "programme_start_s=300",
+    ]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--out", str(tmp_path / "two"), "--workers", "2"]) == 0
+    one = json.loads((tmp_path / "one" / "compare.json").read_text())["per_seed"]
+    two = json.loads((tmp_path / "two" / "compare.json").read_text())["per_seed"]
+    assert one == two and one["mwcb:levels=[0.004, 0.008, 0.5],halt_s=60.0"] != one["none"]
