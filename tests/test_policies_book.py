@@ -3,7 +3,12 @@
 import pytest
 
 from marketsim.cli import main
-from scenarios._orderbook_market import book_frame, session_summary, simulate
+from scenarios._orderbook_market import (
+    book_frame,
+    previous_close_tick,
+    session_summary,
+    simulate,
+)
 from scenarios._spec import build_spec
 from scenarios.flash_crash_2010 import Spec
 
@@ -33,12 +38,16 @@ def test_same_seed_same_session_under_a_rule():
 def test_a_breaker_that_binds_halts_trading_once_per_level():
     # levels set from this seed's own unregulated fall, so the test holds whatever the
     # calibration: the paths agree until the first level fires
+    # (levels count from the previous close, prior_decline above the opening price)
     spec = build_spec(Spec, {}, SHORT)
+    close = previous_close_tick(spec)
+    gap = 1 - spec.initial_price_tick / close
     low = simulate(spec, seed=0).fills_all()["price_tick"].min()
     fall = 1 - low / spec.initial_price_tick
     if fall < 1e-4:
         pytest.skip(f"this seed never falls ({fall:.2e})")
-    s = _session(f"mwcb:levels=[{fall / 3:.6f},{fall / 2:.6f},0.9],halt_s=120")
+    lv1, lv2 = (1 - (1 - gap) * (1 - fall / k) for k in (3, 2))
+    s = _session(f"mwcb:levels=[{lv1:.6f},{lv2:.6f},0.9],halt_s=120")
     assert 1 <= s["mwcb_levels_fired"] <= 2 and not s["market_closed_by_mwcb"]
     assert s["seconds_halted"] == pytest.approx(120.0 * s["mwcb_levels_fired"])
 
