@@ -77,7 +77,11 @@ def limit_distance(
             s = t[k] // NS
             lo_i, hi_i = np.searchsorted(sec, [s - w, s])
             if hi_i > lo_i:
-                ref_prev = (csum[hi_i] - csum[lo_i]) / (hi_i - lo_i)
+                mean = (csum[hi_i] - csum[lo_i]) / (hi_i - lo_i)
+                # the plan's rule: a new reference only on a move of >= 1% (the rules'
+                # freeze during a limit state is not reconstructed here)
+                if abs(mean - ref_prev) >= luld.reference_update_pct * ref_prev:
+                    ref_prev = mean
             lo, hi = band_ticks(ref_prev, int(t[k]), rules)
             if np.isfinite(mid[k]) and mid[k] > 0:
                 dist[k] = min(dist[k], abs(mid[k] - lo) / mid[k], abs(hi - mid[k]) / mid[k])

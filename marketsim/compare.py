@@ -455,7 +455,7 @@ def magnet_effect(
     base = specs[0]
     if not all(hasattr(base, k) for k in ("tick_size", "initial_price_tick", "session_seconds")):
         return None
-    from scenarios._orderbook_market import OPEN_NS
+    from scenarios._orderbook_market import OPEN_NS, previous_close_tick
 
     parts = []
     for label, spec in zip(labels[1:], specs[1:], strict=True):
@@ -485,7 +485,7 @@ def magnet_effect(
                         b,
                         tr,
                         limits,
-                        prev_close_tick=spec.initial_price_tick,
+                        prev_close_tick=previous_close_tick(spec),
                         tick_size=spec.tick_size,
                         open_ns=OPEN_NS,
                         close_ns=OPEN_NS + spec.session_seconds * 1_000_000_000,
