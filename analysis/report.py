@@ -985,11 +985,58 @@ def _header(run_dir: Path, kind: str, summary: dict, wall: float) -> str:
         if verdicts
         else ""
     )
+    effects = compare_sentences(summary) if kind == "compare" else []
+    if effects:
+        vhtml += (
+            "<h2>Effects and costs</h2><ul>"
+            + "".join(f"<li>{html.escape(v)}</li>" for v in effects)
+            + "</ul>"
+        )
     return (
         f"<table class='meta'>{table}</table>"
         + (f"<p class='params'><b>parameters:</b> {html.escape(ptext)}</p>" if ptext else "")
         + vhtml
     )
+
+
+#: (metric, name, scale, number format, unit) of the effect and cost sentences
+_EFFECT_METRICS = (
+    ("max_drawdown", "max drawdown", 100.0, "+.2f", " pp"),
+    ("delta", "Delta", 1.0, "+.3f", ""),
+    ("mean_price", "mean price", 1.0, "+.4f", ""),
+)
+_COST_METRICS = (
+    ("seconds_halted", "time halted", 1.0, "+,.0f", " s per session"),
+    ("volume", "volume", 1.0, "+,.0f", " contracts"),
+    ("consumer_surplus", "consumer surplus", 1.0, "+.4f", ""),
+)
+
+
+def compare_sentences(summary: dict) -> list[str]:
+    """One sentence per policy of a comparison: its effect on the outcome metrics and its
+    costs, each a paired difference from the baseline with the 95% CI and p-value."""
+    rows = {(r["policy"], r["metric"]): r for r in summary.get("rows") or []}
+    base = summary.get("baseline")
+    policies = [p["label"] for p in summary.get("policies") or [] if p.get("label") != base]
+
+    def part(policy, metric, name, scale, spec, unit):
+        r = rows.get((policy, metric))
+        if r is None or r.get("diff") is None:
+            return None
+        d, lo, hi = (format(scale * r[k], spec) for k in ("diff", "diff_lo", "diff_hi"))
+        return f"{name} {d}{unit} [{lo}, {hi}], p = {r['p_value']:.3g}"
+
+    out = []
+    for pol in policies:
+        eff = [x for m in _EFFECT_METRICS if (x := part(pol, *m))]
+        cost = [x for m in _COST_METRICS if (x := part(pol, *m))]
+        if not eff and not cost:
+            continue
+        text = f"{pol} vs {base}: " + ("; ".join(eff) if eff else "no outcome metric")
+        if cost:
+            text += ". Cost: " + "; ".join(cost)
+        out.append(text + f" (paired over {summary.get('seeds', '?')} seeds, 95% CI).")
+    return out
 
 
 _STYLE = """

@@ -99,6 +99,10 @@ def test_compare_writes_magnet_table_and_report(tmp_path):
     assert set(summary) == set(magnet["policy"]) and "without" in next(iter(summary.values()))
     html = (out / "report.html").read_text()
     assert "Magnet effect" in html and (out / "figures" / "magnet.png").is_file()
+    # the report states each rule's effect and its cost (time halted, volume)
+    assert "Effects and costs" in html
+    assert "mwcb:levels=[0.004, 0.008, 0.5],halt_s=60.0 vs none: max drawdown" in html
+    assert "Cost: time halted" in html and "volume" in html
 
 
 def test_worker_processes_give_the_same_numbers_as_one_process(tmp_path):
