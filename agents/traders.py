@@ -61,6 +61,16 @@ zero-intelligence book (lag-1 acf about -0.1) and the lag of stale quotes are go
   at ``participation`` of the volume traded in the previous minute (accrued second by
   second), regardless of price or time (CFTC-SEC 2010: 75,000 E-mini contracts at 9%).
 
+Frequent batch auctions (policy ``fba``, seen in the ``rules`` array): orders rest
+until the next batch, so between batches the book may be crossed and has no mid; the
+traders then read the last clearing price (:func:`price_x2`). A market order's impact is
+booked when it is sent (its fills come with the batch). Market makers do not send
+pick-offs sized by the whole crossed book (they would count each other's waiting
+orders and grow every second) but bid in the batch for ``1 / n_mm`` of the other
+traders' stale orders (:func:`_pick_off_batch`) and quote their plain size; the
+high-frequency traders do not join a crossed book. Before the open nothing trades, so
+no one sends orders meant to trade at once then. Without ``fba`` nothing changes.
+
 Cash is counted in ``price_tick * qty`` units (``int64``), so every trade moves exactly
 as much cash and as many contracts from one trader to another: their sums never change.
 """
@@ -72,10 +82,16 @@ import numpy as np
 from numba import njit
 
 from marketsim.llm_proxy import NO_ORDER, trader_order, trader_signal
+from marketsim.market_rules import F_FBA, X_FLAGS, X_LAST_TICK, X_N_BATCHES, X_OPEN_NS
 from marketsim.orderbook import (
     DONE,
+    L_HEAD,
     L_QTY,
+    N_RULES,
     N_STATE,
+    O_NEXT,
+    O_OWNER,
+    O_QTY,
     S_BEST_ASK,
     S_BEST_BID,
     S_FREE_HEAD,
@@ -84,7 +100,7 @@ from marketsim.orderbook import (
     S_TICK_LO,
     apply_action,
 )
-from marketsim.records import BUY, CANCEL, IOC, LIMIT, MARKET, NS_PER_SECOND, SELL
+from marketsim.records import BUY, CANCEL, IOC, LIMIT, MARKET, NS_PER_SECOND, OK, SELL
 from marketsim.rng import next_double
 
 # --- trader kinds ------------------------------------------------------------------
@@ -248,6 +264,29 @@ def mid_x2(bstate, n_ticks, last_mid_x2):
     return 2 * bstate[S_TICK_LO] + bstate[S_BEST_BID] + bstate[S_BEST_ASK]
 
 
+@njit(cache=True, inline="always")
+def batch_mode(rules):
+    """True when the book matches by frequent batch auctions (policy ``fba``)."""
+    return rules.shape[0] > N_RULES and (rules[X_FLAGS] & F_FBA) != 0
+
+
+@njit(cache=True)
+def price_x2(bstate, n_ticks, last_mid_x2, rules):
+    """Twice the price the traders read, in ticks: :func:`mid_x2`, except that in
+    batch-auction mode a crossed or locked book (bids at or above offers wait for the
+    batch) has no mid, and the last clearing price (``X_LAST_TICK``) is read instead
+    (before the first batch has traded, the last price read, ``last_mid_x2``)."""
+    m2 = mid_x2(bstate, n_ticks, last_mid_x2)
+    if (
+        batch_mode(rules)
+        and bstate[S_N_BID] > 0
+        and bstate[S_N_ASK] > 0
+        and bstate[S_BEST_BID] >= bstate[S_BEST_ASK]
+    ):
+        return 2 * rules[X_LAST_TICK] if rules[X_N_BATCHES] > 0 else last_mid_x2
+    return m2
+
+
 @njit(cache=True)
 def _send(
     t_ns,
@@ -372,11 +411,14 @@ def _market(
 
     The impact per contract is ``lambda (1 + k m)`` with ``m`` the share of market makers
     not quoting the side that was hit: liquidity that has withdrawn makes flow costlier.
+    In batch-auction mode the order only rests until the next batch, and the fills this
+    call settles are those of a batch of earlier orders: the impact is that of the
+    order's own quantity, booked when it is accepted (the order flow the batch will see).
     """
     oid = gi[I_NEXT_OID]
     gi[I_NEXT_OID] += 1
     v0 = gi[I_VOLUME]
-    _send(
+    st = _send(
         t_ns,
         MARKET,
         side,
@@ -395,6 +437,8 @@ def _market(
         is_hft,
     )
     filled = gi[I_VOLUME] - v0
+    if batch_mode(rules):
+        filled = qty if st == OK else 0
     n_mm = g[G_N_MM]
     if filled > 0:
         quoting = gi[I_MM_BIDDING] if side == SELL else gi[I_MM_ASKING]
@@ -489,6 +533,82 @@ def _pick_off(
         )
 
 
+@njit(cache=True)
+def _stale_qty(levels, orders, bstate, side, price_tick, kind):
+    """:func:`_crossing_qty` without the market makers' own orders: what a maker can
+    pick off in a batch (the other makers' old quotes are cancelled before it)."""
+    lo = bstate[S_TICK_LO]
+    n_ticks = levels.shape[2]
+    q = 0
+    if side == SELL:
+        if bstate[S_N_ASK] == 0:
+            return 0
+        j = bstate[S_BEST_ASK]
+        step = 1
+    else:
+        if bstate[S_N_BID] == 0:
+            return 0
+        j = bstate[S_BEST_BID]
+        step = -1
+    while 0 <= j < n_ticks and (lo + j <= price_tick if side == SELL else lo + j >= price_tick):
+        if levels[L_QTY, side, j] > 0:
+            slot = levels[L_HEAD, side, j]
+            while slot != -1:
+                if kind[orders[O_OWNER, slot]] != MARKET_MAKER:
+                    q += orders[O_QTY, slot]
+                slot = orders[O_NEXT, slot]
+        j += step
+    return q
+
+
+@njit(cache=True)
+def _pick_off_batch(
+    i,
+    t_ns,
+    side,
+    price_tick,
+    levels,
+    orders,
+    oid_slot,
+    bstate,
+    rules,
+    fills,
+    g,
+    gi,
+    acct,
+    kind,
+    is_hft,
+):
+    """Batch-auction mode: an IOC that waits for the batch, for this maker's share
+    (``1 / n_mm``) of the other traders' orders at or better than ``price_tick``. Sized
+    like :func:`_pick_off` it would count the other makers' waiting IOCs and
+    quotes too, and the makers' orders would grow on each other every second."""
+    stale = _stale_qty(levels, orders, bstate, SELL if side == BUY else BUY, price_tick, kind)
+    n_mm = max(g[G_N_MM], 1.0)
+    q = np.int64(np.ceil(stale / n_mm))
+    if q > 0:
+        oid = gi[I_NEXT_OID]
+        gi[I_NEXT_OID] += 1
+        _send(
+            t_ns,
+            IOC,
+            side,
+            price_tick,
+            q,
+            oid,
+            i,
+            levels,
+            orders,
+            oid_slot,
+            bstate,
+            rules,
+            fills,
+            gi,
+            acct,
+            is_hft,
+        )
+
+
 @njit(cache=True, inline="always")
 def _reference(g):
     """The market makers' reference price in ticks: fundamental x order-flow impact."""
@@ -527,9 +647,9 @@ def _llm_errors(g, llm_model, llm_rng):
 
 
 @njit(cache=True)
-def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng):
+def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng, rules):
     """Once per simulated second: record the book, then move the slow market state."""
-    m2 = mid_x2(bstate, levels.shape[2], np.int64(g[G_LAST_MID]))
+    m2 = price_x2(bstate, levels.shape[2], np.int64(g[G_LAST_MID]), rules)
     r = 0.5 * (m2 - g[G_LAST_MID])  # one-second mid change in ticks
     g[G_LAST_MID] = m2
     _snapshot(t_ns, levels, bstate, g, gi, acct, kind, snap)
@@ -585,15 +705,21 @@ def _act(
     has_ask = bstate[S_N_ASK] > 0
     bb = lo + bstate[S_BEST_BID]
     ba = lo + bstate[S_BEST_ASK]
-    m2 = mid_x2(bstate, n_ticks, np.int64(g[G_LAST_MID]))
+    m2 = price_x2(bstate, n_ticks, np.int64(g[G_LAST_MID]), rules)
     mid = 0.5 * m2
     size = params[i, P_SIZE]
+    batch = batch_mode(rules)
+    # in batch-auction mode, before the open nothing trades (the first batch is at the
+    # open + interval): orders to trade now would only wait, so none are sent
+    pre_open = batch and t_ns < rules[X_OPEN_NS]
     if k == NOISE:
         _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
         alpha = params[i, P_C]
         if _u(rng) < params[i, P_A]:
             side = BUY if _u(rng) * (1.0 + np.exp(-g[G_FLOW])) < 1.0 else SELL
             q = _pareto_size(rng, size, alpha, np.int64(50 * size))
+            if pre_open:
+                return
             _market(
                 i,
                 t_ns,
@@ -640,6 +766,8 @@ def _act(
                 acct,
                 is_hft,
             )
+    elif pre_open and k != MARKET_MAKER and k != HFT:
+        return
     elif k == FUNDAMENTAL:
         value = g[G_F] * np.exp(params[i, P_A])
         gap = np.log(value / mid)
@@ -702,19 +830,81 @@ def _act(
         # orders left stale by news inside the maker's new spread are taken out first
         # (picked off), so the mid sits on the reference price and does not catch up
         # with it a second later; a maker that has withdrawn still picks off
-        _pick_off(
-            i, t_ns, BUY, ask - 1, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
-        )
-        _pick_off(
-            i, t_ns, SELL, bid + 1, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
-        )
+        # (in batch-auction mode nothing executes before the batch: the maker bids
+        # there for its share of the other traders' stale orders, see _pick_off_batch)
+        if batch:
+            _pick_off_batch(
+                i,
+                t_ns,
+                BUY,
+                ask - 1,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                acct,
+                kind,
+                is_hft,
+            )
+            _pick_off_batch(
+                i,
+                t_ns,
+                SELL,
+                bid + 1,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                g,
+                gi,
+                acct,
+                kind,
+                is_hft,
+            )
+        else:
+            _pick_off(
+                i,
+                t_ns,
+                BUY,
+                ask - 1,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                gi,
+                acct,
+                is_hft,
+            )
+            _pick_off(
+                i,
+                t_ns,
+                SELL,
+                bid + 1,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                gi,
+                acct,
+                is_hft,
+            )
         # a maker stops quoting while recent one-sided order flow has pushed the price
         # far from the news (toxic flow, Easley, Lopez de Prado & O'Hara 2011; the
         # withdrawal of liquidity on 6 May 2010, CFTC-SEC 2010)
         if vol < params[i, P_C] and abs(g[G_IMPACT]) < params[i, P_D]:
             q = np.int64(size)
             if inv < lim:
-                q_bid = q + _crossing_qty(levels, bstate, SELL, bid)
+                q_bid = q if batch else q + _crossing_qty(levels, bstate, SELL, bid)
                 _rest(
                     i,
                     t_ns,
@@ -733,7 +923,7 @@ def _act(
                 )
                 quoting |= 1
             if inv > -lim:
-                q_ask = q + _crossing_qty(levels, bstate, BUY, ask)
+                q_ask = q if batch else q + _crossing_qty(levels, bstate, BUY, ask)
                 _rest(
                     i,
                     t_ns,
@@ -759,7 +949,7 @@ def _act(
         _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
         inv = acct[i, A_INV]
         lim = params[i, P_LIMIT]
-        if abs(inv) > lim:
+        if abs(inv) > lim and not pre_open:
             side = SELL if inv > 0 else BUY
             _market(
                 i,
@@ -777,7 +967,12 @@ def _act(
                 acct,
                 is_hft,
             )
-        elif np.sqrt(g[G_VAR]) < params[i, P_A] and has_bid and has_ask:
+        elif (
+            np.sqrt(g[G_VAR]) < params[i, P_A]
+            and has_bid
+            and has_ask
+            and not (batch and bb >= ba)  # a crossed book waiting for its batch has no quotes
+        ):
             q = np.int64(size)
             if inv < lim:
                 _rest(
@@ -948,7 +1143,7 @@ def run_chunk(
                         is_hft,
                         llm_model,
                     )
-            _on_second(ts, levels, bstate, g, gi, acct, kind, snap, rng)
+            _on_second(ts, levels, bstate, g, gi, acct, kind, snap, rng, rules)
             gi[I_NEXT_SECOND] += NS_PER_SECOND
         if t >= t_stop_ns:
             return DONE
