@@ -81,7 +81,9 @@ def test_a_tight_band_binds_and_changes_the_path(baseline):
     [
         ("luld:band_pct=-0.05", "luld.band_pct"),
         ("mwcb:halt_s=3000", "mwcb.halt_s = 3000 s is longer than the 2400 s session"),
-        ("fba", "'fba' is not implemented in the order-book market"),
+        ("fba:interval_ms=0", "fba.interval_ms"),
+        ("luld:reference_update_pct=-0.01", "luld.reference_update_pct"),
+        ("mwcb:reopening=later", "mwcb.reopening: Input should be 'auction' or 'continuous'"),
         ("steering", "'steering' applies to pricing markets"),
     ],
 )
