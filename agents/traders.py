@@ -510,6 +510,29 @@ def _pick_off(
 ):
     """An immediate-or-cancel order for everything resting at or better than ``price_tick``."""
     q = _crossing_qty(levels, bstate, SELL if side == BUY else BUY, price_tick)
+    _ioc(
+        i,
+        t_ns,
+        side,
+        price_tick,
+        q,
+        levels,
+        orders,
+        oid_slot,
+        bstate,
+        rules,
+        fills,
+        gi,
+        acct,
+        is_hft,
+    )
+
+
+@njit(cache=True)
+def _ioc(
+    i, t_ns, side, price_tick, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+):
+    """Send an immediate-or-cancel order of ``q`` (nothing when ``q < 1``) with a new id."""
     if q > 0:
         oid = gi[I_NEXT_OID]
         gi[I_NEXT_OID] += 1
@@ -586,27 +609,22 @@ def _pick_off_batch(
     stale = _stale_qty(levels, orders, bstate, SELL if side == BUY else BUY, price_tick, kind)
     n_mm = max(g[G_N_MM], 1.0)
     q = np.int64(np.ceil(stale / n_mm))
-    if q > 0:
-        oid = gi[I_NEXT_OID]
-        gi[I_NEXT_OID] += 1
-        _send(
-            t_ns,
-            IOC,
-            side,
-            price_tick,
-            q,
-            oid,
-            i,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            gi,
-            acct,
-            is_hft,
-        )
+    _ioc(
+        i,
+        t_ns,
+        side,
+        price_tick,
+        q,
+        levels,
+        orders,
+        oid_slot,
+        bstate,
+        rules,
+        fills,
+        gi,
+        acct,
+        is_hft,
+    )
 
 
 @njit(cache=True, inline="always")
