@@ -120,7 +120,9 @@ def base_models(n: int, share: float, markets: int) -> np.ndarray:
     return np.broadcast_to(ids, (markets, n)).copy()
 
 
-def model_biases(seed: int, model_id: np.ndarray, markup_sd: float, belief_sd: float):
+def model_biases(
+    seed: int, model_id: np.ndarray, markup_sd: float, belief_sd: float, start: int = 0
+):
     """Biases of each base model in each market, shared by the firms on that model.
 
     Parameters
@@ -135,16 +137,18 @@ def model_biases(seed: int, model_id: np.ndarray, markup_sd: float, belief_sd: f
     """
     M, n = model_id.shape
     gen = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1 << 20,)))
-    per_model = gen.standard_normal((M, n, 2))  # one pair per possible model id
+    # one pair per possible model id; market b reads row start + b whatever M is
+    per_model = gen.standard_normal((start + M, n, 2))[start:]
     rows = np.arange(M)[:, None]
     bias_markup = markup_sd * per_model[rows, model_id, 0]
     bias_belief = belief_sd * per_model[rows, model_id, 1]
     return bias_markup, bias_belief
 
 
-def market_streams(seed: int, markets: int) -> np.ndarray:
-    """One xoshiro256+ stream per market (``uint64[M, 4]``), spawned from ``seed``."""
-    return stream_states(seed, 0, markets)
+def market_streams(seed: int, markets: int, start: int = 0) -> np.ndarray:
+    """One xoshiro256+ stream per market (``uint64[M, 4]``), spawned from ``seed``:
+    market ``b`` gets stream ``start + b``."""
+    return stream_states(seed, start, markets)
 
 
 @njit(cache=True, inline="always")
@@ -665,6 +669,8 @@ class ProxyMarkets:
     fixed_price : ndarray(float64, shape (n,)), optional, prices of ``FIXED`` firms
     initial_markup : (lo, hi), the first price is ``c + U(lo, hi) * mu``, drawn per base model
     bias_sd : (markup_sd, belief_sd), spread of the base models' biases
+    start : int, index of the first market: market ``b`` here is market ``start + b`` of
+        ``seed`` (same draws whatever the number of markets), so runs can be split
     """
 
     def __init__(
@@ -681,6 +687,7 @@ class ProxyMarkets:
         fixed_price=None,
         initial_markup=(0.5, 4.0),
         bias_sd=(0.05, 0.1),
+        start=0,
     ):
         n = market.n
         params = np.ascontiguousarray(params, dtype=np.float64)
@@ -707,10 +714,13 @@ class ProxyMarkets:
         self.profits = np.zeros(shape)
         self.rival = np.zeros(shape)
         self.model_id = base_models(n, monoculture, self.M)
-        self.bias_markup, self.bias_belief = model_biases(seed, self.model_id, *bias_sd)
+        self.start = int(start)
+        self.bias_markup, self.bias_belief = model_biases(
+            seed, self.model_id, *bias_sd, start=self.start
+        )
         # the first price: a guess of the markup, shared by the firms on one base model
         gen = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1 << 21,)))
-        guess = gen.uniform(*initial_markup, size=(self.M, n))
+        guess = gen.uniform(*initial_markup, size=(self.start + self.M, n))[self.start :]
         rows = np.arange(self.M)[:, None]
         p0 = self.c + self.mu * guess[rows, self.model_id]
         p0 = np.where(self.kind == FIXED, self.fixed_price, p0)
@@ -722,7 +732,7 @@ class ProxyMarkets:
         self.fear = np.zeros((self.M, n))
         self.best_price = p0.copy()
         self.plan = p0.copy()
-        self.rng = market_streams(seed, self.M)
+        self.rng = market_streams(seed, self.M, self.start)
         self.t = 0  # periods done
 
     def _state(self):

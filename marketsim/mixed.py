@@ -412,11 +412,12 @@ def pretrain(
     max_periods: int = 10**7,
     chunk: int = 250_000,
     on_chunk=None,
+    start: int = 0,
 ) -> QLearningSessions:
     """Self-play of ``markets`` Q-learning sessions (every firm a learner, k = 1).
 
-    Session ``b`` uses learner stream ``LEARNER_STREAM + b`` of ``seed``, so it is the
-    same session whatever the number of markets. Runs until every session converged
+    Session ``b`` uses learner stream ``LEARNER_STREAM + start + b`` of ``seed``, so it
+    is the same session whatever the number of markets. Runs until every session converged
     (``conv_window`` periods without a greedy change) or hit ``max_periods``;
     ``on_chunk(sessions)`` is called after every ``chunk`` periods (a progress bar).
     """
@@ -430,7 +431,7 @@ def pretrain(
         delta=delta,
         seed=seed,
         sessions=markets,
-        start=LEARNER_STREAM,
+        start=LEARNER_STREAM + start,
         conv_window=conv_window,
         max_periods=max_periods,
     )

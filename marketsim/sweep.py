@@ -216,7 +216,7 @@ def _check_sweepable(module, scenario: str) -> None:
     if fn is None or "start" not in inspect.signature(fn).parameters:
         raise UsageError(
             f"scenario {scenario!r} cannot be swept: it has no "
-            "simulate(spec, *, sessions, seed, start, threads); sweep calvano2020 instead"
+            "simulate(spec, *, sessions, seed, start, threads); sweep calvano2020 or llm_pricing"
         )
 
 
@@ -258,6 +258,13 @@ def plan_sweep(
             raise UsageError(f"--grid {key}: no values")
     config = dict(config or {})
     base = build_spec(spec_cls, config, sets)  # fixed parameters fail without grid blame
+    llm = getattr(base, "llm", None)
+    if llm is not None and getattr(llm, "endpoint", "") and not getattr(llm, "replay", ""):
+        raise UsageError(
+            "llm.endpoint: a sweep does not call a live LLM (every task would spend "
+            "calls and nothing would be recorded); record one run with marketsim run, "
+            "then sweep with --set llm.replay=TRACE, or drop llm.endpoint"
+        )
     del base
     chunk = min(seeds, DEFAULT_CHUNK) if chunk is None else chunk
     if chunk < 1:

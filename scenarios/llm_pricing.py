@@ -202,9 +202,11 @@ class LLMPricingModel(mesa.Model):
         *,
         backend: LLMBackend | None = None,
         learners: QLearningSessions | None = None,
+        start: int = 0,
     ):
         super().__init__(seed=seed)
         self.spec = spec
+        self.start = int(start)
         self.market = spec.market()
         n = spec.n_firms
         params = persona_params(
@@ -216,11 +218,15 @@ class LLMPricingModel(mesa.Model):
             kind[1:] = K.FIXED
             fixed[1:] = self.market.nash_prices()[1:] if spec.rivals == "nash" else spec.rival_price
         options = dict(
-            window=spec.window, monoculture=spec.monoculture, kind=kind, fixed_price=fixed
+            window=spec.window,
+            monoculture=spec.monoculture,
+            kind=kind,
+            fixed_price=fixed,
+            start=self.start,
         )
         if spec.rivals == "qlearning":
             if learners is None:
-                learners = pretrain_learners(spec, sessions, seed)
+                learners = pretrain_learners(spec, sessions, seed, start=self.start)
             self.markets = MixedMarkets(
                 self.market,
                 sessions,
@@ -289,7 +295,7 @@ class LLMPricingModel(mesa.Model):
                     n_rivals=pm.n - 1,
                 )
                 d = self.backend.decide(
-                    session=b,
+                    session=self.start + b,
                     firm=i,
                     period=t,
                     messages=messages,
@@ -302,8 +308,11 @@ class LLMPricingModel(mesa.Model):
                     self.notes[b][i] = (d.plans, d.insights)
 
 
-def pretrain_learners(spec: Spec, sessions: int, seed: int, on_chunk=None) -> QLearningSessions:
-    """Self-play of the Q-learners of ``rivals=qlearning`` (one session per market)."""
+def pretrain_learners(
+    spec: Spec, sessions: int, seed: int, on_chunk=None, start: int = 0
+) -> QLearningSessions:
+    """Self-play of the Q-learners of ``rivals=qlearning`` (one session per market;
+    market ``b`` is session ``start + b`` of ``seed``)."""
     return pretrain(
         spec.market(),
         sessions,
@@ -316,6 +325,7 @@ def pretrain_learners(spec: Spec, sessions: int, seed: int, on_chunk=None) -> QL
         conv_window=spec.q_conv_window,
         max_periods=spec.q_pretrain_max,
         on_chunk=on_chunk,
+        start=start,
     )
 
 
@@ -411,7 +421,7 @@ def session_tables(model: LLMPricingModel, seed: int):
             br = mk.profits(cand)[:, :, i].argmax(axis=1)
             nash &= br == mean_idx[:, i]
     cols: dict[str, object] = {
-        "session": np.arange(N, dtype=np.int64),
+        "session": model.start + np.arange(N, dtype=np.int64),
         "seed": np.full(N, seed, dtype=np.int64),
         "converged": converged,
         "periods": np.where(converged, settled_at, T).astype(np.int64),
@@ -454,7 +464,7 @@ def session_tables(model: LLMPricingModel, seed: int):
     Tn = path.shape[1]
     impulse = pl.DataFrame(
         {
-            "session": np.repeat(np.arange(N, dtype=np.int64), n * Tn),
+            "session": model.start + np.repeat(np.arange(N, dtype=np.int64), n * Tn),
             "t": np.tile(np.arange(Tn, dtype=np.int64) - IMPULSE_PRE, N * n),
             "firm": np.tile(np.repeat(np.arange(1, n + 1, dtype=np.int64), Tn), N),
             "price": np.transpose(path, (0, 2, 1)).reshape(-1),
@@ -517,11 +527,14 @@ def simulate(
     *,
     sessions: int,
     seed: int,
+    start: int = 0,
     threads: int | None = None,
     progress: bool = False,
     trace_path: Path | None = None,
 ):
-    """Run every session; nothing but the LLM trace is written.
+    """Run sessions ``start .. start + sessions - 1`` of ``seed``; nothing but the LLM
+    trace is written. A session's numbers do not depend on ``start`` or ``sessions``
+    (without a live LLM), so runs can be split (``marketsim sweep``).
 
     Returns
     -------
@@ -552,9 +565,11 @@ def simulate(
         )
     learners, pretrain_seconds = None, 0.0
     if spec.rivals == "qlearning":
-        learners, pretrain_seconds = _pretrain_with_progress(spec, sessions, seed, progress)
+        learners, pretrain_seconds = _pretrain_with_progress(spec, sessions, seed, progress, start)
     try:
-        model = LLMPricingModel(spec, sessions, seed, backend=backend, learners=learners)
+        model = LLMPricingModel(
+            spec, sessions, seed, backend=backend, learners=learners, start=start
+        )
         model.pretrain_seconds = pretrain_seconds
         if backend is not None:  # period 0: the LLM sets its first price too
             model._ask_llm(0)
@@ -584,7 +599,7 @@ def simulate(
     return frame, impulse, model
 
 
-def _pretrain_with_progress(spec: Spec, sessions: int, seed: int, progress: bool):
+def _pretrain_with_progress(spec: Spec, sessions: int, seed: int, progress: bool, start=0):
     """Self-play of the learners, with a bar of converged sessions; memory is checked."""
     import os
 
@@ -601,7 +616,7 @@ def _pretrain_with_progress(spec: Spec, sessions: int, seed: int, progress: bool
         )
     t0 = time.perf_counter()
     if not progress:
-        return pretrain_learners(spec, sessions, seed), time.perf_counter() - t0
+        return pretrain_learners(spec, sessions, seed, start=start), time.perf_counter() - t0
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -617,6 +632,7 @@ def _pretrain_with_progress(spec: Spec, sessions: int, seed: int, progress: bool
             spec,
             sessions,
             seed,
+            start=start,
             on_chunk=lambda q: bar.update(task, completed=sessions - q.running),
         )
     return learners, time.perf_counter() - t0

@@ -170,3 +170,45 @@ def test_bad_persona_is_one_line_error(tmp_path, capsys):
     code = cli_main(["run", "llm_pricing", "--out", str(tmp_path), "--set", "persona=P7"])
     err = capsys.readouterr().err
     assert code == 2 and "persona" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        {"periods": 300},
+        {"periods": 300, "rivals": "qlearning", "q_beta": 4e-5, "q_conv_window": 20_000},
+    ],
+)
+def test_a_session_is_the_same_whatever_the_split(sets):
+    """Sessions start.. of a seed do not depend on how a run is split (what a sweep's
+    tasks need): sessions 3-4 of a 5-session run equal a 2-session run from start 3."""
+    from scenarios.llm_pricing import Spec, simulate
+
+    spec = Spec(**sets)
+    whole, imp_whole, _ = simulate(spec, sessions=5, seed=3)
+    part, imp_part, _ = simulate(spec, sessions=2, seed=3, start=3)
+    assert part["session"].to_list() == [3, 4]
+    assert whole.filter(pl.col("session") >= 3).equals(part)
+    assert imp_whole.filter(pl.col("session") >= 3).equals(imp_part)
+    assert (
+        not whole.filter(pl.col("session") == 0)
+        .drop("session")
+        .equals(part.filter(pl.col("session") == 3).drop("session"))
+    )
+
+
+def test_llm_pricing_sweeps_and_a_live_endpoint_is_refused(tmp_path, capsys):
+    from marketsim.sweep import point_summary
+
+    out = tmp_path / "sw"
+    args = ["sweep", "llm_pricing", "--grid", "temperature=0.5,1.5", "--seeds", "6"]
+    args += ["--set", "periods=300", "--workers", "1", "--quiet"]
+    assert cli_main([*args, "--out", str(out)]) == 0
+    points = point_summary(out)
+    assert points["sessions"].to_list() == [6, 6]
+    assert points["temperature"].to_list() == [0.5, 1.5]
+    live = ["--set", "llm.endpoint=http://127.0.0.1:9/v1", "--set", "llm.model=m"]
+    assert cli_main([*args, *live, "--out", str(tmp_path / "live")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: llm.endpoint: a sweep does not call a live LLM")
+    assert not (tmp_path / "live").exists()
