@@ -929,6 +929,29 @@ class HTTPPricer:
         return reply["price"]
 
 
+def _import_target(module_name: str):
+    """A module by dotted name, looked up in the current directory too (as
+    ``python -m`` and uvicorn do), or a ``.py`` file by path."""
+    import importlib.util
+    import os
+    import sys
+
+    if module_name.endswith(".py"):
+        path = os.path.abspath(module_name)
+        if not os.path.isfile(path):
+            raise ImportError(f"no file {path}")
+        name = "marketsim_audit_target_" + os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    return import_module(module_name)
+
+
 def load_factory(target: str, call_timeout: float = 1.0):
     """A no-argument factory of pricing objects from ``module:attr`` or an http(s) URL."""
     if target.startswith(("http://", "https://")):
@@ -938,11 +961,12 @@ def load_factory(target: str, call_timeout: float = 1.0):
     if not module_name or not attr:
         raise UsageError(
             f"algorithm {target!r}: give module:factory (e.g. "
-            "agents.reference_pricers:GrimTriggerPricer) or an http(s) URL"
+            "agents.reference_pricers:GrimTriggerPricer, mypricer:make or "
+            "path/to/mypricer.py:make) or an http(s) URL"
         )
     try:
-        obj = import_module(module_name)
-    except ImportError as exc:
+        obj = _import_target(module_name)
+    except (ImportError, OSError) as exc:
         raise UsageError(
             f"algorithm {target!r}: cannot import {module_name!r} ({exc}); "
             "check the module path and PYTHONPATH"

@@ -270,3 +270,26 @@ def test_cli_audit_bad_target_is_usage_error(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "NoSuchPricer" in err
+
+
+def test_a_pricer_in_the_working_directory_or_a_file_loads(tmp_path, monkeypatch):
+    """``mypricer:make`` from the current directory (as ``python -m`` would find it) and
+    ``path/to/file.py:make`` load without PYTHONPATH; a missing file is a one-line error."""
+    import sys
+
+    from marketsim.errors import UsageError
+
+    src = tmp_path / "proj" / "cwd_pricer_mod.py"
+    src.parent.mkdir()
+    src.write_text(
+        "class Fixed:\n"
+        "    def reset(self, *a, **k):\n        pass\n"
+        "    def price(self, *a, **k):\n        return 1.7\n"
+        "def make():\n    return Fixed()\n"
+    )
+    monkeypatch.chdir(src.parent)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(src.parent))])
+    assert load_factory("cwd_pricer_mod:make")().price() == 1.7
+    assert load_factory(f"{src}:make")().price() == 1.7
+    with pytest.raises(UsageError, match="cannot import 'nope.py'"):
+        load_factory("nope.py:make")
