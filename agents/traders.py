@@ -1165,47 +1165,29 @@ def run_chunk(
             gi[I_NEXT_SECOND] += NS_PER_SECOND
         if t >= t_stop_ns:
             return DONE
-        if t_bg <= t_fast:
-            i = bg_idx[_pick(bg_cum, rng)]
-            _act(
-                i,
-                t,
-                kind,
-                params,
-                acct,
-                levels,
-                orders,
-                oid_slot,
-                bstate,
-                rules,
-                fills,
-                g,
-                gi,
-                rng,
-                is_hft,
-                llm_model,
-            )
+        background = t_bg <= t_fast
+        i = bg_idx[_pick(bg_cum, rng)] if background else fast_idx[_pick(fast_cum, rng)]
+        _act(
+            i,
+            t,
+            kind,
+            params,
+            acct,
+            levels,
+            orders,
+            oid_slot,
+            bstate,
+            rules,
+            fills,
+            g,
+            gi,
+            rng,
+            is_hft,
+            llm_model,
+        )
+        if background:
             gi[I_T_BG] = t + _exp_ns(rng, g[G_RATE_BG] * np.exp(g[G_X]))
         else:
-            i = fast_idx[_pick(fast_cum, rng)]
-            _act(
-                i,
-                t,
-                kind,
-                params,
-                acct,
-                levels,
-                orders,
-                oid_slot,
-                bstate,
-                rules,
-                fills,
-                g,
-                gi,
-                rng,
-                is_hft,
-                llm_model,
-            )
             gi[I_T_FAST] = t + _exp_ns(rng, g[G_RATE_FAST])
 
 
