@@ -85,6 +85,15 @@ class NoPolicy(_Policy):
 
 # --- order-book rules ------------------------------------------------------------------
 
+#: how trading resumes after a halt or pause (``luld``, ``mwcb``, ``halt``)
+Reopening = Annotated[
+    Literal["auction", "continuous"],
+    Field(
+        description="how trading resumes: a call auction over the orders entered "
+        "during the halt, or continuous matching of an unchanged book"
+    ),
+]
+
 
 class LULD(_Policy):
     """Limit Up-Limit Down (SEC Rule 608 plan, 2012).
@@ -126,11 +135,7 @@ class LULD(_Policy):
     reprice_to_band: bool = Field(
         True, description="reprice orders through the band to the band (price sliding)"
     )
-    reopening: Literal["auction", "continuous"] = Field(
-        "auction",
-        description="how trading resumes: a call auction over the orders entered "
-        "during the halt, or continuous matching of an unchanged book",
-    )
+    reopening: Reopening = "auction"
 
 
 class MWCB(_Policy):
@@ -148,11 +153,7 @@ class MWCB(_Policy):
         le=SESSION_CLOSE_S,
         description="seconds since midnight",
     )
-    reopening: Literal["auction", "continuous"] = Field(
-        "auction",
-        description="how trading resumes: a call auction over the orders entered "
-        "during the halt, or continuous matching of an unchanged book",
-    )
+    reopening: Reopening = "auction"
 
     @model_validator(mode="after")
     def _levels(self):
@@ -171,11 +172,7 @@ class Halt(_Policy):
     move_pct: float = Field(0.10, gt=0.0, lt=1.0)
     window_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
     halt_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
-    reopening: Literal["auction", "continuous"] = Field(
-        "auction",
-        description="how trading resumes: a call auction over the orders entered "
-        "during the halt, or continuous matching of an unchanged book",
-    )
+    reopening: Reopening = "auction"
 
 
 class FBA(_Policy):

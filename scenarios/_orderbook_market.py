@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import mesa
 import numpy as np
@@ -163,6 +164,18 @@ FULL_SESSION_S = 6 * 3600 + 30 * 60  # 09:30-16:00
 LLM_STREAM = 1 << 21  # spawn key offset of the LLM base models' error stream
 
 
+#: fall from the previous close to the opening price (a spec field)
+PriorDecline = Annotated[
+    float,
+    Field(
+        ge=-0.5,
+        lt=0.5,
+        description="fall from the previous close to the opening price (circuit breakers "
+        "and the opening LULD reference count from the previous close)",
+    ),
+]
+
+
 class MarketSpec(ScenarioSpec):
     """Parameters of the order-book market (no sell programme unless a scenario adds it).
 
@@ -181,13 +194,7 @@ class MarketSpec(ScenarioSpec):
     initial_price_tick: int = Field(
         100_000, ge=100, le=10**7, description="opening price in ticks (100000 = 1000.00)"
     )
-    prior_decline: float = Field(
-        0.0,
-        ge=-0.5,
-        lt=0.5,
-        description="fall from the previous close to the opening price (circuit breakers "
-        "and the opening LULD reference count from the previous close)",
-    )
+    prior_decline: PriorDecline = 0.0
 
     n_noise: int = Field(800, ge=1, description="noise (zero-intelligence) traders")
     noise_rate: float = Field(0.05, gt=0, description="wake-ups per noise trader per second")

@@ -36,7 +36,7 @@ import sys
 
 from pydantic import Field
 
-from scenarios._orderbook_market import MarketSpec, run_market
+from scenarios._orderbook_market import MarketSpec, PriorDecline, run_market
 
 
 class Spec(MarketSpec):
@@ -46,13 +46,7 @@ class Spec(MarketSpec):
     version = 3  # 2: reference-price makers; 3: the day's prior decline, halts reopen by auction
 
     programme: bool = Field(True, description="run the large sell programme")
-    prior_decline: float = Field(
-        0.04,
-        ge=-0.5,
-        lt=0.5,
-        description="fall from the previous close to the opening price (circuit breakers "
-        "and the opening LULD reference count from the previous close)",
-    )
+    prior_decline: PriorDecline = 0.04
 
 
 def run(

@@ -8,20 +8,15 @@ import numpy as np
 import pytest
 
 from marketsim.market_rules import band_ticks, rules_array, rules_report
-from marketsim.orderbook import R_HALTED, OrderBook
+from marketsim.orderbook import OrderBook
 from marketsim.policies import parse_policies
 from marketsim.records import ACTION_DTYPE, CANCEL, HALTED, OK, OUTSIDE_BAND, REFUSED
+from tests._book import halted
 
 S = 1_000_000_000
 NOON = 12 * 3600 * S
 OPEN = (9 * 3600 + 30 * 60) * S
 CLOSE_100 = 10_000  # $100.00 in cents
-
-
-def halted(book):
-    """Trading halted at the book's last action (under the default reopening auction a
-    limit order entered in a halt is accepted and rests for the auction)."""
-    return book.rules[R_HALTED] == 1
 
 
 def make_book(policy: str, prev_close=CLOSE_100):

@@ -11,18 +11,13 @@ from hypothesis import strategies as st
 
 from marketsim.errors import UsageError
 from marketsim.market_rules import UTICKS_PER_TICK, owner_counts, rules_array, rules_report
-from marketsim.orderbook import R_HALTED, OrderBook
+from marketsim.orderbook import OrderBook
 from marketsim.policies import parse_policies
 from marketsim.records import ACTION_DTYPE, CANCEL, OK, REDUCE, REFUSED
+from tests._book import halted
 
 S = 1_000_000_000
 NOON = 12 * 3600 * S
-
-
-def halted(book):
-    """Trading halted at the book's last action (under the default reopening auction a
-    limit order entered in a halt is accepted and rests for the auction)."""
-    return book.rules[R_HALTED] == 1
 
 
 def make_book(policy: str, n_owners: int = 0, prev_close=10_000):

@@ -10,16 +10,10 @@ import pytest
 
 from marketsim.errors import UsageError
 from marketsim.market_rules import rules_array, rules_report
-from marketsim.orderbook import R_HALTED, OrderBook
+from marketsim.orderbook import OrderBook
 from marketsim.policies import parse_policies
 from marketsim.records import OK, OUTSIDE_BAND
-
-
-def halted(book):
-    """Trading halted at the book's last action (under the default reopening auction a
-    limit order entered in a halt is accepted and rests for the auction)."""
-    return book.rules[R_HALTED] == 1
-
+from tests._book import halted
 
 S = 1_000_000_000
 NOON = 12 * 3600 * S
