@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean docs
+.PHONY: demo test validate golden bench lint clean docs
 
 # Reinstall only when the project's metadata changed (pyproject.toml is the stamp's input).
 $(STAMP): pyproject.toml
@@ -23,6 +23,14 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Full-size reproductions and stress tests (tests marked validate; not part of make test).
+validate: $(STAMP)
+	$(BIN)/python -m pytest -q -m validate
+
+# Regenerate the golden digests (tests/golden/digests.json) on purpose: say why in the commit.
+golden: $(STAMP)
+	$(BIN)/python -m tests.golden
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
