@@ -1,6 +1,6 @@
 """Detectors, statistics and reports over tidy Polars tables."""
 
-from analysis.collusion import (
+from marketsim.analysis.collusion import (
     collusion_benchmarks,
     demand_model_measures,
     detect_collusion,
@@ -13,9 +13,9 @@ from analysis.collusion import (
     sup_f_test,
     variance_screen,
 )
-from analysis.crashes import detect_crashes, drawdown_events, mini_flash_crashes
-from analysis.detectors import run_detectors
-from analysis.feedback import (
+from marketsim.analysis.crashes import detect_crashes, drawdown_events, mini_flash_crashes
+from marketsim.analysis.detectors import run_detectors
+from marketsim.analysis.feedback import (
     depth_drop,
     detect_feedback,
     hawkes_fit,
@@ -25,7 +25,7 @@ from analysis.feedback import (
     variance_ratio,
     vpin,
 )
-from analysis.report import write_report
+from marketsim.analysis.report import write_report
 
 __all__ = [
     "collusion_benchmarks",

@@ -244,7 +244,7 @@ class Env:
         return logit_profits(p, a, m.c, m.a0, m.mu)
 
     def best_response(self, prices: np.ndarray, firm: int) -> float:
-        from agents.reference_pricers import best_response
+        from marketsim.agents.reference_pricers import best_response
 
         m = self.market
         return best_response(prices, m.a, m.c, m.a0, m.mu, firm)
@@ -419,7 +419,7 @@ class Audit:
 
     # -- 2. reference rivals ----------------------------------------------------------
     def rivals(self) -> dict:
-        from agents.reference_pricers import CalvanoQPricer, CompetitivePricer
+        from marketsim.agents.reference_pricers import CalvanoQPricer, CompetitivePricer
 
         if self.market.n != 2:
             raise NotMeasured("reference rivals need a two-firm market")
@@ -540,7 +540,7 @@ class Audit:
 
     # -- 4. retraining ------------------------------------------------------------------
     def retraining(self) -> dict:
-        from agents.reference_pricers import CompetitivePricer
+        from marketsim.agents.reference_pricers import CompetitivePricer
 
         s = self.s
         td, H = s.periods, s.horizon
@@ -782,7 +782,8 @@ class ProxyRival:
         self.persona, self.market, self.periods = persona, market, periods
 
     def reset(self, n_firms: int, firm: int, seed: int) -> None:
-        from agents.llm_proxy import persona_params
+        from marketsim.agents.llm_proxy import persona_params
+
         from marketsim import llm_proxy as kernel
 
         self.firm = firm
@@ -931,7 +932,8 @@ class HTTPPricer:
 
 def _import_target(module_name: str):
     """A module by dotted name, looked up in the current directory too (as
-    ``python -m`` and uvicorn do), or a ``.py`` file by path."""
+    ``python -m`` and uvicorn do, but after the installed packages), or a ``.py`` file by
+    path."""
     import importlib.util
     import os
     import sys
@@ -946,9 +948,11 @@ def _import_target(module_name: str):
         sys.modules[name] = module
         spec.loader.exec_module(module)
         return module
+    # The current folder goes last: its files (an ``agents/`` package, a ``vl_convert.py``)
+    # must not shadow marketsim or the libraries it imports.
     cwd = os.getcwd()
     if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
+        sys.path.append(cwd)
     return import_module(module_name)
 
 
@@ -961,7 +965,7 @@ def load_factory(target: str, call_timeout: float = 1.0):
     if not module_name or not attr:
         raise UsageError(
             f"algorithm {target!r}: give module:factory (e.g. "
-            "agents.reference_pricers:GrimTriggerPricer, mypricer:make or "
+            "marketsim.agents.reference_pricers:GrimTriggerPricer, mypricer:make or "
             "path/to/mypricer.py:make) or an http(s) URL"
         )
     try:

@@ -13,8 +13,9 @@ import argparse
 import json
 import sys
 
-from analysis._validate import read_table
-from analysis.detectors import to_jsonable
+from marketsim.analysis._validate import read_table
+from marketsim.analysis.detectors import to_jsonable
+
 from marketsim.errors import UsageError
 
 _FALLBACK = {
@@ -54,9 +55,9 @@ def _logit_market(text: str | None, n: int):
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
-    from analysis.collusion import detect_collusion
-    from analysis.crashes import detect_crashes
-    from analysis.feedback import detect_feedback
+    from marketsim.analysis.collusion import detect_collusion
+    from marketsim.analysis.crashes import detect_crashes
+    from marketsim.analysis.feedback import detect_feedback
 
     frame = read_table(args.file)
     if frame.height == 0:

@@ -1,7 +1,7 @@
 """``marketsim report DIR``: write ``DIR/report.html`` and ``DIR/figures/*.png``.
 
 DIR is a finished run's folder (``run``, ``compare`` or ``sweep`` output); the charts
-depend on the files it holds (see :mod:`analysis.report`). Prints ``report: PATH``.
+depend on the files it holds (see :mod:`marketsim.analysis.report`). Prints ``report: PATH``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from analysis.report import write_report
+    from marketsim.analysis.report import write_report
 
     path = write_report(args.run_dir)
     print(f"report: {path.resolve()}")

@@ -33,16 +33,16 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
-from numba import njit
-from scipy import stats
-
-from analysis._validate import (
+from marketsim.analysis._validate import (
     as_frame,
     check_min_obs,
     check_times,
     numeric_column,
     require_columns,
 )
+from numba import njit
+from scipy import stats
+
 from marketsim.errors import UsageError
 
 # --------------------------------------------------------------------------- demand model

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from numba import njit
-
-from analysis._validate import (
+from marketsim.analysis._validate import (
     as_frame,
     check_min_obs,
     check_times,
@@ -34,6 +32,8 @@ from analysis._validate import (
     require_columns,
     time_seconds,
 )
+from numba import njit
+
 from marketsim.errors import UsageError
 
 _DRAWDOWN_SCHEMA = {

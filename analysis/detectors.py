@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
-from analysis._validate import time_seconds
-from analysis.collusion import impulse_response_test, margin_screen
-from analysis.crashes import drawdown_events, mini_flash_crashes
-from analysis.feedback import (
+from marketsim.analysis._validate import time_seconds
+from marketsim.analysis.collusion import impulse_response_test, margin_screen
+from marketsim.analysis.crashes import drawdown_events, mini_flash_crashes
+from marketsim.analysis.feedback import (
     depth_drop,
     hawkes_fit,
     sign_autocorrelation,
@@ -35,6 +34,7 @@ from analysis.feedback import (
     variance_ratio,
     vpin,
 )
+
 from marketsim.errors import UsageError
 
 #: most rows of an event table kept in a JSON summary

@@ -45,10 +45,7 @@ import math
 
 import numpy as np
 import polars as pl
-from numba import njit
-from scipy import optimize, stats
-
-from analysis._validate import (
+from marketsim.analysis._validate import (
     as_frame,
     check_min_obs,
     check_times,
@@ -56,6 +53,9 @@ from analysis._validate import (
     require_columns,
     time_seconds,
 )
+from numba import njit
+from scipy import optimize, stats
+
 from marketsim.errors import UsageError
 
 # --------------------------------------------------------------------------- Hawkes

@@ -11,7 +11,7 @@
 * policy comparisons (``compare.parquet``): a forest plot per metric;
 * sweeps (Parquet parts below the folder, one row per session, grid parameters as
   columns): heat maps of the mean outcome over two parameters;
-* audits (``audit.json``, :mod:`analysis.audit`): the verdict in a sentence with its
+* audits (``audit.json``, :mod:`marketsim.analysis.audit`): the verdict in a sentence with its
   evidence and a table of the tests, the profit gain Delta with its interval per test,
   the punishment test's mean price path around the deviation, failures per test.
 
@@ -144,7 +144,7 @@ def _first(value):
 
 def pricing_figures(run_dir: Path, summary: dict) -> list[Figure]:
     """Charts of a pricing run (Calvano output format)."""
-    from analysis import charts  # altair takes ~1 s to import: only when charting
+    from marketsim.analysis import charts  # altair takes ~1 s to import: only when charting
 
     sessions = pl.read_parquet(run_dir / "sessions.parquet")
     impulse_path = run_dir / "impulse.parquet"
@@ -256,9 +256,9 @@ def _spans(secs: np.ndarray, flag: np.ndarray, state: str) -> list[dict]:
 
 def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
     """Charts of an order-book run (the first session when there are several)."""
-    from analysis import charts  # altair takes ~1 s to import: only when charting
-    from analysis.crashes import drawdown_events
-    from analysis.feedback import hawkes_fit, variance_ratio, vpin
+    from marketsim.analysis import charts  # altair takes ~1 s to import: only when charting
+    from marketsim.analysis.crashes import drawdown_events
+    from marketsim.analysis.feedback import hawkes_fit, variance_ratio, vpin
 
     def read(name):
         p = run_dir / name
@@ -491,7 +491,7 @@ _FOREST_ALIASES = {
 
 def compare_figures(run_dir: Path) -> list[Figure]:
     """A forest plot of each policy's effect per metric."""
-    from analysis import charts  # altair takes ~1 s to import: only when charting
+    from marketsim.analysis import charts  # altair takes ~1 s to import: only when charting
 
     frame = pl.read_parquet(run_dir / "compare.parquet")
     rename = {}
@@ -547,7 +547,7 @@ def _sweep_parts(run_dir: Path) -> list[Path]:
 
 def sweep_figures(run_dir: Path, summary: dict) -> list[Figure]:
     """Heat maps of the mean outcome over the swept grid (one row per session)."""
-    from analysis import charts  # altair takes ~1 s to import: only when charting
+    from marketsim.analysis import charts  # altair takes ~1 s to import: only when charting
 
     if (run_dir / "sweep.json").exists():
         from marketsim.sweep import scan_sweep
@@ -703,7 +703,7 @@ def _audit_failures(tests: dict) -> pl.DataFrame:
 
 def audit_figures(audit: dict) -> list[Figure]:
     """Charts of an audit (``audit.json``); none when nothing was measured or failed."""
-    from analysis import charts  # altair takes ~1 s to import: only when charting
+    from marketsim.analysis import charts  # altair takes ~1 s to import: only when charting
 
     tests = audit.get("tests") or {}
     settings = audit.get("settings") or {}
@@ -772,7 +772,7 @@ _VERDICT_SENTENCES = {
 
 
 def _audit_header(run_dir: Path, audit: dict, wall: float) -> str:
-    from analysis.audit import key_figures
+    from marketsim.analysis.audit import key_figures
 
     tests = audit.get("tests") or {}
     settings = audit.get("settings") or {}

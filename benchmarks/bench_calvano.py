@@ -34,7 +34,7 @@ def _one_thread_ns_per_period(sessions: int = 8) -> tuple[float, float]:
 
 
 def run() -> dict:
-    from scenarios.calvano2020 import Spec, simulate
+    from marketsim.scenarios.calvano2020 import Spec, simulate
 
     ns, compile_s = _one_thread_ns_per_period()
     t0 = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from analysis.feedback import hawkes_fit, simulate_hawkes
+from marketsim.analysis.feedback import hawkes_fit, simulate_hawkes
 
 
 def run() -> dict:

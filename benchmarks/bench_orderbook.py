@@ -68,8 +68,8 @@ def run() -> dict:
         "match_actions_per_second": round(actions.shape[0] / best),
     }
 
-    from scenarios._orderbook_market import MarketSpec, simulate
-    from scenarios._spec import build_spec
+    from marketsim.scenarios._orderbook_market import MarketSpec, simulate
+    from marketsim.scenarios._spec import build_spec
 
     for label, sets in (
         ("session_default", []),

@@ -109,7 +109,7 @@ def _first_paragraph(doc: str | None) -> str:
 
 def render_scenarios() -> str:
     """Markdown: one section per registered scenario with its parameter table."""
-    from scenarios import SCENARIOS, get_scenario
+    from marketsim.scenarios import SCENARIOS, get_scenario
 
     parts = []
     for name in sorted(SCENARIOS):

@@ -19,9 +19,9 @@ from marketsim.errors import UsageError
 
 #: modules that add a subcommand: ``register(subparsers)``
 COMMAND_MODULES: list[str] = [
-    "analysis.cli_detect",
+    "marketsim.analysis.cli_detect",
     "marketsim.cli_sweep",
-    "analysis.cli_report",
+    "marketsim.analysis.cli_report",
     "marketsim.cli_audit",
     "marketsim.compare",
 ]
@@ -72,7 +72,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def resolve_spec(scenario: str, config: Path | None, sets: list[str]):
     """The scenario module and its validated spec from a TOML file and --set items."""
-    from scenarios import build_spec, get_scenario, load_toml
+    from marketsim.scenarios import build_spec, get_scenario, load_toml
 
     module = get_scenario(scenario)
     data = load_toml(config) if config else {}
@@ -98,7 +98,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if key in summary and summary[key] is not None:
             print(f"  {key} = {summary[key]:.4g}")
     if getattr(args, "report", False):
-        from analysis.report import write_report
+        from marketsim.analysis.report import write_report
 
         path = write_report(args.out)
         print(f"report: {path}")
@@ -107,7 +107,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _add_detectors(out: Path, summary: dict) -> dict:
     """Run the detectors on the finished run and add them to ``summary.json``."""
-    from analysis import run_detectors
+    from marketsim.analysis import run_detectors
     from marketsim.io import write_json_atomic
 
     summary = {**summary, "detectors": run_detectors(out, summary.get("params"))}
@@ -119,7 +119,7 @@ def _add_detectors(out: Path, summary: dict) -> dict:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
-    from scenarios import get_scenario
+    from marketsim.scenarios import get_scenario
 
     spec_cls = get_scenario(args.scenario).Spec
     print(f"{spec_cls.name} (version {spec_cls.version})")

@@ -2,10 +2,10 @@
 
 ``ALGORITHM`` is ``module:factory`` (calling ``factory()`` returns an object with
 ``reset(n_firms, firm, seed)`` and ``price(prices, profits) -> float``) or an http(s)
-URL (see :class:`analysis.audit.HTTPPricer`). Writes ``DIR/audit.json``, ``DIR/audit.md``
+URL (see :class:`marketsim.analysis.audit.HTTPPricer`). Writes ``DIR/audit.json``, ``DIR/audit.md``
 and, unless ``--no-report``, ``DIR/report.html`` with ``DIR/figures/*.png`` (the verdict
-with its evidence, the tests, charts; see :mod:`analysis.report`); see
-:mod:`analysis.audit`.
+with its evidence, the tests, charts; see :mod:`marketsim.analysis.report`); see
+:mod:`marketsim.analysis.audit`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from analysis.audit import AuditSettings, load_factory, run_audit
+    from marketsim.analysis.audit import AuditSettings, load_factory, run_audit
     from marketsim.cli import resolve_spec
     from marketsim.errors import UsageError
 
@@ -52,7 +52,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         print(f"  not measured: {name}: {reason}")
     print(f"results: {out / 'audit.json'}, summary: {out / 'audit.md'}")
     if not args.no_report:
-        from analysis.report import write_report
+        from marketsim.analysis.report import write_report
 
         print(f"report: {write_report(out).resolve()}")
     return 0
@@ -64,7 +64,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("audit", help="stress-test a pricing algorithm for collusion")
     p.add_argument(
         "algorithm",
-        help="module:factory (e.g. agents.reference_pricers:"
+        help="module:factory (e.g. marketsim.agents.reference_pricers:"
         "GrimTriggerPricer) or an http(s) endpoint URL",
     )
     p.add_argument("--market", default="calvano2020", help="market (default calvano2020)")

@@ -21,8 +21,8 @@ from marketsim.errors import UsageError
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from marketsim.scenarios import load_toml
     from marketsim.sweep import parse_axis_values, parse_grid_items, plan_sweep, run_sweep
-    from scenarios import load_toml
 
     data = load_toml(args.config) if args.config else {}
     scenario = args.scenario or data.get("scenario")
@@ -82,7 +82,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 def _report(out) -> Path:
     """The reports module's page when it knows sweeps, else the sweep's own heat maps."""
     try:
-        from analysis.report import write_report
+        from marketsim.analysis.report import write_report
     except ImportError:
         write_report = None
     if write_report is not None:

@@ -9,7 +9,7 @@ policy arms differ only in the policy, never in the random streams) and writes
 * ``DIR/compare.json``: the same rows, the per-seed values and the run's metadata;
 * ``DIR/magnet.parquet`` (order-book scenarios, arms with ``luld`` or ``mwcb``): trading
   and order-flow rates by distance to the nearest limit, with and without the rule
-  (:func:`magnet_effect`, :mod:`analysis.magnet`), summarised in ``compare.json``;
+  (:func:`magnet_effect`, :mod:`marketsim.analysis.magnet`), summarised in ``compare.json``;
 * ``DIR/report.html`` with ``--report`` (forest plots, the magnet chart);
 * ``DIR/cells/<policy>/seed_<s>/``: each run's own outputs and ``metrics.json``. A
   finished cell is reused when the command is run again with the same spec, so an
@@ -255,7 +255,7 @@ def _run_cell_in_worker(
     scenario: str, spec_json: dict, seed: int, sessions, out: str, threads: int
 ) -> dict[str, float]:
     """:func:`run_cell` in a worker process (the spec travels as JSON)."""
-    from scenarios import build_spec, get_scenario
+    from marketsim.scenarios import build_spec, get_scenario
 
     module = get_scenario(scenario)
     spec = build_spec(module.Spec, spec_json, None)
@@ -317,7 +317,7 @@ def compare(
         merged = list(base_spec.policy) + parsed
         data = base_spec.model_dump()
         data["policy"] = [p.model_dump() for p in merged]
-        from scenarios import build_spec
+        from marketsim.scenarios import build_spec
 
         specs.append(build_spec(type(base_spec), data, None))
         labels.append(label)
@@ -390,7 +390,7 @@ def compare(
     write_parquet_atomic(table, out / "compare.parquet")
     magnet = magnet_effect(out, labels, specs, seeds)
     if magnet is not None:
-        from analysis.magnet import magnet_summary
+        from marketsim.analysis.magnet import magnet_summary
 
         write_parquet_atomic(magnet, out / "magnet.parquet")
     write_json_atomic(
@@ -444,18 +444,18 @@ MAGNET_BIN_PCT = 1.0
 def magnet_effect(
     out: Path, labels: list[str], specs: list, seeds: int, bin_pct: float = MAGNET_BIN_PCT
 ) -> pl.DataFrame | None:
-    """The magnet-effect table (:mod:`analysis.magnet`) for order-book comparisons.
+    """The magnet-effect table (:mod:`marketsim.analysis.magnet`) for order-book comparisons.
 
     For each policy arm with a price limit (``luld`` and/or ``mwcb``), its own runs
     (``arm = "with"``) and the baseline's runs with the same limits computed ex post
     (``"without"``). None when no arm has a limit or the cells have no book tables.
     """
-    from analysis.magnet import limit_distance, magnet_rows, magnet_table
+    from marketsim.analysis.magnet import limit_distance, magnet_rows, magnet_table
 
     base = specs[0]
     if not all(hasattr(base, k) for k in ("tick_size", "initial_price_tick", "session_seconds")):
         return None
-    from scenarios._orderbook_market import OPEN_NS, previous_close_tick
+    from marketsim.scenarios._orderbook_market import OPEN_NS, previous_close_tick
 
     parts = []
     for label, spec in zip(labels[1:], specs[1:], strict=True):
@@ -511,7 +511,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     )
     print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
     if args.report:
-        from analysis.report import write_report
+        from marketsim.analysis.report import write_report
 
         print(f"report: {write_report(args.out)}")
     base = table["policy"][0]

@@ -596,7 +596,7 @@ def trader_intents(
     contracts when ``signal > threshold`` (``< -threshold``), else stays out.
 
     The signal and the order are :func:`trader_signal` and :func:`trader_order`, which
-    the order-book market's ``llm`` traders (:mod:`agents.traders`) call at each
+    the order-book market's ``llm`` traders (:mod:`marketsim.agents.traders`) call at each
     wake-up; this kernel is the open-loop, all-traders-per-period form.
 
     Parameters

@@ -238,7 +238,7 @@ def plan_sweep(
         naming the key of an unknown parameter, an empty axis or a value the scenario's
         spec rejects, before any cluster is started.
     """
-    from scenarios import build_spec, get_scenario
+    from marketsim.scenarios import build_spec, get_scenario
 
     module = get_scenario(scenario)
     _check_sweepable(module, scenario)
@@ -318,7 +318,7 @@ def plan_sweep(
 
 def _warm(scenario: str, spec_json: dict) -> float:
     """Compile or load the scenario's numba kernels on a worker with one tiny session."""
-    from scenarios import get_scenario
+    from marketsim.scenarios import get_scenario
 
     t0 = time.perf_counter()
     try:
@@ -340,7 +340,7 @@ def run_task(
     threads: int = 1,
 ) -> pl.DataFrame:
     """Sessions ``start .. start+count-1`` of one grid point, with the grid columns added."""
-    from scenarios import get_scenario
+    from marketsim.scenarios import get_scenario
 
     module = get_scenario(scenario)
     spec = module.Spec.model_validate(spec_json)

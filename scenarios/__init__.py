@@ -11,15 +11,16 @@ from __future__ import annotations
 from importlib import import_module
 from types import ModuleType
 
+from marketsim.scenarios._spec import ScenarioSpec, build_spec, load_toml, parse_sets
+
 from marketsim.errors import UsageError
-from scenarios._spec import ScenarioSpec, build_spec, load_toml, parse_sets
 
 #: scenario name -> module implementing it
 SCENARIOS: dict[str, str] = {
-    "calvano2020": "scenarios.calvano2020",
-    "market_calm": "scenarios.market_calm",
-    "flash_crash_2010": "scenarios.flash_crash_2010",
-    "llm_pricing": "scenarios.llm_pricing",
+    "calvano2020": "marketsim.scenarios.calvano2020",
+    "market_calm": "marketsim.scenarios.market_calm",
+    "flash_crash_2010": "marketsim.scenarios.flash_crash_2010",
+    "llm_pricing": "marketsim.scenarios.llm_pricing",
 }
 
 

@@ -2,7 +2,7 @@
 
 A Mesa :class:`OrderBookMarket` owns the struct-of-arrays state of ~1,000 traders and
 of one limit order book, and advances the whole market one chunk of simulated time per
-Mesa step by calling :func:`agents.traders.run_chunk` (event-driven inside: exponential
+Mesa step by calling :func:`marketsim.agents.traders.run_chunk` (event-driven inside: exponential
 wake-ups, each trader's order actions matched at once). A session is 09:30-16:00
 (6.5 h, ``t_ns`` counted from midnight); a warm-up before the open fills the book.
 
@@ -13,7 +13,7 @@ levels, volume), ``agents.parquet`` (inventory, cash and P&L by trader kind) and
 
 Optional LLM-style traders (``llm_traders``, default 0: none, every result unchanged):
 the proxy policy of :mod:`marketsim.llm_proxy` inside the trader kernel (kind ``llm``,
-see :mod:`agents.traders`), on the market's own news and recent returns; the first
+see :mod:`marketsim.agents.traders`), on the market's own news and recent returns; the first
 ``round(llm_monoculture * llm_traders)`` run one base model (shared bias and error).
 Measured (one hour, 100 traders, orders of 10 per threshold, seeds 1-3): monoculture
 1.0 vs 0.0 raises the mean pairwise correlation of their per-minute net flow from
@@ -43,10 +43,7 @@ from typing import Annotated
 import mesa
 import numpy as np
 import polars as pl
-from numba import njit
-from pydantic import Field, model_validator
-
-from agents.traders import (
+from marketsim.agents.traders import (
     A_ASK_OID,
     A_BID_OID,
     A_BOUGHT,
@@ -137,6 +134,10 @@ from agents.traders import (
     Trader,
     run_chunk,
 )
+from marketsim.scenarios._spec import ScenarioSpec
+from numba import njit
+from pydantic import Field, model_validator
+
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.llm_proxy import base_models
 from marketsim.market_rules import (
@@ -157,7 +158,6 @@ from marketsim.orderbook import (
 from marketsim.policies import PolicyList, check_market
 from marketsim.records import FILL_DTYPE, NS_PER_SECOND, SIDE_NAMES
 from marketsim.rng import stream_states
-from scenarios._spec import ScenarioSpec
 
 OPEN_NS = (9 * 3600 + 30 * 60) * NS_PER_SECOND  # 09:30
 FULL_SESSION_S = 6 * 3600 + 30 * 60  # 09:30-16:00
@@ -379,7 +379,7 @@ class OrderBookMarket(mesa.Model):
     """A Mesa model over the arrays of one order-book market session.
 
     Each :meth:`step` advances ``spec.chunk_seconds`` of simulated time in one kernel
-    call. ``self.traders`` holds thin :class:`agents.traders.Trader` views.
+    call. ``self.traders`` holds thin :class:`marketsim.agents.traders.Trader` views.
     """
 
     def __init__(self, spec: MarketSpec, seed: int, session: int = 0):
@@ -740,7 +740,7 @@ def simulate(
 
 def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
     """Summary figures of one finished session (see the module docstring)."""
-    from analysis.stylised import stylised_facts
+    from marketsim.analysis.stylised import stylised_facts
 
     spec = model.spec
     mid = book["mid_tick"].to_numpy()

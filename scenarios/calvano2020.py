@@ -22,6 +22,7 @@ import mesa
 import numba
 import numpy as np
 import polars as pl
+from marketsim.scenarios._spec import ScenarioSpec
 from pydantic import Field, field_validator, model_validator
 
 from marketsim.errors import UsageError
@@ -29,7 +30,6 @@ from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.logit import LogitMarket
 from marketsim.policies import PolicyList, check_market, learner_class, pricing_setup
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
-from scenarios._spec import ScenarioSpec
 
 #: per-session state above this is refused at validation (Q, max and greedy per state)
 MAX_SESSION_BYTES = 2 * 2**30

@@ -9,7 +9,7 @@ rebounding within about 30 minutes. Here the same programme starts mid-session
 (``programme_start_s``) in the ``market_calm`` market, selling 9% of the volume traded
 in the previous minute (the 2010 algorithm's rule).
 
-How the crash arises (see :mod:`agents.traders`): the programme's one-sided flow
+How the crash arises (see :mod:`marketsim.agents.traders`): the programme's one-sided flow
 builds up the transient order-flow impact; when it exceeds the makers' tolerance
 (``mm_withdraw_impact``, 0.45%) they stop quoting (toxic flow), every contract
 traded then moves the price ``1 + impact_withdrawal_multiple`` times as much, and the
@@ -27,16 +27,15 @@ from the open). Without rules it changes nothing.
 
 Run it as ``marketsim run flash_crash_2010 --seed 1 --out runs/crash``. The summary
 has ``max_drawdown``, ``drawdown_seconds``, ``recovery_share`` and
-``hot_potato_ratio`` (definitions in :mod:`scenarios._orderbook_market`).
+``hot_potato_ratio`` (definitions in :mod:`marketsim.scenarios._orderbook_market`).
 """
 
 from __future__ import annotations
 
 import sys
 
+from marketsim.scenarios._orderbook_market import MarketSpec, PriorDecline, run_market
 from pydantic import Field
-
-from scenarios._orderbook_market import MarketSpec, PriorDecline, run_market
 
 
 class Spec(MarketSpec):

@@ -58,9 +58,10 @@ import mesa
 import numba
 import numpy as np
 import polars as pl
+from marketsim.agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
+from marketsim.scenarios._spec import ScenarioSpec
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
 from marketsim import llm_proxy as K
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
@@ -68,7 +69,6 @@ from marketsim.llm_backend import LLMBackend, LLMSettings, build_messages
 from marketsim.logit import LogitMarket
 from marketsim.mixed import MixedMarkets, pretrain
 from marketsim.qlearning import QLearningSessions
-from scenarios._spec import ScenarioSpec
 
 DEFAULT_SESSIONS = 1000
 OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle")

@@ -1,11 +1,11 @@
 """Scenario ``market_calm``: a 6.5-hour order-book session with ~1,000 traders, no shock.
 
 Noise, fundamental and momentum traders, market makers and high-frequency
-intermediaries trade one asset in a limit order book (see :mod:`agents.traders`).
+intermediaries trade one asset in a limit order book (see :mod:`marketsim.agents.traders`).
 The target is the stylised facts of real returns at one second (Cont 2001): no
 linear autocorrelation, heavy tails (Hill exponent 2.5-4), volatility clustering.
 
-How they arise (see :mod:`agents.traders`): market makers requote every second around a
+How they arise (see :mod:`marketsim.agents.traders`): market makers requote every second around a
 latent reference price (a fundamental driven by Student-t(4) news whose size follows
 the activity level, times a transient Kyle order-flow impact) and pick off stale orders inside
 their spread, so the one-second mid is a near-martingale (no bid-ask bounce); heavy
@@ -15,14 +15,14 @@ self-exciting activity level. Measured on full sessions, seeds 1-5: max |acf| at
 
 Run it as ``marketsim run market_calm --seed 1 --out runs/calm``. Outputs:
 ``trades.parquet``, ``book.parquet``, ``agents.parquet`` and ``summary.json``
-(see :mod:`scenarios._orderbook_market`).
+(see :mod:`marketsim.scenarios._orderbook_market`).
 """
 
 from __future__ import annotations
 
 import sys
 
-from scenarios._orderbook_market import MarketSpec, run_market
+from marketsim.scenarios._orderbook_market import MarketSpec, run_market
 
 
 class Spec(MarketSpec):

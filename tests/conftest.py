@@ -17,7 +17,7 @@ def calvano_baseline():
     250 rather than the paper's 1,000 keeps the suite fast; tolerances below follow from
     the authors' standard deviations at this size. The full 1,000 run is a benchmark.
     """
-    from scenarios.calvano2020 import Spec, simulate
+    from marketsim.scenarios.calvano2020 import Spec, simulate
 
     frame, impulse, model = simulate(Spec(), sessions=250, seed=2020, threads=2)
     return frame, impulse, model

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import optimize
-
-from agents.reference_pricers import (
+from marketsim.agents.reference_pricers import (
     CalvanoQPricer,
     CompetitivePricer,
     FixedHighPricer,
     GrimTriggerPricer,
     best_response,
 )
-from analysis.audit import AuditSettings, load_factory, run_audit
+from marketsim.analysis.audit import AuditSettings, load_factory, run_audit
+from scipy import optimize
+
 from marketsim.cli import main
 from marketsim.logit import LogitMarket
 
@@ -245,7 +245,7 @@ def test_cli_audit_writes_verdict(tmp_path, capsys):
     code = main(
         [
             "audit",
-            "agents.reference_pricers:FixedHighPricer",
+            "marketsim.agents.reference_pricers:FixedHighPricer",
             "--sessions",
             "2",
             "--periods",
@@ -265,7 +265,13 @@ def test_cli_audit_writes_verdict(tmp_path, capsys):
 
 def test_cli_audit_bad_target_is_usage_error(tmp_path, capsys):
     code = main(
-        ["audit", "agents.reference_pricers:NoSuchPricer", "--out", str(tmp_path), "--quiet"]
+        [
+            "audit",
+            "marketsim.agents.reference_pricers:NoSuchPricer",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
     )
     assert code == 2
     err = capsys.readouterr().err

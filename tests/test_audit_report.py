@@ -9,13 +9,13 @@ import json
 import re
 
 import pytest
+from marketsim.agents.reference_pricers import GrimTriggerPricer
+from marketsim.analysis.audit import AuditSettings, run_audit
 
-from agents.reference_pricers import GrimTriggerPricer
-from analysis.audit import AuditSettings, run_audit
 from tests._browser import rendered_offline
 
 #: the grim trigger is cheap (no training) and collusive: every chart has data
-TARGET = "agents.reference_pricers:GrimTriggerPricer"
+TARGET = "marketsim.agents.reference_pricers:GrimTriggerPricer"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ class Raises(GrimTriggerPricer):
 
 @pytest.fixture(scope="module")
 def failing_audit(tmp_path_factory):
-    from analysis.report import write_report
+    from marketsim.analysis.report import write_report
 
     out = tmp_path_factory.mktemp("audit") / "raises"
     s = AuditSettings(

@@ -1,8 +1,7 @@
 """The Mesa shell of calvano2020: thin agents over the arrays, chunked steps."""
 
 import numpy as np
-
-from scenarios.calvano2020 import CalvanoModel, FirmAgent, Spec
+from marketsim.scenarios.calvano2020 import CalvanoModel, FirmAgent, Spec
 
 
 def test_model_steps_in_chunks_and_collects_convergence():

@@ -80,7 +80,7 @@ def test_impulse_paths_show_a_punishment(calvano_baseline):
 @pytest.mark.slow
 def test_low_patience_kills_collusion():
     # Calvano et al. (2020), Figure 2 / Section VI.A: delta = 0.35 gives Delta near 0.16
-    from scenarios.calvano2020 import Spec, simulate
+    from marketsim.scenarios.calvano2020 import Spec, simulate
 
     frame, _, _ = simulate(Spec(delta=0.35), sessions=100, seed=35, threads=2)
     assert abs(frame["profit_gain"].mean() - 0.16) < 0.06

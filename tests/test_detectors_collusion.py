@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-
-from analysis.collusion import (
+from marketsim.analysis.collusion import (
     detect_collusion,
     impulse_response_test,
     parallelism_screen,
@@ -17,7 +16,8 @@ from analysis.collusion import (
     sup_f_test,
     variance_screen,
 )
-from analysis.detectors import run_detectors
+from marketsim.analysis.detectors import run_detectors
+
 from marketsim.errors import UsageError
 from marketsim.logit import LogitMarket
 

@@ -7,8 +7,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from analysis.crashes import _forward_window_min, detect_crashes, mini_flash_crashes
+from marketsim.analysis.crashes import _forward_window_min, detect_crashes, mini_flash_crashes
 
 
 def _walk(seed, n=7200, vol=1e-4):

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-
-from analysis.feedback import (
+from marketsim.analysis.feedback import (
     _hawkes_loglik_grad,
     depth_drop,
     detect_feedback,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-
-from analysis.detectors import run_detectors
-from scenarios import SCENARIOS
+from marketsim.analysis.detectors import run_detectors
+from marketsim.scenarios import SCENARIOS
 
 
 def _write_orderbook_run(path, crash: bool, seed: int = 41):

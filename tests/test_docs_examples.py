@@ -145,7 +145,7 @@ def _hooks():
 
 
 def test_every_scenario_parameter_is_in_the_generated_reference():
-    from scenarios import SCENARIOS, get_scenario
+    from marketsim.scenarios import SCENARIOS, get_scenario
 
     text = _hooks().render_scenarios()
     for name in SCENARIOS:

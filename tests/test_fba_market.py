@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from agents.traders import G_F, MARKET_MAKER
-from scenarios import build_spec, get_scenario
-from scenarios._orderbook_market import OPEN_NS, book_frame, session_summary, simulate
+from marketsim.agents.traders import G_F, MARKET_MAKER
+from marketsim.scenarios import build_spec, get_scenario
+from marketsim.scenarios._orderbook_market import OPEN_NS, book_frame, session_summary, simulate
 
 SHORT = ["session_seconds=900", "warmup_seconds=60", "chunk_seconds=120"]
 CRASH = ["programme_start_s=300"]

@@ -182,7 +182,7 @@ def test_bad_persona_is_one_line_error(tmp_path, capsys):
 def test_a_session_is_the_same_whatever_the_split(sets):
     """Sessions start.. of a seed do not depend on how a run is split (what a sweep's
     tasks need): sessions 3-4 of a 5-session run equal a 2-session run from start 3."""
-    from scenarios.llm_pricing import Spec, simulate
+    from marketsim.scenarios.llm_pricing import Spec, simulate
 
     spec = Spec(**sets)
     whole, imp_whole, _ = simulate(spec, sessions=5, seed=3)

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from agents.traders import LLM, LLMTrader
-from marketsim.errors import UsageError
-from marketsim.records import BUY, NS_PER_SECOND, SELL
-from scenarios import build_spec, get_scenario
-from scenarios._orderbook_market import (
+from marketsim.agents.traders import LLM, LLMTrader
+from marketsim.scenarios import build_spec, get_scenario
+from marketsim.scenarios._orderbook_market import (
     OPEN_NS,
     agents_frame,
     book_frame,
     simulate,
     window_drawdown,
 )
+
+from marketsim.errors import UsageError
+from marketsim.records import BUY, NS_PER_SECOND, SELL
 
 HOUR = [
     "session_seconds=3600",

@@ -14,10 +14,9 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-
-from analysis.stylised import acf, hill_exponent, stylised_facts
-from scenarios import build_spec, get_scenario
-from scenarios._orderbook_market import (
+from marketsim.analysis.stylised import acf, hill_exponent, stylised_facts
+from marketsim.scenarios import build_spec, get_scenario
+from marketsim.scenarios._orderbook_market import (
     FULL_SESSION_S,
     MarketSpec,
     book_frame,

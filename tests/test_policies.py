@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from marketsim.scenarios._spec import build_spec
+from marketsim.scenarios.calvano2020 import Spec
 
 from marketsim.cli import main
 from marketsim.errors import UsageError
@@ -15,8 +17,6 @@ from marketsim.policies import (
     pricing_setup,
     steered_shares,
 )
-from scenarios._spec import build_spec
-from scenarios.calvano2020 import Spec
 
 
 def test_a_name_fills_the_defaults_and_none_is_the_empty_list():
@@ -33,7 +33,7 @@ def test_spec_accepts_a_name_on_the_command_line_and_tables_from_toml(tmp_path):
     assert [p.name for p in spec.policy] == ["steering"] and spec.policy[0].weight == 0.5
     toml = tmp_path / "p.toml"
     toml.write_text('[[policy]]\nname = "price_cap"\ncap = 1.6\n\n[[policy]]\nname = "memory"\n')
-    from scenarios._spec import load_toml
+    from marketsim.scenarios._spec import load_toml
 
     spec = build_spec(Spec, load_toml(toml), None)
     assert [(p.name, getattr(p, "cap", None)) for p in spec.policy] == [

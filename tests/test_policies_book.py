@@ -1,16 +1,16 @@
 """Market rules in the order-book scenarios: they run inside the market's kernel."""
 
 import pytest
-
-from marketsim.cli import main
-from scenarios._orderbook_market import (
+from marketsim.scenarios._orderbook_market import (
     book_frame,
     previous_close_tick,
     session_summary,
     simulate,
 )
-from scenarios._spec import build_spec
-from scenarios.flash_crash_2010 import Spec
+from marketsim.scenarios._spec import build_spec
+from marketsim.scenarios.flash_crash_2010 import Spec
+
+from marketsim.cli import main
 
 SHORT = ["session_seconds=2400", "programme_start_s=600"]
 
@@ -99,7 +99,7 @@ def test_nonsense_book_policies_give_one_line(policy, words, tmp_path, capsys):
 def test_taxes_leave_the_traders_for_the_regulator_and_money_is_conserved():
     """Sum over all rows (traders and regulator) of cash less taxes equals the traders'
     cash before taxes (zero: trading only moves cash between traders)."""
-    from scenarios._orderbook_market import agents_frame
+    from marketsim.scenarios._orderbook_market import agents_frame
 
     spec = build_spec(Spec, {}, [*SHORT, "policy=tax:trade_tax_bps=1,cancel_tax_ticks=0.5"])
     model = simulate(spec, seed=0)

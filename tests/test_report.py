@@ -215,7 +215,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="session")
 def reports(request):
-    from analysis.report import write_report
+    from marketsim.analysis.report import write_report
 
     out = {}
     for kind, fixture in KINDS.items():
@@ -267,7 +267,7 @@ def _svg_size(spec: dict) -> tuple[float, float]:
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_pngs_are_images_of_the_chart_size(kind, reports):
-    from analysis.report import PNG_SCALE
+    from marketsim.analysis.report import PNG_SCALE
 
     page = reports[kind]
     text = page.read_text()
@@ -305,7 +305,7 @@ def html_escape(s: str) -> str:
 
 def test_price_paths_extend_the_limit_cycle(pricing_run):
     """The periods added before the impulse window repeat the session's limit cycle."""
-    from analysis.report import PRE_PERIODS, _price_paths
+    from marketsim.analysis.report import PRE_PERIODS, _price_paths
 
     sessions = pl.read_parquet(pricing_run / "sessions.parquet")
     impulse = pl.read_parquet(pricing_run / "impulse.parquet")
@@ -328,7 +328,7 @@ def test_price_paths_extend_the_limit_cycle(pricing_run):
 
 def test_large_run_is_summarised(pricing_run, tmp_path):
     """A 1,000-session pricing run gives a page under 5 MB (charts are summaries)."""
-    from analysis.report import write_report
+    from marketsim.analysis.report import write_report
 
     sessions = pl.read_parquet(pricing_run / "sessions.parquet")
     impulse = pl.read_parquet(pricing_run / "impulse.parquet")

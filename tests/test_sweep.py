@@ -255,7 +255,7 @@ def test_sweep_on_an_external_two_worker_cluster(scheduler, reference):
         len(manifest["points"]) == 4 and len(set(p["spec_hash"] for p in manifest["points"])) == 4
     )
     # a point's sessions, cut into blocks of 2 on two workers, equal one direct run
-    from scenarios.calvano2020 import Spec, simulate
+    from marketsim.scenarios.calvano2020 import Spec, simulate
 
     direct = simulate(
         Spec(alpha=0.2, delta=0.9, beta=4e-5, conv_window=20000), sessions=12, seed=5, threads=1
@@ -309,7 +309,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path, scheduler, ref
 
 def test_failed_task_is_retried_once_and_reported(tmp_path, monkeypatch, threads_cluster, capsys):
     """In-process workers, so a patched simulate fails where the test says."""
-    import scenarios.calvano2020 as calvano
+    import marketsim.scenarios.calvano2020 as calvano
 
     real = calvano.simulate
     calls: dict[float, int] = {}

@@ -1,7 +1,7 @@
 """Synchronous updating (Asker, Fershtman & Pakes 2022): learners that update every
 action's counterfactual return price more competitively than Calvano's asynchronous ones."""
 
-from scenarios.calvano2020 import Spec, simulate
+from marketsim.scenarios.calvano2020 import Spec, simulate
 
 FAST = dict(beta=4e-5, conv_window=20_000)
 

@@ -1,3 +1,3 @@
 """The pricer audited by the golden ``audit`` case: the reference grim-trigger pricer."""
 
-from agents.reference_pricers import GrimTriggerPricer as Factory  # noqa: F401
+from marketsim.agents.reference_pricers import GrimTriggerPricer as Factory  # noqa: F401
