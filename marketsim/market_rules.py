@@ -90,9 +90,9 @@ a market order that sweeps through a level completes (within the LULD band, if a
 before the halt starts.
 
 Numba caching: :func:`marketsim.orderbook.apply_action` compiles these functions into
-its own cache, which numba keys on ``orderbook.py`` only; after editing this module,
-delete ``marketsim/__pycache__/orderbook.*.nb?`` (and the caches of kernels that call
-``apply_action``) or the old rule code keeps running.
+its own cache, which numba keys on its own file (``orderbook/kernel.py``) only; after
+editing this module, delete ``marketsim/orderbook/__pycache__/*.nb?`` (and the caches of
+kernels that call ``apply_action``) or the old rule code keeps running.
 """
 
 from __future__ import annotations

@@ -1,0 +1,237 @@
+"""Uniform-price call auctions over the resting book.
+
+:func:`clear_batch` clears the book at the single price of maximal volume (then minimal
+imbalance, then nearest the reference, then lower), allocated in price-time priority. Two
+market rules use it: frequent batch auctions (Budish, Cramton & Shim 2015), where new
+orders rest unmatched until the batch and IOC/market remainders lapse after it, and the
+reopening auction at the end of a halt, when limit orders entered during the halt rest
+unmatched and are cleared at one price before trading resumes.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from marketsim.market_rules import (
+    X_FBA_IOC_AT,
+    X_FBA_IOC_N,
+    X_FBA_NEXT_NS,
+    X_HALT_UNTIL,
+    X_LAST_TICK,
+    X_N_BATCHES,
+    X_N_REOPENINGS,
+    X_REOPEN_PENDING,
+    X_REOPEN_VOLUME,
+    after_action,
+    batch_due,
+    batch_ioc_push,
+)
+from marketsim.orderbook.layout import (
+    L_HEAD,
+    L_QTY,
+    O_ID,
+    O_NEXT,
+    O_OWNER,
+    O_QTY,
+    O_T,
+    R_BAND_HI_TICK,
+    R_BAND_LO_TICK,
+    R_HALTED,
+    S_BEST_ASK,
+    S_BEST_BID,
+    S_N_ASK,
+    S_N_BID,
+    S_TICK_LO,
+)
+from marketsim.orderbook.levels import _insert, _remove_order, _take
+from marketsim.records import (
+    BAD_ORDER,
+    BUY,
+    DUPLICATE_ID,
+    HALTED,
+    IOC,
+    LIMIT,
+    MARKET,
+    OK,
+    OUTSIDE_BAND,
+    REFUSED,
+    SELL,
+)
+
+
+@njit(cache=True)
+def clear_batch(t_ns, ref_tick, levels, orders, oid_slot, state, rules, fills, n_fills):
+    """Uniform-price call auction over the resting book; returns ``(n_fills, price)``.
+
+    The clearing price ``p`` (ticks; -1 when nothing crosses) maximises the executed
+    volume ``V(p) = min(D(p), S(p))`` with ``D(p)`` the bid quantity at or above ``p``
+    and ``S(p)`` the ask quantity at or below it; ties go to the smallest imbalance
+    ``|D(p) - S(p)|``, then to the price closest to ``ref_tick`` (the last trade), then
+    to the lower price. Only prices inside the band ``rules[R_BAND_*]`` are candidates.
+    Every fill is at ``p``; each side is allocated ``V`` in price-time priority (better
+    prices first, then older orders), so the book is not crossed afterwards. The
+    later-arriving order of each pair is the fill's taker (``aggressor_side``).
+    """
+    if state[S_N_BID] == 0 or state[S_N_ASK] == 0:
+        return n_fills, -1
+    bb = state[S_BEST_BID]
+    ba = state[S_BEST_ASK]
+    if bb < ba:
+        return n_fills, -1
+    tick_lo = state[S_TICK_LO]
+    d_total = 0
+    for j in range(ba, bb + 1):
+        d_total += levels[L_QTY, BUY, j]
+    best_j = -1
+    best_v = 0
+    best_imb = 0
+    best_dist = 0.0
+    demand = d_total  # bids at or above tick j
+    supply = 0  # asks at or below tick j
+    for j in range(ba, bb + 1):
+        if j > ba:
+            demand -= levels[L_QTY, BUY, j - 1]
+        supply += levels[L_QTY, SELL, j]
+        p = tick_lo + j
+        if p < rules[R_BAND_LO_TICK] or p > rules[R_BAND_HI_TICK]:
+            continue
+        v = min(demand, supply)
+        imb = abs(demand - supply)
+        dist = abs(p - ref_tick)
+        if (
+            best_j < 0
+            or v > best_v
+            or (v == best_v and imb < best_imb)
+            or (v == best_v and imb == best_imb and dist < best_dist)
+        ):
+            best_j, best_v, best_imb, best_dist = j, v, imb, dist
+    if best_j < 0 or best_v == 0:
+        return n_fills, -1
+    price = tick_lo + best_j
+    left = best_v
+    jb = bb
+    ja = ba
+    sb = levels[L_HEAD, BUY, jb]
+    sa = levels[L_HEAD, SELL, ja]
+    while left > 0:
+        while sb == -1:
+            jb -= 1
+            sb = levels[L_HEAD, BUY, jb]
+        while sa == -1:
+            ja += 1
+            sa = levels[L_HEAD, SELL, ja]
+        q = min(orders[O_QTY, sb], orders[O_QTY, sa], left)
+        tb, ta = orders[O_T, sb], orders[O_T, sa]
+        buy_later = tb > ta or (tb == ta and orders[O_ID, sb] > orders[O_ID, sa])
+        f = fills[n_fills]
+        f.t_ns = t_ns
+        f.price_tick = price
+        f.qty = q
+        f.aggressor_side = BUY if buy_later else SELL
+        f.taker_order_id = orders[O_ID, sb] if buy_later else orders[O_ID, sa]
+        f.maker_order_id = orders[O_ID, sa] if buy_later else orders[O_ID, sb]
+        f.buyer = orders[O_OWNER, sb]
+        f.seller = orders[O_OWNER, sa]
+        n_fills += 1
+        left -= q
+        nb = orders[O_NEXT, sb]
+        na = orders[O_NEXT, sa]
+        if _take(levels, orders, oid_slot, state, BUY, jb, sb, q):
+            sb = nb
+        if _take(levels, orders, oid_slot, state, SELL, ja, sa, q):
+            sa = na
+    return n_fills, price
+
+
+@njit(cache=True)
+def _reopen(levels, orders, oid_slot, state, rules, fills, n_fills):
+    """The reopening call auction at the end of a halt (the clearing of :func:`clear_batch`
+    at the halt's end). Waits for the next action while ``fills`` lacks room for it."""
+    if fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
+        return n_fills
+    t_open = rules[X_HALT_UNTIL]
+    n0 = n_fills
+    n_fills, _ = clear_batch(
+        t_open, rules[X_LAST_TICK], levels, orders, oid_slot, state, rules, fills, n_fills
+    )
+    after_action(t_open, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
+    rules[X_REOPEN_PENDING] = 0
+    rules[X_N_REOPENINGS] += 1
+    for k in range(n0, n_fills):
+        rules[X_REOPEN_VOLUME] += fills[k].qty
+    return n_fills
+
+
+@njit(cache=True)
+def _rest_while_halted(
+    t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state
+):
+    """A limit order entered during a halt rests, unmatched, for the reopening auction."""
+    if qty < 1 or order_id < 0 or (side != BUY and side != SELL):
+        return BAD_ORDER
+    if not 0 <= price_tick - state[S_TICK_LO] < levels.shape[2]:
+        return BAD_ORDER
+    if oid_slot[order_id] != -1:
+        return DUPLICATE_ID
+    _insert(t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state)
+    return OK
+
+
+@njit(cache=True)
+def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+    """Clear the batch due at or before ``t_ns`` (unless halted), then cancel what is
+    left of the IOC and market orders that waited for it. A batch may fill every resting
+    order: when ``fills`` has less room than that, the batch waits for the next action
+    (after the caller has drained or grown ``fills``) rather than write past the end."""
+    if t_ns >= rules[X_FBA_NEXT_NS] and fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
+        return n_fills
+    t_batch = batch_due(t_ns, rules)
+    if t_batch < 0:
+        return n_fills
+    if rules[R_HALTED] == 0:
+        n0 = n_fills
+        n_fills, _ = clear_batch(
+            t_batch, rules[X_LAST_TICK], levels, orders, oid_slot, state, rules, fills, n_fills
+        )
+        after_action(t_batch, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
+        if n_fills > n0:
+            rules[X_N_BATCHES] += 1
+    at = rules[X_FBA_IOC_AT]
+    for k in range(rules[X_FBA_IOC_N]):
+        oid = rules[at + k]
+        if oid_slot[oid] != -1:
+            _remove_order(levels, orders, oid_slot, state, oid_slot[oid])
+    rules[X_FBA_IOC_N] = 0
+    return n_fills
+
+
+@njit(cache=True)
+def _rest_for_batch(
+    t_ns, kind, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state, rules
+):
+    """Batch-auction mode: the order rests without matching until the next batch.
+    A market order rests at the last trade price +/- 5% (a protection collar, as
+    exchanges put on market orders; inside the band and the ladder), an IOC at its limit
+    clamped to the ladder; both are cancelled after the batch."""
+    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
+        return BAD_ORDER
+    if rules[R_HALTED] != 0:
+        return HALTED
+    if kind != MARKET and (
+        price_tick < rules[R_BAND_LO_TICK] or price_tick > rules[R_BAND_HI_TICK]
+    ):
+        return OUTSIDE_BAND
+    if oid_slot[order_id] != -1:
+        return DUPLICATE_ID
+    lo = max(state[S_TICK_LO], rules[R_BAND_LO_TICK])
+    hi = min(state[S_TICK_LO] + levels.shape[2] - 1, rules[R_BAND_HI_TICK])
+    p = price_tick
+    if kind == MARKET:  # a market order carries a 5% collar around the last trade
+        last = rules[X_LAST_TICK]
+        p = min(hi, last + last // 20) if side == BUY else max(lo, last - last // 20)
+    elif kind == IOC:
+        p = min(max(p, state[S_TICK_LO]), state[S_TICK_LO] + levels.shape[2] - 1)
+    if kind != LIMIT and not batch_ioc_push(order_id, rules):
+        return REFUSED
+    _insert(t_ns, side, p, qty, order_id, owner, levels, orders, oid_slot, state)
+    return OK

@@ -1,0 +1,341 @@
+"""One action through the book under the market rules, and the batch loop.
+
+:func:`apply_action` runs, in order: the speed bump (release the waiting orders now due;
+a liquidity-taking order waits), the rules' checks before the action (refuse, set the
+halted flag and the band), the reopening auction or rest-while-halted, the batch-auction
+mode, matching, and the rules' bookkeeping of the action and its trades. Without rule
+words past ``N_RULES`` it is plain matching. :func:`needs` tells the caller which array
+to grow before an action; :func:`process_actions_kernel` applies a stream of actions.
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from marketsim.market_rules import (
+    F_BUMP,
+    F_FBA,
+    F_REOPEN,
+    X_BUMP_NS,
+    X_CLOSED,
+    X_FLAGS,
+    X_REOPEN_PENDING,
+    after_action,
+    before_action,
+    bump_cancel,
+    bump_head,
+    bump_pop,
+    bump_push,
+)
+from marketsim.orderbook.auction import _batch_if_due, _reopen, _rest_for_batch, _rest_while_halted
+from marketsim.orderbook.layout import (
+    DONE,
+    N_RULES,
+    NEED_FILL_SPACE,
+    NEED_ORDER_IDS,
+    NEED_ORDER_SLOTS,
+    NEED_PRICE_RANGE,
+    NO_BAND_HI,
+    NO_BAND_LO,
+    O_OWNER,
+    O_QTY,
+    O_T,
+    R_HALTED,
+    S_BEST_ASK,
+    S_BEST_BID,
+    S_FREE_HEAD,
+    S_N_ASK,
+    S_N_BID,
+    S_TICK_LO,
+)
+from marketsim.orderbook.matching import _match, takes_liquidity
+from marketsim.records import CANCEL, LIMIT, OK, REDUCE, REFUSED
+
+
+@njit(cache=True)
+def needs(kind, side, price_tick, order_id, levels, orders, oid_slot, state, fills, n_fills):
+    """The ``NEED_*`` code if the arrays are too small for this action, else ``DONE``."""
+    if kind == CANCEL or kind == REDUCE:
+        return DONE
+    # every new order may rest: IOC and market orders wait for the batch in auction mode
+    if state[S_FREE_HEAD] == -1:
+        return NEED_ORDER_SLOTS
+    if order_id >= oid_slot.shape[0]:
+        return NEED_ORDER_IDS
+    # only a resting limit order must lie inside the ladder; IOC and market orders are
+    # compared with absolute ticks (and clamped to the ladder while they wait for a batch)
+    if kind == LIMIT:
+        idx = price_tick - state[S_TICK_LO]
+        if idx < 0 or idx >= levels.shape[2]:
+            return NEED_PRICE_RANGE
+    # a batch auction may fill every resting order once
+    if fills.shape[0] - n_fills < state[S_N_ASK] + state[S_N_BID] + 1:
+        return NEED_FILL_SPACE
+    return DONE
+
+
+@njit(cache=True)
+def apply_action(
+    t_ns,
+    kind,
+    side,
+    price_tick,
+    qty,
+    order_id,
+    owner,
+    levels,
+    orders,
+    oid_slot,
+    state,
+    rules,
+    fills,
+    n_fills,
+):
+    """Apply one order action to the book; returns ``(status, n_fills)``.
+
+    The caller has checked :func:`needs`. Fills are written to ``fills[n_fills:]``.
+    A ``rules`` array longer than ``N_RULES`` (see :func:`marketsim.market_rules.rules_array`)
+    also runs the market rules before and after the action; with a speed bump, waiting
+    orders now due go first and a liquidity-taking order waits (status ``OK``); in
+    batch-auction mode a due batch is cleared first (:func:`clear_batch`) and new orders
+    rest without matching.
+    """
+    if rules.shape[0] <= N_RULES:
+        return _match(
+            t_ns,
+            kind,
+            side,
+            price_tick,
+            qty,
+            order_id,
+            owner,
+            levels,
+            orders,
+            oid_slot,
+            state,
+            rules,
+            fills,
+            n_fills,
+        )
+    if rules[X_FLAGS] & F_BUMP:
+        n_fills = _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
+        if kind == CANCEL and bump_cancel(order_id, rules):
+            return OK, n_fills
+        if takes_liquidity(kind, side, price_tick, levels, state):
+            if bump_push(
+                t_ns + rules[X_BUMP_NS], kind, side, price_tick, qty, order_id, owner, rules
+            ):
+                return OK, n_fills
+            return REFUSED, n_fills
+    return _apply_ruled(
+        t_ns,
+        kind,
+        side,
+        price_tick,
+        qty,
+        order_id,
+        owner,
+        levels,
+        orders,
+        oid_slot,
+        state,
+        rules,
+        fills,
+        n_fills,
+    )
+
+
+@njit(cache=True)
+def _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+    """Apply the speed bump's waiting orders due at or before ``t_ns``, oldest first, at
+    their release times. One waits longer only while the arrays lack room for it (a
+    free order slot, its id, its price on the ladder, room for its fills)."""
+    n_fills, _ = _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
+    return n_fills
+
+
+@njit(cache=True)
+def _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+    """:func:`_release_due`, also returning the ``NEED_*`` code it stopped on (or DONE)."""
+    while True:
+        b = bump_head(rules)
+        if b < 0 or rules[b] > t_ns:
+            return n_fills, DONE
+        kind = rules[b + 1]
+        if kind < 0:  # withdrawn while waiting
+            bump_pop(rules)
+            continue
+        code = needs(
+            kind,
+            rules[b + 2],
+            rules[b + 3],
+            rules[b + 5],
+            levels,
+            orders,
+            oid_slot,
+            state,
+            fills,
+            n_fills,
+        )
+        if code != DONE:
+            return n_fills, code
+        release, side, price, qty, oid, owner = (
+            rules[b],
+            rules[b + 2],
+            rules[b + 3],
+            rules[b + 4],
+            rules[b + 5],
+            rules[b + 6],
+        )
+        bump_pop(rules)
+        _, n_fills = _apply_ruled(
+            release,
+            kind,
+            side,
+            price,
+            qty,
+            oid,
+            owner,
+            levels,
+            orders,
+            oid_slot,
+            state,
+            rules,
+            fills,
+            n_fills,
+        )
+
+
+@njit(cache=True)
+def _apply_ruled(
+    t_ns,
+    kind,
+    side,
+    price_tick,
+    qty,
+    order_id,
+    owner,
+    levels,
+    orders,
+    oid_slot,
+    state,
+    rules,
+    fills,
+    n_fills,
+):
+    """:func:`apply_action` under the rules, once past the speed bump."""
+    order_t = -1
+    order_owner = -1
+    order_qty = 0
+    if (kind == CANCEL or kind == REDUCE) and 0 <= order_id < oid_slot.shape[0]:
+        if oid_slot[order_id] != -1:
+            order_t = orders[O_T, oid_slot[order_id]]
+            order_owner = orders[O_OWNER, oid_slot[order_id]]
+            order_qty = orders[O_QTY, oid_slot[order_id]]
+    tick_lo = state[S_TICK_LO]
+    best_bid = tick_lo + state[S_BEST_BID] if state[S_N_BID] > 0 else NO_BAND_LO
+    best_ask = tick_lo + state[S_BEST_ASK] if state[S_N_ASK] > 0 else NO_BAND_HI
+    if before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
+        return REFUSED, n_fills
+    if rules[X_FLAGS] & F_REOPEN:
+        if rules[X_REOPEN_PENDING] != 0 and rules[R_HALTED] == 0:
+            n_fills = _reopen(levels, orders, oid_slot, state, rules, fills, n_fills)
+        elif rules[R_HALTED] != 0 and rules[X_CLOSED] == 0 and kind == LIMIT:
+            st = _rest_while_halted(
+                t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state
+            )
+            after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+            return st, n_fills
+    if rules[X_FLAGS] & F_FBA:
+        n_fills = _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
+        if kind != CANCEL and kind != REDUCE:
+            st = _rest_for_batch(
+                t_ns,
+                kind,
+                side,
+                price_tick,
+                qty,
+                order_id,
+                owner,
+                levels,
+                orders,
+                oid_slot,
+                state,
+                rules,
+            )
+            after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+            return st, n_fills
+    st, n_after = _match(
+        t_ns,
+        kind,
+        side,
+        price_tick,
+        qty,
+        order_id,
+        owner,
+        levels,
+        orders,
+        oid_slot,
+        state,
+        rules,
+        fills,
+        n_fills,
+    )
+    removed = order_qty if kind == CANCEL else min(qty, order_qty)
+    after_action(
+        t_ns, kind, owner, st, order_t, order_owner, removed, fills, n_fills, n_after, rules
+    )
+    return st, n_after
+
+
+@njit(cache=True)
+def process_actions_kernel(
+    actions, start, levels, orders, oid_slot, state, rules, fills, n_fills, status
+):
+    """Apply ``actions[start:]`` in order; returns ``(code, next_index, n_fills)``.
+
+    ``code`` is ``DONE`` or a ``NEED_*`` code telling the caller which array to grow
+    before calling again with ``start=next_index``. ``status[i]`` gets each action's
+    result code (``OK``, ``UNKNOWN_ORDER``, ...).
+    """
+    bump = rules.shape[0] > N_RULES and (rules[X_FLAGS] & F_BUMP) != 0
+    for i in range(start, actions.shape[0]):
+        a = actions[i]
+        if bump:  # waiting orders due first, each with room in the arrays
+            n_fills, code = _release_due_code(
+                a.t_ns, levels, orders, oid_slot, state, rules, fills, n_fills
+            )
+            if code != DONE:
+                return code, i, n_fills
+        code = needs(
+            a.kind,
+            a.side,
+            a.price_tick,
+            a.order_id,
+            levels,
+            orders,
+            oid_slot,
+            state,
+            fills,
+            n_fills,
+        )
+        if code != DONE:
+            return code, i, n_fills
+        st, n_fills = apply_action(
+            a.t_ns,
+            a.kind,
+            a.side,
+            a.price_tick,
+            a.qty,
+            a.order_id,
+            a.owner,
+            levels,
+            orders,
+            oid_slot,
+            state,
+            rules,
+            fills,
+            n_fills,
+        )
+        status[i] = st
+    return DONE, actions.shape[0], n_fills

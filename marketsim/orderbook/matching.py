@@ -1,0 +1,185 @@
+"""Continuous matching in price-time priority (no market-rule bookkeeping).
+
+An incoming buy with limit ``L`` matches the best ask ``a`` while ``a <= L`` (a market
+order has no limit), oldest order first at each level, at the resting order's price; what
+is left of a limit order rests at ``L``, what is left of a market or IOC order is dropped.
+The matching kernel reads only the book's own rule words ``rules[R_*]``: halted, the price
+band, and LULD price sliding (reprice to the band; a market order's remainder rests at it).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+from marketsim.orderbook.layout import (
+    L_HEAD,
+    L_N,
+    L_QTY,
+    O_ID,
+    O_NEXT,
+    O_OWNER,
+    O_PRICE,
+    O_QTY,
+    O_SIDE,
+    R_BAND_HI_TICK,
+    R_BAND_LO_TICK,
+    R_HALTED,
+    R_SLIDE,
+    S_BEST_ASK,
+    S_BEST_BID,
+    S_N_ASK,
+    S_N_BID,
+    S_TICK_LO,
+)
+from marketsim.orderbook.levels import _free_slot, _insert, _refresh_best, _remove_order, _unlink
+from marketsim.records import (
+    BAD_ORDER,
+    BUY,
+    CANCEL,
+    DUPLICATE_ID,
+    HALTED,
+    IOC,
+    LIMIT,
+    MARKET,
+    OK,
+    OUTSIDE_BAND,
+    REDUCE,
+    SELL,
+    UNKNOWN_ORDER,
+)
+
+
+@njit(cache=True)
+def takes_liquidity(kind, side, price_tick, levels, state):
+    """Would this incoming order execute against the book as it stands? Market and IOC
+    orders always take; a limit order takes when it crosses the best opposite quote."""
+    if kind == MARKET or kind == IOC:
+        return True
+    if kind != LIMIT:
+        return False
+    tick_lo = state[S_TICK_LO]
+    if side == BUY:
+        return state[S_N_ASK] > 0 and price_tick >= tick_lo + state[S_BEST_ASK]
+    return state[S_N_BID] > 0 and price_tick <= tick_lo + state[S_BEST_BID]
+
+
+@njit(cache=True)
+def _match(
+    t_ns,
+    kind,
+    side,
+    price_tick,
+    qty,
+    order_id,
+    owner,
+    levels,
+    orders,
+    oid_slot,
+    state,
+    rules,
+    fills,
+    n_fills,
+):
+    """The matching of :func:`apply_action` (no market-rule bookkeeping)."""
+    if kind == CANCEL or kind == REDUCE:
+        if order_id < 0 or order_id >= oid_slot.shape[0]:
+            return UNKNOWN_ORDER, n_fills
+        slot = oid_slot[order_id]
+        if slot == -1:
+            return UNKNOWN_ORDER, n_fills
+        if kind == REDUCE:
+            if qty < 1:
+                return BAD_ORDER, n_fills
+            if qty < orders[O_QTY, slot]:
+                orders[O_QTY, slot] -= qty
+                o_side = orders[O_SIDE, slot]
+                levels[L_QTY, o_side, orders[O_PRICE, slot] - state[S_TICK_LO]] -= qty
+                return OK, n_fills
+        _remove_order(levels, orders, oid_slot, state, slot)
+        return OK, n_fills
+
+    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
+        return BAD_ORDER, n_fills
+    if rules[R_HALTED] != 0:
+        return HALTED, n_fills
+    tick_lo = state[S_TICK_LO]
+    n_ticks = levels.shape[2]
+    slide = rules[R_SLIDE] != 0
+    if kind != MARKET and (
+        price_tick < rules[R_BAND_LO_TICK] or price_tick > rules[R_BAND_HI_TICK]
+    ):
+        # price sliding: a sell through the lower band (a buy through the upper) is
+        # repriced to the band when a limit order may rest there; otherwise refused
+        if slide and side == SELL and price_tick < rules[R_BAND_LO_TICK]:
+            price_tick = rules[R_BAND_LO_TICK]
+        elif slide and side == BUY and price_tick > rules[R_BAND_HI_TICK]:
+            price_tick = rules[R_BAND_HI_TICK]
+        else:
+            return OUTSIDE_BAND, n_fills
+        if kind == LIMIT and not 0 <= price_tick - tick_lo < n_ticks:
+            return OUTSIDE_BAND, n_fills
+    if kind == LIMIT and oid_slot[order_id] != -1:
+        return DUPLICATE_ID, n_fills
+
+    other = SELL if side == BUY else BUY
+    remaining = qty
+    while remaining > 0:
+        if side == BUY:
+            idx = state[S_BEST_ASK]
+            if idx >= n_ticks:
+                break
+            if kind != MARKET and tick_lo + idx > price_tick:
+                break
+            if tick_lo + idx > rules[R_BAND_HI_TICK]:
+                break
+        else:
+            idx = state[S_BEST_BID]
+            if idx < 0:
+                break
+            if kind != MARKET and tick_lo + idx < price_tick:
+                break
+            if tick_lo + idx < rules[R_BAND_LO_TICK]:
+                break
+        slot = levels[L_HEAD, other, idx]
+        while remaining > 0 and slot != -1:
+            maker_qty = orders[O_QTY, slot]
+            q = maker_qty if maker_qty < remaining else remaining
+            f = fills[n_fills]
+            f.t_ns = t_ns
+            f.price_tick = tick_lo + idx
+            f.qty = q
+            f.aggressor_side = side
+            f.taker_order_id = order_id
+            f.maker_order_id = orders[O_ID, slot]
+            if side == BUY:
+                f.buyer = owner
+                f.seller = orders[O_OWNER, slot]
+            else:
+                f.buyer = orders[O_OWNER, slot]
+                f.seller = owner
+            n_fills += 1
+            remaining -= q
+            levels[L_QTY, other, idx] -= q
+            if q == maker_qty:
+                nxt = orders[O_NEXT, slot]
+                _unlink(levels, orders, other, idx, slot)
+                if other == BUY:
+                    state[S_N_BID] -= 1
+                else:
+                    state[S_N_ASK] -= 1
+                _free_slot(orders, oid_slot, state, slot)
+                slot = nxt
+            else:
+                orders[O_QTY, slot] = maker_qty - q
+        if levels[L_N, other, idx] == 0:
+            _refresh_best(levels, state, other, idx)
+
+    if remaining > 0 and kind == LIMIT:
+        _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot, state)
+    elif remaining > 0 and kind == MARKET and slide:
+        # what could not execute inside the band rests at the band (price sliding); every
+        # opposite order left is beyond the band, so the book stays uncrossed
+        band = rules[R_BAND_LO_TICK] if side == SELL else rules[R_BAND_HI_TICK]
+        if 0 <= band - tick_lo < n_ticks and oid_slot[order_id] == -1:
+            _insert(t_ns, side, band, remaining, order_id, owner, levels, orders, oid_slot, state)
+    return OK, n_fills
