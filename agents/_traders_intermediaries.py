@@ -1,0 +1,333 @@
+"""Order-book traders: the intermediaries and the sell programme, one kernel each.
+
+These traders wake on the constant-rate clock of the event loop (market makers also
+requote every second, after the news).
+
+- market maker: cancels its quotes, picks off any stale order inside its new spread,
+  then quotes both sides around the reference price ``R = F exp(I)`` with half-spread
+  ``h = h_0 + c sigma`` (``sigma`` the one-second volatility in ticks), skewed against
+  inventory: centre ``R - h inv / limit``. It stops quoting a side at its inventory
+  limit and withdraws while ``sigma`` or the order-flow impact ``|I|`` exceeds its
+  tolerance (toxic flow, Easley, Lopez de Prado & O'Hara 2011; CFTC-SEC 2010).
+- high-frequency intermediary: joins the best bid and ask with small size and lays its
+  position off with a market order as soon as ``|inventory|`` exceeds a small limit (the
+  "hot potato" of Kirilenko et al. 2017).
+- sell programme: from its start on, sells ``total_qty`` contracts with market orders at
+  ``participation`` of the previous minute's volume, accrued second by second, whatever
+  the price (CFTC-SEC 2010: 75,000 E-mini contracts at 9%).
+
+None of these kernels draws a random number.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from marketsim.agents._traders_layout import (
+    A_INV,
+    A_QUOTING,
+    A_SOLD,
+    G_IMPACT,
+    G_PROG_OWED,
+    G_VAR,
+    I_MM_ASKING,
+    I_MM_BIDDING,
+    I_PROG_END_NS,
+    I_PROG_START_NS,
+    I_PROG_VOLUME_START,
+    I_VOLUME,
+    P_HFT_WITHDRAW_VOL,
+    P_INVENTORY_LIMIT,
+    P_MM_HALF_SPREAD,
+    P_MM_SPREAD_PER_VOL,
+    P_MM_WITHDRAW_IMPACT,
+    P_MM_WITHDRAW_VOL,
+    P_PROG_CHILD_MAX,
+    P_PROG_PARTICIPATION,
+    P_PROG_TOTAL_QTY,
+    P_SIZE,
+)
+from marketsim.agents._traders_orders import (
+    _cancel_own,
+    _crossing_qty,
+    _market,
+    _pick_off,
+    _pick_off_batch,
+    _reference,
+    _rest,
+)
+from marketsim.orderbook import S_BEST_ASK, S_BEST_BID, S_N_ASK, S_N_BID, S_TICK_LO
+from marketsim.records import BUY, SELL
+
+
+@njit(cache=True)
+def _market_maker(
+    i,
+    t_ns,
+    batch,
+    kind,
+    params,
+    acct,
+    levels,
+    orders,
+    oid_slot,
+    bstate,
+    rules,
+    fills,
+    g,
+    gi,
+    is_hft,
+):
+    """Market maker ``i`` requotes: cancel, pick off stale orders, quote (or withdraw).
+
+    ``batch``: the book matches by frequent batch auctions. Keeps the count of makers
+    quoting each side (``gi[I_MM_BIDDING]``, ``gi[I_MM_ASKING]``) that prices impact."""
+    size = params[i, P_SIZE]
+    _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+    vol = np.sqrt(g[G_VAR])
+    quoting = 0
+    inv = acct[i, A_INV]
+    lim = params[i, P_INVENTORY_LIMIT]
+    half = params[i, P_MM_HALF_SPREAD] + params[i, P_MM_SPREAD_PER_VOL] * vol
+    # quotes around the reference price, skewed against inventory; a quote that
+    # crosses a stale order executes against it (the maker picks it off), which
+    # keeps the mid on the reference price: no bid-ask bounce in the mid
+    centre = _reference(g) - half * inv / lim
+    bid = np.int64(np.floor(centre - half))
+    ask = np.int64(np.ceil(centre + half))
+    # orders left stale by news inside the maker's new spread are taken out first
+    # (picked off), so the mid sits on the reference price and does not catch up
+    # with it a second later; a maker that has withdrawn still picks off
+    # (in batch-auction mode nothing executes before the batch: the maker bids
+    # there for its share of the other traders' stale orders, see _pick_off_batch)
+    if batch:
+        _pick_off_batch(
+            i,
+            t_ns,
+            BUY,
+            ask - 1,
+            levels,
+            orders,
+            oid_slot,
+            bstate,
+            rules,
+            fills,
+            g,
+            gi,
+            acct,
+            kind,
+            is_hft,
+        )
+        _pick_off_batch(
+            i,
+            t_ns,
+            SELL,
+            bid + 1,
+            levels,
+            orders,
+            oid_slot,
+            bstate,
+            rules,
+            fills,
+            g,
+            gi,
+            acct,
+            kind,
+            is_hft,
+        )
+    else:
+        _pick_off(
+            i, t_ns, BUY, ask - 1, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+        )
+        _pick_off(
+            i, t_ns, SELL, bid + 1, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+        )
+    # a maker stops quoting while recent one-sided order flow has pushed the price
+    # far from the news (toxic flow, Easley, Lopez de Prado & O'Hara 2011; the
+    # withdrawal of liquidity on 6 May 2010, CFTC-SEC 2010)
+    if vol < params[i, P_MM_WITHDRAW_VOL] and abs(g[G_IMPACT]) < params[i, P_MM_WITHDRAW_IMPACT]:
+        q = np.int64(size)
+        if inv < lim:
+            q_bid = q if batch else q + _crossing_qty(levels, bstate, SELL, bid)
+            _rest(
+                i,
+                t_ns,
+                BUY,
+                bid,
+                q_bid,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                gi,
+                acct,
+                is_hft,
+            )
+            quoting |= 1
+        if inv > -lim:
+            q_ask = q if batch else q + _crossing_qty(levels, bstate, BUY, ask)
+            _rest(
+                i,
+                t_ns,
+                SELL,
+                ask,
+                q_ask,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                gi,
+                acct,
+                is_hft,
+            )
+            quoting |= 2
+    old = acct[i, A_QUOTING]
+    gi[I_MM_BIDDING] += (quoting & 1) - (old & 1)
+    gi[I_MM_ASKING] += ((quoting >> 1) & 1) - ((old >> 1) & 1)
+    acct[i, A_QUOTING] = quoting
+
+
+@njit(cache=True)
+def _hft(
+    i,
+    t_ns,
+    batch,
+    pre_open,
+    params,
+    acct,
+    levels,
+    orders,
+    oid_slot,
+    bstate,
+    rules,
+    fills,
+    g,
+    gi,
+    is_hft,
+):
+    """High-frequency trader ``i`` wakes: cancel, then lay off a large position or join
+    the best quotes (as they stood before its own cancel)."""
+    # the best quotes are read before the trader cancels its own orders
+    lo = bstate[S_TICK_LO]
+    has_bid = bstate[S_N_BID] > 0
+    has_ask = bstate[S_N_ASK] > 0
+    bb = lo + bstate[S_BEST_BID]
+    ba = lo + bstate[S_BEST_ASK]
+    size = params[i, P_SIZE]
+    _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+    inv = acct[i, A_INV]
+    lim = params[i, P_INVENTORY_LIMIT]
+    if abs(inv) > lim and not pre_open:
+        side = SELL if inv > 0 else BUY
+        _market(
+            i,
+            t_ns,
+            side,
+            abs(inv),
+            levels,
+            orders,
+            oid_slot,
+            bstate,
+            rules,
+            fills,
+            g,
+            gi,
+            acct,
+            is_hft,
+        )
+    elif (
+        np.sqrt(g[G_VAR]) < params[i, P_HFT_WITHDRAW_VOL]
+        and has_bid
+        and has_ask
+        and not (batch and bb >= ba)  # a crossed book waiting for its batch has no quotes
+    ):
+        q = np.int64(size)
+        if inv < lim:
+            _rest(
+                i,
+                t_ns,
+                BUY,
+                bb,
+                q,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                gi,
+                acct,
+                is_hft,
+            )
+        if inv > -lim:
+            _rest(
+                i,
+                t_ns,
+                SELL,
+                ba,
+                q,
+                levels,
+                orders,
+                oid_slot,
+                bstate,
+                rules,
+                fills,
+                gi,
+                acct,
+                is_hft,
+            )
+
+
+@njit(cache=True)
+def _sell_programme(
+    i,
+    t_ns,
+    params,
+    acct,
+    levels,
+    orders,
+    oid_slot,
+    bstate,
+    rules,
+    fills,
+    g,
+    gi,
+    is_hft,
+):
+    """The sell programme ``i`` wakes: from its start on, a market sell order for what
+    its participation has accrued (``G_PROG_OWED``), at most a child order's size."""
+    if t_ns >= gi[I_PROG_START_NS]:
+        if gi[I_PROG_VOLUME_START] < 0:
+            gi[I_PROG_VOLUME_START] = gi[I_VOLUME]
+        total = np.int64(params[i, P_PROG_TOTAL_QTY])
+        sold = acct[i, A_SOLD]
+        if sold < total:
+            # 9% of the volume traded in the previous minute, accrued second by second
+            target = np.int64(params[i, P_PROG_PARTICIPATION] * g[G_PROG_OWED]) + np.int64(
+                params[i, P_SIZE]
+            )
+            q = min(total - sold, target - sold, np.int64(params[i, P_PROG_CHILD_MAX]))
+            if q > 0:
+                _market(
+                    i,
+                    t_ns,
+                    SELL,
+                    q,
+                    levels,
+                    orders,
+                    oid_slot,
+                    bstate,
+                    rules,
+                    fills,
+                    g,
+                    gi,
+                    acct,
+                    is_hft,
+                )
+            if acct[i, A_SOLD] >= total and gi[I_PROG_END_NS] < 0:
+                gi[I_PROG_END_NS] = t_ns

@@ -1,0 +1,149 @@
+"""Order-book traders: the struct-of-arrays layout every trader kernel reads and writes.
+
+Traders are rows of arrays, not objects. A trader's kind is ``kind[i]`` (a code below);
+its parameters are ``params[i, P_*]`` (``float64``) and its account ``acct[i, A_*]``
+(``int64``: cash in ``price_tick * qty`` units, so cash and contracts are conserved); the
+market's slow state is ``g[G_*]`` (``float64``) and ``gi[I_*]`` (``int64``); the one-second
+record is ``snap[k, C_*]``; the LLM traders' base models are ``llm_model[j, M_*]``.
+
+The parameter columns ``P_A .. P_D`` (and ``P_SIZE``, ``P_LIMIT``) mean different things
+for different kinds. Each kind's meanings are named once here (``P_THRESHOLD``,
+``P_MM_WITHDRAW_IMPACT``, ...), as aliases of the generic columns, and the kernels use
+those names; the set-up may fill either.
+"""
+
+from __future__ import annotations
+
+# --- trader kinds ------------------------------------------------------------------
+NOISE, FUNDAMENTAL, MOMENTUM, MARKET_MAKER, HFT, SELL_PROGRAMME, LLM = range(7)
+KIND_NAMES = ("noise", "fundamental", "momentum", "market_maker", "hft", "sell_programme", "llm")
+INTERMEDIARIES = (MARKET_MAKER, HFT)
+
+# --- per-trader parameters: params[i, P_*] (float64) --------------------------------
+P_RATE, P_SIZE, P_A, P_B, P_C, P_LIMIT, P_D = range(7)
+N_PARAMS = 7
+# Every kind: P_RATE = wake-up rate (per second), P_SIZE = order size (contracts).
+# What the other columns mean for each kind (aliases: one column, one meaning per kind):
+# noise (zero intelligence)
+P_NOISE_P_MARKET = P_A  # probability that a wake-up sends a market order
+P_NOISE_SCALE = P_B  # mean distance (ticks) of a limit order behind the makers' quotes
+P_NOISE_ALPHA = P_C  # Pareto exponent of order sizes
+# fundamental and momentum (threshold traders)
+P_FUND_OFFSET = P_A  # fundamental: valuation offset e_i (log), v_i = F exp(e_i)
+P_MOM_HORIZON = P_A  # momentum: index of its EMA horizon (EMA_HORIZONS_S)
+P_THRESHOLD = P_B  # |log gap| (fundamental) or |log trend| (momentum) that triggers an order
+P_MAX_MULTIPLE = P_C  # largest order, in multiples of P_SIZE
+# market maker
+P_MM_HALF_SPREAD = P_A  # base half-spread (ticks)
+P_MM_SPREAD_PER_VOL = P_B  # half-spread added per tick of one-second volatility
+P_MM_WITHDRAW_VOL = P_C  # volatility (ticks per second) at which it withdraws
+P_MM_WITHDRAW_IMPACT = P_D  # |order-flow impact| (log) at which it withdraws
+P_INVENTORY_LIMIT = P_LIMIT  # market maker and hft: largest |inventory| it quotes into
+# high-frequency trader
+P_HFT_WITHDRAW_VOL = P_A  # volatility (ticks per second) at which it stops quoting
+# sell programme (P_SIZE: contracts it may sell ahead of its participation)
+P_PROG_PARTICIPATION = P_A  # share of the previous minute's volume it sells
+P_PROG_TOTAL_QTY = P_B  # contracts to sell in all
+P_PROG_START_S = P_C  # start, in seconds into the session
+P_PROG_CHILD_MAX = P_LIMIT  # largest child order
+# LLM-style trader (P_SIZE: contracts per threshold of signal)
+P_LLM_NEWS_WEIGHT = P_A  # weight of the news / narrative signal
+P_LLM_TREND_WEIGHT = P_B  # weight of the recent return
+P_LLM_THRESHOLD = P_C  # |signal| below which it does not trade
+P_LLM_ORDER_MAX = P_LIMIT  # largest order (contracts)
+P_LLM_MODEL = P_D  # base model id: row of llm_model
+
+# --- per-trader state: acct[i, A_*] (int64) -----------------------------------------
+A_INV, A_CASH, A_BOUGHT, A_SOLD, A_BID_OID, A_ASK_OID, A_N_ACTIONS, A_QUOTING = range(8)
+N_ACCT = 8  # A_QUOTING: market makers, bit 1 = bidding, bit 2 = offering
+
+# --- market state (float64) g[G_*] --------------------------------------------------
+(
+    G_F,
+    G_F0,
+    G_F_KAPPA,
+    G_F_SIGMA,
+    G_X,
+    G_X_TAU,
+    G_X_SIGMA,
+    G_X_FEEDBACK,
+    G_VAR,
+    G_VAR_DECAY,
+    G_LAST_MID,
+    G_EMA0,
+    G_EMA1,
+    G_EMA2,
+    G_RATE_BG,
+    G_RATE_FAST,
+    G_RET_SCALE,
+    G_FLOW,
+    G_FLOW_TAU,
+    G_FLOW_SIGMA,
+    G_WIDEN,
+    G_IMPACT,
+    G_LAMBDA,
+    G_LIQ_K,
+    G_INFO_DF,
+    G_N_MM,
+    G_NOISE_GAP,
+    G_INFO_ACTIVITY,
+    G_PROG_OWED,
+    G_MM_VOL_COEF,
+    G_IMPACT_KEEP,
+    G_NEWS,
+    G_NEWS_KEEP,
+    G_LLM_TEMP,
+    G_LLM_ERR_KEEP,
+) = range(35)
+N_G = 36
+EMA_HORIZONS_S = (30.0, 120.0, 600.0)
+
+# --- base models of the LLM traders: llm_model[j, M_*] (float64) ----------------------
+M_BIAS, M_ERROR = range(2)
+N_MODEL_COLS = 2
+
+# --- market state (int64) gi[I_*] -------------------------------------------------------
+(
+    I_T_BG,
+    I_T_FAST,
+    I_NEXT_OID,
+    I_NEXT_SECOND,
+    I_N_SNAP,
+    I_N_FILLS,
+    I_VOLUME,
+    I_N_ACTIONS,
+    I_PROG_VOLUME_START,
+    I_PROG_SOLD,
+    I_PROG_START_NS,
+    I_PROG_END_NS,
+    I_SESSION_START_NS,
+    I_SESSION_END_NS,
+    I_HFT_GROSS,
+    I_HFT_NET,
+    I_TICK_MIN,
+    I_TICK_MAX,
+    I_MM_BIDDING,
+    I_MM_ASKING,
+    I_VOL_MINUTE_START,
+    I_VOL_PREV_MINUTE,
+) = range(22)
+N_GI = 24
+
+# --- one-second snapshot columns: snap[k, C_*] (int64) ----------------------------------
+(
+    C_T_NS,
+    C_BEST_BID,
+    C_BEST_ASK,
+    C_MID_X2,
+    C_VOLUME,
+    C_N_ACTIONS,
+    C_HFT_GROSS,
+    C_HFT_NET,
+    C_MM_INV,
+) = range(9)
+C_BID_QTY = 9  # 5 columns
+C_ASK_QTY = 14  # 5 columns
+N_SNAP_COLS = 19
+DEPTH_LEVELS = 5
+
+NEED_SPACE = 10  # chunk kernel: drain fills / grow arrays, then call again
