@@ -1,4 +1,4 @@
-"""Reference pricing algorithms for the audit harness (:mod:`marketsim.analysis.audit`).
+"""Reference pricing algorithms for the audit harness (:mod:`marketsim.experiments.audit`).
 
 Each is a plain Python class with the plug-in interface an audited algorithm must have:
 

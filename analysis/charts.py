@@ -13,7 +13,7 @@ Order book: mid price with halts, limit states, price bands and crash events sha
 volume, depth, drawdown, intermediaries' inventories. Detectors: Hawkes conditional
 intensity, variance-ratio profile (Lo & MacKinlay 1988), VPIN (Easley, López de Prado &
 O'Hara 2012). Policy comparisons: a forest plot. Sweeps: heat maps (Figure 1 of
-Calvano et al. 2020: Delta over the alpha x beta grid). Audits (:mod:`marketsim.analysis.audit`):
+Calvano et al. 2020: Delta over the alpha x beta grid). Audits (:mod:`marketsim.experiments.audit`):
 the profit gain Delta with its 95% interval per test against the Nash (0) and monopoly
 (1) references, the mean price path around a forced deviation, failure counts per test.
 """

@@ -33,6 +33,9 @@ from functools import lru_cache
 
 import numpy as np
 import polars as pl
+from numba import njit
+from scipy import stats
+
 from marketsim.analysis._validate import (
     as_frame,
     check_min_obs,
@@ -40,9 +43,6 @@ from marketsim.analysis._validate import (
     numeric_column,
     require_columns,
 )
-from numba import njit
-from scipy import stats
-
 from marketsim.errors import UsageError
 
 # --------------------------------------------------------------------------- demand model

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from numba import njit
+
 from marketsim.analysis._validate import (
     as_frame,
     check_min_obs,
@@ -32,8 +34,6 @@ from marketsim.analysis._validate import (
     require_columns,
     time_seconds,
 )
-from numba import njit
-
 from marketsim.errors import UsageError
 
 _DRAWDOWN_SCHEMA = {

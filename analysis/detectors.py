@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
 from marketsim.analysis._validate import time_seconds
 from marketsim.analysis.collusion import impulse_response_test, margin_screen
 from marketsim.analysis.crashes import drawdown_events, mini_flash_crashes
@@ -34,7 +35,6 @@ from marketsim.analysis.feedback import (
     variance_ratio,
     vpin,
 )
-
 from marketsim.errors import UsageError
 
 #: most rows of an event table kept in a JSON summary

@@ -45,6 +45,9 @@ import math
 
 import numpy as np
 import polars as pl
+from numba import njit
+from scipy import optimize, stats
+
 from marketsim.analysis._validate import (
     as_frame,
     check_min_obs,
@@ -53,9 +56,6 @@ from marketsim.analysis._validate import (
     require_columns,
     time_seconds,
 )
-from numba import njit
-from scipy import optimize, stats
-
 from marketsim.errors import UsageError
 
 # --------------------------------------------------------------------------- Hawkes

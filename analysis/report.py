@@ -11,7 +11,7 @@
 * policy comparisons (``compare.parquet``): a forest plot per metric;
 * sweeps (Parquet parts below the folder, one row per session, grid parameters as
   columns): heat maps of the mean outcome over two parameters;
-* audits (``audit.json``, :mod:`marketsim.analysis.audit`): the verdict in a sentence with its
+* audits (``audit.json``, :mod:`marketsim.experiments.audit`): the verdict in a sentence with its
   evidence and a table of the tests, the profit gain Delta with its interval per test,
   the punishment test's mean price path around the deviation, failures per test.
 
@@ -550,7 +550,7 @@ def sweep_figures(run_dir: Path, summary: dict) -> list[Figure]:
     from marketsim.analysis import charts  # altair takes ~1 s to import: only when charting
 
     if (run_dir / "sweep.json").exists():
-        from marketsim.sweep import scan_sweep
+        from marketsim.analysis.sweep_tables import scan_sweep
 
         frame = scan_sweep(run_dir, allow_missing=True).collect()
     else:
@@ -772,7 +772,7 @@ _VERDICT_SENTENCES = {
 
 
 def _audit_header(run_dir: Path, audit: dict, wall: float) -> str:
-    from marketsim.analysis.audit import key_figures
+    from marketsim.analysis.audit_text import key_figures
 
     tests = audit.get("tests") or {}
     settings = audit.get("settings") or {}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import numba
-from marketsim.agents.llm_proxy import persona_params
 
+from marketsim.agents.llm_proxy import persona_params
 from marketsim.llm_proxy import ProxyMarkets
 from marketsim.logit import LogitMarket
 from marketsim.mixed import MixedMarkets, pretrain

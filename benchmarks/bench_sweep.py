@@ -20,7 +20,7 @@ def _children_cpu() -> float:
 
 
 def run() -> dict:
-    from marketsim.sweep import parse_axis_values, plan_sweep, run_sweep, scan_sweep
+    from marketsim.experiments.sweep import parse_axis_values, plan_sweep, run_sweep, scan_sweep
 
     grid = {k: parse_axis_values(k, v) for k, v in GRID.items()}
     plan = plan_sweep("calvano2020", grid, seeds=SEEDS, seed=0)

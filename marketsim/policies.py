@@ -362,8 +362,7 @@ _ADAPTER = TypeAdapter(PolicyList)
 
 def parse_policies(value: Any) -> list[_Policy]:
     """Validate a policy value outside a spec; one-line :class:`UsageError` if bad."""
-    from marketsim.errors import UsageError
-    from marketsim.scenarios._spec import format_validation_error
+    from marketsim.errors import UsageError, format_validation_error
 
     try:
         return _ADAPTER.validate_python(value)

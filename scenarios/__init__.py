@@ -9,11 +9,11 @@ summary) and ``main()`` so that ``python scenarios/NAME.py ...`` works like
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 from types import ModuleType
 
-from marketsim.scenarios._spec import ScenarioSpec, build_spec, load_toml, parse_sets
-
 from marketsim.errors import UsageError
+from marketsim.scenarios._spec import ScenarioSpec, build_spec, load_toml, parse_sets
 
 #: scenario name -> module implementing it
 SCENARIOS: dict[str, str] = {
@@ -32,4 +32,23 @@ def get_scenario(name: str) -> ModuleType:
     return import_module(SCENARIOS[name])
 
 
-__all__ = ["SCENARIOS", "ScenarioSpec", "build_spec", "get_scenario", "load_toml", "parse_sets"]
+def resolve_spec(scenario: str, config: Path | None, sets: list[str], params: dict | None = None):
+    """The scenario module and its validated spec from a TOML file, parameters by name
+    (over the file's) and ``KEY=VALUE`` items (over both)."""
+    module = get_scenario(scenario)
+    data = load_toml(config) if config else {}
+    data = {**data, **(params or {})}
+    if data.get("scenario") not in (None, scenario):
+        raise UsageError(f"{config}: file is for scenario {data['scenario']!r}, not {scenario!r}")
+    return module, build_spec(module.Spec, data, sets)
+
+
+__all__ = [
+    "SCENARIOS",
+    "ScenarioSpec",
+    "build_spec",
+    "get_scenario",
+    "load_toml",
+    "parse_sets",
+    "resolve_spec",
+]

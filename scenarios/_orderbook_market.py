@@ -43,6 +43,9 @@ from typing import Annotated
 import mesa
 import numpy as np
 import polars as pl
+from numba import njit
+from pydantic import Field, model_validator
+
 from marketsim.agents.traders import (
     A_ASK_OID,
     A_BID_OID,
@@ -134,10 +137,6 @@ from marketsim.agents.traders import (
     Trader,
     run_chunk,
 )
-from marketsim.scenarios._spec import ScenarioSpec
-from numba import njit
-from pydantic import Field, model_validator
-
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.llm_proxy import base_models
 from marketsim.market_rules import (
@@ -158,6 +157,8 @@ from marketsim.orderbook import (
 from marketsim.policies import PolicyList, check_market
 from marketsim.records import FILL_DTYPE, NS_PER_SECOND, SIDE_NAMES
 from marketsim.rng import stream_states
+from marketsim.scenarios._spec import ScenarioSpec
+from marketsim.stylised import stylised_facts
 
 OPEN_NS = (9 * 3600 + 30 * 60) * NS_PER_SECOND  # 09:30
 FULL_SESSION_S = 6 * 3600 + 30 * 60  # 09:30-16:00
@@ -740,8 +741,6 @@ def simulate(
 
 def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
     """Summary figures of one finished session (see the module docstring)."""
-    from marketsim.analysis.stylised import stylised_facts
-
     spec = model.spec
     mid = book["mid_tick"].to_numpy()
     out = window_drawdown(mid, spec.drawdown_window_s, spec.recovery_window_s)

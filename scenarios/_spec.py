@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from marketsim.errors import UsageError
+from marketsim.errors import UsageError, format_validation_error
 
 
 class ScenarioSpec(BaseModel):
@@ -85,18 +85,6 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
 
 
-def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """One line per problem: ``key: message`` (the first problem leads)."""
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "spec"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown parameter; see 'marketsim params SCENARIO' for the valid keys"
-        parts.append(f"{prefix}{loc}: {msg}")
-    return "; ".join(parts)
-
-
 def build_spec(
     spec_cls: type[ScenarioSpec],
     config: dict[str, Any] | None = None,
@@ -111,3 +99,16 @@ def build_spec(
         return spec_cls.model_validate(data)
     except ValidationError as exc:
         raise UsageError(f"{spec_cls.name}: {format_validation_error(exc)}") from None
+
+
+def run_as_script(name: str) -> None:
+    """``python scenarios/NAME.py ARGS`` is ``python -m marketsim run NAME ARGS``.
+
+    The scenario module hands over to the command line at run time, as ``python -m``
+    would, so the scenarios layer does not import the command line.
+    """
+    import runpy
+    import sys
+
+    sys.argv = ["marketsim", "run", name, *sys.argv[1:]]
+    runpy.run_module("marketsim", run_name="__main__", alter_sys=True)

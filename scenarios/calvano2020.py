@@ -14,7 +14,6 @@ firm, price) and ``summary.json``.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import mesa
 import numba
 import numpy as np
 import polars as pl
-from marketsim.scenarios._spec import ScenarioSpec
 from pydantic import Field, field_validator, model_validator
 
 from marketsim.errors import UsageError
@@ -30,6 +28,7 @@ from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.logit import LogitMarket
 from marketsim.policies import PolicyList, check_market, learner_class, pricing_setup
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
+from marketsim.scenarios._spec import ScenarioSpec
 
 #: per-session state above this is refused at validation (Q, max and greedy per state)
 MAX_SESSION_BYTES = 2 * 2**30
@@ -344,11 +343,7 @@ def run(
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    from marketsim.cli import main as cli_main
-
-    return cli_main(["run", Spec.name, *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from marketsim.scenarios._spec import run_as_script
+
+    run_as_script(Spec.name)

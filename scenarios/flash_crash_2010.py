@@ -32,10 +32,9 @@ has ``max_drawdown``, ``drawdown_seconds``, ``recovery_share`` and
 
 from __future__ import annotations
 
-import sys
+from pydantic import Field
 
 from marketsim.scenarios._orderbook_market import MarketSpec, PriorDecline, run_market
-from pydantic import Field
 
 
 class Spec(MarketSpec):
@@ -61,11 +60,7 @@ def run(
     return run_market(spec, sessions=sessions, seed=seed, out=out, progress=progress)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from marketsim.cli import main as cli_main
-
-    return cli_main(["run", Spec.name, *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from marketsim.scenarios._spec import run_as_script
+
+    run_as_script(Spec.name)

@@ -50,7 +50,6 @@ optimum) and ``optimal_share`` (share of window periods at >= 99% of it) carry t
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -58,17 +57,17 @@ import mesa
 import numba
 import numpy as np
 import polars as pl
-from marketsim.agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
-from marketsim.scenarios._spec import ScenarioSpec
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from marketsim import llm_proxy as K
+from marketsim.agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.llm_backend import LLMBackend, LLMSettings, build_messages
 from marketsim.logit import LogitMarket
 from marketsim.mixed import MixedMarkets, pretrain
 from marketsim.qlearning import QLearningSessions
+from marketsim.scenarios._spec import ScenarioSpec
 
 DEFAULT_SESSIONS = 1000
 OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle")
@@ -682,11 +681,7 @@ def run(
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    from marketsim.cli import main as cli_main
-
-    return cli_main(["run", Spec.name, *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from marketsim.scenarios._spec import run_as_script
+
+    run_as_script(Spec.name)

@@ -20,8 +20,6 @@ Run it as ``marketsim run market_calm --seed 1 --out runs/calm``. Outputs:
 
 from __future__ import annotations
 
-import sys
-
 from marketsim.scenarios._orderbook_market import MarketSpec, run_market
 
 
@@ -45,11 +43,7 @@ def run(
     return run_market(spec, sessions=sessions, seed=seed, out=out, progress=progress)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from marketsim.cli import main as cli_main
-
-    return cli_main(["run", Spec.name, *(sys.argv[1:] if argv is None else argv)])
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from marketsim.scenarios._spec import run_as_script
+
+    run_as_script(Spec.name)

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import optimize
+
 from marketsim.agents.reference_pricers import (
     CalvanoQPricer,
     CompetitivePricer,
@@ -19,10 +21,8 @@ from marketsim.agents.reference_pricers import (
     GrimTriggerPricer,
     best_response,
 )
-from marketsim.analysis.audit import AuditSettings, load_factory, run_audit
-from scipy import optimize
-
 from marketsim.cli import main
+from marketsim.experiments.audit import AuditSettings, load_factory, run_audit
 from marketsim.logit import LogitMarket
 
 FAST = dict(

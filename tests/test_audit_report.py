@@ -9,9 +9,9 @@ import json
 import re
 
 import pytest
-from marketsim.agents.reference_pricers import GrimTriggerPricer
-from marketsim.analysis.audit import AuditSettings, run_audit
 
+from marketsim.agents.reference_pricers import GrimTriggerPricer
+from marketsim.experiments.audit import AuditSettings, run_audit
 from tests._browser import rendered_offline
 
 #: the grim trigger is cheap (no training) and collusive: every chart has data

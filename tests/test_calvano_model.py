@@ -1,6 +1,7 @@
 """The Mesa shell of calvano2020: thin agents over the arrays, chunked steps."""
 
 import numpy as np
+
 from marketsim.scenarios.calvano2020 import CalvanoModel, FirmAgent, Spec
 
 

@@ -12,7 +12,13 @@ import pytest
 from scipy import stats
 
 from marketsim.cli import main
-from marketsim.compare import COLUMNS, compare, compare_table, paired_difference, t_interval
+from marketsim.experiments.compare import (
+    COLUMNS,
+    compare,
+    compare_table,
+    paired_difference,
+    t_interval,
+)
 
 
 def test_t_interval_matches_scipy():

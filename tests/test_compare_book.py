@@ -8,8 +8,8 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from marketsim.analysis.magnet import limit_distance, magnet_rows, magnet_table
 
+from marketsim.analysis.magnet import limit_distance, magnet_rows, magnet_table
 from marketsim.cli import main
 from marketsim.policies import parse_policies
 

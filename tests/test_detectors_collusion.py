@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+
 from marketsim.analysis.collusion import (
     detect_collusion,
     impulse_response_test,
@@ -17,7 +18,6 @@ from marketsim.analysis.collusion import (
     variance_screen,
 )
 from marketsim.analysis.detectors import run_detectors
-
 from marketsim.errors import UsageError
 from marketsim.logit import LogitMarket
 

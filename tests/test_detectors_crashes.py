@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from marketsim.analysis.crashes import _forward_window_min, detect_crashes, mini_flash_crashes
 
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+
 from marketsim.analysis.feedback import (
     _hawkes_loglik_grad,
     depth_drop,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+
 from marketsim.analysis.detectors import run_detectors
 from marketsim.scenarios import SCENARIOS
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from marketsim.agents.traders import G_F, MARKET_MAKER
 from marketsim.scenarios import build_spec, get_scenario
 from marketsim.scenarios._orderbook_market import OPEN_NS, book_frame, session_summary, simulate

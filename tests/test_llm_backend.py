@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import polars as pl
 import pytest
-from marketsim.scenarios import build_spec
-from marketsim.scenarios.llm_pricing import Spec, simulate
 
 from marketsim.cli import main as cli_main
 from marketsim.llm_backend import LLMBackend, LLMSettings, parse_reply
+from marketsim.scenarios import build_spec
+from marketsim.scenarios.llm_pricing import Spec, simulate
 
 HANG_S = 1.5
 

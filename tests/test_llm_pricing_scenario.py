@@ -198,7 +198,7 @@ def test_a_session_is_the_same_whatever_the_split(sets):
 
 
 def test_llm_pricing_sweeps_and_a_live_endpoint_is_refused(tmp_path, capsys):
-    from marketsim.sweep import point_summary
+    from marketsim.experiments.sweep import point_summary
 
     out = tmp_path / "sw"
     args = ["sweep", "llm_pricing", "--grid", "temperature=0.5,1.5", "--seeds", "6"]

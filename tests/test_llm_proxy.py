@@ -12,9 +12,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-from marketsim.agents.llm_proxy import PERSONAS, persona_params
 
 from marketsim import llm_proxy as K
+from marketsim.agents.llm_proxy import PERSONAS, persona_params
 from marketsim.errors import UsageError
 from marketsim.logit import LogitMarket
 

@@ -8,13 +8,13 @@ import numba
 import numpy as np
 import polars as pl
 import pytest
-from marketsim.agents.llm_proxy import persona_params
-from marketsim.scenarios._spec import build_spec
-from marketsim.scenarios.llm_pricing import Spec, simulate
 
+from marketsim.agents.llm_proxy import persona_params
 from marketsim.cli import main as cli_main
 from marketsim.logit import LogitMarket
 from marketsim.mixed import MixedMarkets, pretrain
+from marketsim.scenarios._spec import build_spec
+from marketsim.scenarios.llm_pricing import Spec, simulate
 
 # fast self-play: ~4e5 periods per session instead of ~1.8e6 (beta 2e-5, window 2e4)
 FAST = {"q_beta": 2e-5, "q_conv_window": 20_000}

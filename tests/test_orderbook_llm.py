@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from marketsim.agents.traders import LLM, LLMTrader
+from marketsim.errors import UsageError
+from marketsim.records import BUY, NS_PER_SECOND, SELL
 from marketsim.scenarios import build_spec, get_scenario
 from marketsim.scenarios._orderbook_market import (
     OPEN_NS,
@@ -27,9 +30,6 @@ from marketsim.scenarios._orderbook_market import (
     simulate,
     window_drawdown,
 )
-
-from marketsim.errors import UsageError
-from marketsim.records import BUY, NS_PER_SECOND, SELL
 
 HOUR = [
     "session_seconds=3600",

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import polars as pl
 import pytest
-from marketsim.analysis.stylised import acf, hill_exponent, stylised_facts
+
 from marketsim.scenarios import build_spec, get_scenario
 from marketsim.scenarios._orderbook_market import (
     FULL_SESSION_S,
@@ -24,6 +24,7 @@ from marketsim.scenarios._orderbook_market import (
     simulate,
     window_drawdown,
 )
+from marketsim.stylised import acf, hill_exponent, stylised_facts
 
 SHORT = ["session_seconds=900", "warmup_seconds=60", "chunk_seconds=120"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -20,8 +21,18 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # a copy of the sources: a build in the checkout would leave build/ behind, and files
+    # left there by an earlier layout would end up in the wheel
+    src = out / "src"
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "build", "runs", "site", "*.egg-info", "__pycache__", "tests"
+        ),
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
         check=True,
         capture_output=True,
     )
@@ -38,6 +49,26 @@ def test_the_wheel_installs_only_the_marketsim_namespace(wheel):
     assert tops == {"marketsim"}
     for module in ("agents/traders.py", "scenarios/calvano2020.py", "analysis/report.py"):
         assert f"marketsim/{module}" in names
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    """setuptools takes the explicit ``packages`` list: a new sub-package must be in it."""
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setuptools["packages"])
+    found = set()
+    roots = {
+        "marketsim": ROOT / "marketsim",
+        "marketsim.agents": ROOT / "agents",
+        "marketsim.scenarios": ROOT / "scenarios",
+        "marketsim.analysis": ROOT / "analysis",
+    }
+    for dotted, folder in roots.items():
+        for init in folder.rglob("__init__.py"):
+            rel = init.parent.relative_to(folder).parts
+            found.add(".".join((dotted, *rel)))
+    assert found == listed
 
 
 def test_the_wheel_in_a_fresh_venv_runs_marketsim_and_python_m(wheel, tmp_path):
@@ -69,21 +100,21 @@ def test_the_wheel_in_a_fresh_venv_runs_marketsim_and_python_m(wheel, tmp_path):
 
 USER_AGENTS = '''"""A user's own package named agents: it has no reference_pricers."""
 '''
-USER_ANALYSIS = '''raise ImportError("the user's analysis.py must not be imported by marketsim")
-'''
-USER_PRICER = '''from agents.fixed import Fixed
+USER_ANALYSIS = """raise ImportError("the user's analysis.py must not be imported by marketsim")
+"""
+USER_PRICER = """from agents.fixed import Fixed
 
 
 def make():
     return Fixed()
-'''
-USER_FIXED = '''class Fixed:
+"""
+USER_FIXED = """class Fixed:
     def reset(self, n_firms, firm, seed):
         pass
 
     def price(self, prices, profits):
         return 1.9
-'''
+"""
 
 
 def test_audit_from_a_folder_with_its_own_agents_package_and_analysis_module(tmp_path):

@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-from marketsim.scenarios._spec import build_spec
-from marketsim.scenarios.calvano2020 import Spec
 
 from marketsim.cli import main
 from marketsim.errors import UsageError
@@ -17,6 +15,8 @@ from marketsim.policies import (
     pricing_setup,
     steered_shares,
 )
+from marketsim.scenarios._spec import build_spec
+from marketsim.scenarios.calvano2020 import Spec
 
 
 def test_a_name_fills_the_defaults_and_none_is_the_empty_list():

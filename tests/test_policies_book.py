@@ -1,6 +1,8 @@
 """Market rules in the order-book scenarios: they run inside the market's kernel."""
 
 import pytest
+
+from marketsim.cli import main
 from marketsim.scenarios._orderbook_market import (
     book_frame,
     previous_close_tick,
@@ -9,8 +11,6 @@ from marketsim.scenarios._orderbook_market import (
 )
 from marketsim.scenarios._spec import build_spec
 from marketsim.scenarios.flash_crash_2010 import Spec
-
-from marketsim.cli import main
 
 SHORT = ["session_seconds=2400", "programme_start_s=600"]
 

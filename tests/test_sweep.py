@@ -21,7 +21,7 @@ import pytest
 
 from marketsim.cli import main
 from marketsim.errors import UsageError
-from marketsim.sweep import (
+from marketsim.experiments.sweep import (
     parse_axis_values,
     parse_grid_items,
     plan_sweep,
@@ -271,7 +271,7 @@ def test_sigkill_then_rerun_equals_an_uninterrupted_run(tmp_path, scheduler, ref
     cmd = [
         sys.executable,
         "-m",
-        "marketsim.cli",
+        "marketsim",
         *SWEEP,
         "--workers",
         "2",

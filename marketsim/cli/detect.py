@@ -15,7 +15,6 @@ import sys
 
 from marketsim.analysis._validate import read_table
 from marketsim.analysis.detectors import to_jsonable
-
 from marketsim.errors import UsageError
 
 _FALLBACK = {

@@ -1,6 +1,7 @@
 r"""Policy stress tests: the same seeds under each policy, with honest uncertainty.
 
-``marketsim compare SCENARIO --policy none --policy luld --seeds 30 --out DIR`` runs
+:func:`compare` (``marketsim compare SCENARIO --policy none --policy luld --seeds 30 --out
+DIR`` on the command line, :mod:`marketsim.cli.compare`) runs
 seed ``s = 0 .. seeds-1`` of the scenario under every policy (common random numbers:
 policy arms differ only in the policy, never in the random streams) and writes
 
@@ -34,7 +35,6 @@ run of ``--sessions`` sessions and its ``delta`` is their mean profit gain.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import time
@@ -292,8 +292,8 @@ def compare(
     -------
     polars.DataFrame with :data:`COLUMNS`
     """
-    from marketsim.cli import resolve_spec
     from marketsim.policies import parse_policies, policy_label
+    from marketsim.scenarios import resolve_spec
 
     if not policies:
         raise UsageError("--policy: give at least two, e.g. --policy none --policy luld")
@@ -422,7 +422,7 @@ def compare(
                         "mid's distance to the nearest LULD band edge or "
                         "unreached MWCB level; 'without' = the baseline's runs "
                         "with the same limits computed ex post "
-                        "(analysis.magnet)",
+                        "(marketsim.analysis.magnet)",
                     }
                 }
                 if magnet is not None
@@ -494,66 +494,6 @@ def magnet_effect(
     if not parts:
         return None
     return magnet_table(parts, bin_pct=bin_pct)
-
-
-def _cmd_compare(args: argparse.Namespace) -> int:
-    table = compare(
-        args.scenario,
-        args.policy,
-        seeds=args.seeds,
-        out=args.out,
-        sessions=args.sessions,
-        config=args.config,
-        sets=args.sets,
-        threads=args.threads,
-        progress=not args.quiet,
-        workers=args.workers,
-    )
-    print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
-    if args.report:
-        from marketsim.analysis.report import write_report
-
-        print(f"report: {write_report(args.out)}")
-    base = table["policy"][0]
-    for row in table.filter(pl.col("policy") != base).iter_rows(named=True):
-        print(
-            f"  {row['policy']:>16} {row['metric']:<18} diff {row['diff']:+.4g} "
-            f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]  p={row['p_value']:.3g}"
-        )
-    return 0
-
-
-def register(subparsers) -> None:
-    """Add ``marketsim compare``."""
-    from marketsim.cli import add_run_options, positive_int
-
-    p = subparsers.add_parser("compare", help="run the same seeds under several policies")
-    p.add_argument("scenario", help="scenario name, e.g. flash_crash_2010")
-    p.add_argument(
-        "--policy",
-        action="append",
-        default=[],
-        metavar="POLICY",
-        help="policy arm (repeat; first = baseline): none, luld, price_cap:cap=1.6, luld+mwcb ...",
-    )
-    p.add_argument("--seeds", type=positive_int, default=30, help="seeds per policy")
-    p.add_argument(
-        "--sessions",
-        type=positive_int,
-        default=None,
-        help="sessions per run (default: the scenario's own)",
-    )
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--report", action="store_true", help="also write report.html")
-    p.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        help="processes running (policy, seed) cells at once (default 1); the numbers "
-        "do not depend on it",
-    )
-    add_run_options(p)
-    p.set_defaults(func=_cmd_compare)
 
 
 __all__ = [

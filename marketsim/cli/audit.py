@@ -2,10 +2,10 @@
 
 ``ALGORITHM`` is ``module:factory`` (calling ``factory()`` returns an object with
 ``reset(n_firms, firm, seed)`` and ``price(prices, profits) -> float``) or an http(s)
-URL (see :class:`marketsim.analysis.audit.HTTPPricer`). Writes ``DIR/audit.json``, ``DIR/audit.md``
-and, unless ``--no-report``, ``DIR/report.html`` with ``DIR/figures/*.png`` (the verdict
-with its evidence, the tests, charts; see :mod:`marketsim.analysis.report`); see
-:mod:`marketsim.analysis.audit`.
+URL (see :class:`marketsim.experiments.audit.HTTPPricer`). Writes ``DIR/audit.json``,
+``DIR/audit.md`` and, unless ``--no-report``, ``DIR/report.html`` with
+``DIR/figures/*.png`` (the verdict with its evidence, the tests, charts; see
+:mod:`marketsim.analysis.report`); see :mod:`marketsim.experiments.audit`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from marketsim.analysis.audit import AuditSettings, load_factory, run_audit
-    from marketsim.cli import resolve_spec
     from marketsim.errors import UsageError
+    from marketsim.experiments.audit import AuditSettings, load_factory, run_audit
+    from marketsim.scenarios import resolve_spec
 
     if args.market != "calvano2020":
         raise UsageError(f"--market {args.market!r}: only calvano2020 is supported")

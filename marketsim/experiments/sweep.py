@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from marketsim.analysis.sweep_tables import MANIFEST, point_summary, read_manifest, scan_sweep
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 
-MANIFEST = "sweep.json"
 PARTS = "parts"
 #: sessions per task when not given: big enough to amortise scheduling (a Calvano
 #: baseline session takes ~75 ms), small enough to balance 2,500-session grids
@@ -518,103 +518,6 @@ def _execute(
     return done, failed
 
 
-# --------------------------------------------------------------------------- results
-
-
-def read_manifest(out: str | os.PathLike) -> dict:
-    path = Path(out) / MANIFEST
-    if not path.is_file():
-        raise UsageError(f"{path} does not exist; is {out} a sweep output folder?")
-    return json.loads(path.read_text())
-
-
-def scan_sweep(out: str | os.PathLike, *, allow_missing: bool = False) -> pl.LazyFrame:
-    """The sweep's sessions as one lazy table over the parts its manifest lists.
-
-    One row per session: the scenario's sessions columns plus one column per grid key.
-    Raises :class:`UsageError` if parts are missing (unless ``allow_missing``).
-    """
-    out = Path(out)
-    manifest = read_manifest(out)
-    paths = [out / p for p in manifest["parts"]]
-    present = [p for p in paths if p.exists()]
-    if len(present) < len(paths) and not allow_missing:
-        raise UsageError(
-            f"{out}: {len(paths) - len(present)} of {len(paths)} sweep parts are missing; "
-            "re-run the sweep command to finish it"
-        )
-    if not present:
-        raise UsageError(f"{out}: no finished sweep parts yet")
-    return pl.scan_parquet(present)
-
-
-def point_summary(out: str | os.PathLike, value: str = "profit_gain") -> pl.DataFrame:
-    """Mean, sd and count of ``value`` per grid point, sorted by the grid keys."""
-    keys = list(read_manifest(out)["grid"])
-    return (
-        scan_sweep(out)
-        .group_by(keys)
-        .agg(
-            pl.col(value).mean().alias(f"{value}_mean"),
-            pl.col(value).std().alias(f"{value}_sd"),
-            pl.len().alias("sessions"),
-        )
-        .sort(keys)
-        .collect()
-    )
-
-
-def write_heatmaps(
-    out: str | os.PathLike, values: tuple[str, ...] = ("profit_gain", "price_index")
-) -> Path:
-    """Heat maps of the mean of ``values`` over the first two grid keys: ``heatmap.html``.
-
-    A one-key grid gives a line chart; further keys become facet rows.
-    """
-    import altair as alt
-
-    out = Path(out)
-    keys = list(read_manifest(out)["grid"])
-    frame = scan_sweep(out, allow_missing=True).collect()
-    charts = []
-    for value in values:
-        if value not in frame.columns:
-            continue
-        table = (
-            frame.group_by(keys)
-            .agg(pl.col(value).mean().alias(value), pl.len().alias("sessions"))
-            .sort(keys)
-        )
-        data = table
-        if len(keys) == 1:
-            chart = (
-                alt.Chart(data)
-                .mark_line(point=True)
-                .encode(x=alt.X(f"{keys[0]}:Q"), y=alt.Y(f"{value}:Q"))
-            )
-        else:
-            chart = (
-                alt.Chart(data)
-                .mark_rect()
-                .encode(
-                    x=alt.X(f"{keys[0]}:O"),
-                    y=alt.Y(f"{keys[1]}:O", sort="descending"),
-                    color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="viridis")),
-                    tooltip=[*keys, value, "sessions"],
-                )
-            )
-            if len(keys) > 2:
-                chart = chart.facet(row=f"{keys[2]}:O")
-        charts.append(chart.properties(title=f"mean {value}"))
-    if not charts:
-        raise UsageError(f"{out}: the sweep has none of the columns {list(values)}")
-    path = out / "heatmap.html"
-    tmp = out / ".heatmap.tmp.html"
-    alt.hconcat(*charts).save(str(tmp), format="html", inline=True)
-    os.replace(tmp, path)
-    return path
-
-
 __all__ = [
     "SweepPlan",
     "Task",
@@ -625,5 +528,5 @@ __all__ = [
     "run_sweep",
     "run_task",
     "scan_sweep",
-    "write_heatmaps",
+    "read_manifest",
 ]

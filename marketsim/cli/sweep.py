@@ -21,8 +21,13 @@ from marketsim.errors import UsageError
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from marketsim.experiments.sweep import (
+        parse_axis_values,
+        parse_grid_items,
+        plan_sweep,
+        run_sweep,
+    )
     from marketsim.scenarios import load_toml
-    from marketsim.sweep import parse_axis_values, parse_grid_items, plan_sweep, run_sweep
 
     data = load_toml(args.config) if args.config else {}
     scenario = args.scenario or data.get("scenario")
@@ -80,19 +85,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _report(out) -> Path:
-    """The reports module's page when it knows sweeps, else the sweep's own heat maps."""
-    try:
-        from marketsim.analysis.report import write_report
-    except ImportError:
-        write_report = None
-    if write_report is not None:
-        try:
-            return Path(write_report(out))
-        except UsageError:
-            pass  # a report writer that does not know sweep folders: draw our own
-    from marketsim.sweep import write_heatmaps
+    from marketsim.analysis.report import write_report
 
-    return write_heatmaps(out)
+    return Path(write_report(out))
 
 
 def register(subparsers) -> None:

@@ -19,11 +19,11 @@ from marketsim.errors import UsageError
 
 #: modules that add a subcommand: ``register(subparsers)``
 COMMAND_MODULES: list[str] = [
-    "marketsim.analysis.cli_detect",
-    "marketsim.cli_sweep",
-    "marketsim.analysis.cli_report",
-    "marketsim.cli_audit",
-    "marketsim.compare",
+    "marketsim.cli.detect",
+    "marketsim.cli.sweep",
+    "marketsim.cli.report",
+    "marketsim.cli.audit",
+    "marketsim.cli.compare",
 ]
 
 
@@ -70,29 +70,23 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def resolve_spec(scenario: str, config: Path | None, sets: list[str]):
-    """The scenario module and its validated spec from a TOML file and --set items."""
-    from marketsim.scenarios import build_spec, get_scenario, load_toml
-
-    module = get_scenario(scenario)
-    data = load_toml(config) if config else {}
-    if data.get("scenario") not in (None, scenario):
-        raise UsageError(f"{config}: file is for scenario {data['scenario']!r}, not {scenario!r}")
-    return module, build_spec(module.Spec, data, sets)
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
+    from marketsim.experiments.run import run_scenario
+
     replay = [f"llm.replay={args.replay}"] if getattr(args, "replay", None) else []
-    module, spec = resolve_spec(args.scenario, args.config, args.sets + replay)
-    summary = module.run(
-        spec,
+    summary = run_scenario(
+        args.scenario,
+        out=args.out,
         sessions=args.sessions,
         seed=args.seed,
-        out=args.out,
+        sets=args.sets + replay,
+        config=args.config,
         threads=args.threads,
         progress=not args.quiet,
     )
-    summary = _add_detectors(Path(args.out), summary)
+    verdict = summary["detectors"].get("verdict")
+    if verdict:
+        print(f"detectors: {verdict}")
     print(f"results: {Path(args.out).resolve()}")
     for key in ("profit_gain_mean", "converged_share", "max_drawdown", "wall_seconds"):
         if key in summary and summary[key] is not None:
@@ -103,19 +97,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         path = write_report(args.out)
         print(f"report: {path}")
     return 0
-
-
-def _add_detectors(out: Path, summary: dict) -> dict:
-    """Run the detectors on the finished run and add them to ``summary.json``."""
-    from marketsim.analysis import run_detectors
-    from marketsim.io import write_json_atomic
-
-    summary = {**summary, "detectors": run_detectors(out, summary.get("params"))}
-    write_json_atomic(summary, out / "summary.json")
-    verdict = summary["detectors"].get("verdict")
-    if verdict:
-        print(f"detectors: {verdict}")
-    return summary
 
 
 def _cmd_params(args: argparse.Namespace) -> int:

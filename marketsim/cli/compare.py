@@ -1,0 +1,74 @@
+"""``marketsim compare SCENARIO --policy A --policy B --seeds N --out DIR [--report]``.
+
+The command line of :func:`marketsim.experiments.compare.compare`: the same seeds under
+each policy, paired differences from the first with intervals and p-values.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from marketsim.experiments.compare import compare
+
+    table = compare(
+        args.scenario,
+        args.policy,
+        seeds=args.seeds,
+        out=args.out,
+        sessions=args.sessions,
+        config=args.config,
+        sets=args.sets,
+        threads=args.threads,
+        progress=not args.quiet,
+        workers=args.workers,
+    )
+    print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
+    if args.report:
+        from marketsim.analysis.report import write_report
+
+        print(f"report: {write_report(args.out)}")
+    base = table["policy"][0]
+    for row in table.filter(pl.col("policy") != base).iter_rows(named=True):
+        print(
+            f"  {row['policy']:>16} {row['metric']:<18} diff {row['diff']:+.4g} "
+            f"[{row['diff_lo']:+.4g}, {row['diff_hi']:+.4g}]  p={row['p_value']:.3g}"
+        )
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``marketsim compare``."""
+    from marketsim.cli import add_run_options, positive_int
+
+    p = subparsers.add_parser("compare", help="run the same seeds under several policies")
+    p.add_argument("scenario", help="scenario name, e.g. flash_crash_2010")
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="POLICY",
+        help="policy arm (repeat; first = baseline): none, luld, price_cap:cap=1.6, luld+mwcb ...",
+    )
+    p.add_argument("--seeds", type=positive_int, default=30, help="seeds per policy")
+    p.add_argument(
+        "--sessions",
+        type=positive_int,
+        default=None,
+        help="sessions per run (default: the scenario's own)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--report", action="store_true", help="also write report.html")
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="processes running (policy, seed) cells at once (default 1); the numbers "
+        "do not depend on it",
+    )
+    add_run_options(p)
+    p.set_defaults(func=_cmd_compare)
