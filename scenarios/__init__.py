@@ -8,12 +8,13 @@ summary) and ``main()`` so that ``python scenarios/NAME.py ...`` works like
 
 from __future__ import annotations
 
+import sys
 from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 
 from marketsim.errors import UsageError
-from marketsim.scenarios._spec import ScenarioSpec, build_spec, load_toml, parse_sets
+from marketsim.scenarios._spec import ScenarioSpec, _merge, build_spec, load_toml, parse_sets
 
 #: scenario name -> module implementing it
 SCENARIOS: dict[str, str] = {
@@ -37,11 +38,24 @@ def resolve_spec(scenario: str, config: Path | None, sets: list[str], params: di
     (over the file's) and ``KEY=VALUE`` items (over both)."""
     module = get_scenario(scenario)
     data = load_toml(config) if config else {}
-    data = {**data, **(params or {})}
+    data = _merge(data, params or {})
     if data.get("scenario") not in (None, scenario):
         raise UsageError(f"{config}: file is for scenario {data['scenario']!r}, not {scenario!r}")
     return module, build_spec(module.Spec, data, sets)
 
+
+class _Scenarios(ModuleType):
+    """This package is callable: ``marketsim.scenarios()`` lists the registered names.
+
+    ``marketsim.scenarios`` is both this package and the API's ``ms.scenarios()``: once the
+    package is imported it is the attribute of ``marketsim``, so it answers the call.
+    """
+
+    def __call__(self) -> list[str]:
+        return sorted(SCENARIOS)
+
+
+sys.modules[__name__].__class__ = _Scenarios
 
 __all__ = [
     "SCENARIOS",

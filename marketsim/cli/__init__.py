@@ -71,19 +71,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from marketsim.experiments.run import run_scenario
+    from marketsim import api
+    from marketsim.scenarios import parse_sets
 
     replay = [f"llm.replay={args.replay}"] if getattr(args, "replay", None) else []
-    summary = run_scenario(
+    summary = api.run(
         args.scenario,
         out=args.out,
         sessions=args.sessions,
         seed=args.seed,
-        sets=args.sets + replay,
         config=args.config,
         threads=args.threads,
         progress=not args.quiet,
-    )
+        params=parse_sets(args.sets + replay),
+    ).summary
     verdict = summary["detectors"].get("verdict")
     if verdict:
         print(f"detectors: {verdict}")
@@ -92,10 +93,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if key in summary and summary[key] is not None:
             print(f"  {key} = {summary[key]:.4g}")
     if getattr(args, "report", False):
-        from marketsim.analysis.report import write_report
-
-        path = write_report(args.out)
-        print(f"report: {path}")
+        print(f"report: {api.report(args.out)}")
     return 0
 
 

@@ -13,25 +13,24 @@ from pathlib import Path
 def _cmd_compare(args: argparse.Namespace) -> int:
     import polars as pl
 
-    from marketsim.experiments.compare import compare
+    from marketsim import api
+    from marketsim.scenarios import parse_sets
 
-    table = compare(
+    table = api.compare(
         args.scenario,
         args.policy,
         seeds=args.seeds,
         out=args.out,
         sessions=args.sessions,
         config=args.config,
-        sets=args.sets,
+        params=parse_sets(args.sets),
         threads=args.threads,
         progress=not args.quiet,
         workers=args.workers,
-    )
+    ).table
     print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
     if args.report:
-        from marketsim.analysis.report import write_report
-
-        print(f"report: {write_report(args.out)}")
+        print(f"report: {api.report(args.out)}")
     base = table["policy"][0]
     for row in table.filter(pl.col("policy") != base).iter_rows(named=True):
         print(

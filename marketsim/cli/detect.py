@@ -13,8 +13,6 @@ import argparse
 import json
 import sys
 
-from marketsim.analysis._validate import read_table
-from marketsim.analysis.detectors import to_jsonable
 from marketsim.errors import UsageError
 
 _FALLBACK = {
@@ -54,8 +52,10 @@ def _logit_market(text: str | None, n: int):
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
+    from marketsim.analysis._validate import read_table
     from marketsim.analysis.collusion import detect_collusion
     from marketsim.analysis.crashes import detect_crashes
+    from marketsim.analysis.detectors import to_jsonable
     from marketsim.analysis.feedback import detect_feedback
 
     frame = read_table(args.file)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from marketsim.analysis.report import write_report
+    from marketsim import api
 
-    path = write_report(args.run_dir)
+    path = api.report(args.run_dir)
     print(f"report: {path.resolve()}")
     return 0
 

@@ -275,6 +275,7 @@ def compare(
     progress: bool = True,
     level: float = 0.95,
     workers: int = 1,
+    params: dict | None = None,
 ) -> pl.DataFrame:
     """Run the comparison and write ``compare.parquet`` and ``compare.json``.
 
@@ -287,6 +288,7 @@ def compare(
     sessions : int or None, sessions per run (None: the scenario's default)
     workers : int, processes running cells at once (1: in this process). Each cell's
         numbers do not depend on it: a cell is a function of its spec and seed.
+    params : dict, scenario parameters by name (``sets`` override them)
 
     Returns
     -------
@@ -305,7 +307,7 @@ def compare(
     if seeds < 2:
         raise UsageError(f"--seeds {seeds}: need at least 2 seeds for an interval")
     out = Path(out)
-    module, base_spec = resolve_spec(scenario, config, list(sets or []))
+    module, base_spec = resolve_spec(scenario, config, list(sets or []), params)
     if "policy" not in type(base_spec).model_fields:
         raise UsageError(f"scenario {scenario!r} has no 'policy' field; it cannot be compared")
     specs, labels = [], []

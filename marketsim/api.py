@@ -1,0 +1,286 @@
+"""The Python API: ``import marketsim as ms``.
+
+The same runs as the command line (which is a thin layer over these functions), for
+notebooks and scripts. Results come back as Polars frames and plain dicts; files are
+written only when ``out=`` is given (otherwise the run goes to a temporary folder that is
+read back into memory and removed).
+
+>>> import marketsim as ms
+>>> res = ms.run("calvano2020", sessions=50, seed=0, alpha=0.1)   # doctest: +SKIP
+>>> res.summary["profit_gain_mean"], res.sessions.height           # doctest: +SKIP
+
+Functions: :func:`run`, :func:`compare`, :func:`sweep`, :func:`report`, :func:`scenarios`,
+:func:`params`, and the detectors ``detect.collusion``, ``detect.crash``,
+``detect.feedback`` (over frames you hold, from marketsim or not).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import polars as pl
+
+
+@dataclass
+class Result:
+    """A finished run: its summary and its tables.
+
+    Attributes
+    ----------
+    scenario : str
+    summary : dict, the content of ``summary.json`` (with the ``detectors`` block)
+    tables : dict of str to polars.DataFrame, one per Parquet file of the run, by file
+        stem (with ``out``, read from disk on first use); each is also an attribute
+        (``result.sessions``, ``result.impulse``, ``result.trades``, ``result.book``,
+        ``result.agents``)
+    out : Path or None, the output folder when ``out=`` was given
+    """
+
+    scenario: str
+    summary: dict
+    tables: dict[str, pl.DataFrame] = field(repr=False)
+    out: Path | None = None
+
+    def __getattr__(self, name: str) -> pl.DataFrame:
+        tables = self.__dict__.get("tables", {})
+        if name in tables:
+            if isinstance(tables[name], Path):  # files on disk are read on first use
+                tables[name] = pl.read_parquet(tables[name])
+            return tables[name]
+        known = ", ".join(sorted(tables)) or "none"
+        raise AttributeError(
+            f"this {self.__dict__.get('scenario')} run has no table {name!r} (tables: {known})"
+        )
+
+    def __dir__(self):
+        return [*super().__dir__(), *self.__dict__.get("tables", {})]
+
+
+@dataclass
+class Comparison:
+    """A finished comparison: ``table`` (one row per policy and metric: mean, CI, paired
+    difference from the baseline with its CI and p-value), ``summary`` (``compare.json``),
+    ``out`` (the folder, or None)."""
+
+    scenario: str
+    table: pl.DataFrame
+    summary: dict = field(repr=False)
+    out: Path | None = None
+
+
+def _tables(folder: Path, eager: bool) -> dict[str, pl.DataFrame | Path]:
+    """The run's Parquet tables by stem: read now (``eager``) or on first use."""
+    paths = sorted(folder.glob("*.parquet"))
+    return {p.stem: pl.read_parquet(p) if eager else p for p in paths}
+
+
+class _Folder:
+    """``out`` when given, else a temporary folder removed on exit."""
+
+    def __init__(self, out):
+        self.out = None if out is None else Path(out)
+        self._tmp = None
+
+    def __enter__(self) -> Path:
+        if self.out is not None:
+            return self.out
+        self._tmp = tempfile.TemporaryDirectory(prefix="marketsim-")
+        return Path(self._tmp.name) / "run"
+
+    def __exit__(self, *exc):
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+def run(
+    scenario: str,
+    *,
+    sessions: int | None = None,
+    seed: int = 0,
+    out=None,
+    config=None,
+    threads: int | None = None,
+    progress: bool = False,
+    params: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Result:
+    """Run a scenario; the same run as ``marketsim run``.
+
+    Parameters
+    ----------
+    scenario : str, a name from :func:`scenarios`
+    sessions : int or None, independent sessions (None: the scenario's default)
+    seed : int, root seed; the same scenario, parameters and seed give the same numbers
+    out : path or None, folder for the files (``summary.json`` and the tables)
+    config : path of a TOML file of parameters (``params`` override it)
+    threads : int or None, numba threads (the numbers do not depend on it)
+    params : dict, scenario parameters by name (nested dicts for groups such as ``llm``)
+    **kwargs : scenario parameters by name, e.g. ``alpha=0.1``, ``policy="luld"``
+        (over ``params``); see :func:`params`. An unknown name or a value out of range
+        raises :class:`marketsim.UsageError` naming it.
+    """
+    from marketsim.experiments.run import run_scenario
+
+    with _Folder(out) as folder:
+        summary = run_scenario(
+            scenario,
+            out=folder,
+            sessions=sessions,
+            seed=seed,
+            params={**(params or {}), **kwargs},
+            config=None if config is None else Path(config),
+            threads=threads,
+            progress=progress,
+        )
+        summary = json.loads(json.dumps(summary, default=str))
+        return Result(scenario, summary, _tables(folder, eager=out is None), out and folder)
+
+
+def compare(
+    scenario: str,
+    policies: list[str],
+    *,
+    seeds: int = 30,
+    sessions: int | None = None,
+    out=None,
+    config=None,
+    threads: int | None = None,
+    workers: int = 1,
+    progress: bool = False,
+    params: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Comparison:
+    """The same seeds under each policy (the first is the baseline); ``marketsim compare``.
+
+    ``policies`` are policy texts (``"none"``, ``"luld"``, ``"price_cap:cap=1.6"``,
+    ``"luld+mwcb"``). Without ``out`` the cells run in a temporary folder, so nothing
+    resumes; give ``out`` for a long comparison.
+    """
+    from marketsim.experiments.compare import compare as _compare
+
+    with _Folder(out) as folder:
+        table = _compare(
+            scenario,
+            list(policies),
+            seeds=seeds,
+            out=folder,
+            sessions=sessions,
+            config=None if config is None else Path(config),
+            sets=[],
+            params={**(params or {}), **kwargs},
+            threads=threads,
+            progress=progress,
+            workers=workers,
+        )
+        summary = json.loads((folder / "compare.json").read_text())
+        return Comparison(scenario, table, summary, None if out is None else folder)
+
+
+def sweep(
+    scenario: str,
+    grid: dict[str, list],
+    *,
+    seeds: int,
+    seed: int = 0,
+    out=None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+    **params: Any,
+) -> pl.DataFrame:
+    """A scenario over a parameter grid and ``seeds`` sessions per point; ``marketsim sweep``.
+
+    Returns one row per session with a column per grid key. With ``out`` the sweep resumes
+    where it stopped when called again.
+    """
+    from marketsim.analysis.sweep_tables import scan_sweep
+    from marketsim.errors import UsageError
+    from marketsim.experiments.sweep import plan_sweep, run_sweep
+
+    plan = plan_sweep(
+        scenario, {k: list(v) for k, v in grid.items()}, seeds=seeds, seed=seed, config=params
+    )
+    with _Folder(out) as folder:
+        status = run_sweep(plan, folder, workers=workers, scheduler=scheduler, quiet=not progress)
+        if status["failed"]:
+            raise UsageError(f"sweep: {len(status['failed'])} task(s) failed: {status['failed']}")
+        return scan_sweep(folder).collect().sort([*grid, "session"])
+
+
+def report(result) -> Path:
+    """Write ``report.html`` for a run, comparison or sweep folder (or a result with ``out``)."""
+    from marketsim.analysis.report import write_report
+    from marketsim.errors import UsageError
+
+    folder = getattr(result, "out", result)
+    if folder is None:
+        raise UsageError("report: this result has no folder; run it with out=... to report it")
+    return Path(write_report(Path(folder)))
+
+
+def scenarios() -> list[str]:
+    """The names of the registered scenarios."""
+    from marketsim.scenarios import SCENARIOS
+
+    return sorted(SCENARIOS)
+
+
+def params(name: str) -> pl.DataFrame:
+    """A scenario's parameters: ``name``, ``default``, ``description`` (one row each)."""
+    from marketsim.scenarios import get_scenario
+
+    spec_cls = get_scenario(name).Spec
+    default = spec_cls()
+    rows = [
+        {
+            "name": key,
+            "default": repr(getattr(default, key)),
+            "description": f.description or "",
+        }
+        for key, f in spec_cls.model_fields.items()
+    ]
+    return pl.DataFrame(
+        rows, schema={"name": pl.String, "default": pl.String, "description": pl.String}
+    )
+
+
+def _collusion(prices, **kwargs) -> dict:
+    """Collusion screens on firms' prices (:func:`marketsim.analysis.detect_collusion`)."""
+    from marketsim.analysis.collusion import detect_collusion
+
+    return detect_collusion(prices, **kwargs)
+
+
+def _crash(prices, **kwargs) -> dict:
+    """Drawdowns and mini flash crashes (:func:`marketsim.analysis.detect_crashes`)."""
+    from marketsim.analysis.crashes import detect_crashes
+
+    return detect_crashes(prices, **kwargs)
+
+
+def _feedback(trades, **kwargs) -> dict:
+    """Feedback detectors on trades (:func:`marketsim.analysis.detect_feedback`)."""
+    from marketsim.analysis.feedback import detect_feedback
+
+    return detect_feedback(trades, **kwargs)
+
+
+#: the detectors over frames: ``detect.collusion``, ``detect.crash``, ``detect.feedback``
+detect = SimpleNamespace(collusion=_collusion, crash=_crash, feedback=_feedback)
+
+__all__ = [
+    "Comparison",
+    "Result",
+    "compare",
+    "detect",
+    "params",
+    "report",
+    "run",
+    "scenarios",
+    "sweep",
+]
