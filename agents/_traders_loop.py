@@ -11,6 +11,10 @@ state (volatility, EMAs, activity, order-flow OU, impact decay) moves
 (:func:`_on_second`). :func:`_act` hands a waking trader to its kind's kernel
 (:mod:`marketsim.agents._traders_background`,
 :mod:`marketsim.agents._traders_intermediaries`).
+
+Numba caching: :func:`run_chunk` compiles every kernel it calls into its own cache, which
+numba keys on this file only; after editing another ``agents/_traders_*.py`` module,
+delete ``agents/__pycache__/_traders_*.nb?`` or the old code of that module keeps running.
 """
 
 from __future__ import annotations

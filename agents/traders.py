@@ -9,7 +9,9 @@ job each: the array layout and the per-kind names of the parameter columns
 LLM-style; :mod:`~marketsim.agents._traders_intermediaries`: market makers,
 high-frequency traders, the sell programme), the event loop :func:`run_chunk`
 (:mod:`~marketsim.agents._traders_loop`) and the Mesa views
-(:mod:`~marketsim.agents._traders_views`).
+(:mod:`~marketsim.agents._traders_views`). After editing a kernel module, delete
+``agents/__pycache__/_traders_*.nb?``: numba keys the cache of :func:`run_chunk` on
+``_traders_loop.py`` alone.
 
 Model
 -----
