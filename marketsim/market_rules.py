@@ -102,7 +102,7 @@ import math
 import numpy as np
 from numba import njit
 
-from marketsim.records import CANCEL, IOC, OK, REDUCE, REFUSED
+from marketsim.records import CANCEL, IOC, LIMIT, OK, REDUCE, REFUSED
 
 #: policies the order-book scenarios accept. Under ``fba`` the traders are batch-aware
 #: (agents/traders.py): they read the last clearing price while the book is crossed
@@ -632,6 +632,125 @@ def bump_cancel(order_id, rules):
             rules[b + 1] = -1
             return True
     return False
+
+
+# --- the book's questions to the rules ------------------------------------------------
+# The order book (marketsim.orderbook) reads its own words rules[R_*] and asks everything
+# else through these calls, so that the rules' layout (X_*, F_*) stays in this module.
+
+
+@njit(cache=True)
+def bump_on(rules):
+    """Does a speed bump delay liquidity-taking orders?"""
+    return rules.shape[0] > N_RULES and (rules[X_FLAGS] & F_BUMP) != 0
+
+
+@njit(cache=True)
+def bump_release_ns(t_ns, rules):
+    """When an order arriving at ``t_ns`` reaches the book through the speed bump."""
+    return t_ns + rules[X_BUMP_NS]
+
+
+@njit(cache=True)
+def bump_due(t_ns, rules):
+    """Offset of the oldest waiting order if it is due at or before ``t_ns``, else -1."""
+    b = bump_head(rules)
+    if b < 0 or rules[b] > t_ns:
+        return -1
+    return b
+
+
+@njit(cache=True)
+def bump_entry(b, rules):
+    """The waiting order at offset ``b``: ``(release_ns, kind, side, price_tick, qty,
+    order_id, owner)``; ``kind`` is -1 when it was withdrawn."""
+    return (
+        rules[b],
+        rules[b + 1],
+        rules[b + 2],
+        rules[b + 3],
+        rules[b + 4],
+        rules[b + 5],
+        rules[b + 6],
+    )
+
+
+@njit(cache=True)
+def reopening_due(rules):
+    """Is a reopening auction owed now (a halt with ``reopening="auction"`` has ended)?"""
+    return (
+        (rules[X_FLAGS] & F_REOPEN) != 0 and rules[X_REOPEN_PENDING] != 0 and rules[_R_HALTED] == 0
+    )
+
+
+@njit(cache=True)
+def rests_while_halted(kind, rules):
+    """Does this order rest unmatched for the reopening auction (a limit order during a
+    halt that ends with an auction; not once the market is closed for the day)?"""
+    return (
+        (rules[X_FLAGS] & F_REOPEN) != 0
+        and rules[_R_HALTED] != 0
+        and rules[X_CLOSED] == 0
+        and kind == LIMIT
+    )
+
+
+@njit(cache=True)
+def halt_end_ns(rules):
+    """When the current (or last) halt ends."""
+    return rules[X_HALT_UNTIL]
+
+
+@njit(cache=True)
+def reopening_done(fills, n_before, n_after, rules):
+    """Record the reopening auction whose trades are ``fills[n_before:n_after]``."""
+    rules[X_REOPEN_PENDING] = 0
+    rules[X_N_REOPENINGS] += 1
+    for k in range(n_before, n_after):
+        rules[X_REOPEN_VOLUME] += fills[k].qty
+
+
+@njit(cache=True)
+def last_trade_tick(rules):
+    """The last trade price (ticks; the previous close before the first trade)."""
+    return rules[X_LAST_TICK]
+
+
+@njit(cache=True)
+def batch_mode(rules):
+    """Do new orders rest unmatched until the next batch auction?"""
+    return (rules[X_FLAGS] & F_FBA) != 0
+
+
+@njit(cache=True)
+def batch_pending(t_ns, rules):
+    """Is a batch auction due at or before ``t_ns``?"""
+    return t_ns >= rules[X_FBA_NEXT_NS]
+
+
+@njit(cache=True)
+def batch_done(n_before, n_after, rules):
+    """Count the batch whose trades are ``fills[n_before:n_after]`` (if it traded)."""
+    if n_after > n_before:
+        rules[X_N_BATCHES] += 1
+
+
+@njit(cache=True)
+def batch_ioc_count(rules):
+    """How many IOC/market orders wait for the batch."""
+    return rules[X_FBA_IOC_N]
+
+
+@njit(cache=True)
+def batch_ioc_id(k, rules):
+    """The order id of the ``k``-th IOC/market order waiting for the batch."""
+    return rules[rules[X_FBA_IOC_AT] + k]
+
+
+@njit(cache=True)
+def batch_ioc_clear(rules):
+    """Forget the IOC/market orders that waited for the batch (it has been cleared)."""
+    rules[X_FBA_IOC_N] = 0
 
 
 def rules_report(rules: np.ndarray) -> dict:

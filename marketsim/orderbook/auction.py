@@ -13,18 +13,17 @@ from __future__ import annotations
 from numba import njit
 
 from marketsim.market_rules import (
-    X_FBA_IOC_AT,
-    X_FBA_IOC_N,
-    X_FBA_NEXT_NS,
-    X_HALT_UNTIL,
-    X_LAST_TICK,
-    X_N_BATCHES,
-    X_N_REOPENINGS,
-    X_REOPEN_PENDING,
-    X_REOPEN_VOLUME,
     after_action,
+    batch_done,
     batch_due,
+    batch_ioc_clear,
+    batch_ioc_count,
+    batch_ioc_id,
     batch_ioc_push,
+    batch_pending,
+    halt_end_ns,
+    last_trade_tick,
+    reopening_done,
 )
 from marketsim.orderbook.layout import (
     L_HEAD,
@@ -149,16 +148,13 @@ def _reopen(levels, orders, oid_slot, state, rules, fills, n_fills):
     at the halt's end). Waits for the next action while ``fills`` lacks room for it."""
     if fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
         return n_fills
-    t_open = rules[X_HALT_UNTIL]
+    t_open = halt_end_ns(rules)
     n0 = n_fills
     n_fills, _ = clear_batch(
-        t_open, rules[X_LAST_TICK], levels, orders, oid_slot, state, rules, fills, n_fills
+        t_open, last_trade_tick(rules), levels, orders, oid_slot, state, rules, fills, n_fills
     )
     after_action(t_open, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
-    rules[X_REOPEN_PENDING] = 0
-    rules[X_N_REOPENINGS] += 1
-    for k in range(n0, n_fills):
-        rules[X_REOPEN_VOLUME] += fills[k].qty
+    reopening_done(fills, n0, n_fills, rules)
     return n_fills
 
 
@@ -183,7 +179,7 @@ def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
     left of the IOC and market orders that waited for it. A batch may fill every resting
     order: when ``fills`` has less room than that, the batch waits for the next action
     (after the caller has drained or grown ``fills``) rather than write past the end."""
-    if t_ns >= rules[X_FBA_NEXT_NS] and fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
+    if batch_pending(t_ns, rules) and fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
         return n_fills
     t_batch = batch_due(t_ns, rules)
     if t_batch < 0:
@@ -191,17 +187,15 @@ def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
     if rules[R_HALTED] == 0:
         n0 = n_fills
         n_fills, _ = clear_batch(
-            t_batch, rules[X_LAST_TICK], levels, orders, oid_slot, state, rules, fills, n_fills
+            t_batch, last_trade_tick(rules), levels, orders, oid_slot, state, rules, fills, n_fills
         )
         after_action(t_batch, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
-        if n_fills > n0:
-            rules[X_N_BATCHES] += 1
-    at = rules[X_FBA_IOC_AT]
-    for k in range(rules[X_FBA_IOC_N]):
-        oid = rules[at + k]
+        batch_done(n0, n_fills, rules)
+    for k in range(batch_ioc_count(rules)):
+        oid = batch_ioc_id(k, rules)
         if oid_slot[oid] != -1:
             _remove_order(levels, orders, oid_slot, state, oid_slot[oid])
-    rules[X_FBA_IOC_N] = 0
+    batch_ioc_clear(rules)
     return n_fills
 
 
@@ -227,7 +221,7 @@ def _rest_for_batch(
     hi = min(state[S_TICK_LO] + levels.shape[2] - 1, rules[R_BAND_HI_TICK])
     p = price_tick
     if kind == MARKET:  # a market order carries a 5% collar around the last trade
-        last = rules[X_LAST_TICK]
+        last = last_trade_tick(rules)
         p = min(hi, last + last // 20) if side == BUY else max(lo, last - last // 20)
     elif kind == IOC:
         p = min(max(p, state[S_TICK_LO]), state[S_TICK_LO] + levels.shape[2] - 1)

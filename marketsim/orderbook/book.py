@@ -11,11 +11,11 @@ import numpy as np
 
 from marketsim.errors import UsageError
 from marketsim.market_rules import (
-    F_BUMP,
-    X_FLAGS,
-    X_LAST_TICK,
     after_action,
-    bump_head,
+    bump_due,
+    bump_entry,
+    bump_on,
+    last_trade_tick,
 )
 from marketsim.orderbook.auction import clear_batch
 from marketsim.orderbook.kernel import process_actions_kernel
@@ -160,23 +160,11 @@ class OrderBook:
             if code == DONE:
                 break
             a = actions[start]
-            if self.rules.shape[0] > N_RULES and self.rules[X_FLAGS] & F_BUMP:
-                b = bump_head(self.rules)
-                if b >= 0 and self.rules[b] <= a["t_ns"]:  # a waiting order needs room
-                    a = np.array(
-                        [
-                            (
-                                0,
-                                self.rules[b + 1],
-                                self.rules[b + 2],
-                                self.rules[b + 3],
-                                self.rules[b + 4],
-                                self.rules[b + 5],
-                                self.rules[b + 6],
-                            )
-                        ],
-                        dtype=ACTION_DTYPE,
-                    )[0]
+            if bump_on(self.rules):
+                b = bump_due(int(a["t_ns"]), self.rules)
+                if b >= 0:  # a waiting order needs room
+                    _, *waiting = bump_entry(b, self.rules)
+                    a = np.array([(0, *waiting)], dtype=ACTION_DTYPE)[0]
             fills = self._grow(code, a, fills, n_fills)
         if n:
             self._clock_ns = max(self._clock_ns, int(actions["t_ns"].max()) + 1)
@@ -212,7 +200,7 @@ class OrderBook:
         n = int(self.state[S_N_BID] + self.state[S_N_ASK]) + 1
         fills = np.zeros(n, dtype=FILL_DTYPE)
         if self.rules.shape[0] > N_RULES:
-            ref = float(self.rules[X_LAST_TICK])
+            ref = float(last_trade_tick(self.rules))
         else:
             bb, ba = self.best_bid(), self.best_ask()
             ref = 0.0 if bb is None or ba is None else (bb + ba) / 2

@@ -13,19 +13,18 @@ from __future__ import annotations
 from numba import njit
 
 from marketsim.market_rules import (
-    F_BUMP,
-    F_FBA,
-    F_REOPEN,
-    X_BUMP_NS,
-    X_CLOSED,
-    X_FLAGS,
-    X_REOPEN_PENDING,
     after_action,
+    batch_mode,
     before_action,
     bump_cancel,
-    bump_head,
+    bump_due,
+    bump_entry,
+    bump_on,
     bump_pop,
     bump_push,
+    bump_release_ns,
+    reopening_due,
+    rests_while_halted,
 )
 from marketsim.orderbook.auction import _batch_if_due, _reopen, _rest_for_batch, _rest_while_halted
 from marketsim.orderbook.layout import (
@@ -40,7 +39,6 @@ from marketsim.orderbook.layout import (
     O_OWNER,
     O_QTY,
     O_T,
-    R_HALTED,
     S_BEST_ASK,
     S_BEST_BID,
     S_FREE_HEAD,
@@ -117,13 +115,13 @@ def apply_action(
             fills,
             n_fills,
         )
-    if rules[X_FLAGS] & F_BUMP:
+    if bump_on(rules):
         n_fills = _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
         if kind == CANCEL and bump_cancel(order_id, rules):
             return OK, n_fills
         if takes_liquidity(kind, side, price_tick, levels, state):
             if bump_push(
-                t_ns + rules[X_BUMP_NS], kind, side, price_tick, qty, order_id, owner, rules
+                bump_release_ns(t_ns, rules), kind, side, price_tick, qty, order_id, owner, rules
             ):
                 return OK, n_fills
             return REFUSED, n_fills
@@ -158,35 +156,16 @@ def _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
 def _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
     """:func:`_release_due`, also returning the ``NEED_*`` code it stopped on (or DONE)."""
     while True:
-        b = bump_head(rules)
-        if b < 0 or rules[b] > t_ns:
+        b = bump_due(t_ns, rules)
+        if b < 0:
             return n_fills, DONE
-        kind = rules[b + 1]
+        release, kind, side, price, qty, oid, owner = bump_entry(b, rules)
         if kind < 0:  # withdrawn while waiting
             bump_pop(rules)
             continue
-        code = needs(
-            kind,
-            rules[b + 2],
-            rules[b + 3],
-            rules[b + 5],
-            levels,
-            orders,
-            oid_slot,
-            state,
-            fills,
-            n_fills,
-        )
+        code = needs(kind, side, price, oid, levels, orders, oid_slot, state, fills, n_fills)
         if code != DONE:
             return n_fills, code
-        release, side, price, qty, oid, owner = (
-            rules[b],
-            rules[b + 2],
-            rules[b + 3],
-            rules[b + 4],
-            rules[b + 5],
-            rules[b + 6],
-        )
         bump_pop(rules)
         _, n_fills = _apply_ruled(
             release,
@@ -237,16 +216,15 @@ def _apply_ruled(
     best_ask = tick_lo + state[S_BEST_ASK] if state[S_N_ASK] > 0 else NO_BAND_HI
     if before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
         return REFUSED, n_fills
-    if rules[X_FLAGS] & F_REOPEN:
-        if rules[X_REOPEN_PENDING] != 0 and rules[R_HALTED] == 0:
-            n_fills = _reopen(levels, orders, oid_slot, state, rules, fills, n_fills)
-        elif rules[R_HALTED] != 0 and rules[X_CLOSED] == 0 and kind == LIMIT:
-            st = _rest_while_halted(
-                t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state
-            )
-            after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
-            return st, n_fills
-    if rules[X_FLAGS] & F_FBA:
+    if reopening_due(rules):
+        n_fills = _reopen(levels, orders, oid_slot, state, rules, fills, n_fills)
+    elif rests_while_halted(kind, rules):
+        st = _rest_while_halted(
+            t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state
+        )
+        after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+        return st, n_fills
+    if batch_mode(rules):
         n_fills = _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
         if kind != CANCEL and kind != REDUCE:
             st = _rest_for_batch(
@@ -298,7 +276,7 @@ def process_actions_kernel(
     before calling again with ``start=next_index``. ``status[i]`` gets each action's
     result code (``OK``, ``UNKNOWN_ORDER``, ...).
     """
-    bump = rules.shape[0] > N_RULES and (rules[X_FLAGS] & F_BUMP) != 0
+    bump = bump_on(rules)
     for i in range(start, actions.shape[0]):
         a = actions[i]
         if bump:  # waiting orders due first, each with room in the arrays
