@@ -203,10 +203,23 @@ def impulse_response_test(
     )
     punished = float(per["punished"].mean())
     unprof = float((per["deviation_gain"] < 0).mean()) if market is not None else None
+    return {
+        "sessions": per,
+        "punished_share": punished,
+        "rival_response_mean": float(per["rival_response"].mean()),
+        "punishment_length_mean": per["punishment_length"].mean(),
+        "deviation_gain_mean": per["deviation_gain"].mean() if market is not None else None,
+        "deviation_unprofitable_share": unprof,
+        **_punishment_verdict(punished, float(per["rival_response"].mean()), unprof),
+    }
+
+
+def _punishment_verdict(punished: float, response: float, unprof: float | None) -> dict:
+    """``flagged`` and ``verdict`` of the punishment test from its three figures."""
     flagged = punished >= 0.5 and (unprof is None or unprof >= 0.5)
     verdict = (
         f"rivals cut prices after a deviation in {punished:.0%} of sessions "
-        f"(mean response {per['rival_response'].mean():+.3f})"
+        f"(mean response {response:+.3f})"
     )
     if unprof is not None:
         verdict += f"; the deviation is unprofitable in {unprof:.0%}"
@@ -215,15 +228,30 @@ def impulse_response_test(
         if flagged
         else " -> no evidence of punishment"
     )
+    return {"flagged": bool(flagged), "verdict": verdict}
+
+
+def punishment_from_sessions(sessions: pl.DataFrame, tol: float = 0.01) -> dict:
+    """The punishment test from a pricing run's own exact forced-deviation analysis.
+
+    Reads the per-session columns ``rival_response`` (rivals' relative price change the
+    period after firm 1's one-period deviation to its static best response),
+    ``punishment_length`` and ``deviation_profitable`` of a marketsim sessions table, and
+    reports the same figures, under the same names and definitions, as the run's summary
+    (``rival_response_mean``, ``punishment_length_mean``, ``deviation_unprofitable_share``);
+    a session counts as punished when ``rival_response < -tol / 2``, as in
+    :func:`impulse_response_test`.
+    """
+    response = sessions["rival_response"].mean()
+    punished = float((sessions["rival_response"] < -tol / 2).mean())
+    unprof = 1.0 - sessions["deviation_profitable"].mean()
     return {
-        "sessions": per,
+        "source": "the sessions' exact deviation analysis (as the run summary)",
         "punished_share": punished,
-        "rival_response_mean": float(per["rival_response"].mean()),
-        "punishment_length_mean": per["punishment_length"].mean(),
-        "deviation_gain_mean": per["deviation_gain"].mean() if market is not None else None,
+        "rival_response_mean": response,
+        "punishment_length_mean": sessions["punishment_length"].mean(),
         "deviation_unprofitable_share": unprof,
-        "flagged": bool(flagged),
-        "verdict": verdict,
+        **_punishment_verdict(punished, response, unprof),
     }
 
 

@@ -25,7 +25,11 @@ import numpy as np
 import polars as pl
 
 from marketsim.analysis._validate import time_seconds
-from marketsim.analysis.collusion import impulse_response_test, margin_screen
+from marketsim.analysis.collusion import (
+    impulse_response_test,
+    margin_screen,
+    punishment_from_sessions,
+)
 from marketsim.analysis.crashes import drawdown_events, mini_flash_crashes
 from marketsim.analysis.feedback import (
     depth_drop,
@@ -36,6 +40,7 @@ from marketsim.analysis.feedback import (
     vpin,
 )
 from marketsim.errors import UsageError
+from marketsim.measures import window_drawdown
 
 #: most rows of an event table kept in a JSON summary
 MAX_EVENTS = 50
@@ -82,10 +87,20 @@ def _market_from_params(params: dict | None):
         return None
 
 
+#: per-session columns of a marketsim pricing run's exact forced-deviation analysis
+SESSION_PUNISHMENT_COLUMNS = ("rival_response", "punishment_length", "deviation_profitable")
+
+
 def pricing_detectors(
     sessions: pl.DataFrame, impulse: pl.DataFrame | None = None, market=None, delta: float = 0.95
 ) -> dict:
-    """Detector results for a pricing run (one row per session, Calvano format)."""
+    """Detector results for a pricing run (one row per session, Calvano format).
+
+    The punishment test (``impulse_response``) uses the sessions' own exact deviation
+    analysis when the table has it (:data:`SESSION_PUNISHMENT_COLUMNS`, as a marketsim run
+    does), so its figures are the run summary's; otherwise it estimates them from the price
+    paths in ``impulse`` (:func:`impulse_response_test`).
+    """
     out: dict = {"kind": "pricing", "sessions": int(sessions.height)}
     if "profit_gain" in sessions.columns:
         pg = sessions["profit_gain"].drop_nulls().drop_nans()
@@ -115,7 +130,10 @@ def pricing_detectors(
             res = margin_screen(wide, market.nash_prices())
             res["verdict"] = "cycle prices across sessions: " + res["verdict"]
             out["margin"] = res
-    if impulse is not None and impulse.height:
+    if all(c in sessions.columns for c in SESSION_PUNISHMENT_COLUMNS):
+        # the run's own exact deviation analysis: the same figures as its summary
+        out["impulse_response"] = punishment_from_sessions(sessions)
+    elif impulse is not None and impulse.height:
         ir = _guarded(impulse_response_test, impulse, market, delta=delta)
         ir.pop("sessions", None)
         out["impulse_response"] = ir
@@ -133,8 +151,18 @@ def pricing_detectors(
 _DEPTH_PAIRS = (("bid_depth", "ask_depth"), ("bid_qty", "ask_qty"), ("bid_size", "ask_size"))
 
 
-def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) -> dict:
-    """Detector results for an order-book run (book snapshots and/or the trade tape)."""
+def orderbook_detectors(
+    book: pl.DataFrame | None,
+    trades: pl.DataFrame | None,
+    window_s: float = 900,
+    recovery_window_s: float = 1800,
+) -> dict:
+    """Detector results for an order-book run (book snapshots and/or the trade tape).
+
+    ``crash.max_drawdown`` is :func:`marketsim.measures.window_drawdown` of the mid over
+    ``window_s`` (the same definition, and for a marketsim run the same windows, as the
+    run's own ``max_drawdown``); ``crash.drawdowns`` lists the separate falls of 5% or more.
+    """
     out: dict = {"kind": "orderbook"}
     crash: dict = {}
     feedback: dict = {}
@@ -158,9 +186,11 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
             if b.height >= 10:
                 t = time_seconds(b, tcol)
                 mid = b["mid"].cast(pl.Float64).to_numpy()
-                ev = drawdown_events(t, mid)
+                ev = drawdown_events(t, mid, window=window_s, recovery_window=recovery_window_s)
                 crash["drawdowns"] = ev
-                crash["max_drawdown"] = float(ev["depth"].max()) if ev.height else 0.0
+                crash["max_drawdown"] = window_drawdown(mid, window_s, recovery_window_s, times=t)[
+                    "max_drawdown"
+                ]
                 feedback["variance_ratio"] = _guarded(variance_ratio, mid)
                 depth = None
                 for bid, ask in _DEPTH_PAIRS:
@@ -207,8 +237,8 @@ def orderbook_detectors(book: pl.DataFrame | None, trades: pl.DataFrame | None) 
         parts = []
         if dd is not None:
             parts.append(
-                f"{nd} fall(s) of 5% within 15 min"
-                + (f", deepest {crash['max_drawdown']:.1%}" if nd else "")
+                f"{nd} fall(s) of 5% within {window_s / 60:g} min; max drawdown "
+                f"{crash['max_drawdown']:.1%}"
             )
         if fc is not None:
             parts.append(f"{nf} mini flash crash(es) (Johnson et al. 2013)")
@@ -268,7 +298,13 @@ def run_detectors(out_dir, params: dict | None = None) -> dict:
     elif book_path.exists() or trades_path.exists():
         book = pl.read_parquet(book_path) if book_path.exists() else None
         trades = pl.read_parquet(trades_path) if trades_path.exists() else None
-        res = orderbook_detectors(book, trades)
+        p = params or {}
+        res = orderbook_detectors(
+            book,
+            trades,
+            window_s=p.get("drawdown_window_s", 900),
+            recovery_window_s=p.get("recovery_window_s", 1800),
+        )
     else:
         res = {
             "kind": "none",

@@ -43,7 +43,6 @@ from typing import Annotated
 import mesa
 import numpy as np
 import polars as pl
-from numba import njit
 from pydantic import Field, model_validator
 
 from marketsim.agents.traders import (
@@ -146,6 +145,7 @@ from marketsim.market_rules import (
     rules_array,
     rules_report,
 )
+from marketsim.measures import window_drawdown
 from marketsim.orderbook import (
     S_N_ASK,
     S_N_BID,
@@ -637,60 +637,6 @@ def agents_frame(model: OrderBookMarket) -> pl.DataFrame:
             how="diagonal_relaxed",
         )
     return frame
-
-
-@njit(cache=True)
-def _window_drawdown(mid, window, recovery_window):
-    n = mid.shape[0]
-    best, best_peak, best_trough = 0.0, 0, 0
-    for t in range(n):
-        lo = max(0, t - window)
-        pk = lo
-        for s in range(lo, t + 1):
-            if mid[s] > mid[pk]:
-                pk = s
-        dd = 1.0 - mid[t] / mid[pk]
-        if dd > best:
-            best, best_peak, best_trough = dd, pk, t
-    hi = mid[best_trough]
-    for s in range(best_trough, min(n, best_trough + recovery_window + 1)):
-        if mid[s] > hi:
-            hi = mid[s]
-    fall = mid[best_peak] - mid[best_trough]
-    rec = (hi - mid[best_trough]) / fall if fall > 0 else 0.0
-    return best, best_peak, best_trough, rec
-
-
-def window_drawdown(mid: np.ndarray, window_s: int = 900, recovery_window_s: int = 1800):
-    """Largest peak-to-trough fall within ``window_s`` and the share recovered after.
-
-    Parameters
-    ----------
-    mid : ndarray(float64, ndim=1)
-        One-second mid prices (> 0).
-
-    Returns
-    -------
-    dict with ``max_drawdown`` (fraction), ``peak_s``, ``trough_s``, ``drawdown_seconds``
-    and ``recovery_share`` (capped at 1).
-    """
-    mid = np.asarray(mid, dtype=np.float64)
-    if mid.size < 2:
-        return {
-            "max_drawdown": 0.0,
-            "peak_s": 0,
-            "trough_s": 0,
-            "drawdown_seconds": 0,
-            "recovery_share": 0.0,
-        }
-    dd, pk, tr, rec = _window_drawdown(mid, int(window_s), int(recovery_window_s))
-    return {
-        "max_drawdown": float(dd),
-        "peak_s": int(pk),
-        "trough_s": int(tr),
-        "drawdown_seconds": int(tr - pk),
-        "recovery_share": float(min(rec, 1.0)),
-    }
 
 
 def hot_potato(book: pl.DataFrame, start_s: int | None, end_s: int | None) -> dict:

@@ -53,7 +53,8 @@ def test_orderbook_run_with_a_crash_is_flagged_and_calm_run_is_not(tmp_path):
     c = run_detectors(calm)
     f = run_detectors(crash)
     assert c["kind"] == f["kind"] == "orderbook"
-    assert not c["crash"]["flagged"] and c["crash"]["max_drawdown"] == 0.0
+    # max_drawdown is the largest fall within the window, not only falls of 5% or more
+    assert not c["crash"]["flagged"] and 0.0 <= c["crash"]["max_drawdown"] < 0.05
     assert f["crash"]["flagged"] and f["crash"]["max_drawdown"] == pytest.approx(0.06, abs=0.01)
     ev = f["crash"]["drawdowns"][0]
     assert abs(ev["start_t"] - (34_200 + 3600)) <= 20
