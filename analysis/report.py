@@ -892,10 +892,6 @@ def _spec(chart) -> dict:
     return chart.to_dict()
 
 
-def _png_size(data: bytes) -> tuple[int, int]:
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
 def _write_bytes_atomic(data: bytes, path: Path) -> None:
     tmp = _atomic_target(path)
     try:
