@@ -52,7 +52,7 @@ def limit_distance(
     applies.
     """
     from marketsim.market_rules import band_ticks, rules_array
-    from marketsim.policies import find
+    from marketsim.market_rules import find_policy as find
 
     t = book["t_ns"].to_numpy()
     mid = book["mid_tick"].cast(pl.Float64).to_numpy()

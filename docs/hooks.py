@@ -6,7 +6,7 @@ A page may contain these markers, each replaced by Markdown rendered from the co
   its version, the first paragraph of its module docstring and a table of its ``Spec``
   fields (name, type, default, constraints, description); nested groups (``llm.*``)
   are flattened to dotted keys, the form ``--set`` takes.
-* ``<!-- marketsim:policies -->``: every policy of ``marketsim.policies`` with its market
+* ``<!-- marketsim:policies -->``: every policy of ``marketsim.scenarios.policies`` with its market
   and its fields.
 * ``<!-- marketsim:validation -->``: the measured figures in ``benchmarks/results.json``
   beside the published ones.
@@ -127,8 +127,8 @@ def render_scenarios() -> str:
 
 
 def policy_classes() -> list[type]:
-    """The policy models of the discriminated union ``marketsim.policies.Policy``."""
-    from marketsim import policies
+    """The policy models of the discriminated union ``marketsim.scenarios.policies.Policy``."""
+    from marketsim.scenarios import policies
 
     union = typing.get_args(policies.Policy)[0]
     return list(typing.get_args(union))

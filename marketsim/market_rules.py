@@ -209,6 +209,15 @@ N_BUMP_WORDS = 7
 UTICKS_PER_TICK = 1_000_000
 
 
+def find_policy(policies, name: str):
+    """The policy called ``name`` in a list of policy models (anything with ``.name``), or
+    None. The models themselves are :mod:`marketsim.scenarios.policies`."""
+    for p in policies:
+        if p.name == name:
+            return p
+    return None
+
+
 def rules_array(
     policies,
     *,
@@ -220,7 +229,7 @@ def rules_array(
     fba_ioc_capacity: int = 4096,
     bump_capacity: int = 4096,
 ) -> np.ndarray:
-    """The ``rules`` array for a book under these policies (``marketsim.policies``).
+    """The ``rules`` array for a book under these policies (``marketsim.scenarios.policies``).
 
     Parameters
     ----------
@@ -238,8 +247,7 @@ def rules_array(
     -------
     ndarray(int64); the first ``N_RULES`` words as :func:`marketsim.orderbook.default_rules`
     """
-    from marketsim.policies import find
-
+    find = find_policy
     luld, mwcb, rest = find(policies, "luld"), find(policies, "mwcb"), find(policies, "min_rest")
     halt, fba = find(policies, "halt"), find(policies, "fba")
     otr, tax, bump = find(policies, "otr_cap"), find(policies, "tax"), find(policies, "speed_bump")

@@ -150,7 +150,7 @@ class SyncQLearningSessions(QLearningSessions):
 class AuditMixin:
     """Periodic impulse-response audits with a fine (see the module docstring).
 
-    Set ``audit`` (a :class:`marketsim.policies.Audit`) on the class. ``fines`` counts
+    Set ``audit`` (a :class:`marketsim.scenarios.policies.Audit`) on the class. ``fines`` counts
     the fines of each session, ``audits`` the audits run.
     """
 

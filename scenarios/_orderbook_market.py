@@ -154,10 +154,10 @@ from marketsim.orderbook import (
     grow_orders,
     new_book_arrays,
 )
-from marketsim.policies import PolicyList, check_market
 from marketsim.records import FILL_DTYPE, NS_PER_SECOND, SIDE_NAMES
 from marketsim.rng import stream_states
 from marketsim.scenarios._spec import ScenarioSpec
+from marketsim.scenarios.policies import PolicyList, check_market
 from marketsim.stylised import stylised_facts
 
 OPEN_NS = (9 * 3600 + 30 * 60) * NS_PER_SECOND  # 09:30

@@ -26,9 +26,9 @@ from pydantic import Field, field_validator, model_validator
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.logit import LogitMarket
-from marketsim.policies import PolicyList, check_market, learner_class, pricing_setup
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
 from marketsim.scenarios._spec import ScenarioSpec
+from marketsim.scenarios.policies import PolicyList, check_market, learner_class, pricing_setup
 
 #: per-session state above this is refused at validation (Q, max and greedy per state)
 MAX_SESSION_BYTES = 2 * 2**30
@@ -56,7 +56,9 @@ class Spec(ScenarioSpec):
     conv_window: int = Field(100_000, ge=1, description="periods of stable strategies")
     max_periods: int = Field(10**9, ge=1, description="cap on periods per session")
     chunk_periods: int = Field(250_000, ge=1, description="periods per Mesa step")
-    policy: PolicyList = Field(default_factory=list, description="policies (marketsim.policies)")
+    policy: PolicyList = Field(
+        default_factory=list, description="policies (marketsim.scenarios.policies)"
+    )
 
     @field_validator("a", "c")
     @classmethod

@@ -11,7 +11,7 @@ import pytest
 
 from marketsim.analysis.magnet import limit_distance, magnet_rows, magnet_table
 from marketsim.cli import main
-from marketsim.policies import parse_policies
+from marketsim.scenarios.policies import parse_policies
 
 S = 1_000_000_000
 NOON = 12 * 3600 * S

@@ -158,7 +158,7 @@ def test_every_scenario_parameter_is_in_the_generated_reference():
 
 
 def test_every_policy_is_in_the_generated_reference():
-    from marketsim.policies import POLICY_NAMES
+    from marketsim.scenarios.policies import POLICY_NAMES
 
     text = _hooks().render_policies()
     for name in POLICY_NAMES:

@@ -9,8 +9,8 @@ import pytest
 
 from marketsim.market_rules import band_ticks, rules_array, rules_report
 from marketsim.orderbook import OrderBook
-from marketsim.policies import parse_policies
 from marketsim.records import ACTION_DTYPE, CANCEL, HALTED, OK, OUTSIDE_BAND, REFUSED
+from marketsim.scenarios.policies import parse_policies
 from tests._book import halted
 
 S = 1_000_000_000

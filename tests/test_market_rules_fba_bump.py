@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from marketsim.market_rules import rules_array, rules_report
 from marketsim.orderbook import OrderBook
-from marketsim.policies import parse_policies
 from marketsim.records import ACTION_DTYPE, BUY, CANCEL, IOC, LIMIT, MARKET, OK, SELL
+from marketsim.scenarios.policies import parse_policies
 
 S = 1_000_000_000
 NOON = 12 * 3600 * S

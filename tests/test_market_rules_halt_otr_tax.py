@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from marketsim.errors import UsageError
 from marketsim.market_rules import UTICKS_PER_TICK, owner_counts, rules_array, rules_report
 from marketsim.orderbook import OrderBook
-from marketsim.policies import parse_policies
 from marketsim.records import ACTION_DTYPE, CANCEL, OK, REDUCE, REFUSED
+from marketsim.scenarios.policies import parse_policies
 from tests._book import halted
 
 S = 1_000_000_000

@@ -11,8 +11,8 @@ import pytest
 from marketsim.errors import UsageError
 from marketsim.market_rules import rules_array, rules_report
 from marketsim.orderbook import OrderBook
-from marketsim.policies import parse_policies
 from marketsim.records import OK, OUTSIDE_BAND
+from marketsim.scenarios.policies import parse_policies
 from tests._book import halted
 
 S = 1_000_000_000

@@ -6,7 +6,9 @@ import pytest
 from marketsim.cli import main
 from marketsim.errors import UsageError
 from marketsim.logit import LogitMarket
-from marketsim.policies import (
+from marketsim.scenarios._spec import build_spec
+from marketsim.scenarios.calvano2020 import Spec
+from marketsim.scenarios.policies import (
     LULD,
     MWCB,
     check_market,
@@ -15,8 +17,6 @@ from marketsim.policies import (
     pricing_setup,
     steered_shares,
 )
-from marketsim.scenarios._spec import build_spec
-from marketsim.scenarios.calvano2020 import Spec
 
 
 def test_a_name_fills_the_defaults_and_none_is_the_empty_list():

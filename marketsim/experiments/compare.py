@@ -294,8 +294,8 @@ def compare(
     -------
     polars.DataFrame with :data:`COLUMNS`
     """
-    from marketsim.policies import parse_policies, policy_label
     from marketsim.scenarios import resolve_spec
+    from marketsim.scenarios.policies import parse_policies, policy_label
 
     if not policies:
         raise UsageError("--policy: give at least two, e.g. --policy none --policy luld")

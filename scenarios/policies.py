@@ -54,6 +54,8 @@ from pydantic import (
     model_validator,
 )
 
+from marketsim.market_rules import find_policy as find
+
 #: regular US equity session 09:30-16:00, seconds since midnight
 SESSION_OPEN_S = 9 * 3600 + 30 * 60
 SESSION_CLOSE_S = 16 * 3600
@@ -398,14 +400,6 @@ def check_market(policies: list[_Policy], market: str, session_s: float | None =
                     f"{p.name}.{key} = {v:g} s is longer than the "
                     f"{session_s:g} s session; use at most {session_s:g}"
                 )
-
-
-def find(policies: list[_Policy], name: str) -> _Policy | None:
-    """The policy called ``name`` in the list, or None."""
-    for p in policies:
-        if p.name == name:
-            return p
-    return None
 
 
 # --- pricing-market transformations -------------------------------------------------------
