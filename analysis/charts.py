@@ -365,32 +365,51 @@ def vpin_series(series: pl.DataFrame, threshold: float = 0.5) -> alt.Chart:
 # ---------------------------------------------------------------------- compare, sweep
 
 
-def forest_plot(effects: pl.DataFrame) -> alt.Chart:
-    """Each policy's effect on each metric with its confidence interval.
+def forest_plot(effects: pl.DataFrame, labels: dict | None = None) -> alt.Chart:
+    """Each policy's effect on each metric with its confidence interval, one panel per
+    metric, each with its own x scale (metrics differ by orders of magnitude).
 
     Parameters
     ----------
     effects : pl.DataFrame
         ``policy``, ``metric``, ``diff`` (difference from the baseline), ``diff_lo``,
-        ``diff_hi`` (CI bounds); optional ``p_value``.
+        ``diff_hi`` (CI bounds); optional ``p_value``. Panels follow the metrics' order
+        of first appearance.
+    labels : dict, optional
+        ``metric -> (name, unit, axis format)``; a missing metric is named by its column
+        value with no unit, a ``None`` unit or format is left out.
     """
     tips = ["policy:N", "metric:N", "diff:Q", "diff_lo:Q", "diff_hi:Q"]
     if "p_value" in effects.columns:
         tips.append("p_value:Q")
-    base = alt.Chart().encode(y=alt.Y("policy:N", title=None))
-    ci = base.mark_rule(strokeWidth=2, color="#4c78a8").encode(
-        x=alt.X("diff_lo:Q", title="difference from baseline (95% CI)"), x2="diff_hi:Q"
-    )
-    point = base.mark_point(filled=True, size=60, color="#1f4e79").encode(x="diff:Q", tooltip=tips)
-    zero = alt.Chart().mark_rule(strokeDash=[4, 4], color="#555").encode(x=alt.datum(0))
-    n_pol = effects["policy"].n_unique()
-    return (
-        alt.layer(zero, ci, point, data=_data(effects))
-        .properties(width=WIDTH - 120, height=max(40, 22 * n_pol))
-        .facet(
-            row=alt.Row("metric:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")),
-            data=_data(effects),
+    policies = list(dict.fromkeys(effects["policy"].to_list()))
+    zero_data = _data(pl.DataFrame({"zero": [0.0]}))
+    panels = []
+    for metric in dict.fromkeys(effects["metric"].to_list()):
+        # Each panel gets only its own rows: a facet over data that the layer also
+        # carries draws every metric in every panel.
+        rows = effects.filter(pl.col("metric") == metric)
+        name, unit, fmt = (labels or {}).get(metric, (metric, None, None))
+        x_title = f"difference in {name}" + (f" ({unit})" if unit else "") + ", 95% CI"
+        axis = alt.Axis(format=fmt) if fmt else alt.Axis()
+        base = alt.Chart(_data(rows)).encode(y=alt.Y("policy:N", title=None, sort=policies))
+        ci = base.mark_rule(strokeWidth=2, color="#4c78a8").encode(
+            x=alt.X("diff_lo:Q", title=x_title, axis=axis, scale=alt.Scale(padding=8)),
+            x2="diff_hi:Q",
         )
+        point = base.mark_point(filled=True, size=60, color="#1f4e79").encode(
+            x="diff:Q", tooltip=tips
+        )
+        zero = alt.Chart(zero_data).mark_rule(strokeDash=[4, 4], color="#555").encode(x="zero:Q")
+        panels.append(
+            alt.layer(zero, ci, point).properties(
+                width=WIDTH - 120,
+                height=max(40, 22 * len(policies)),
+                title=alt.TitleParams(name, anchor="start", fontSize=12),
+            )
+        )
+    return (
+        alt.vconcat(*panels, spacing=18)
         .resolve_scale(x="independent")
         .properties(title="Policy effects (forest plot)")
     )

@@ -489,6 +489,26 @@ _FOREST_ALIASES = {
 }
 
 
+#: metric -> (name, unit, axis format) of the forest plot's panels, in the panels' order;
+#: fractions are drawn in per cent, so their differences read as percentage points
+METRIC_LABELS = {
+    "delta": ("profit gain Delta", "0 = Nash, 1 = monopoly profit", None),
+    "price_index": ("price index", "0 = Nash, 1 = monopoly price", None),
+    "mean_price": ("mean price", "model currency", None),
+    "consumer_surplus": ("consumer surplus", "logit surplus, model currency", None),
+    "max_drawdown": ("max drawdown", "percentage points of the peak", "+.1%"),
+    "drawdown_seconds": ("drawdown duration", "s", None),
+    "recovery_share": ("recovery share", "percentage points of the fall", "+.0%"),
+    "recovery_seconds": ("recovery time", "s", None),
+    "seconds_halted": ("time halted", "s per session", None),
+    "volume": ("volume", "contracts", None),
+    "trades": ("trades", "count", None),
+    "order_actions": ("order actions", "count", None),
+    "hot_potato_ratio": ("hot-potato ratio", "HFT gross volume / |net change|", None),
+    "volatility": ("volatility", None, None),
+}
+
+
 def compare_figures(run_dir: Path) -> list[Figure]:
     """A forest plot of each policy's effect per metric."""
     from marketsim.analysis import charts  # altair takes ~1 s to import: only when charting
@@ -513,13 +533,18 @@ def compare_figures(run_dir: Path) -> list[Figure]:
     effects = effects.with_columns(
         pl.col("policy").cast(pl.String), pl.col("metric").cast(pl.String)
     )
+    order = {m: i for i, m in enumerate(METRIC_LABELS)}
+    metrics = sorted(effects["metric"].unique(), key=lambda m: (order.get(m, len(order)), m))
+    effects = effects.sort(
+        pl.col("metric").replace_strict(metrics, range(len(metrics))), maintain_order=True
+    )
     figures = [
         Figure(
             "forest",
             "Policy effects",
-            "Difference of each policy from the baseline, per metric, with its "
-            "95% bootstrap confidence interval (paired over seeds).",
-            charts.forest_plot(effects),
+            "Difference of each policy from the baseline, one panel per metric with its "
+            "own scale, with its 95% bootstrap confidence interval (paired over seeds).",
+            charts.forest_plot(effects, METRIC_LABELS),
         )
     ]
     if (run_dir / "magnet.parquet").exists():
