@@ -47,13 +47,3 @@ def next_double(s0, s1, s2, s3):
     s2 ^= t
     s3 = (s3 << _U45) | (s3 >> _U19)
     return np.float64(result >> _U11) * _TWO_M53, s0, s1, s2, s3
-
-
-@njit(cache=True)
-def fill_uniform(state, out):
-    """Fill ``out`` with draws from one stream; ``state`` (uint64[4]) is advanced in place."""
-    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
-    for k in range(out.size):
-        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-        out[k] = u
-    state[0], state[1], state[2], state[3] = s0, s1, s2, s3

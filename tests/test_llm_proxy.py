@@ -1,5 +1,5 @@
 """LLM-proxy pricing agents: calibration to Fish, Gonczarowski & Shorrer (2024), the
-monoculture and n-firm effects, determinism, and the order-book trader intents.
+monoculture and n-firm effects and determinism (the order-book LLM traders: test_orderbook_llm.py).
 
 Published facts (arXiv 2404.00806, Sections 3-4, Figures 1-3): a GPT-4 monopolist reaches
 >= 99% of optimal profit in 96% of periods 101-300; in duopoly prompt P1 lands near
@@ -148,41 +148,3 @@ def test_base_models_share():
     assert list(ids[0]) == [0, 0, 1, 2]
     assert list(K.base_models(4, 1.0, 1)[0]) == [0, 0, 0, 0]
     assert len(set(K.base_models(4, 0.0, 1)[0])) == 4
-
-
-def _traders(share, K_=20, M_=50, T=200, seed=3):
-    params = np.zeros((K_, K.N_TRADER_PARAMS))
-    params[:, K.NEWS_WEIGHT] = 1.0
-    params[:, K.TREND_WEIGHT] = 0.3
-    params[:, K.THRESHOLD] = 1.0
-    params[:, K.QTY_UNIT] = 1.0
-    params[:, K.QTY_MAX] = 5.0
-    params[:, K.T_TEMPERATURE] = 1.0
-    gen = np.random.default_rng(np.random.SeedSequence(seed))
-    news = 0.5 * gen.standard_normal((M_, T))
-    mid = 100 * np.exp(np.cumsum(0.001 * gen.standard_normal((M_, T)), axis=1))
-    ids = K.base_models(K_, share, M_)
-    bias = 0.3 * gen.standard_normal((M_, K_))[np.arange(M_)[:, None], ids]
-    side = np.zeros((M_, T, K_), np.int64)
-    qty = np.zeros((M_, T, K_), np.int64)
-    K.trader_intents(news, mid, 0, T, 20, params, ids, bias, K.market_streams(seed, M_), side, qty)
-    return side, qty
-
-
-def test_trader_monoculture_correlates_intents_and_imbalance():
-    mono_side, mono_qty = _traders(1.0)
-    div_side, div_qty = _traders(0.0)
-
-    def signed(side, qty):
-        return np.where(side == K.BUY, qty, np.where(side == K.SELL, -qty, 0))
-
-    def pair_corr(x):
-        a, b = x[..., 0].ravel(), x[..., 1].ravel()
-        return np.corrcoef(a, b)[0, 1]
-
-    sm, sd = signed(mono_side, mono_qty), signed(div_side, div_qty)
-    assert pair_corr(sm) > pair_corr(sd) + 0.3
-    # correlated errors do not cancel: net order imbalance is far more volatile
-    assert sm.sum(axis=2).std() > 1.5 * sd.sum(axis=2).std()
-    assert set(np.unique(mono_side)) <= {K.BUY, K.SELL, K.NO_ORDER}
-    assert mono_qty.max() <= 5 and mono_qty[mono_side == K.NO_ORDER].max() == 0

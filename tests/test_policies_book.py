@@ -44,8 +44,7 @@ def test_a_breaker_that_binds_halts_trading_once_per_level():
     gap = 1 - spec.initial_price_tick / close
     low = simulate(spec, seed=0).fills_all()["price_tick"].min()
     fall = 1 - low / spec.initial_price_tick
-    if fall < 1e-4:
-        pytest.skip(f"this seed never falls ({fall:.2e})")
+    assert fall >= 1e-4, f"seed 0 never falls ({fall:.2e}): the test needs a seed that does"
     lv1, lv2 = (1 - (1 - gap) * (1 - fall / k) for k in (3, 2))
     s = _session(f"mwcb:levels=[{lv1:.6f},{lv2:.6f},0.9],halt_s=120")
     assert 1 <= s["mwcb_levels_fired"] <= 2 and not s["market_closed_by_mwcb"]
@@ -58,8 +57,7 @@ def test_a_single_stock_halt_that_binds_halts_for_halt_s():
     spec = build_spec(Spec, {}, SHORT)
     px = simulate(spec, seed=0).fills_all()["price_tick"]
     move = (px.max() - px.min()) / px.max()
-    if move < 1e-4:
-        pytest.skip(f"this seed never moves ({move:.2e})")
+    assert move >= 1e-4, f"seed 0 never moves ({move:.2e}): the test needs a seed that does"
     s = _session(f"halt:move_pct={move / 2:.6f},window_s=2400,halt_s=60")
     assert s["single_stock_halts"] >= 1
     assert s["seconds_halted"] <= 60.0 * s["single_stock_halts"]
