@@ -305,7 +305,8 @@ def html_escape(s: str) -> str:
 
 def test_price_paths_extend_the_limit_cycle(pricing_run):
     """The periods added before the impulse window repeat the session's limit cycle."""
-    from marketsim.analysis.report import PRE_PERIODS, _price_paths
+    from marketsim.analysis.report import PRE_PERIODS
+    from marketsim.analysis.report_pricing import _price_paths
 
     sessions = pl.read_parquet(pricing_run / "sessions.parquet")
     impulse = pl.read_parquet(pricing_run / "impulse.parquet")

@@ -1,0 +1,208 @@
+"""The report page: header table, detector verdicts, and the self-contained HTML writer.
+
+A page is a title, a header (the run's provenance and verdicts) and a list of
+:class:`Figure` s, each embedded as its Vega-Lite spec. The page inlines Vega,
+Vega-Lite and Vega-Embed once (from ``vl_convert.javascript_bundle``) and renders every
+chart in its own ``div`` with the SVG renderer; a Content-Security-Policy forbids any
+network load, so it opens on an air-gapped laptop. The figure builders live beside this
+module (``report_pricing``, ``report_orderbook``, ``report_compare``, ``report_sweep``,
+``report_audit``); :func:`marketsim.analysis.report.write_report` puts them together.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from marketsim.io import _atomic_target, run_metadata
+
+
+@dataclass
+class Figure:
+    """One chart of the report: file stem, heading, one-line reading guide, chart."""
+
+    name: str
+    title: str
+    caption: str
+    chart: object
+
+
+@functools.lru_cache(maxsize=1)
+def _vega_bundle() -> str:
+    import vl_convert as vlc
+
+    # "</script" inside the library would end the inline <script> early
+    return vlc.javascript_bundle().replace("</script", "<\\/script")
+
+
+def _spec(chart) -> dict:
+    return chart.to_dict()
+
+
+def _write_bytes_atomic(data: bytes, path: Path) -> None:
+    tmp = _atomic_target(path)
+    try:
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list) and v and all(isinstance(x, float) for x in v):
+        return "[" + ", ".join(f"{x:.4g}" for x in v) + "]"
+    return str(v)
+
+
+def _verdicts(det: dict) -> list[str]:
+    out = []
+    if not det:
+        return out
+    if det.get("verdict"):
+        out.append(("FLAGGED: " if det.get("flagged") else "") + str(det["verdict"]))
+    for key in ("margin",):
+        if isinstance(det.get(key), dict) and det[key].get("verdict"):
+            out.append(str(det[key]["verdict"]))
+    for fam in ("feedback",):
+        block = det.get(fam) or {}
+        for name, res in block.items():
+            if isinstance(res, dict) and res.get("verdict"):
+                out.append(f"{name.replace('_', ' ')}: {res['verdict']}")
+    return out
+
+
+def _header(
+    run_dir: Path, kind: str, summary: dict, wall: float, effects: list[str] | None = None
+) -> str:
+    """The run's provenance table, its parameters, the detectors' verdicts and, for a
+    comparison, the ``effects`` sentences (:func:`report_compare.compare_sentences`)."""
+    meta = {k: summary.get(k) for k in ("python", "versions", "git_revision")}
+    if not meta["versions"]:
+        meta = {**run_metadata()}
+    import vl_convert as vlc
+
+    versions = dict(meta.get("versions") or {})
+    versions["vega-lite"] = vlc.get_vegalite_versions()[-1]
+    versions["vega-embed"] = vlc.get_vega_embed_version()
+    rows = [
+        (
+            "scenario",
+            f"{summary.get('scenario', kind)} (version {summary.get('version', '?')})"
+            if summary.get("scenario")
+            else kind,
+        ),
+        ("folder", str(run_dir)),
+        ("sessions", summary.get("sessions")),
+        ("seed", summary.get("seed", summary.get("seeds"))),
+        ("git revision", meta.get("git_revision")),
+        ("python", meta.get("python")),
+        ("packages", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
+        (
+            "run wall time",
+            f"{summary['wall_seconds']:.1f} s"
+            if isinstance(summary.get("wall_seconds"), int | float)
+            else None,
+        ),
+        ("report built in", f"{wall:.1f} s"),
+    ]
+    for key in ("profit_gain_mean", "converged_share", "price_index_mean", "max_drawdown"):
+        if isinstance(summary.get(key), int | float):
+            rows.append((key.replace("_", " "), _fmt(summary[key])))
+    table = "\n".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
+        if v is not None
+    )
+    params = summary.get("params") or summary.get("grid") or {}
+    ptext = ", ".join(
+        f"{k} = {_fmt(v)}"
+        for k, v in params.items()
+        if not isinstance(v, dict | list) or len(str(v)) < 80
+    )
+    verdicts = _verdicts(summary.get("detectors") or {})
+    vhtml = (
+        (
+            "<h2>Detectors</h2><ul>"
+            + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts)
+            + "</ul>"
+        )
+        if verdicts
+        else ""
+    )
+    if effects:
+        vhtml += (
+            "<h2>Effects and costs</h2><ul>"
+            + "".join(f"<li>{html.escape(v)}</li>" for v in effects)
+            + "</ul>"
+        )
+    return (
+        f"<table class='meta'>{table}</table>"
+        + (f"<p class='params'><b>parameters:</b> {html.escape(ptext)}</p>" if ptext else "")
+        + vhtml
+    )
+
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
+       max-width: 980px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+table.meta th { text-align: left; padding-right: 1em; font-weight: 600; }
+table.meta td, table.meta th { font-size: 0.92em; vertical-align: top; }
+table.tests { border-collapse: collapse; font-size: 0.9em; }
+table.tests td, table.tests th { border: 1px solid #ccc; padding: 0.3em 0.5em;
+                                 text-align: left; vertical-align: top; }
+div.verdict { border-left: 4px solid #4c78a8; padding: 0.2em 1em; background: #f5f7fa; }
+div.verdict-collusive { border-color: #d62728; }
+div.verdict-inconclusive { border-color: #999; }
+p.params, p.caption { font-size: 0.92em; color: #444; }
+div.chart { margin: 0.5em 0 1.5em; }
+.vega-error { color: #b00; font-weight: bold; }
+"""
+
+# CSP: nothing may be fetched; Vega compiles expressions with Function (unsafe-eval)
+_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:"
+)
+
+_EMBED = """
+for (const el of document.querySelectorAll("div.chart")) {
+  const spec = JSON.parse(document.getElementById(el.dataset.spec).textContent);
+  vegaEmbed(el, spec, {renderer: "svg", actions: false}).catch(function (err) {
+    el.innerHTML = "";
+    const p = document.createElement("p");
+    p.className = "vega-error";
+    p.textContent = "Vega error: " + err;
+    el.appendChild(p);
+  });
+}
+"""
+
+
+def _page(title: str, header: str, figures: list[Figure], specs: list[dict]) -> str:
+    body = []
+    for i, (fig, spec) in enumerate(zip(figures, specs, strict=True)):
+        data = json.dumps(spec, separators=(",", ":")).replace("</", "<\\/")
+        body.append(
+            f"<h2>{html.escape(fig.title)}</h2>\n"
+            f"<p class='caption'>{html.escape(fig.caption)} "
+            f"PNG: figures/{html.escape(fig.name)}.png</p>\n"
+            f"<div class='chart' id='chart-{i}' data-spec='spec-{i}'></div>\n"
+            f"<script type='application/json' id='spec-{i}'>{data}</script>"
+        )
+    return (
+        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{_CSP}\">\n"
+        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n"
+        f"<script>{_vega_bundle()}</script>\n</head>\n<body>\n"
+        f"<h1>{html.escape(title)}</h1>\n{header}\n"
+        + "\n".join(body)
+        + f"\n<script>{_EMBED}</script>\n</body>\n</html>\n"
+    )
