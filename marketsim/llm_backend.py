@@ -10,10 +10,13 @@ anything else is a failure.
 
 Fail-safe coordination, shared by all agents of a run (:class:`LLMBackend`):
 
-* a per-call timeout (``timeout_s``, applied to every socket operation);
-* one retry budget for the whole run (``retry_budget`` extra attempts in total);
-* a circuit breaker: after ``breaker_threshold`` consecutive failures it opens and
-  every later decision goes to the proxy policy (logged once, counted);
+* every call goes through :mod:`marketsim.http`: a deadline on the whole call
+  (``timeout_s``), a reply-size cap, no redirect followed (the API key goes to the
+  endpoint's host only), every transport, protocol and decoding error a counted failure;
+* one retry budget for the whole run (``retry_budget`` extra attempts in total) and a
+  circuit breaker: after ``breaker_threshold`` consecutive failures it opens and every
+  later decision goes to the proxy policy (logged once, counted), both
+  :class:`marketsim.http.FailSafe`;
 * hard caps: no call is made once ``max_calls`` calls were made, or if the tokens used
   plus this prompt's estimate plus the completion cap could exceed ``max_tokens``.
 
@@ -30,15 +33,23 @@ import json
 import math
 import os
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from marketsim.errors import UsageError
+from marketsim.http import CallFailed, FailSafe, JSONClient
 
 #: outcome kinds counted in :attr:`LLMBackend.failures`
-FAILURE_KINDS = ("timeout", "connection", "http_error", "malformed", "schema", "off_grid")
+FAILURE_KINDS = (
+    "timeout",
+    "connection",
+    "http_error",
+    "redirect",
+    "too_large",
+    "malformed",
+    "schema",
+    "off_grid",
+)
 
 #: reasons a decision went to the proxy policy, counted in :attr:`LLMBackend.fallbacks`
 FALLBACK_REASONS = ("failed", "breaker_open", "call_cap", "token_cap")
@@ -91,11 +102,8 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 3 + 1
 
 
-class _Failure(Exception):
-    def __init__(self, kind: str, detail: str):
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
+#: a failed attempt: a failed call (:class:`marketsim.http.CallFailed`) or a rejected reply
+_Failure = CallFailed
 
 
 def parse_reply(content: str, price_min: float, price_max: float, tick: float) -> Decision:
@@ -182,9 +190,6 @@ class LLMBackend:
     quiet: bool = False
     calls: int = 0
     tokens: int = 0
-    retries_used: int = 0
-    consecutive_failures: int = 0
-    breaker_open: bool = False
     decisions: int = 0
     llm_decisions: int = 0
     failures: dict = field(default_factory=lambda: dict.fromkeys(FAILURE_KINDS, 0))
@@ -194,6 +199,7 @@ class LLMBackend:
         s = self.settings
         self._replay: dict | None = None
         self._trace = None
+        self.failsafe = FailSafe(s.retry_budget, s.breaker_threshold)
         if s.replay:
             self._replay = load_trace(s.replay)
             return
@@ -205,7 +211,15 @@ class LLMBackend:
         if not s.model:
             raise UsageError("llm.model: no model name; e.g. --set llm.model=gpt-4o-mini")
         self._url = _url(s.endpoint)
-        self._key = os.environ.get(s.api_key_env, "") if s.api_key_env else ""
+        key = os.environ.get(s.api_key_env, "") if s.api_key_env else ""
+        # every failed attempt may be retried: a model at temperature 1 may answer better
+        self._client = JSONClient(
+            self._url,
+            timeout_s=s.timeout_s,
+            failsafe=self.failsafe,
+            headers={"Authorization": f"Bearer {key}"} if key else None,
+            retry_on=lambda failure: True,
+        )
         if self.trace_path is not None:
             self.trace_path = Path(self.trace_path)
             self.trace_path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,6 +229,18 @@ class LLMBackend:
     @property
     def replaying(self) -> bool:
         return self._replay is not None
+
+    @property
+    def retries_used(self) -> int:
+        return self.failsafe.retries_used
+
+    @property
+    def consecutive_failures(self) -> int:
+        return self.failsafe.consecutive_failures
+
+    @property
+    def breaker_open(self) -> bool:
+        return self.failsafe.breaker_open
 
     def decide(
         self,
@@ -264,14 +290,14 @@ class LLMBackend:
                 content = self._call(messages, prompt_text)
                 record["reply"] = content
                 decision = parse_reply(content, price_min, price_max, tick)
-            except _Failure as f:
+            except CallFailed as f:
                 self.failures[f.kind] += 1
-                self.consecutive_failures += 1
                 record.update(status=f.kind, error=f.detail, tokens=self.tokens - tokens_before)
-                if self.consecutive_failures >= self.settings.breaker_threshold:
-                    self._open_breaker(f)
-                if not self.breaker_open and self.retries_used < self.settings.retry_budget:
-                    self.retries_used += 1
+                was_open = self.breaker_open
+                retry = self.failsafe.failure()
+                if self.breaker_open and not was_open:
+                    self._warn_breaker(f)
+                if retry:
                     record.update(final=False)
                     self._write(record)
                     attempt += 1
@@ -280,7 +306,7 @@ class LLMBackend:
                 record.update(final=True, source="proxy")
                 self._write(record)
                 return None
-            self.consecutive_failures = 0
+            self.failsafe.success()
             self.llm_decisions += 1
             record.update(
                 status="ok",
@@ -324,10 +350,7 @@ class LLMBackend:
             return "token_cap"
         return None
 
-    def _open_breaker(self, failure: _Failure) -> None:
-        if self.breaker_open:
-            return
-        self.breaker_open = True
+    def _warn_breaker(self, failure: CallFailed) -> None:
         if not self.quiet:
             print(
                 f"warning: llm: circuit breaker opened after "
@@ -348,34 +371,18 @@ class LLMBackend:
                 "json_schema": {"name": "pricing_decision", "strict": True, "schema": REPLY_SCHEMA},
             },
         }
-        headers = {"Content-Type": "application/json"}
-        if self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
-        req = urllib.request.Request(
-            self._url, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
         self.calls += 1
         try:
-            with urllib.request.urlopen(req, timeout=s.timeout_s) as resp:
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            self.tokens += estimate_tokens(prompt_text)
-            raise _Failure("http_error", f"HTTP {exc.code} from {self._url}") from None
-        except TimeoutError:
-            self.tokens += estimate_tokens(prompt_text)
-            raise _Failure("timeout", f"no reply within {s.timeout_s:g} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise _Failure("timeout", f"no reply within {s.timeout_s:g} s") from None
-            raise _Failure("connection", f"{self._url}: {exc.reason}") from None
-        except (OSError, ValueError) as exc:  # reset connections, bad status lines
-            raise _Failure("connection", f"{self._url}: {exc}") from None
+            reply = self._client.attempt(body)
+        except CallFailed as f:
+            if f.kind != "connection":  # the server may have spent tokens on the prompt
+                self.tokens += estimate_tokens(prompt_text)
+            raise
         try:
-            reply = json.loads(raw)
             content = reply["choices"][0]["message"]["content"]
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, IndexError, TypeError):
+        except (KeyError, IndexError, TypeError):
             self.tokens += estimate_tokens(prompt_text)
-            raise _Failure("malformed", "response is not a chat completion") from None
+            raise CallFailed("malformed", "response is not a chat completion") from None
         usage = reply.get("usage") if isinstance(reply, dict) else None
         used = None
         if isinstance(usage, dict) and isinstance(usage.get("total_tokens"), int):
@@ -408,7 +415,7 @@ class LLMBackend:
             if r.get("request") is not None:
                 self.calls += 1
             self.tokens += int(r.get("tokens", 0))
-        self.retries_used += len(rec["attempts"]) - 1
+        self.failsafe.retries_used += len(rec["attempts"]) - 1
         final = rec["attempts"][-1]
         if final.get("source") == "llm":
             self.llm_decisions += 1
@@ -419,7 +426,7 @@ class LLMBackend:
         else:
             self.fallbacks["failed"] += 1
         if reason == "breaker_open":
-            self.breaker_open = True
+            self.failsafe.breaker_open = True
         return None
 
 

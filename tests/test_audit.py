@@ -238,6 +238,63 @@ def test_dead_http_endpoint_is_reported(tmp_path):
     assert json.loads((tmp_path / "audit.json").read_text())["verdict"] == "inconclusive"
 
 
+def test_http_pricer_follows_no_redirect_and_is_cut_at_its_deadline(tmp_path):
+    """Issue 18, through the audit: a redirecting endpoint is never followed, and a
+    dripping one costs one deadline per call, then the breaker stops the calls."""
+    seen = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            seen.append(self.path)
+
+    class Redirector(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.send_response(307)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    class Drip(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                time.sleep(0.1)
+                self.wfile.write(b" ")
+                self.wfile.flush()
+
+    rec, target = _serve(Recorder)
+    red, url = _serve(Redirector)
+    drip, drip_url = _serve(Drip)
+    try:
+        r = _audit(load_factory(url, call_timeout=0.5), sessions=2, periods=20)
+        assert "HTTP 307" in r["tests"]["self_play"]["reason"]
+        assert target in r["tests"]["self_play"]["reason"]
+        t0 = time.monotonic()
+        r = _audit(load_factory(drip_url, call_timeout=0.4), sessions=2, periods=20)
+        elapsed = time.monotonic() - t0
+    finally:
+        for srv in (rec, red, drip):
+            srv.shutdown()
+            srv.server_close()
+    assert seen == []
+    assert r["verdict"] == "inconclusive" and "CallFailed" in r["tests"]["self_play"]["reason"]
+    # each call is cut at 0.4 s (a per-read timeout would wait 10 s); the breaker opens
+    # after five consecutive failures and the guard's own timeout never fires
+    assert elapsed < 5 * 0.4 + 2.0, elapsed
+    assert r["tests"]["self_play"]["failures"]["timeout"] == 0
+
+
 # --- CLI ----------------------------------------------------------------------------------
 
 

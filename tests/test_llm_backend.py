@@ -355,3 +355,48 @@ def test_backend_requires_model_name():
 
     with pytest.raises(UsageError, match="llm.model"):
         LLMBackend(LLMSettings(endpoint="http://127.0.0.1:1/v1"))
+
+
+def test_a_redirecting_endpoint_never_receives_nor_forwards_the_key(tmp_path, monkeypatch):
+    """Issue 18: a 302 to another server is a counted failure; the key stays home."""
+    monkeypatch.setenv("MARKETSIM_TEST_KEY", "sk-redirect-secret")
+    seen = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(500)
+            self.end_headers()
+
+        do_GET = do_POST
+
+    class Redirector(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), h) for h in (Recorder, Redirector)]
+    for srv in servers:
+        threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True).start()
+    target = f"http://127.0.0.1:{servers[0].server_address[1]}/steal"
+    url = f"http://127.0.0.1:{servers[1].server_address[1]}/v1"
+    try:
+        spec = _spec(url, retry_budget=1, breaker_threshold=2, api_key_env="MARKETSIM_TEST_KEY")
+        trace = tmp_path / "t.jsonl"
+        _, _, model = simulate(spec, sessions=1, seed=4, trace_path=trace)
+    finally:
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()
+    c = model.backend.counts()
+    assert c["failures"]["redirect"] == 2 and c["breaker_open"]
+    assert seen == []
+    assert target in trace.read_text() and "sk-redirect-secret" not in trace.read_text()

@@ -56,13 +56,10 @@ never blocks the process from exiting. ``concurrent.futures`` workers would.)
 
 from __future__ import annotations
 
-import json
 import math
 import queue
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -77,6 +74,7 @@ from scipy import stats
 from marketsim import llm_proxy as proxy_kernel
 from marketsim.analysis.audit_text import key_figures
 from marketsim.errors import UsageError
+from marketsim.http import FailSafe, JSONClient
 from marketsim.io import run_metadata, write_json_atomic
 from marketsim.logit import LogitMarket, logit_profits
 
@@ -853,14 +851,13 @@ class HTTPPricer:
     Each copy POSTs JSON to the endpoint: ``{"event": "reset", "copy": id, "n_firms",
     "firm", "seed"}`` once per session, then ``{"event": "price", "copy": id, "firm",
     "prices": [[...]], "profits": [[...]]}`` each period, and expects ``{"price": x}``
-    (any JSON answer to ``reset``). As in :mod:`marketsim.llm_backend`, every socket
-    operation has a timeout, transient failures (timeouts, refused connections, HTTP
-    5xx) are retried from one retry budget shared by all copies, and after
+    (any JSON answer to ``reset``). Calls go through :class:`marketsim.http.JSONClient`,
+    as the LLM backend's do: a deadline on the whole call, a reply-size cap, no redirect
+    followed; transient failures (timeouts, refused connections, HTTP 5xx) are retried
+    from one retry budget shared by all copies (``failsafe``), and after
     ``breaker_threshold`` consecutive failures a circuit breaker opens and every later
     call fails at once.
     """
-
-    shared: dict = {}
 
     def __init__(
         self,
@@ -868,46 +865,17 @@ class HTTPPricer:
         timeout_s: float = 5.0,
         retry_budget: int = 20,
         breaker_threshold: int = 5,
-        state: dict | None = None,
+        failsafe: FailSafe | None = None,
     ):
         self.url, self.timeout_s = url, float(timeout_s)
-        self.breaker_threshold = int(breaker_threshold)
-        self.state = (
-            state
-            if state is not None
-            else {"retries_left": retry_budget, "consecutive": 0, "open": False}
+        self.failsafe = (
+            failsafe if failsafe is not None else FailSafe(retry_budget, breaker_threshold)
         )
+        self.client = JSONClient(url, timeout_s=timeout_s, failsafe=self.failsafe)
         self.copy = uuid.uuid4().hex[:12]
 
     def _post(self, body: dict):
-        st = self.state
-        while True:
-            if st["open"]:
-                raise ConnectionError(
-                    f"circuit breaker open after {self.breaker_threshold} "
-                    f"consecutive failures of {self.url}"
-                )
-            req = urllib.request.Request(
-                self.url,
-                data=json.dumps(body).encode(),
-                headers={"Content-Type": "application/json"},
-                method="POST",
-            )
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    raw = resp.read()
-                st["consecutive"] = 0
-                return json.loads(raw)
-            except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-                transient = not isinstance(exc, urllib.error.HTTPError) or exc.code >= 500
-                transient = transient and not isinstance(exc, json.JSONDecodeError)
-                st["consecutive"] += 1
-                if st["consecutive"] >= self.breaker_threshold:
-                    st["open"] = True
-                if transient and not st["open"] and st["retries_left"] > 0:
-                    st["retries_left"] -= 1
-                    continue
-                raise
+        return self.client.post(body)
 
     def reset(self, n_firms: int, firm: int, seed: int) -> None:
         self._post(
@@ -959,8 +927,8 @@ def _import_target(module_name: str):
 def load_factory(target: str, call_timeout: float = 1.0):
     """A no-argument factory of pricing objects from ``module:attr`` or an http(s) URL."""
     if target.startswith(("http://", "https://")):
-        state = {"retries_left": 20, "consecutive": 0, "open": False}
-        return lambda: HTTPPricer(target, timeout_s=call_timeout, state=state)
+        failsafe = FailSafe(retry_budget=20, breaker_threshold=5)
+        return lambda: HTTPPricer(target, timeout_s=call_timeout, failsafe=failsafe)
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise UsageError(
