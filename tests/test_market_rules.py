@@ -83,7 +83,7 @@ def _band_after_trades_at(price, policy="luld"):
     for k in range(5):
         trade_at(book, price, NOON + k * S)
     book.limit("buy", 5_000, 1, t_ns=NOON + 60 * S)  # any action brings the rules to t
-    from marketsim.market_rules import _R_BAND_HI, _R_BAND_LO
+    from marketsim.market_rules.words import _R_BAND_HI, _R_BAND_LO
 
     return int(book.rules[_R_BAND_LO]), int(book.rules[_R_BAND_HI])
 

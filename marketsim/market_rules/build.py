@@ -1,0 +1,261 @@
+"""From policies to the ``rules`` array and back: :func:`rules_array` lays out the
+parameters of the policies in force; :func:`rules_report` and :func:`owner_counts` read
+the counters after a run (plain Python, outside the numba loop).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from marketsim.market_rules.words import (
+    _NO_HI,
+    _NO_LO,
+    _PPB,
+    _R_BAND_HI,
+    _R_BAND_LO,
+    _R_SLIDE,
+    F_BUMP,
+    F_FBA,
+    F_HALT,
+    F_LULD,
+    F_MIN_REST,
+    F_MWCB,
+    F_OTR,
+    F_REOPEN,
+    F_TAX,
+    N_BUMP_WORDS,
+    N_OWNER_WORDS,
+    N_RULES,
+    OW_MESSAGES,
+    OW_TAX,
+    OW_TRADES,
+    UTICKS_PER_TICK,
+    X_BAND_PPB,
+    X_BUMP_AT,
+    X_BUMP_CAP,
+    X_BUMP_NS,
+    X_CANCEL_TAX_UTICKS,
+    X_CANCEL_WINDOW_NS,
+    X_CLOSE_NS,
+    X_CLOSED,
+    X_DOUBLE_CLOSE_NS,
+    X_DOUBLE_OPEN_NS,
+    X_FBA_IOC_AT,
+    X_FBA_IOC_CAP,
+    X_FBA_NEXT_NS,
+    X_FBA_NS,
+    X_FLAGS,
+    X_HALT_NS,
+    X_HALT_PPB,
+    X_HALT_RING_AT,
+    X_HALT_WINDOW_S,
+    X_HALTED_NS,
+    X_LAST_TICK,
+    X_LIMIT_NS,
+    X_LIMIT_NS_TOTAL,
+    X_LIMIT_SINCE,
+    X_MIN_REST_NS,
+    X_MWCB_CUTOFF_NS,
+    X_MWCB_HALT_NS,
+    X_MWCB_L0,
+    X_MWCB_N,
+    X_N_BATCHES,
+    X_N_DELAYED,
+    X_N_HALTS,
+    X_N_MWCB,
+    X_N_OWNERS,
+    X_N_PAUSES,
+    X_N_REFUSED,
+    X_N_REFUSED_OTR,
+    X_N_REOPENINGS,
+    X_OPEN_NS,
+    X_OTR_RATIO_MILLI,
+    X_OTR_WINDOW_NS,
+    X_OWNERS_AT,
+    X_PAUSE_NS,
+    X_PREV_CLOSE_TICK,
+    X_REF_MILLI,
+    X_REF_UPDATE_PPB,
+    X_REF_WINDOW_S,
+    X_REGULATOR_UTICKS,
+    X_REOPEN_VOLUME,
+    X_RING,
+    X_TICK_PPB,
+    X_TIER,
+    X_TRADE_TAX_URATE,
+)
+
+
+def find_policy(policies, name: str):
+    """The policy called ``name`` in a list of policy models (anything with ``.name``), or
+    None. The models themselves are :mod:`marketsim.scenarios.policies`."""
+    for p in policies:
+        if p.name == name:
+            return p
+    return None
+
+
+def rules_array(
+    policies,
+    *,
+    tick_size: float,
+    prev_close_tick: int,
+    open_ns: int = (9 * 3600 + 30 * 60) * 10**9,
+    close_ns: int = 16 * 3600 * 10**9,
+    n_owners: int = 0,
+    fba_ioc_capacity: int = 4096,
+    bump_capacity: int = 4096,
+) -> np.ndarray:
+    """The ``rules`` array for a book under these policies (``marketsim.scenarios.policies``).
+
+    Parameters
+    ----------
+    policies : list of policy models; ``luld``, ``mwcb``, ``min_rest``, ``halt``, ``fba``,
+        ``speed_bump``, ``otr_cap`` and ``tax`` are read
+    tick_size : float, dollars per tick (LULD's price tiers are in dollars)
+    prev_close_tick : int, previous close (MWCB reference and LULD's opening reference)
+    n_owners : int, traders ``0 .. n_owners-1`` whose messages, trades and taxes are
+        counted (the order-to-trade cap and the taxes need them; other owners are
+        neither capped nor taxed)
+    fba_ioc_capacity : int, IOC/market orders that may wait for one batch
+    bump_capacity : int, orders that may wait in the speed bump at once (more are refused)
+
+    Returns
+    -------
+    ndarray(int64); the first ``N_RULES`` words as :func:`marketsim.orderbook.default_rules`
+    """
+    find = find_policy
+    luld, mwcb, rest = find(policies, "luld"), find(policies, "mwcb"), find(policies, "min_rest")
+    halt, fba = find(policies, "halt"), find(policies, "fba")
+    otr, tax, bump = find(policies, "otr_cap"), find(policies, "tax"), find(policies, "speed_bump")
+    if (otr or tax) and n_owners < 1:
+        from marketsim.errors import UsageError
+
+        raise UsageError(
+            "n_owners: the otr_cap and tax rules count per trader; pass "
+            "n_owners >= 1 to rules_array"
+        )
+    window = int(math.ceil(luld.reference_window_s)) if luld else 1
+    halt_window = int(math.ceil(halt.window_s)) if halt else 1
+    ioc_cap = int(fba_ioc_capacity) if fba else 0
+    halt_at = X_RING + 3 * window
+    ioc_at = halt_at + 3 * halt_window
+    bump_cap = int(bump_capacity) if bump else 0
+    bump_at = ioc_at + ioc_cap
+    owners_at = bump_at + N_BUMP_WORDS * bump_cap
+    rules = np.zeros(owners_at + N_OWNER_WORDS * max(int(n_owners), 0), dtype=np.int64)
+    rules[X_BUMP_AT], rules[X_BUMP_CAP] = bump_at, bump_cap
+    rules[_R_BAND_LO], rules[_R_BAND_HI] = _NO_LO, _NO_HI
+    flags = 0
+    rules[X_TICK_PPB] = round(tick_size * _PPB)
+    rules[X_OPEN_NS], rules[X_CLOSE_NS] = open_ns, close_ns
+    rules[X_PREV_CLOSE_TICK] = prev_close_tick
+    rules[X_REF_WINDOW_S] = window
+    rules[X_HALT_WINDOW_S] = halt_window
+    rules[X_HALT_RING_AT], rules[X_FBA_IOC_AT], rules[X_FBA_IOC_CAP] = halt_at, ioc_at, ioc_cap
+    rules[X_N_OWNERS], rules[X_OWNERS_AT] = max(int(n_owners), 0), owners_at
+    if luld:
+        flags |= F_LULD
+        rules[X_TIER] = luld.tier
+        rules[X_BAND_PPB] = 0 if luld.band_pct is None else round(luld.band_pct * _PPB)
+        rules[X_REF_UPDATE_PPB] = round(luld.reference_update_pct * _PPB)
+        rules[X_LIMIT_NS] = round(luld.limit_state_s * 1e9)
+        rules[X_PAUSE_NS] = round(luld.pause_s * 1e9)
+        rules[X_DOUBLE_OPEN_NS] = round(luld.double_open_s * 1e9)
+        rules[X_DOUBLE_CLOSE_NS] = round(luld.double_close_s * 1e9)
+        rules[_R_SLIDE] = 1 if luld.reprice_to_band else 0
+    if mwcb:
+        flags |= F_MWCB
+        rules[X_MWCB_N] = len(mwcb.levels)
+        for j, lv in enumerate(mwcb.levels):
+            rules[X_MWCB_L0 + j] = round(lv * _PPB)
+        rules[X_MWCB_HALT_NS] = round(mwcb.halt_s * 1e9)
+        rules[X_MWCB_CUTOFF_NS] = round(mwcb.no_halt_after_s * 1e9)
+    if rest:
+        flags |= F_MIN_REST
+        rules[X_MIN_REST_NS] = round(rest.min_rest_ms * 1e6)
+    if halt:
+        flags |= F_HALT
+        rules[X_HALT_PPB] = round(halt.move_pct * _PPB)
+        rules[X_HALT_NS] = round(halt.halt_s * 1e9)
+    if fba:
+        flags |= F_FBA
+        rules[X_FBA_NS] = max(1, round(fba.interval_ms * 1e6))
+        rules[X_FBA_NEXT_NS] = open_ns + rules[X_FBA_NS]
+    if bump and bump.delay_us > 0:
+        flags |= F_BUMP
+        rules[X_BUMP_NS] = round(bump.delay_us * 1e3)
+    if otr:
+        flags |= F_OTR
+        rules[X_OTR_RATIO_MILLI] = round(otr.max_ratio * 1000)
+        rules[X_OTR_WINDOW_NS] = max(1, round(otr.window_s * 1e9))
+    if tax:
+        flags |= F_TAX
+        rules[X_CANCEL_TAX_UTICKS] = round(tax.cancel_tax_ticks * UTICKS_PER_TICK)
+        rules[X_CANCEL_WINDOW_NS] = round(tax.cancel_window_ms * 1e6)
+        # bps of the notional in micro-ticks per tick of notional: 1 bp = 100 uticks/tick
+        rules[X_TRADE_TAX_URATE] = round(tax.trade_tax_bps * 100)
+    if any(p is not None and p.reopening == "auction" for p in (luld, mwcb, halt)):
+        flags |= F_REOPEN
+    rules[X_FLAGS] = flags
+    rules[X_LIMIT_SINCE] = -1
+    rules[X_LAST_TICK] = prev_close_tick
+    rules[X_REF_MILLI] = 1000 * prev_close_tick
+    rules[X_RING:halt_at:3] = -1  # no second stamped yet
+    rules[halt_at:ioc_at:3] = -1
+    return rules
+
+
+def rules_report(rules: np.ndarray) -> dict:
+    """The rules' counters for a run summary (times in seconds, taxes in ticks)."""
+    if rules.shape[0] <= N_RULES:  # no rules: nothing halted, nothing refused
+        return {
+            "seconds_halted": 0.0,
+            "luld_pauses": 0,
+            "seconds_in_limit_state": 0.0,
+            "mwcb_levels_fired": 0,
+            "market_closed_by_mwcb": False,
+            "actions_refused_min_rest": 0,
+            "single_stock_halts": 0,
+            "batches_with_trades": 0,
+            "actions_refused_otr": 0,
+            "tax_collected_ticks": 0.0,
+            "orders_delayed": 0,
+            "reopening_auctions": 0,
+            "reopening_volume": 0,
+        }
+    return {
+        "seconds_halted": int(rules[X_HALTED_NS]) / 1e9,
+        "luld_pauses": int(rules[X_N_PAUSES]),
+        "seconds_in_limit_state": int(rules[X_LIMIT_NS_TOTAL]) / 1e9,
+        "mwcb_levels_fired": int(rules[X_N_MWCB]),
+        "market_closed_by_mwcb": bool(rules[X_CLOSED]),
+        "actions_refused_min_rest": int(rules[X_N_REFUSED]),
+        "single_stock_halts": int(rules[X_N_HALTS]),
+        "batches_with_trades": int(rules[X_N_BATCHES]),
+        "actions_refused_otr": int(rules[X_N_REFUSED_OTR]),
+        "tax_collected_ticks": int(rules[X_REGULATOR_UTICKS]) / UTICKS_PER_TICK,
+        "orders_delayed": int(rules[X_N_DELAYED]),
+        "reopening_auctions": int(rules[X_N_REOPENINGS]),
+        "reopening_volume": int(rules[X_REOPEN_VOLUME]),
+    }
+
+
+def owner_counts(rules: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-owner counters: ``messages`` and ``trades`` (current OTR window) and
+    ``tax_uticks`` (whole session, micro-ticks), each ``ndarray(int64, (n_owners,))``;
+    ``regulator_uticks`` is their sum of taxes."""
+    n = int(rules[X_N_OWNERS]) if rules.shape[0] > N_RULES else 0
+    if n == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return {"messages": z, "trades": z, "tax_uticks": z, "regulator_uticks": 0}
+    at = int(rules[X_OWNERS_AT])
+    block = rules[at : at + N_OWNER_WORDS * n].reshape(n, N_OWNER_WORDS)
+    return {
+        "messages": block[:, OW_MESSAGES].copy(),
+        "trades": block[:, OW_TRADES].copy(),
+        "tax_uticks": block[:, OW_TAX].copy(),
+        "regulator_uticks": int(rules[X_REGULATOR_UTICKS]),
+    }
