@@ -15,16 +15,17 @@ high-frequency traders, the sell programme), the event loop :func:`run_chunk`
 
 Model
 -----
-``n`` traders of six kinds share one limit order book (:mod:`marketsim.orderbook`).
-Each trader wakes on its own exponential clock of rate ``rate_i``; because the clocks
-are memoryless, the next wake-up of a group is ``Exp(sum_i rate_i)`` and the waking
-trader is drawn with probability ``rate_i / sum rate`` (superposition). Two groups run
-side by side: *background* traders (noise, fundamental, momentum), whose clock is
-scaled by a market activity level ``exp(x_t)`` with ``x`` an Ornstein-Uhlenbeck process
-excited by the size of recent returns (news and attention: the source of volatility
-clustering), and *intermediaries* (market makers, high-frequency traders, the sell
-programme) on constant clocks. A trader who wakes sends order actions that the matching
-kernel processes at once, inside the same numba loop.
+``n`` traders of seven kinds (LLM-style traders optional) share one limit order book
+(:mod:`marketsim.orderbook`). Each trader wakes on its own exponential clock of rate
+``rate_i``; because the clocks are memoryless, the next wake-up of a group is
+``Exp(sum_i rate_i)`` and the waking trader is drawn with probability
+``rate_i / sum rate`` (superposition). Two groups run side by side: *background* traders
+(noise, fundamental, momentum), whose clock is scaled by a market activity level
+``exp(x_t)`` with ``x`` an Ornstein-Uhlenbeck process excited by the size of recent
+returns (news and attention: the source of volatility clustering), and *intermediaries*
+(market makers, high-frequency traders, the sell programme) on constant clocks. A trader
+who wakes sends order actions that the matching kernel processes at once, inside the
+same numba loop.
 
 Reference price. Liquidity is anchored to a latent price ``R_t = F_t exp(I_t)``:
 
