@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
 DIGESTS = HERE / "digests.json"
-PRICER = HERE / "pricer.py"
 
 #: keys whose values differ between two runs of one seed (time, machine, revision, paths)
 VOLATILE = {
@@ -101,7 +101,7 @@ CASES: dict[str, list[str]] = {
     ],
     "audit": [
         "audit",
-        f"{PRICER}:Factory",
+        "tests/golden/pricer.py:Factory",  # relative: audit.json records it
         "--sessions",
         "2",
         "--periods",
@@ -154,10 +154,21 @@ def digest_folder(folder: Path) -> dict[str, str]:
 
 
 def run_case(name: str, folder: Path) -> dict[str, str]:
-    """Run one case into ``folder`` (must not exist) and return its digests."""
+    """Run one case into ``folder`` (must not exist) and return its digests.
+
+    Runs from the repository's root, so that paths the outputs record (the audited
+    pricer's) are the same in every checkout.
+    """
+    import os
+
     from marketsim.cli import main
 
-    code = main([*CASES[name], "--out", str(folder), "--quiet"])
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        code = main([*CASES[name], "--out", str(Path(folder).resolve()), "--quiet"])
+    finally:
+        os.chdir(here)
     if code != 0:
         raise RuntimeError(f"golden case {name!r} exited with {code}")
     return digest_folder(folder)
