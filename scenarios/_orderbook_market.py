@@ -154,6 +154,7 @@ from marketsim.orderbook import (
     grow_orders,
     new_book_arrays,
 )
+from marketsim.progress import progress_bar
 from marketsim.records import FILL_DTYPE, NS_PER_SECOND, SIDE_NAMES
 from marketsim.rng import stream_states
 from marketsim.scenarios._spec import ScenarioSpec
@@ -662,26 +663,13 @@ def simulate(
 ) -> OrderBookMarket:
     """Run one session to the close; nothing is written."""
     model = OrderBookMarket(spec, seed, session)
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TimeElapsedColumn
-
-        total = (model.end_ns - model.t_ns) / NS_PER_SECOND / 60
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            "{task.completed:.0f}/{task.total:.0f}",
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        ) as bar:
-            task = bar.add_task(label, total=total)
-            start = model.t_ns
-            while model.running:
-                model.step()
-                bar.update(task, completed=min((model.t_ns - start) / NS_PER_SECOND / 60, total))
-    else:
+    total = (model.end_ns - model.t_ns) / NS_PER_SECOND / 60
+    start = model.t_ns
+    count = "{task.completed:.0f}/{task.total:.0f}"
+    with progress_bar(label, total, enabled=progress, count=count) as update:
         while model.running:
             model.step()
+            update(completed=min((model.t_ns - start) / NS_PER_SECOND / 60, total))
     return model
 
 

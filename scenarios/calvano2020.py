@@ -26,6 +26,7 @@ from pydantic import Field, field_validator, model_validator
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.logit import LogitMarket
+from marketsim.progress import progress_bar
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
 from marketsim.scenarios._spec import ScenarioSpec
 from marketsim.scenarios.policies import PolicyList, check_market, learner_class, pricing_setup
@@ -276,24 +277,10 @@ def simulate(
     if threads is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     model = CalvanoModel(spec, sessions, seed, start)
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        ) as bar:
-            task = bar.add_task("sessions converged", total=sessions)
-            while model.running:
-                model.step()
-                bar.update(task, completed=sessions - model.learners.running)
-    else:
+    with progress_bar("sessions converged", sessions, enabled=progress) as update:
         while model.running:
             model.step()
+            update(completed=sessions - model.learners.running)
     frame, impulse = session_tables(model, seed)
     return frame, impulse, model
 

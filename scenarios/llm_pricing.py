@@ -66,6 +66,7 @@ from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.llm_backend import LLMBackend, LLMSettings, build_messages
 from marketsim.logit import LogitMarket
 from marketsim.mixed import MixedMarkets, pretrain
+from marketsim.progress import progress_bar
 from marketsim.qlearning import QLearningSessions
 from marketsim.scenarios._spec import ScenarioSpec
 
@@ -573,24 +574,10 @@ def simulate(
         if backend is not None:  # period 0: the LLM sets its first price too
             model._ask_llm(0)
             model.markets.settle()
-        if progress:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-            with Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            ) as bar:
-                task = bar.add_task("periods", total=spec.periods)
-                while model.running:
-                    model.step()
-                    bar.update(task, completed=model.markets.t)
-        else:
+        with progress_bar("periods", spec.periods, enabled=progress) as update:
             while model.running:
                 model.step()
+                update(completed=model.markets.t)
     finally:
         if backend is not None:
             backend.close()
@@ -616,23 +603,13 @@ def _pretrain_with_progress(spec: Spec, sessions: int, seed: int, progress: bool
     t0 = time.perf_counter()
     if not progress:
         return pretrain_learners(spec, sessions, seed, start=start), time.perf_counter() - t0
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-    ) as bar:
-        task = bar.add_task("Q-learners' self-play (converged)", total=sessions)
+    with progress_bar("Q-learners' self-play (converged)", sessions) as update:
         learners = pretrain_learners(
             spec,
             sessions,
             seed,
             start=start,
-            on_chunk=lambda q: bar.update(task, completed=sessions - q.running),
+            on_chunk=lambda q: update(completed=sessions - q.running),
         )
     return learners, time.perf_counter() - t0
 

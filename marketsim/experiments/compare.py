@@ -46,6 +46,7 @@ from scipy import stats
 
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.progress import progress_bar
 
 COLUMNS = (
     "policy",
@@ -372,21 +373,8 @@ def compare(
                 _store(p, s, fut.result())
                 advance()
 
-    if progress:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        ) as bar:
-            task = bar.add_task("policy x seed runs", total=len(cells))
-            _run_all(lambda: bar.advance(task))
-    else:
-        _run_all(lambda: None)
+    with progress_bar("policy x seed runs", len(cells), enabled=progress) as update:
+        _run_all(lambda: update(advance=1))
 
     table = compare_table(values, level)
     write_parquet_atomic(table, out / "compare.parquet")

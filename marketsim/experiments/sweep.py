@@ -39,6 +39,7 @@ import polars as pl
 from marketsim.analysis.sweep_tables import MANIFEST, point_summary, read_manifest, scan_sweep
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.progress import make_progress
 
 PARTS = "parts"
 #: sessions per task when not given: big enough to amortise scheduling (a Calvano
@@ -376,25 +377,7 @@ def _open_client(workers: int | None, scheduler: str | None, quiet: bool):
 
 
 def _progress(quiet: bool):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        "eta",
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=quiet,
-    )
+    return make_progress(enabled=not quiet)
 
 
 def _one_line(exc: BaseException) -> str:
