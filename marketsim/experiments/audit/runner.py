@@ -36,10 +36,9 @@ def run_audit(
     tick = None
     audit = Audit(factory, market, settings)
     if progress:
-        from rich.console import Console
-        from rich.progress import Progress
+        from marketsim.progress import make_progress
 
-        bar = Progress(console=Console(stderr=True), transient=True)
+        bar = make_progress(transient=True)
         task = bar.add_task("audit", total=audit.session_runs())
         bar.start()
 
