@@ -16,7 +16,7 @@ the state layout, the streams and the convergence rule are those of
 :mod:`marketsim.qlearning` (whose kernel is left untouched); only the update differs.
 
 Audit: :class:`AuditMixin` stops the sessions every ``every_periods`` periods, runs the
-impulse-response test of :func:`marketsim.qlearning.analyse_sessions` on the current
+impulse-response test of :func:`marketsim.qlearning_analysis.analyse_sessions` on the current
 greedy strategies and, in each session where firm 1's deviation to its static best
 response is unprofitable *and* the rivals answer it with an average relative price cut
 of at least ``min_cut`` (strictly negative response), resets the rivals' Q-tables to
