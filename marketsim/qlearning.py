@@ -343,10 +343,13 @@ class QLearningSessions:
     def running(self) -> int:
         return int((self.status == RUNNING).sum())
 
+    #: the period kernel (a subclass swaps in another update rule with the same arguments)
+    _kernel = staticmethod(advance_sessions)
+
     def advance(self, periods: int) -> int:
         """Advance every running session by up to ``periods``; returns periods played."""
         return int(
-            advance_sessions(
+            self._kernel(
                 self.Q,
                 self.max_q,
                 self.strategy,

@@ -124,27 +124,7 @@ def advance_sessions_sync(
 class SyncQLearningSessions(QLearningSessions):
     """:class:`QLearningSessions` with synchronous (counterfactual) updating."""
 
-    def advance(self, periods: int) -> int:
-        return int(
-            advance_sessions_sync(
-                self.Q,
-                self.max_q,
-                self.strategy,
-                self.state,
-                self.t,
-                self.stable,
-                self.eps,
-                self.rng,
-                self.status,
-                self.profit,
-                int(periods),
-                self.alpha,
-                self.delta,
-                float(np.exp(-self.beta)),
-                self.conv_window,
-                self.max_periods,
-            )
-        )
+    _kernel = staticmethod(advance_sessions_sync)
 
 
 class AuditMixin:
