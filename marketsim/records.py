@@ -100,6 +100,14 @@ LEVEL_DTYPE = np.dtype(
 
 NS_PER_SECOND = 1_000_000_000
 
+# The trading day's clock (US equities and the E-mini's day session): times are seconds or
+# nanoseconds since midnight; the regular session runs 09:30-16:00.
+SESSION_OPEN_S = 9 * 3600 + 30 * 60  # 09:30
+SESSION_CLOSE_S = 16 * 3600  # 16:00
+SESSION_SECONDS = SESSION_CLOSE_S - SESSION_OPEN_S  # 6.5 h
+OPEN_NS = SESSION_OPEN_S * NS_PER_SECOND
+CLOSE_NS = SESSION_CLOSE_S * NS_PER_SECOND
+
 
 def empty_actions(n: int) -> np.ndarray:
     """``n`` zeroed order actions, ``ndarray(ACTION_DTYPE, shape=(n,))``."""
@@ -128,6 +136,11 @@ __all__ = [
     "LIMIT",
     "MARKET",
     "NS_PER_SECOND",
+    "OPEN_NS",
+    "CLOSE_NS",
+    "SESSION_OPEN_S",
+    "SESSION_CLOSE_S",
+    "SESSION_SECONDS",
     "OK",
     "OUTSIDE_BAND",
     "REDUCE",

@@ -55,11 +55,9 @@ from pydantic import (
 )
 
 from marketsim.market_rules import find_policy as find
+from marketsim.records import SESSION_CLOSE_S, SESSION_OPEN_S, SESSION_SECONDS
 
 #: regular US equity session 09:30-16:00, seconds since midnight
-SESSION_OPEN_S = 9 * 3600 + 30 * 60
-SESSION_CLOSE_S = 16 * 3600
-SESSION_SECONDS = SESSION_CLOSE_S - SESSION_OPEN_S
 
 
 class _Policy(BaseModel):

@@ -86,6 +86,7 @@ from marketsim.market_rules.words import (
     X_TIER,
     X_TRADE_TAX_URATE,
 )
+from marketsim.records import CLOSE_NS, OPEN_NS
 
 
 def find_policy(policies, name: str):
@@ -102,8 +103,8 @@ def rules_array(
     *,
     tick_size: float,
     prev_close_tick: int,
-    open_ns: int = (9 * 3600 + 30 * 60) * 10**9,
-    close_ns: int = 16 * 3600 * 10**9,
+    open_ns: int = OPEN_NS,
+    close_ns: int = CLOSE_NS,
     n_owners: int = 0,
     fba_ioc_capacity: int = 4096,
     bump_capacity: int = 4096,
