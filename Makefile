@@ -18,21 +18,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+# numba keys each cached kernel on its own source file only, so a kernel that calls one
+# from another file keeps running the old code after that file changes. Any change to the
+# sources clears every numba cache (a fresh clone has none).
+SOURCES := $(shell find marketsim agents scenarios analysis -name '*.py' 2>/dev/null)
+NUMBA_STAMP := $(VENV)/.numba-sources
+$(NUMBA_STAMP): $(SOURCES) | $(STAMP)
+	find marketsim agents scenarios analysis -name '*.nb[ic]' -delete
+	touch $@
+
+demo: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/marketsim run calvano2020 --sessions 300 --seed 0 --threads 2 --out runs/demo --report
 
-test: $(STAMP)
+test: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/python -m pytest -q
 
 # Full-size reproductions and stress tests (tests marked validate; not part of make test).
-validate: $(STAMP)
+validate: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/python -m pytest -q -m validate
 
 # Regenerate the golden digests (tests/golden/digests.json) on purpose: say why in the commit.
-golden: $(STAMP)
+golden: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/python -m tests.golden
 
-bench: $(STAMP)
+bench: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/python -m benchmarks
 
 # The user guide, built offline into site/ (warnings are errors).
