@@ -377,156 +377,84 @@ def _propose_market(
         prices[m, t, i] = price
 
 
+@njit(cache=True, inline="always")
+def _propose_step(m, t, book, firms, demand, window, state, z, s0, s1, s2, s3):
+    """Draw market ``m``'s errors of period ``t`` into ``z``, then its proxies' prices.
+
+    The tuples are those of :func:`advance`; returns the advanced stream state.
+    """
+    s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
+    _propose_market(m, t, *book, *firms, demand[1], demand[3], window, *state, z)
+    return s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _settle_step(m, t, book, firms, demand, state):
+    """:func:`_settle_market` of market ``m`` at ``t`` with the tuples of :func:`advance`."""
+    _settle_market(m, t, *book, state[3], firms[0], firms[2], *demand)
+
+
 @njit(cache=True, parallel=True)
-def advance(
-    prices,
-    shares,
-    profits,
-    rival,
-    t0,
-    t1,
-    kind,
-    fixed_price,
-    params,
-    model_id,
-    bias_markup,
-    bias_belief,
-    a,
-    c,
-    a0,
-    mu,
-    window,
-    slope_own,
-    slope_cross,
-    belief,
-    fear,
-    best_price,
-    plan,
-    rng,
-):
+def advance(book, t0, t1, firms, demand, window, state, rng):
     """Advance every market from period ``t0`` to ``t1 - 1`` (prices, demand, state).
 
     Period 0 is taken as given (``prices[:, 0, :]`` filled by the caller) and only settled.
-    Calling ``advance(.., 0, 100)`` then ``advance(.., 100, 300)`` equals one call.
+    Calling ``advance(.., 0, 100, ..)`` then ``advance(.., 100, 300, ..)`` equals one call.
+    The arrays travel in tuples (as :class:`ProxyMarkets` builds them), in this order:
 
     Parameters
     ----------
-    prices, shares, profits, rival : ndarray(float64, shape (M, T, n))
+    book : (prices, shares, profits, rival), ndarray(float64, shape (M, T, n)) each
         Prices, market shares, profits and the mean price of each firm's rivals.
-    kind : ndarray(int64, shape (n,))
-        ``PROXY``, ``FIXED`` or ``EXTERNAL`` per firm.
-    fixed_price : ndarray(float64, shape (n,))
-    params : ndarray(float64, shape (n, N_PARAMS))
-    model_id : ndarray(int64, shape (M, n)), base model of each firm (0..n-1)
-    bias_markup, bias_belief : ndarray(float64, shape (M, n))
-    a, c : ndarray(float64, shape (n,)); a0, mu : float
+    firms : (kind, fixed_price, params, model_id, bias_markup, bias_belief)
+        ``kind`` ndarray(int64, shape (n,)), ``PROXY``, ``FIXED`` or ``EXTERNAL`` per firm;
+        ``fixed_price`` ndarray(float64, shape (n,)); ``params`` ndarray(float64, shape
+        (n, N_PARAMS)); ``model_id`` ndarray(int64, shape (M, n)), base model of each firm
+        (0..n-1); ``bias_markup``, ``bias_belief`` ndarray(float64, shape (M, n)).
+    demand : (a, c, a0, mu), ``a``, ``c`` ndarray(float64, shape (n,)); ``a0``, ``mu`` float
     window : int, periods of history the agents see
-    slope_own, slope_cross, belief, fear, best_price, plan : ndarray(float64, shape (M, n))
-        The plan/insight state, updated in place.
+    state : (slope_own, slope_cross, belief, fear, best_price, plan)
+        ndarray(float64, shape (M, n)) each: the plan/insight state, updated in place.
     rng : ndarray(uint64, shape (M, 4)), advanced in place
     """
-    M, T, n = prices.shape
+    M, T, n = book[0].shape
     for m in prange(M):
         s0, s1, s2, s3 = rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3]
         z = np.empty(2 * n)  # n base-model draws, then n idiosyncratic ones
         for t in range(t0, t1):
             if t > 0:
-                s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
-                _propose_market(
-                    m,
-                    t,
-                    prices,
-                    shares,
-                    profits,
-                    rival,
-                    kind,
-                    fixed_price,
-                    params,
-                    model_id,
-                    bias_markup,
-                    bias_belief,
-                    c,
-                    mu,
-                    window,
-                    slope_own,
-                    slope_cross,
-                    belief,
-                    fear,
-                    best_price,
-                    plan,
-                    z,
+                s0, s1, s2, s3 = _propose_step(
+                    m, t, book, firms, demand, window, state, z, s0, s1, s2, s3
                 )
-            _settle_market(m, t, prices, shares, profits, rival, fear, kind, params, a, c, a0, mu)
+            _settle_step(m, t, book, firms, demand, state)
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
 
 
 @njit(cache=True, parallel=True)
-def propose(
-    prices,
-    shares,
-    profits,
-    rival,
-    t,
-    kind,
-    fixed_price,
-    params,
-    model_id,
-    bias_markup,
-    bias_belief,
-    c,
-    mu,
-    window,
-    slope_own,
-    slope_cross,
-    belief,
-    fear,
-    best_price,
-    plan,
-    rng,
-):
+def propose(book, t, firms, demand, window, state, rng):
     """Proxy prices of period ``t >= 1`` in every market, without settling them.
 
     With :func:`settle` this splits one period of :func:`advance` so a caller can
     overwrite some firms' prices in between (real LLM replies, a learner's action);
-    ``propose`` then ``settle`` equals ``advance(.., t, t + 1)`` bit for bit.
+    ``propose`` then ``settle`` equals ``advance(.., t, t + 1, ..)`` bit for bit.
     """
-    M, T, n = prices.shape
+    M, T, n = book[0].shape
     for m in prange(M):
         s0, s1, s2, s3 = rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3]
         z = np.empty(2 * n)
-        s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
-        _propose_market(
-            m,
-            t,
-            prices,
-            shares,
-            profits,
-            rival,
-            kind,
-            fixed_price,
-            params,
-            model_id,
-            bias_markup,
-            bias_belief,
-            c,
-            mu,
-            window,
-            slope_own,
-            slope_cross,
-            belief,
-            fear,
-            best_price,
-            plan,
-            z,
-        )
+        s0, s1, s2, s3 = _propose_step(m, t, book, firms, demand, window, state, z, s0, s1, s2, s3)
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
 
 
 @njit(cache=True, parallel=True)
-def settle(prices, shares, profits, rival, t, fear, kind, params, a, c, a0, mu):
-    """Demand, profits, rival means and fear of period ``t`` in every market."""
-    for m in prange(prices.shape[0]):
-        _settle_market(m, t, prices, shares, profits, rival, fear, kind, params, a, c, a0, mu)
+def settle(book, t, firms, demand, window, state, rng):
+    """Demand, profits, rival means and fear of period ``t`` in every market.
+
+    Takes the arguments of :func:`propose` (``window`` and ``rng`` unused) so that
+    :class:`ProxyMarkets` passes one list to both.
+    """
+    for m in prange(book[0].shape[0]):
+        _settle_step(m, t, book, firms, demand, state)
 
 
 # --------------------------------------------------------------------------------------
@@ -655,6 +583,24 @@ class ProxyMarkets:
         self.rng = market_streams(seed, self.M, self.start)
         self.t = 0  # periods done
 
+    # the kernels, swapped by subclasses whose kernels take the same arguments plus extras
+    _advance = staticmethod(advance)
+    _propose = staticmethod(propose)
+    _settle = staticmethod(settle)
+
+    def _book(self):
+        return (self.prices, self.shares, self.profits, self.rival)
+
+    def _firms(self):
+        return (
+            self.kind,
+            self.fixed_price,
+            self.params,
+            self.model_id,
+            self.bias_markup,
+            self.bias_belief,
+        )
+
     def _state(self):
         return (
             self.slope_own,
@@ -665,76 +611,31 @@ class ProxyMarkets:
             self.plan,
         )
 
+    def _args(self, *times):
+        """The kernels' arguments at period(s) ``times``; subclasses append their own."""
+        demand = (self.a, self.c, self.a0, self.mu)
+        return (self._book(), *times, self._firms(), demand, self.window, self._state(), self.rng)
+
     def advance(self, periods: int | None = None) -> None:
         """Run the next ``periods`` periods (all remaining by default) in every market."""
         t1 = self.T if periods is None else min(self.T, self.t + int(periods))
-        advance(
-            self.prices,
-            self.shares,
-            self.profits,
-            self.rival,
-            self.t,
-            t1,
-            self.kind,
-            self.fixed_price,
-            self.params,
-            self.model_id,
-            self.bias_markup,
-            self.bias_belief,
-            self.a,
-            self.c,
-            self.a0,
-            self.mu,
-            self.window,
-            *self._state(),
-            self.rng,
-        )
+        self._advance(*self._args(self.t, t1))
         self.t = t1
 
     def propose(self) -> None:
-        """Proxy prices of the next period (``self.t``); overwrite some, then :meth:`settle`."""
+        """Prices of the next period (``self.t``); overwrite some, then :meth:`settle`."""
         if self.t == 0:
             return
-        propose(
-            self.prices,
-            self.shares,
-            self.profits,
-            self.rival,
-            self.t,
-            self.kind,
-            self.fixed_price,
-            self.params,
-            self.model_id,
-            self.bias_markup,
-            self.bias_belief,
-            self.c,
-            self.mu,
-            self.window,
-            *self._state(),
-            self.rng,
-        )
+        self._propose(*self._args(self.t))
 
     def settle(self) -> None:
         """Demand and profits of period ``self.t`` at the prices now in place."""
-        settle(
-            self.prices,
-            self.shares,
-            self.profits,
-            self.rival,
-            self.t,
-            self.fear,
-            self.kind,
-            self.params,
-            self.a,
-            self.c,
-            self.a0,
-            self.mu,
-        )
+        self._settle(*self._args(self.t))
         self.t += 1
 
     def copy(self) -> ProxyMarkets:
         """A deep copy (arrays and RNG state): for deviation runs on the same draws."""
-        new = object.__new__(ProxyMarkets)
+        new = object.__new__(type(self))
         for k, v in self.__dict__.items():
             setattr(new, k, v.copy() if isinstance(v, np.ndarray) else v)
         return new

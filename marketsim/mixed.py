@@ -45,7 +45,7 @@ import numpy as np
 from numba import njit, prange
 
 from marketsim import llm_proxy as K
-from marketsim.llm_proxy import _draw_models, _propose_market, _settle_market
+from marketsim.llm_proxy import _propose_step, _settle_step
 from marketsim.qlearning import QLearningSessions, update_q_cell
 from marketsim.rng import next_double
 
@@ -67,9 +67,10 @@ def _grid_index(grid, i, p):
 
 
 @njit(cache=True)
-def _learners_act(m, t, prices, learner, grid, strategy, q_state, eps, r0, r1, r2, r3):
+def _learners_act(m, t, prices, learning, r0, r1, r2, r3):
     """Epsilon-greedy grid prices of market ``m``'s learners at ``t`` (draws as in
     ``advance_sessions``: one uniform per learner, a second one when it explores)."""
+    learner, grid, _, _, strategy, q_state, eps, _, _, _, _, _ = learning
     n = prices.shape[2]
     mg = grid.shape[1]
     s = q_state[m]
@@ -88,32 +89,13 @@ def _learners_act(m, t, prices, learner, grid, strategy, q_state, eps, r0, r1, r
 
 
 @njit(cache=True)
-def _learners_learn(
-    m,
-    t,
-    prices,
-    profits,
-    learner,
-    grid,
-    Q,
-    max_q,
-    strategy,
-    q_state,
-    eps,
-    changes,
-    alpha,
-    delta,
-    eps_decay,
-    r0,
-    r1,
-    r2,
-    r3,
-):
+def _learners_learn(m, t, prices, profits, learning, r0, r1, r2, r3):
     """Q update of market ``m``'s learners after period ``t`` settled; move the state.
 
     A learner's action is read back from its price, so a caller that overwrote it
     between propose and settle (a deviation) is learned from correctly.
     """
+    learner, grid, Q, max_q, strategy, q_state, eps, _, changes, alpha, delta, eps_decay = learning
     n = prices.shape[2]
     mg = grid.shape[1]
     joint = 0
@@ -150,48 +132,13 @@ def _learners_learn(
 
 
 @njit(cache=True, parallel=True)
-def advance_mixed(
-    prices,
-    shares,
-    profits,
-    rival,
-    t0,
-    t1,
-    kind,
-    fixed_price,
-    params,
-    model_id,
-    bias_markup,
-    bias_belief,
-    a,
-    c,
-    a0,
-    mu,
-    window,
-    slope_own,
-    slope_cross,
-    belief,
-    fear,
-    best_price,
-    plan,
-    rng,
-    learner,
-    grid,
-    Q,
-    max_q,
-    strategy,
-    q_state,
-    eps,
-    q_rng,
-    changes,
-    alpha,
-    delta,
-    eps_decay,
-):
+def advance_mixed(book, t0, t1, firms, demand, window, state, rng, learning):
     """Advance every mixed market from period ``t0`` to ``t1 - 1``.
 
     The proxy arguments are those of :func:`marketsim.llm_proxy.advance` (learners have
-    kind ``EXTERNAL``); the learner arguments:
+    kind ``EXTERNAL``); ``learning`` is the tuple
+    ``(learner, grid, Q, max_q, strategy, q_state, eps, q_rng, changes, alpha, delta,
+    eps_decay)``:
 
     Parameters
     ----------
@@ -205,6 +152,8 @@ def advance_mixed(
     changes : ndarray(int64, shape (M,)), greedy-strategy changes, incremented
     alpha, delta, eps_decay : float, learning rate, discount, per-period eps factor
     """
+    prices, _, profits, _ = book
+    q_rng = learning[7]
     M, T, n = prices.shape
     for m in prange(M):
         s0, s1, s2, s3 = rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3]
@@ -212,184 +161,46 @@ def advance_mixed(
         z = np.empty(2 * n)
         for t in range(t0, t1):
             if t > 0:
-                s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
-                _propose_market(
-                    m,
-                    t,
-                    prices,
-                    shares,
-                    profits,
-                    rival,
-                    kind,
-                    fixed_price,
-                    params,
-                    model_id,
-                    bias_markup,
-                    bias_belief,
-                    c,
-                    mu,
-                    window,
-                    slope_own,
-                    slope_cross,
-                    belief,
-                    fear,
-                    best_price,
-                    plan,
-                    z,
+                s0, s1, s2, s3 = _propose_step(
+                    m, t, book, firms, demand, window, state, z, s0, s1, s2, s3
                 )
-                r0, r1, r2, r3 = _learners_act(
-                    m, t, prices, learner, grid, strategy, q_state, eps, r0, r1, r2, r3
-                )
-            _settle_market(m, t, prices, shares, profits, rival, fear, kind, params, a, c, a0, mu)
-            r0, r1, r2, r3 = _learners_learn(
-                m,
-                t,
-                prices,
-                profits,
-                learner,
-                grid,
-                Q,
-                max_q,
-                strategy,
-                q_state,
-                eps,
-                changes,
-                alpha,
-                delta,
-                eps_decay,
-                r0,
-                r1,
-                r2,
-                r3,
-            )
+                r0, r1, r2, r3 = _learners_act(m, t, prices, learning, r0, r1, r2, r3)
+            _settle_step(m, t, book, firms, demand, state)
+            r0, r1, r2, r3 = _learners_learn(m, t, prices, profits, learning, r0, r1, r2, r3)
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
         q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
 
 
 @njit(cache=True, parallel=True)
-def propose_mixed(
-    prices,
-    shares,
-    profits,
-    rival,
-    t,
-    kind,
-    fixed_price,
-    params,
-    model_id,
-    bias_markup,
-    bias_belief,
-    c,
-    mu,
-    window,
-    slope_own,
-    slope_cross,
-    belief,
-    fear,
-    best_price,
-    plan,
-    rng,
-    learner,
-    grid,
-    strategy,
-    q_state,
-    eps,
-    q_rng,
-):
+def propose_mixed(book, t, firms, demand, window, state, rng, learning):
     """Prices of period ``t >= 1`` (proxies and learners) in every market, unsettled.
 
-    ``propose_mixed`` then :func:`settle_mixed` equals ``advance_mixed(.., t, t + 1)``
+    ``propose_mixed`` then :func:`settle_mixed` equals ``advance_mixed(.., t, t + 1, ..)``
     bit for bit; in between a caller may overwrite prices (a deviation, an LLM reply).
     """
+    prices = book[0]
+    q_rng = learning[7]
     M, T, n = prices.shape
     for m in prange(M):
         s0, s1, s2, s3 = rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3]
         r0, r1, r2, r3 = q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3]
         z = np.empty(2 * n)
-        s0, s1, s2, s3 = _draw_models(z, s0, s1, s2, s3)
-        _propose_market(
-            m,
-            t,
-            prices,
-            shares,
-            profits,
-            rival,
-            kind,
-            fixed_price,
-            params,
-            model_id,
-            bias_markup,
-            bias_belief,
-            c,
-            mu,
-            window,
-            slope_own,
-            slope_cross,
-            belief,
-            fear,
-            best_price,
-            plan,
-            z,
-        )
-        r0, r1, r2, r3 = _learners_act(
-            m, t, prices, learner, grid, strategy, q_state, eps, r0, r1, r2, r3
-        )
+        s0, s1, s2, s3 = _propose_step(m, t, book, firms, demand, window, state, z, s0, s1, s2, s3)
+        r0, r1, r2, r3 = _learners_act(m, t, prices, learning, r0, r1, r2, r3)
         rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
         q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
 
 
 @njit(cache=True, parallel=True)
-def settle_mixed(
-    prices,
-    shares,
-    profits,
-    rival,
-    t,
-    fear,
-    kind,
-    params,
-    a,
-    c,
-    a0,
-    mu,
-    learner,
-    grid,
-    Q,
-    max_q,
-    strategy,
-    q_state,
-    eps,
-    q_rng,
-    changes,
-    alpha,
-    delta,
-    eps_decay,
-):
-    """Demand, profits, fear and the learners' Q update of period ``t`` in every market."""
+def settle_mixed(book, t, firms, demand, window, state, rng, learning):
+    """Demand, profits, fear and the learners' Q update of period ``t`` in every market
+    (the arguments of :func:`propose_mixed`; ``window`` and ``rng`` unused)."""
+    prices, _, profits, _ = book
+    q_rng = learning[7]
     for m in prange(prices.shape[0]):
         r0, r1, r2, r3 = q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3]
-        _settle_market(m, t, prices, shares, profits, rival, fear, kind, params, a, c, a0, mu)
-        r0, r1, r2, r3 = _learners_learn(
-            m,
-            t,
-            prices,
-            profits,
-            learner,
-            grid,
-            Q,
-            max_q,
-            strategy,
-            q_state,
-            eps,
-            changes,
-            alpha,
-            delta,
-            eps_decay,
-            r0,
-            r1,
-            r2,
-            r3,
-        )
+        _settle_step(m, t, book, firms, demand, state)
+        r0, r1, r2, r3 = _learners_learn(m, t, prices, profits, learning, r0, r1, r2, r3)
         q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
 
 
@@ -504,8 +315,12 @@ class MixedMarkets(K.ProxyMarkets):
             self.prices[:, 0, i] = self.grid[i, act]
         self.q_state = learners.state.copy()
 
-    def _learning(self):
-        return (
+    _advance = staticmethod(advance_mixed)
+    _propose = staticmethod(propose_mixed)
+    _settle = staticmethod(settle_mixed)
+
+    def _args(self, *times):
+        learning = (
             self.learner,
             self.grid,
             self.Q,
@@ -519,81 +334,4 @@ class MixedMarkets(K.ProxyMarkets):
             self.delta,
             self.eps_decay,
         )
-
-    def advance(self, periods: int | None = None) -> None:
-        t1 = self.T if periods is None else min(self.T, self.t + int(periods))
-        advance_mixed(
-            self.prices,
-            self.shares,
-            self.profits,
-            self.rival,
-            self.t,
-            t1,
-            self.kind,
-            self.fixed_price,
-            self.params,
-            self.model_id,
-            self.bias_markup,
-            self.bias_belief,
-            self.a,
-            self.c,
-            self.a0,
-            self.mu,
-            self.window,
-            *self._state(),
-            self.rng,
-            *self._learning(),
-        )
-        self.t = t1
-
-    def propose(self) -> None:
-        if self.t == 0:
-            return
-        propose_mixed(
-            self.prices,
-            self.shares,
-            self.profits,
-            self.rival,
-            self.t,
-            self.kind,
-            self.fixed_price,
-            self.params,
-            self.model_id,
-            self.bias_markup,
-            self.bias_belief,
-            self.c,
-            self.mu,
-            self.window,
-            *self._state(),
-            self.rng,
-            self.learner,
-            self.grid,
-            self.strategy,
-            self.q_state,
-            self.eps,
-            self.q_rng,
-        )
-
-    def settle(self) -> None:
-        settle_mixed(
-            self.prices,
-            self.shares,
-            self.profits,
-            self.rival,
-            self.t,
-            self.fear,
-            self.kind,
-            self.params,
-            self.a,
-            self.c,
-            self.a0,
-            self.mu,
-            *self._learning(),
-        )
-        self.t += 1
-
-    def copy(self) -> MixedMarkets:
-        new = object.__new__(MixedMarkets)
-        for k, v in self.__dict__.items():
-            setattr(new, k, v.copy() if isinstance(v, np.ndarray) else v)
-        return new
+        return (*super()._args(*times), learning)
