@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from marketsim import logit
 from marketsim.errors import UsageError
 
 
@@ -28,19 +29,22 @@ def collusion_benchmarks(market) -> dict:
 def profit_gain(profits, market) -> np.ndarray:
     r"""Profit gain :math:`\Delta = (\pi - \pi^N)/(\pi^M - \pi^N)` per firm (last axis).
 
+    The formula is :func:`marketsim.logit.profit_gain`.
+
     Parameters
     ----------
     profits : ndarray(float64, shape (..., n))
     market : LogitMarket
     """
-    pn, pm = market.nash_profits(), market.monopoly_profits()
-    return (np.asarray(profits, dtype=np.float64) - pn) / (pm - pn)
+    return market.profit_gain(profits)
 
 
 def price_index(prices, market) -> np.ndarray:
-    r"""Normalised price :math:`(p - p^N)/(p^M - p^N)` per firm (last axis)."""
-    pn, pm = market.nash_prices(), market.monopoly_prices()
-    return (np.asarray(prices, dtype=np.float64) - pn) / (pm - pn)
+    r"""Normalised price :math:`(p - p^N)/(p^M - p^N)` per firm (last axis).
+
+    The formula is :func:`marketsim.logit.price_index`.
+    """
+    return market.price_index(prices)
 
 
 def demand_model_measures(wide: np.ndarray, market) -> dict:
@@ -55,7 +59,7 @@ def demand_model_measures(wide: np.ndarray, market) -> dict:
         raise UsageError(f"the data have {wide.shape[1]} firms but the market has {market.n}")
     prof = market.profits(wide).mean(axis=0)
     pn, pm = market.nash_profits(), market.monopoly_profits()
-    delta = float((prof.mean() - pn.mean()) / (pm.mean() - pn.mean()))
+    delta = float(logit.profit_gain(prof.mean(), pn.mean(), pm.mean()))
     pi_ = float(price_index(wide, market).mean())
     return {
         "profit_gain": delta,

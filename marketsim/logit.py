@@ -15,6 +15,10 @@ The one-shot Bertrand-Nash prices solve the first-order conditions
 for any :math:`n` and asymmetric firms. The learners' action set is a grid of :math:`m`
 prices on :math:`[p^N - \xi (p^M - p^N),\ p^M + \xi (p^M - p^N)]` per firm.
 
+Collusion is measured against these benchmarks by the profit gain
+:math:`\Delta = (\pi - \pi^N)/(\pi^M - \pi^N)` and the price index
+:math:`(p - p^N)/(p^M - p^N)` (0 = Nash, 1 = joint monopoly), per firm.
+
 Baseline (Calvano et al. 2020, Section II): :math:`n=2, c_i=1, a_i=2, a_0=0, \mu=0.25`,
 giving :math:`p^N = 1.47293` and :math:`p^M = 1.92498`.
 """
@@ -53,6 +57,38 @@ def logit_profits(prices, a, c, a0: float, mu: float) -> np.ndarray:
     """Per-firm profits :math:`(p_i - c_i) q_i`, same shape as ``prices``."""
     prices = np.asarray(prices, dtype=np.float64)
     return (prices - np.asarray(c, dtype=np.float64)) * logit_shares(prices, a, c, a0, mu)
+
+
+def profit_gain(profits, nash_profit, monopoly_profit) -> np.ndarray:
+    r"""Profit gain :math:`\Delta = (\pi - \pi^N)/(\pi^M - \pi^N)` (Calvano et al. 2020, AER).
+
+    0 at the one-shot Nash profit, 1 at the joint-monopoly profit. The one definition of the
+    profit gain in marketsim: the detectors and the audit use it.
+
+    Parameters
+    ----------
+    profits : ndarray(float64, shape (..., n))
+        Profits, firms on the last axis.
+    nash_profit, monopoly_profit : ndarray(float64, shape (n,)) or float
+        The benchmarks per firm (or one number each, e.g. their mean over firms).
+    """
+    return (np.asarray(profits, dtype=np.float64) - nash_profit) / (monopoly_profit - nash_profit)
+
+
+def price_index(prices, nash_price, monopoly_price) -> np.ndarray:
+    r"""Price index :math:`(p - p^N)/(p^M - p^N)`, the normalised price (Calvano et al. 2020).
+
+    0 at the one-shot Nash price, 1 at the joint-monopoly price. The one definition of the
+    price index in marketsim: the detectors and the audit use it.
+
+    Parameters
+    ----------
+    prices : ndarray(float64, shape (..., n))
+        Prices, firms on the last axis.
+    nash_price, monopoly_price : ndarray(float64, shape (n,)) or float
+        The benchmarks per firm (or one number each).
+    """
+    return (np.asarray(prices, dtype=np.float64) - nash_price) / (monopoly_price - nash_price)
 
 
 @dataclass(frozen=True)
@@ -140,6 +176,14 @@ class LogitMarket:
 
     def monopoly_profits(self) -> np.ndarray:
         return self.profits(self.monopoly_prices())
+
+    def profit_gain(self, profits) -> np.ndarray:
+        """:func:`profit_gain` of ``profits`` (firms on the last axis) in this market."""
+        return profit_gain(profits, self.nash_profits(), self.monopoly_profits())
+
+    def price_index(self, prices) -> np.ndarray:
+        """:func:`price_index` of ``prices`` (firms on the last axis) in this market."""
+        return price_index(prices, self.nash_prices(), self.monopoly_prices())
 
     def price_grid(self, m: int = 15, xi: float = 0.1) -> np.ndarray:
         """Each firm's ``m`` equally spaced prices around its Nash and monopoly prices.

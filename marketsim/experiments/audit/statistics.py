@@ -1,6 +1,7 @@
 r"""Statistics of the audit: the 95% t-interval of a mean over sessions, and the benchmarks
 of a market (Nash and monopoly prices and profits) giving the price index
-:math:`(p - p^N)/(p^M - p^N)` and the profit gain :math:`\Delta = (\pi - \pi^N)/(\pi^M - \pi^N)`."""
+:math:`(p - p^N)/(p^M - p^N)` and the profit gain :math:`\Delta = (\pi - \pi^N)/(\pi^M - \pi^N)`
+(both defined once, in :mod:`marketsim.logit`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from marketsim import logit
 from marketsim.logit import LogitMarket
 
 
@@ -44,10 +46,10 @@ class Benchmarks:
         )
 
     def price_index(self, P):
-        return (P - self.nash_price) / (self.monopoly_price - self.nash_price)
+        return logit.price_index(P, self.nash_price, self.monopoly_price)
 
     def profit_gain(self, PI):
-        return (PI - self.nash_profit) / (self.monopoly_profit - self.nash_profit)
+        return logit.profit_gain(PI, self.nash_profit, self.monopoly_profit)
 
 
 def _window(periods: int) -> slice:
