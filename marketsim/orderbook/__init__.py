@@ -33,8 +33,8 @@ left of a market order that could not execute inside the band rests as a limit o
 the band (its side's band; an IOC's remainder is still dropped). Trading pauses, price
 bands, circuit breakers and auctions are added there.
 
-Modules
--------
+Module map
+----------
 One job each: :mod:`~marketsim.orderbook.layout` (array layout, constants, growth),
 :mod:`~marketsim.orderbook.levels` (the price levels' linked lists),
 :mod:`~marketsim.orderbook.matching` (continuous matching),
