@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from marketsim.logit import LogitMarket
+from marketsim.logit import LogitMarket, price_index, profit_gain
 from marketsim.mixed import MixedMarkets
 
 if TYPE_CHECKING:
@@ -126,11 +126,12 @@ def session_tables(model: LLMPricingModel, seed: int):
         cols[f"cycle_profit_firm{i + 1}"] = Pi[:, :, i].mean(axis=1)
     price_mean = P.mean(axis=(1, 2))
     profit_mean = Pi.mean(axis=(1, 2))
-    span_p, span_pi = pmon.mean() - pn.mean(), pim - pin
+    span_p = pmon.mean() - pn.mean()
     defined = n > 1 and span_p > 1e-9
     cols["price_mean"] = price_mean
-    cols["price_index"] = (price_mean - pn.mean()) / span_p if defined else np.full(N, np.nan)
-    cols["profit_gain"] = (profit_mean - pin) / span_pi if defined else np.full(N, np.nan)
+    nan = np.full(N, np.nan)
+    cols["price_index"] = price_index(price_mean, pn.mean(), pmon.mean()) if defined else nan
+    cols["profit_gain"] = profit_gain(profit_mean, pin, pim) if defined else nan
     cols["outcome"] = outcome.tolist()
     cols["nash_on_path"] = nash
     cols["static_nash_on_path"] = nash
@@ -206,8 +207,8 @@ def summarise(sessions: pl.DataFrame, model: LLMPricingModel) -> dict:
             "pretrain_periods_mean": sessions["q_pretrain_periods"].mean(),
             "pretrain_converged_share": sessions["q_pretrain_converged"].mean(),
             "strategy_changes_mean": sessions["q_strategy_changes"].mean(),
-            "proxy_price_index_mean": float(((prices[:, 0] - pn) / (pmon - pn)).mean()),
-            "learner_price_index_mean": float(((prices[:, 1:] - pn) / (pmon - pn)).mean()),
+            "proxy_price_index_mean": float(price_index(prices[:, 0], pn, pmon).mean()),
+            "learner_price_index_mean": float(price_index(prices[:, 1:], pn, pmon).mean()),
             "pretrain_seconds": model.pretrain_seconds,
         }
     if model.backend is not None:

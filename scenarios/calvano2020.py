@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
-from marketsim.logit import LogitMarket
+from marketsim.logit import LogitMarket, price_index, profit_gain
 from marketsim.progress import progress_bar
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
 from marketsim.scenarios._spec import ScenarioSpec
@@ -199,8 +199,8 @@ def session_tables(model: CalvanoModel, seed: int) -> tuple[pl.DataFrame, pl.Dat
         prices_mean += np.array([grid[i, a].mean() for a in acts]) / n
     profit_mean = res["cycle_profit"].mean(axis=1)
     cols["price_mean"] = prices_mean
-    cols["price_index"] = (prices_mean - pn.mean()) / (pm.mean() - pn.mean())
-    cols["profit_gain"] = (profit_mean - pin) / (pim - pin)
+    cols["price_index"] = price_index(prices_mean, pn.mean(), pm.mean())
+    cols["profit_gain"] = profit_gain(profit_mean, pin, pim)
     cols["outcome"] = [_outcome(L[b], res["cycle_actions"][b]) for b in range(N)]
     cols["nash_on_path"] = res["nash_on_path"]
     cols["static_nash_on_path"] = res["static_nash"]
