@@ -43,7 +43,8 @@ The proxy works in the market's own units; a price scale (Fish et al.'s
 
 Trader proxy (for the order book): LLM-style traders read a shared news / narrative
 signal and the recent return, add their base model's bias and error, and emit market
-order intents (side, quantity); the monoculture share correlates their intents.
+order intents (side, quantity); the monoculture share correlates their intents. Those
+kernels live in :mod:`marketsim.llm_traders` and are re-exported here.
 
 All kernels ``prange`` over markets with one xoshiro256+ stream per market
 (:mod:`marketsim.rng`), so results are identical whatever the thread count.
@@ -56,7 +57,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from marketsim.records import BUY, SELL
+from marketsim.llm_traders import NO_ORDER, trader_order, trader_signal  # noqa: F401 (re-exported)
 from marketsim.rng import next_double, stream_states
 
 # --- firm kinds ----------------------------------------------------------------------
@@ -455,46 +456,6 @@ def settle(book, t, firms, demand, window, state, rng):
     """
     for m in prange(book[0].shape[0]):
         _settle_step(m, t, book, firms, demand, state)
-
-
-# --------------------------------------------------------------------------------------
-# LLM-style traders for the order book
-# --------------------------------------------------------------------------------------
-
-#: columns of the trader parameter table ``trader_params[K, N_TRADER_PARAMS]``
-NEWS_WEIGHT = 0  #: weight on the shared news / narrative signal
-TREND_WEIGHT = 1  #: weight on the recent return (>0 momentum, <0 contrarian)
-THRESHOLD = 2  #: |signal| needed to send an order
-QTY_UNIT = 3  #: contracts per threshold of signal
-QTY_MAX = 4  #: cap on one order's quantity
-T_TEMPERATURE = 5  #: scale of the base model's error
-N_TRADER_PARAMS = 6
-
-NO_ORDER = -1  #: side code when the trader stays out
-
-
-@njit(cache=True, inline="always")
-def trader_signal(news, trend, bias, error, news_weight, trend_weight, temperature):
-    """An LLM-style trader's view: ``w_news news + w_trend trend + bias + temp error``.
-
-    ``news`` is the shared news / narrative signal, ``trend`` the recent return in
-    units of its standard deviation, ``bias`` and ``error`` the trader's base model's
-    bias and current error (shared by every trader on that model).
-    """
-    return news_weight * news + trend_weight * trend + bias + temperature * error
-
-
-@njit(cache=True, inline="always")
-def trader_order(signal, threshold, qty_unit, qty_max):
-    """``(side, qty)`` of the market order a signal calls for.
-
-    Buys (sells) ``min(qty_max, ceil(|signal| / threshold) * qty_unit)`` contracts when
-    ``signal > threshold`` (``< -threshold``); otherwise ``(NO_ORDER, 0)``.
-    """
-    if signal > threshold or signal < -threshold:
-        units = math.ceil(abs(signal) / threshold) * qty_unit
-        return (BUY if signal > 0.0 else SELL), np.int64(min(units, qty_max))
-    return NO_ORDER, np.int64(0)
 
 
 # --------------------------------------------------------------------------------------
