@@ -29,40 +29,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import lambertw
 
-from marketsim.logit import LogitMarket
+from marketsim.logit import LogitMarket, best_response
 
 
 @lru_cache(maxsize=16)
 def _benchmarks(n: int) -> tuple[float, float]:
     market = LogitMarket.symmetric(n)
     return float(market.nash_prices()[0]), float(market.monopoly_prices()[0])
-
-
-def best_response(rival_prices, a, c, a0: float, mu: float, firm: int) -> float:
-    r"""Firm ``firm``'s static best response to the rivals' prices in a logit market.
-
-    With :math:`R = \sum_{j \ne i} e^{(a_j - p_j)/\mu} + e^{a_0/\mu}` the first-order
-    condition :math:`p - c_i = \mu / (1 - q_i)` has the closed form
-    :math:`p = c_i + \mu\,(1 + W(e^{(a_i - c_i - \mu)/\mu} / R))` (Lambert W).
-
-    Parameters
-    ----------
-    rival_prices : ndarray(float64, shape (n,)); entry ``firm`` is ignored
-    a, c : ndarray(float64, shape (n,))
-    """
-    p = np.asarray(rival_prices, dtype=np.float64)
-    a = np.asarray(a, dtype=np.float64)
-    c = np.asarray(c, dtype=np.float64)
-    u = (a - p) / mu
-    u[firm] = -np.inf
-    top = max(u.max(), a0 / mu)
-    log_r = top + np.log(np.exp(u - top).sum() + np.exp(a0 / mu - top))
-    x = (a[firm] - c[firm] - mu) / mu - log_r
-    # W(e^x) for large x: avoid overflow with the asymptotic W(e^x) ~ x - log x
-    w = float(lambertw(np.exp(x)).real) if x < 600 else x - np.log(x)
-    return float(c[firm] + mu * (1.0 + w))
 
 
 class CompetitivePricer:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize
+from scipy.special import lambertw
 
 from marketsim.errors import UsageError
 
@@ -89,6 +90,34 @@ def price_index(prices, nash_price, monopoly_price) -> np.ndarray:
         The benchmarks per firm (or one number each).
     """
     return (np.asarray(prices, dtype=np.float64) - nash_price) / (monopoly_price - nash_price)
+
+
+def best_response(rival_prices, a, c, a0: float, mu: float, firm: int) -> float:
+    r"""Firm ``firm``'s static best response to the rivals' prices in a logit market.
+
+    The one definition of the static best response in marketsim (the audit, its reference
+    pricers and their tests use it).
+
+    With :math:`R = \sum_{j \ne i} e^{(a_j - p_j)/\mu} + e^{a_0/\mu}` the first-order
+    condition :math:`p - c_i = \mu / (1 - q_i)` has the closed form
+    :math:`p = c_i + \mu\,(1 + W(e^{(a_i - c_i - \mu)/\mu} / R))` (Lambert W).
+
+    Parameters
+    ----------
+    rival_prices : ndarray(float64, shape (n,)); entry ``firm`` is ignored
+    a, c : ndarray(float64, shape (n,))
+    """
+    p = np.asarray(rival_prices, dtype=np.float64)
+    a = np.asarray(a, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    u = (a - p) / mu
+    u[firm] = -np.inf
+    top = max(u.max(), a0 / mu)
+    log_r = top + np.log(np.exp(u - top).sum() + np.exp(a0 / mu - top))
+    x = (a[firm] - c[firm] - mu) / mu - log_r
+    # W(e^x) for large x: avoid overflow with the asymptotic W(e^x) ~ x - log x
+    w = float(lambertw(np.exp(x)).real) if x < 600 else x - np.log(x)
+    return float(c[firm] + mu * (1.0 + w))
 
 
 @dataclass(frozen=True)

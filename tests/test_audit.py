@@ -19,11 +19,10 @@ from marketsim.agents.reference_pricers import (
     CompetitivePricer,
     FixedHighPricer,
     GrimTriggerPricer,
-    best_response,
 )
 from marketsim.cli import main
 from marketsim.experiments.audit import AuditSettings, load_factory, run_audit
-from marketsim.logit import LogitMarket
+from marketsim.logit import LogitMarket, best_response
 
 FAST = dict(
     sessions=4, periods=60, horizon=15, rival_sessions=1, retrain_sessions=1, robustness_sessions=1

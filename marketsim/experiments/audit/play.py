@@ -10,7 +10,7 @@ import numpy as np
 
 from marketsim.experiments.audit.guard import Guard
 from marketsim.experiments.audit.settings import NotMeasured
-from marketsim.logit import LogitMarket, logit_profits
+from marketsim.logit import LogitMarket, best_response, logit_profits
 
 
 @dataclass
@@ -30,8 +30,6 @@ class Env:
         return logit_profits(p, a, m.c, m.a0, m.mu)
 
     def best_response(self, prices: np.ndarray, firm: int) -> float:
-        from marketsim.agents.reference_pricers import best_response
-
         m = self.market
         return best_response(prices, m.a, m.c, m.a0, m.mu, firm)
 
