@@ -44,17 +44,29 @@ def _static_best_response(profit, rival_joint, i, n, m):
     return best_a
 
 
-@njit(cache=True)
-def _follow_value(sg, x, i, profit, delta, n, m, S, mn, seen, order):
-    """Firm ``i``'s discounted profit when every firm follows its greedy strategy from
-    state ``x`` on: the deterministic path is summed exactly, its final loop as a
-    geometric series. ``seen`` (int64[S], all -1) is restored before returning."""
+@njit(cache=True, inline="always")
+def _greedy_path(sg, x, n, m, S, mn, seen, order):
+    """Follow the greedy strategies from state ``x`` until a state repeats.
+
+    Records the states in ``order`` and their position in ``seen`` (int64[S], all -1 on
+    entry, left marked: the caller restores it); returns the number of states recorded
+    and the first repeated state (``seen`` of it is where the final loop starts).
+    """
     T = 0
     while seen[x] < 0:
         seen[x] = T
         order[T] = x
         T += 1
         x = (x * mn + _greedy_joint(sg, x, n, m)) % S
+    return T, x
+
+
+@njit(cache=True)
+def _follow_value(sg, x, i, profit, delta, n, m, S, mn, seen, order):
+    """Firm ``i``'s discounted profit when every firm follows its greedy strategy from
+    state ``x`` on: the deterministic path is summed exactly, its final loop as a
+    geometric series. ``seen`` (int64[S], all -1) is restored before returning."""
+    T, x = _greedy_path(sg, x, n, m, S, mn, seen, order)
     c0 = seen[x]
     head = 0.0
     disc = 1.0
@@ -132,13 +144,7 @@ def analyse_sessions(
         order = np.empty(S + 1, dtype=np.int64)
         # ---- limit cycle
         path = np.empty(S + 1, dtype=np.int64)
-        s = state[b]
-        idx = 0
-        while seen[s] < 0:
-            seen[s] = idx
-            path[idx] = s
-            idx += 1
-            s = (s * mn + _greedy_joint(sg, s, n, m)) % S
+        idx, s = _greedy_path(sg, state[b], n, m, S, mn, seen, path)
         start = seen[s]
         L = idx - start
         for t in range(idx):
