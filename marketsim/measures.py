@@ -7,12 +7,18 @@ Maximum drawdown within a window
     :math:`s^*` and trough :math:`i^*` where it is reached; the share recovered is
     :math:`(\max_{0 \le t_j - t_{i^*} \le R} p_j - p_{i^*}) / (p_{s^*} - p_{i^*})`, capped at 1.
     On a one-second grid (:math:`t_i = i`) ``peak_s`` and ``trough_s`` are seconds.
+
+Student-t interval of a mean
+    For finite observations :math:`x_1..x_n`, :math:`\bar x \pm t_{n-1, (1+\ell)/2}\,
+    s / \sqrt n` with :math:`s` the sample standard deviation (``ddof = 1``); used by
+    ``compare`` (means over seeds) and the audit (means over sessions).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from scipy import stats
 
 
 @njit(cache=True)
@@ -81,3 +87,19 @@ def window_drawdown(
         "drawdown_seconds": int(tr - pk) if times is None else float(t[tr] - t[pk]),
         "recovery_share": float(min(rec, 1.0)),
     }
+
+
+def t_interval(x, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval of the mean of ``x`` (non-finite values dropped).
+
+    Returns ``(mean, low, high)``: all NaN for no value, NaN bounds for one value.
+    """
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, np.nan, np.nan
+    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return mean, mean - half, mean + half

@@ -46,6 +46,7 @@ from scipy import stats
 
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.measures import t_interval
 from marketsim.progress import progress_bar
 
 COLUMNS = (
@@ -106,19 +107,6 @@ def default_metrics(out: Path, summary: dict, spec) -> dict[str, float]:
 # ------------------------------------------------------------------------------------
 # statistics
 # ------------------------------------------------------------------------------------
-
-
-def t_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval of ``x`` (NaNs dropped); NaN bounds for one value."""
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return np.nan, np.nan, np.nan
-    mean = float(x.mean())
-    if x.size < 2:
-        return mean, np.nan, np.nan
-    half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return mean, mean - half, mean + half
 
 
 def paired_difference(

@@ -5,28 +5,27 @@ of a market (Nash and monopoly prices and profits) giving the price index
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from marketsim import logit
 from marketsim.logit import LogitMarket
+from marketsim.measures import t_interval
 
 
 def mean_ci(x) -> dict:
-    """Mean, sd and 95% t-interval of the mean; ``nan`` bounds with one observation."""
+    """Mean, sd and 95% t-interval of the mean (:func:`marketsim.measures.t_interval`);
+    ``None`` for what one observation cannot give."""
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
         return {"mean": None, "sd": None, "ci_low": None, "ci_high": None, "n": 0}
-    mean = float(x.mean())
+    mean, low, high = t_interval(x, 0.95)
     if x.size == 1:
         return {"mean": mean, "sd": None, "ci_low": None, "ci_high": None, "n": 1}
     sd = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.975, x.size - 1)) * sd / math.sqrt(x.size)
-    return {"mean": mean, "sd": sd, "ci_low": mean - half, "ci_high": mean + half, "n": int(x.size)}
+    return {"mean": mean, "sd": sd, "ci_low": float(low), "ci_high": float(high), "n": int(x.size)}
 
 
 @dataclass
