@@ -14,11 +14,10 @@ from __future__ import annotations
 import functools
 import html
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from marketsim.io import _atomic_target, run_metadata
+from marketsim.io import run_metadata, write_bytes_atomic
 
 
 @dataclass
@@ -44,13 +43,7 @@ def _spec(chart) -> dict:
 
 
 def _write_bytes_atomic(data: bytes, path: Path) -> None:
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_bytes(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(data, path)
 
 
 def _fmt(v) -> str:

@@ -38,16 +38,32 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 
-def write_parquet_atomic(frame: pl.DataFrame, path: str | os.PathLike) -> Path:
-    """Write ``frame`` to ``path`` as Parquet; the file appears whole or not at all."""
+def _write_atomic(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``:
+    the file appears whole or not at all (an interrupted run leaves the old one)."""
     path = Path(path)
     tmp = _atomic_target(path)
     try:
-        frame.write_parquet(tmp)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_parquet_atomic(frame: pl.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``frame`` to ``path`` as Parquet; the file appears whole or not at all."""
+    return _write_atomic(path, frame.write_parquet)
+
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> Path:
+    """Write ``data`` to ``path``; the file appears whole or not at all."""
+    return _write_atomic(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text_atomic(text: str, path: str | os.PathLike) -> Path:
+    """Write ``text`` to ``path`` (UTF-8); the file appears whole or not at all."""
+    return _write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _json_default(obj: Any):
@@ -82,14 +98,7 @@ def _clean(obj: Any):
 
 def write_json_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """Write ``obj`` as indented JSON (NaN/inf become null) atomically."""
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_text(json.dumps(_clean(obj), indent=2, default=_json_default) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text_atomic(json.dumps(_clean(obj), indent=2, default=_json_default) + "\n", path)
 
 
 def git_revision() -> str | None:

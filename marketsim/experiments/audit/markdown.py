@@ -9,9 +9,8 @@ from marketsim.analysis.audit_text import key_figures
 
 def write_report(result: dict, path) -> Path:
     """``audit.md``: the verdict with its evidence and one table per test."""
-    import os
 
-    from marketsim.io import _atomic_target
+    from marketsim.io import write_text_atomic
 
     t = result["tests"]
     lines = [
@@ -35,11 +34,4 @@ def write_report(result: dict, path) -> Path:
         "profit); price index likewise for prices. See `audit.json` for every figure.",
         "",
     ]
-    path = Path(path)
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_text("\n".join(lines))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text_atomic("\n".join(lines), path)
