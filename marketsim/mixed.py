@@ -46,8 +46,7 @@ from numba import njit, prange
 
 from marketsim import llm_proxy as K
 from marketsim.llm_proxy import _propose_step, _settle_step
-from marketsim.qlearning import QLearningSessions, update_q_cell
-from marketsim.rng import next_double
+from marketsim.qlearning import QLearningSessions, epsilon_greedy, update_q_cell
 
 #: spawn key of market 0's learner stream (proxy streams use 0.., biases 2**20, 2**21)
 LEARNER_STREAM = 1 << 22
@@ -75,15 +74,11 @@ def _learners_act(m, t, prices, learning, r0, r1, r2, r3):
     mg = grid.shape[1]
     s = q_state[m]
     e = eps[m]
+    greedy = strategy[m]
     for i in range(n):
         if not learner[i]:
             continue
-        u, r0, r1, r2, r3 = next_double(r0, r1, r2, r3)
-        if u < e:
-            u, r0, r1, r2, r3 = next_double(r0, r1, r2, r3)
-            ai = int(u * mg)
-        else:
-            ai = strategy[m, i, s]
+        ai, r0, r1, r2, r3 = epsilon_greedy(greedy, i, s, e, mg, r0, r1, r2, r3)
         prices[m, t, i] = grid[i, ai]
     return r0, r1, r2, r3
 

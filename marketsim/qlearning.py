@@ -127,19 +127,26 @@ def update_q_cell(Q, max_q, strategy, i, s, a, target, alpha, s0, s1, s2, s3):
 
 
 @njit(cache=True, inline="always")
+def epsilon_greedy(strategy, i, s, eps, m, s0, s1, s2, s3):
+    """Firm ``i``'s action in state ``s``: with probability ``eps`` a uniform grid action
+    (a second draw), else its cached greedy action ``strategy[i, s]``; and the advanced
+    stream state."""
+    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+    if u < eps:
+        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+        return int(u * m), s0, s1, s2, s3
+    return strategy[i, s], s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
 def choose_actions(strategy, s, eps, m, acts, s0, s1, s2, s3):
-    """Epsilon-greedy actions of every firm in state ``s``: with probability ``eps`` a
-    uniform grid action, else the cached greedy one. Fills ``acts`` and returns the joint
-    action index ``sum_i acts[i] m**i`` with the advanced stream state."""
+    """Epsilon-greedy actions of every firm in state ``s`` (:func:`epsilon_greedy`).
+    Fills ``acts`` and returns the joint action index ``sum_i acts[i] m**i`` with the
+    advanced stream state."""
     joint = 0
     mult = 1
     for i in range(acts.size):
-        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-        if u < eps:
-            u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-            ai = int(u * m)
-        else:
-            ai = strategy[i, s]
+        ai, s0, s1, s2, s3 = epsilon_greedy(strategy, i, s, eps, m, s0, s1, s2, s3)
         acts[i] = ai
         joint += ai * mult
         mult *= m
