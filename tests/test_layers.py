@@ -60,9 +60,7 @@ def test_a_layer_violation_is_caught(tmp_path):
 def test_every_core_module_is_in_the_core_contract():
     """A new module at marketsim/'s top level is core, and the core contract must name it."""
     (core,) = [
-        c
-        for c in CONFIG["tool"]["importlinter"]["contracts"]
-        if c["name"].startswith("The core")
+        c for c in CONFIG["tool"]["importlinter"]["contracts"] if c["name"].startswith("The core")
     ]
     listed = {m.removeprefix("marketsim.") for m in core["source_modules"]}
     present = {
