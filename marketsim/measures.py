@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-from scipy import stats
 
 
 @njit(cache=True)
@@ -94,6 +93,8 @@ def t_interval(x, level: float = 0.95) -> tuple[float, float, float]:
 
     Returns ``(mean, low, high)``: all NaN for no value, NaN bounds for one value.
     """
+    from scipy import stats  # ~0.5 s to import: only where an interval is wanted
+
     x = np.asarray(x, dtype=float)
     x = x[np.isfinite(x)]
     if x.size == 0:
