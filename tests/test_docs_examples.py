@@ -119,6 +119,24 @@ def run_shell_line(line: str, cwd: Path, capsys) -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
 def test_page_examples_run(page, tmp_path, monkeypatch, capsys):
+    """A page's examples may register a scenario (how-to/extend.md) or import modules from
+    the working folder: both are undone afterwards, so no page leaks into later tests."""
+    from marketsim.scenarios import SCENARIOS
+
+    before_modules = set(sys.modules)
+    before_scenarios = dict(SCENARIOS)
+    try:
+        _run_page(page, tmp_path, monkeypatch, capsys)
+    finally:
+        SCENARIOS.clear()
+        SCENARIOS.update(before_scenarios)
+        for name in set(sys.modules) - before_modules:
+            module = sys.modules[name]
+            if str(tmp_path) in str(getattr(module, "__file__", "") or ""):
+                del sys.modules[name]
+
+
+def _run_page(page, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__docs__"}
     ran = 0
