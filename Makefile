@@ -51,9 +51,6 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
-	rm -rf build/docs-src && mkdir -p build/docs-src
-	cp -r marketsim build/docs-src/marketsim
-	for d in agents scenarios analysis; do cp -r $$d build/docs-src/marketsim/$$d; done
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 lint: $(STAMP)

@@ -35,10 +35,11 @@ from pathlib import Path
 from marketsim.analysis.report_audit import _audit_header, audit_figures
 from marketsim.analysis.report_compare import METRIC_LABELS, compare_figures, compare_sentences
 from marketsim.analysis.report_orderbook import MAX_BUCKETS, orderbook_figures
-from marketsim.analysis.report_page import Figure, _header, _page, _spec, _write_bytes_atomic
+from marketsim.analysis.report_page import Figure, _header, _page, _spec
 from marketsim.analysis.report_pricing import PATH_SESSIONS, PRE_PERIODS, pricing_figures
 from marketsim.analysis.report_sweep import _sweep_parts, sweep_figures
 from marketsim.errors import UsageError
+from marketsim.io import write_bytes_atomic
 
 __all__ = [
     "MAX_BUCKETS",
@@ -131,7 +132,7 @@ def write_report(run_dir) -> Path:
     fig_dir.mkdir(parents=True, exist_ok=True)
     for fig, spec in zip(figures, specs, strict=True):
         png = vlc.vegalite_to_png(spec, scale=PNG_SCALE)
-        _write_bytes_atomic(png, fig_dir / f"{fig.name}.png")
+        write_bytes_atomic(png, fig_dir / f"{fig.name}.png")
     title = {
         "pricing": "Pricing run",
         "orderbook": "Order-book run",
@@ -148,5 +149,5 @@ def write_report(run_dir) -> Path:
         effects = compare_sentences(summary) if kind == "compare" else None
         header = _header(run_dir, kind, summary, time.perf_counter() - t0, effects)
     path = run_dir / "report.html"
-    _write_bytes_atomic(_page(title, header, figures, specs).encode(), path)
+    write_bytes_atomic(_page(title, header, figures, specs).encode(), path)
     return path

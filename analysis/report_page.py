@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from marketsim.io import run_metadata, write_bytes_atomic
+from marketsim.io import run_metadata
 
 
 @dataclass
@@ -40,10 +40,6 @@ def _vega_bundle() -> str:
 
 def _spec(chart) -> dict:
     return chart.to_dict()
-
-
-def _write_bytes_atomic(data: bytes, path: Path) -> None:
-    write_bytes_atomic(data, path)
 
 
 def _fmt(v) -> str:

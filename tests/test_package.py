@@ -27,6 +27,7 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(
         ROOT,
         src,
+        symlinks=True,  # as a clone has them: marketsim/agents etc. are links
         ignore=shutil.ignore_patterns(
             ".venv", ".git", "build", "runs", "site", "*.egg-info", "__pycache__", "tests"
         ),

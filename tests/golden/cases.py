@@ -13,27 +13,17 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 DIGESTS = HERE / "digests.json"
 
-#: keys whose values differ between two runs of one seed (time, machine, revision, paths)
+#: keys whose values differ between two runs of one seed (time, machine, revision)
 VOLATILE = {
     "wall_seconds",
     "kernel_seconds",
+    "startup_seconds",
     "ns_per_period",
     "actions_per_second",
-    "compile_seconds",
+    "threads",
     "python",
     "versions",
     "git_revision",
-    "threads",
-    "out",
-    "path",
-    "run_dir",
-    "created",
-    "started",
-    "finished",
-    "elapsed_s",
-    "seconds",
-    "duration_s",
-    "startup_seconds",
 }
 #: lists whose order is the order in which parallel tasks finished
 UNORDERED = {"parts"}
