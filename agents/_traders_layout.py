@@ -126,8 +126,11 @@ N_MODEL_COLS = 2
     I_MM_ASKING,
     I_VOL_MINUTE_START,
     I_VOL_PREV_MINUTE,
-) = range(22)
-N_GI = 24
+    I_NEED_SLOTS,
+    I_NEED_IDS,
+    I_NEED_FILLS,
+) = range(25)
+N_GI = 26
 
 # --- one-second snapshot columns: snap[k, C_*] (int64) ----------------------------------
 (
@@ -147,3 +150,7 @@ N_SNAP_COLS = 19
 DEPTH_LEVELS = 5
 
 NEED_SPACE = 10  # chunk kernel: drain fills / grow arrays, then call again
+# New orders one trader action may send at most: a market maker's two pick-offs and two
+# quotes (an HFT sends three, every other trader one). The chunk kernel reserves room
+# for whole actions with this bound before it starts them.
+ACT_MAX_ORDERS = 4

@@ -27,6 +27,7 @@ from marketsim.agents._traders_draws import _exp_ns, _normal, _pick, _student_t
 from marketsim.agents._traders_intermediaries import _hft, _market_maker, _sell_programme
 from marketsim.agents._traders_layout import (
     A_INV,
+    ACT_MAX_ORDERS,
     C_ASK_QTY,
     C_BEST_ASK,
     C_BEST_BID,
@@ -55,6 +56,7 @@ from marketsim.agents._traders_layout import (
     G_INFO_DF,
     G_LAST_MID,
     G_LLM_ERR_KEEP,
+    G_N_MM,
     G_NEWS,
     G_NEWS_KEEP,
     G_PROG_OWED,
@@ -73,6 +75,9 @@ from marketsim.agents._traders_layout import (
     I_N_ACTIONS,
     I_N_FILLS,
     I_N_SNAP,
+    I_NEED_FILLS,
+    I_NEED_IDS,
+    I_NEED_SLOTS,
     I_NEXT_OID,
     I_NEXT_SECOND,
     I_PROG_START_NS,
@@ -92,13 +97,12 @@ from marketsim.agents._traders_layout import (
     SELL_PROGRAMME,
 )
 from marketsim.agents._traders_orders import batch_mode, price_x2
-from marketsim.market_rules import X_OPEN_NS
+from marketsim.market_rules import X_OPEN_NS, bump_waiting
 from marketsim.orderbook import (
     DONE,
     L_QTY,
     S_BEST_ASK,
     S_BEST_BID,
-    S_FREE_HEAD,
     S_N_ASK,
     S_N_BID,
     S_TICK_LO,
@@ -329,6 +333,31 @@ def _act(
 
 
 @njit(cache=True)
+def _room(n_acts, orders, oid_slot, fills, bstate, gi, rules):
+    """Is there room for ``n_acts`` whole trader actions? Writes what they may need to
+    ``gi[I_NEED_SLOTS]`` (free order slots), ``gi[I_NEED_IDS]`` (id map length) and
+    ``gi[I_NEED_FILLS]`` (free fill records), for the caller to grow the arrays.
+
+    The bounds are exact worst cases, not guesses: the actions send at most
+    ``new = ACT_MAX_ORDERS * n_acts`` orders, and the speed bump may release ``waiting``
+    ones. Each of them may rest (a slot). Every fill either uses up a resting order
+    (at most ``resting + waiting + new`` of them) or ends a taking order (at most
+    ``waiting + new``).
+    """
+    resting = bstate[S_N_BID] + bstate[S_N_ASK]
+    waiting = bump_waiting(rules)
+    new = ACT_MAX_ORDERS * n_acts
+    gi[I_NEED_SLOTS] = waiting + new
+    gi[I_NEED_IDS] = gi[I_NEXT_OID] + new + 1
+    gi[I_NEED_FILLS] = resting + 2 * (waiting + new)
+    return (
+        orders.shape[1] - resting >= gi[I_NEED_SLOTS]
+        and oid_slot.shape[0] >= gi[I_NEED_IDS]
+        and fills.shape[0] - gi[I_N_FILLS] >= gi[I_NEED_FILLS]
+    )
+
+
+@njit(cache=True)
 def run_chunk(
     t_stop_ns,
     kind,
@@ -360,17 +389,13 @@ def run_chunk(
     numbers whatever the base models.
 
     On ``NEED_SPACE`` nothing is half done: the caller drains ``fills`` (resets
-    ``gi[I_N_FILLS]``), grows ``orders``/``oid_slot`` if short, and calls again.
+    ``gi[I_N_FILLS]``), grows ``orders``, ``oid_slot`` and ``fills`` to what
+    ``gi[I_NEED_*]`` asks (see :func:`_room`), and calls again. Room is reserved for
+    every market maker before each second's requotes and for one action before each
+    event, so no action ever writes past an array.
     """
-    margin = 8
+    n_mm = np.int64(g[G_N_MM])
     while True:
-        if (
-            bstate[S_FREE_HEAD] == -1
-            or orders.shape[1] - (bstate[S_N_BID] + bstate[S_N_ASK]) < margin
-            or gi[I_NEXT_OID] + margin >= oid_slot.shape[0]
-            or fills.shape[0] - gi[I_N_FILLS] < bstate[S_N_BID] + bstate[S_N_ASK] + margin
-        ):
-            return NEED_SPACE
         t_bg = gi[I_T_BG]
         t_fast = gi[I_T_FAST]
         t = min(t_bg, t_fast)
@@ -378,6 +403,8 @@ def run_chunk(
         while gi[I_NEXT_SECOND] <= min(t, t_stop_ns) and gi[I_NEXT_SECOND] <= gi[I_SESSION_END_NS]:
             # news arrives on the second and every market maker requotes around the new
             # reference price before the book is recorded
+            if not _room(n_mm, orders, oid_slot, fills, bstate, gi, rules):
+                return NEED_SPACE
             ts = gi[I_NEXT_SECOND]
             _news(g, rng)
             _llm_errors(g, llm_model, llm_rng)
@@ -405,6 +432,8 @@ def run_chunk(
             gi[I_NEXT_SECOND] += NS_PER_SECOND
         if t >= t_stop_ns:
             return DONE
+        if not _room(1, orders, oid_slot, fills, bstate, gi, rules):
+            return NEED_SPACE
         background = t_bg <= t_fast
         i = bg_idx[_pick(bg_cum, rng)] if background else fast_idx[_pick(fast_cum, rng)]
         _act(

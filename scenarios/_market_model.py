@@ -49,7 +49,9 @@ from marketsim.agents.traders import (
     I_MM_BIDDING,
     I_N_ACTIONS,
     I_N_FILLS,
-    I_NEXT_OID,
+    I_NEED_FILLS,
+    I_NEED_IDS,
+    I_NEED_SLOTS,
     I_NEXT_SECOND,
     I_PROG_END_NS,
     I_PROG_START_NS,
@@ -171,7 +173,13 @@ class OrderBookMarket(mesa.Model):
     call. ``self.traders`` holds thin :class:`marketsim.agents.traders.Trader` views.
     """
 
-    def __init__(self, spec: MarketSpec, seed: int, session: int = 0):
+    def __init__(
+        self,
+        spec: MarketSpec,
+        seed: int,
+        session: int = 0,
+        capacity: tuple[int, int, int] = (8192, 1 << 16, 1 << 16),
+    ):
         super().__init__(rng=int(seed))
         self.spec = spec
         self.session = session
@@ -199,8 +207,11 @@ class OrderBookMarket(mesa.Model):
         self.bg_cum = np.cumsum(rate[self.bg_idx]) if self.bg_idx.size else np.ones(1)
         self.fast_cum = np.cumsum(rate[self.fast_idx]) if self.fast_idx.size else np.ones(1)
         p0 = spec.initial_price_tick
+        # initial order slots, order ids and fill records; each grows (doubling) when the
+        # chunk kernel asks, so the numbers do not depend on them
+        n_slots, n_ids, n_fills = capacity
         self.levels, self.orders, self.oid_slot, self.bstate = new_book_arrays(
-            0, 2 * p0, 8192, 1 << 16
+            0, 2 * p0, n_slots, n_ids
         )
         self.rules = (
             default_rules()
@@ -214,7 +225,7 @@ class OrderBookMarket(mesa.Model):
                 n_owners=n,
             )
         )
-        self.fills = np.zeros(1 << 16, dtype=FILL_DTYPE)
+        self.fills = np.zeros(n_fills, dtype=FILL_DTYPE)
         self._fill_parts: list[np.ndarray] = []
         self.g = np.zeros(N_G)
         self.g[G_F] = self.g[G_F0] = p0
@@ -305,13 +316,17 @@ class OrderBookMarket(mesa.Model):
             self._drain()
             if code == 0:
                 break
+            # grow (doubling) to what the kernel asked for in gi[I_NEED_*]
             resting = int(self.bstate[S_N_BID] + self.bstate[S_N_ASK])
-            if self.orders.shape[1] - resting < 64:
+            while self.orders.shape[1] - resting < self.gi[I_NEED_SLOTS]:
                 self.orders = grow_orders(self.orders, self.bstate)
-            if self.gi[I_NEXT_OID] + 64 >= self.oid_slot.shape[0]:
-                self.oid_slot = grow_ids(self.oid_slot, int(self.gi[I_NEXT_OID]) + 64)
-            if self.fills.shape[0] < 2 * resting + 64:
-                self.fills = np.zeros(2 * self.fills.shape[0], dtype=FILL_DTYPE)
+            if self.oid_slot.shape[0] < self.gi[I_NEED_IDS]:
+                self.oid_slot = grow_ids(self.oid_slot, int(self.gi[I_NEED_IDS]))
+            cap = self.fills.shape[0]
+            while cap < self.gi[I_NEED_FILLS]:
+                cap *= 2
+            if cap > self.fills.shape[0]:
+                self.fills = np.zeros(cap, dtype=FILL_DTYPE)
         self.kernel_seconds += time.perf_counter() - t0
         self.t_ns = stop
         if self.t_ns > self.end_ns:

@@ -169,3 +169,52 @@ def test_flash_crash_2010_targets(seed):
     # the fall happens while the programme is selling, not before it starts
     assert s["peak_s"] >= spec.programme_start_s - 60
     assert s["trough_s"] <= s["programme"]["end_s"] + 900
+
+
+def _resting_slots(model):
+    """Every (order id, slot) resting in the book, read along the price levels' lists."""
+    from marketsim.orderbook import L_HEAD, O_ID, O_NEXT
+
+    out = []
+    for side in (0, 1):
+        for idx in np.flatnonzero(model.levels[L_HEAD, side] >= 0):
+            slot = model.levels[L_HEAD, side, idx]
+            while slot != -1:
+                out.append((int(model.orders[O_ID, slot]), int(slot)))
+                slot = model.orders[O_NEXT, slot]
+    return out
+
+
+@pytest.mark.parametrize("policy", ["", "speed_bump:delay_us=500000"])
+def test_numbers_do_not_depend_on_the_arrays_first_sizes(policy):
+    """The chunk kernel reserves room for whole actions (every market maker requotes on
+    the second): starting from 16 order slots, ids and fill records, the arrays grow
+    many times and the session is the same to the last fill as one whose arrays never
+    grow. (With a reserve of 8 orders, the ten market makers' requotes on the second
+    could write order ids past the end of the id map: on this seed the default sizes
+    gave 41,738 fills instead of 51,681, and the numbers depended on what lay in
+    memory there.)"""
+    from marketsim.agents.traders import I_NEXT_OID
+    from marketsim.orderbook import S_N_ASK, S_N_BID
+    from marketsim.scenarios._market_model import OrderBookMarket
+
+    sets = ["session_seconds=900", "programme_start_s=300"]
+    if policy:
+        sets.append(f"policy={policy}")
+    spec = _spec("flash_crash_2010", sets)
+    runs = []
+    for capacity in [(1 << 20, 1 << 24, 1 << 22), (8192, 1 << 16, 1 << 16), (16, 16, 16)]:
+        model = OrderBookMarket(spec, 0, capacity=capacity)
+        while model.running:
+            model.step()
+        runs.append(model)
+    never_grown = runs[0]
+    assert never_grown.oid_slot.shape[0] == 1 << 24  # room for everything from the start
+    for model in runs[1:]:
+        assert model.oid_slot.shape[0] >= int(model.gi[I_NEXT_OID])  # every id has a place
+        np.testing.assert_array_equal(model.fills_all(), never_grown.fills_all())
+        np.testing.assert_array_equal(model.snap, never_grown.snap)
+    for model in runs:  # the id map points at every resting order
+        resting = _resting_slots(model)
+        assert len(resting) == int(model.bstate[S_N_BID] + model.bstate[S_N_ASK]) > 0
+        assert all(model.oid_slot[oid] == slot for oid, slot in resting)

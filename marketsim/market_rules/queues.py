@@ -83,6 +83,15 @@ def bump_push(release_ns, kind, side, price_tick, qty, order_id, owner, rules):
 
 
 @njit(cache=True)
+def bump_waiting(rules):
+    """How many orders wait in the speed bump (0 without one): each may rest or trade
+    when it is released."""
+    if rules.shape[0] <= N_RULES:
+        return 0
+    return rules[X_BUMP_N]
+
+
+@njit(cache=True)
 def bump_head(rules):
     """Offset of the oldest waiting order's words, or -1 when none waits."""
     if rules[X_BUMP_N] == 0:
