@@ -48,6 +48,11 @@ kernels live in :mod:`marketsim.llm_traders` and are re-exported here.
 
 All kernels ``prange`` over markets with one xoshiro256+ stream per market
 (:mod:`marketsim.rng`), so results are identical whatever the thread count.
+
+Why one file of about 600 lines: the model above is one policy, and its kernel
+(:func:`_propose_market`) follows these equations step by step; split across files, the
+parameter table, the state it updates and the equations would no longer read together.
+The LLM-style traders live apart (:mod:`marketsim.llm_traders`).
 """
 
 from __future__ import annotations
