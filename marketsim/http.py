@@ -129,6 +129,7 @@ class CircuitBreaker:
         self._trials: list = []
         self._trials_left = 0
         self._opened_at = 0.0
+        self._last_open: tuple | None = None
         self.rejected = 0
         self.recorded = 0
         self.failed = 0
@@ -208,16 +209,19 @@ class CircuitBreaker:
 
     def describe(self) -> str:
         """One phrase on why the breaker last opened."""
-        last = next((t for t in reversed(self.transitions) if t["to"] == OPEN), None)
-        if last is None:
+        if self._last_open is None:
             return f"circuit breaker {self.state}"
+        fr, sr, n = self._last_open
+        head = "opened" if self.state == OPEN else f"{self.state}, last opened"
         return (
-            f"circuit breaker {self.state}: opened at failure rate {last['failure_rate']:.0%}, "
-            f"slow-call rate {last['slow_rate']:.0%} of {last['of_calls']} calls "
-            f"(thresholds {self.failure_rate:.0%}, {self.slow_rate:.0%} over > {self.slow_s:g} s)"
+            f"circuit breaker {head} at failure rate {fr:.0%}, slow-call "
+            f"rate {sr:.0%} of {n} calls (thresholds "
+            f"{self.failure_rate:.0%}, {self.slow_rate:.0%}; slow: over {self.slow_s:g} s)"
         )
 
     def _open(self, fr: float, sr: float) -> None:
+        n = len(self._trials) if self.state == HALF_OPEN else len(self._window)
+        self._last_open = (fr, sr, n)
         self._to(OPEN, fr, sr)
         self._opened_at = self.clock()
         self.opened += 1
