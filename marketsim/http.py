@@ -124,6 +124,8 @@ class CircuitBreaker:
             raise ValueError("breaker: failure_rate and slow_rate must be in (0, 1]")
         if self.slow_s <= 0 or self.wait_s < 0 or self.trial_calls < 1:
             raise ValueError("breaker: need slow_s > 0, wait_s >= 0 and trial_calls >= 1")
+        # the audit's guard may leave a timed-out call finishing in another thread
+        self._lock = threading.RLock()
         self.state = CLOSED
         self._window: deque = deque(maxlen=self.window)  # (failed, slow) of recent calls
         self._trials: list = []
@@ -145,6 +147,10 @@ class CircuitBreaker:
     def allow(self) -> bool:
         """Permission for one call (resilience4j ``tryAcquirePermission``); a refusal
         is counted in ``rejected``. Half-open, a permission uses up one trial call."""
+        with self._lock:
+            return self._allow()
+
+    def _allow(self) -> bool:
         if self.state == OPEN:
             if self.clock() - self._opened_at < self.wait_s:
                 self.rejected += 1
@@ -160,6 +166,10 @@ class CircuitBreaker:
 
     def record(self, failed: bool, duration_s: float) -> None:
         """The outcome of a permitted call."""
+        with self._lock:
+            self._record(failed, duration_s)
+
+    def _record(self, failed: bool, duration_s: float) -> None:
         slow = duration_s > self.slow_s
         self.recorded += 1
         self.failed += bool(failed)

@@ -248,7 +248,7 @@ class LLMBackend:
     settings : LLMSettings
     trace_path : path of the JSONL trace to write (live mode), or None
     run_id : label at the start of every trace id
-    quiet : no warning line on stderr when the breaker opens
+    quiet : no warning line on stderr when the breaker opens or the wall budget is spent
     """
 
     settings: LLMSettings
