@@ -572,3 +572,19 @@ def test_a_live_rerun_writes_a_new_trace_and_each_replays(scripted, tmp_path):
         again = run(replay, sessions=1, seed=3, out=tmp_path / "replay", progress=False)
         assert again["price_index_mean"] == summary["price_index_mean"]
         assert again["llm"]["llm_decisions"] == summary["llm"]["llm_decisions"]
+
+
+def test_the_report_header_states_who_decided_and_the_breaker(scripted, tmp_path):
+    from marketsim.analysis.report_page import _header
+    from marketsim.scenarios.llm_pricing import run
+
+    _, url = scripted(["good", "500", "500", "500"])
+    spec = _spec(url, breaker_min_calls=4, breaker_window=4, retry_budget=0)
+    summary = run(spec, sessions=1, seed=3, out=tmp_path, progress=False)
+    c = summary["llm"]
+    assert c["breaker"]["opened"] == 1  # 1 good, 3 failures: 75% of 4 calls
+    text = _header(tmp_path, "pricing", summary, 0.0)
+    proxy = ", ".join(f"{k} {v}" for k, v in c["fallbacks"].items() if v)
+    assert f"{c['llm_decisions']} of 24 by the LLM (live, 4 calls); proxy instead: {proxy}" in text
+    assert "open at the end; opened 1 times, 20 calls rejected; failure rate 0.75" in text
+    assert "LLM call time" in text
