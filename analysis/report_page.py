@@ -69,7 +69,7 @@ def _llm_rows(llm) -> list[tuple[str, str]]:
         rows.append(
             (
                 "LLM circuit breaker",
-                f"{b.get('state')} at the end; opened {b.get('opened')} times, "
+                f"{b.get('state')} at the end; openings: {b.get('opened')}, "
                 f"{b.get('rejected')} calls rejected; failure rate "
                 f"{_fmt(b.get('failure_rate'))}, slow-call rate {_fmt(b.get('slow_rate'))} "
                 f"of {b.get('calls_recorded')} calls",

@@ -586,5 +586,5 @@ def test_the_report_header_states_who_decided_and_the_breaker(scripted, tmp_path
     text = _header(tmp_path, "pricing", summary, 0.0)
     proxy = ", ".join(f"{k} {v}" for k, v in c["fallbacks"].items() if v)
     assert f"{c['llm_decisions']} of 24 by the LLM (live, 4 calls); proxy instead: {proxy}" in text
-    assert "open at the end; opened 1 times, 20 calls rejected; failure rate 0.75" in text
+    assert "open at the end; openings: 1, 20 calls rejected; failure rate 0.75" in text
     assert "LLM call time" in text
