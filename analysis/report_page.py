@@ -50,6 +50,41 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _llm_rows(llm) -> list[tuple[str, str]]:
+    """Rows on a live or replayed LLM backend (``summary.json``'s ``llm`` block): who
+    decided, the circuit breaker, the time the calls took."""
+    if not isinstance(llm, dict) or not isinstance(llm.get("decisions"), int):
+        return []
+    fallbacks = llm.get("fallbacks") if isinstance(llm.get("fallbacks"), dict) else {}
+    proxy = ", ".join(f"{k} {v}" for k, v in fallbacks.items() if v) or "none"
+    rows = [
+        (
+            "LLM decisions",
+            f"{llm.get('llm_decisions')} of {llm['decisions']} by the LLM "
+            f"({llm.get('mode', '?')}, {llm.get('calls')} calls); proxy instead: {proxy}",
+        )
+    ]
+    b = llm.get("breaker")
+    if isinstance(b, dict):
+        rows.append(
+            (
+                "LLM circuit breaker",
+                f"{b.get('state')} at the end; openings: {b.get('opened')}, "
+                f"{b.get('rejected')} calls rejected; failure rate "
+                f"{_fmt(b.get('failure_rate'))}, slow-call rate {_fmt(b.get('slow_rate'))} "
+                f"of {b.get('calls_recorded')} calls",
+            )
+        )
+    if isinstance(llm.get("call_seconds"), int | float) and llm.get("mode") == "live":
+        rows.append(
+            (
+                "LLM call time",
+                f"{llm['call_seconds']:.1f} s (llm.max_wall_s {_fmt(llm.get('max_wall_s'))} s)",
+            )
+        )
+    return rows
+
+
 def _verdicts(det: dict) -> list[str]:
     out = []
     if not det:
@@ -104,6 +139,7 @@ def _header(
     for key in ("profit_gain_mean", "converged_share", "price_index_mean", "max_drawdown"):
         if isinstance(summary.get(key), int | float):
             rows.append((key.replace("_", " "), _fmt(summary[key])))
+    rows += _llm_rows(summary.get("llm"))
     table = "\n".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
         for k, v in rows

@@ -107,6 +107,7 @@ def run(
     threads: int | None = None,
     progress: bool = False,
     params: dict[str, Any] | None = None,
+    api_key_env: str | None = None,
     **kwargs: Any,
 ) -> Result:
     """Run a scenario; the same run as ``marketsim run``.
@@ -120,6 +121,9 @@ def run(
     config : path of a TOML file of parameters (``params`` override it)
     threads : int or None, numba threads (the numbers do not depend on it)
     params : dict, scenario parameters by name (nested dicts for groups such as ``llm``)
+    api_key_env : str or None, the environment variable holding an LLM key
+        (``--api-key-env``); the scenario's ``llm.api_key_env`` may only name one
+        ending in ``_API_KEY``
     **kwargs : scenario parameters by name, e.g. ``alpha=0.1``, ``policy="luld"``
         (over ``params``); see :func:`params`. An unknown name or a value out of range
         raises :class:`marketsim.UsageError` naming it.
@@ -136,6 +140,7 @@ def run(
             config=None if config is None else Path(config),
             threads=threads,
             progress=progress,
+            api_key_env=api_key_env,
         )
         summary = json.loads(json.dumps(summary, default=str))
         return Result(scenario, summary, _tables(folder, eager=out is None), out and folder)

@@ -14,17 +14,30 @@ Fail-safe coordination, shared by all agents of a run (:class:`LLMBackend`):
   (``timeout_s``), a reply-size cap, no redirect followed (the API key goes to the
   endpoint's host only), every transport, protocol and decoding error a counted failure;
 * one retry budget for the whole run (``retry_budget`` extra attempts in total) and a
-  circuit breaker: after ``breaker_threshold`` consecutive failures it opens and every
-  later decision goes to the proxy policy (logged once, counted), both
-  :class:`marketsim.http.FailSafe`;
-* hard caps: no call is made once ``max_calls`` calls were made, or if the tokens used
-  plus this prompt's estimate plus the completion cap could exceed ``max_tokens``.
+  circuit breaker with resilience4j's semantics (:class:`marketsim.http.CircuitBreaker`):
+  it opens when the failure rate (``breaker_failure_rate``) or the slow-call rate
+  (``breaker_slow_rate``, calls longer than ``breaker_slow_s``) over the last
+  ``breaker_window`` calls reaches its threshold, once ``breaker_min_calls`` calls were
+  recorded; while open every decision goes to the proxy policy; after
+  ``breaker_wait_s`` it lets ``breaker_trial_calls`` trial calls through and closes or
+  reopens on their rates (the first opening is logged, every transition counted);
+* hard caps: no call is made once ``max_calls`` calls were made, if the tokens used
+  plus this prompt's estimate plus the completion cap could exceed ``max_tokens``, or
+  once the calls took ``max_wall_s`` seconds in all (each call's deadline is cut to the
+  time left, so the budget holds to the deadline's precision);
+* the key: read from the environment variable named by ``--api-key-env`` (the
+  ``api_key_env`` argument of :func:`resolve_api_key_env`), else by
+  ``MARKETSIM_API_KEY_ENV``, else by the spec's ``llm.api_key_env``, which may only name
+  a variable ending in ``_API_KEY``; it is sent to https endpoints or the loopback only,
+  and the run says once on stderr which host receives it.
 
 Every attempt is one JSON line of the trace (``trace_id = run/s{session}/f{firm}/t{period}
 /a{attempt}``) holding the request (model and messages, never the API key), the raw
 reply, the outcome and the parsed decision. :class:`LLMBackend` in replay mode answers
 from a trace with no server, so a run replays exactly: a decision recorded as a
-fallback is a fallback again, and the proxy policy is deterministic given the seed.
+fallback is a fallback again, and the proxy policy is deterministic given the seed. A
+live run never truncates a trace: when the file exists it writes ``NAME-2.jsonl``,
+``NAME-3.jsonl``, ... instead, and ``counts()["trace"]`` names the file it wrote.
 """
 
 from __future__ import annotations
@@ -32,12 +45,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
+import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from marketsim.errors import UsageError
-from marketsim.http import CallFailed, FailSafe, JSONClient
+from marketsim.http import CallFailed, CircuitBreaker, FailSafe, JSONClient, credential_refusal
 
 #: outcome kinds counted in :attr:`LLMBackend.failures`
 FAILURE_KINDS = (
@@ -52,7 +68,15 @@ FAILURE_KINDS = (
 )
 
 #: reasons a decision went to the proxy policy, counted in :attr:`LLMBackend.fallbacks`
-FALLBACK_REASONS = ("failed", "breaker_open", "call_cap", "token_cap")
+FALLBACK_REASONS = ("failed", "breaker_open", "call_cap", "token_cap", "wall_budget")
+
+#: environment variable naming the key's variable (``--api-key-env`` wins over it)
+API_KEY_ENV_VAR = "MARKETSIM_API_KEY_ENV"
+
+#: the only names a scenario, TOML file or ``--set`` may give ``llm.api_key_env``
+SPEC_KEY_SUFFIX = "_API_KEY"
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 REPLY_SCHEMA = {
     "type": "object",
@@ -84,12 +108,55 @@ class LLMSettings:
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 30.0
     retry_budget: int = 20
-    breaker_threshold: int = 5
+    breaker_window: int = 20
+    breaker_min_calls: int = 10
+    breaker_failure_rate: float = 0.5
+    breaker_slow_rate: float = 1.0
+    breaker_slow_s: float = 20.0
+    breaker_wait_s: float = 60.0
+    breaker_trial_calls: int = 3
+    max_wall_s: float = 3600.0
     max_calls: int = 10_000
     max_tokens: int = 5_000_000
     completion_tokens: int = 400
     temperature: float = 1.0
     replay: str = ""
+
+
+def spec_key_env_error(name: str) -> str | None:
+    """Why a scenario, TOML or ``--set`` value may not name the key's variable, or None.
+
+    Only names ending in :data:`SPEC_KEY_SUFFIX` are accepted there (or an empty name: no
+    key), so a shared file cannot send ``AWS_SECRET_ACCESS_KEY`` to its author's
+    endpoint; any other variable is chosen by the user, with ``--api-key-env NAME`` or
+    ``MARKETSIM_API_KEY_ENV=NAME``.
+    """
+    if name == "" or (_ENV_NAME.fullmatch(name) and name.endswith(SPEC_KEY_SUFFIX)):
+        return None
+    return (
+        f"{name!r} does not end in {SPEC_KEY_SUFFIX}; a scenario, TOML file or --set may "
+        f"only name such a variable; choose any other with --api-key-env {name} or "
+        f"{API_KEY_ENV_VAR}={name}"
+    )
+
+
+def resolve_api_key_env(spec_value: str, api_key_env: str | None = None) -> str:
+    """The environment variable holding the key: ``api_key_env`` (the command line's
+    ``--api-key-env``), else the value of ``MARKETSIM_API_KEY_ENV``, else ``spec_value``
+    (the spec's ``llm.api_key_env``, already checked by :func:`spec_key_env_error`)."""
+    for source, name in (
+        ("--api-key-env", api_key_env),
+        (API_KEY_ENV_VAR, os.environ.get(API_KEY_ENV_VAR)),
+    ):
+        if name is None or (source == API_KEY_ENV_VAR and name == ""):
+            continue
+        if not _ENV_NAME.fullmatch(name):
+            raise UsageError(
+                f"{source}: {name!r} is not an environment variable name; "
+                "give one such as OPENAI_API_KEY"
+            )
+        return name
+    return spec_value
 
 
 def _url(endpoint: str) -> str:
@@ -181,7 +248,7 @@ class LLMBackend:
     settings : LLMSettings
     trace_path : path of the JSONL trace to write (live mode), or None
     run_id : label at the start of every trace id
-    quiet : no warning line on stderr when the breaker opens
+    quiet : no warning line on stderr when the breaker opens or the wall budget is spent
     """
 
     settings: LLMSettings
@@ -199,7 +266,22 @@ class LLMBackend:
         s = self.settings
         self._replay: dict | None = None
         self._trace = None
-        self.failsafe = FailSafe(s.retry_budget, s.breaker_threshold)
+        self.call_seconds = 0.0
+        self.key_host: str | None = None
+        self._warned: set = set()
+        try:
+            breaker = CircuitBreaker(
+                window=s.breaker_window,
+                min_calls=s.breaker_min_calls,
+                failure_rate=s.breaker_failure_rate,
+                slow_rate=s.breaker_slow_rate,
+                slow_s=s.breaker_slow_s,
+                wait_s=s.breaker_wait_s,
+                trial_calls=s.breaker_trial_calls,
+            )
+        except ValueError as exc:
+            raise UsageError(f"llm.{exc}; see 'marketsim params llm_pricing'") from None
+        self.failsafe = FailSafe(s.retry_budget, breaker=breaker)
         if s.replay:
             self._replay = load_trace(s.replay)
             return
@@ -212,6 +294,17 @@ class LLMBackend:
             raise UsageError("llm.model: no model name; e.g. --set llm.model=gpt-4o-mini")
         self._url = _url(s.endpoint)
         key = os.environ.get(s.api_key_env, "") if s.api_key_env else ""
+        if key:
+            refusal = credential_refusal(self._url)
+            if refusal is not None:
+                raise UsageError(f"llm.endpoint: {refusal}, or unset {s.api_key_env}")
+            parts = urllib.parse.urlsplit(self._url)
+            self.key_host = parts.netloc.rpartition("@")[2]
+            print(
+                f"llm: the key in ${s.api_key_env} is sent to {self.key_host} "
+                f"({parts.scheme}) only",
+                file=sys.stderr,
+            )
         # every failed attempt may be retried: a model at temperature 1 may answer better
         self._client = JSONClient(
             self._url,
@@ -221,9 +314,7 @@ class LLMBackend:
             retry_on=lambda failure: True,
         )
         if self.trace_path is not None:
-            self.trace_path = Path(self.trace_path)
-            self.trace_path.parent.mkdir(parents=True, exist_ok=True)
-            self._trace = open(self.trace_path, "w", encoding="utf-8")  # noqa: SIM115
+            self.trace_path, self._trace = _open_new(Path(self.trace_path))
 
     # -- public -----------------------------------------------------------------------
     @property
@@ -233,10 +324,6 @@ class LLMBackend:
     @property
     def retries_used(self) -> int:
         return self.failsafe.retries_used
-
-    @property
-    def consecutive_failures(self) -> int:
-        return self.failsafe.consecutive_failures
 
     @property
     def breaker_open(self) -> bool:
@@ -286,17 +373,24 @@ class LLMBackend:
                 "request": {"model": self.settings.model, "messages": messages},
             }
             tokens_before = self.tokens
+            t0 = time.monotonic()
             try:
-                content = self._call(messages, prompt_text)
+                try:
+                    content = self._call(messages, prompt_text)
+                finally:
+                    elapsed = time.monotonic() - t0
+                    self.call_seconds += elapsed
                 record["reply"] = content
                 decision = parse_reply(content, price_min, price_max, tick)
             except CallFailed as f:
                 self.failures[f.kind] += 1
                 record.update(status=f.kind, error=f.detail, tokens=self.tokens - tokens_before)
-                was_open = self.breaker_open
-                retry = self.failsafe.failure()
-                if self.breaker_open and not was_open:
-                    self._warn_breaker(f)
+                retry = self.failsafe.failure(True, elapsed)
+                if self.breaker_open:
+                    self._warn_once(
+                        "breaker",
+                        f"{self.failsafe.breaker.describe()}; last: {f.kind}: {f.detail}",
+                    )
                 if retry:
                     record.update(final=False)
                     self._write(record)
@@ -306,7 +400,9 @@ class LLMBackend:
                 record.update(final=True, source="proxy")
                 self._write(record)
                 return None
-            self.failsafe.success()
+            self.failsafe.success(elapsed)
+            if self.breaker_open:  # a slow success can open it too
+                self._warn_once("breaker", self.failsafe.breaker.describe())
             self.llm_decisions += 1
             record.update(
                 status="ok",
@@ -329,9 +425,18 @@ class LLMBackend:
             "calls": self.calls,
             "tokens": self.tokens,
             "retries_used": self.retries_used,
-            "breaker_open": self.breaker_open,
             "failures": dict(self.failures),
             "fallbacks": dict(self.fallbacks),
+            # the replay does not rerun the breaker: the trace's statuses carry its decisions
+            "breaker": None if self.replaying else self.failsafe.breaker.stats(),
+            "call_seconds": self.call_seconds,
+            "max_wall_s": self.settings.max_wall_s,
+            "key_host": self.key_host,
+            "trace": (
+                str(self.settings.replay)
+                if self.replaying
+                else (None if self.trace_path is None else self.trace_path.name)
+            ),
         }
 
     def close(self) -> None:
@@ -342,22 +447,33 @@ class LLMBackend:
     # -- internals --------------------------------------------------------------------
     def _blocked(self, prompt_text: str) -> str | None:
         s = self.settings
-        if self.breaker_open:
-            return "breaker_open"
+        if self.call_seconds >= s.max_wall_s:
+            self._warn_once(
+                "wall",
+                f"the calls took {self.call_seconds:.1f} s, the whole llm.max_wall_s "
+                f"budget of {s.max_wall_s:g} s",
+                until="; every later decision uses the proxy policy",
+            )
+            return "wall_budget"
         if self.calls >= s.max_calls:
             return "call_cap"
         if self.tokens + estimate_tokens(prompt_text) + s.completion_tokens > s.max_tokens:
             return "token_cap"
+        if not self.failsafe.allow():  # last: half-open, a permission is a trial call
+            return "breaker_open"
         return None
 
-    def _warn_breaker(self, failure: CallFailed) -> None:
+    def _warn_once(
+        self,
+        what: str,
+        text: str,
+        until: str = "; decisions use the proxy policy while it is open",
+    ) -> None:
+        if what in self._warned:
+            return
+        self._warned.add(what)
         if not self.quiet:
-            print(
-                f"warning: llm: circuit breaker opened after "
-                f"{self.consecutive_failures} consecutive failures (last: {failure.kind}: "
-                f"{failure.detail}); the remaining decisions use the proxy policy",
-                file=sys.stderr,
-            )
+            print(f"warning: llm: {text}{until}", file=sys.stderr)
 
     def _call(self, messages: list[dict], prompt_text: str) -> str:
         s = self.settings
@@ -373,7 +489,7 @@ class LLMBackend:
         }
         self.calls += 1
         try:
-            reply = self._client.attempt(body)
+            reply = self._client.attempt(body, timeout_s=s.max_wall_s - self.call_seconds)
         except CallFailed as f:
             if f.kind != "connection":  # the server may have spent tokens on the prompt
                 self.tokens += estimate_tokens(prompt_text)
@@ -425,9 +541,20 @@ class LLMBackend:
             self.fallbacks[reason] += 1
         else:
             self.fallbacks["failed"] += 1
-        if reason == "breaker_open":
-            self.failsafe.breaker_open = True
         return None
+
+
+def _open_new(path: Path):
+    """``path`` opened for writing if it does not exist, else the first free
+    ``STEM-2.SUFFIX``, ``STEM-3.SUFFIX``, ...: a trace is never truncated."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            return candidate, open(candidate, "x", encoding="utf-8")  # noqa: SIM115
+        except FileExistsError:
+            n += 1
 
 
 def load_trace(path: str | os.PathLike) -> dict:

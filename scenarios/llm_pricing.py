@@ -62,7 +62,13 @@ from marketsim import llm_proxy as K
 from marketsim.agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
-from marketsim.llm_backend import LLMBackend, LLMSettings, build_messages
+from marketsim.llm_backend import (
+    LLMBackend,
+    LLMSettings,
+    build_messages,
+    resolve_api_key_env,
+    spec_key_env_error,
+)
 from marketsim.logit import LogitMarket
 from marketsim.mixed import MixedMarkets, pretrain
 from marketsim.progress import progress_bar
@@ -88,15 +94,57 @@ class LLMSpec(BaseModel):
         "", description="chat-completions base URL, e.g. http://127.0.0.1:8000/v1"
     )
     model: str = Field("", description="model name sent to the endpoint")
-    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable of the key")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="environment variable of the key; here only *_API_KEY names "
+        "(any other: --api-key-env or MARKETSIM_API_KEY_ENV)",
+    )
     timeout_s: float = Field(30.0, gt=0.0, description="per-call timeout in seconds")
     retry_budget: int = Field(20, ge=0, description="extra attempts shared by all agents")
-    breaker_threshold: int = Field(5, ge=1, description="consecutive failures that open it")
+    breaker_window: int = Field(
+        20, ge=1, le=10_000, description="calls in the breaker's sliding window"
+    )
+    breaker_min_calls: int = Field(
+        10, ge=1, description="calls recorded before the breaker judges the rates"
+    )
+    breaker_failure_rate: float = Field(
+        0.5, gt=0.0, le=1.0, description="failure rate in the window that opens the breaker"
+    )
+    breaker_slow_rate: float = Field(
+        1.0, gt=0.0, le=1.0, description="slow-call rate in the window that opens it"
+    )
+    breaker_slow_s: float = Field(20.0, gt=0.0, description="a call longer than this is slow")
+    breaker_wait_s: float = Field(
+        60.0, ge=0.0, description="seconds open before trial calls (half-open)"
+    )
+    breaker_trial_calls: int = Field(
+        3, ge=1, le=1000, description="trial calls half-open; their rates close or reopen it"
+    )
+    max_wall_s: float = Field(
+        3600.0, gt=0.0, description="seconds all calls of a run may take; then the proxy"
+    )
     max_calls: int = Field(10_000, ge=0, description="hard cap on calls per run")
     max_tokens: int = Field(5_000_000, ge=0, description="hard cap on tokens per run")
     completion_tokens: int = Field(400, ge=16, description="max_tokens of one reply")
     history: int = Field(100, ge=1, description="rows of history in a prompt")
     replay: str = Field("", description="JSONL trace to replay instead of calling a server")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _key_env(cls, v):
+        problem = spec_key_env_error(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _breaker(self):
+        if self.breaker_min_calls > self.breaker_window:
+            raise ValueError(
+                f"breaker_min_calls ({self.breaker_min_calls}) exceeds breaker_window "
+                f"({self.breaker_window}): the breaker could never open; lower it"
+            )
+        return self
 
     @property
     def active(self) -> bool:
@@ -337,10 +385,13 @@ def simulate(
     threads: int | None = None,
     progress: bool = False,
     trace_path: Path | None = None,
+    api_key_env: str | None = None,
 ):
     """Run sessions ``start .. start + sessions - 1`` of ``seed``; nothing but the LLM
-    trace is written. A session's numbers do not depend on ``start`` or ``sessions``
-    (without a live LLM), so runs can be split (``marketsim sweep``).
+    trace is written (a new file if ``trace_path`` exists). A session's numbers do not
+    depend on ``start`` or ``sessions`` (without a live LLM), so runs can be split
+    (``marketsim sweep``). ``api_key_env`` names the key's environment variable (the
+    command line's ``--api-key-env``; see :func:`marketsim.llm_backend.resolve_api_key_env`).
 
     Returns
     -------
@@ -355,10 +406,17 @@ def simulate(
             LLMSettings(
                 endpoint=s.endpoint,
                 model=s.model,
-                api_key_env=s.api_key_env,
+                api_key_env=resolve_api_key_env(s.api_key_env, api_key_env),
                 timeout_s=s.timeout_s,
                 retry_budget=s.retry_budget,
-                breaker_threshold=s.breaker_threshold,
+                breaker_window=s.breaker_window,
+                breaker_min_calls=s.breaker_min_calls,
+                breaker_failure_rate=s.breaker_failure_rate,
+                breaker_slow_rate=s.breaker_slow_rate,
+                breaker_slow_s=s.breaker_slow_s,
+                breaker_wait_s=s.breaker_wait_s,
+                breaker_trial_calls=s.breaker_trial_calls,
+                max_wall_s=s.max_wall_s,
                 max_calls=s.max_calls,
                 max_tokens=s.max_tokens,
                 completion_tokens=s.completion_tokens,
@@ -372,19 +430,28 @@ def simulate(
     learners, pretrain_seconds = None, 0.0
     if spec.rivals == "qlearning":
         learners, pretrain_seconds = _pretrain_with_progress(spec, sessions, seed, progress, start)
+    threads_before = numba.get_num_threads()
     try:
         model = LLMPricingModel(
             spec, sessions, seed, backend=backend, learners=learners, start=start
         )
         model.pretrain_seconds = pretrain_seconds
-        if backend is not None:  # period 0: the LLM sets its first price too
-            model._ask_llm(0)
+        model.threads = threads_before
+        if backend is not None:
+            # one kernel call per period: starting numba's threads for each cost 15 ms a
+            # period on a loaded 2-core machine, more than the period's work; the numbers
+            # do not depend on the thread count
+            if threads is None:
+                numba.set_num_threads(1)
+                model.threads = 1
+            model._ask_llm(0)  # period 0: the LLM sets its first price too
             model.markets.settle()
         with progress_bar("periods", spec.periods, enabled=progress) as update:
             while model.running:
                 model.step()
                 update(completed=model.markets.t)
     finally:
+        numba.set_num_threads(threads_before)
         if backend is not None:
             backend.close()
     frame, impulse = session_tables(model, seed)
@@ -428,9 +495,11 @@ def run(
     out,
     threads: int | None = None,
     progress: bool = True,
+    api_key_env: str | None = None,
 ) -> dict:
     """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``, ``summary.json``
-    (and ``llm_trace.jsonl`` with a live LLM backend)."""
+    (and, with a live LLM backend, a new trace: ``llm_trace.jsonl``, or ``llm_trace-2.jsonl``,
+    ... when earlier runs left theirs; ``summary.json``'s ``llm.trace`` names it)."""
     sessions = DEFAULT_SESSIONS if sessions is None else sessions
     out = Path(out)
     t0 = time.perf_counter()
@@ -441,6 +510,7 @@ def run(
         threads=threads,
         progress=progress,
         trace_path=out / "llm_trace.jsonl",
+        api_key_env=api_key_env,
     )
     wall = time.perf_counter() - t0
     write_parquet_atomic(frame, out / "sessions.parquet")
@@ -452,11 +522,8 @@ def run(
         **summarise(frame, model),
         "wall_seconds": wall,
         "kernel_seconds": model.kernel_seconds,
-        "threads": numba.get_num_threads(),
-        "ns_per_period": model.kernel_seconds
-        * numba.get_num_threads()
-        / max(periods_total, 1)
-        * 1e9,
+        "threads": model.threads,
+        "ns_per_period": model.kernel_seconds * model.threads / max(periods_total, 1) * 1e9,
         "periods_total": periods_total,
         **run_metadata(),
     }

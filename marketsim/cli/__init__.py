@@ -84,6 +84,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.quiet,
         params=parse_sets(args.sets + replay),
+        api_key_env=args.api_key_env,
     ).summary
     verdict = summary["detectors"].get("verdict")
     if verdict:
@@ -132,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="TRACE",
         help="rerun from a recorded LLM trace, no server (sets llm.replay)",
+    )
+    run.add_argument(
+        "--api-key-env",
+        default=None,
+        metavar="NAME",
+        help="environment variable holding the LLM key (any name; a scenario or TOML "
+        "file may only name one ending in _API_KEY)",
     )
     add_run_options(run)
     run.set_defaults(func=_cmd_run)
