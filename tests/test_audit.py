@@ -148,7 +148,8 @@ def test_rare_failures_are_counted_and_test_still_measured():
 def test_total_budget_cuts_the_audit_off(tmp_path):
     r = _audit(CalvanoQPricer, tmp_path, budget_s=0.0)
     assert r["verdict"] == "inconclusive"
-    assert "budget" in r["tests"]["self_play"]["reason"]
+    # the budget covers factory() too: spent before the first object is made
+    assert r["not_measured"] == {"interface": "the total time budget of 0 s was used up"}
     assert (tmp_path / "audit.json").exists()
 
 
