@@ -29,10 +29,11 @@ from marketsim.http import FailSafe
 _OWN_MODULES = ("marketsim.agents.reference_pricers", "marketsim.experiments.audit")
 
 
-def _import_target(module_name: str):
+def _import_target(module_name: str, added: list | None = None):
     """A module by dotted name, looked up in the current directory too (as
     ``python -m`` and uvicorn do, but after the installed packages, and only for this
-    import), or a ``.py`` file by path."""
+    import), or a ``.py`` file by path. ``added`` receives the folder while it is on
+    ``sys.path``, for the caller to take off if the import never returns."""
     import importlib.util
     import os
     import sys
@@ -50,20 +51,31 @@ def _import_target(module_name: str):
     for own in _OWN_MODULES:
         import_module(own)
     cwd = os.getcwd()
-    added = cwd not in sys.path and "" not in sys.path
-    if added:
+    on_path = cwd in sys.path or "" in sys.path
+    if not on_path:
         sys.path.append(cwd)
+        if added is not None:
+            added.append(cwd)
     try:
         return import_module(module_name)
     finally:
-        if added and cwd in sys.path:
-            sys.path.remove(cwd)
+        if not on_path:
+            _take_off(cwd)
 
 
-def _resolve(target: str, module_name: str, attr: str):
+def _take_off(folder: str):
+    import sys
+
+    try:
+        sys.path.remove(folder)
+    except ValueError:
+        pass
+
+
+def _resolve(target: str, module_name: str, attr: str, added: list):
     """On the worker: the factory, or ``UsageError`` (whatever the plug-in raised)."""
     try:
-        obj = _import_target(module_name)
+        obj = _import_target(module_name, added)
     except (ImportError, OSError) as exc:
         return UsageError(
             f"algorithm {target!r}: cannot import {module_name!r} ({describe(exc)}); "
@@ -114,11 +126,14 @@ def load_factory(target: str, call_timeout: float = 1.0, import_timeout: float =
             "marketsim.agents.reference_pricers:GrimTriggerPricer, mypricer:make or "
             "path/to/mypricer.py:make) or an http(s) URL"
         )
-    fut = _Worker().submit(_resolve, target, module_name, attr)
+    added: list = []
+    fut = _Worker().submit(_resolve, target, module_name, attr, added)
     try:
         # a stored exception is returned, not raised: only a real Ctrl-C propagates
         stray = fut.exception(timeout=import_timeout)
     except FutureTimeout:
+        for folder in added:  # the hung import keeps running: leave it no path to use
+            _take_off(folder)
         raise UsageError(
             f"algorithm {target!r}: importing {module_name} took longer than "
             f"{import_timeout:g} s (--reset-timeout); the module hangs at import"
