@@ -61,14 +61,22 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted while loading the algorithm: nothing was written", file=sys.stderr)
         return 130
-    result = run_audit(
-        factory,
-        market=spec.market(),
-        settings=settings,
-        out=args.out,
-        algorithm=args.algorithm,
-        progress=not args.quiet,
-    )
+    try:
+        result = run_audit(
+            factory,
+            market=spec.market(),
+            settings=settings,
+            out=args.out,
+            algorithm=args.algorithm,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside the battery
+        print(
+            f"interrupted: {out / 'audit.json'}, if written, says whether the audit finished "
+            "(the key incomplete)",
+            file=sys.stderr,
+        )
+        return 130
     print(f"verdict: {result['verdict']}")
     for line in result["evidence"]:
         print(f"  - {line}")

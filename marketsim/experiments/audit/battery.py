@@ -33,6 +33,7 @@ class Audit:
         self.progress = progress or (lambda: None)
         self.interrupted: str | None = None  # the test a real interruption stopped
         self.results: dict = {}  # test -> its record, filled by run()
+        self.current = "the interface check"  # what the audit is doing, for an interruption
 
     # -- helpers ----------------------------------------------------------------------
     def _env(self, market=None, shocks=None) -> Env:
@@ -305,6 +306,7 @@ class Audit:
             if self.interrupted:
                 results[name] = {"status": "not_measured", "reason": "the audit was interrupted"}
                 continue
+            self.current = name
             try:
                 results[name] = self._guarded(name, getattr(self, name))
             except KeyboardInterrupt:

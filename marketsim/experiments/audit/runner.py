@@ -131,7 +131,7 @@ def run_audit(
             checkpoint(tests, settings.tests[0] if settings.tests else None)
             audit.run(checkpoint)
     except KeyboardInterrupt:
-        audit.interrupted = audit.interrupted or "the interface check"
+        audit.interrupted = audit.interrupted or audit.current
     finally:
         if bar is not None:
             bar.stop()
