@@ -353,6 +353,7 @@ def test_a_pricer_in_the_working_directory_or_a_file_loads(tmp_path, monkeypatch
     monkeypatch.chdir(src.parent)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(src.parent))])
     assert load_factory("cwd_pricer_mod:make")().price() == 1.7
+    assert str(src.parent) not in sys.path  # searched for the user's module only
     assert load_factory(f"{src}:make")().price() == 1.7
     with pytest.raises(UsageError, match="cannot import 'nope.py'"):
         load_factory("nope.py:make")

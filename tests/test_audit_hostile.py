@@ -223,6 +223,29 @@ class ReturnsExitingNumber(GrimTriggerPricer):
         return _ExitingNumber()
 
 
+class _Unshowable:
+    def __float__(self):
+        raise TypeError("not a price")
+
+    def __repr__(self):
+        raise SystemExit(2)
+
+
+class ReturnsUnshowable(GrimTriggerPricer):
+    def price(self, prices, profits):
+        return _Unshowable()
+
+
+class _Unreadable(Exception):
+    def __str__(self):
+        raise SystemExit(3)
+
+
+class RaisesUnreadable(GrimTriggerPricer):
+    def price(self, prices, profits):
+        raise _Unreadable
+
+
 class ReturnsNaN(GrimTriggerPricer):
     def price(self, prices, profits):
         return float("nan")
@@ -235,6 +258,8 @@ class ReturnsNaN(GrimTriggerPricer):
         (ReturnsNone, "not_a_number", "price() returned None"),
         (ReturnsExitingNumber, "not_a_number", "cannot be read (SystemExit: 1"),
         (ReturnsNaN, "nan", "price() returned NaN"),
+        (ReturnsUnshowable, "not_a_number", "price() returned a _Unshowable that cannot be"),
+        (RaisesUnreadable, "exception", "an exception whose message cannot be read"),
     ],
 )
 def test_unusable_answers_are_counted_by_kind(tmp_path, factory, kind, detail):
