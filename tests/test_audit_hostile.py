@@ -294,6 +294,23 @@ def test_hanging_factory_is_cut_at_the_timeout_and_recorded(tmp_path, factory):
     assert data["evidence"] == ["factory() failed: timeout: factory() gave no answer within 0.5 s"]
 
 
+def test_hanging_constructor_through_the_command(tmp_path, capsys):
+    # the command's own imports first (a spent budget ends that audit at once)
+    main(["audit", f"{HERE}:NearMonopoly", *SMALL_CLI, "--budget", "0", "--out", str(tmp_path)])
+    t0 = time.monotonic()
+    code = main(
+        ["audit", f"{HERE}:HangsInConstructor", *SMALL_CLI, "--timeout", "0.5"]
+        + ["--out", str(tmp_path / "out")]
+    )
+    assert time.monotonic() - t0 < 0.5 + 3.0
+    assert code == 3
+    data = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert data["not_measured"] == {
+        "interface": "factory() failed: timeout: factory() gave no answer within 0.5 s"
+    }
+    assert "factory() gave no answer within 0.5 s" in capsys.readouterr().out
+
+
 def test_factory_hanging_later_costs_one_timeout_per_test(tmp_path):
     made = []
 
