@@ -148,7 +148,8 @@ def test_rare_failures_are_counted_and_test_still_measured():
 def test_total_budget_cuts_the_audit_off(tmp_path):
     r = _audit(CalvanoQPricer, tmp_path, budget_s=0.0)
     assert r["verdict"] == "inconclusive"
-    assert "budget" in r["tests"]["self_play"]["reason"]
+    # the budget covers factory() too: spent before the first object is made
+    assert r["not_measured"] == {"interface": "the total time budget of 0 s was used up"}
     assert (tmp_path / "audit.json").exists()
 
 
@@ -352,6 +353,7 @@ def test_a_pricer_in_the_working_directory_or_a_file_loads(tmp_path, monkeypatch
     monkeypatch.chdir(src.parent)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(src.parent))])
     assert load_factory("cwd_pricer_mod:make")().price() == 1.7
+    assert str(src.parent) not in sys.path  # searched for the user's module only
     assert load_factory(f"{src}:make")().price() == 1.7
     with pytest.raises(UsageError, match="cannot import 'nope.py'"):
         load_factory("nope.py:make")

@@ -6,12 +6,30 @@ URL (see :class:`marketsim.experiments.audit.HTTPPricer`). Writes ``DIR/audit.js
 ``DIR/audit.md`` and, unless ``--no-report``, ``DIR/report.html`` with
 ``DIR/figures/*.png`` (the verdict with its evidence, the tests, charts; see
 :mod:`marketsim.analysis.report`); see :mod:`marketsim.experiments.audit`.
+
+Exit codes (:data:`EXIT_CODES`): 0, the audit finished and every test was measured;
+3, the audit finished and wrote ``audit.json`` but some test was not measured (the
+algorithm failed, timed out, exited or raised, or the budget ran out: see
+``not_measured``); 2, bad input, including a plug-in that cannot be loaded (missing,
+raises or exits at import, syntax error; one line, nothing written); 130, the audit was
+interrupted (Ctrl-C or SIGINT to the process): ``audit.json`` says where, verdict
+``inconclusive``. A ``KeyboardInterrupt`` or ``SystemExit`` raised by the plug-in's own
+code is not an interruption: it is a counted failure of the algorithm.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+#: exit code -> meaning (see the module docstring)
+EXIT_CODES = {
+    0: "the audit finished; every test was measured",
+    2: "bad input: options, or a plug-in that cannot be loaded",
+    3: "the audit finished, but some test was not measured (see not_measured)",
+    130: "interrupted; audit.json records where",
+}
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
@@ -35,33 +53,66 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     )
     if args.periods < 8:
         raise UsageError(f"--periods {args.periods}: use at least 8")
-    factory = load_factory(args.algorithm, call_timeout=args.timeout)
-    result = run_audit(
-        factory,
-        market=spec.market(),
-        settings=settings,
-        out=args.out,
-        algorithm=args.algorithm,
-        progress=not args.quiet,
-    )
     out = Path(args.out).resolve()
+    try:
+        factory = load_factory(
+            args.algorithm, call_timeout=args.timeout, import_timeout=args.reset_timeout
+        )
+    except KeyboardInterrupt:
+        print("interrupted while loading the algorithm: nothing was written", file=sys.stderr)
+        return 130
+    try:
+        result = run_audit(
+            factory,
+            market=spec.market(),
+            settings=settings,
+            out=args.out,
+            algorithm=args.algorithm,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside the battery
+        print(
+            f"interrupted: {out / 'audit.json'}, if written, says whether the audit finished "
+            "(the key incomplete)",
+            file=sys.stderr,
+        )
+        return 130
     print(f"verdict: {result['verdict']}")
     for line in result["evidence"]:
         print(f"  - {line}")
     for name, reason in result["not_measured"].items():
         print(f"  not measured: {name}: {reason}")
     print(f"results: {out / 'audit.json'}, summary: {out / 'audit.md'}")
+    if "incomplete" in result:
+        print(
+            f"interrupted: {out / 'audit.json'} holds the tests finished before it "
+            "(verdict inconclusive); no report written",
+            file=sys.stderr,
+        )
+        return 130
     if not args.no_report:
         from marketsim.analysis.report import write_report
 
-        print(f"report: {write_report(out).resolve()}")
-    return 0
+        try:
+            print(f"report: {write_report(out).resolve()}")
+        except KeyboardInterrupt:
+            print(
+                f"interrupted while writing the report: {out / 'audit.json'} and "
+                f"{out / 'audit.md'} are complete",
+                file=sys.stderr,
+            )
+            return 130
+    return 3 if result["not_measured"] else 0
 
 
 def register(subparsers) -> None:
     from marketsim.cli import positive_int, seed_arg
 
-    p = subparsers.add_parser("audit", help="stress-test a pricing algorithm for collusion")
+    p = subparsers.add_parser(
+        "audit",
+        help="stress-test a pricing algorithm for collusion",
+        epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()),
+    )
     p.add_argument(
         "algorithm",
         help="module:factory (e.g. marketsim.agents.reference_pricers:"
@@ -85,13 +136,17 @@ def register(subparsers) -> None:
     )
     p.add_argument("--seed", type=seed_arg, default=0, help="root seed (default 0)")
     p.add_argument(
-        "--timeout", type=float, default=1.0, help="seconds allowed per price() call (default 1)"
+        "--timeout",
+        type=float,
+        default=1.0,
+        help="seconds allowed per price() call, and per factory() call with the "
+        "constructor (default 1)",
     )
     p.add_argument(
         "--reset-timeout",
         type=float,
         default=60.0,
-        help="seconds allowed per reset() call (default 60)",
+        help="seconds allowed per reset() call, and to import the module (default 60)",
     )
     p.add_argument(
         "--budget",

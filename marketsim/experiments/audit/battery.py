@@ -31,6 +31,9 @@ class Audit:
         self.seeds = [int(x) for x in seeds]
         self.baseline: dict[int, tuple] = {}  # session -> self-play (P, PI)
         self.progress = progress or (lambda: None)
+        self.interrupted: str | None = None  # the test a real interruption stopped
+        self.results: dict = {}  # test -> its record, filled by run()
+        self.current = "the interface check"  # what the audit is doing, for an interruption
 
     # -- helpers ----------------------------------------------------------------------
     def _env(self, market=None, shocks=None) -> Env:
@@ -294,10 +297,28 @@ class Audit:
         return {"variants": out}
 
     # -- all ------------------------------------------------------------------------------
-    def run(self) -> dict:
-        results = {}
-        for name in self.s.tests:
-            results[name] = self._guarded(name, getattr(self, name))
+    def run(self, checkpoint=None) -> dict:
+        """Every test of the battery, in order; ``checkpoint(results, next_test)`` after
+        each. A real interruption (Ctrl-C, SIGINT) stops the battery: its test and the
+        later ones are not measured and :attr:`interrupted` names the test."""
+        results = self.results
+        for k, name in enumerate(self.s.tests):
+            if self.interrupted:
+                results[name] = {"status": "not_measured", "reason": "the audit was interrupted"}
+                continue
+            self.current = name
+            try:
+                results[name] = self._guarded(name, getattr(self, name))
+            except KeyboardInterrupt:
+                self.interrupted = name
+                results[name] = {
+                    "status": "not_measured",
+                    "reason": "the audit was interrupted during this test",
+                }
+                continue
+            if checkpoint is not None:
+                following = self.s.tests[k + 1] if k + 1 < len(self.s.tests) else None
+                checkpoint(results, following)
         return results
 
     def session_runs(self) -> int:

@@ -1,6 +1,10 @@
 r"""The market loop of the audit: a Calvano et al. (2020) logit market, optionally with i.i.d.
 shocks to the qualities, and one session of play in which the audited copies price through
-the guard and a failed call repeats the firm's last price."""
+the guard and a failed call repeats the firm's last price.
+
+The session's prices and profits are the audit's own records: an audited copy is handed
+fresh copies of the history on every call, never a view of the records (a read-only view
+can be made writeable again), so nothing it does to its arguments reaches the evidence."""
 
 from __future__ import annotations
 
@@ -47,7 +51,9 @@ def play(
 
     ``overrides[i](t, prices, profits)`` may return a price that replaces firm ``i``'s
     (its object is then not asked); ``None`` leaves the firm to price. Calls of firms in
-    ``audited`` go through ``guard``; a failed call repeats the firm's last price.
+    ``audited`` go through ``guard`` with fresh copies of the history (the reference
+    rivals and the overrides, marketsim's own code, read a read-only view); a failed call
+    repeats the firm's last price.
     """
     n = env.n
     P = np.zeros((periods, n))
@@ -64,7 +70,7 @@ def play(
                 p = overrides[i](t, hp, hpi)
             if p is None:
                 p = (
-                    guard.price(firms[i], hp, hpi)
+                    guard.price(firms[i], P[:t].copy(), PI[:t].copy())
                     if i in audited
                     else float(firms[i].price(hp, hpi))
                 )
@@ -76,11 +82,17 @@ def play(
 
 
 def _new_copies(factory, guard: Guard, n: int, seed: int, audited) -> list:
+    """``n`` slots holding a new, reset copy of the algorithm at each index in ``audited``
+    (``None`` elsewhere); ``factory()`` and ``reset`` are guarded calls."""
     objs = []
     for i in range(n):
-        obj = factory() if i in audited else None
+        obj = None
+        if i in audited:
+            obj = guard.make(factory)
+            if obj is None:
+                raise NotMeasured(f"factory() failed: {guard.failures.last}")
         objs.append(obj)
     for i in audited:
         if not guard.reset(objs[i], n, i, seed):
-            raise NotMeasured(f"reset failed: {guard.failures.examples[-1]}")
+            raise NotMeasured(f"reset failed: {guard.failures.last}")
     return objs
