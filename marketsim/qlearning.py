@@ -376,6 +376,10 @@ class QLearningSessions:
             )
         )
 
+    def analysis_state(self) -> np.ndarray:
+        """The state each session's analysis starts from: the final state."""
+        return self.state
+
     def analyse(self, eq_tol: float = 1e-12) -> dict[str, np.ndarray]:
         """Limit cycles, equilibrium checks and impulse responses (see analyse_sessions)."""
         N, n = self.state.size, self.n
@@ -393,7 +397,7 @@ class QLearningSessions:
         }
         analyse_sessions(
             self.strategy,
-            self.state,
+            self.analysis_state(),
             self.profit,
             self.grid,
             self.delta,
