@@ -299,6 +299,65 @@ def summarise(sessions: pl.DataFrame, model: CalvanoModel) -> dict:
     }
 
 
+#: periods in one of the authors' episodes; they print times to convergence in episodes
+#: with two decimals, so their file's periods are multiples of 250
+AUTHORS_EPISODE = 25_000
+
+
+def match_authors_sessions(sessions: pl.DataFrame, authors: pl.DataFrame) -> pl.DataFrame:
+    """Compare an authors'-mode run with the authors' per-session file, session by session.
+
+    Parameters
+    ----------
+    sessions : the ``sessions`` table of a run with ``rng=authors`` (two firms)
+    authors : ``data/calvano2020_baseline_sessions.csv`` (their ``InfoExperiment_1.txt``)
+
+    Returns
+    -------
+    One row per session of ``sessions`` found in ``authors``: ``session`` and booleans
+    ``converged``, ``periods`` (equal once rounded to their 0.01 episode), ``cycle_length``,
+    ``cycle_prices`` (both firms' grid indices in their printed order), ``profit_gain``
+    (within 1e-4, the precision of their printed profits) and ``identical`` (all five).
+    """
+    theirs = {row["session"]: row for row in authors.iter_rows(named=True)}
+    out: dict[str, list] = {
+        k: []
+        for k in (
+            "session",
+            "converged",
+            "periods",
+            "cycle_length",
+            "cycle_prices",
+            "profit_gain",
+            "identical",
+        )
+    }
+    step = AUTHORS_EPISODE // 100
+    for row in sessions.iter_rows(named=True):
+        ref = theirs.get(row["session"])
+        if ref is None:
+            continue
+        prices = all(
+            [a + 1 for a in row[f"cycle_action_firm{i}"]]
+            == [int(v) for v in str(ref[f"cycle_price_index_firm{i}"]).split()]
+            for i in (1, 2)
+        )
+        checks = {
+            "converged": bool(row["converged"]) == bool(ref["converged"]),
+            # Fortran's F9.2 rounds half away from zero
+            "periods": int(np.floor(row["periods"] / step + 0.5)) * step
+            == ref["periods_to_convergence"],
+            "cycle_length": row["cycle_length"] == ref["cycle_length"],
+            "cycle_prices": prices,
+            "profit_gain": abs(row["profit_gain"] - ref["profit_gain"]) <= 1e-4,
+        }
+        out["session"].append(row["session"])
+        for k, v in checks.items():
+            out[k].append(v)
+        out["identical"].append(all(checks.values()))
+    return pl.DataFrame(out, schema_overrides={"session": pl.Int64})
+
+
 def simulate(
     spec: Spec,
     *,
