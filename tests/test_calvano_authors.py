@@ -118,6 +118,7 @@ def test_combinations_the_authors_do_not_define_are_refused(args, needle, tmp_pa
 
 
 @pytest.mark.validate
+@pytest.mark.timeout(3600)  # 1.75 billion periods: about a minute on two idle cores
 def test_all_1000_baseline_sessions_are_identical_to_the_authors_file():
     """Runs the benchmark that writes the count to ``benchmarks/results.json``."""
     from benchmarks.__main__ import RESULTS
