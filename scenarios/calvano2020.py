@@ -332,7 +332,6 @@ def match_authors_sessions(sessions: pl.DataFrame, authors: pl.DataFrame) -> pl.
             "identical",
         )
     }
-    step = AUTHORS_EPISODE // 100
     for row in sessions.iter_rows(named=True):
         ref = theirs.get(row["session"])
         if ref is None:
@@ -344,9 +343,10 @@ def match_authors_sessions(sessions: pl.DataFrame, authors: pl.DataFrame) -> pl.
         )
         checks = {
             "converged": bool(row["converged"]) == bool(ref["converged"]),
-            # Fortran's F9.2 rounds half away from zero
-            "periods": int(np.floor(row["periods"] / step + 0.5)) * step
-            == ref["periods_to_convergence"],
+            # as the authors print it: the episodes as a double, rounded to two decimals
+            # (59.285 is stored as 59.28499..., so 1,482,125 periods print as 59.28)
+            "periods": f"{row['periods'] / AUTHORS_EPISODE:.2f}"
+            == f"{ref['periods_to_convergence'] / AUTHORS_EPISODE:.2f}",
             "cycle_length": row["cycle_length"] == ref["cycle_length"],
             "cycle_prices": prices,
             "profit_gain": abs(row["profit_gain"] - ref["profit_gain"]) <= 1e-4,

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 
 from marketsim.cli import main
@@ -96,6 +97,23 @@ def test_a_range_of_sessions_runs_alone(authors_sessions):
     assert frame["session"].to_list() == [48, 49, 50]
     match = match_authors_sessions(frame, authors_sessions)
     assert match["identical"].all(), match
+
+
+def test_periods_are_compared_as_the_authors_print_them(authors_sessions):
+    # session 52: 1,482,125 periods = 59.285 episodes, stored as 59.28499... and printed
+    # 59.28 (1,482,000 in the file); one period more prints 59.29
+    row = {
+        "session": 52,
+        "converged": True,
+        "cycle_length": 1,
+        "cycle_action_firm1": [9],
+        "cycle_action_firm2": [9],
+        "profit_gain": 0.86758,
+    }
+    ours = pl.DataFrame([{**row, "periods": 1_482_125}, {**row, "periods": 1_482_126}])
+    match = match_authors_sessions(ours, authors_sessions)
+    assert match["periods"].to_list() == [True, False]
+    assert match["cycle_prices"].all() and match["profit_gain"].all()
 
 
 @pytest.mark.parametrize(
