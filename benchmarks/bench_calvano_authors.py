@@ -9,12 +9,14 @@ on one thread next to the default kernel's.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import numba
 import polars as pl
 
+from marketsim.io import run_metadata
 from marketsim.logit import LogitMarket
 from marketsim.qlearning import QLearningSessions
 from marketsim.qlearning_authors import AuthorsQLearningSessions, authors_game
@@ -38,6 +40,8 @@ def _ns_per_period(make) -> float:
 def run() -> dict:
     from marketsim.scenarios.calvano2020 import Spec, match_authors_sessions, simulate
 
+    # the machine may be shared: the load says how far the ns figures are from an idle one
+    load = os.getloadavg()[0]
     game = authors_game(LogitMarket.symmetric(2), 15, 0.1)
     threads = numba.get_num_threads()
     numba.set_num_threads(1)
@@ -64,6 +68,7 @@ def run() -> dict:
         "wall_seconds_2_threads": round(wall, 2),
         "ns_per_period_one_thread": round(ns_authors, 2),
         "ns_per_period_one_thread_default_kernel": round(ns_default, 2),
+        "load_average_1min_at_start": round(load, 2),
         "periods_total": int(model.periods_played),
         "profit_gain_mean": round(frame["profit_gain"].mean(), 5),
         "profit_gain_sd": round(frame["profit_gain"].std(ddof=0), 5),
@@ -82,4 +87,5 @@ def run() -> dict:
             "deviation_unprofitable_share": 0.936,
             "punishment_length_mean": 5.705,
         },
+        "git_revision": run_metadata().get("git_revision"),
     }

@@ -243,7 +243,8 @@ def render_validation_authors(path: Path | None = None) -> str:
     lines = [
         f"Measured by `make validate` (`benchmarks/bench_calvano_authors.py`): "
         f"**{bench.get('identical_sessions')} of {bench.get('sessions')} sessions identical** "
-        f"to the authors' file; wall time {_fmt(bench.get('wall_seconds_2_threads'))} s on "
+        f"to the authors' file (git revision `{bench.get('git_revision', '?')}`); wall time "
+        f"{_fmt(bench.get('wall_seconds_2_threads'))} s on "
         f"2 threads, {_fmt(bench.get('ns_per_period_one_thread'))} ns per period on one "
         f"thread (default kernel in the same run: "
         f"{_fmt(bench.get('ns_per_period_one_thread_default_kernel'))} ns).\n",
