@@ -242,7 +242,8 @@ def advance_sessions(
         while k < n_periods:
             k += 1
             joint, s0, s1, s2, s3 = choose_actions(sg, s, e, m, acts, s0, s1, s2, s3)
-            s_new = (s * mn + joint) % S
+            # one period of memory: the new state is the joint action (no integer division)
+            s_new = joint if S == mn else (s * mn + joint) % S
             changed = False
             for i in range(n):
                 ch, s0, s1, s2, s3 = update_q_cell(

@@ -343,7 +343,8 @@ def advance_sessions_authors(
                 joint += ai * mult
                 mult *= m
             e *= eps_decay
-            s_new = (s * mn + joint) % S
+            # one period of memory: the new state is the joint action (no integer division)
+            s_new = joint if S == mn else (s * mn + joint) % S
             changed = False
             for i in range(n):
                 a = acts[i]
