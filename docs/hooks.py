@@ -10,6 +10,8 @@ A page may contain these markers, each replaced by Markdown rendered from the co
   and its fields.
 * ``<!-- marketsim:validation -->``: the measured figures in ``benchmarks/results.json``
   beside the published ones.
+* ``<!-- marketsim:validation-authors -->``: the authors'-mode run in the same file (how
+  many of the 1,000 sessions are identical to the authors' file, and the aggregates).
 
 The functions are importable (``docs/hooks.py`` is loaded by path), so the tests can
 render the same tables.
@@ -222,10 +224,60 @@ def render_validation(path: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_validation_authors(path: Path | None = None) -> str:
+    """Markdown: the ``rng=authors`` run of ``benchmarks/bench_calvano_authors.py``, the
+    count of sessions identical to the authors' file and the aggregates beside theirs."""
+    path = path or ROOT / "benchmarks" / "results.json"
+    bench = json.loads(path.read_text()).get("bench_calvano_authors") if path.is_file() else None
+    if not bench:
+        return (
+            "*No authors'-mode figures on this checkout: `make validate` writes them to "
+            "`benchmarks/results.json`, and the next `make docs` shows them here.*\n"
+        )
+    theirs = bench.get("authors", {})
+    checks = bench.get("matching_by_check", {})
+
+    def fine(value) -> str:  # the authors print five decimals
+        return f"{value:.5g}" if isinstance(value, float) else str(value)
+
+    lines = [
+        f"Measured by `make validate` (`benchmarks/bench_calvano_authors.py`): "
+        f"**{bench.get('identical_sessions')} of {bench.get('sessions')} sessions identical** "
+        f"to the authors' file (git revision `{bench.get('git_revision', '?')}`); wall time "
+        f"{_fmt(bench.get('wall_seconds_2_threads'))} s on "
+        f"2 threads, {_fmt(bench.get('ns_per_period_one_thread'))} ns per period on one "
+        f"thread (default kernel in the same run: "
+        f"{_fmt(bench.get('ns_per_period_one_thread_default_kernel'))} ns).\n",
+        "| check | sessions equal |",
+        "|---|---|",
+    ]
+    lines += [f"| {k.replace('_', ' ')} | {v} |" for k, v in checks.items()]
+    lines += ["", "| figure | marketsim, rng=authors | Calvano et al. (2020) |", "|---|---|---|"]
+    published = theirs.get("outcome_shares", [])
+    rows = [
+        ("Profit gain Delta, mean", "profit_gain_mean"),
+        ("Profit gain Delta, SD", "profit_gain_sd"),
+        ("Deviation unprofitable (IC, Table A10)", "deviation_unprofitable_share"),
+        ("Nash equilibrium on path (Table A10)", "nash_on_path_share"),
+        ("Rival's immediate response (Table A10)", "rival_response_mean"),
+        ("Punishment length (Table A10)", "punishment_length_mean"),
+    ]
+    lines += [
+        f"| {label} | {fine(bench.get(key))} | {fine(theirs.get(key, ''))} |"
+        for label, key in rows
+        if bench.get(key) is not None
+    ]
+    for i, (name, value) in enumerate(bench.get("outcome_shares", {}).items()):
+        ref = published[i] if i < len(published) else ""
+        lines.append(f"| Outcome share: {name.replace('_', ' ')} | {fine(value)} | {fine(ref)} |")
+    return "\n".join(lines) + "\n"
+
+
 _MARKERS = {
     "<!-- marketsim:scenarios -->": render_scenarios,
     "<!-- marketsim:policies -->": render_policies,
     "<!-- marketsim:validation -->": render_validation,
+    "<!-- marketsim:validation-authors -->": render_validation_authors,
 }
 
 

@@ -242,7 +242,8 @@ def advance_sessions(
         while k < n_periods:
             k += 1
             joint, s0, s1, s2, s3 = choose_actions(sg, s, e, m, acts, s0, s1, s2, s3)
-            s_new = (s * mn + joint) % S
+            # one period of memory: the new state is the joint action (no integer division)
+            s_new = joint if S == mn else (s * mn + joint) % S
             changed = False
             for i in range(n):
                 ch, s0, s1, s2, s3 = update_q_cell(
@@ -376,6 +377,10 @@ class QLearningSessions:
             )
         )
 
+    def analysis_state(self) -> np.ndarray:
+        """The state each session's analysis starts from: the final state."""
+        return self.state
+
     def analyse(self, eq_tol: float = 1e-12) -> dict[str, np.ndarray]:
         """Limit cycles, equilibrium checks and impulse responses (see analyse_sessions)."""
         N, n = self.state.size, self.n
@@ -393,7 +398,7 @@ class QLearningSessions:
         }
         analyse_sessions(
             self.strategy,
-            self.state,
+            self.analysis_state(),
             self.profit,
             self.grid,
             self.delta,

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Literal
 
 import mesa
 import numba
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_serializer, model_validator
 
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.logit import LogitMarket, price_index, profit_gain
 from marketsim.progress import progress_bar
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
+from marketsim.qlearning_authors import AuthorsQLearningSessions, authors_game
 from marketsim.scenarios._spec import ScenarioSpec
 from marketsim.scenarios.policies import PolicyList, check_market, learner_class, pricing_setup
 
@@ -60,6 +62,14 @@ class Spec(ScenarioSpec):
     policy: PolicyList = Field(
         default_factory=list, description="policies (marketsim.scenarios.policies)"
     )
+    rng: Literal["default", "authors"] = Field(
+        "default",
+        description="random numbers: 'default' (one xoshiro256+ stream per session) or "
+        "'authors' (the authors' ran2 generator, seeds and order of draws)",
+    )
+    first_session: int = Field(
+        1, ge=1, description="rng=authors: the authors' number (from 1) of the first session"
+    )
 
     @field_validator("a", "c")
     @classmethod
@@ -78,6 +88,22 @@ class Spec(ScenarioSpec):
                     f"{key} has {len(v)} values for {self.n_firms} firms; give one or n_firms"
                 )
         check_market(self.policy, "pricing")
+        if self.rng == "authors":
+            if self.policy:
+                raise ValueError(
+                    "rng=authors runs the authors' experiment, which has no policies; "
+                    "drop policy or use rng=default"
+                )
+            if self.k < 1 or self.n_firms < 2:
+                raise ValueError(
+                    "rng=authors needs k >= 1 and n_firms >= 2 (the authors' code redefines "
+                    "a memoryless game); use rng=default"
+                )
+        elif self.first_session != 1:
+            raise ValueError(
+                "first_session numbers the authors' sessions and needs rng=authors; "
+                "default-mode sessions are chosen by --seed"
+            )
         need = QLearningSessions.bytes_needed(self.n_firms, self.m, self.k, 1)
         if need > MAX_SESSION_BYTES:
             raise ValueError(
@@ -86,6 +112,16 @@ class Spec(ScenarioSpec):
                 f"per session (limit {MAX_SESSION_BYTES / 2**30:.0f} GiB); lower k, m or n_firms"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        # a default-mode spec dumps without the authors'-mode keys, so its outputs, spec
+        # hashes and sweep part keys are those of the scenario before the mode existed
+        out = handler(self)
+        if self.rng == "default" and self.first_session == 1:
+            out.pop("rng", None)
+            out.pop("first_session", None)
+        return out
 
     def market(self) -> LogitMarket:
         n = self.n_firms
@@ -121,32 +157,42 @@ class CalvanoModel(mesa.Model):
     spec : Spec
     sessions : int, number of independent sessions
     seed : int, root seed (session ``b`` uses stream ``start + b``)
-    start : int, index of the first session
+    start : int, index of the first session; with ``spec.rng == "authors"`` the first
+        session is the authors' session ``spec.first_session + start``
     """
 
     def __init__(self, spec: Spec, sessions: int, seed: int, start: int = 0):
         super().__init__(seed=seed)
         self.spec = spec
         self.market = spec.market()
-        self.grid = self.market.price_grid(spec.m, spec.xi)
-        self.profit = self.market.profit_table(self.grid)
-        self.grid, self.profit, k = pricing_setup(
-            spec.policy, self.market, self.grid, self.profit, spec.k
-        )
-        self.learners = learner_class(spec.policy)(
-            self.profit,
-            self.grid,
-            k=k,
+        learning = dict(
             alpha=spec.alpha,
             beta=spec.beta,
             delta=spec.delta,
-            seed=seed,
             sessions=sessions,
-            start=start,
             conv_window=spec.conv_window,
             max_periods=spec.max_periods,
         )
-        self.start = start
+        if spec.rng == "authors":
+            game = authors_game(self.market, spec.m, spec.xi)
+            self.grid, self.profit = game["grid"], game["profit"]
+            self.nash_profit, self.monopoly_profit = game["nash_profit"], game["monopoly_profit"]
+            self.start = spec.first_session + start
+            self.learners = AuthorsQLearningSessions(
+                self.profit, self.grid, k=spec.k, first=self.start, **learning
+            )
+        else:
+            self.grid = self.market.price_grid(spec.m, spec.xi)
+            self.profit = self.market.profit_table(self.grid)
+            self.grid, self.profit, k = pricing_setup(
+                spec.policy, self.market, self.grid, self.profit, spec.k
+            )
+            self.nash_profit = self.market.nash_profits()
+            self.monopoly_profit = self.market.monopoly_profits()
+            self.learners = learner_class(spec.policy)(
+                self.profit, self.grid, k=k, seed=seed, start=start, **learning
+            )
+            self.start = start
         self.periods_played = 0
         self.kernel_seconds = 0.0
         for i in range(spec.n_firms):
@@ -179,7 +225,7 @@ def session_tables(model: CalvanoModel, seed: int) -> tuple[pl.DataFrame, pl.Dat
     res = lr.analyse()
     n, N = spec.n_firms, lr.state.size
     pn, pm = model.market.nash_prices(), model.market.monopoly_prices()
-    pin, pim = model.market.nash_profits().mean(), model.market.monopoly_profits().mean()
+    pin, pim = model.nash_profit.mean(), model.monopoly_profit.mean()
     L = res["cycle_len"]
     cols: dict[str, object] = {
         "session": np.arange(model.start, model.start + N, dtype=np.int64),
@@ -253,6 +299,65 @@ def summarise(sessions: pl.DataFrame, model: CalvanoModel) -> dict:
     }
 
 
+#: periods in one of the authors' episodes; they print times to convergence in episodes
+#: with two decimals, so their file's periods are multiples of 250
+AUTHORS_EPISODE = 25_000
+
+
+def match_authors_sessions(sessions: pl.DataFrame, authors: pl.DataFrame) -> pl.DataFrame:
+    """Compare an authors'-mode run with the authors' per-session file, session by session.
+
+    Parameters
+    ----------
+    sessions : the ``sessions`` table of a run with ``rng=authors`` (two firms)
+    authors : ``data/calvano2020_baseline_sessions.csv`` (their ``InfoExperiment_1.txt``)
+
+    Returns
+    -------
+    One row per session of ``sessions`` found in ``authors``: ``session`` and booleans
+    ``converged``, ``periods`` (equal once rounded to their 0.01 episode), ``cycle_length``,
+    ``cycle_prices`` (both firms' grid indices in their printed order), ``profit_gain``
+    (within 1e-4, the precision of their printed profits) and ``identical`` (all five).
+    """
+    theirs = {row["session"]: row for row in authors.iter_rows(named=True)}
+    out: dict[str, list] = {
+        k: []
+        for k in (
+            "session",
+            "converged",
+            "periods",
+            "cycle_length",
+            "cycle_prices",
+            "profit_gain",
+            "identical",
+        )
+    }
+    for row in sessions.iter_rows(named=True):
+        ref = theirs.get(row["session"])
+        if ref is None:
+            continue
+        prices = all(
+            [a + 1 for a in row[f"cycle_action_firm{i}"]]
+            == [int(v) for v in str(ref[f"cycle_price_index_firm{i}"]).split()]
+            for i in (1, 2)
+        )
+        checks = {
+            "converged": bool(row["converged"]) == bool(ref["converged"]),
+            # as the authors print it: the episodes as a double, rounded to two decimals
+            # (59.285 is stored as 59.28499..., so 1,482,125 periods print as 59.28)
+            "periods": f"{row['periods'] / AUTHORS_EPISODE:.2f}"
+            == f"{ref['periods_to_convergence'] / AUTHORS_EPISODE:.2f}",
+            "cycle_length": row["cycle_length"] == ref["cycle_length"],
+            "cycle_prices": prices,
+            "profit_gain": abs(row["profit_gain"] - ref["profit_gain"]) <= 1e-4,
+        }
+        out["session"].append(row["session"])
+        for k, v in checks.items():
+            out[k].append(v)
+        out["identical"].append(all(checks.values()))
+    return pl.DataFrame(out, schema_overrides={"session": pl.Int64})
+
+
 def simulate(
     spec: Spec,
     *,
@@ -264,10 +369,18 @@ def simulate(
 ):
     """Run sessions ``start .. start+sessions-1`` to convergence; nothing is written.
 
+    With ``spec.rng == "authors"`` the sessions are the authors' sessions
+    ``spec.first_session + start ..`` and ``seed`` must be 0 (their seeds are fixed).
+
     Returns
     -------
     (sessions frame, impulse frame, model)
     """
+    if spec.rng == "authors" and seed != 0:
+        raise UsageError(
+            f"--seed {seed}: rng=authors uses the authors' fixed seeds (session s explores "
+            f"with seed -s); leave --seed at 0 and choose sessions with --set first_session=N"
+        )
     need = QLearningSessions.bytes_needed(spec.n_firms, spec.m, spec.k, sessions)
     if need > 0.6 * _memory_bytes():
         raise UsageError(

@@ -210,6 +210,20 @@ def test_validation_table_shows_the_second_seed_and_pooled_shares_when_present(t
     assert "| Profit gain Delta, mean (root seed 1) | 0.84 | 0.849 |" in text
 
 
+def test_authors_mode_table_reads_the_benchmark_file(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(
+        '{"bench_calvano_authors": {"sessions": 1000, "identical_sessions": 998, '
+        '"matching_by_check": {"cycle_prices": 999}, "profit_gain_mean": 0.84871, '
+        '"authors": {"profit_gain_mean": 0.84872}}}'
+    )
+    text = _hooks().render_validation_authors(results)
+    assert "**998 of 1000 sessions identical**" in text
+    assert "| cycle prices | 999 |" in text
+    assert "| Profit gain Delta, mean | 0.84871 | 0.84872 |" in text
+    assert "make validate" in _hooks().render_validation_authors(tmp_path / "missing.json")
+
+
 def test_pages_in_the_navigation_exist():
     nav = (ROOT / "mkdocs.yml").read_text()
     pages = re.findall(r":\s+([\w/.-]+\.md)\s*$", nav, re.M)
