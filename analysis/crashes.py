@@ -8,7 +8,9 @@ Drawdown events
     :math:`d_k`, the trough is the window minimum from the peak, and the start is the
     knee where the fall began: while the path between start and trough rises above the
     straight chord between them by more than 5% of the fall, the start moves to the
-    highest such point. Depth and speed are measured from the start. Recovery is
+    highest such point, provided the fall from it is still at least :math:`X` (so every
+    event listed is at least as deep as the count says). Depth and speed are measured
+    from the start. Recovery is
     measured over :math:`[t_{trough}, t_{trough} + R]`:
     recovered share :math:`(\max p - p_{trough}) / (p_{start} - p_{trough})`, capped at 1.
     Defaults follow the 6 May 2010 E-mini episode (CFTC-SEC 2010; Kirilenko et al. 2017):
@@ -107,7 +109,9 @@ def _drawdown_events(t, p, drop, window, recovery_window, arg):
             j += 1
         tr = arg[best]
         # the fall starts at the knee: while the path from the start to the trough bulges
-        # above the chord by more than 5% of the fall, move the start to the bulge
+        # above the chord by more than 5% of the fall, move the start to the bulge, as long
+        # as the fall from the new start is still at least ``drop`` (else the event listed
+        # would be shallower than the events it is counted among)
         s = best
         while True:
             fall = p[s] - p[tr]
@@ -115,7 +119,7 @@ def _drawdown_events(t, p, drop, window, recovery_window, arg):
             gap = 0.05 * fall
             for j in range(s + 1, tr):
                 chord = p[s] - fall * (t[j] - t[s]) / (t[tr] - t[s])
-                if p[j] - chord > gap:
+                if p[j] - chord > gap and 1.0 - p[tr] / p[j] >= drop:
                     gap = p[j] - chord
                     knee = j
             if knee == s:

@@ -32,7 +32,9 @@ from marketsim.analysis.collusion import (
 )
 from marketsim.analysis.crashes import drawdown_events, mini_flash_crashes
 from marketsim.analysis.feedback import (
+    aggregate_prints,
     depth_drop,
+    feedback_verdict,
     hawkes_fit,
     sign_autocorrelation,
     trade_signs,
@@ -223,7 +225,11 @@ def orderbook_detectors(
                 if ("aggressor_side" in trades.columns)
                 else None
             )
-            feedback["sign_autocorrelation"] = _guarded(sign_autocorrelation, trade_signs(p, side))
+            # one sign per aggressive order: its fills share a timestamp and a side
+            _, last = aggregate_prints(t, side=side)
+            feedback["sign_autocorrelation"] = _guarded(
+                sign_autocorrelation, trade_signs(p[last], None if side is None else side[last])
+            )
             if "qty" in trades.columns:
                 res = _guarded(vpin, t, p, trades["qty"].to_numpy()[order])
                 res.pop("series", None)
@@ -245,13 +251,7 @@ def orderbook_detectors(
         crash["verdict"] = ("crash: " if crash["flagged"] else "no crash: ") + "; ".join(parts)
         out["crash"] = crash
     if feedback:
-        hits = [k for k, v in feedback.items() if v.get("flagged")]
-        feedback["flagged"] = bool(feedback.get("hawkes", {}).get("flagged") or len(hits) >= 2)
-        feedback["verdict"] = (
-            "destabilising feedback: " + ", ".join(hits)
-            if feedback["flagged"]
-            else "no destabilising feedback"
-        )
+        feedback["flagged"], feedback["verdict"] = feedback_verdict(feedback)
         out["feedback"] = feedback
     out["flagged"] = bool(
         out.get("crash", {}).get("flagged") or out.get("feedback", {}).get("flagged")

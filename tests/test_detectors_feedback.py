@@ -201,5 +201,11 @@ def test_detect_feedback_on_a_self_exciting_tape_with_shared_timestamps():
     res = detect_feedback(frame, time_col="t_ns", volume_col="qty", side_col="side")
     assert res["hawkes"]["events"] == np.unique(t_ns).size
     assert abs(res["hawkes"]["branching_ratio"] - 0.9) < 0.07
-    assert res["flagged"] and "hawkes" in res["verdict"]
+    # the two fills of each order are one order: one arrival, one sign
+    assert res["prints"] == t_ns.size and res["orders"] == t.size
+    assert res["aggregated_prints"] == t.size
+    assert abs(res["sign_autocorrelation"]["acf1"]) < 0.05
+    # n = 0.9 is strongly self-exciting but stationary: not significantly >= 1
+    assert not res["hawkes"]["flagged"] and res["hawkes"]["p_value"] > 0.5
     assert {"variance_ratio", "sign_autocorrelation", "vpin"} <= res.keys()
+    assert res["skipped"] == {"depth_drop": "needs a book depth column (--depth-col)"}
