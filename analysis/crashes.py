@@ -29,9 +29,12 @@ import polars as pl
 from numba import njit
 
 from marketsim.analysis._validate import (
+    TimeLabels,
     as_frame,
     check_min_obs,
     check_times,
+    handle_missing,
+    missing_text,
     numeric_column,
     require_columns,
     time_seconds,
@@ -301,6 +304,7 @@ def detect_crashes(
     window: float = 900.0,
     recovery_window: float = 1800.0,
     allow_ties: bool = False,
+    missing: str | None = None,
     min_ticks: int = 10,
     max_seconds: float = 1.5,
     min_move: float = 0.008,
@@ -313,15 +317,22 @@ def detect_crashes(
         A time column (seconds, ``*_ns`` nanoseconds, or datetimes) and a price column.
     allow_ties : bool
         Accept repeated timestamps (tick data where one order fills at several prices);
-        for the drawdown detector only the last price of each timestamp is kept.
+        for the drawdown detector only the last price of each timestamp is kept, and the
+        verdict says how many prints were merged.
+    missing : {None, "drop", "ffill"}
+        Rule for missing prices (None: refuse them); counted in ``missing``.
 
     Returns
     -------
-    dict with ``drawdowns`` and ``mini_flash_crashes`` (pl.DataFrame), ``observations``,
+    dict with ``drawdowns`` and ``mini_flash_crashes`` (pl.DataFrame; each time column
+    ``*_t`` in seconds has a ``*_time`` beside it, the time as the data gave it),
+    ``observations``, ``aggregated_prints``, ``missing`` (rule and counts), ``time_kind``,
     ``max_drawdown`` (deepest event depth or 0), ``flagged`` and ``verdict``.
     """
     frame = as_frame(prices, "prices")
     require_columns(frame, {"time": time_col, "price": price_col})
+    frame, miss = handle_missing(frame, time_col, [price_col], missing)
+    labels = TimeLabels(frame, time_col, time_unit)
     t = time_seconds(frame, time_col, time_unit)
     check_times(t, time_col, allow_ties=allow_ties)
     p = numeric_column(frame, price_col)
@@ -331,17 +342,27 @@ def detect_crashes(
     flash = mini_flash_crashes(
         t, p, min_ticks=min_ticks, max_seconds=max_seconds, min_move=min_move
     )
+    merged = 0
     if allow_ties:
         last = np.flatnonzero(np.diff(t, append=np.inf) > 0)
+        merged = int(t.size - last.size)
         t, p = t[last], p[last]
     dd = drawdown_events(t, p, drop=drop, window=window, recovery_window=recovery_window)
+    dd = dd.with_columns(
+        pl.Series("start_time", labels.many(dd["start_t"]), dtype=pl.String),
+        pl.Series("trough_time", labels.many(dd["trough_t"]), dtype=pl.String),
+    )
+    flash = flash.with_columns(
+        pl.Series("start_time", labels.many(flash["start_t"]), dtype=pl.String),
+        pl.Series("end_time", labels.many(flash["end_t"]), dtype=pl.String),
+    )
     parts = []
     if dd.height:
         worst = dd.row(int(dd["depth"].arg_max()), named=True)
         rec = worst["recovered_share"]
         parts.append(
             f"{dd.height} crash(es) of at least {drop:.0%} within {window:g} s; deepest "
-            f"{worst['depth']:.1%} from t = {worst['start_t']:.6g} to {worst['trough_t']:.6g}, "
+            f"{worst['depth']:.1%} from {worst['start_time']} to {worst['trough_time']}, "
             f"{rec:.0%} recovered within {recovery_window:g} s"
         )
     if flash.height:
@@ -355,10 +376,22 @@ def detect_crashes(
         if parts
         else (f"no crash: no fall of {drop:.0%} within {window:g} s and no mini flash crash")
     )
+    notes = [missing_text(miss)]
+    if merged:
+        notes.append(
+            f"{merged} print(s) sharing a timestamp merged for the drawdowns (last price kept)"
+        )
+    if any(notes):
+        verdict += " [" + "; ".join(n for n in notes if n) + "]"
     return {
         "drawdowns": dd,
         "mini_flash_crashes": flash,
         "observations": int(frame.height),
+        "aggregated_prints": merged,
+        "missing": miss,
+        "time_kind": labels.kind,
+        "first_time": labels(float(t[0])),
+        "last_time": labels(float(t[-1])),
         "max_drawdown": float(dd["depth"].max()) if dd.height else 0.0,
         "flagged": flagged,
         "verdict": verdict,

@@ -49,9 +49,12 @@ from __future__ import annotations
 import numpy as np
 
 from marketsim.analysis._validate import (
+    TimeLabels,
     as_frame,
     check_min_obs,
     check_times,
+    handle_missing,
+    missing_text,
     numeric_column,
     require_columns,
     time_seconds,
@@ -114,7 +117,7 @@ def feedback_verdict(blocks: dict, alpha: float = 0.05) -> tuple[bool, str]:
             f"({size})"
         )
     else:
-        verdict = f"no destabilising feedback: none of {len(tests)} tests flags ({size})"
+        verdict = f"no destabilising feedback: no test flags ({len(tests)} run; {size})"
     return flagged, verdict
 
 
@@ -131,6 +134,7 @@ def detect_feedback(
     q=(2, 4, 8, 16),
     vpin_window: int = 50,
     alpha: float = 0.05,
+    missing: str | None = None,
 ) -> dict:
     """All feedback detectors on one trade (or quote) table, or on event times alone.
 
@@ -149,6 +153,9 @@ def detect_feedback(
         trade time (every order).
     alpha : float
         Size of every test.
+    missing : {None, "drop", "ffill"}
+        Rule for missing values in the price, volume, side and depth columns (None:
+        refuse them); counted in ``missing`` and the verdict.
 
     Returns
     -------
@@ -170,6 +177,10 @@ def detect_feedback(
         if col:
             cols[role] = col
     require_columns(frame, cols)
+    frame, miss = handle_missing(
+        frame, time_col, [c for r, c in cols.items() if r != "time"], missing
+    )
+    labels = TimeLabels(frame, time_col, time_unit)
     t = time_seconds(frame, time_col, time_unit)
     check_times(t, time_col, allow_ties=True)
     check_min_obs(t.size, 100, "the feedback detectors")
@@ -181,6 +192,10 @@ def detect_feedback(
         sides = s.to_numpy()
     starts, last = aggregate_prints(t, side=sides)
     out: dict = {
+        "first_time": labels(t[0]),
+        "last_time": labels(t[-1]),
+        "time_kind": labels.kind,
+        "missing": miss,
         "prints": int(t.size),
         "orders": int(starts.size),
         "aggregated_prints": int(t.size - starts.size),
@@ -213,12 +228,13 @@ def detect_feedback(
         vol = np.add.reduceat(numeric_column(frame, volume_col), starts)
         try:
             out["vpin"] = vpin(t[last], p, vol, window=vpin_window)
+            out["vpin"]["vpin_max_time"] = labels(out["vpin"]["vpin_max_t"])
         except UsageError as exc:
             out["vpin"] = {"flagged": False, "verdict": f"not computed: {exc}"}
     if depth_col:
         d = numeric_column(frame, depth_col)
         try:
-            out["depth_drop"] = depth_drop(t[last], d[last], alpha=alpha)
+            out["depth_drop"] = depth_drop(t[last], d[last], alpha=alpha, time_label=labels)
         except UsageError as exc:
             out["depth_drop"] = {"flagged": False, "verdict": f"not computed: {exc}"}
     for name, (what, option) in _NEEDS.items():
@@ -226,8 +242,19 @@ def detect_feedback(
             skipped[name] = f"needs a {what} column ({option})"
     out["skipped"] = skipped
     out["flagged"], out["verdict"] = feedback_verdict(
-        {k: v for k, v in out.items() if isinstance(v, dict) and k != "skipped"}, alpha
+        {k: v for k, v in out.items() if isinstance(v, dict) and k not in ("skipped", "missing")},
+        alpha,
     )
+    notes = [missing_text(miss)]
+    if out["aggregated_prints"]:
+        notes.append(
+            f"{out['aggregated_prints']} print(s) sharing a timestamp merged into "
+            f"{out['orders']} order(s): last price, summed volume"
+        )
+    if skipped:
+        notes.append("not run: " + ", ".join(skipped))
+    if any(notes):
+        out["verdict"] += " [" + "; ".join(n for n in notes if n) + "]"
     return out
 
 

@@ -117,6 +117,7 @@ def depth_drop(
     baseline_seconds: float = 300.0,
     alpha: float = 0.05,
     min_drop: float = 0.5,
+    time_label=None,
 ) -> dict:
     """Liquidity withdrawal: a window's mean depth significantly below its trailing level.
 
@@ -132,6 +133,8 @@ def depth_drop(
         Size of the test (one-sided, Bonferroni over windows).
     min_drop : float
         Smallest fall of the window's mean depth (fraction of the baseline) that counts.
+    time_label : callable, optional
+        Seconds -> text for the verdict and ``window_time`` (default ``t = <seconds>``).
 
     Returns
     -------
@@ -183,10 +186,11 @@ def depth_drop(
     p = float(min(1.0, stats.norm.cdf(z) * m)) if np.isfinite(z) else (0.0 if z < 0 else 1.0)
     flagged = bool(z < z_crit and fall >= min_drop)
     wt = float(t[starts[np.flatnonzero(ok)[j]]])
+    when = time_label(wt) if time_label is not None else f"t = {wt:.6g}"
     if flagged:
         verdict = (
             f"liquidity withdrawn: one-minute mean depth fell {fall:.0%} below its level of "
-            f"the previous {baseline_seconds / 60:g} minutes (at t = {wt:.6g}; z = {z:.1f}, "
+            f"the previous {baseline_seconds / 60:g} minutes (at {when}; z = {z:.1f}, "
             f"Bonferroni p = {p:.2g} over {m} windows)"
         )
     else:
@@ -197,6 +201,7 @@ def depth_drop(
     return {
         "window_drop": max(fall, 0.0),
         "window_t": wt,
+        "window_time": when.removeprefix("t = "),
         "z": float(z),
         "z_critical": z_crit,
         "windows": m,
