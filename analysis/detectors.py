@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from marketsim.analysis._validate import time_seconds
+from marketsim.analysis._validate import TimeLabels, time_seconds
 from marketsim.analysis.collusion import (
     impulse_response_test,
     margin_screen,
@@ -188,8 +188,12 @@ def orderbook_detectors(
             if b.height >= 10:
                 t = time_seconds(b, tcol)
                 mid = b["mid"].cast(pl.Float64).to_numpy()
+                labels = TimeLabels(b, tcol)
                 ev = drawdown_events(t, mid, window=window_s, recovery_window=recovery_window_s)
-                crash["drawdowns"] = ev
+                crash["drawdowns"] = ev.with_columns(
+                    pl.Series("start_time", labels.many(ev["start_t"]), dtype=pl.String),
+                    pl.Series("trough_time", labels.many(ev["trough_t"]), dtype=pl.String),
+                )
                 crash["max_drawdown"] = window_drawdown(mid, window_s, recovery_window_s, times=t)[
                     "max_drawdown"
                 ]
@@ -204,7 +208,9 @@ def orderbook_detectors(
                 if depth is None and "_levels_depth" in b.columns:
                     depth = b["_levels_depth"].fill_null(0).cast(pl.Float64)
                 if depth is not None:
-                    feedback["depth_drop"] = _guarded(depth_drop, t, depth.to_numpy())
+                    feedback["depth_drop"] = _guarded(
+                        depth_drop, t, depth.to_numpy(), time_label=labels
+                    )
     if trades is not None and trades.height:
         tcol = "t_ns" if "t_ns" in trades.columns else ("t" if "t" in trades.columns else None)
         pcol = (
@@ -217,7 +223,12 @@ def orderbook_detectors(
             p = trades[pcol].cast(pl.Float64).to_numpy()
             order = np.argsort(t, kind="stable")
             t, p = t[order], p[order]
-            crash["mini_flash_crashes"] = mini_flash_crashes(t, p)
+            fc = mini_flash_crashes(t, p)
+            tape_labels = TimeLabels(trades, tcol)
+            crash["mini_flash_crashes"] = fc.with_columns(
+                pl.Series("start_time", tape_labels.many(fc["start_t"]), dtype=pl.String),
+                pl.Series("end_time", tape_labels.many(fc["end_t"]), dtype=pl.String),
+            )
             arrivals = np.unique(t)[-MAX_HAWKES_EVENTS:]
             feedback["hawkes"] = _guarded(hawkes_fit, arrivals)
             side = (
