@@ -257,8 +257,8 @@ class TimeLabels:
     returns them) back into text: the original text of a text column, ISO datetimes
     (``2010-05-06 14:45:27.500``) for datetime columns, ISO dates for date columns, clock
     time (``14:45:27``) for a numeric column with a unit whose values lie within a day
-    (a simulated trading day: marketsim's ``t_ns`` counts from midnight), and the number
-    itself otherwise. ``kind`` names the case.
+    (a simulated trading day: marketsim's ``t_ns`` counts from midnight), and ``t = <the number>``
+    otherwise. ``kind`` names the case.
     """
 
     def __init__(self, frame: pl.DataFrame, col: str, unit: str | None = None):
@@ -325,7 +325,7 @@ class TimeLabels:
                 f"{x:06.3f}" if self._fraction else f"{int(x):02d}"
             )
             return (f"day {int(day) + 1} " if day else "") + text
-        return f"{sec:.10g}"
+        return f"t = {sec:.10g}"
 
     def many(self, seconds) -> list[str | None]:
         """Several times as text."""

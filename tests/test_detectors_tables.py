@@ -51,7 +51,7 @@ def test_time_labels_show_times_as_given():
     whole = TimeLabels(pl.DataFrame({"t_s": [3600, 3601]}), "t_s")
     assert whole(3600.0) == "01:00:00"
     plain = TimeLabels(pl.DataFrame({"t": [0, 1, 2]}), "t")
-    assert plain.kind == "number" and plain(2.0) == "2"
+    assert plain.kind == "number" and plain(2.0) == "t = 2"
     dates = pl.DataFrame({"d": pl.date_range(pl.date(2021, 1, 4), pl.date(2021, 1, 6), eager=True)})
     lab = TimeLabels(dates, "d")
     assert lab.many(time_seconds(dates, "d")) == ["2021-01-04", "2021-01-05", "2021-01-06"]
