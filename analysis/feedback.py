@@ -117,7 +117,7 @@ def feedback_verdict(blocks: dict, alpha: float = 0.05) -> tuple[bool, str]:
             f"({size})"
         )
     else:
-        verdict = f"no destabilising feedback: no test flags ({len(tests)} run; {size})"
+        verdict = f"no destabilising feedback: no flag from {len(tests)} test(s) run ({size})"
     return flagged, verdict
 
 

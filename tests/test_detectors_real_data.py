@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from marketsim.analysis.order_flow import depth_drop
 from marketsim.cli import main
 
 T0 = dt.datetime(2010, 5, 6, 9, 30)
@@ -204,11 +205,11 @@ def test_wide_table_gives_the_same_screens_as_the_long_one(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def run_tape(tmp_path_factory):
-    """A two-minute market_calm session's own trades.parquet (clock time since midnight)."""
+    """A seven-minute market_calm session's own trades.parquet (clock time since midnight)."""
     import marketsim as ms
 
     out = tmp_path_factory.mktemp("calm") / "run"
-    ms.run("market_calm", seed=3, out=out, session_seconds=120)
+    ms.run("market_calm", seed=3, out=out, session_seconds=420)
     return out / "trades.parquet"
 
 
@@ -260,3 +261,19 @@ def test_event_times_alone_give_a_hawkes_verdict(tmp_path, capsys):
     # a price column named but absent is an error, not a skip
     code, _, err = _run(capsys, *args, "--price-col", "px")
     assert code == 2 and "column 'px' not found" in err
+
+
+def test_a_runs_book_gives_the_depth_test_its_depth(run_tape, capsys):
+    book = run_tape.parent / "book.parquet"
+    code, out, _ = _run(capsys, "feedback", book, "--json")
+    res = json.loads(out)
+    assert code == 0 and "depth_drop" not in res["skipped"]
+    # depth is the quantity on the recorded levels, one-minute windows from 09:30 to 09:37
+    frame = pl.read_parquet(book)
+    levels = [c for c in frame.columns if c.startswith(("bid_qty_", "ask_qty_"))]
+    want = depth_drop(
+        frame["t_ns"].to_numpy() * 1e-9, frame.select(pl.sum_horizontal(levels)).to_series()
+    )
+    assert res["depth_drop"]["windows"] == want["windows"] == 7
+    assert res["depth_drop"]["max_drop"] == pytest.approx(want["max_drop"])
+    assert re.fullmatch(r"09:3\d:00", res["depth_drop"]["window_time"])

@@ -71,6 +71,8 @@ def _logit_market(text: str | None, n: int):
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
+    import polars as pl
+
     from marketsim.analysis._validate import read_table
     from marketsim.analysis.collusion import detect_collusion
     from marketsim.analysis.crashes import detect_crashes
@@ -131,6 +133,10 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         )
         blocks = {}
     else:
+        levels = [c for c in frame.columns if c.startswith(("bid_qty_", "ask_qty_"))]
+        if args.depth_col is None and "depth" not in frame.columns and levels:
+            # a marketsim book.parquet: depth is the quantity on the recorded levels
+            frame = frame.with_columns(pl.sum_horizontal(levels).alias("depth"))
         res = detect_feedback(
             frame,
             time_col=time_col,
@@ -262,7 +268,12 @@ def register(subparsers) -> None:
     g = p.add_argument_group("feedback")
     g.add_argument("--volume-col", default=None, help="volume column (VPIN)")
     g.add_argument("--side-col", default=None, help="aggressor side column (+1/-1, buy/sell)")
-    g.add_argument("--depth-col", default=None, help="book depth column (liquidity drop)")
+    g.add_argument(
+        "--depth-col",
+        default=None,
+        help="book depth column (liquidity drop; default depth, else the sum of bid_qty_k "
+        "and ask_qty_k)",
+    )
     g.add_argument(
         "--sample-seconds",
         type=float,
