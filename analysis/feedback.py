@@ -148,6 +148,8 @@ def detect_feedback(
     price_col : str, optional
         Price column; default ``price`` if the table has one. Without a price the Hawkes
         fit runs on the event times alone and ``skipped`` names the tests that needed it.
+        Times on a regular grid (book snapshots) are not events: the Hawkes fit says so
+        instead of fitting them.
     sample_seconds : float, optional
         Sample the last price on this regular grid for the variance ratio; default
         trade time (every order).
@@ -200,7 +202,16 @@ def detect_feedback(
         "orders": int(starts.size),
         "aggregated_prints": int(t.size - starts.size),
     }
-    out["hawkes"] = hawkes_fit(t, alpha=alpha)
+    gaps = np.diff(t[starts])
+    if gaps.size and np.ptp(gaps) <= 1e-9 * max(abs(gaps[0]), 1e-300):
+        # book snapshots or a sampled series: their times say nothing about arrivals
+        out["hawkes"] = {
+            "flagged": False,
+            "verdict": f"not computed: the times are a regular grid (every {gaps[0]:g} s), "
+            "snapshots rather than events",
+        }
+    else:
+        out["hawkes"] = hawkes_fit(t, alpha=alpha)
     skipped: dict[str, str] = {}
     if price_col:
         p_all = numeric_column(frame, price_col)

@@ -268,6 +268,7 @@ def test_a_runs_book_gives_the_depth_test_its_depth(run_tape, capsys):
     code, out, _ = _run(capsys, "feedback", book, "--json")
     res = json.loads(out)
     assert code == 0 and "depth_drop" not in res["skipped"]
+    assert res["hawkes"]["verdict"].startswith("not computed: the times are a regular grid")
     # depth is the quantity on the recorded levels, one-minute windows from 09:30 to 09:37
     frame = pl.read_parquet(book)
     levels = [c for c in frame.columns if c.startswith(("bid_qty_", "ask_qty_"))]
