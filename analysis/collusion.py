@@ -37,11 +37,16 @@ import numpy as np
 import polars as pl
 
 from marketsim.analysis._validate import (
+    TimeLabels,
     as_frame,
     check_min_obs,
     check_times,
+    handle_missing,
+    missing_text,
     numeric_column,
     require_columns,
+    time_seconds,
+    wide_to_long,
 )
 from marketsim.analysis.collusion_screens import (
     margin_screen,
@@ -83,35 +88,54 @@ def wide_prices(
     firm_col: str = "firm",
     price_col: str = "price",
     min_obs: int = 20,
+    missing: str | None = None,
+    time_unit: str | None = None,
 ):
-    """Validate a long price frame and pivot it to (times, firms, prices[T, n])."""
+    """Validate a long price frame and pivot it to (times, firms, prices[T, n]).
+
+    ``times`` are in seconds for datetime, date and text columns (numbers as given).
+    Missing prices and unbalanced panels (a firm without a price at some time) follow
+    ``missing``: None refuses them; ``drop`` keeps only the times at which every firm has
+    a price; ``ffill`` carries each firm's last price forward and drops the times before
+    every firm has priced. Returns (times, firms, P, note) with the counts in ``note``.
+    """
     require_columns(frame, {"time": time_col, "firm": firm_col, "price": price_col})
-    numeric_column(frame, price_col)
+    numeric_column(frame.drop_nulls(price_col).filter(pl.col(price_col).is_not_nan()), price_col)
     tcol = frame.get_column(time_col)
-    if not (tcol.dtype.is_numeric() or tcol.dtype.is_temporal()):
+    if not (tcol.dtype.is_numeric() or tcol.dtype.is_temporal() or tcol.dtype == pl.String):
         raise UsageError(f"column {time_col!r} is {tcol.dtype}; use numbers or datetimes")
     if frame.get_column(firm_col).null_count():
         raise UsageError(f"column {firm_col!r} has missing firm ids; drop those rows")
+    frame, note = handle_missing(frame, time_col, [price_col], missing, group_col=firm_col)
+    secs = pl.Series("_t", time_seconds(frame, time_col, time_unit))
+    frame = frame.with_columns(secs)
     for (firm,), g in frame.group_by([firm_col], maintain_order=True):
-        tt = g.get_column(time_col)
-        if tt.null_count():
-            raise UsageError(f"column {time_col!r} has missing times; drop those rows")
-        tt = tt.to_physical().cast(pl.Float64).to_numpy()
-        check_times(tt, time_col, group=f"firm {firm}")
-    wide = frame.pivot(on=firm_col, index=time_col, values=price_col).sort(time_col)
-    firms = [c for c in wide.columns if c != time_col]
+        check_times(g.get_column("_t").to_numpy(), time_col, group=f"firm {firm}")
+    wide = frame.pivot(on=firm_col, index="_t", values=price_col).sort("_t")
+    firms = [c for c in wide.columns if c != "_t"]
     if len(firms) < 2:
         raise UsageError(f"column {firm_col!r} has one firm; collusion screens need two or more")
     P = wide.select(firms).to_numpy().astype(np.float64)
-    if np.isnan(P).any():
-        r, c = np.argwhere(np.isnan(P))[0]
-        raise UsageError(
-            f"firm {firms[c]} has no price at {time_col} = {wide[time_col][int(r)]}; "
-            "give every firm a price at every time"
-        )
+    times = wide.get_column("_t").to_numpy()
+    gaps = np.isnan(P)
+    if gaps.any():
+        r, c = np.argwhere(gaps)[0]
+        if missing is None:
+            raise UsageError(
+                f"firm {firms[c]} has no price at {time_col} row {int(r)} of the panel "
+                f"({int(gaps.any(axis=1).sum())} times lack a firm's price); choose a rule: "
+                "--missing drop (keep times every firm priced) or --missing ffill (carry each "
+                "firm's last price forward)"
+            )
+        if missing == "ffill":
+            filled = pl.DataFrame(P).select(pl.all().fill_nan(None).forward_fill()).to_numpy()
+            note["values_filled"] += int(gaps.sum() - np.isnan(filled).sum())
+            P = filled.astype(np.float64)
+        keep = ~np.isnan(P).any(axis=1)
+        note["times_dropped"] = int((~keep).sum())
+        P, times = P[keep], times[keep]
     check_min_obs(P.shape[0], min_obs, "the collusion screens")
-    times = wide.get_column(time_col).to_physical().cast(pl.Float64).to_numpy()
-    return times, firms, P
+    return times, firms, P, note
 
 
 def detect_collusion(
@@ -124,6 +148,9 @@ def detect_collusion(
     competitive_price=None,
     market=None,
     impulse=None,
+    wide: bool = False,
+    missing: str | None = None,
+    time_unit: str | None = None,
     cv_threshold: float = 0.01,
     min_excess: float = 0.05,
     alpha: float = 0.05,
@@ -144,6 +171,11 @@ def detect_collusion(
         Known demand: adds profit gain and price index, and sets the benchmark.
     impulse : pl.DataFrame, optional
         Forced-deviation paths (``session, t, firm, price``) for the punishment test.
+    wide : bool
+        The table has a time column and one price column per firm (or station) instead.
+    missing : {None, "drop", "ffill"}
+        Rule for missing prices and unbalanced panels (see :func:`wide_prices`); the counts
+        are in ``missing`` and the verdict.
 
     Returns
     -------
@@ -154,8 +186,25 @@ def detect_collusion(
     when the margin screen is; without one, when at least two of the other screens are.
     """
     frame = as_frame(prices, "prices")
-    times, firms, P = wide_prices(frame, time_col=time_col, firm_col=firm_col, price_col=price_col)
-    out: dict = {"firms": [str(f) for f in firms], "observations": int(P.shape[0])}
+    if wide:
+        frame = wide_to_long(frame, time_col, firm_col=firm_col, price_col=price_col)
+    labels = TimeLabels(frame, time_col, time_unit)
+    times, firms, P, note = wide_prices(
+        frame,
+        time_col=time_col,
+        firm_col=firm_col,
+        price_col=price_col,
+        missing=missing,
+        time_unit=time_unit,
+    )
+    out: dict = {
+        "firms": [str(f) for f in firms],
+        "observations": int(P.shape[0]),
+        "missing": note,
+        "time_kind": labels.kind,
+        "first_time": labels(times[0]),
+        "last_time": labels(times[-1]),
+    }
     bench = None
     if competitive_price is not None:
         bench = np.broadcast_to(
@@ -180,7 +229,7 @@ def detect_collusion(
         }
     screens["variance"] = variance_screen(P, cv_threshold=cv_threshold, alpha=alpha)
     screens["parallelism"] = parallelism_screen(P, alpha=alpha)
-    screens["structural_break"] = structural_break_screen(times, P, alpha=alpha)
+    screens["structural_break"] = structural_break_screen(times, P, alpha=alpha, time_label=labels)
     out["screens"] = screens
     if cost_col:
         require_columns(frame, {"cost": cost_col})
@@ -206,6 +255,13 @@ def detect_collusion(
             + f"{len(others)} of 3 screens flag"
             + (f" ({', '.join(others)})" if others else "")
         )
+    extra = missing_text(note)
+    if note.get("times_dropped"):
+        extra = (extra + "; " if extra else f"--missing {missing}: ") + (
+            f"{note['times_dropped']} time(s) without every firm's price dropped"
+        )
+    if extra:
+        verdict += f" [{extra}]"
     out["flagged"] = bool(flagged)
     out["verdict"] = verdict
     return out

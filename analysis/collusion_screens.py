@@ -242,7 +242,9 @@ def sup_f_test(y, *, trim: float = 0.15, max_candidates: int = 200) -> dict:
     }
 
 
-def structural_break_screen(times: np.ndarray, wide: np.ndarray, *, alpha: float = 0.05) -> dict:
+def structural_break_screen(
+    times: np.ndarray, wide: np.ndarray, *, alpha: float = 0.05, time_label=None
+) -> dict:
     """A shift to a higher, stickier price regime: sup-F on mean price and on |price change|.
 
     ``flagged`` when the mean break is significant and upward and volatility after the
@@ -267,16 +269,17 @@ def structural_break_screen(times: np.ndarray, wide: np.ndarray, *, alpha: float
     sticky = vol_after < vol_before
     flagged = mean_test["p_value"] < alpha and up and sticky
     bt = float(times[k])
+    when = time_label(bt) if time_label is not None else f"t = {bt:.6g}"
     if flagged:
         verdict = (
-            f"shift to a higher, stickier regime at t = {bt:.6g}: mean "
+            f"shift to a higher, stickier regime at {when}: mean "
             f"{mean_test['mean_before']:.4g} -> {mean_test['mean_after']:.4g}, mean "
             f"|change| {vol_before:.3g} -> {vol_after:.3g} (sup-F p = "
             f"{mean_test['p_value']:.2g})"
         )
     elif mean_test["p_value"] < alpha:
         verdict = (
-            f"a break at t = {bt:.6g} (sup-F p = {mean_test['p_value']:.2g}) but not to "
+            f"a break at {when} (sup-F p = {mean_test['p_value']:.2g}) but not to "
             "a higher, stickier regime"
         )
     else:
@@ -285,6 +288,7 @@ def structural_break_screen(times: np.ndarray, wide: np.ndarray, *, alpha: float
         "statistic": mean_test["statistic"],
         "p_value": mean_test["p_value"],
         "break_t": bt,
+        "break_time": when.removeprefix("t = "),
         "mean_before": mean_test["mean_before"],
         "mean_after": mean_test["mean_after"],
         "volatility_before": vol_before,

@@ -8,7 +8,9 @@ Drawdown events
     :math:`d_k`, the trough is the window minimum from the peak, and the start is the
     knee where the fall began: while the path between start and trough rises above the
     straight chord between them by more than 5% of the fall, the start moves to the
-    highest such point. Depth and speed are measured from the start. Recovery is
+    highest such point, provided the fall from it is still at least :math:`X` (so every
+    event listed is at least as deep as the count says). Depth and speed are measured
+    from the start. Recovery is
     measured over :math:`[t_{trough}, t_{trough} + R]`:
     recovered share :math:`(\max p - p_{trough}) / (p_{start} - p_{trough})`, capped at 1.
     Defaults follow the 6 May 2010 E-mini episode (CFTC-SEC 2010; Kirilenko et al. 2017):
@@ -27,9 +29,12 @@ import polars as pl
 from numba import njit
 
 from marketsim.analysis._validate import (
+    TimeLabels,
     as_frame,
     check_min_obs,
     check_times,
+    handle_missing,
+    missing_text,
     numeric_column,
     require_columns,
     time_seconds,
@@ -107,7 +112,9 @@ def _drawdown_events(t, p, drop, window, recovery_window, arg):
             j += 1
         tr = arg[best]
         # the fall starts at the knee: while the path from the start to the trough bulges
-        # above the chord by more than 5% of the fall, move the start to the bulge
+        # above the chord by more than 5% of the fall, move the start to the bulge, as long
+        # as the fall from the new start is still at least ``drop`` (else the event listed
+        # would be shallower than the events it is counted among)
         s = best
         while True:
             fall = p[s] - p[tr]
@@ -115,7 +122,7 @@ def _drawdown_events(t, p, drop, window, recovery_window, arg):
             gap = 0.05 * fall
             for j in range(s + 1, tr):
                 chord = p[s] - fall * (t[j] - t[s]) / (t[tr] - t[s])
-                if p[j] - chord > gap:
+                if p[j] - chord > gap and 1.0 - p[tr] / p[j] >= drop:
                     gap = p[j] - chord
                     knee = j
             if knee == s:
@@ -297,6 +304,7 @@ def detect_crashes(
     window: float = 900.0,
     recovery_window: float = 1800.0,
     allow_ties: bool = False,
+    missing: str | None = None,
     min_ticks: int = 10,
     max_seconds: float = 1.5,
     min_move: float = 0.008,
@@ -309,15 +317,22 @@ def detect_crashes(
         A time column (seconds, ``*_ns`` nanoseconds, or datetimes) and a price column.
     allow_ties : bool
         Accept repeated timestamps (tick data where one order fills at several prices);
-        for the drawdown detector only the last price of each timestamp is kept.
+        for the drawdown detector only the last price of each timestamp is kept, and the
+        verdict says how many prints were merged.
+    missing : {None, "drop", "ffill"}
+        Rule for missing prices (None: refuse them); counted in ``missing``.
 
     Returns
     -------
-    dict with ``drawdowns`` and ``mini_flash_crashes`` (pl.DataFrame), ``observations``,
+    dict with ``drawdowns`` and ``mini_flash_crashes`` (pl.DataFrame; each time column
+    ``*_t`` in seconds has a ``*_time`` beside it, the time as the data gave it),
+    ``observations``, ``aggregated_prints``, ``missing`` (rule and counts), ``time_kind``,
     ``max_drawdown`` (deepest event depth or 0), ``flagged`` and ``verdict``.
     """
     frame = as_frame(prices, "prices")
     require_columns(frame, {"time": time_col, "price": price_col})
+    frame, miss = handle_missing(frame, time_col, [price_col], missing)
+    labels = TimeLabels(frame, time_col, time_unit)
     t = time_seconds(frame, time_col, time_unit)
     check_times(t, time_col, allow_ties=allow_ties)
     p = numeric_column(frame, price_col)
@@ -327,17 +342,27 @@ def detect_crashes(
     flash = mini_flash_crashes(
         t, p, min_ticks=min_ticks, max_seconds=max_seconds, min_move=min_move
     )
+    merged = 0
     if allow_ties:
         last = np.flatnonzero(np.diff(t, append=np.inf) > 0)
+        merged = int(t.size - last.size)
         t, p = t[last], p[last]
     dd = drawdown_events(t, p, drop=drop, window=window, recovery_window=recovery_window)
+    dd = dd.with_columns(
+        pl.Series("start_time", labels.many(dd["start_t"]), dtype=pl.String),
+        pl.Series("trough_time", labels.many(dd["trough_t"]), dtype=pl.String),
+    )
+    flash = flash.with_columns(
+        pl.Series("start_time", labels.many(flash["start_t"]), dtype=pl.String),
+        pl.Series("end_time", labels.many(flash["end_t"]), dtype=pl.String),
+    )
     parts = []
     if dd.height:
         worst = dd.row(int(dd["depth"].arg_max()), named=True)
         rec = worst["recovered_share"]
         parts.append(
             f"{dd.height} crash(es) of at least {drop:.0%} within {window:g} s; deepest "
-            f"{worst['depth']:.1%} from t = {worst['start_t']:.6g} to {worst['trough_t']:.6g}, "
+            f"{worst['depth']:.1%} from {worst['start_time']} to {worst['trough_time']}, "
             f"{rec:.0%} recovered within {recovery_window:g} s"
         )
     if flash.height:
@@ -351,10 +376,22 @@ def detect_crashes(
         if parts
         else (f"no crash: no fall of {drop:.0%} within {window:g} s and no mini flash crash")
     )
+    notes = [missing_text(miss)]
+    if merged:
+        notes.append(
+            f"{merged} print(s) sharing a timestamp merged for the drawdowns (last price kept)"
+        )
+    if any(notes):
+        verdict += " [" + "; ".join(n for n in notes if n) + "]"
     return {
         "drawdowns": dd,
         "mini_flash_crashes": flash,
         "observations": int(frame.height),
+        "aggregated_prints": merged,
+        "missing": miss,
+        "time_kind": labels.kind,
+        "first_time": labels(float(t[0])),
+        "last_time": labels(float(t[-1])),
         "max_drawdown": float(dd["depth"].max()) if dd.height else 0.0,
         "flagged": flagged,
         "verdict": verdict,

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from marketsim.analysis._validate import time_seconds
+from marketsim.analysis._validate import TimeLabels, time_seconds
 from marketsim.analysis.collusion import (
     impulse_response_test,
     margin_screen,
@@ -32,7 +32,9 @@ from marketsim.analysis.collusion import (
 )
 from marketsim.analysis.crashes import drawdown_events, mini_flash_crashes
 from marketsim.analysis.feedback import (
+    aggregate_prints,
     depth_drop,
+    feedback_verdict,
     hawkes_fit,
     sign_autocorrelation,
     trade_signs,
@@ -186,8 +188,12 @@ def orderbook_detectors(
             if b.height >= 10:
                 t = time_seconds(b, tcol)
                 mid = b["mid"].cast(pl.Float64).to_numpy()
+                labels = TimeLabels(b, tcol)
                 ev = drawdown_events(t, mid, window=window_s, recovery_window=recovery_window_s)
-                crash["drawdowns"] = ev
+                crash["drawdowns"] = ev.with_columns(
+                    pl.Series("start_time", labels.many(ev["start_t"]), dtype=pl.String),
+                    pl.Series("trough_time", labels.many(ev["trough_t"]), dtype=pl.String),
+                )
                 crash["max_drawdown"] = window_drawdown(mid, window_s, recovery_window_s, times=t)[
                     "max_drawdown"
                 ]
@@ -202,7 +208,9 @@ def orderbook_detectors(
                 if depth is None and "_levels_depth" in b.columns:
                     depth = b["_levels_depth"].fill_null(0).cast(pl.Float64)
                 if depth is not None:
-                    feedback["depth_drop"] = _guarded(depth_drop, t, depth.to_numpy())
+                    feedback["depth_drop"] = _guarded(
+                        depth_drop, t, depth.to_numpy(), time_label=labels
+                    )
     if trades is not None and trades.height:
         tcol = "t_ns" if "t_ns" in trades.columns else ("t" if "t" in trades.columns else None)
         pcol = (
@@ -215,7 +223,12 @@ def orderbook_detectors(
             p = trades[pcol].cast(pl.Float64).to_numpy()
             order = np.argsort(t, kind="stable")
             t, p = t[order], p[order]
-            crash["mini_flash_crashes"] = mini_flash_crashes(t, p)
+            fc = mini_flash_crashes(t, p)
+            tape_labels = TimeLabels(trades, tcol)
+            crash["mini_flash_crashes"] = fc.with_columns(
+                pl.Series("start_time", tape_labels.many(fc["start_t"]), dtype=pl.String),
+                pl.Series("end_time", tape_labels.many(fc["end_t"]), dtype=pl.String),
+            )
             arrivals = np.unique(t)[-MAX_HAWKES_EVENTS:]
             feedback["hawkes"] = _guarded(hawkes_fit, arrivals)
             side = (
@@ -223,7 +236,11 @@ def orderbook_detectors(
                 if ("aggressor_side" in trades.columns)
                 else None
             )
-            feedback["sign_autocorrelation"] = _guarded(sign_autocorrelation, trade_signs(p, side))
+            # one sign per aggressive order: its fills share a timestamp and a side
+            _, last = aggregate_prints(t, side=side)
+            feedback["sign_autocorrelation"] = _guarded(
+                sign_autocorrelation, trade_signs(p[last], None if side is None else side[last])
+            )
             if "qty" in trades.columns:
                 res = _guarded(vpin, t, p, trades["qty"].to_numpy()[order])
                 res.pop("series", None)
@@ -245,13 +262,7 @@ def orderbook_detectors(
         crash["verdict"] = ("crash: " if crash["flagged"] else "no crash: ") + "; ".join(parts)
         out["crash"] = crash
     if feedback:
-        hits = [k for k, v in feedback.items() if v.get("flagged")]
-        feedback["flagged"] = bool(feedback.get("hawkes", {}).get("flagged") or len(hits) >= 2)
-        feedback["verdict"] = (
-            "destabilising feedback: " + ", ".join(hits)
-            if feedback["flagged"]
-            else "no destabilising feedback"
-        )
+        feedback["flagged"], feedback["verdict"] = feedback_verdict(feedback)
         out["feedback"] = feedback
     out["flagged"] = bool(
         out.get("crash", {}).get("flagged") or out.get("feedback", {}).get("flagged")

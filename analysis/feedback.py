@@ -49,9 +49,12 @@ from __future__ import annotations
 import numpy as np
 
 from marketsim.analysis._validate import (
+    TimeLabels,
     as_frame,
     check_min_obs,
     check_times,
+    handle_missing,
+    missing_text,
     numeric_column,
     require_columns,
     time_seconds,
@@ -59,11 +62,18 @@ from marketsim.analysis._validate import (
 from marketsim.analysis.flow_toxicity import vpin
 from marketsim.analysis.hawkes import _hawkes_loglik_grad as _hawkes_loglik_grad
 from marketsim.analysis.hawkes import hawkes_fit, simulate_hawkes
-from marketsim.analysis.order_flow import depth_drop, sign_autocorrelation, trade_signs
+from marketsim.analysis.order_flow import (
+    aggregate_prints,
+    depth_drop,
+    sign_autocorrelation,
+    trade_signs,
+)
 from marketsim.analysis.variance_ratio_test import variance_ratio
 from marketsim.errors import UsageError
 
 __all__ = [
+    "aggregate_prints",
+    "feedback_verdict",
     "depth_drop",
     "detect_feedback",
     "hawkes_fit",
@@ -75,11 +85,47 @@ __all__ = [
 ]
 
 
+#: what each test needs besides event times, and the option that names it
+_NEEDS = {
+    "variance_ratio": ("price", "--price-col"),
+    "sign_autocorrelation": ("price or aggressor side", "--price-col or --side-col"),
+    "vpin": ("price and volume", "--price-col and --volume-col"),
+    "depth_drop": ("book depth", "--depth-col"),
+}
+
+
+def feedback_verdict(blocks: dict, alpha: float = 0.05) -> tuple[bool, str]:
+    """The overall flag and verdict from the tests' blocks (each with ``flagged``).
+
+    Flagged when the Hawkes fit is significantly supercritical, or when two or more of the
+    other tests flag. Each test has size ``alpha``: on an ordinary day it fires by chance
+    on at most a share ``alpha`` of days, and two together far more rarely.
+    """
+    tests = {k: v for k, v in blocks.items() if isinstance(v, dict) and "flagged" in v}
+    hits = [k for k, v in tests.items() if v.get("flagged")]
+    flagged = bool(tests.get("hawkes", {}).get("flagged") or len(hits) >= 2)
+    days = round(1 / alpha) if alpha > 0 else 0
+    size = (
+        f"each test is at the {alpha:.0%} level: on an ordinary day it raises a false alarm "
+        f"on at most 1 day in {days}"
+    )
+    if flagged:
+        verdict = f"destabilising feedback: {', '.join(hits)} ({size})"
+    elif hits:
+        verdict = (
+            f"no destabilising feedback: only {hits[0]} flags, which alone is within chance "
+            f"({size})"
+        )
+    else:
+        verdict = f"no destabilising feedback: no flag from {len(tests)} test(s) run ({size})"
+    return flagged, verdict
+
+
 def detect_feedback(
     trades,
     *,
     time_col: str = "t",
-    price_col: str = "price",
+    price_col: str | None = None,
     volume_col: str | None = None,
     side_col: str | None = None,
     depth_col: str | None = None,
@@ -88,74 +134,138 @@ def detect_feedback(
     q=(2, 4, 8, 16),
     vpin_window: int = 50,
     alpha: float = 0.05,
+    missing: str | None = None,
 ) -> dict:
-    """All feedback detectors on one trade (or quote) table.
+    """All feedback detectors on one trade (or quote) table, or on event times alone.
 
     Parameters
     ----------
     trades : pl.DataFrame or path
-        One row per trade: time, price, optional volume, aggressor side and book depth.
-        Rows sharing a timestamp are allowed (one order filling at several levels) and
-        count as one arrival in the Hawkes fit.
+        One row per trade: time, optional price, volume, aggressor side and book depth.
+        Prints sharing a timestamp (and side) are one order filling at several prices:
+        they are aggregated (last price, summed volume) and count as one arrival, one sign
+        and one VPIN trade; ``aggregated_prints`` says how many rows were merged.
+    price_col : str, optional
+        Price column; default ``price`` if the table has one. Without a price the Hawkes
+        fit runs on the event times alone and ``skipped`` names the tests that needed it.
+        Times on a regular grid (book snapshots) are not events: the Hawkes fit says so
+        instead of fitting them.
     sample_seconds : float, optional
         Sample the last price on this regular grid for the variance ratio; default
-        trade time (every trade).
+        trade time (every order).
+    alpha : float
+        Size of every test.
+    missing : {None, "drop", "ffill"}
+        Rule for missing values in the price, volume, side and depth columns (None:
+        refuse them); counted in ``missing`` and the verdict.
 
     Returns
     -------
-    dict with ``hawkes``, ``variance_ratio``, ``sign_autocorrelation`` and, when the
-    columns exist, ``vpin`` and ``depth_drop`` (each a dict with a ``verdict``), plus
-    ``flagged`` and an overall ``verdict``.
+    dict with ``hawkes`` and, when their columns exist, ``variance_ratio``,
+    ``sign_autocorrelation``, ``vpin`` and ``depth_drop`` (each a dict with ``flagged``
+    and ``verdict``); ``skipped`` (test -> the column it needed), ``prints``, ``orders``,
+    ``aggregated_prints``, ``flagged`` and an overall ``verdict``.
     """
     frame = as_frame(trades, "trades")
-    cols = {"time": time_col, "price": price_col}
-    if volume_col:
-        cols["volume"] = volume_col
-    if side_col:
-        cols["side"] = side_col
-    if depth_col:
-        cols["depth"] = depth_col
+    if price_col is None and "price" in frame.columns:
+        price_col = "price"
+    cols = {"time": time_col}
+    for role, col in (
+        ("price", price_col),
+        ("volume", volume_col),
+        ("side", side_col),
+        ("depth", depth_col),
+    ):
+        if col:
+            cols[role] = col
     require_columns(frame, cols)
+    frame, miss = handle_missing(
+        frame, time_col, [c for r, c in cols.items() if r != "time"], missing
+    )
+    labels = TimeLabels(frame, time_col, time_unit)
     t = time_seconds(frame, time_col, time_unit)
     check_times(t, time_col, allow_ties=True)
-    p = numeric_column(frame, price_col)
     check_min_obs(t.size, 100, "the feedback detectors")
-    out: dict = {}
-    out["hawkes"] = hawkes_fit(t)
-    if sample_seconds:
-        grid = np.floor((t - t[0]) / sample_seconds).astype(np.int64)
-        last = np.flatnonzero(np.diff(grid, append=grid[-1] + 1))
-        sampled = _ffill_grid(grid[last], p[last])
-    else:
-        sampled = p
-    try:
-        out["variance_ratio"] = variance_ratio(
-            sampled, q, log=bool(np.all(sampled > 0)), alpha=alpha
-        )
-    except UsageError as exc:
-        out["variance_ratio"] = {"flagged": False, "verdict": f"not computed: {exc}"}
     sides = None
     if side_col:
         s = frame.get_column(side_col)
         if s.null_count():
             raise UsageError(f"column {side_col!r} has missing values; drop or fill them")
         sides = s.to_numpy()
-    out["sign_autocorrelation"] = sign_autocorrelation(trade_signs(p, sides), alpha=alpha)
-    if volume_col:
-        vol = numeric_column(frame, volume_col)
+    starts, last = aggregate_prints(t, side=sides)
+    out: dict = {
+        "first_time": labels(t[0]),
+        "last_time": labels(t[-1]),
+        "time_kind": labels.kind,
+        "missing": miss,
+        "prints": int(t.size),
+        "orders": int(starts.size),
+        "aggregated_prints": int(t.size - starts.size),
+    }
+    gaps = np.diff(t[starts])
+    if gaps.size and np.ptp(gaps) <= 1e-9 * max(abs(gaps[0]), 1e-300):
+        # book snapshots or a sampled series: their times say nothing about arrivals
+        out["hawkes"] = {
+            "flagged": False,
+            "verdict": f"not computed: the times are a regular grid (every {gaps[0]:g} s), "
+            "snapshots rather than events",
+        }
+    else:
+        out["hawkes"] = hawkes_fit(t, alpha=alpha)
+    skipped: dict[str, str] = {}
+    if price_col:
+        p_all = numeric_column(frame, price_col)
+        p = p_all[last]
+        to = t[last]
+        if sample_seconds:
+            grid = np.floor((to - to[0]) / sample_seconds).astype(np.int64)
+            cell_last = np.flatnonzero(np.diff(grid, append=grid[-1] + 1))
+            sampled = _ffill_grid(grid[cell_last], p[cell_last])
+        else:
+            sampled = p
         try:
-            out["vpin"] = vpin(t, p, vol, window=vpin_window)
+            out["variance_ratio"] = variance_ratio(
+                sampled, q, log=bool(np.all(sampled > 0)), alpha=alpha
+            )
+        except UsageError as exc:
+            out["variance_ratio"] = {"flagged": False, "verdict": f"not computed: {exc}"}
+    else:
+        p = None
+    if p is not None or sides is not None:
+        out["sign_autocorrelation"] = sign_autocorrelation(
+            trade_signs(p, None if sides is None else sides[last]), alpha=alpha
+        )
+    if volume_col and p is not None:
+        vol = np.add.reduceat(numeric_column(frame, volume_col), starts)
+        try:
+            out["vpin"] = vpin(t[last], p, vol, window=vpin_window)
+            out["vpin"]["vpin_max_time"] = labels(out["vpin"]["vpin_max_t"])
         except UsageError as exc:
             out["vpin"] = {"flagged": False, "verdict": f"not computed: {exc}"}
     if depth_col:
-        out["depth_drop"] = depth_drop(t, numeric_column(frame, depth_col))
-    hits = [k for k, v in out.items() if v.get("flagged")]
-    out["flagged"] = bool(out["hawkes"]["flagged"] or len(hits) >= 2)
-    out["verdict"] = (
-        ("destabilising feedback: " + ", ".join(hits))
-        if out["flagged"]
-        else "no destabilising feedback" + (f" (only {hits[0]})" if hits else "")
+        d = numeric_column(frame, depth_col)
+        try:
+            out["depth_drop"] = depth_drop(t[last], d[last], alpha=alpha, time_label=labels)
+        except UsageError as exc:
+            out["depth_drop"] = {"flagged": False, "verdict": f"not computed: {exc}"}
+    for name, (what, option) in _NEEDS.items():
+        if name not in out:
+            skipped[name] = f"needs a {what} column ({option})"
+    out["skipped"] = skipped
+    out["flagged"], out["verdict"] = feedback_verdict(
+        {k: v for k, v in out.items() if isinstance(v, dict) and k not in ("skipped", "missing")},
+        alpha,
     )
+    notes = [missing_text(miss)]
+    if out["aggregated_prints"]:
+        notes.append(
+            f"{out['aggregated_prints']} print(s) sharing a timestamp merged into "
+            f"{out['orders']} order(s): last price, summed volume"
+        )
+    if skipped:
+        notes.append("not run: " + ", ".join(skipped))
+    if any(notes):
+        out["verdict"] += " [" + "; ".join(n for n in notes if n) + "]"
     return out
 
 

@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marketsim.analysis.crashes import _forward_window_min, detect_crashes, mini_flash_crashes
+from marketsim.analysis.crashes import (
+    _forward_window_min,
+    detect_crashes,
+    drawdown_events,
+    mini_flash_crashes,
+)
 
 
 def _walk(seed, n=7200, vol=1e-4):
@@ -133,3 +138,18 @@ def test_forward_window_min_equals_brute_force(prices, window):
     for i in range(p.size):
         inside = (t >= t[i]) & (t <= t[i] + window)
         assert p[arg[i]] == p[inside].min()
+
+
+def test_every_listed_fall_is_at_least_the_drop_it_is_counted_under():
+    # a slow 0.6% slide, then a fast 4.4% fall: 5% from the top, but the knee rule used to
+    # start the event at the bottom of the slide and list a 4.4% fall as a 5% crash
+    t = np.arange(0, 3000.0)
+    p = np.full(t.size, 100.0)
+    slide = (t >= 1000) & (t <= 1500)
+    p[slide] = 100 - 0.6 * (t[slide] - 1000) / 500
+    fall = (t > 1500) & (t <= 1600)
+    p[fall] = 99.4 - 4.4 * (t[fall] - 1500) / 100
+    p[t > 1600] = 95.0
+    ev = drawdown_events(t, p, drop=0.05)
+    assert ev.height == 1 and ev["depth"][0] >= 0.05 - 1e-12
+    assert ev["start_t"][0] == 1000.0 and ev["trough_t"][0] == 1600.0

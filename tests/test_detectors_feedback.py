@@ -201,5 +201,46 @@ def test_detect_feedback_on_a_self_exciting_tape_with_shared_timestamps():
     res = detect_feedback(frame, time_col="t_ns", volume_col="qty", side_col="side")
     assert res["hawkes"]["events"] == np.unique(t_ns).size
     assert abs(res["hawkes"]["branching_ratio"] - 0.9) < 0.07
-    assert res["flagged"] and "hawkes" in res["verdict"]
+    # the two fills of each order are one order: one arrival, one sign
+    assert res["prints"] == t_ns.size and res["orders"] == t.size
+    assert res["aggregated_prints"] == t.size
+    assert abs(res["sign_autocorrelation"]["acf1"]) < 0.05
+    # n = 0.9 is strongly self-exciting but stationary: not significantly >= 1
+    assert not res["hawkes"]["flagged"] and res["hawkes"]["p_value"] > 0.5
     assert {"variance_ratio", "sign_autocorrelation", "vpin"} <= res.keys()
+    assert res["skipped"] == {"depth_drop": "needs a book depth column (--depth-col)"}
+
+
+def test_hawkes_flag_is_a_one_sided_test_of_a_stationary_process():
+    # n = 0.95 is near-critical but stationary: H0 (n < 1) holds, so a 5% test fires on
+    # about 1 fit in 20; 12 fits with more than 2 flags would happen 2% of the time
+    flags = 0
+    for seed in range(12):
+        fit = hawkes_fit(simulate_hawkes(2.0, 0.95, 1.0, 100.0, seed=seed))
+        assert fit["p_value"] is not None and 0 <= fit["p_value"] <= 1
+        assert fit["flagged"] == (fit["p_value"] < 0.05)
+        flags += fit["flagged"]
+    assert flags <= 2
+    assert "no explosive self-excitation" in fit["verdict"]
+
+
+def test_depth_drop_is_a_test_with_a_materiality_floor():
+    rng = np.random.default_rng(np.random.SeedSequence(23))
+    t = np.arange(3600.0)
+    noisy = 500 * np.exp(0.3 * rng.standard_normal(t.size))  # single snapshots halve often
+    calm = depth_drop(t, noisy)
+    assert calm["max_drop"] > 0.5  # the old one-snapshot rule would have flagged it
+    assert not calm["flagged"] and calm["p_value"] > 0.05
+    assert calm["windows"] == 59  # 60 one-minute windows, the first has no baseline
+    dip = noisy.copy()
+    dip[1800:1860] *= 0.7  # a significant 30% dip for one minute: not a withdrawal
+    res = depth_drop(t, dip)
+    assert res["z"] < res["z_critical"] and not res["flagged"]
+    gone = noisy.copy()
+    gone[1800:2400] *= 0.15  # ten minutes at 15% of normal depth
+    res = depth_drop(t, gone, time_label=lambda s: f"second {s:g}")
+    # the lowest window is among the first five of the withdrawal, while the trailing
+    # baseline still holds normal depth
+    assert res["flagged"] and 1800 <= res["window_t"] < 2100 and res["window_drop"] > 0.8
+    when = f"second {res['window_t']:g}"
+    assert res["window_time"] == when and f"at {when}" in res["verdict"]

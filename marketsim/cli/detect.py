@@ -1,10 +1,13 @@
 """``marketsim detect collusion|crash|feedback FILE``: the detectors on a CSV or Parquet file.
 
-Prints a readable verdict (or JSON with ``--json``). Bad input (a missing column,
-unsorted or duplicate timestamps, NaNs, too few observations) is one line on stderr and
-exit code 2. Column names default to ``t``, ``firm``, ``price``; when those are absent,
-marketsim's own names are used if present (``t_ns``, ``price_tick`` or ``mid``, ``qty``,
-``aggressor_side``), so a run's ``trades.parquet`` or ``book.parquet`` works as is.
+Prints a readable verdict (or JSON with ``--json``), times shown as the file gives them
+(ISO datetimes, dates, the original text, clock time for a simulated day). Bad input (a
+missing column, unsorted or duplicate timestamps, missing values without a --missing rule,
+too few observations) is one line on stderr and exit code 2. Column names default to
+``t``, ``firm``, ``price``; when those are absent, marketsim's own names are used if
+present (``t_ns``, ``price_tick`` or ``mid``, ``qty``, ``aggressor_side``), so a run's
+``trades.parquet`` or ``book.parquet`` works as is. A CSV's separator and decimal comma
+are detected (or set with --sep and --decimal-comma).
 """
 
 from __future__ import annotations
@@ -33,6 +36,22 @@ def _pick(frame, given: str | None, role: str, required: bool = True) -> str | N
     return _FALLBACK[role][0] if required else None
 
 
+_KIND = {
+    "text": "times as written in the file",
+    "datetime": "date and time",
+    "date": "dates",
+    "clock": "clock time of the day",
+    "number": "time as the numbers given",
+}
+
+
+def _listed(rows: list[str], total: int, what: str, shown: int = 10) -> None:
+    for line in rows[:shown]:
+        print(line)
+    if total > shown:
+        print(f"  ... and {total - shown} more {what} (--json lists up to 50)")
+
+
 def _logit_market(text: str | None, n: int):
     if text is None:
         return None
@@ -52,24 +71,37 @@ def _logit_market(text: str | None, n: int):
 
 
 def _cmd_detect(args: argparse.Namespace) -> int:
+    import polars as pl
+
     from marketsim.analysis._validate import read_table
     from marketsim.analysis.collusion import detect_collusion
     from marketsim.analysis.crashes import detect_crashes
     from marketsim.analysis.detectors import to_jsonable
     from marketsim.analysis.feedback import detect_feedback
 
-    frame = read_table(args.file)
+    frame = read_table(args.file, sep=args.sep, decimal_comma=args.decimal_comma)
     if frame.height == 0:
         raise UsageError(f"{args.file}: the table has no rows")
     time_col = _pick(frame, args.time_col, "time")
-    price_col = _pick(frame, args.price_col, "price")
+    if args.wide and args.kind != "collusion":
+        raise UsageError(
+            "--wide is for collusion (one price column per firm); for crash or feedback "
+            "choose one series with --price-col"
+        )
     if args.kind == "collusion":
         firm_col = args.firm_col or "firm"
+        price_col = (
+            args.price_col or "price" if args.wide else _pick(frame, args.price_col, "price")
+        )
         market = None
         if args.logit is not None:
-            if firm_col not in frame.columns:
+            if args.wide:
+                n_firms = frame.width - 1
+            elif firm_col not in frame.columns:
                 raise UsageError(f"column {firm_col!r} not found; name it with --firm-col")
-            market = _logit_market(args.logit, frame[firm_col].n_unique())
+            else:
+                n_firms = frame[firm_col].n_unique()
+            market = _logit_market(args.logit, n_firms)
         res = detect_collusion(
             frame,
             time_col=time_col,
@@ -78,6 +110,9 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             cost_col=args.cost_col,
             competitive_price=args.competitive_price,
             market=market,
+            wide=args.wide,
+            missing=args.missing,
+            time_unit=args.time_unit,
             cv_threshold=args.cv_threshold,
         )
         blocks = {
@@ -88,45 +123,69 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         res = detect_crashes(
             frame,
             time_col=time_col,
-            price_col=price_col,
+            price_col=_pick(frame, args.price_col, "price"),
             time_unit=args.time_unit,
             drop=args.drop,
             window=args.window,
             recovery_window=args.recovery_window,
             allow_ties=args.allow_ties,
+            missing=args.missing,
         )
         blocks = {}
     else:
+        levels = [c for c in frame.columns if c.startswith(("bid_qty_", "ask_qty_"))]
+        if args.depth_col is None and "depth" not in frame.columns and levels:
+            # a marketsim book.parquet: depth is the quantity on the recorded levels
+            frame = frame.with_columns(pl.sum_horizontal(levels).alias("depth"))
         res = detect_feedback(
             frame,
             time_col=time_col,
-            price_col=price_col,
+            price_col=_pick(frame, args.price_col, "price", False),
             volume_col=_pick(frame, args.volume_col, "volume", False),
             side_col=_pick(frame, args.side_col, "side", False),
             depth_col=_pick(frame, args.depth_col, "depth", False),
             time_unit=args.time_unit,
             sample_seconds=args.sample_seconds,
+            missing=args.missing,
         )
-        blocks = {k: v for k, v in res.items() if isinstance(v, dict)}
+        blocks = {
+            k: v for k, v in res.items() if isinstance(v, dict) and k not in ("skipped", "missing")
+        }
     if args.json:
         json.dump(to_jsonable(res), sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     print(("FLAGGED  " if res["flagged"] else "clear    ") + res["verdict"])
+    if res.get("first_time") is not None:
+        print(
+            f"  data: {res.get('observations', res.get('prints'))} observations from "
+            f"{res['first_time']} to {res['last_time']} ({_KIND[res['time_kind']]})"
+        )
     for name, block in blocks.items():
         mark = "!" if block.get("flagged") else "-"
         print(f"  {mark} {name}: {block['verdict']}")
+    for name, why in res.get("skipped", {}).items():
+        print(f"  . {name}: not run, {why}")
     if args.kind == "crash":
-        for row in res["drawdowns"].head(10).iter_rows(named=True):
-            print(
-                f"  ! fall {row['depth']:.1%} from t = {row['start_t']:.6g} to "
-                f"{row['trough_t']:.6g}, recovered {row['recovered_share']:.0%}"
-            )
-        for row in res["mini_flash_crashes"].head(10).iter_rows(named=True):
-            print(
-                f"  ! {row['direction']}: {row['ticks']} ticks, {row['move']:+.2%} in "
-                f"{row['duration_s']:.3g} s from t = {row['start_t']:.6g}"
-            )
+        dd, fc = res["drawdowns"], res["mini_flash_crashes"]
+        _listed(
+            [
+                f"  ! fall {r['depth']:.1%} from {r['start_time']} to {r['trough_time']}, "
+                f"recovered {r['recovered_share']:.0%}"
+                for r in dd.head(10).iter_rows(named=True)
+            ],
+            dd.height,
+            "falls",
+        )
+        _listed(
+            [
+                f"  ! {r['direction']}: {r['ticks']} ticks, {r['move']:+.2%} in "
+                f"{r['duration_s']:.3g} s from {r['start_time']}"
+                for r in fc.head(10).iter_rows(named=True)
+            ],
+            fc.height,
+            "mini flash crashes and spikes",
+        )
     return 0
 
 
@@ -144,7 +203,30 @@ def register(subparsers) -> None:
         "--price-col", default=None, help="price column (default price, else price_tick or mid)"
     )
     p.add_argument("--firm-col", default=None, help="firm column (collusion; default firm)")
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="collusion: the table has a time column and one price column per firm or station",
+    )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument(
+        "--sep",
+        default=None,
+        help="CSV field separator, e.g. ';' or '\\t' (default: detected from the file)",
+    )
+    p.add_argument(
+        "--decimal-comma",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CSV numbers use a decimal comma, 1,757 (default: detected)",
+    )
+    p.add_argument(
+        "--missing",
+        choices=("drop", "ffill"),
+        default=None,
+        help="rule for missing values and unbalanced panels: drop the rows (times), or carry "
+        "the last value forward; counted in the output (default: refuse them)",
+    )
     p.add_argument(
         "--time-unit",
         choices=("s", "ms", "us", "ns"),
@@ -186,7 +268,12 @@ def register(subparsers) -> None:
     g = p.add_argument_group("feedback")
     g.add_argument("--volume-col", default=None, help="volume column (VPIN)")
     g.add_argument("--side-col", default=None, help="aggressor side column (+1/-1, buy/sell)")
-    g.add_argument("--depth-col", default=None, help="book depth column (liquidity drop)")
+    g.add_argument(
+        "--depth-col",
+        default=None,
+        help="book depth column (liquidity drop; default depth, else the sum of bid_qty_k "
+        "and ask_qty_k)",
+    )
     g.add_argument(
         "--sample-seconds",
         type=float,
