@@ -8,8 +8,8 @@ windows, at least halved). On calm ``market_calm`` sessions each flag must fire 
 
 Measured before these statistics (900 s sessions, seeds 0-29): hawkes 29/30,
 sign_autocorrelation 30/30, depth_drop 27/30, variance_ratio 1/30, overall 30/30.
-Thirty 600 s sessions took 46 s and 69 s in two measurements on two shared cores, so the 30-seed version runs in
-``make validate`` and a 5-seed version in the normal suite.
+Thirty 600 s sessions took 46 s and 69 s in two measurements on two shared cores, so
+the 30-seed version runs in ``make validate`` and a 5-seed version in the normal suite.
 """
 
 from __future__ import annotations
