@@ -42,8 +42,11 @@ Definitions used in the summary
   ends first), ``rise_above_start_1h`` (largest rise of the mid above the reference
   within 3,600 s after the low, as a fraction; 0 if it stays below) and
   ``depth_at_low_ratio`` (resting buy quantity on the best 5 bid levels at the low over
-  its mean from the open to the programme's start). Without a programme the window
-  definition above applies.
+  its mean from the open to the programme's start), ``programme_sold_share_at_low``
+  (contracts the programme sold up to the low over ``programme_qty``) and
+  ``hft_net_peak_share`` (largest change of the HFTs' aggregate net position from the
+  programme's start while it sells, over ``programme_qty``). Without a programme the
+  window definition above applies.
 - ``hot_potato_ratio``: over the window in which the sell programme trades (the whole
   session when there is none), the high-frequency traders' gross traded volume
   (sum over HFT accounts of contracts bought + sold) divided by the absolute change of
@@ -272,6 +275,24 @@ def crash_measures(
     }
 
 
+def _programme_shares(model, book, i: int, low_s: int, end_s: float | None) -> dict:
+    """Contract counts as shares of the programme's size (the targets card's scaling):
+    what the programme had sold by the low, and the largest change of the HFTs'
+    aggregate net position from the programme's start while it sold."""
+    spec = model.spec
+    f = model.fills_all()
+    low_ns = OPEN_NS + int(low_s) * NS_PER_SECOND
+    sold = int(f["qty"][(f["seller"] == i) & (f["t_ns"] <= low_ns)].sum())
+    net = book["hft_net_position"].to_numpy()
+    a = min(max(spec.programme_start_s, 0), net.size - 1)
+    b = net.size - 1 if end_s is None else min(int(end_s) + 1, net.size - 1)
+    peak = int(np.abs(net[a : b + 1] - net[a]).max()) if b >= a else 0
+    return {
+        "programme_sold_share_at_low": sold / spec.programme_qty,
+        "hft_net_peak_share": peak / spec.programme_qty,
+    }
+
+
 def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
     """Summary figures of one finished session (see the module docstring)."""
     spec = model.spec
@@ -308,6 +329,8 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
         out["programme_duration_s"] = (
             None if prog["end_s"] is None else prog["end_s"] - spec.programme_start_s
         )
+        if "trough_s" in out:
+            out.update(_programme_shares(model, book, i, out["trough_s"], prog["end_s"]))
     else:
         hp = hot_potato(book, None, None)
     cash = model.acct[:, A_CASH]
