@@ -15,9 +15,10 @@ builds up the transient order-flow impact; when it exceeds the makers' tolerance
 traded then moves the price ``1 + impact_withdrawal_multiple`` times as much, and the
 chartists and high-frequency lay-offs (hot potato) sell into the fall. Value traders
 (thresholds 1.5-4.5% below the fundamental) buy late and hard, the impact decays
-(10 minutes) and the makers return: the price rebounds. Measured on seeds 1-5: falls
-of 5.1-12.2% within 213-547 s, 59-100% recovered within 30 minutes, hot-potato
-ratio 62-1,306; the programme completes its 75,000 contracts in 40-95 minutes.
+(10 minutes) and the makers return: the price rebounds. Measured on seeds 1-5 of
+version 4 (aggressive seller, stop logic on): falls of 5.1-7.5% from the programme's
+start, the low 356-2,524 s after it, hot-potato ratio 62-1,306; the programme completes
+its 75,000 contracts in 40-76 minutes (version 3, peak-to-trough: 5.1-12.2%).
 
 The day was already falling: the DJIA lost about 9% from the previous close at the
 trough, about 5 points of it in the minutes of the crash (CFTC-SEC 2010), so about 4%
