@@ -12,9 +12,13 @@ requote every second, after the news).
 - high-frequency intermediary: joins the best bid and ask with small size and lays its
   position off with a market order as soon as ``|inventory|`` exceeds a small limit (the
   "hot potato" of Kirilenko et al. 2017).
-- sell programme: from its start on, sells ``total_qty`` contracts with market orders at
-  ``participation`` of the previous minute's volume, accrued second by second, whatever
-  the price (CFTC-SEC 2010: 75,000 E-mini contracts at 9%).
+- sell programme: from its start on, sells ``total_qty`` contracts at ``participation`` of
+  the previous minute's volume, accrued second by second, whatever the price (CFTC-SEC
+  2010: 75,000 E-mini contracts at 9%). The aggressive seller (the staff report's reading)
+  sends market orders; the passive one (Nanex's reading of the same day: its executions
+  never crossed the spread) keeps one sell order at the best offer for what it owes,
+  leaves it there while it is the best offer and large enough, and otherwise cancels it
+  and posts again at the best offer (one tick above the best bid when no offer rests).
 
 None of these kernels draws a random number.
 """
@@ -25,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from marketsim.agents._traders_layout import (
+    A_ASK_OID,
     A_INV,
     A_QUOTING,
     A_SOLD,
@@ -45,6 +50,7 @@ from marketsim.agents._traders_layout import (
     P_MM_WITHDRAW_VOL,
     P_PROG_CHILD_MAX,
     P_PROG_PARTICIPATION,
+    P_PROG_PASSIVE,
     P_PROG_TOTAL_QTY,
     P_SIZE,
 )
@@ -57,7 +63,15 @@ from marketsim.agents._traders_orders import (
     _reference,
     _rest,
 )
-from marketsim.orderbook import S_BEST_ASK, S_BEST_BID, S_N_ASK, S_N_BID, S_TICK_LO
+from marketsim.orderbook import (
+    O_PRICE,
+    O_QTY,
+    S_BEST_ASK,
+    S_BEST_BID,
+    S_N_ASK,
+    S_N_BID,
+    S_TICK_LO,
+)
 from marketsim.records import BUY, SELL
 
 
@@ -284,6 +298,33 @@ def _hft(
 
 
 @njit(cache=True)
+def _post_at_best_offer(
+    i, t_ns, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+):
+    """The passive seller's one offer: kept while it is the best offer and holds at least
+    ``q``; otherwise cancelled and posted again for ``q`` at the best offer."""
+    oid = acct[i, A_ASK_OID]
+    slot = oid_slot[oid] if 0 <= oid < oid_slot.shape[0] else -1
+    if slot == -1:
+        acct[i, A_ASK_OID] = -1  # filled (or never posted)
+    else:
+        best = bstate[S_TICK_LO] + bstate[S_BEST_ASK]
+        if orders[O_PRICE, slot] == best and orders[O_QTY, slot] >= q:
+            return
+        _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+    if q <= 0:
+        return
+    lo = bstate[S_TICK_LO]
+    if bstate[S_N_ASK] > 0:
+        price = lo + bstate[S_BEST_ASK]
+    elif bstate[S_N_BID] > 0:
+        price = lo + bstate[S_BEST_BID] + 1
+    else:
+        return  # an empty book: nothing to join
+    _rest(i, t_ns, SELL, price, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+
+
+@njit(cache=True)
 def _sell_programme(
     i,
     t_ns,
@@ -299,8 +340,9 @@ def _sell_programme(
     gi,
     is_hft,
 ):
-    """The sell programme ``i`` wakes: from its start on, a market sell order for what
-    its participation has accrued (``G_PROG_OWED``), at most a child order's size."""
+    """The sell programme ``i`` wakes: from its start on, a sell order for what its
+    participation has accrued (``G_PROG_OWED``), at most a child order's size: a market
+    order, or (passive) a limit order at the best offer."""
     if t_ns >= gi[I_PROG_START_NS]:
         if gi[I_PROG_VOLUME_START] < 0:
             gi[I_PROG_VOLUME_START] = gi[I_VOLUME]
@@ -312,7 +354,11 @@ def _sell_programme(
                 params[i, P_SIZE]
             )
             q = min(total - sold, target - sold, np.int64(params[i, P_PROG_CHILD_MAX]))
-            if q > 0:
+            if params[i, P_PROG_PASSIVE] != 0.0:
+                _post_at_best_offer(
+                    i, t_ns, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
+                )
+            elif q > 0:
                 _market(
                     i,
                     t_ns,
@@ -329,5 +375,7 @@ def _sell_programme(
                     acct,
                     is_hft,
                 )
-            if acct[i, A_SOLD] >= total and gi[I_PROG_END_NS] < 0:
-                gi[I_PROG_END_NS] = t_ns
+        # a passive seller's last contract is sold on another trader's order: its end is
+        # noted at its next wake-up (within about a second at the default rate)
+        if acct[i, A_SOLD] >= total and gi[I_PROG_END_NS] < 0:
+            gi[I_PROG_END_NS] = t_ns

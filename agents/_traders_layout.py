@@ -46,6 +46,7 @@ P_PROG_PARTICIPATION = P_A  # share of the previous minute's volume it sells
 P_PROG_TOTAL_QTY = P_B  # contracts to sell in all
 P_PROG_START_S = P_C  # start, in seconds into the session
 P_PROG_CHILD_MAX = P_LIMIT  # largest child order
+P_PROG_PASSIVE = P_D  # 1: posts at the best offer (passive seller); 0: market orders
 # LLM-style trader (P_SIZE: contracts per threshold of signal)
 P_LLM_NEWS_WEIGHT = P_A  # weight of the news / narrative signal
 P_LLM_TREND_WEIGHT = P_B  # weight of the recent return

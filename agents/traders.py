@@ -71,9 +71,11 @@ zero-intelligence book (lag-1 acf about -0.1) and the lag of stale quotes are go
   Traders on one base model share ``b_j`` and ``e_j``, so their errors are correlated
   and do not cancel (model monoculture); the first ``round(share n_llm)`` traders run
   model 0, the others each their own model.
-- sell programme: from ``start_s`` on, sells ``total_qty`` contracts with market orders
-  at ``participation`` of the volume traded in the previous minute (accrued second by
-  second), regardless of price or time (CFTC-SEC 2010: 75,000 E-mini contracts at 9%).
+- sell programme: from ``start_s`` on, sells ``total_qty`` contracts at ``participation``
+  of the volume traded in the previous minute (accrued second by second), regardless of
+  price or time (CFTC-SEC 2010: 75,000 E-mini contracts at 9%): with market orders
+  (aggressive), or (passive, Nanex's reading of the day) with one sell order kept at the
+  best offer, never crossing the spread.
 
 Frequent batch auctions (policy ``fba``, seen in the ``rules`` array): orders rest
 until the next batch, so between batches the book may be crossed and has no mid; the

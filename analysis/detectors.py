@@ -42,7 +42,8 @@ from marketsim.analysis.feedback import (
     vpin,
 )
 from marketsim.errors import UsageError
-from marketsim.measures import window_drawdown
+from marketsim.measures import fall_from_reference, window_drawdown
+from marketsim.records import OPEN_NS
 
 #: most rows of an event table kept in a JSON summary
 MAX_EVENTS = 50
@@ -158,12 +159,18 @@ def orderbook_detectors(
     trades: pl.DataFrame | None,
     window_s: float = 900,
     recovery_window_s: float = 1800,
+    reference_s: float | None = None,
+    low_window_s: float = 3600,
 ) -> dict:
     """Detector results for an order-book run (book snapshots and/or the trade tape).
 
     ``crash.max_drawdown`` is :func:`marketsim.measures.window_drawdown` of the mid over
-    ``window_s`` (the same definition, and for a marketsim run the same windows, as the
-    run's own ``max_drawdown``); ``crash.drawdowns`` lists the separate falls of 5% or more.
+    ``window_s``; with ``reference_s`` (a time on the book's clock, in seconds: the
+    start of a sell programme) it is :func:`marketsim.measures.fall_from_reference`, the
+    fall from the first mid at or after ``reference_s`` to the lowest within
+    ``low_window_s``. Either way it is the definition, and for a marketsim run the same
+    windows, as the run's own ``max_drawdown``. ``crash.drawdowns`` lists the separate
+    falls of 5% or more.
     """
     out: dict = {"kind": "orderbook"}
     crash: dict = {}
@@ -194,9 +201,15 @@ def orderbook_detectors(
                     pl.Series("start_time", labels.many(ev["start_t"]), dtype=pl.String),
                     pl.Series("trough_time", labels.many(ev["trough_t"]), dtype=pl.String),
                 )
-                crash["max_drawdown"] = window_drawdown(mid, window_s, recovery_window_s, times=t)[
-                    "max_drawdown"
-                ]
+                ref = None if reference_s is None else int(np.searchsorted(t, reference_s))
+                if ref is not None and ref < t.size:
+                    crash["max_drawdown"] = fall_from_reference(mid, ref, low_window_s, times=t)[
+                        "max_drawdown"
+                    ]
+                else:
+                    crash["max_drawdown"] = window_drawdown(
+                        mid, window_s, recovery_window_s, times=t
+                    )["max_drawdown"]
                 feedback["variance_ratio"] = _guarded(variance_ratio, mid)
                 depth = None
                 for bid, ask in _DEPTH_PAIRS:
@@ -310,11 +323,16 @@ def run_detectors(out_dir, params: dict | None = None) -> dict:
         book = pl.read_parquet(book_path) if book_path.exists() else None
         trades = pl.read_parquet(trades_path) if trades_path.exists() else None
         p = params or {}
+        # a marketsim run with a sell programme measures its crash from the programme's
+        # start (the summary's max_drawdown); the book's clock is seconds since midnight
+        start = p.get("programme_start_s") if p.get("programme") else None
         res = orderbook_detectors(
             book,
             trades,
             window_s=p.get("drawdown_window_s", 900),
             recovery_window_s=p.get("recovery_window_s", 1800),
+            reference_s=None if start is None else OPEN_NS / 1e9 + float(start),
+            low_window_s=p.get("low_window_s", 3600),
         )
     else:
         res = {

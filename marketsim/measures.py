@@ -8,6 +8,21 @@ Maximum drawdown within a window
     :math:`(\max_{0 \le t_j - t_{i^*} \le R} p_j - p_{i^*}) / (p_{s^*} - p_{i^*})`, capped at 1.
     On a one-second grid (:math:`t_i = i`) ``peak_s`` and ``trough_s`` are seconds.
 
+Fall from a reference (a crash with a known start)
+    For prices :math:`p_i` at times :math:`t_i` and a reference index :math:`r` (e.g. the
+    start of a sell programme, the pre-crash price :math:`p_r`), the low is the first
+    :math:`i^* = \arg\min_{i:\, 0 \le t_i - t_r \le H} p_i`; the fall is
+    :math:`1 - p_{i^*} / p_r` (0 when nothing after :math:`r` is lower). The share of the
+    fall regained at :math:`t_{i^*} + \tau` is :math:`(p(t_{i^*} + \tau) - p_{i^*}) /
+    (p_r - p_{i^*})`, read at the last sample at or before that time (NaN when the series
+    ends first or there was no fall; it is negative when the price fell further and above
+    1 when it overshot). The rise above the reference within :math:`\tau` after the low
+    is :math:`\max(0, \max_{0 \le t_j - t_{i^*} \le \tau} p_j / p_r - 1)`.
+
+Depth ratio
+    Depth at one sample divided by the mean depth over an earlier span (e.g. buy-side
+    depth at the low relative to the morning's).
+
 Student-t interval of a mean
     For finite observations :math:`x_1..x_n`, :math:`\bar x \pm t_{n-1, (1+\ell)/2}\,
     s / \sqrt n` with :math:`s` the sample standard deviation (``ddof = 1``); used by
@@ -86,6 +101,112 @@ def window_drawdown(
         "drawdown_seconds": int(tr - pk) if times is None else float(t[tr] - t[pk]),
         "recovery_share": float(min(rec, 1.0)),
     }
+
+
+def _grid(prices, times):
+    p = np.asarray(prices, dtype=np.float64)
+    t = np.arange(p.size, dtype=np.float64) if times is None else np.asarray(times, np.float64)
+    if t.shape != p.shape:
+        raise ValueError(f"times: {t.size} values for {p.size} prices; give one per price")
+    return p, t
+
+
+def fall_from_reference(
+    prices: np.ndarray,
+    reference_index: int,
+    horizon_s: float,
+    times: np.ndarray | None = None,
+) -> dict:
+    """The low within ``horizon_s`` after a reference sample and the fall to it.
+
+    Parameters
+    ----------
+    prices : ndarray(float64, ndim=1)
+        Prices (> 0), e.g. one-second mid prices.
+    reference_index : int
+        Index of the reference sample (the pre-crash price).
+    horizon_s : float
+        The low is sought in ``0 <= t - t_ref <= horizon_s``.
+    times : ndarray(float64, ndim=1), optional
+        Non-decreasing times in seconds; default one sample per second from 0.
+
+    Returns
+    -------
+    dict with ``reference_price``, ``low_price``, ``low_index`` (first index of the low),
+    ``max_drawdown`` (``1 - low / reference``, >= 0) and ``low_after_reference_s``.
+    """
+    p, t = _grid(prices, times)
+    r = int(reference_index)
+    if not 0 <= r < p.size:
+        raise ValueError(f"reference_index {r} is outside the {p.size} prices")
+    stop = int(np.searchsorted(t, t[r] + float(horizon_s), side="right"))
+    low = r + int(np.argmin(p[r:stop]))
+    return {
+        "reference_price": float(p[r]),
+        "low_price": float(p[low]),
+        "low_index": low,
+        "max_drawdown": float(1.0 - p[low] / p[r]),
+        "low_after_reference_s": float(t[low] - t[r]),
+    }
+
+
+def share_regained(
+    prices: np.ndarray,
+    reference_index: int,
+    low_index: int,
+    after_s: float,
+    times: np.ndarray | None = None,
+) -> float:
+    """Share of the fall from ``prices[reference_index]`` to ``prices[low_index]``
+    regained ``after_s`` seconds after the low (the last sample at or before then).
+
+    NaN when the series ends before ``t_low + after_s`` or there was no fall; may be
+    negative (a further fall) or above 1 (an overshoot)."""
+    p, t = _grid(prices, times)
+    fall = p[reference_index] - p[low_index]
+    if fall <= 0 or t[-1] < t[low_index] + after_s:
+        return float("nan")
+    at = int(np.searchsorted(t, t[low_index] + float(after_s), side="right")) - 1
+    return float((p[at] - p[low_index]) / fall)
+
+
+def rise_above_reference(
+    prices: np.ndarray,
+    reference_index: int,
+    low_index: int,
+    within_s: float,
+    times: np.ndarray | None = None,
+) -> float:
+    """Largest rise above ``prices[reference_index]`` within ``within_s`` after the low,
+    as a fraction of the reference (0 when the price stays at or below it)."""
+    p, t = _grid(prices, times)
+    stop = int(np.searchsorted(t, t[low_index] + float(within_s), side="right"))
+    top = float(p[low_index:stop].max())
+    return max(0.0, top / float(p[reference_index]) - 1.0)
+
+
+def recovered_share(
+    prices: np.ndarray,
+    reference_index: int,
+    low_index: int,
+    within_s: float,
+    times: np.ndarray | None = None,
+) -> float:
+    """Share of the fall from the reference to the low regained at the best price within
+    ``within_s`` after the low, capped at 1 (0 when there was no fall)."""
+    p, t = _grid(prices, times)
+    fall = p[reference_index] - p[low_index]
+    if fall <= 0:
+        return 0.0
+    stop = int(np.searchsorted(t, t[low_index] + float(within_s), side="right"))
+    return float(min((p[low_index:stop].max() - p[low_index]) / fall, 1.0))
+
+
+def depth_ratio(depth: np.ndarray, at_index: int, before_index: int) -> float:
+    """``depth[at_index]`` over the mean of ``depth[:before_index]`` (NaN if that is 0)."""
+    d = np.asarray(depth, dtype=np.float64)
+    base = float(d[: int(before_index)].mean()) if before_index > 0 else 0.0
+    return float(d[int(at_index)] / base) if base > 0 else float("nan")
 
 
 def t_interval(x, level: float = 0.95) -> tuple[float, float, float]:

@@ -161,6 +161,8 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
                 p[P_A], p[P_B] = spec.programme_participation, spec.programme_qty
                 p[P_C] = spec.programme_start_s
                 p[P_LIMIT] = spec.programme_child_max
+                # flash_crash_2010's seller; other order-book specs sell aggressively
+                p[P_D] = 1.0 if getattr(spec, "seller", "aggressive") == "passive" else 0.0
             kinds.append(kind)
             rows.append(p)
     return np.array(kinds, dtype=np.int64), np.array(rows).reshape(-1, N_PARAMS)

@@ -27,6 +27,26 @@ Definitions used in the summary
   ``drawdown_seconds`` is the time from that peak to that trough.
 - ``recovery_share``: (highest mid within ``recovery_window_s`` (1,800 s) after the
   trough - trough) / (peak - trough).
+- With a sell programme (``flash_crash_2010`` v4) the crash is measured from the
+  programme's start, the pre-crash reference (:func:`marketsim.measures.fall_from_reference`):
+  ``max_drawdown`` is ``1 - low / reference``, the low being the lowest one-second mid
+  within ``low_window_s`` (3,600 s) of the start; ``peak_s`` and ``trough_s`` are the
+  start's and the low's seconds since the open, ``drawdown_seconds`` (=
+  ``low_after_start_s``) the time between them; ``recovery_share`` is the share of that
+  fall regained at the highest mid within ``recovery_window_s`` after the low (capped
+  at 1). Added: ``steepest_5min_fall`` (the largest fall within any 300 s between the
+  start and the low, :func:`marketsim.measures.window_drawdown`), ``programme_duration_s``
+  (start to the last contract sold; null if unfinished), ``recovery_15min`` and
+  ``recovery_30min`` (share of the fall regained at the mid 900 s and 1,800 s after the
+  low: negative if lower, above 1 if higher than the reference; null when the session
+  ends first), ``rise_above_start_1h`` (largest rise of the mid above the reference
+  within 3,600 s after the low, as a fraction; 0 if it stays below) and
+  ``depth_at_low_ratio`` (resting buy quantity on the best 5 bid levels at the low over
+  its mean from the open to the programme's start), ``programme_sold_share_at_low``
+  (contracts the programme sold up to the low over ``programme_qty``) and
+  ``hft_net_peak_share`` (largest change of the HFTs' aggregate net position from the
+  programme's start while it sells, over ``programme_qty``). Without a programme the
+  window definition above applies.
 - ``hot_potato_ratio``: over the window in which the sell programme trades (the whole
   session when there is none), the high-frequency traders' gross traded volume
   (sum over HFT accounts of contracts bought + sold) divided by the absolute change of
@@ -74,7 +94,14 @@ from marketsim.market_rules import (
     owner_counts,
     rules_report,
 )
-from marketsim.measures import window_drawdown
+from marketsim.measures import (
+    depth_ratio,
+    fall_from_reference,
+    recovered_share,
+    rise_above_reference,
+    share_regained,
+    window_drawdown,
+)
 from marketsim.progress import progress_bar
 from marketsim.records import NS_PER_SECOND, OPEN_NS, SIDE_NAMES
 from marketsim.scenarios._market_model import OrderBookMarket
@@ -208,11 +235,81 @@ def simulate(
     return model
 
 
+#: the low of a programme run is sought within this long after its start, unless the
+#: spec sets ``low_window_s`` (``flash_crash_2010`` does)
+LOW_WINDOW_S = 3600
+
+
+def crash_measures(
+    mid: np.ndarray,
+    bid_depth: np.ndarray,
+    start_s: int,
+    *,
+    low_window_s: float,
+    recovery_window_s: float,
+) -> dict:
+    """The crash measured from the programme's start on a one-second grid (index =
+    seconds since the open; see the module docstring for each key)."""
+    ref = min(max(int(start_s), 0), mid.size - 1)
+    low = fall_from_reference(mid, ref, low_window_s)
+    i = low["low_index"]
+    steep = window_drawdown(mid[ref : i + 1], 300, 0)["max_drawdown"] if i > ref else 0.0
+
+    def _nan_none(x: float) -> float | None:
+        return None if np.isnan(x) else x
+
+    return {
+        "max_drawdown": low["max_drawdown"],
+        "peak_s": ref,
+        "trough_s": i,
+        "drawdown_seconds": i - ref,
+        "recovery_share": recovered_share(mid, ref, i, recovery_window_s),
+        "reference_mid_tick": low["reference_price"],
+        "low_mid_tick": low["low_price"],
+        "low_after_start_s": i - ref,
+        "steepest_5min_fall": steep,
+        "recovery_15min": _nan_none(share_regained(mid, ref, i, 900)),
+        "recovery_30min": _nan_none(share_regained(mid, ref, i, 1800)),
+        "rise_above_start_1h": rise_above_reference(mid, ref, i, 3600),
+        "depth_at_low_ratio": _nan_none(depth_ratio(bid_depth, i, ref)),
+    }
+
+
+def _programme_shares(model, book, i: int, low_s: int, end_s: float | None) -> dict:
+    """Contract counts as shares of the programme's size (the targets card's scaling):
+    what the programme had sold by the low, and the largest change of the HFTs'
+    aggregate net position from the programme's start while it sold."""
+    spec = model.spec
+    f = model.fills_all()
+    low_ns = OPEN_NS + int(low_s) * NS_PER_SECOND
+    sold = int(f["qty"][(f["seller"] == i) & (f["t_ns"] <= low_ns)].sum())
+    net = book["hft_net_position"].to_numpy()
+    a = min(max(spec.programme_start_s, 0), net.size - 1)
+    b = net.size - 1 if end_s is None else min(int(end_s) + 1, net.size - 1)
+    peak = int(np.abs(net[a : b + 1] - net[a]).max()) if b >= a else 0
+    return {
+        "programme_sold_share_at_low": sold / spec.programme_qty,
+        "hft_net_peak_share": peak / spec.programme_qty,
+    }
+
+
 def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
     """Summary figures of one finished session (see the module docstring)."""
     spec = model.spec
     mid = book["mid_tick"].to_numpy()
-    out = window_drawdown(mid, spec.drawdown_window_s, spec.recovery_window_s)
+    if spec.programme and mid.size > 1:
+        bid_depth = book.select(
+            pl.sum_horizontal(pl.col(f"bid_qty_{k + 1}") for k in range(DEPTH_LEVELS))
+        ).to_series()
+        out = crash_measures(
+            mid,
+            bid_depth.to_numpy(),
+            spec.programme_start_s,
+            low_window_s=getattr(spec, "low_window_s", LOW_WINDOW_S),
+            recovery_window_s=spec.recovery_window_s,
+        )
+    else:
+        out = window_drawdown(mid, spec.drawdown_window_s, spec.recovery_window_s)
     prog = None
     if spec.programme:
         i = int(np.flatnonzero(model.kind == SELL_PROGRAMME)[0])
@@ -229,6 +326,11 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
         hp = hot_potato(
             book, spec.programme_start_s, None if prog["end_s"] is None else int(prog["end_s"]) + 1
         )
+        out["programme_duration_s"] = (
+            None if prog["end_s"] is None else prog["end_s"] - spec.programme_start_s
+        )
+        if "trough_s" in out:
+            out.update(_programme_shares(model, book, i, out["trough_s"], prog["end_s"]))
     else:
         hp = hot_potato(book, None, None)
     cash = model.acct[:, A_CASH]
@@ -307,6 +409,7 @@ __all__ = [
     "PriorDecline",
     "agents_frame",
     "book_frame",
+    "crash_measures",
     "hot_potato",
     "previous_close_tick",
     "run_market",

@@ -2,8 +2,10 @@
 6.5-hour sessions) under no rule, LULD and the market-wide circuit breakers, same seeds
 (common random numbers), through ``marketsim compare`` with two worker processes.
 
-Measured at the revision that added this test (90 runs, about 2.5 minutes on two
-cores): see docs/tutorials/circuit-breaker.md, "What the 30-seed run measured".
+Version 4 keeps CME Stop Logic in force in every arm (as the E-mini had it in 2010), so
+each arm's halted time is its own rule's plus 5 s per stop-logic pause. The tests pin the
+mechanics only; the effects on this crash are measured and reported
+(docs/tutorials/circuit-breaker.md, "What the 30-seed run measured"), not required.
 """
 
 import json
@@ -25,27 +27,39 @@ def thirty(tmp_path_factory):
     assert main([*args, "--out", str(out)]) == 0
     data = json.loads((out / "compare.json").read_text())
     rows = {(r["policy"], r["metric"]): r for r in data["rows"]}
-    return rows, data["per_seed"]
+    # each arm's folder is its label and a hash (cells/none-1a2b3c/seed_0/...)
+    cells = {
+        (p, s): json.loads(next(out.glob(f"cells/{p}-*/seed_{s}/summary.json")).read_text())
+        for p in ("none", "luld", "mwcb")
+        for s in range(30)
+    }
+    return rows, cells
 
 
-def test_luld_lowers_the_mean_maximum_drawdown_with_a_ci_below_zero(thirty):
-    rows, _ = thirty
-    r = rows[("luld", "max_drawdown")]
-    assert r["n_seeds"] == 30
-    assert r["diff_hi"] < 0 and r["p_value"] < 0.05
+def test_every_arm_has_30_paired_seeds(thirty):
+    rows, cells = thirty
+    for policy in ("luld", "mwcb"):
+        r = rows[(policy, "max_drawdown")]
+        assert r["n_seeds"] == 30 and r["diff_lo"] <= r["diff"] <= r["diff_hi"]
+    # every arm ran version 4 with stop logic in force (the scenario's own rule, first),
+    # the tested rule on top
+    for (policy, _), s in cells.items():
+        names = [p["name"] for p in s["params"]["policy"]]
+        assert s["version"] == 4
+        assert names == ["stop_logic"] + ([] if policy == "none" else [policy])
 
 
-def test_breakers_halt_every_crash_once_and_cost_volume(thirty):
-    rows, per_seed = thirty
-    halted = per_seed["mwcb"]["seconds_halted"]
-    # the day is 4% down at the open: level 1 (7% from the previous close) fires in
-    # every session, for 15 minutes (twice 15 when level 2 is reached too)
-    assert all(h in (900.0, 1800.0) for h in halted)
-    # the cost: fewer contracts traded, with an interval below zero
-    assert rows[("mwcb", "volume")]["diff_hi"] < 0
-    # the effect: a lower mean maximum drawdown. At 30 seeds its interval reaches zero
-    # (measured -1.55 pp [-3.10, +0.10], p = 0.069); at 100 seeds it excludes zero
-    # (-1.10 pp [-1.92, -0.23], p = 0.014), so only the sign is pinned here
-    assert rows[("mwcb", "max_drawdown")]["diff"] < 0
-    # LULD never pauses here: limit states end within 15 s (buyers lift the band)
-    assert set(per_seed["luld"]["seconds_halted"]) == {0.0}
+def test_halted_time_is_each_rules_own(thirty):
+    _, cells = thirty
+    for (policy, seed), s in cells.items():
+        stop = 5.0 * s["stop_logic_pauses"]
+        if policy == "none":
+            assert s["seconds_halted"] == pytest.approx(stop), seed
+        elif policy == "luld":
+            # a pause due during a stop-logic pause starts then: their overlap counts once
+            pauses = 300.0 * s["luld_pauses"]
+            assert pauses <= s["seconds_halted"] <= pauses + stop, seed
+        else:  # a level fired before 15:25 halts 15 minutes; none closes the market here
+            assert not s["market_closed_by_mwcb"]
+            assert s["seconds_halted"] - stop in (0.0, 900.0, 1800.0), seed
+            assert s["seconds_halted"] - stop <= 900.0 * s["mwcb_levels_fired"], seed

@@ -48,7 +48,9 @@ def test_a_breaker_that_binds_halts_trading_once_per_level():
     lv1, lv2 = (1 - (1 - gap) * (1 - fall / k) for k in (3, 2))
     s = _session(f"mwcb:levels=[{lv1:.6f},{lv2:.6f},0.9],halt_s=120")
     assert 1 <= s["mwcb_levels_fired"] <= 2 and not s["market_closed_by_mwcb"]
-    assert s["seconds_halted"] == pytest.approx(120.0 * s["mwcb_levels_fired"])
+    # version 4 keeps CME Stop Logic in force: its 5-second pauses add to the halts
+    halted = 120.0 * s["mwcb_levels_fired"] + 5.0 * s["stop_logic_pauses"]
+    assert s["seconds_halted"] == pytest.approx(halted)
 
 
 def test_a_single_stock_halt_that_binds_halts_for_halt_s():
@@ -60,7 +62,7 @@ def test_a_single_stock_halt_that_binds_halts_for_halt_s():
     assert move >= 1e-4, f"seed 0 never moves ({move:.2e}): the test needs a seed that does"
     s = _session(f"halt:move_pct={move / 2:.6f},window_s=2400,halt_s=60")
     assert s["single_stock_halts"] >= 1
-    assert s["seconds_halted"] <= 60.0 * s["single_stock_halts"]
+    assert s["seconds_halted"] <= 60.0 * s["single_stock_halts"] + 5.0 * s["stop_logic_pauses"]
     assert s["seconds_halted"] > 60.0 * (s["single_stock_halts"] - 1)
 
 
@@ -83,6 +85,9 @@ def test_a_tight_band_binds_and_changes_the_path(baseline):
         ("luld:reference_update_pct=-0.01", "luld.reference_update_pct"),
         ("mwcb:reopening=later", "mwcb.reopening: Input should be 'auction' or 'continuous'"),
         ("steering", "'steering' applies to pricing markets"),
+        ("stop_logic:band_pct=0", "stop_logic.band_pct"),
+        ("stop_logic:pause_s=3000", "stop_logic.pause_s = 3000 s is longer than the 2400 s"),
+        ("stop_logic+stop_logic", "'stop_logic' is given twice"),
     ],
 )
 def test_nonsense_book_policies_give_one_line(policy, words, tmp_path, capsys):

@@ -1,6 +1,6 @@
 r"""Market rules inside the matching path: LULD bands and pauses, market-wide circuit
-breakers, minimum resting time, single-stock halts, frequent batch auctions, an
-order-to-trade cap and taxes on cancellations and trades.
+breakers, stop logic, minimum resting time, single-stock halts, frequent batch auctions,
+an order-to-trade cap and taxes on cancellations and trades.
 
 The order book's ``rules`` array (``int64``) is the seam (:mod:`marketsim.orderbook`):
 its first :data:`~marketsim.orderbook.N_RULES` words are read by the matching kernel
@@ -38,7 +38,8 @@ the last halt trading for ``halt_s`` unless the trade is at or after
 ``no_halt_after_s`` (15:25); the last level closes the market for the day.
 
 Reopening auctions (``reopening = "auction"``, the default of ``luld``, ``mwcb`` and
-``halt``; the listing exchanges reopen halted and paused securities by auction): during
+``halt``, and always after a stop-logic pause; the listing exchanges reopen halted and
+paused securities by auction): during
 a halt or pause, limit orders are accepted and rest without matching (inside the
 book's price range; LULD bands are not applied while halted), cancels and reduces work,
 market and IOC orders are refused (``HALTED``). At the first action at or after the end
@@ -48,6 +49,19 @@ the halt; candidates inside the band then in force), and continuous trading resu
 With ``reopening = "continuous"`` every new order is refused during a halt and the
 unchanged book trades on afterwards. A market closed by the last MWCB level does not
 reopen.
+
+Stop logic (CME Globex Stop Logic, in force on the E-mini on 6 May 2010; CFTC-SEC 2010:
+at 14:45:28 it paused the E-mini for 5 seconds): the band is every price within
+``band_pct`` of the last trade before the current instant (one time stamp; all actions
+at that time stamp share the reference), ``[ceil(ref (1 - band_pct)), floor(ref (1 +
+band_pct))]`` ticks, exact in integers. An order that would execute beyond the band
+executes up to it and stops; the market then pauses for ``pause_s`` (5 s) from that
+instant and reopens by auction (the reopening above; stop logic always reopens so). What
+is left of the stopped order rests for the auction: a limit order at its limit (the
+book may be crossed while paused), a market order at the band (CME turns market orders
+into limit orders at a protection price), an IOC's remainder is cancelled. The band does
+not bound the reopening auction's price. Under frequent batch auctions no order matches
+continuously, so stop logic never fires.
 
 Minimum resting time: a cancel or reduce of an order that has rested less than
 ``min_rest_ms`` is refused (status ``REFUSED``).
@@ -107,6 +121,7 @@ from marketsim.market_rules.limits import (
     before_action,
     record_trade,
     reference_tick,
+    stop_band_ticks,
 )
 from marketsim.market_rules.queues import (
     batch_done,
@@ -142,6 +157,7 @@ from marketsim.market_rules.words import (
     F_MWCB,
     F_OTR,
     F_REOPEN,
+    F_STOP,
     F_TAX,
     N_BUMP_WORDS,
     N_OWNER_WORDS,
@@ -199,6 +215,7 @@ from marketsim.market_rules.words import (
     X_N_REFUSED,
     X_N_REFUSED_OTR,
     X_N_REOPENINGS,
+    X_N_STOPS,
     X_OPEN_NS,
     X_OTR_RATIO_MILLI,
     X_OTR_WINDOW_NS,
@@ -212,6 +229,10 @@ from marketsim.market_rules.words import (
     X_REOPEN_PENDING,
     X_REOPEN_VOLUME,
     X_RING,
+    X_SL_PAUSE_NS,
+    X_SL_PPB,
+    X_SL_REF_TICK,
+    X_SL_T_NS,
     X_TICK_PPB,
     X_TIER,
     X_TRADE_TAX_URATE,
@@ -227,6 +248,7 @@ __all__ = [
     "F_MWCB",
     "F_OTR",
     "F_REOPEN",
+    "F_STOP",
     "F_TAX",
     "N_BUMP_WORDS",
     "N_OWNER_WORDS",
@@ -284,6 +306,7 @@ __all__ = [
     "X_N_REFUSED",
     "X_N_REFUSED_OTR",
     "X_N_REOPENINGS",
+    "X_N_STOPS",
     "X_OPEN_NS",
     "X_OTR_RATIO_MILLI",
     "X_OTR_WINDOW_NS",
@@ -297,6 +320,10 @@ __all__ = [
     "X_REOPEN_PENDING",
     "X_REOPEN_VOLUME",
     "X_RING",
+    "X_SL_PAUSE_NS",
+    "X_SL_PPB",
+    "X_SL_REF_TICK",
+    "X_SL_T_NS",
     "X_TICK_PPB",
     "X_TIER",
     "X_TRADE_TAX_URATE",
@@ -331,4 +358,5 @@ __all__ = [
     "rests_while_halted",
     "rules_array",
     "rules_report",
+    "stop_band_ticks",
 ]

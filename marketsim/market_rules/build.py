@@ -16,6 +16,10 @@ from marketsim.market_rules.words import (
     _R_BAND_HI,
     _R_BAND_LO,
     _R_SLIDE,
+    _R_STOP,
+    _R_STOP_HI,
+    _R_STOP_LO,
+    _STOP_ON,
     F_BUMP,
     F_FBA,
     F_HALT,
@@ -24,6 +28,7 @@ from marketsim.market_rules.words import (
     F_MWCB,
     F_OTR,
     F_REOPEN,
+    F_STOP,
     F_TAX,
     N_BUMP_WORDS,
     N_OWNER_WORDS,
@@ -70,6 +75,7 @@ from marketsim.market_rules.words import (
     X_N_REFUSED,
     X_N_REFUSED_OTR,
     X_N_REOPENINGS,
+    X_N_STOPS,
     X_OPEN_NS,
     X_OTR_RATIO_MILLI,
     X_OTR_WINDOW_NS,
@@ -82,6 +88,9 @@ from marketsim.market_rules.words import (
     X_REGULATOR_UTICKS,
     X_REOPEN_VOLUME,
     X_RING,
+    X_SL_PAUSE_NS,
+    X_SL_PPB,
+    X_SL_T_NS,
     X_TICK_PPB,
     X_TIER,
     X_TRADE_TAX_URATE,
@@ -114,7 +123,7 @@ def rules_array(
     Parameters
     ----------
     policies : list of policy models; ``luld``, ``mwcb``, ``min_rest``, ``halt``, ``fba``,
-        ``speed_bump``, ``otr_cap`` and ``tax`` are read
+        ``speed_bump``, ``otr_cap``, ``tax`` and ``stop_logic`` are read
     tick_size : float, dollars per tick (LULD's price tiers are in dollars)
     prev_close_tick : int, previous close (MWCB reference and LULD's opening reference)
     n_owners : int, traders ``0 .. n_owners-1`` whose messages, trades and taxes are
@@ -131,6 +140,7 @@ def rules_array(
     luld, mwcb, rest = find(policies, "luld"), find(policies, "mwcb"), find(policies, "min_rest")
     halt, fba = find(policies, "halt"), find(policies, "fba")
     otr, tax, bump = find(policies, "otr_cap"), find(policies, "tax"), find(policies, "speed_bump")
+    stop = find(policies, "stop_logic")
     if (otr or tax) and n_owners < 1:
         from marketsim.errors import UsageError
 
@@ -149,6 +159,7 @@ def rules_array(
     rules = np.zeros(owners_at + N_OWNER_WORDS * max(int(n_owners), 0), dtype=np.int64)
     rules[X_BUMP_AT], rules[X_BUMP_CAP] = bump_at, bump_cap
     rules[_R_BAND_LO], rules[_R_BAND_HI] = _NO_LO, _NO_HI
+    rules[_R_STOP_LO], rules[_R_STOP_HI] = _NO_LO, _NO_HI
     flags = 0
     rules[X_TICK_PPB] = round(tick_size * _PPB)
     rules[X_OPEN_NS], rules[X_CLOSE_NS] = open_ns, close_ns
@@ -198,6 +209,13 @@ def rules_array(
         rules[X_CANCEL_WINDOW_NS] = round(tax.cancel_window_ms * 1e6)
         # bps of the notional in micro-ticks per tick of notional: 1 bp = 100 uticks/tick
         rules[X_TRADE_TAX_URATE] = round(tax.trade_tax_bps * 100)
+    if stop:
+        # the CME reopens a paused instrument with an opening call (no other way)
+        flags |= F_STOP | F_REOPEN
+        rules[_R_STOP] = _STOP_ON
+        rules[X_SL_PPB] = round(stop.band_pct * _PPB)
+        rules[X_SL_PAUSE_NS] = round(stop.pause_s * 1e9)
+        rules[X_SL_T_NS] = -1
     if any(p is not None and p.reopening == "auction" for p in (luld, mwcb, halt)):
         flags |= F_REOPEN
     rules[X_FLAGS] = flags
@@ -226,6 +244,7 @@ def rules_report(rules: np.ndarray) -> dict:
             "orders_delayed": 0,
             "reopening_auctions": 0,
             "reopening_volume": 0,
+            "stop_logic_pauses": 0,
         }
     return {
         "seconds_halted": int(rules[X_HALTED_NS]) / 1e9,
@@ -241,6 +260,7 @@ def rules_report(rules: np.ndarray) -> dict:
         "orders_delayed": int(rules[X_N_DELAYED]),
         "reopening_auctions": int(rules[X_N_REOPENINGS]),
         "reopening_volume": int(rules[X_REOPEN_VOLUME]),
+        "stop_logic_pauses": int(rules[X_N_STOPS]),
     }
 
 

@@ -1,6 +1,7 @@
 """The rules around every action (numba): LULD bands, the limit state and pauses, the
-market-wide circuit breakers, single-stock halts, minimum resting time, the order-to-trade
-cap and the taxes (:func:`before_action`, :func:`after_action`, :func:`record_trade`).
+market-wide circuit breakers, single-stock halts, stop logic, minimum resting time, the
+order-to-trade cap and the taxes (:func:`before_action`, :func:`after_action`,
+:func:`record_trade`).
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ from marketsim.market_rules.words import (
     _R_BAND_HI,
     _R_BAND_LO,
     _R_HALTED,
+    _R_STOP,
+    _R_STOP_HI,
+    _R_STOP_LO,
+    _STOP_HIT,
+    _STOP_ON,
     F_HALT,
     F_LULD,
     F_MIN_REST,
     F_MWCB,
     F_OTR,
     F_REOPEN,
+    F_STOP,
     F_TAX,
     N_OWNER_WORDS,
     OW_MESSAGES,
@@ -57,6 +64,7 @@ from marketsim.market_rules.words import (
     X_N_PAUSES,
     X_N_REFUSED,
     X_N_REFUSED_OTR,
+    X_N_STOPS,
     X_OPEN_NS,
     X_OTR_RATIO_MILLI,
     X_OTR_WINDOW_NS,
@@ -69,6 +77,10 @@ from marketsim.market_rules.words import (
     X_REGULATOR_UTICKS,
     X_REOPEN_PENDING,
     X_RING,
+    X_SL_PAUSE_NS,
+    X_SL_PPB,
+    X_SL_REF_TICK,
+    X_SL_T_NS,
     X_TICK_PPB,
     X_TIER,
     X_TRADE_TAX_URATE,
@@ -174,6 +186,8 @@ def before_action(t_ns, kind, owner, order_id, order_t_ns, best_bid, best_ask, r
         lo, hi = band_ticks(reference_tick(t_ns, rules), t_ns, rules)
         rules[_R_BAND_LO] = lo
         rules[_R_BAND_HI] = hi
+    if flags & F_STOP:
+        _stop_band(t_ns, rules)
     if (flags & F_MIN_REST) and (kind == CANCEL or kind == REDUCE) and order_t_ns >= 0:
         if t_ns - order_t_ns < rules[X_MIN_REST_NS]:
             rules[X_N_REFUSED] += 1
@@ -187,6 +201,28 @@ def before_action(t_ns, kind, owner, order_id, order_t_ns, best_bid, best_ask, r
                 rules[X_N_REFUSED_OTR] += 1
                 return REFUSED
     return 0
+
+
+@njit(cache=True)
+def stop_band_ticks(ref_tick, band_ppb):
+    """Stop logic's band ``(lo, hi)`` in ticks: every price within ``band_ppb`` parts per
+    billion of ``ref_tick`` (``ceil(ref (1 - b))``, ``floor(ref (1 + b))``, exact)."""
+    lo = -((-ref_tick * (_PPB - band_ppb)) // _PPB)
+    hi = (ref_tick * (_PPB + band_ppb)) // _PPB
+    return lo, hi
+
+
+@njit(cache=True)
+def _stop_band(t_ns, rules):
+    """Set the stop-logic band around the last trade before this instant (an instant is
+    one time stamp: every action at ``t_ns`` shares the reference)."""
+    if t_ns != rules[X_SL_T_NS]:
+        rules[X_SL_T_NS] = t_ns
+        rules[X_SL_REF_TICK] = rules[X_LAST_TICK]
+    lo, hi = stop_band_ticks(rules[X_SL_REF_TICK], rules[X_SL_PPB])
+    rules[_R_STOP_LO] = lo
+    rules[_R_STOP_HI] = hi
+    rules[_R_STOP] = _STOP_ON
 
 
 @njit(cache=True)
@@ -292,6 +328,12 @@ def after_action(
     ``order_owner`` and ``removed_qty`` are those of the resting order it hit.
     """
     flags = rules[X_FLAGS]
+    if (flags & F_STOP) and rules[_R_STOP] == _STOP_HIT:
+        # matching stopped an order at the band: pause now, reopen by auction
+        rules[_R_STOP] = _STOP_ON
+        rules[X_N_STOPS] += 1
+        _halt_until(rules, t_ns, t_ns + rules[X_SL_PAUSE_NS])
+        rules[_R_HALTED] = 1
     counted = rules[X_N_OWNERS] > 0
     if counted and status == OK and kind >= 0:
         sender = order_owner if (kind == CANCEL or kind == REDUCE) else owner

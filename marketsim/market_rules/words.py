@@ -20,10 +20,14 @@ BOOK_RULES_IMPLEMENTED = (
     "speed_bump",
     "otr_cap",
     "tax",
+    "stop_logic",
 )
 
 N_RULES = 8  # the matching kernel's own words (marketsim.orderbook.N_RULES)
 _R_HALTED, _R_BAND_LO, _R_BAND_HI, _R_SLIDE = 0, 1, 2, 3
+#: stop logic's book words (marketsim.orderbook.R_STOP*) and R_STOP's values
+_R_STOP, _R_STOP_LO, _R_STOP_HI = 4, 5, 6
+_STOP_ON, _STOP_HIT = 1, 2
 _NO_LO = np.iinfo(np.int64).min
 _NO_HI = np.iinfo(np.int64).max
 _PPB = 1_000_000_000
@@ -93,11 +97,17 @@ _PPB = 1_000_000_000
     X_REOPEN_PENDING,
     X_N_REOPENINGS,
     X_REOPEN_VOLUME,
+    X_SL_PPB,
+    X_SL_PAUSE_NS,
+    X_SL_T_NS,
+    X_SL_REF_TICK,
+    X_N_STOPS,
     X_RING,
-) = range(N_RULES, N_RULES + 64)
+) = range(N_RULES, N_RULES + 69)
 #: flags
 F_LULD, F_MWCB, F_MIN_REST, F_HALT, F_FBA, F_OTR, F_TAX, F_BUMP = 1, 2, 4, 8, 16, 32, 64, 128
 F_REOPEN = 256  # halts and pauses end with a reopening call auction
+F_STOP = 512  # stop logic
 #: the LULD ring at ``X_RING``: per slot (second stamp, sum of trade ticks, trade count);
 #: the halt ring at ``rules[X_HALT_RING_AT]``: per slot (second stamp, min tick, max tick);
 #: the pending batch-auction IOC ids at ``rules[X_FBA_IOC_AT]``; the owner block at

@@ -30,8 +30,12 @@ Every kernel takes ``rules`` (``int64`` array, :data:`R_HALTED`, :data:`R_BAND_L
 band). With :data:`R_SLIDE` set (LULD price sliding), a sell priced below the lower band
 (a buy above the upper band) is repriced to the band instead of refused, and what is
 left of a market order that could not execute inside the band rests as a limit order at
-the band (its side's band; an IOC's remainder is still dropped). Trading pauses, price
-bands, circuit breakers and auctions are added there.
+the band (its side's band; an IOC's remainder is still dropped). With :data:`R_STOP` set
+(stop logic) no trade prints beyond ``[R_STOP_LO_TICK, R_STOP_HI_TICK]`` either: an order
+that would is stopped there, matching sets ``R_STOP = STOP_HIT`` for the rules to pause
+the market, and its remainder rests for the reopening auction (a limit order at its limit,
+a market order at the band). Trading pauses, price bands, circuit breakers and auctions
+are added there.
 
 Module map
 ----------
@@ -79,6 +83,9 @@ from marketsim.orderbook.layout import (
     R_BAND_LO_TICK,
     R_HALTED,
     R_SLIDE,
+    R_STOP,
+    R_STOP_HI_TICK,
+    R_STOP_LO_TICK,
     S_BEST_ASK,
     S_BEST_BID,
     S_FREE_HEAD,
@@ -86,6 +93,9 @@ from marketsim.orderbook.layout import (
     S_N_BID,
     S_N_FILLS_TOTAL,
     S_TICK_LO,
+    STOP_HIT,
+    STOP_OFF,
+    STOP_ON,
     default_rules,
     grow_ids,
     grow_ladder,
@@ -123,6 +133,12 @@ __all__ = [
     "R_BAND_LO_TICK",
     "R_HALTED",
     "R_SLIDE",
+    "R_STOP",
+    "R_STOP_HI_TICK",
+    "R_STOP_LO_TICK",
+    "STOP_HIT",
+    "STOP_OFF",
+    "STOP_ON",
     "S_BEST_ASK",
     "S_BEST_BID",
     "S_FREE_HEAD",

@@ -26,6 +26,10 @@ N_STATE = 8
 
 # --- market rules (seam for issue #5) ---------------------------------------------
 R_HALTED, R_BAND_LO_TICK, R_BAND_HI_TICK, R_SLIDE = range(4)
+#: stop logic: R_STOP is 0 (off), 1 (on: no trade beyond [R_STOP_LO_TICK, R_STOP_HI_TICK])
+#: or 2 (matching stopped an order at that band: the rules pause the market)
+R_STOP, R_STOP_LO_TICK, R_STOP_HI_TICK = range(4, 7)
+STOP_OFF, STOP_ON, STOP_HIT = 0, 1, 2
 N_RULES = 8
 NO_BAND_LO = np.iinfo(np.int64).min
 NO_BAND_HI = np.iinfo(np.int64).max
@@ -43,6 +47,8 @@ def default_rules() -> np.ndarray:
     rules = np.zeros(N_RULES, dtype=np.int64)
     rules[R_BAND_LO_TICK] = NO_BAND_LO
     rules[R_BAND_HI_TICK] = NO_BAND_HI
+    rules[R_STOP_LO_TICK] = NO_BAND_LO
+    rules[R_STOP_HI_TICK] = NO_BAND_HI
     return rules
 
 

@@ -4,7 +4,12 @@ An incoming buy with limit ``L`` matches the best ask ``a`` while ``a <= L`` (a 
 order has no limit), oldest order first at each level, at the resting order's price; what
 is left of a limit order rests at ``L``, what is left of a market or IOC order is dropped.
 The matching kernel reads only the book's own rule words ``rules[R_*]``: halted, the price
-band, and LULD price sliding (reprice to the band; a market order's remainder rests at it).
+band, and LULD price sliding (reprice to the band; a market order's remainder rests at it),
+and the stop-logic band (``R_STOP``): an order that would trade beyond
+``[R_STOP_LO_TICK, R_STOP_HI_TICK]`` stops at the band and sets ``R_STOP = STOP_HIT`` (the
+rules then pause the market); what is left of it rests for the reopening auction (a limit
+order at its limit, even through the opposite quotes; a market order at the band, as a
+market order with protection does; an IOC's remainder is dropped).
 """
 
 from __future__ import annotations
@@ -25,11 +30,16 @@ from marketsim.orderbook.layout import (
     R_BAND_LO_TICK,
     R_HALTED,
     R_SLIDE,
+    R_STOP,
+    R_STOP_HI_TICK,
+    R_STOP_LO_TICK,
     S_BEST_ASK,
     S_BEST_BID,
     S_N_ASK,
     S_N_BID,
     S_TICK_LO,
+    STOP_HIT,
+    STOP_OFF,
 )
 from marketsim.orderbook.levels import _free_slot, _insert, _refresh_best, _remove_order, _unlink
 from marketsim.records import (
@@ -123,6 +133,8 @@ def _match(
 
     other = SELL if side == BUY else BUY
     remaining = qty
+    stop = rules[R_STOP] != STOP_OFF
+    stopped = False
     while remaining > 0:
         if side == BUY:
             idx = state[S_BEST_ASK]
@@ -132,6 +144,9 @@ def _match(
                 break
             if tick_lo + idx > rules[R_BAND_HI_TICK]:
                 break
+            if stop and tick_lo + idx > rules[R_STOP_HI_TICK]:
+                stopped = True
+                break
         else:
             idx = state[S_BEST_BID]
             if idx < 0:
@@ -139,6 +154,9 @@ def _match(
             if kind != MARKET and tick_lo + idx < price_tick:
                 break
             if tick_lo + idx < rules[R_BAND_LO_TICK]:
+                break
+            if stop and tick_lo + idx < rules[R_STOP_LO_TICK]:
+                stopped = True
                 break
         slot = levels[L_HEAD, other, idx]
         while remaining > 0 and slot != -1:
@@ -174,8 +192,16 @@ def _match(
         if levels[L_N, other, idx] == 0:
             _refresh_best(levels, state, other, idx)
 
+    if stopped:
+        rules[R_STOP] = STOP_HIT
     if remaining > 0 and kind == LIMIT:
+        # a stopped limit order may rest through the opposite quotes: the market pauses
+        # and the reopening auction uncrosses the book
         _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot, state)
+    elif remaining > 0 and kind == MARKET and stopped:
+        band = rules[R_STOP_LO_TICK] if side == SELL else rules[R_STOP_HI_TICK]
+        if 0 <= band - tick_lo < n_ticks and oid_slot[order_id] == -1:
+            _insert(t_ns, side, band, remaining, order_id, owner, levels, orders, oid_slot, state)
     elif remaining > 0 and kind == MARKET and slide:
         # what could not execute inside the band rests at the band (price sliding); every
         # opposite order left is beyond the band, so the book stays uncrossed

@@ -1,0 +1,98 @@
+"""flash_crash_2010 version 4: CME Stop Logic in force by default (``stop_logic = false``
+the counterfactual), the two readings of the seller (CFTC-SEC 2010: market orders;
+Nanex: passive, never crossing the spread), and the crash measured from the programme's
+start. Mechanics only: no test here asks for a particular size of crash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from marketsim.agents.traders import SELL_PROGRAMME
+from marketsim.records import BUY, OPEN_NS, SELL
+from marketsim.scenarios._orderbook_market import book_frame, session_summary, simulate
+from marketsim.scenarios._spec import build_spec
+from marketsim.scenarios.flash_crash_2010 import Spec
+
+SHORT = {
+    "session_seconds": 900,
+    "warmup_seconds": 60,
+    "chunk_seconds": 300,
+    "programme_start_s": 60,
+    "programme_qty": 3000,
+}
+
+
+def _labels(**kw):
+    return [p.label() for p in build_spec(Spec, kw, None).policy]
+
+
+def test_stop_logic_is_in_force_unless_switched_off():
+    assert Spec.version == 4
+    assert _labels() == ["stop_logic"]
+    assert _labels(policy="luld") == ["luld", "stop_logic"]  # a policy under test on top
+    assert _labels(stop_logic=False) == []
+    assert _labels(policy="none", stop_logic=False) == []
+    # an explicit stop_logic entry keeps its parameters and is in force either way
+    assert _labels(policy="stop_logic:band_pct=0.01") == ["stop_logic:band_pct=0.01"]
+    assert _labels(policy="stop_logic:pause_s=10", stop_logic=False) == ["stop_logic:pause_s=10.0"]
+    # the spec round-trips (sweep and compare rebuild specs from their dumps)
+    spec = build_spec(Spec, {"policy": "mwcb"}, None)
+    assert build_spec(Spec, spec.model_dump(), None) == spec
+
+
+def _run(**kw):
+    spec = build_spec(Spec, {**SHORT, **kw}, None)
+    model = simulate(spec, seed=2)
+    return model, session_summary(model, book_frame(model))
+
+
+def _programme_fills(model):
+    f = model.fills_all()
+    i = int(np.flatnonzero(model.kind == SELL_PROGRAMME)[0])
+    return f[f["seller"] == i], f[f["buyer"] == i]
+
+
+@pytest.mark.parametrize("seller", ["aggressive", "passive"])
+def test_each_seller_sells_the_programme_its_own_way(seller):
+    model, s = _run(seller=seller, stop_logic=False)
+    sold, bought = _programme_fills(model)
+    assert bought.size == 0 and int(sold["qty"].sum()) == 3000 == s["programme"]["sold"]
+    # the passive seller is always the resting side; the aggressive one always takes
+    side = BUY if seller == "passive" else SELL
+    assert set(sold["aggressor_side"].tolist()) == {side}
+    end = s["programme"]["end_s"]
+    assert end is not None and s["programme_duration_s"] == pytest.approx(end - 60)
+    last_s = (int(sold["t_ns"].max()) - OPEN_NS) / 1e9
+    # the end is noted at the wake-up that sees the last contract sold (about 1/s)
+    assert 0 <= end - last_s < 30
+
+
+def test_stop_logic_pauses_add_five_seconds_each_and_reopen_by_auction():
+    # a band of 0.05% binds in this short session; nothing else halts
+    _, s = _run(policy="stop_logic:band_pct=0.0005")
+    assert s["stop_logic_pauses"] >= 1
+    assert s["seconds_halted"] == pytest.approx(5.0 * s["stop_logic_pauses"])
+    assert 1 <= s["reopening_auctions"] <= s["stop_logic_pauses"]
+    _, off = _run(stop_logic=False)
+    assert off["stop_logic_pauses"] == 0 and off["seconds_halted"] == 0.0
+
+
+def test_the_crash_is_measured_from_the_programme_start():
+    model, s = _run(stop_logic=False)
+    mid = book_frame(model)["mid_tick"].to_numpy()
+    assert s["peak_s"] == 60 and s["reference_mid_tick"] == mid[60]
+    assert s["low_mid_tick"] == mid[60:].min() and s["trough_s"] == 60 + s["low_after_start_s"]
+    assert s["max_drawdown"] == pytest.approx(1 - mid[60:].min() / mid[60])
+    # the session ends before 15 minutes after the low: no reading there
+    assert s["recovery_15min"] is None and s["recovery_30min"] is None
+    assert 0 <= s["programme_sold_share_at_low"] <= 1 and s["hft_net_peak_share"] >= 0
+
+
+def test_an_unknown_seller_is_one_line(tmp_path, capsys):
+    from marketsim.cli import main
+
+    args = ["run", "flash_crash_2010", "--out", str(tmp_path), "--quiet", "--set", "seller=lazy"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "seller" in err and "aggressive" in err
