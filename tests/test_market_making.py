@@ -1,0 +1,227 @@
+"""The market_making scenario: exact benchmarks, market mechanics, tie rules,
+reproducibility, the impulse-response control and bad input.
+
+Hand-computed benchmarks use the module's closed form with private values on [0, 1]:
+``Pi(b) = (1 - b) ((1 - pi) b - pi / 2)``, zero-profit ask ``pi / (2 (1 - pi))``,
+joint-profit ask ``1/2 + pi / (4 (1 - pi))`` (see :mod:`marketsim.mm_learning`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from numba import njit
+
+from marketsim.errors import UsageError
+from marketsim.mm_learning import (
+    MarketMakingSessions,
+    _client,
+    _winner,
+    benchmarks,
+    expected_profit,
+    profit_table,
+    zero_profit_ask,
+)
+from marketsim.rng import stream_states
+from marketsim.scenarios import build_spec
+from marketsim.scenarios.market_making import Spec, simulate
+
+FAST = {"beta": 5e-4, "conv_window": 2000, "max_periods": 200_000}
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+@pytest.mark.parametrize(
+    ("n", "tick", "pi", "competitive", "collusive", "zero_profit"),
+    [
+        # Pi(0.2) = 0.8 (0.14 - 0.15) < 0 <= Pi(0.3) = 0.7 (0.21 - 0.15) = 0.042;
+        # Pi(0.6) = 0.4 * 0.27 = 0.108 > Pi(0.7) = 0.102, Pi(0.5) = 0.1
+        (2, 0.1, 0.3, 0.3, 0.6, 3 / 14),
+        # Pi(0.25) = 0.75 * 0.025 > 0; Pi(0.6) = 0.108 > Pi(0.65) = 0.35 * 0.305
+        (2, 0.05, 0.3, 0.25, 0.6, 3 / 14),
+        # Pi(0.1) = 0.9 * 0.04 = 0.036 > 0 > Pi(0) = -0.05; Pi(0.5) = 0.2 > Pi(0.6) = 0.196
+        (4, 0.1, 0.1, 0.1, 0.5, 0.1 / 1.8),
+        # Pi(0.5) = 0 exactly: the zero-profit ask is on the grid; Pi(0.75) = 0.03125
+        (2, 0.25, 0.5, 0.5, 0.75, 0.5),
+    ],
+)
+def test_benchmarks_hand_computed(n, tick, pi, competitive, collusive, zero_profit):
+    b = benchmarks(n, tick, pi)
+    assert b["competitive_ask"] == pytest.approx(competitive)
+    assert b["collusive_ask"] == pytest.approx(collusive)
+    assert b["zero_profit_ask"] == pytest.approx(zero_profit)
+    assert zero_profit_ask(pi) == pytest.approx(pi / (2 * (1 - pi)))
+    grid = np.arange(round(1 / tick) + 1) * tick
+    np.testing.assert_allclose(b["profit"], (1 - grid) * ((1 - pi) * grid - pi / 2), atol=1e-15)
+
+
+def test_nash_set_on_the_grid():
+    """Sharing a higher ask can beat undercutting alone: pi = 0.3, tick 0.05, two makers,
+    Pi(0.25) = 0.01875, Pi(0.3) = 0.042, Pi(0.35) = 0.65 * 0.095 = 0.061750: (0.25, 0.25)
+    is the lowest equilibrium, (0.3, 0.3) is one too (0.021 >= 0.01875), (0.35, 0.35) is
+    not (0.030875 < 0.042)."""
+    b = benchmarks(2, 0.05, 0.3)
+    np.testing.assert_allclose(b["profit"][5:8], [0.01875, 0.042, 0.06175], atol=1e-12)
+    assert b["nash_actions"] == [5, 6]
+    assert b["competitive_ask"] == pytest.approx(0.25)
+
+
+def test_profit_table_shares_ties():
+    grid = np.array([0.0, 0.5, 1.0])
+    table = profit_table(grid, 2, 0.3)
+    p = expected_profit(grid, 0.3)
+    # row j = a_1 + 3 a_2: (0.5, 0.5) is row 4, (0.5, 1.0) row 7, (1.0, 0.5) row 5
+    np.testing.assert_allclose(table[4], [p[1] / 2, p[1] / 2])
+    np.testing.assert_allclose(table[7], [p[1], 0.0])
+    np.testing.assert_allclose(table[5], [0.0, p[1]])
+
+
+@njit(cache=True)
+def _client_draws(ask, pi, rng, n):
+    s0, s1, s2, s3 = rng[0], rng[1], rng[2], rng[3]
+    buys = np.zeros(n, dtype=np.bool_)
+    gains = np.zeros(n)
+    for k in range(n):
+        buy, v, s0, s1, s2, s3 = _client(ask, pi, 1.0, s0, s1, s2, s3)
+        buys[k] = buy
+        if buy:
+            gains[k] = ask - v
+    return buys, gains
+
+
+@pytest.mark.parametrize("ask", [0.0, 0.3, 0.6, 0.95])
+def test_client_draws_match_expected_profit(ask):
+    """The kernel's client (value, type, private value) gives, on average, the
+    probability of a buy and the profit ``Pi(b)`` of the closed form (5 standard errors)."""
+    pi, n = 0.3, 200_000
+    buys, gains = _client_draws(ask, pi, stream_states(7, 0, 1)[0], n)
+    p_buy = pi / 2 * (ask < 1) + (1 - pi) * (1 - ask)
+    assert abs(buys.mean() - p_buy) < 5 * np.sqrt(p_buy * (1 - p_buy) / n)
+    assert abs(gains.mean() - expected_profit(ask, pi)) < 5 * gains.std() / np.sqrt(n)
+
+
+@njit(cache=True)
+def _winner_draws(acts, best, age, tie, rng, draws):
+    s0, s1, s2, s3 = rng[0], rng[1], rng[2], rng[3]
+    out = np.empty(draws, dtype=np.int64)
+    for k in range(draws):
+        w, s0, s1, s2, s3 = _winner(acts, best, age, tie, s0, s1, s2, s3)
+        out[k] = w
+    return out
+
+
+def _winners(acts, age, tie, draws=4000):
+    acts = np.asarray(acts, dtype=np.int64)
+    age = np.asarray(age, dtype=np.int64)
+    out = _winner_draws(acts, int(acts.min()), age, tie, stream_states(3, 0, 1)[0], draws)
+    return np.bincount(out + 1, minlength=acts.size + 1)  # slot 0 = shared
+
+
+def test_tie_rules():
+    # split: the unit is shared (no single winner)
+    assert _winners([2, 2, 5], [0, 0, 0], 0, draws=10)[0] == 10
+    # time priority: the oldest unchanged quote at the best ask trades
+    counts = _winners([2, 2, 2, 5], [3, 7, 1, 9], 1)
+    assert counts[2] == 4000
+    # equal ages (both re-quoted this period): random arrival order, half each
+    counts = _winners([2, 2, 5], [4, 4, 9], 1)
+    assert counts[3] == 0 and abs(counts[1] - 2000) < 5 * np.sqrt(1000)
+    # random: uniform over the makers at the best ask, whatever their ages
+    counts = _winners([1, 4, 1, 1], [9, 0, 0, 0], 2, draws=6000)
+    assert counts[2] == 0
+    for i in (1, 3, 4):
+        assert abs(counts[i] - 2000) < 5 * np.sqrt(6000 * (1 / 3) * (2 / 3))
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def _arrays(lr: MarketMakingSessions) -> list[np.ndarray]:
+    return [lr.Q, lr.strategy, lr.last_acts, lr.t, lr.status, lr.rng, lr.age, lr.last_trade]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"learner": "informed", "tie": "time", "trade_state": True, "n_makers": 3}],
+)
+def test_same_bytes_on_one_and_two_threads(extra):
+    spec = Spec(**FAST, **extra)
+    frames = []
+    for threads in (1, 2):
+        frame, impulse, model = simulate(spec, sessions=5, seed=11, threads=threads)
+        frames.append((frame, impulse, [a.copy() for a in _arrays(model.learners)]))
+    (f1, i1, a1), (f2, i2, a2) = frames
+    assert f1.equals(f2, null_equal=True)
+    assert i1.equals(i2)
+    for x, y in zip(a1, a2, strict=True):
+        assert x.tobytes() == y.tobytes()
+    assert (f1["periods"] > 0).all()
+
+
+def test_chunks_equal_one_call_and_sessions_keep_their_stream():
+    kw = {"beta": 5e-4, "conv_window": 2000, "max_periods": 60_000, "tie": "random"}
+    one = MarketMakingSessions(seed=4, sessions=3, **kw)
+    one.advance(10**9)
+    chunked = MarketMakingSessions(seed=4, sessions=3, **kw)
+    while chunked.running:
+        chunked.advance(777)
+    for x, y in zip(_arrays(one), _arrays(chunked), strict=True):
+        assert x.tobytes() == y.tobytes()
+    # session 2 of a 3-session run is session 0 of a run that starts at 2
+    alone = MarketMakingSessions(seed=4, sessions=1, start=2, **kw)
+    alone.advance(10**9)
+    assert alone.Q[0].tobytes() == one.Q[2].tobytes()
+
+
+def test_impulse_control_without_rivals_in_the_state_shows_no_punishment():
+    """With state = own last ask a maker cannot see the deviation, so its quotes after
+    it are those of the path without it: no response, no punishment, in every session.
+    With the rivals' quotes in the state, some sessions punish the undercut."""
+    own, _, _ = simulate(Spec(**FAST, state="own"), sessions=20, seed=5, threads=2)
+    assert (own["rival_response"] == 0).all()
+    assert not own["punished"].any()
+    quotes, impulse, _ = simulate(Spec(**FAST), sessions=20, seed=5, threads=2)
+    assert quotes["punished"].sum() > 0
+    # the deviation itself: maker 1 quotes below its rivals at t = 0
+    t0 = impulse.filter(pl.col("t") == 0)
+    dev = t0.filter(pl.col("maker") == 1)["ask"].to_numpy()
+    rival = t0.filter(pl.col("maker") == 2)["ask"].to_numpy()
+    assert ((dev < rival) | (dev == 0)).all()
+
+
+def test_memory_policy_makes_makers_stateless():
+    spec = build_spec(Spec, {}, ["policy=memory"])
+    assert spec.state_mode() == "none"
+    lr = MarketMakingSessions(state_mode="none", sessions=1)
+    assert lr.S == 1
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("sets", "needle"),
+    [
+        (["tick=0.3"], "tick 0.3 does not divide"),
+        (["pi=0.9"], "pi = 0.9"),
+        (["tick=0.5"], "markup index is undefined"),
+        (["policy=price_cap"], "does not apply to market_making"),
+        (["learner=smart"], "learner"),
+        (["n_makers=6", "tick=0.05"], "GiB per session"),
+    ],
+)
+def test_bad_parameters_name_the_field(sets, needle):
+    with pytest.raises(UsageError, match=needle):
+        build_spec(Spec, {}, sets)
+
+
+def test_cli_bad_tick_exits_2(capsys, tmp_path):
+    from marketsim.cli import main
+
+    code = main(["run", "market_making", "--set", "tick=0.3", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "tick" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
