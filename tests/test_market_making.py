@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 from numba import njit
 
+from marketsim.analysis.market_making import difference, interval
 from marketsim.errors import UsageError
 from marketsim.mm_learning import (
     MarketMakingSessions,
@@ -225,3 +226,108 @@ def test_cli_bad_tick_exits_2(capsys, tmp_path):
     assert code == 2
     assert "tick" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- findings
+#
+# The published findings the scenario is meant to reproduce, at two sizes: "suite"
+# (30 sessions, exploration decaying 50 times faster than Calvano's beta = 4e-6, a few
+# seconds each) and "validate" (100 sessions, beta = 2e-5; make validate). Each compares
+# mean markup indices over independent sessions with a 95% Welch interval. A finding the
+# model does not reproduce at default parameters is a strict xfail whose reason gives the
+# measured figures (see docs/tutorials/market-making.md); it is not tuned to pass.
+
+SIZES = {
+    "suite": (30, {"beta": 2e-4, "conv_window": 5000, "max_periods": 150_000}),
+    "validate": (100, {"beta": 2e-5, "conv_window": 20_000, "max_periods": 1_500_000}),
+}
+SIZE_PARAMS = ["suite", pytest.param("validate", marks=pytest.mark.validate)]
+_RUNS: dict = {}
+
+
+def _sessions(size: str, **params) -> pl.DataFrame:
+    key = (size, tuple(sorted(params.items())))
+    if key not in _RUNS:
+        n, learning = SIZES[size]
+        _RUNS[key] = simulate(Spec(**learning, **params), sessions=n, seed=0, threads=2)[0]
+    return _RUNS[key]
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_learned_markup_is_above_competitive(size):
+    """Colliard, Foucault & Lovo (2022): learning makers charge a markup over the
+    competitive ask (CI of the mean markup index above 0)."""
+    ci = interval(_sessions(size)["markup_index"])
+    assert ci["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_markup_falls_with_more_makers(size):
+    """CFL (2022): the markup falls as the number of market makers rises (2 vs 4)."""
+    d = difference(_sessions(size)["markup_index"], _sessions(size, n_makers=4)["markup_index"])
+    assert d["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_coarser_tick_gives_higher_markup(size):
+    """Cartea, Chang & Penalva (2022): a larger tick obstructs competition (0.2 vs 0.1)."""
+    d = difference(_sessions(size, tick=0.2)["markup_index"], _sessions(size)["markup_index"])
+    assert d["ci_lo"] > 0.0
+
+
+def _not_reproduced(why: str):
+    return pytest.mark.xfail(strict=True, reason=f"not reproduced by the model: {why}")
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param(
+            "suite",
+            marks=_not_reproduced("pi 0.1 gives 1.12 [1.06, 1.18], pi 0.3 gives 1.25 [1.18, 1.32]"),
+        ),
+        pytest.param("validate", marks=pytest.mark.validate),
+    ],
+)
+def test_weaker_adverse_selection_gives_higher_markup(size):
+    """CFL (2022): the markup is larger when adverse selection is weaker (pi 0.1 vs 0.3),
+    the opposite of what Nash play predicts."""
+    d = difference(_sessions(size, pi=0.1)["markup_index"], _sessions(size)["markup_index"])
+    assert d["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param(
+            "suite",
+            marks=_not_reproduced("informed 1.27 [1.12, 1.43] against basic 1.25 [1.18, 1.32]"),
+        ),
+        pytest.param("validate", marks=pytest.mark.validate),
+    ],
+)
+def test_market_knowledge_prices_closer_to_competitive(size):
+    """Guarino, Jehiel & Symons-Hicks (2025): basic market knowledge brings prices to
+    competitive levels; here: a lower markup index than the basic learner's."""
+    d = difference(
+        _sessions(size)["markup_index"], _sessions(size, learner="informed")["markup_index"]
+    )
+    assert d["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param(
+            "suite",
+            marks=_not_reproduced("ask after a buy minus after none: -0.016 [-0.032, 0.001]"),
+        ),
+        pytest.param("validate", marks=pytest.mark.validate),
+    ],
+)
+def test_learned_asks_rise_after_a_buy(size):
+    """CFL (2022): the makers learn about adverse selection: after a client buys, the
+    learned asks rise on average (state with the last trade)."""
+    ci = interval(_sessions(size, trade_state=True)["ask_response_to_buy"])
+    assert ci["n"] == SIZES[size][0]
+    assert ci["ci_lo"] > 0.0
