@@ -342,7 +342,13 @@ def test_market_knowledge_prices_closer_to_competitive(size):
             "suite",
             marks=_not_reproduced("ask after a buy minus after none: -0.016 [-0.032, 0.001]"),
         ),
-        pytest.param("validate", marks=pytest.mark.validate),
+        pytest.param(
+            "validate",
+            marks=[
+                pytest.mark.validate,
+                _not_reproduced("ask after a buy minus after none: 0.006 [-0.003, 0.016]"),
+            ],
+        ),
     ],
 )
 def test_learned_asks_rise_after_a_buy(size):
