@@ -357,3 +357,53 @@ def test_learned_asks_rise_after_a_buy(size):
     ci = interval(_sessions(size, trade_state=True)["ask_response_to_buy"])
     assert ci["n"] == SIZES[size][0]
     assert ci["ci_lo"] > 0.0
+
+
+# --------------------------------------------------------------------------- sweep, compare
+
+QUICK = ["beta=2e-4", "conv_window=5000", "max_periods=150000"]
+
+
+def test_sweep_blocks_are_sessions_of_one_run():
+    from marketsim.experiments.sweep import plan_sweep, run_task
+
+    plan = plan_sweep(
+        "market_making", {"tick": [0.1, 0.2], "n_makers": [2, 3]}, seeds=4, sets=QUICK, chunk=2
+    )
+    assert len(plan.tasks) == 8
+    assert plan.points[1] == {"tick": 0.1, "n_makers": 3}
+    spec = plan.specs[1]
+    part = run_task("market_making", spec.model_dump(mode="json"), plan.points[1], 0, 2, 2)
+    whole = simulate(spec, sessions=4, seed=0, threads=1)[0]
+    assert part.drop(["tick", "n_makers"]).equals(whole.slice(2, 2), null_equal=True)
+    assert part["n_makers"].to_list() == [3, 3]
+    with pytest.raises(UsageError, match="unknown parameter"):
+        plan_sweep("market_making", {"ticks": [0.1]}, seeds=2)
+    with pytest.raises(UsageError, match=r"grid point \(tick=0.3\)"):
+        plan_sweep("market_making", {"tick": [0.1, 0.3]}, seeds=2)
+
+
+def test_compare_runs_the_stateless_control_on_the_same_seeds(tmp_path):
+    import json
+
+    from marketsim.experiments.compare import compare
+
+    table = compare(
+        "market_making",
+        ["none", "memory:k=0"],
+        seeds=2,
+        sessions=4,
+        out=tmp_path,
+        sets=QUICK,
+        progress=False,
+    )
+    rows = table.filter(pl.col("metric") == "markup_index")
+    assert rows["policy"].to_list() == ["none", "memory"]
+    per_seed = json.loads((tmp_path / "compare.json").read_text())["per_seed"]
+    for label in ("none", "memory"):
+        cells = sorted((tmp_path / "cells").glob(f"{label}-*/seed_*/sessions.parquet"))
+        assert len(cells) == 2
+        means = [pl.read_parquet(c)["markup_index"].mean() for c in cells]
+        assert per_seed[label]["markup_index"] == pytest.approx(means)
+    memory = pl.read_parquet(next((tmp_path / "cells").glob("memory-*/seed_0/sessions.parquet")))
+    assert (memory["rival_response"] == 0).all()  # stateless makers cannot respond
