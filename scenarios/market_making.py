@@ -206,7 +206,7 @@ def session_tables(model: MarketMakingModel, seed: int) -> tuple[pl.DataFrame, p
             "profit_gain": (res["profit_mean"].mean(axis=1) - pc) / (pm - pc),
             "deviation_gain": res["dev_gain"],
             "deviation_profitable": res["dev_gain"] > 1e-12,
-            "rival_response": rival_diff[:, 1] if n > 1 else np.full(N, np.nan),
+            "rival_response_ticks": rival_diff[:, 1] if n > 1 else np.full(N, np.nan),
             "punished": length > 0,
             "punishment_length": length.astype(np.int64),
             "ask_response_to_buy": res["ask_response"],
@@ -234,7 +234,7 @@ def summarise(sessions: pl.DataFrame, model: MarketMakingModel) -> dict:
         "markup",
         "ask_mean",
         "profit_gain",
-        "rival_response",
+        "rival_response_ticks",
         "punishment_length",
         "ask_response_to_buy",
     ):

@@ -181,7 +181,7 @@ def test_impulse_control_without_rivals_in_the_state_shows_no_punishment():
     it are those of the path without it: no response, no punishment, in every session.
     With the rivals' quotes in the state, some sessions punish the undercut."""
     own, _, _ = simulate(Spec(**FAST, state="own"), sessions=20, seed=5, threads=2)
-    assert (own["rival_response"] == 0).all()
+    assert (own["rival_response_ticks"] == 0).all()
     assert not own["punished"].any()
     quotes, impulse, _ = simulate(Spec(**FAST), sessions=20, seed=5, threads=2)
     assert quotes["punished"].sum() > 0
@@ -406,4 +406,4 @@ def test_compare_runs_the_stateless_control_on_the_same_seeds(tmp_path):
         means = [pl.read_parquet(c)["markup_index"].mean() for c in cells]
         assert per_seed[label]["markup_index"] == pytest.approx(means)
     memory = pl.read_parquet(next((tmp_path / "cells").glob("memory-*/seed_0/sessions.parquet")))
-    assert (memory["rival_response"] == 0).all()  # stateless makers cannot respond
+    assert (memory["rival_response_ticks"] == 0).all()  # stateless makers cannot respond
