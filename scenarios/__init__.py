@@ -22,6 +22,7 @@ SCENARIOS: dict[str, str] = {
     "market_calm": "marketsim.scenarios.market_calm",
     "flash_crash_2010": "marketsim.scenarios.flash_crash_2010",
     "llm_pricing": "marketsim.scenarios.llm_pricing",
+    "market_making": "marketsim.scenarios.market_making",
 }
 
 

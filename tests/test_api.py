@@ -67,7 +67,13 @@ def test_compare_paired_difference_is_the_mean_of_per_seed_differences():
 
 
 def test_scenarios_params_and_detect():
-    assert ms.scenarios() == ["calvano2020", "flash_crash_2010", "llm_pricing", "market_calm"]
+    assert ms.scenarios() == [
+        "calvano2020",
+        "flash_crash_2010",
+        "llm_pricing",
+        "market_calm",
+        "market_making",
+    ]
     import marketsim.scenarios  # noqa: F401  (the sub-package is the same callable)
 
     assert ms.scenarios() == marketsim.scenarios()

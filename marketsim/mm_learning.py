@@ -1,0 +1,846 @@
+r"""Q-learning market makers in a quote-driven Glosten-Milgrom market.
+
+The market follows Colliard, Foucault & Lovo (2022, "Algorithmic Pricing and Liquidity
+in Securities Markets", SSRN 4252858) as far as we could read it; where their exact
+parameters could not be read the choice is ours and is stated here.
+
+Each period :math:`t`
+
+* the asset's value is :math:`v_t = +1` (high) or :math:`-1` (low) with probability
+  1/2 each, independently across periods; prices are measured from the expected
+  value :math:`E[v] = 0` in units of the value's half-range;
+* each of :math:`n` market makers posts an ask :math:`a_i` on the tick grid
+  :math:`\{0, \text{tick}, 2\,\text{tick}, \dots, K\,\text{tick}\}`,
+  :math:`K\,\text{tick} = \max(1, \ell)` (asks above that never trade). Only the ask
+  side is modelled, as in CFL's baseline; the bid side is its mirror image;
+* one client arrives who wants to buy one unit: informed with probability :math:`\pi`
+  (knows :math:`v_t`, buys iff :math:`v_t > b`, :math:`b = \min_i a_i` the best ask),
+  else uninformed with private value :math:`L \sim U[0, \ell]` (buys iff
+  :math:`E[v] + L > b`);
+* the maker(s) at the best ask sell at their own price and earn :math:`b - v_t`
+  (realised, noisy: CFL's "noisy feedback"); the others earn 0.
+
+Who trades at a tied best ask is the ``tie`` rule: ``split`` (each of the :math:`k`
+makers at the best ask sells :math:`1/k` unit), ``time`` (price-time priority of a
+limit-order book: a quote left unchanged keeps its place in the queue, a changed quote
+joins the back; makers that re-quote in the same period arrive in a uniformly random
+order, so the oldest unchanged quote trades and equal ages are broken at random) or
+``random`` (the unit goes to one tied maker drawn uniformly).
+
+The quotes are not routed through :mod:`marketsim.orderbook`: one client order per
+period against at most :math:`n` resting asks is resolved in a few comparisons, and the
+book's price-then-time priority is applied here directly (``tie="time"``). This keeps
+the kernel at tens of nanoseconds per maker-period; the book's event kernels cost
+microseconds per order.
+
+Expected profit of the maker(s) at best ask :math:`b` (used by the benchmarks and the
+analysis, never by the learners, who see realised profits):
+
+.. math::
+
+    \Pi(b) = \tfrac{\pi}{2} (b - 1)\,\mathbb 1[b < 1]
+             + (1-\pi)\, b\, \max(0, 1 - b/\ell).
+
+With :math:`\ell = 1`, :math:`\Pi(b) = (1-b)\,((1-\pi) b - \pi/2)`: the zero-profit ask
+is :math:`\pi / (2(1-\pi))` and the joint-profit-maximising ask
+:math:`1/2 + \pi / (4(1-\pi))`.
+
+Learning is Calvano et al.'s (2020) machinery (:mod:`marketsim.qlearning`, whose
+``update_q_cell`` and ``epsilon_greedy`` are used as they are): epsilon-greedy with
+:math:`\varepsilon_t = e^{-\beta t}`, one Q cell updated per maker and period, a session
+has converged when no greedy strategy changed for ``conv_window`` periods. A maker's
+state is (``state_mode``) the last period's asks of all makers (``quotes``), its own last
+ask only (``own``: it cannot condition on rivals' quotes; the control of the impulse
+response) or nothing (``none``); with ``trade_state`` it also holds whether the last
+client bought. The ``informed`` learner (our reading of Guarino, Jehiel & Symons-Hicks
+2025's "basic market knowledge") also updates every other ask whose outcome the period
+reveals, knowing only that demand is monotone: a client who bought at best ask
+:math:`b` would have bought at any lower best ask, one who did not buy would not have
+bought at any higher one; at a counterfactual tie it books the expected share.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from marketsim.qlearning import epsilon_greedy, update_q_cell
+from marketsim.rng import next_double, stream_states
+
+RUNNING, CONVERGED, CAPPED = 0, 1, 2
+TIES = ("split", "time", "random")
+LEARNERS = ("basic", "informed")
+STATE_MODES = ("quotes", "own", "none")
+#: periods of the impulse response from the deviation on (t = 0 .. IMPULSE_T - 1)
+IMPULSE_T = 16
+#: periods of greedy play averaged when the path is random (``trade_state``)
+EVAL_BURN, EVAL_PERIODS, IMPULSE_REPS = 100, 2000, 64
+
+
+# --------------------------------------------------------------------------- market
+
+
+def ask_grid(tick: float, private_value_max: float = 1.0) -> np.ndarray:
+    """Asks ``0, tick, ..., max(1, private_value_max)``; the top must be a tick multiple.
+
+    Returns
+    -------
+    ndarray(float64, shape (m,))
+    """
+    top = max(1.0, float(private_value_max))
+    k = round(top / tick)
+    if k < 1 or abs(k * tick - top) > 1e-9 * top:
+        raise ValueError(
+            f"tick {tick:g} does not divide max(1, private_value_max) = {top:g}; "
+            f"use e.g. {top / max(k, 1):g}"
+        )
+    return np.arange(k + 1) * (top / k)
+
+
+def expected_profit(ask, pi: float, private_value_max: float = 1.0):
+    r""":math:`\Pi(b)`: expected profit per period of the makers at best ask ``ask``
+    (summed over them)."""
+    a = np.asarray(ask, dtype=float)
+    informed = 0.5 * pi * (a - 1.0) * (a < 1.0)
+    uninformed = (1.0 - pi) * a * np.maximum(0.0, 1.0 - a / private_value_max)
+    return informed + uninformed
+
+
+def zero_profit_ask(pi: float, private_value_max: float = 1.0) -> float:
+    """The continuous competitive ask: the lowest ask in (0, 1) with zero expected profit,
+    the smallest root of ``-(1-pi)/l b^2 + (1 - pi/2) b - pi/2`` (b < l), else the
+    ask where the uninformed alone pay (b >= 1). NaN when no ask earns a profit."""
+    ell = float(private_value_max)
+    qa, qb, qc = -(1.0 - pi) / ell, 1.0 - pi / 2.0, -pi / 2.0
+    disc = qb * qb - 4 * qa * qc
+    if disc >= 0:
+        roots = sorted(((-qb + s * np.sqrt(disc)) / (2 * qa)) for s in (1.0, -1.0))
+        for r in roots:
+            if 0.0 <= r < min(1.0, ell):
+                return float(r)
+    if ell > 1.0:  # above v_H only the uninformed buy, at a profit while b < l
+        return 1.0
+    return float("nan")
+
+
+def profit_table(grid: np.ndarray, n: int, pi: float, private_value_max: float = 1.0):
+    """Expected profit of every maker for every joint ask profile; a tie is shared
+    equally (exact for ``split``; the expectation for ``random`` and, with random
+    arrival order, for ``time``).
+
+    Returns
+    -------
+    ndarray(float64, shape (m**n, n)); row ``j = sum_i a_i m**i``
+    """
+    m = grid.size
+    J = m**n
+    acts = (np.arange(J)[:, None] // (m ** np.arange(n))[None, :]) % m
+    best = acts.min(axis=1)
+    at_best = acts == best[:, None]
+    total = expected_profit(grid[best], pi, private_value_max)
+    return np.where(at_best, (total / at_best.sum(axis=1))[:, None], 0.0)
+
+
+def benchmarks(n: int, tick: float, pi: float, private_value_max: float = 1.0) -> dict:
+    """Exact competitive and collusive asks of the grid game.
+
+    * ``competitive_ask``: the lowest symmetric pure Nash equilibrium of the one-shot
+      game on the grid with shared ties: every maker at ``b`` with
+      ``Pi(b) >= 0`` and ``Pi(b)/n >= Pi(b')`` for every lower grid ask ``b'`` (raising
+      one's ask loses the client);
+    * ``collusive_ask``: the grid ask maximising joint expected profit ``Pi(b)`` (the
+      lowest if several do);
+    * ``zero_profit_ask``: the continuous competitive ask (off the grid).
+    """
+    grid = ask_grid(tick, private_value_max)
+    prof = expected_profit(grid, pi, private_value_max)
+    nash = [
+        k
+        for k in range(grid.size)
+        if prof[k] >= 0 and (k == 0 or prof[k] / n >= prof[:k].max() - 1e-15)
+    ]
+    if not nash or prof.max() <= 0:
+        raise ValueError(
+            f"pi = {pi:g}: no ask on the grid earns a profit (the market breaks down); "
+            "lower pi or raise private_value_max"
+        )
+    kc = nash[0]
+    km = int(np.argmax(prof))
+    return {
+        "grid": grid,
+        "profit": prof,
+        "competitive_action": kc,
+        "collusive_action": km,
+        "competitive_ask": float(grid[kc]),
+        "collusive_ask": float(grid[km]),
+        "competitive_profit": float(prof[kc]),
+        "collusive_profit": float(prof[km]),
+        "zero_profit_ask": zero_profit_ask(pi, private_value_max),
+        "nash_actions": nash,
+    }
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@njit(cache=True, inline="always")
+def _state(acts, i, trade, mode, trade_state, m, S0):
+    if mode == 0:
+        s = 0
+        mult = 1
+        for j in range(acts.size):
+            s += acts[j] * mult
+            mult *= m
+    elif mode == 1:
+        s = acts[i]
+    else:
+        s = 0
+    if trade_state:
+        s += S0 * trade
+    return s
+
+
+@njit(cache=True, inline="always")
+def _client(best_price, pi, lmax, s0, s1, s2, s3):
+    """Draw the value and the client; (buys, value, stream)."""
+    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+    v = 1.0 if u < 0.5 else -1.0
+    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+    if u < pi:
+        buy = v > best_price
+    else:
+        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+        buy = lmax * u > best_price
+    return buy, v, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _winner(acts, best, age, tie, s0, s1, s2, s3):
+    """The maker who sells at a tied best ask (-1: shared, ``split``), and the stream."""
+    n = acts.size
+    if tie == 0:
+        return -1, s0, s1, s2, s3
+    top = -1
+    cnt = 0
+    for i in range(n):
+        if acts[i] == best:
+            key = age[i] if tie == 1 else 0
+            if key > top:
+                top = key
+                cnt = 1
+            elif key == top:
+                cnt += 1
+    pick = 0
+    if cnt > 1:
+        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+        pick = int(u * cnt)
+    for i in range(n):
+        if acts[i] == best and (age[i] if tie == 1 else 0) == top:
+            if pick == 0:
+                return i, s0, s1, s2, s3
+            pick -= 1
+    return -1, s0, s1, s2, s3
+
+
+@njit(cache=True)
+def init_sessions(q0, S, Q, max_q, strategy, last_acts, last_trade, rng):
+    """Fill Q with ``q0`` (n, m) in every state, cache the greedy actions (ties at
+    random) and draw the initial asks.
+
+    Q : ndarray(float64, shape (N, n, S, m)); max_q, strategy : shape (N, n, S);
+    last_acts : ndarray(int64, shape (N, n)); last_trade : ndarray(int64, shape (N,))
+    """
+    N = Q.shape[0]
+    n, m = q0.shape
+    for b in prange(N):
+        s0, s1, s2, s3 = rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3]
+        for i in range(n):
+            best_a = 0
+            for a in range(1, m):
+                if q0[i, a] > q0[i, best_a]:
+                    best_a = a
+            for s in range(S):
+                for a in range(m):
+                    Q[b, i, s, a] = q0[i, a]
+                strategy[b, i, s] = best_a
+                max_q[b, i, s] = q0[i, best_a]
+        for i in range(n):
+            u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+            last_acts[b, i] = int(u * m)
+        last_trade[b] = 0
+        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+
+
+@njit(cache=True, parallel=True)
+def advance_sessions(
+    Q,
+    max_q,
+    strategy,
+    last_acts,
+    last_trade,
+    age,
+    t,
+    stable,
+    eps,
+    rng,
+    status,
+    grid,
+    n_periods,
+    pi,
+    lmax,
+    alpha,
+    delta,
+    eps_decay,
+    conv_window,
+    max_periods,
+    tie,
+    learner,
+    mode,
+    trade_state,
+):
+    """Advance every running session by up to ``n_periods`` periods (in place, so a run
+    cut into chunks equals one long call).
+
+    Parameters
+    ----------
+    Q : ndarray(float64, shape (N, n, S, m)); max_q, strategy : shape (N, n, S)
+    last_acts, age : ndarray(int64, shape (N, n)), last asks and periods unchanged
+    last_trade, t, stable : ndarray(int64, shape (N,))
+    eps : ndarray(float64, shape (N,)); rng : ndarray(uint64, shape (N, 4))
+    status : ndarray(int8, shape (N,)); grid : ndarray(float64, shape (m,))
+    tie, learner, mode : int codes of :data:`TIES`, :data:`LEARNERS`, :data:`STATE_MODES`
+
+    Returns
+    -------
+    int, periods played by all sessions in this call
+    """
+    N, n, S, m = Q.shape
+    S0 = S // 2 if trade_state else S
+    played = np.zeros(N, dtype=np.int64)
+    for b in prange(N):
+        if status[b] != RUNNING:
+            continue
+        s0, s1, s2, s3 = rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3]
+        Qb = Q[b]
+        mq = max_q[b]
+        sg = strategy[b]
+        last = last_acts[b].copy()
+        ag = age[b].copy()
+        trade = last_trade[b]
+        tt = t[b]
+        st = stable[b]
+        e = eps[b]
+        acts = np.empty(n, dtype=np.int64)
+        s_old = np.empty(n, dtype=np.int64)
+        s_new = np.empty(n, dtype=np.int64)
+        reward = np.empty(n)
+        k = 0
+        while k < n_periods:
+            k += 1
+            for i in range(n):
+                s_old[i] = _state(last, i, trade, mode, trade_state, m, S0)
+            best = m
+            for i in range(n):
+                ai, s0, s1, s2, s3 = epsilon_greedy(sg, i, s_old[i], e, m, s0, s1, s2, s3)
+                acts[i] = ai
+                if ai < best:
+                    best = ai
+            for i in range(n):
+                ag[i] = ag[i] + 1 if acts[i] == last[i] else 0
+            ntie = 0
+            for i in range(n):
+                if acts[i] == best:
+                    ntie += 1
+            buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, s0, s1, s2, s3)
+            win = -1
+            if buy and ntie > 1:
+                win, s0, s1, s2, s3 = _winner(acts, best, ag, tie, s0, s1, s2, s3)
+            for i in range(n):
+                r = 0.0
+                if buy and acts[i] == best:
+                    if ntie == 1:
+                        r = grid[best] - v
+                    elif win < 0:
+                        r = (grid[best] - v) / ntie
+                    elif win == i:
+                        r = grid[best] - v
+                reward[i] = r
+            trade = 1 if buy else 0
+            for i in range(n):
+                s_new[i] = _state(acts, i, trade, mode, trade_state, m, S0)
+            changed = False
+            for i in range(n):
+                ch, s0, s1, s2, s3 = update_q_cell(
+                    Qb,
+                    mq,
+                    sg,
+                    i,
+                    s_old[i],
+                    acts[i],
+                    reward[i] + delta * mq[i, s_new[i]],
+                    alpha,
+                    s0,
+                    s1,
+                    s2,
+                    s3,
+                )
+                changed |= ch
+                if learner == 1:
+                    rival = m
+                    nr = 0
+                    for j in range(n):
+                        if j != i:
+                            if acts[j] < rival:
+                                rival = acts[j]
+                                nr = 1
+                            elif acts[j] == rival:
+                                nr += 1
+                    mult = m**i
+                    for a2 in range(m):
+                        if a2 == acts[i]:
+                            continue
+                        b2 = a2 if a2 < rival else rival
+                        known = b2 <= best if buy else b2 >= best
+                        if not known and (a2 <= rival or trade_state):
+                            continue
+                        r2 = 0.0
+                        if known and buy and a2 <= rival:
+                            share = 1.0 if a2 < rival else 1.0 / (nr + 1)
+                            r2 = share * (grid[a2] - v)
+                        if mode == 0:
+                            s2n = s_new[i] + (a2 - acts[i]) * mult
+                        elif mode == 1:
+                            s2n = a2 + (S0 * trade if trade_state else 0)
+                        else:
+                            s2n = s_new[i]
+                        ch, s0, s1, s2, s3 = update_q_cell(
+                            Qb,
+                            mq,
+                            sg,
+                            i,
+                            s_old[i],
+                            a2,
+                            r2 + delta * mq[i, s2n],
+                            alpha,
+                            s0,
+                            s1,
+                            s2,
+                            s3,
+                        )
+                        changed |= ch
+            for i in range(n):
+                last[i] = acts[i]
+            tt += 1
+            e *= eps_decay
+            if changed:
+                st = 0
+            else:
+                st += 1
+                if st >= conv_window:
+                    status[b] = CONVERGED
+                    break
+            if tt >= max_periods:
+                status[b] = CAPPED
+                break
+        played[b] = k
+        last_acts[b] = last
+        age[b] = ag
+        last_trade[b] = trade
+        t[b] = tt
+        stable[b] = st
+        eps[b] = e
+        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+    return played.sum()
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+@njit(cache=True, inline="always")
+def _greedy_acts(sg, last, trade, mode, trade_state, m, S0, out):
+    best = m
+    for i in range(out.size):
+        a = sg[i, _state(last, i, trade, mode, trade_state, m, S0)]
+        out[i] = a
+        if a < best:
+            best = a
+    return best
+
+
+@njit(cache=True, inline="always")
+def _encode(acts, m):
+    j = 0
+    mult = 1
+    for i in range(acts.size):
+        j += acts[i] * mult
+        mult *= m
+    return j
+
+
+@njit(cache=True, inline="always")
+def _decode(j, m, out):
+    for i in range(out.size):
+        out[i] = j % m
+        j //= m
+
+
+@njit(cache=True)
+def _next_joint(sg, j, mode, m, S0, tmp, nxt):
+    _decode(j, m, tmp)
+    _greedy_acts(sg, tmp, 0, mode, False, m, S0, nxt)
+    return _encode(nxt, m)
+
+
+@njit(cache=True)
+def _cycle(sg, x0, mode, m, S0, tmp, nxt):
+    """Brent's cycle detection on the deterministic greedy path of joint asks: (first
+    state of the limit cycle, its length)."""
+    power = 1
+    lam = 1
+    tortoise = x0
+    hare = _next_joint(sg, x0, mode, m, S0, tmp, nxt)
+    while tortoise != hare:
+        if power == lam:
+            tortoise = hare
+            power *= 2
+            lam = 0
+        hare = _next_joint(sg, hare, mode, m, S0, tmp, nxt)
+        lam += 1
+    tortoise = x0
+    hare = x0
+    for _ in range(lam):
+        hare = _next_joint(sg, hare, mode, m, S0, tmp, nxt)
+    while tortoise != hare:
+        tortoise = _next_joint(sg, tortoise, mode, m, S0, tmp, nxt)
+        hare = _next_joint(sg, hare, mode, m, S0, tmp, nxt)
+    return tortoise, lam
+
+
+@njit(cache=True, inline="always")
+def _period_profit(acts, best, tot, out):
+    k = 0
+    for i in range(acts.size):
+        if acts[i] == best:
+            k += 1
+    for i in range(acts.size):
+        out[i] = tot[best] / k if acts[i] == best else 0.0
+
+
+@njit(cache=True, parallel=True)
+def analyse_sessions(
+    strategy,
+    last_acts,
+    last_trade,
+    rng,
+    grid,
+    tot,
+    pi,
+    lmax,
+    delta,
+    mode,
+    trade_state,
+    cycle_len,
+    ask_mean,
+    profit_mean,
+    ask_response,
+    imp_base,
+    imp_dev,
+    dev_gain,
+):
+    """Greedy play of the learned strategies, the impulse response and the quote
+    response to trades, for every session.
+
+    Without ``trade_state`` greedy play is deterministic: the limit cycle is found from
+    the final asks (Brent) and ``ask_mean``/``profit_mean`` are exact cycle averages.
+    With it, play depends on the clients: ``cycle_len`` is 0 and the averages are over
+    ``EVAL_PERIODS`` periods after ``EVAL_BURN``, drawn from the session's own stream
+    (``rng``, advanced in place).
+
+    Impulse: from the first cycle state (or the state after burn-in) maker 0 is forced
+    for one period (t = 0) to one tick below the lowest rival ask (or to 0), then all
+    play greedily; a baseline path without the deviation uses the same client draws.
+    ``imp_base``/``imp_dev`` (N, n, IMPULSE_T) are the asks' means over ``IMPULSE_REPS``
+    replications (one when play is deterministic); ``dev_gain`` is maker 0's discounted
+    expected-profit gain over those periods.
+
+    ``ask_response`` (trade_state only, else NaN): mean over on-path periods and makers
+    of the greedy ask after a buy minus after no buy, in the same quote state.
+    ``tot`` : ndarray(float64, shape (m,)), expected profit at each best ask.
+    """
+    N, n, S = strategy.shape
+    m = grid.size
+    S0 = S // 2 if trade_state else S
+    T = imp_base.shape[2]
+    for b in prange(N):
+        sg = strategy[b]
+        s0, s1, s2, s3 = rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3]
+        cur = last_acts[b].copy()
+        nxt = np.empty(n, dtype=np.int64)
+        tmp = np.empty(n, dtype=np.int64)
+        prof = np.empty(n)
+        acc = np.zeros(n)
+        trade = last_trade[b]
+        ask_sum = 0.0
+        resp = 0.0
+        if not trade_state:
+            first, lam = _cycle(sg, _encode(cur, m), mode, m, S0, tmp, nxt)
+            cycle_len[b] = lam
+            _decode(first, m, cur)
+            for _ in range(lam):
+                best = _greedy_acts(sg, cur, 0, mode, False, m, S0, nxt)
+                ask_sum += grid[best]
+                _period_profit(nxt, best, tot, prof)
+                for i in range(n):
+                    acc[i] += prof[i]
+                cur[:] = nxt
+            ask_mean[b] = ask_sum / lam
+            for i in range(n):
+                profit_mean[b, i] = acc[i] / lam
+            ask_response[b] = np.nan
+            reps = 1
+        else:
+            cycle_len[b] = 0
+            for k in range(EVAL_BURN + EVAL_PERIODS):
+                if k >= EVAL_BURN:
+                    for i in range(n):
+                        hi = sg[i, _state(cur, i, 1, mode, True, m, S0)]
+                        lo = sg[i, _state(cur, i, 0, mode, True, m, S0)]
+                        resp += grid[hi] - grid[lo]
+                best = _greedy_acts(sg, cur, trade, mode, True, m, S0, nxt)
+                buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, s0, s1, s2, s3)
+                trade = 1 if buy else 0
+                if k >= EVAL_BURN:
+                    ask_sum += grid[best]
+                    _period_profit(nxt, best, tot, prof)
+                    for i in range(n):
+                        acc[i] += prof[i]
+                cur[:] = nxt
+            ask_mean[b] = ask_sum / EVAL_PERIODS
+            for i in range(n):
+                profit_mean[b, i] = acc[i] / EVAL_PERIODS
+            ask_response[b] = resp / (EVAL_PERIODS * n)
+            reps = IMPULSE_REPS
+        start = cur.copy()
+        start_trade = trade
+        pb = cur.copy()
+        pd = cur.copy()
+        gain = 0.0
+        for i in range(n):
+            for k in range(T):
+                imp_base[b, i, k] = 0.0
+                imp_dev[b, i, k] = 0.0
+        for _ in range(reps):
+            pb[:] = start
+            pd[:] = start
+            tb = start_trade
+            td = start_trade
+            disc = 1.0
+            for k in range(T):
+                bb = _greedy_acts(sg, pb, tb, mode, trade_state, m, S0, nxt)
+                pb[:] = nxt
+                bd = _greedy_acts(sg, pd, td, mode, trade_state, m, S0, nxt)
+                if k == 0:
+                    rival = m
+                    for j in range(1, n):
+                        if nxt[j] < rival:
+                            rival = nxt[j]
+                    if n > 1:
+                        nxt[0] = rival - 1 if rival > 0 else 0
+                    bd = m
+                    for j in range(n):
+                        if nxt[j] < bd:
+                            bd = nxt[j]
+                pd[:] = nxt
+                if trade_state:  # common client draws on both paths
+                    c0, c1, c2, c3 = s0, s1, s2, s3
+                    buy, v, s0, s1, s2, s3 = _client(grid[bb], pi, lmax, s0, s1, s2, s3)
+                    tb = 1 if buy else 0
+                    buy, v, c0, c1, c2, c3 = _client(grid[bd], pi, lmax, c0, c1, c2, c3)
+                    td = 1 if buy else 0
+                _period_profit(pd, bd, tot, prof)
+                gain += disc * prof[0]
+                _period_profit(pb, bb, tot, prof)
+                gain -= disc * prof[0]
+                disc *= delta
+                for i in range(n):
+                    imp_base[b, i, k] += grid[pb[i]]
+                    imp_dev[b, i, k] += grid[pd[i]]
+        for i in range(n):
+            for k in range(T):
+                imp_base[b, i, k] /= reps
+                imp_dev[b, i, k] /= reps
+        dev_gain[b] = gain / reps
+        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+class MarketMakingSessions:
+    """Many independent sessions of Q-learning market makers, as arrays.
+
+    Parameters
+    ----------
+    n : int, market makers
+    tick, pi, private_value_max : float, the market (see the module docstring)
+    tie : "split" | "time" | "random"
+    learner : "basic" | "informed"
+    state_mode : "quotes" | "own" | "none"; trade_state : bool
+    alpha, beta, delta : float, learning rate, exploration decay, discount factor
+    seed : int, root seed; session ``start + b`` uses stream ``start + b``
+    sessions, start : int
+    conv_window, max_periods : int
+    """
+
+    def __init__(
+        self,
+        n=2,
+        tick=0.1,
+        pi=0.3,
+        *,
+        private_value_max=1.0,
+        tie="split",
+        learner="basic",
+        state_mode="quotes",
+        trade_state=False,
+        alpha=0.15,
+        beta=4e-6,
+        delta=0.95,
+        seed=0,
+        sessions=1,
+        start=0,
+        conv_window=100_000,
+        max_periods=10**7,
+    ):
+        self.n, self.tick, self.pi = int(n), float(tick), float(pi)
+        self.lmax = float(private_value_max)
+        self.bench = benchmarks(self.n, self.tick, self.pi, self.lmax)
+        self.grid = self.bench["grid"]
+        m = self.m = self.grid.size
+        self.tie, self.learner, self.state_mode = tie, learner, state_mode
+        self.trade_state = bool(trade_state)
+        self.S = self.states(self.n, m, state_mode, self.trade_state)
+        self.alpha, self.beta, self.delta = float(alpha), float(beta), float(delta)
+        self.conv_window, self.max_periods = int(conv_window), int(max_periods)
+        N = int(sessions)
+        self.start = int(start)
+        self.Q = np.empty((N, self.n, self.S, m))
+        self.max_q = np.empty((N, self.n, self.S))
+        self.strategy = np.empty((N, self.n, self.S), dtype=np.int64)
+        self.last_acts = np.empty((N, self.n), dtype=np.int64)
+        self.last_trade = np.zeros(N, dtype=np.int64)
+        self.age = np.zeros((N, self.n), dtype=np.int64)
+        self.t = np.zeros(N, dtype=np.int64)
+        self.stable = np.zeros(N, dtype=np.int64)
+        self.eps = np.ones(N)
+        self.status = np.zeros(N, dtype=np.int8)
+        self.rng = stream_states(seed, start, N)
+        # Calvano's Q_0: discounted expected profit against uniformly random rivals
+        table = profit_table(self.grid, self.n, self.pi, self.lmax)
+        acts = (np.arange(m**self.n)[:, None] // (m ** np.arange(self.n))[None, :]) % m
+        q0 = np.empty((self.n, m))
+        for i in range(self.n):
+            q0[i] = np.bincount(acts[:, i], weights=table[:, i], minlength=m) / m ** (self.n - 1)
+        init_sessions(
+            q0 / (1.0 - self.delta),
+            self.S,
+            self.Q,
+            self.max_q,
+            self.strategy,
+            self.last_acts,
+            self.last_trade,
+            self.rng,
+        )
+
+    @staticmethod
+    def states(n: int, m: int, state_mode: str, trade_state: bool) -> int:
+        S0 = {"quotes": m**n, "own": m, "none": 1}[state_mode]
+        return S0 * (2 if trade_state else 1)
+
+    @staticmethod
+    def bytes_needed(n: int, m: int, state_mode: str, trade_state: bool, sessions: int) -> int:
+        S = MarketMakingSessions.states(n, m, state_mode, trade_state)
+        return sessions * n * S * (m * 8 + 16)
+
+    @property
+    def running(self) -> int:
+        return int((self.status == RUNNING).sum())
+
+    def advance(self, periods: int) -> int:
+        """Advance every running session by up to ``periods``; returns periods played."""
+        return int(
+            advance_sessions(
+                self.Q,
+                self.max_q,
+                self.strategy,
+                self.last_acts,
+                self.last_trade,
+                self.age,
+                self.t,
+                self.stable,
+                self.eps,
+                self.rng,
+                self.status,
+                self.grid,
+                int(periods),
+                self.pi,
+                self.lmax,
+                self.alpha,
+                self.delta,
+                float(np.exp(-self.beta)),
+                self.conv_window,
+                self.max_periods,
+                TIES.index(self.tie),
+                LEARNERS.index(self.learner),
+                STATE_MODES.index(self.state_mode),
+                self.trade_state,
+            )
+        )
+
+    def analyse(self) -> dict[str, np.ndarray]:
+        """Greedy play, impulse response and quote response (:func:`analyse_sessions`);
+        continues each session's own stream on a copy, so it can be called again."""
+        N, n = self.last_acts.shape
+        out = {
+            "cycle_len": np.zeros(N, dtype=np.int64),
+            "ask_mean": np.zeros(N),
+            "profit_mean": np.zeros((N, n)),
+            "ask_response": np.zeros(N),
+            "impulse_base": np.zeros((N, n, IMPULSE_T)),
+            "impulse_dev": np.zeros((N, n, IMPULSE_T)),
+            "dev_gain": np.zeros(N),
+        }
+        analyse_sessions(
+            self.strategy,
+            self.last_acts,
+            self.last_trade,
+            self.rng.copy(),
+            self.grid,
+            self.bench["profit"],
+            self.pi,
+            self.lmax,
+            self.delta,
+            STATE_MODES.index(self.state_mode),
+            self.trade_state,
+            out["cycle_len"],
+            out["ask_mean"],
+            out["profit_mean"],
+            out["ask_response"],
+            out["impulse_base"],
+            out["impulse_dev"],
+            out["dev_gain"],
+        )
+        return out
+
+
+__all__ = [
+    "LEARNERS",
+    "STATE_MODES",
+    "TIES",
+    "MarketMakingSessions",
+    "ask_grid",
+    "benchmarks",
+    "expected_profit",
+    "profit_table",
+    "zero_profit_ask",
+]

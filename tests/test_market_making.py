@@ -1,0 +1,409 @@
+"""The market_making scenario: exact benchmarks, market mechanics, tie rules,
+reproducibility, the impulse-response control and bad input.
+
+Hand-computed benchmarks use the module's closed form with private values on [0, 1]:
+``Pi(b) = (1 - b) ((1 - pi) b - pi / 2)``, zero-profit ask ``pi / (2 (1 - pi))``,
+joint-profit ask ``1/2 + pi / (4 (1 - pi))`` (see :mod:`marketsim.mm_learning`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from numba import njit
+
+from marketsim.analysis.market_making import difference, interval
+from marketsim.errors import UsageError
+from marketsim.mm_learning import (
+    MarketMakingSessions,
+    _client,
+    _winner,
+    benchmarks,
+    expected_profit,
+    profit_table,
+    zero_profit_ask,
+)
+from marketsim.rng import stream_states
+from marketsim.scenarios import build_spec
+from marketsim.scenarios.market_making import Spec, simulate
+
+FAST = {"beta": 5e-4, "conv_window": 2000, "max_periods": 200_000}
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+@pytest.mark.parametrize(
+    ("n", "tick", "pi", "competitive", "collusive", "zero_profit"),
+    [
+        # Pi(0.2) = 0.8 (0.14 - 0.15) < 0 <= Pi(0.3) = 0.7 (0.21 - 0.15) = 0.042;
+        # Pi(0.6) = 0.4 * 0.27 = 0.108 > Pi(0.7) = 0.102, Pi(0.5) = 0.1
+        (2, 0.1, 0.3, 0.3, 0.6, 3 / 14),
+        # Pi(0.25) = 0.75 * 0.025 > 0; Pi(0.6) = 0.108 > Pi(0.65) = 0.35 * 0.305
+        (2, 0.05, 0.3, 0.25, 0.6, 3 / 14),
+        # Pi(0.1) = 0.9 * 0.04 = 0.036 > 0 > Pi(0) = -0.05; Pi(0.5) = 0.2 > Pi(0.6) = 0.196
+        (4, 0.1, 0.1, 0.1, 0.5, 0.1 / 1.8),
+        # Pi(0.5) = 0 exactly: the zero-profit ask is on the grid; Pi(0.75) = 0.03125
+        (2, 0.25, 0.5, 0.5, 0.75, 0.5),
+    ],
+)
+def test_benchmarks_hand_computed(n, tick, pi, competitive, collusive, zero_profit):
+    b = benchmarks(n, tick, pi)
+    assert b["competitive_ask"] == pytest.approx(competitive)
+    assert b["collusive_ask"] == pytest.approx(collusive)
+    assert b["zero_profit_ask"] == pytest.approx(zero_profit)
+    assert zero_profit_ask(pi) == pytest.approx(pi / (2 * (1 - pi)))
+    grid = np.arange(round(1 / tick) + 1) * tick
+    np.testing.assert_allclose(b["profit"], (1 - grid) * ((1 - pi) * grid - pi / 2), atol=1e-15)
+
+
+def test_nash_set_on_the_grid():
+    """Sharing a higher ask can beat undercutting alone: pi = 0.3, tick 0.05, two makers,
+    Pi(0.25) = 0.01875, Pi(0.3) = 0.042, Pi(0.35) = 0.65 * 0.095 = 0.061750: (0.25, 0.25)
+    is the lowest equilibrium, (0.3, 0.3) is one too (0.021 >= 0.01875), (0.35, 0.35) is
+    not (0.030875 < 0.042)."""
+    b = benchmarks(2, 0.05, 0.3)
+    np.testing.assert_allclose(b["profit"][5:8], [0.01875, 0.042, 0.06175], atol=1e-12)
+    assert b["nash_actions"] == [5, 6]
+    assert b["competitive_ask"] == pytest.approx(0.25)
+
+
+def test_profit_table_shares_ties():
+    grid = np.array([0.0, 0.5, 1.0])
+    table = profit_table(grid, 2, 0.3)
+    p = expected_profit(grid, 0.3)
+    # row j = a_1 + 3 a_2: (0.5, 0.5) is row 4, (0.5, 1.0) row 7, (1.0, 0.5) row 5
+    np.testing.assert_allclose(table[4], [p[1] / 2, p[1] / 2])
+    np.testing.assert_allclose(table[7], [p[1], 0.0])
+    np.testing.assert_allclose(table[5], [0.0, p[1]])
+
+
+@njit(cache=True)
+def _client_draws(ask, pi, rng, n):
+    s0, s1, s2, s3 = rng[0], rng[1], rng[2], rng[3]
+    buys = np.zeros(n, dtype=np.bool_)
+    gains = np.zeros(n)
+    for k in range(n):
+        buy, v, s0, s1, s2, s3 = _client(ask, pi, 1.0, s0, s1, s2, s3)
+        buys[k] = buy
+        if buy:
+            gains[k] = ask - v
+    return buys, gains
+
+
+@pytest.mark.parametrize("ask", [0.0, 0.3, 0.6, 0.95])
+def test_client_draws_match_expected_profit(ask):
+    """The kernel's client (value, type, private value) gives, on average, the
+    probability of a buy and the profit ``Pi(b)`` of the closed form (5 standard errors)."""
+    pi, n = 0.3, 200_000
+    buys, gains = _client_draws(ask, pi, stream_states(7, 0, 1)[0], n)
+    p_buy = pi / 2 * (ask < 1) + (1 - pi) * (1 - ask)
+    assert abs(buys.mean() - p_buy) < 5 * np.sqrt(p_buy * (1 - p_buy) / n)
+    assert abs(gains.mean() - expected_profit(ask, pi)) < 5 * gains.std() / np.sqrt(n)
+
+
+@njit(cache=True)
+def _winner_draws(acts, best, age, tie, rng, draws):
+    s0, s1, s2, s3 = rng[0], rng[1], rng[2], rng[3]
+    out = np.empty(draws, dtype=np.int64)
+    for k in range(draws):
+        w, s0, s1, s2, s3 = _winner(acts, best, age, tie, s0, s1, s2, s3)
+        out[k] = w
+    return out
+
+
+def _winners(acts, age, tie, draws=4000):
+    acts = np.asarray(acts, dtype=np.int64)
+    age = np.asarray(age, dtype=np.int64)
+    out = _winner_draws(acts, int(acts.min()), age, tie, stream_states(3, 0, 1)[0], draws)
+    return np.bincount(out + 1, minlength=acts.size + 1)  # slot 0 = shared
+
+
+def test_tie_rules():
+    # split: the unit is shared (no single winner)
+    assert _winners([2, 2, 5], [0, 0, 0], 0, draws=10)[0] == 10
+    # time priority: the oldest unchanged quote at the best ask trades
+    counts = _winners([2, 2, 2, 5], [3, 7, 1, 9], 1)
+    assert counts[2] == 4000
+    # equal ages (both re-quoted this period): random arrival order, half each
+    counts = _winners([2, 2, 5], [4, 4, 9], 1)
+    assert counts[3] == 0 and abs(counts[1] - 2000) < 5 * np.sqrt(1000)
+    # random: uniform over the makers at the best ask, whatever their ages
+    counts = _winners([1, 4, 1, 1], [9, 0, 0, 0], 2, draws=6000)
+    assert counts[2] == 0
+    for i in (1, 3, 4):
+        assert abs(counts[i] - 2000) < 5 * np.sqrt(6000 * (1 / 3) * (2 / 3))
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def _arrays(lr: MarketMakingSessions) -> list[np.ndarray]:
+    return [lr.Q, lr.strategy, lr.last_acts, lr.t, lr.status, lr.rng, lr.age, lr.last_trade]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"learner": "informed", "tie": "time", "trade_state": True, "n_makers": 3}],
+)
+def test_same_bytes_on_one_and_two_threads(extra):
+    spec = Spec(**FAST, **extra)
+    frames = []
+    for threads in (1, 2):
+        frame, impulse, model = simulate(spec, sessions=5, seed=11, threads=threads)
+        frames.append((frame, impulse, [a.copy() for a in _arrays(model.learners)]))
+    (f1, i1, a1), (f2, i2, a2) = frames
+    assert f1.equals(f2, null_equal=True)
+    assert i1.equals(i2)
+    for x, y in zip(a1, a2, strict=True):
+        assert x.tobytes() == y.tobytes()
+    assert (f1["periods"] > 0).all()
+
+
+def test_chunks_equal_one_call_and_sessions_keep_their_stream():
+    kw = {"beta": 5e-4, "conv_window": 2000, "max_periods": 60_000, "tie": "random"}
+    one = MarketMakingSessions(seed=4, sessions=3, **kw)
+    one.advance(10**9)
+    chunked = MarketMakingSessions(seed=4, sessions=3, **kw)
+    while chunked.running:
+        chunked.advance(777)
+    for x, y in zip(_arrays(one), _arrays(chunked), strict=True):
+        assert x.tobytes() == y.tobytes()
+    # session 2 of a 3-session run is session 0 of a run that starts at 2
+    alone = MarketMakingSessions(seed=4, sessions=1, start=2, **kw)
+    alone.advance(10**9)
+    assert alone.Q[0].tobytes() == one.Q[2].tobytes()
+
+
+def test_impulse_control_without_rivals_in_the_state_shows_no_punishment():
+    """With state = own last ask a maker cannot see the deviation, so its quotes after
+    it are those of the path without it: no response, no punishment, in every session.
+    With the rivals' quotes in the state, some sessions punish the undercut."""
+    own, _, _ = simulate(Spec(**FAST, state="own"), sessions=20, seed=5, threads=2)
+    assert (own["rival_response_ticks"] == 0).all()
+    assert not own["punished"].any()
+    quotes, impulse, _ = simulate(Spec(**FAST), sessions=20, seed=5, threads=2)
+    assert quotes["punished"].sum() > 0
+    # the deviation itself: maker 1 quotes below its rivals at t = 0
+    t0 = impulse.filter(pl.col("t") == 0)
+    dev = t0.filter(pl.col("maker") == 1)["ask"].to_numpy()
+    rival = t0.filter(pl.col("maker") == 2)["ask"].to_numpy()
+    assert ((dev < rival) | (dev == 0)).all()
+
+
+def test_memory_policy_makes_makers_stateless():
+    spec = build_spec(Spec, {}, ["policy=memory"])
+    assert spec.state_mode() == "none"
+    lr = MarketMakingSessions(state_mode="none", sessions=1)
+    assert lr.S == 1
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("sets", "needle"),
+    [
+        (["tick=0.3"], "tick 0.3 does not divide"),
+        (["pi=0.9"], "pi = 0.9"),
+        (["tick=0.5"], "markup index is undefined"),
+        (["policy=price_cap"], "does not apply to market_making"),
+        (["learner=smart"], "learner"),
+        (["n_makers=6", "tick=0.05"], "GiB per session"),
+    ],
+)
+def test_bad_parameters_name_the_field(sets, needle):
+    with pytest.raises(UsageError, match=needle):
+        build_spec(Spec, {}, sets)
+
+
+def test_cli_bad_tick_exits_2(capsys, tmp_path):
+    from marketsim.cli import main
+
+    code = main(["run", "market_making", "--set", "tick=0.3", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "tick" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- findings
+#
+# The published findings the scenario is meant to reproduce, at two sizes: "suite"
+# (30 sessions, exploration decaying 50 times faster than Calvano's beta = 4e-6, a few
+# seconds each) and "validate" (100 sessions, beta = 2e-5; make validate). Each compares
+# mean markup indices over independent sessions with a 95% Welch interval. A finding the
+# model does not reproduce at default parameters is a strict xfail whose reason gives the
+# measured figures (see docs/tutorials/market-making.md); it is not tuned to pass.
+
+SIZES = {
+    "suite": (30, {"beta": 2e-4, "conv_window": 5000, "max_periods": 150_000}),
+    "validate": (100, {"beta": 2e-5, "conv_window": 20_000, "max_periods": 1_500_000}),
+}
+SIZE_PARAMS = ["suite", pytest.param("validate", marks=pytest.mark.validate)]
+
+
+def _not_reproduced(why: str):
+    return pytest.mark.xfail(strict=True, reason=f"not reproduced by the model: {why}")
+
+
+_RUNS: dict = {}
+
+
+def _sessions(size: str, **params) -> pl.DataFrame:
+    key = (size, tuple(sorted(params.items())))
+    if key not in _RUNS:
+        n, learning = SIZES[size]
+        _RUNS[key] = simulate(Spec(**learning, **params), sessions=n, seed=0, threads=2)[0]
+    return _RUNS[key]
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_learned_markup_is_above_competitive(size):
+    """Colliard, Foucault & Lovo (2022): learning makers charge a markup over the
+    competitive ask (CI of the mean markup index above 0)."""
+    ci = interval(_sessions(size)["markup_index"])
+    assert ci["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize("size", SIZE_PARAMS)
+def test_markup_falls_with_more_makers(size):
+    """CFL (2022): the markup falls as the number of market makers rises (2 vs 4)."""
+    d = difference(_sessions(size)["markup_index"], _sessions(size, n_makers=4)["markup_index"])
+    assert d["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        "suite",
+        pytest.param(
+            "validate",
+            marks=[
+                pytest.mark.validate,
+                _not_reproduced("tick 0.2: 1.490 [1.444, 1.537], tick 0.1: 1.499 [1.467, 1.530]"),
+            ],
+        ),
+    ],
+)
+def test_coarser_tick_gives_higher_markup(size):
+    """Cartea, Chang & Penalva (2022): a larger tick obstructs competition (0.2 vs 0.1)."""
+    d = difference(_sessions(size, tick=0.2)["markup_index"], _sessions(size)["markup_index"])
+    assert d["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param(
+            "suite",
+            marks=_not_reproduced("pi 0.1 gives 1.12 [1.06, 1.18], pi 0.3 gives 1.25 [1.18, 1.32]"),
+        ),
+        pytest.param(
+            "validate",
+            marks=[
+                pytest.mark.validate,
+                _not_reproduced("pi 0.1 gives 1.357 [1.326, 1.388], pi 0.3 1.499 [1.467, 1.530]"),
+            ],
+        ),
+    ],
+)
+def test_weaker_adverse_selection_gives_higher_markup(size):
+    """CFL (2022): the markup is larger when adverse selection is weaker (pi 0.1 vs 0.3),
+    the opposite of what Nash play predicts."""
+    d = difference(_sessions(size, pi=0.1)["markup_index"], _sessions(size)["markup_index"])
+    assert d["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param(
+            "suite",
+            marks=_not_reproduced("informed 1.27 [1.12, 1.43] against basic 1.25 [1.18, 1.32]"),
+        ),
+        pytest.param("validate", marks=pytest.mark.validate),
+    ],
+)
+def test_market_knowledge_prices_closer_to_competitive(size):
+    """Guarino, Jehiel & Symons-Hicks (2025): basic market knowledge brings prices to
+    competitive levels; here: a lower markup index than the basic learner's."""
+    d = difference(
+        _sessions(size)["markup_index"], _sessions(size, learner="informed")["markup_index"]
+    )
+    assert d["ci_lo"] > 0.0
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        pytest.param(
+            "suite",
+            marks=_not_reproduced("ask after a buy minus after none: -0.016 [-0.032, 0.001]"),
+        ),
+        pytest.param(
+            "validate",
+            marks=[
+                pytest.mark.validate,
+                _not_reproduced("ask after a buy minus after none: 0.006 [-0.003, 0.016]"),
+            ],
+        ),
+    ],
+)
+def test_learned_asks_rise_after_a_buy(size):
+    """CFL (2022): the makers learn about adverse selection: after a client buys, the
+    learned asks rise on average (state with the last trade)."""
+    ci = interval(_sessions(size, trade_state=True)["ask_response_to_buy"])
+    assert ci["n"] == SIZES[size][0]
+    assert ci["ci_lo"] > 0.0
+
+
+# --------------------------------------------------------------------------- sweep, compare
+
+QUICK = ["beta=2e-4", "conv_window=5000", "max_periods=150000"]
+
+
+def test_sweep_blocks_are_sessions_of_one_run():
+    from marketsim.experiments.sweep import plan_sweep, run_task
+
+    plan = plan_sweep(
+        "market_making", {"tick": [0.1, 0.2], "n_makers": [2, 3]}, seeds=4, sets=QUICK, chunk=2
+    )
+    assert len(plan.tasks) == 8
+    assert plan.points[1] == {"tick": 0.1, "n_makers": 3}
+    spec = plan.specs[1]
+    part = run_task("market_making", spec.model_dump(mode="json"), plan.points[1], 0, 2, 2)
+    whole = simulate(spec, sessions=4, seed=0, threads=1)[0]
+    assert part.drop(["tick", "n_makers"]).equals(whole.slice(2, 2), null_equal=True)
+    assert part["n_makers"].to_list() == [3, 3]
+    with pytest.raises(UsageError, match="unknown parameter"):
+        plan_sweep("market_making", {"ticks": [0.1]}, seeds=2)
+    with pytest.raises(UsageError, match=r"grid point \(tick=0.3\)"):
+        plan_sweep("market_making", {"tick": [0.1, 0.3]}, seeds=2)
+
+
+def test_compare_runs_the_stateless_control_on_the_same_seeds(tmp_path):
+    import json
+
+    from marketsim.experiments.compare import compare
+
+    table = compare(
+        "market_making",
+        ["none", "memory:k=0"],
+        seeds=2,
+        sessions=4,
+        out=tmp_path,
+        sets=QUICK,
+        progress=False,
+    )
+    rows = table.filter(pl.col("metric") == "markup_index")
+    assert rows["policy"].to_list() == ["none", "memory"]
+    per_seed = json.loads((tmp_path / "compare.json").read_text())["per_seed"]
+    for label in ("none", "memory"):
+        cells = sorted((tmp_path / "cells").glob(f"{label}-*/seed_*/sessions.parquet"))
+        assert len(cells) == 2
+        means = [pl.read_parquet(c)["markup_index"].mean() for c in cells]
+        assert per_seed[label]["markup_index"] == pytest.approx(means)
+    memory = pl.read_parquet(next((tmp_path / "cells").glob("memory-*/seed_0/sessions.parquet")))
+    assert (memory["rival_response_ticks"] == 0).all()  # stateless makers cannot respond
