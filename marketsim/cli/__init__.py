@@ -145,17 +145,100 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def error_log_dir() -> Path:
+    """Where an internal error's traceback is written: ``$XDG_CACHE_HOME/marketsim/errors``
+    (``~/.cache/marketsim/errors``), or ``<tmp>/marketsim-<uid>/errors`` when the home
+    cache cannot be written."""
+    import os
+    import tempfile
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    candidates = [
+        Path(base) / "marketsim" / "errors",
+        Path(tempfile.gettempdir()) / f"marketsim-{uid}" / "errors",
+    ]
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    return candidates[-1]
+
+
+def _log_internal_error(argv: list[str] | None) -> str:
+    """Write the current exception's traceback to a log file; its path (or a note)."""
+    import datetime
+    import os
+    import traceback
+
+    from marketsim import __version__
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = (
+        f"marketsim {__version__}, python {sys.version.split()[0]}\n"
+        f"command: marketsim {' '.join(sys.argv[1:] if argv is None else argv)}\n\n"
+        f"{traceback.format_exc()}"
+    )
     try:
-        return int(args.func(args) or 0)
+        path = error_log_dir() / f"internal-error-{stamp}-{os.getpid()}.log"
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # nowhere to write: the traceback goes to stderr after all
+        sys.stderr.write(text)
+        return f"stderr above (no log file: {exc})"
+    return str(path)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; the exit code.
+
+    0 success; 1 a failed task or an internal error (one line on stderr, the traceback
+    in a log file under :func:`error_log_dir`); 2 bad input (one line naming the field
+    and the fix); 130 interrupted; 141 stdout closed by the reader (``| head``): quiet.
+    """
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the guard
+        return code
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        print(f"error: {'; '.join(lines)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted: finished results are on disk; re-run to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
+    except SystemExit:  # argparse's own exit (usage errors: 2, --help: 0)
+        raise
+    except Exception as exc:  # noqa: BLE001  the guard: one line, the traceback in a file
+        where = _log_internal_error(argv)
+        print(
+            f"internal error: {type(exc).__name__}: {_one_line(str(exc))}; details in {where}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0] + (" ..." if len(lines) > 1 else "") if lines else "(no message)"
 
 
 if __name__ == "__main__":
