@@ -27,21 +27,31 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-def positive_int(text: str) -> int:
+#: the largest whole number an option takes: counts and seeds are stored as int64
+INT64_MAX = 2**63 - 1
+
+
+def _whole(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value > INT64_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text} does not fit a 64-bit integer; give at most 2**63 - 1"
+        )
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def seed_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
@@ -68,6 +78,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--threads", type=positive_int, default=None, help="numba threads (default: all cores)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in --out (else --out must be empty, or hold this same "
+        "command to resume where that is possible)",
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -84,6 +100,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.quiet,
         params=parse_sets(args.sets + replay),
+        overwrite=args.overwrite,
     ).summary
     verdict = summary["detectors"].get("verdict")
     if verdict:
@@ -108,8 +125,16 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the option, the problem, where to
+    read more), exit code 2; sub-commands' parsers are of the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="marketsim",
         description="Simulator of algorithmic collusion and market stability.",
     )
@@ -225,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return 141
-    except SystemExit:  # argparse's own exit (usage errors: 2, --help: 0)
-        raise
+    except SystemExit as exc:  # argparse's own exit (usage errors: 2, --help: 0)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     except Exception as exc:  # noqa: BLE001  the guard: one line, the traceback in a file
         where = _log_internal_error(argv)
         print(

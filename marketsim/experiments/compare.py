@@ -45,6 +45,7 @@ import polars as pl
 from scipy import stats
 
 from marketsim.errors import UsageError
+from marketsim.experiments.out_folder import claim
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.measures import t_interval
 from marketsim.progress import progress_bar
@@ -211,10 +212,20 @@ def _safe(label: str) -> str:
     return keep[:80] + "-" + hashlib.sha1(label.encode()).hexdigest()[:6]
 
 
+def marketsim_version() -> str:
+    """marketsim's version, part of every cached cell's key: an upgrade recomputes."""
+    import marketsim
+
+    return marketsim.__version__
+
+
 def run_cell(
     module, spec, *, seed: int, sessions: int | None, out: Path, threads: int | None
 ) -> dict[str, float]:
-    """Run one (policy, seed) cell into ``out`` unless it is already there; its metrics."""
+    """Run one (policy, seed) cell into ``out`` unless it is already there; its metrics.
+
+    A cell on disk is reused only when its key (the validated spec, the scenario's
+    version, marketsim's version, the seed and sessions) is this cell's."""
     key = hashlib.sha1(
         json.dumps(
             {
@@ -222,6 +233,7 @@ def run_cell(
                 "seed": seed,
                 "sessions": sessions,
                 "version": spec.version,
+                "marketsim": marketsim_version(),
             },
             sort_keys=True,
         ).encode()
@@ -265,6 +277,7 @@ def compare(
     level: float = 0.95,
     workers: int = 1,
     params: dict | None = None,
+    overwrite: bool = False,
 ) -> pl.DataFrame:
     """Run the comparison and write ``compare.parquet`` and ``compare.json``.
 
@@ -278,6 +291,8 @@ def compare(
     workers : int, processes running cells at once (1: in this process). Each cell's
         numbers do not depend on it: a cell is a function of its spec and seed.
     params : dict, scenario parameters by name (``sets`` override them)
+    overwrite : replace an earlier run in ``out``; without it ``out`` must be empty or
+        hold this same comparison (which resumes; more seeds extend it)
 
     Returns
     -------
@@ -313,6 +328,21 @@ def compare(
         specs.append(build_spec(type(base_spec), data, None))
         labels.append(label)
 
+    claim(
+        out,
+        command="compare",
+        scenario=scenario,
+        identity={
+            "version": base_spec.version,
+            "marketsim": marketsim_version(),
+            "policies": labels,
+            "specs": [sp.model_dump(mode="json") for sp in specs],
+            "sessions": sessions,
+        },
+        resumable=True,
+        overwrite=overwrite,
+        summary=" vs ".join(labels),
+    )
     values: dict[str, dict[str, np.ndarray]] = {lab: {} for lab in labels}
     t0 = time.perf_counter()
     cells = [(p, s) for s in range(seeds) for p in range(len(labels))]

@@ -7,12 +7,40 @@ Shared by ``marketsim run`` and :func:`marketsim.run`, so both write the same
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from marketsim.analysis import run_detectors
+from marketsim.errors import UsageError
+from marketsim.experiments.out_folder import claim
 from marketsim.io import write_json_atomic
 from marketsim.scenarios import resolve_spec
+
+#: a run's headline figure, by the first of these keys its summary holds
+HEADLINES = ("profit_gain_mean", "max_drawdown")
+
+
+def check_headline(scenario: str, summary: dict, out: Path) -> None:
+    """A headline that is not a number fails the run loudly (its files stay for a look).
+
+    The profit gain of one firm is undefined by construction (its Nash and monopoly
+    profits coincide) and reported as missing; any other missing headline is an error.
+    """
+    if (summary.get("params") or {}).get("n_firms") == 1:
+        return
+    for key in HEADLINES:
+        if key not in summary:
+            continue
+        value = summary[key]
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            raise UsageError(
+                f"{scenario}: the headline {key} is not a number ({value}): the parameters "
+                f"give a market where it is undefined (prices, qualities, costs or "
+                f"volatilities at extremes); check them with 'marketsim params {scenario}' "
+                f"(files kept in {out} for inspection)"
+            )
+        return
 
 
 def run_scenario(
@@ -26,6 +54,7 @@ def run_scenario(
     config: Path | None = None,
     threads: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> dict:
     """Run ``scenario`` into ``out`` and return its summary (with ``detectors``).
 
@@ -38,12 +67,34 @@ def run_scenario(
     params : dict, scenario parameters by name (validated by the scenario's spec)
     sets : list of ``KEY=VALUE`` texts, applied over ``params`` and ``config``
     config : path of a TOML file of parameters
+    overwrite : replace an earlier run in ``out`` (else a non-empty ``out`` is refused;
+        see :mod:`marketsim.experiments.out_folder`)
+
+    Raises
+    ------
+    UsageError
+        for a bad parameter or ``out`` (before any work), and when the run's headline
+        figure is not a number (after its files are written).
     """
     module, spec = resolve_spec(scenario, config, list(sets or []), params)
-    out = Path(out)
+    out = claim(
+        out,
+        command="run",
+        scenario=scenario,
+        identity={
+            "version": spec.version,
+            "spec": spec.model_dump(mode="json"),
+            "seed": seed,
+            "sessions": sessions,
+        },
+        resumable=False,
+        overwrite=overwrite,
+        summary=f"seed {seed}",
+    )
     summary = module.run(
         spec, sessions=sessions, seed=seed, out=out, threads=threads, progress=progress
     )
     summary = {**summary, "detectors": run_detectors(out, summary.get("params"))}
     write_json_atomic(summary, out / "summary.json")
+    check_headline(scenario, summary, out)
     return summary
