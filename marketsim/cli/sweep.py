@@ -21,6 +21,7 @@ from marketsim.errors import UsageError
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from marketsim.experiments._limits import check_workers
     from marketsim.experiments.sweep import (
         check_scheduler,
         parse_axis_values,
@@ -64,6 +65,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError("--workers and --scheduler: give one (workers belong to the cluster)")
     if args.scheduler is not None:
         check_scheduler(args.scheduler)
+    check_workers(args.workers)
     plan = plan_sweep(
         scenario, grid, seeds=int(seeds), seed=int(seed), config=data, sets=args.sets, chunk=chunk
     )

@@ -45,10 +45,15 @@ import polars as pl
 from scipy import stats
 
 from marketsim.errors import UsageError
+from marketsim.experiments._limits import check_workers
 from marketsim.experiments.out_folder import claim
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.measures import t_interval
 from marketsim.progress import progress_bar
+
+#: most seeds per policy: the plan holds one cell per policy and seed in memory, and
+#: 100,000 seeds already give intervals far narrower than any model's error
+MAX_SEEDS = 100_000
 
 COLUMNS = (
     "policy",
@@ -310,6 +315,9 @@ def compare(
         )
     if seeds < 2:
         raise UsageError(f"--seeds {seeds}: need at least 2 seeds for an interval")
+    if seeds > MAX_SEEDS:
+        raise UsageError(f"--seeds {seeds}: at most {MAX_SEEDS:,} seeds per policy")
+    check_workers(workers)
     out = Path(out)
     module, base_spec = resolve_spec(scenario, config, list(sets or []), params)
     if "policy" not in type(base_spec).model_fields:
@@ -373,7 +381,7 @@ def compare(
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = multiprocessing.get_context("spawn")  # no fork of numba's thread pool
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=ctx) as pool:
             futures = {
                 pool.submit(
                     _run_cell_in_worker,

@@ -38,6 +38,7 @@ import polars as pl
 
 from marketsim.analysis.sweep_tables import MANIFEST, point_summary, read_manifest, scan_sweep
 from marketsim.errors import UsageError
+from marketsim.experiments._limits import check_workers
 from marketsim.experiments.out_folder import claim
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.progress import make_progress
@@ -476,6 +477,7 @@ def run_sweep(
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if scheduler is not None:
         check_scheduler(scheduler)
+    check_workers(workers)
     out = claim(
         out,
         command="sweep",
