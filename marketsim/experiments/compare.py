@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -381,7 +382,14 @@ def compare(
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = multiprocessing.get_context("spawn")  # no fork of numba's thread pool
-        with ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=ctx) as pool:
+        from marketsim.experiments._workers import die_with_parent
+
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(cells)),
+            mp_context=ctx,
+            initializer=die_with_parent,  # a killed parent takes its workers with it
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {
                 pool.submit(
                     _run_cell_in_worker,
