@@ -234,9 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     in a log file under :func:`error_log_dir`); 2 bad input (one line naming the field
     and the fix); 130 interrupted; 141 stdout closed by the reader (``| head``): quiet.
     """
+    command = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+        command = args.command
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the guard
         return code
@@ -245,7 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {'; '.join(lines)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: finished results are on disk; re-run to resume", file=sys.stderr)
+        if command in ("compare", "sweep"):
+            hint = "finished cells are on disk; run the same command again to resume"
+        elif command == "run":
+            hint = "the run is incomplete; run it again with --overwrite"
+        else:
+            hint = "stopped before finishing"
+        print(f"interrupted: {hint}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         _quiet_stdout()
