@@ -24,8 +24,26 @@ MAX_TRADERS = 100_000
 #: most wake-ups per trader per second (one every 10 ms); infinity would never end
 MAX_RATE = 100.0
 #: most trader wake-ups in one session (warm-up and session): the default day has
-#: about 1.7 million, so this is ~1,000 default days of work in one session
+#: about 1.7 million, so this is ~1,000 default days of work (hours) in one session
 MAX_WAKEUPS = 2 * 10**9
+#: memory a session's tables take per trader wake-up, measured: market_calm with
+#: n_noise = 100,000 peaked at 1.63 GB over a 600-s session and 2.39 GB over 1,200 s
+#: (3.0 million more wake-ups: ~260 bytes each); rounded up
+BYTES_PER_WAKEUP = 300
+#: share of the machine's memory one session may plan to use
+MEMORY_SHARE = 0.6
+
+
+def memory_bytes() -> int:
+    """Physical memory of this machine (8 GiB when it cannot be read)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
 LLM_STREAM = 1 << 21  # spawn key offset of the LLM base models' error stream
 
 
@@ -202,6 +220,14 @@ class MarketSpec(ScenarioSpec):
                 f"traders x rates give {work:.3g} wake-ups per session, more than "
                 f"{MAX_WAKEUPS:.0e} (~1,000 default days of work); lower the n_* counts "
                 "or *_rate values, or session_seconds"
+            )
+        need, have = work * BYTES_PER_WAKEUP, memory_bytes()
+        if need > MEMORY_SHARE * have:
+            raise ValueError(
+                f"traders x rates give {work:.3g} wake-ups per session, whose tables need "
+                f"about {need / 2**30:.1f} GiB, more than {MEMORY_SHARE:.0%} of this "
+                f"machine's {have / 2**30:.1f} GiB; lower the n_* counts or *_rate values, "
+                "or session_seconds"
             )
         return self
 

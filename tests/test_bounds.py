@@ -119,6 +119,17 @@ def test_bounds_are_refused_at_once_with_the_limit(tmp_path, capsys, args, needl
     assert not (tmp_path / "o").exists()
 
 
+def test_a_session_whose_tables_outgrow_memory_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("marketsim.scenarios._market_spec.memory_bytes", lambda: 8 * 2**30)
+    # 100,000 noise traders over a full day: ~1.2e8 wake-ups, ~33 GiB of tables
+    assert main(["run", "market_calm", "--set", "n_noise=100000", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "GiB, more than 60% of this machine's 8.0 GiB" in err and err.count("\n") == 1
+    # the same traders over ten minutes fit
+    spec = get_scenario("market_calm").Spec(n_noise=100_000, session_seconds=600)
+    assert spec.n_noise == 100_000
+
+
 def test_the_bounds_themselves_validate():
     from marketsim.scenarios.market_calm import Spec
 
