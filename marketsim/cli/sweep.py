@@ -97,9 +97,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _report(out) -> Path:
-    from marketsim.analysis.report import write_report
+    from marketsim import api
 
-    return Path(write_report(out))
+    return api.report(out)  # the same checks of the folder's files as 'marketsim report'
 
 
 def register(subparsers) -> None:
