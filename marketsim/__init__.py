@@ -19,7 +19,10 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
+from marketsim._numba_cache import ensure_numba_cache
 from marketsim.errors import UsageError
+
+ensure_numba_cache()  # before any kernel module imports numba: read-only installs run
 
 try:
     __version__ = version("marketsim")

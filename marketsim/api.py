@@ -25,6 +25,8 @@ from typing import Any
 
 import polars as pl
 
+from marketsim.errors import UsageError
+
 
 @dataclass
 class Result:
@@ -108,6 +110,7 @@ def run(
     progress: bool = False,
     params: dict[str, Any] | None = None,
     api_key_env: str | None = None,
+    overwrite: bool = False,
     **kwargs: Any,
 ) -> Result:
     """Run a scenario; the same run as ``marketsim run``.
@@ -124,6 +127,8 @@ def run(
     api_key_env : str or None, the environment variable holding an LLM key
         (``--api-key-env``); the scenario's ``llm.api_key_env`` may only name one
         ending in ``_API_KEY``
+    overwrite : bool, replace an earlier run in ``out`` (without it a non-empty ``out``
+        raises :class:`marketsim.UsageError`)
     **kwargs : scenario parameters by name, e.g. ``alpha=0.1``, ``policy="luld"``
         (over ``params``); see :func:`params`. An unknown name or a value out of range
         raises :class:`marketsim.UsageError` naming it.
@@ -141,6 +146,7 @@ def run(
             threads=threads,
             progress=progress,
             api_key_env=api_key_env,
+            overwrite=overwrite,
         )
         summary = json.loads(json.dumps(summary, default=str))
         return Result(scenario, summary, _tables(folder, eager=out is None), out and folder)
@@ -158,13 +164,15 @@ def compare(
     workers: int = 1,
     progress: bool = False,
     params: dict[str, Any] | None = None,
+    overwrite: bool = False,
     **kwargs: Any,
 ) -> Comparison:
     """The same seeds under each policy (the first is the baseline); ``marketsim compare``.
 
     ``policies`` are policy texts (``"none"``, ``"luld"``, ``"price_cap:cap=1.6"``,
     ``"luld+mwcb"``). Without ``out`` the cells run in a temporary folder, so nothing
-    resumes; give ``out`` for a long comparison.
+    resumes; give ``out`` for a long comparison (the same call resumes there;
+    ``overwrite=True`` replaces an earlier run).
     """
     from marketsim.experiments.compare import compare as _compare
 
@@ -181,6 +189,7 @@ def compare(
             threads=threads,
             progress=progress,
             workers=workers,
+            overwrite=overwrite,
         )
         summary = json.loads((folder / "compare.json").read_text())
         return Comparison(scenario, table, summary, None if out is None else folder)
@@ -196,22 +205,29 @@ def sweep(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = False,
+    overwrite: bool = False,
     **params: Any,
 ) -> pl.DataFrame:
     """A scenario over a parameter grid and ``seeds`` sessions per point; ``marketsim sweep``.
 
     Returns one row per session with a column per grid key. With ``out`` the sweep resumes
-    where it stopped when called again.
+    where it stopped when called again (``overwrite=True`` replaces an earlier run).
     """
     from marketsim.analysis.sweep_tables import scan_sweep
-    from marketsim.errors import UsageError
     from marketsim.experiments.sweep import plan_sweep, run_sweep
 
     plan = plan_sweep(
         scenario, {k: list(v) for k, v in grid.items()}, seeds=seeds, seed=seed, config=params
     )
     with _Folder(out) as folder:
-        status = run_sweep(plan, folder, workers=workers, scheduler=scheduler, quiet=not progress)
+        status = run_sweep(
+            plan,
+            folder,
+            workers=workers,
+            scheduler=scheduler,
+            quiet=not progress,
+            overwrite=overwrite,
+        )
         if status["failed"]:
             raise UsageError(f"sweep: {len(status['failed'])} task(s) failed: {status['failed']}")
         return scan_sweep(folder).collect().sort([*grid, "session"])
@@ -220,12 +236,51 @@ def sweep(
 def report(result) -> Path:
     """Write ``report.html`` for a run, comparison or sweep folder (or a result with ``out``)."""
     from marketsim.analysis.report import write_report
-    from marketsim.errors import UsageError
 
     folder = getattr(result, "out", result)
     if folder is None:
         raise UsageError("report: this result has no folder; run it with out=... to report it")
-    return Path(write_report(Path(folder)))
+    folder = Path(folder)
+    _check_run_files(folder)
+    try:
+        return Path(write_report(folder))
+    except (pl.exceptions.PolarsError, OSError) as exc:  # a table damaged inside
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UsageError(
+            f"report: a table in {folder} cannot be read ({first}); re-run the command "
+            "that wrote the folder"
+        ) from None
+
+
+def _check_run_files(folder: Path) -> None:
+    """Each summary file of a run folder is a JSON object and each table a Parquet file,
+    or one line naming the file (before any chart is drawn)."""
+    if not folder.is_dir():
+        return  # write_report says so
+    for name in ("summary.json", "compare.json", "sweep.json", "audit.json"):
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(
+                f"report: {path}: not valid JSON ({exc}); re-run to rewrite it"
+            ) from None
+        if not isinstance(data, dict):
+            raise UsageError(
+                f"report: {path}: holds a JSON {type(data).__name__}, not an object; "
+                "re-run the command that wrote the folder"
+            )
+    for path in [*sorted(folder.glob("*.parquet")), *sorted(folder.glob("parts/*.parquet"))]:
+        try:
+            pl.read_parquet_schema(path)
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UsageError(
+                f"report: {path}: not a readable Parquet file ({first}); re-run the "
+                "command that wrote the folder"
+            ) from None
 
 
 def scenarios() -> list[str]:

@@ -569,11 +569,44 @@ def load_trace(path: str | os.PathLike) -> dict:
                 continue
             try:
                 r = json.loads(line)
-                key = (int(r["session"]), int(r["firm"]), int(r["period"]))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            except (json.JSONDecodeError, RecursionError):
+                r = None
+            problem = _trace_record_problem(r)
+            if problem:
                 raise UsageError(
-                    f"llm.replay: {path} line {lineno} is not a trace record; "
-                    "pass the llm_trace.jsonl written by a live run"
-                ) from None
+                    f"llm.replay: {path} line {lineno}: {problem}; pass the "
+                    "llm_trace.jsonl written by a live run"
+                )
+            key = (r["session"], r["firm"], r["period"])
             out.setdefault(key, {"attempts": []})["attempts"].append(r)
     return out
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _trace_record_problem(r) -> str:
+    """What is wrong with one trace record (the keys replay reads), or ``""``."""
+    if not isinstance(r, dict):
+        return "not a JSON object"
+    for k in ("session", "firm", "period"):
+        if k not in r:
+            return f"no {k!r}"
+        if not _is_int(r[k]) or r[k] < 0:
+            return f"{k!r} is {r[k]!r}, not a whole number >= 0"
+    if "tokens" in r and (not _is_int(r["tokens"]) or r["tokens"] < 0):
+        return f"'tokens' is {r['tokens']!r}, not a whole number >= 0"
+    for k in ("status", "source"):
+        if r.get(k) is not None and not isinstance(r[k], str):
+            return f"{k!r} is {r[k]!r}, not a string"
+    if r.get("source") == "llm":
+        price = r.get("price")
+        if not _is_int(price) and not isinstance(price, float):
+            return f"'price' is {price!r}, not a number"
+        if not math.isfinite(price):
+            return f"'price' is {price!r}, not a finite number"
+        for k in ("plans", "insights"):
+            if not isinstance(r.get(k), str):
+                return f"{k!r} is {r.get(k)!r}, not a string"
+    return ""

@@ -8,6 +8,7 @@ the same validation, so a spec on disk and one on the command line mean the same
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,7 +25,10 @@ class ScenarioSpec(BaseModel):
     ``version`` (it is part of every output's metadata and of sweep part keys).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # NaN and infinity are never parameters: refused with the field's name
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False
+    )
 
     name: ClassVar[str] = ""
     version: ClassVar[int] = 1
@@ -32,6 +36,31 @@ class ScenarioSpec(BaseModel):
     def describe(self) -> dict[str, Any]:
         """Scenario name, version and every parameter, for summaries and reports."""
         return {"scenario": self.name, "version": self.version, "params": self.model_dump()}
+
+
+#: |a|, |c|, |a0| and mu of a logit market at most this (baseline: a = 2, c = 1, mu = 0.25)
+LOGIT_VALUE_MAX = 1000.0
+#: |(a_i - c_i - a0) / mu| at most this: beyond it the Nash and joint-monopoly
+#: benchmarks cannot be computed (the monopoly solve fails above ~27, the market is
+#: degenerate, pi^M = pi^N, below ~-27); the baseline is 4
+LOGIT_UTILITY_MAX = 25.0
+
+
+def check_logit_market(a, c, a0: float, mu: float) -> None:
+    """Refuse a logit market whose benchmarks cannot be computed (a ValueError naming
+    the keys and the range that works, for a pydantic validator)."""
+    import numpy as np
+
+    a = np.atleast_1d(np.asarray(a, dtype=float))
+    c = np.atleast_1d(np.asarray(c, dtype=float))
+    z = (a - c - a0) / mu
+    worst = int(np.argmax(np.abs(z)))
+    if abs(z[worst]) > LOGIT_UTILITY_MAX:
+        raise ValueError(
+            f"(a - c - a0) / mu = {z[worst]:.4g} is outside [-{LOGIT_UTILITY_MAX:g}, "
+            f"{LOGIT_UTILITY_MAX:g}], where the Nash and monopoly benchmarks can be "
+            "computed (baseline 4); bring a, c, a0 closer or raise mu"
+        )
 
 
 def _parse_value(text: str) -> Any:
@@ -78,11 +107,49 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML scenario file, with a one-line error for a missing or malformed file."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"config file {path} does not exist")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise UsageError(f"config file {path} {what}; give a TOML file of parameters")
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}); give a TOML file"
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"config file {path} cannot be read ({exc.strerror or exc}); check its permissions"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+#: the largest integer a parameter may hold: the kernels and tables store int64
+INT64_MAX = 2**63 - 1
+
+
+def _check_numbers(tree: Any, path: str, name: str) -> None:
+    """Refuse integers beyond int64 and non-finite floats anywhere in raw input, naming
+    the key, before validation (a model validator computing with 10**30 overflows)."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            _check_numbers(v, f"{path}.{k}" if path else str(k), name)
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            _check_numbers(v, f"{path}[{i}]", name)
+    elif isinstance(tree, bool):
+        return
+    elif isinstance(tree, int) and not -INT64_MAX <= tree <= INT64_MAX:
+        raise UsageError(
+            f"{name}: {path}: {tree} does not fit a 64-bit integer (|value| <= 2**63 - 1); "
+            f"see 'marketsim params {name}' for its range"
+        )
+    elif isinstance(tree, float) and not math.isfinite(tree):
+        raise UsageError(
+            f"{name}: {path}: {tree} is not a finite number; give a finite value "
+            f"(see 'marketsim params {name}')"
+        )
 
 
 def build_spec(
@@ -95,6 +162,7 @@ def build_spec(
     data.pop("scenario", None)
     over = sets if isinstance(sets, dict) else parse_sets(sets)
     data = _merge(data, over)
+    _check_numbers(data, "", spec_cls.name)
     try:
         return spec_cls.model_validate(data)
     except ValidationError as exc:

@@ -30,7 +30,7 @@ from marketsim.logit import LogitMarket, price_index, profit_gain
 from marketsim.progress import progress_bar
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
 from marketsim.qlearning_authors import AuthorsQLearningSessions, authors_game
-from marketsim.scenarios._spec import ScenarioSpec
+from marketsim.scenarios._spec import LOGIT_VALUE_MAX, ScenarioSpec, check_logit_market
 from marketsim.scenarios.policies import PolicyList, check_market, learner_class, pricing_setup
 
 #: per-session state above this is refused at validation (Q, max and greedy per state)
@@ -51,10 +51,19 @@ class Spec(ScenarioSpec):
     alpha: float = Field(0.15, gt=0.0, le=1.0, description="learning rate, in (0, 1]")
     beta: float = Field(4e-6, ge=0.0, lt=1.0, description="exploration decay per period")
     delta: float = Field(0.95, ge=0.0, lt=1.0, description="discount factor, in [0, 1)")
-    mu: float = Field(0.25, gt=0.0, description="horizontal differentiation")
-    a0: float = Field(0.0, description="quality of the outside good")
-    a: float | list[float] = Field(2.0, description="quality a_i (one value or one per firm)")
-    c: float | list[float] = Field(1.0, description="marginal cost c_i (one or one per firm)")
+    mu: float = Field(0.25, gt=0.0, le=LOGIT_VALUE_MAX, description="horizontal differentiation")
+    a0: float = Field(
+        0.0,
+        ge=-LOGIT_VALUE_MAX,
+        le=LOGIT_VALUE_MAX,
+        description="quality of the outside good",
+    )
+    a: float | list[float] = Field(
+        2.0, description="quality a_i (one value or one per firm), within +-1000"
+    )
+    c: float | list[float] = Field(
+        1.0, description="marginal cost c_i (one or one per firm), within +-1000"
+    )
     xi: float = Field(0.1, ge=0.0, description="grid extension beyond Nash and monopoly")
     conv_window: int = Field(100_000, ge=1, description="periods of stable strategies")
     max_periods: int = Field(10**9, ge=1, description="cap on periods per session")
@@ -77,6 +86,8 @@ class Spec(ScenarioSpec):
         vals = v if isinstance(v, list) else [v]
         if not all(np.isfinite(vals)):
             raise ValueError("must be finite numbers")
+        if any(abs(x) > LOGIT_VALUE_MAX for x in vals):
+            raise ValueError(f"must be within [-{LOGIT_VALUE_MAX:g}, {LOGIT_VALUE_MAX:g}]")
         return v
 
     @model_validator(mode="after")
@@ -104,6 +115,7 @@ class Spec(ScenarioSpec):
                 "first_session numbers the authors' sessions and needs rng=authors; "
                 "default-mode sessions are chosen by --seed"
             )
+        check_logit_market(self.a, self.c, self.a0, self.mu)
         need = QLearningSessions.bytes_needed(self.n_firms, self.m, self.k, 1)
         if need > MAX_SESSION_BYTES:
             raise ValueError(

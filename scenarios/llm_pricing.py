@@ -77,7 +77,7 @@ from marketsim.scenarios._llm_pricing_tables import (
     session_tables,
     summarise,
 )
-from marketsim.scenarios._spec import ScenarioSpec
+from marketsim.scenarios._spec import LOGIT_VALUE_MAX, ScenarioSpec, check_logit_market
 
 DEFAULT_SESSIONS = 1000
 #: Q-tables of one market's learners may use at most this much memory
@@ -88,7 +88,7 @@ RIVALS = ("same", "nash", "fixed", "qlearning")
 class LLMSpec(BaseModel):
     """The ``llm`` group: a real OpenAI-compatible backend (empty endpoint: proxies only)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     endpoint: str = Field(
         "", description="chat-completions base URL, e.g. http://127.0.0.1:8000/v1"
@@ -173,10 +173,12 @@ class Spec(ScenarioSpec):
     price_scale: float = Field(1.0, gt=0.0, description="price relabelling alpha (1, 3.2, 10)")
     rivals: str = Field("same", description="firms 2..n: same (persona), nash, fixed, qlearning")
     rival_price: float = Field(1.6, gt=0.0, description="price of 'fixed' rivals")
-    mu: float = Field(0.25, gt=0.0, description="horizontal differentiation")
-    a0: float = Field(0.0, description="quality of the outside good")
-    a: float = Field(2.0, description="quality a_i")
-    c: float = Field(1.0, description="marginal cost c_i")
+    mu: float = Field(0.25, gt=0.0, le=LOGIT_VALUE_MAX, description="horizontal differentiation")
+    a0: float = Field(
+        0.0, ge=-LOGIT_VALUE_MAX, le=LOGIT_VALUE_MAX, description="quality of the outside good"
+    )
+    a: float = Field(2.0, ge=-LOGIT_VALUE_MAX, le=LOGIT_VALUE_MAX, description="quality a_i")
+    c: float = Field(1.0, ge=-LOGIT_VALUE_MAX, le=LOGIT_VALUE_MAX, description="marginal cost c_i")
     delta: float = Field(0.95, ge=0.0, lt=1.0, description="discount factor of deviations")
     impulse_periods: int = Field(15, ge=1, le=1000, description="periods after a deviation")
     conv_tol: float = Field(0.05, gt=0.0, description="relative price band of convergence")
@@ -210,6 +212,11 @@ class Spec(ScenarioSpec):
         if v not in RIVALS:
             raise ValueError(f"unknown rivals {v!r}; use {', '.join(RIVALS)}")
         return v
+
+    @model_validator(mode="after")
+    def _market(self):
+        check_logit_market(self.a, self.c, self.a0, self.mu)
+        return self
 
     @model_validator(mode="after")
     def _learners(self):

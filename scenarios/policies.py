@@ -62,7 +62,7 @@ from marketsim.records import SESSION_CLOSE_S, SESSION_OPEN_S, SESSION_SECONDS
 
 
 class _Policy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: "book" (order-book rule), "pricing" (repeated Bertrand game) or "any"
     market: ClassVar[str] = "any"

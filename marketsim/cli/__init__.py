@@ -27,21 +27,31 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
-def positive_int(text: str) -> int:
+#: the largest whole number an option takes: counts and seeds are stored as int64
+INT64_MAX = 2**63 - 1
+
+
+def _whole(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value > INT64_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text} does not fit a 64-bit integer; give at most 2**63 - 1"
+        )
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def seed_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
@@ -68,6 +78,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         "--threads", type=positive_int, default=None, help="numba threads (default: all cores)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in --out (else --out must be empty, or hold this same "
+        "command to resume where that is possible)",
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -85,6 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         params=parse_sets(args.sets + replay),
         api_key_env=args.api_key_env,
+        overwrite=args.overwrite,
     ).summary
     verdict = summary["detectors"].get("verdict")
     if verdict:
@@ -109,8 +126,16 @@ def _cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the option, the problem, where to
+    read more), exit code 2; sub-commands' parsers are of the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="marketsim",
         description="Simulator of algorithmic collusion and market stability.",
     )
@@ -153,17 +178,108 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def error_log_dir() -> Path:
+    """Where an internal error's traceback is written: ``$XDG_CACHE_HOME/marketsim/errors``
+    (``~/.cache/marketsim/errors``), or ``<tmp>/marketsim-<uid>/errors`` when the home
+    cache cannot be written."""
+    import os
+    import tempfile
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    candidates = [
+        Path(base) / "marketsim" / "errors",
+        Path(tempfile.gettempdir()) / f"marketsim-{uid}" / "errors",
+    ]
+    for folder in candidates:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(folder, os.W_OK):
+            return folder
+    return candidates[-1]
+
+
+def _log_internal_error(argv: list[str] | None) -> str:
+    """Write the current exception's traceback to a log file; its path (or a note)."""
+    import datetime
+    import os
+    import traceback
+
+    from marketsim import __version__
+
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = (
+        f"marketsim {__version__}, python {sys.version.split()[0]}\n"
+        f"command: marketsim {' '.join(sys.argv[1:] if argv is None else argv)}\n\n"
+        f"{traceback.format_exc()}"
+    )
     try:
-        return int(args.func(args) or 0)
+        path = error_log_dir() / f"internal-error-{stamp}-{os.getpid()}.log"
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # nowhere to write: the traceback goes to stderr after all
+        sys.stderr.write(text)
+        return f"stderr above (no log file: {exc})"
+    return str(path)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; the exit code.
+
+    0 success; 1 a failed task or an internal error (one line on stderr, the traceback
+    in a log file under :func:`error_log_dir`); 2 bad input (one line naming the field
+    and the fix); 130 interrupted; 141 stdout closed by the reader (``| head``): quiet.
+    """
+    command = None
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the guard
+        return code
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        print(f"error: {'; '.join(lines)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: finished results are on disk; re-run to resume", file=sys.stderr)
+        if command in ("compare", "sweep"):
+            hint = "finished cells are on disk; run the same command again to resume"
+        elif command == "run":
+            hint = "the run is incomplete; run it again with --overwrite"
+        else:
+            hint = "stopped before finishing"
+        print(f"interrupted: {hint}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
+    except SystemExit as exc:  # argparse's own exit (usage errors: 2, --help: 0)
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    except Exception as exc:  # noqa: BLE001  the guard: one line, the traceback in a file
+        where = _log_internal_error(argv)
+        print(
+            f"internal error: {type(exc).__name__}: {_one_line(str(exc))}; details in {where}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0] + (" ..." if len(lines) > 1 else "") if lines else "(no message)"
 
 
 if __name__ == "__main__":

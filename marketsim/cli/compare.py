@@ -27,6 +27,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=not args.quiet,
         workers=args.workers,
+        overwrite=args.overwrite,
     ).table
     print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
     if args.report:

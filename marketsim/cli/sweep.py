@@ -21,7 +21,9 @@ from marketsim.errors import UsageError
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from marketsim.experiments._limits import check_workers
     from marketsim.experiments.sweep import (
+        check_scheduler,
         parse_axis_values,
         parse_grid_items,
         plan_sweep,
@@ -46,6 +48,12 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{args.config}: [sweep] {sorted(unknown)[0]}: unknown option; use seeds, seed, chunk"
         )
+    for name, low in (("seeds", 1), ("seed", 0), ("chunk", 1)):
+        v = opts.get(name)
+        if v is not None and (
+            isinstance(v, bool) or not isinstance(v, int) or not low <= v <= 2**63 - 1
+        ):
+            raise UsageError(f"{args.config}: [sweep] {name} = {v!r}: give a whole number >= {low}")
     grid = {k: parse_axis_values(k, v) for k, v in file_grid.items()}
     grid.update(parse_grid_items(args.grid))
     seeds = args.seeds if args.seeds is not None else opts.get("seeds")
@@ -53,8 +61,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError("--seeds: required (sessions per grid point), e.g. --seeds 100")
     seed = args.seed if args.seed is not None else opts.get("seed", 0)
     chunk = args.chunk if args.chunk is not None else opts.get("chunk")
-    if args.workers is not None and args.scheduler:
+    if args.workers is not None and args.scheduler is not None:
         raise UsageError("--workers and --scheduler: give one (workers belong to the cluster)")
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler)
+    check_workers(args.workers)
     plan = plan_sweep(
         scenario, grid, seeds=int(seeds), seed=int(seed), config=data, sets=args.sets, chunk=chunk
     )
@@ -65,6 +76,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         threads=args.threads or 1,
         quiet=args.quiet,
+        overwrite=args.overwrite,
     )
     print(f"results: {Path(args.out).resolve()}")
     print(
@@ -85,9 +97,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _report(out) -> Path:
-    from marketsim.analysis.report import write_report
+    from marketsim import api
 
-    return Path(write_report(out))
+    return api.report(out)  # the same checks of the folder's files as 'marketsim report'
 
 
 def register(subparsers) -> None:

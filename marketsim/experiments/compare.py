@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -45,9 +46,15 @@ import polars as pl
 from scipy import stats
 
 from marketsim.errors import UsageError
+from marketsim.experiments._limits import check_workers
+from marketsim.experiments.out_folder import claim
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.measures import t_interval
 from marketsim.progress import progress_bar
+
+#: most seeds per policy: the plan holds one cell per policy and seed in memory, and
+#: 100,000 seeds already give intervals far narrower than any model's error
+MAX_SEEDS = 100_000
 
 COLUMNS = (
     "policy",
@@ -211,10 +218,20 @@ def _safe(label: str) -> str:
     return keep[:80] + "-" + hashlib.sha1(label.encode()).hexdigest()[:6]
 
 
+def marketsim_version() -> str:
+    """marketsim's version, part of every cached cell's key: an upgrade recomputes."""
+    import marketsim
+
+    return marketsim.__version__
+
+
 def run_cell(
     module, spec, *, seed: int, sessions: int | None, out: Path, threads: int | None
 ) -> dict[str, float]:
-    """Run one (policy, seed) cell into ``out`` unless it is already there; its metrics."""
+    """Run one (policy, seed) cell into ``out`` unless it is already there; its metrics.
+
+    A cell on disk is reused only when its key (the validated spec, the scenario's
+    version, marketsim's version, the seed and sessions) is this cell's."""
     key = hashlib.sha1(
         json.dumps(
             {
@@ -222,6 +239,7 @@ def run_cell(
                 "seed": seed,
                 "sessions": sessions,
                 "version": spec.version,
+                "marketsim": marketsim_version(),
             },
             sort_keys=True,
         ).encode()
@@ -265,6 +283,7 @@ def compare(
     level: float = 0.95,
     workers: int = 1,
     params: dict | None = None,
+    overwrite: bool = False,
 ) -> pl.DataFrame:
     """Run the comparison and write ``compare.parquet`` and ``compare.json``.
 
@@ -278,6 +297,8 @@ def compare(
     workers : int, processes running cells at once (1: in this process). Each cell's
         numbers do not depend on it: a cell is a function of its spec and seed.
     params : dict, scenario parameters by name (``sets`` override them)
+    overwrite : replace an earlier run in ``out``; without it ``out`` must be empty or
+        hold this same comparison (which resumes; more seeds extend it)
 
     Returns
     -------
@@ -295,6 +316,9 @@ def compare(
         )
     if seeds < 2:
         raise UsageError(f"--seeds {seeds}: need at least 2 seeds for an interval")
+    if seeds > MAX_SEEDS:
+        raise UsageError(f"--seeds {seeds}: at most {MAX_SEEDS:,} seeds per policy")
+    check_workers(workers)
     out = Path(out)
     module, base_spec = resolve_spec(scenario, config, list(sets or []), params)
     if "policy" not in type(base_spec).model_fields:
@@ -313,6 +337,21 @@ def compare(
         specs.append(build_spec(type(base_spec), data, None))
         labels.append(label)
 
+    claim(
+        out,
+        command="compare",
+        scenario=scenario,
+        identity={
+            "version": base_spec.version,
+            "marketsim": marketsim_version(),
+            "policies": labels,
+            "specs": [sp.model_dump(mode="json") for sp in specs],
+            "sessions": sessions,
+        },
+        resumable=True,
+        overwrite=overwrite,
+        summary=" vs ".join(labels),
+    )
     values: dict[str, dict[str, np.ndarray]] = {lab: {} for lab in labels}
     t0 = time.perf_counter()
     cells = [(p, s) for s in range(seeds) for p in range(len(labels))]
@@ -343,7 +382,14 @@ def compare(
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = multiprocessing.get_context("spawn")  # no fork of numba's thread pool
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        from marketsim.experiments._workers import die_with_parent
+
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(cells)),
+            mp_context=ctx,
+            initializer=die_with_parent,  # a killed parent takes its workers with it
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {
                 pool.submit(
                     _run_cell_in_worker,

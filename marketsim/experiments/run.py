@@ -7,13 +7,40 @@ Shared by ``marketsim run`` and :func:`marketsim.run`, so both write the same
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 from marketsim.analysis import run_detectors
 from marketsim.errors import UsageError
+from marketsim.experiments.out_folder import claim
 from marketsim.io import write_json_atomic
 from marketsim.scenarios import resolve_spec
+
+#: a run's headline figure, by the first of these keys its summary holds
+HEADLINES = ("profit_gain_mean", "max_drawdown")
+
+
+def check_headline(scenario: str, summary: dict, out: Path) -> None:
+    """A headline that is not a number fails the run loudly (its files stay for a look).
+
+    The profit gain of one firm is undefined by construction (its Nash and monopoly
+    profits coincide) and reported as missing; any other missing headline is an error.
+    """
+    if (summary.get("params") or {}).get("n_firms") == 1:
+        return
+    for key in HEADLINES:
+        if key not in summary:
+            continue
+        value = summary[key]
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            raise UsageError(
+                f"{scenario}: the headline {key} is not a number ({value}): the parameters "
+                f"give a market where it is undefined (prices, qualities, costs or "
+                f"volatilities at extremes); check them with 'marketsim params {scenario}' "
+                f"(files kept in {out} for inspection)"
+            )
+        return
 
 
 def run_scenario(
@@ -28,6 +55,7 @@ def run_scenario(
     threads: int | None = None,
     progress: bool = True,
     api_key_env: str | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Run ``scenario`` into ``out`` and return its summary (with ``detectors``).
 
@@ -42,6 +70,14 @@ def run_scenario(
     config : path of a TOML file of parameters
     api_key_env : name of the environment variable holding an LLM key (``--api-key-env``;
         only for scenarios that call an LLM)
+    overwrite : replace an earlier run in ``out`` (else a non-empty ``out`` is refused;
+        see :mod:`marketsim.experiments.out_folder`)
+
+    Raises
+    ------
+    UsageError
+        for a bad parameter or ``out`` (before any work), and when the run's headline
+        figure is not a number (after its files are written).
     """
     import inspect
 
@@ -52,9 +88,24 @@ def run_scenario(
         if "api_key_env" not in inspect.signature(module.run).parameters:
             raise UsageError(f"--api-key-env: scenario {scenario} calls no LLM; drop the option")
         extra["api_key_env"] = api_key_env
+    out = claim(
+        out,
+        command="run",
+        scenario=scenario,
+        identity={
+            "version": spec.version,
+            "spec": spec.model_dump(mode="json"),
+            "seed": seed,
+            "sessions": sessions,
+        },
+        resumable=False,
+        overwrite=overwrite,
+        summary=f"seed {seed}",
+    )
     summary = module.run(
         spec, sessions=sessions, seed=seed, out=out, threads=threads, progress=progress, **extra
     )
     summary = {**summary, "detectors": run_detectors(out, summary.get("params"))}
     write_json_atomic(summary, out / "summary.json")
+    check_headline(scenario, summary, out)
     return summary

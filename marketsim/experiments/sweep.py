@@ -7,12 +7,12 @@ session ``b`` always uses RNG stream ``b`` of the root seed (common random numbe
 across grid points), so any block is reproducible on its own.
 
 Every task's table is written to ``OUT/parts/<key>.parquet`` atomically, where ``key``
-is the sha256 of the canonical JSON of (scenario, version, validated spec, grid column
-names, root seed, seed block). Re-running a sweep skips parts already on disk, so a
-sweep killed at any moment resumes and ends with the same table as an uninterrupted
-run; a changed spec gets new keys and never mixes with old parts. ``OUT/sweep.json``
-lists the grid, the points with their spec hashes and the expected parts; readers go
-through it (:func:`scan_sweep`), never through a glob.
+is the sha256 of the canonical JSON of (scenario, version, marketsim's version,
+validated spec, grid column names, root seed, seed block). Re-running a sweep skips
+parts already on disk, so a sweep killed at any moment resumes and ends with the same
+table as an uninterrupted run; a changed spec gets new keys and never mixes with old
+parts. ``OUT/sweep.json`` lists the grid, the points with their spec hashes and the
+expected parts; readers go through it (:func:`scan_sweep`), never through a glob.
 
 All execution goes through ``dask.distributed``: a ``LocalCluster`` of single-threaded
 worker processes by default, or an existing scheduler.
@@ -38,6 +38,8 @@ import polars as pl
 
 from marketsim.analysis.sweep_tables import MANIFEST, point_summary, read_manifest, scan_sweep
 from marketsim.errors import UsageError
+from marketsim.experiments._limits import check_workers
+from marketsim.experiments.out_folder import claim
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.progress import make_progress
 
@@ -45,6 +47,11 @@ PARTS = "parts"
 #: sessions per task when not given: big enough to amortise scheduling (a Calvano
 #: baseline session takes ~75 ms), small enough to balance 2,500-session grids
 DEFAULT_CHUNK = 25
+#: most grid points one sweep plans (a 50 x 50 grid): validating a point's spec takes
+#: ~2-7 ms, so planning stays within seconds; larger grids are split over several sweeps
+MAX_GRID_POINTS = 2_500
+#: most tasks (grid points x seed blocks) one sweep schedules
+MAX_TASKS = 100_000
 
 
 # --------------------------------------------------------------------------- grid
@@ -52,9 +59,12 @@ DEFAULT_CHUNK = 25
 
 def _number(text: str, key: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise UsageError(f"--grid {key}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise UsageError(f"--grid {key}: {text!r} is not a finite number; give e.g. 0.05:0.25:5")
+    return value
 
 
 def _is_int(text: str) -> bool:
@@ -106,6 +116,11 @@ def parse_axis_values(key: str, spec: Any) -> list:
             count = int(pieces[2])
             if count < 1:
                 raise UsageError(f"--grid {key}: empty range (COUNT = {count}); use COUNT >= 1")
+            if count > MAX_GRID_POINTS:
+                raise UsageError(
+                    f"--grid {key}: COUNT = {count} is more than {MAX_GRID_POINTS:,} grid "
+                    "points, the most one sweep plans in seconds; use fewer values"
+                )
             if log:
                 if start <= 0 or stop <= 0:
                     raise UsageError(f"--grid {key}: log range needs START and STOP > 0")
@@ -212,6 +227,12 @@ class SweepPlan:
         }
 
 
+def _marketsim_version() -> str:
+    import marketsim
+
+    return marketsim.__version__
+
+
 def _check_sweepable(module, scenario: str) -> None:
     fn = getattr(module, "simulate", None)
     if fn is None or "start" not in inspect.signature(fn).parameters:
@@ -257,6 +278,14 @@ def plan_sweep(
             )
         if not values:
             raise UsageError(f"--grid {key}: no values")
+    n_points = math.prod(len(v) for v in grid.values())
+    if n_points > MAX_GRID_POINTS:
+        sizes = " x ".join(str(len(v)) for v in grid.values())
+        raise UsageError(
+            f"--grid: {sizes} = {n_points:,} points is more than {MAX_GRID_POINTS:,} (a 50 x 50 "
+            "grid), the most one sweep plans in seconds; split it into sweeps with fewer "
+            "values, each into its own --out"
+        )
     config = dict(config or {})
     base = build_spec(spec_cls, config, sets)  # fixed parameters fail without grid blame
     llm = getattr(base, "llm", None)
@@ -271,9 +300,15 @@ def plan_sweep(
     if chunk < 1:
         raise UsageError(f"--chunk {chunk}: must be at least 1")
     n_blocks = math.ceil(seeds / chunk)
+    if n_blocks * n_points > MAX_TASKS:
+        raise UsageError(
+            f"--seeds {seeds} / --chunk {chunk}: {n_blocks:,} tasks per point x {n_points:,} "
+            f"points is more than {MAX_TASKS:,} tasks; raise --chunk or use fewer seeds"
+        )
     # equal blocks: 100 seeds in chunks of 30 -> 25,25,25,25 rather than 30,30,30,10
     bounds = [round(i * seeds / n_blocks) for i in range(n_blocks + 1)]
     keys = list(grid)
+    marketsim_version = _marketsim_version()
     specs, points, hashes, tasks = [], [], [], []
     for i, combo in enumerate(itertools.product(*(grid[k] for k in keys))):
         point_sets = list(sets or []) + [
@@ -295,6 +330,7 @@ def plan_sweep(
                 {
                     "scenario": scenario,
                     "version": spec.version,
+                    "marketsim": marketsim_version,
                     "spec": dump,
                     "columns": keys,
                     "seed": seed,
@@ -355,13 +391,45 @@ def _clean_temporaries(parts: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+#: address schemes of a dask scheduler
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+
+
+def check_scheduler(address: str) -> str:
+    """A dask scheduler address ``SCHEME://HOST:PORT``, or one line saying what is wrong."""
+    from urllib.parse import urlsplit
+
+    hint = "give SCHEME://HOST:PORT, e.g. tcp://127.0.0.1:8786"
+    text = address.strip()
+    if "://" not in text:  # dask reads HOST:PORT as tcp://HOST:PORT
+        text = f"tcp://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"--scheduler {address!r}: {exc}; {hint}") from None
+    if parts.scheme not in SCHEDULER_SCHEMES:
+        raise UsageError(
+            f"--scheduler {address!r}: scheme {parts.scheme or '(none)'!r} is not one of "
+            f"{', '.join(SCHEDULER_SCHEMES)}; {hint}"
+        )
+    if parts.scheme == "inproc" and parts.netloc:  # a scheduler in this process
+        return address.strip()
+    if not parts.hostname or port is None or port == 0:
+        raise UsageError(f"--scheduler {address!r}: no host or port; {hint}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise UsageError(f"--scheduler {address!r}: unexpected path or user; {hint}")
+    return address.strip()
+
+
 def _open_client(workers: int | None, scheduler: str | None, quiet: bool):
     from distributed import Client, LocalCluster
 
-    if scheduler:
+    if scheduler is not None:
+        scheduler = check_scheduler(scheduler)
         try:
             return Client(scheduler, timeout="20s"), None
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
             raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(
@@ -394,8 +462,12 @@ def run_sweep(
     threads: int = 1,
     quiet: bool = False,
     log=None,
+    overwrite: bool = False,
 ) -> dict:
     """Run every task of ``plan`` not already on disk; write parts and ``sweep.json``.
+
+    ``out`` is checked first (:func:`marketsim.experiments.out_folder.claim`): empty, or
+    holding this same sweep (which resumes), or ``overwrite``.
 
     Returns
     -------
@@ -403,7 +475,18 @@ def run_sweep(
     ``wall_seconds``.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    out = Path(out)
+    if scheduler is not None:
+        check_scheduler(scheduler)
+    check_workers(workers)
+    out = claim(
+        out,
+        command="sweep",
+        scenario=plan.scenario,
+        identity={"marketsim": _marketsim_version(), "plan": plan.manifest()},
+        resumable=True,
+        overwrite=overwrite,
+        summary=f"grid {', '.join(plan.grid)}",
+    )
     parts = out / PARTS
     parts.mkdir(parents=True, exist_ok=True)
     _clean_temporaries(parts)

@@ -135,6 +135,8 @@ def digest_folder(folder: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
+        if any(part.startswith(".") for part in rel.split("/")):
+            continue  # bookkeeping (the folder's mark of the run that wrote it), no result
         if path.suffix == ".parquet":
             out[rel] = hashlib.sha256(_frame_bytes(pl.read_parquet(path))).hexdigest()
         elif path.suffix == ".json":
