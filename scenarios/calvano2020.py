@@ -370,6 +370,22 @@ def match_authors_sessions(sessions: pl.DataFrame, authors: pl.DataFrame) -> pl.
     return pl.DataFrame(out, schema_overrides={"session": pl.Int64})
 
 
+def check_run(spec: Spec, *, seed: int, sessions: int) -> None:
+    """Refuse a run this spec cannot do (before any folder is claimed or work done):
+    a nonzero seed in the authors' mode, Q-tables larger than the machine's memory."""
+    if spec.rng == "authors" and seed != 0:
+        raise UsageError(
+            f"--seed {seed}: rng=authors uses the authors' fixed seeds (session s explores "
+            f"with seed -s); leave --seed at 0 and choose sessions with --set first_session=N"
+        )
+    need = QLearningSessions.bytes_needed(spec.n_firms, spec.m, spec.k, sessions)
+    if need > 0.6 * _memory_bytes():
+        raise UsageError(
+            f"--sessions {sessions}: the Q-tables need {need / 2**30:.1f} GiB, more than 60% "
+            f"of this machine's memory; run fewer sessions at a time (or lower k, m, n_firms)"
+        )
+
+
 def simulate(
     spec: Spec,
     *,
@@ -388,17 +404,7 @@ def simulate(
     -------
     (sessions frame, impulse frame, model)
     """
-    if spec.rng == "authors" and seed != 0:
-        raise UsageError(
-            f"--seed {seed}: rng=authors uses the authors' fixed seeds (session s explores "
-            f"with seed -s); leave --seed at 0 and choose sessions with --set first_session=N"
-        )
-    need = QLearningSessions.bytes_needed(spec.n_firms, spec.m, spec.k, sessions)
-    if need > 0.6 * _memory_bytes():
-        raise UsageError(
-            f"--sessions {sessions}: the Q-tables need {need / 2**30:.1f} GiB, more than 60% "
-            f"of this machine's memory; run fewer sessions at a time (or lower k, m, n_firms)"
-        )
+    check_run(spec, seed=seed, sessions=sessions)
     if threads is not None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     model = CalvanoModel(spec, sessions, seed, start)

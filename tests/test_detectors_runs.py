@@ -64,11 +64,14 @@ def test_orderbook_run_with_a_crash_is_flagged_and_calm_run_is_not(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario, expect", [("flash_crash_2010", True), ("market_calm", False)])
 def test_orderbook_scenarios_flash_crash_flagged_calm_not(tmp_path, scenario, expect):
+    """The crash detector flags a fall of 5% within 15 minutes and passes a calm day.
+    flash_crash_2010 version 4 at its defaults falls about 5% over some 50 minutes on
+    seed 0 (no crash by that definition); a programme at 20% of volume sells fast enough
+    to make one (9.5% on seed 0), which is what this test needs of the simulation."""
     from marketsim.cli import main
 
-    assert (
-        main(["run", scenario, "--seed", "0", "--threads", "1", "--quiet", "--out", str(tmp_path)])
-        == 0
-    )
+    fast = ["--set", "programme_participation=0.2"] if scenario == "flash_crash_2010" else []
+    args = ["run", scenario, "--seed", "0", "--threads", "1", "--quiet", *fast]
+    assert main([*args, "--out", str(tmp_path)]) == 0
     res = run_detectors(tmp_path)
     assert res["crash"]["flagged"] is expect

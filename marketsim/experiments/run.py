@@ -88,6 +88,9 @@ def run_scenario(
         if "api_key_env" not in inspect.signature(module.run).parameters:
             raise UsageError(f"--api-key-env: scenario {scenario} calls no LLM; drop the option")
         extra["api_key_env"] = api_key_env
+    check = getattr(module, "check_run", None)  # a scenario's own refusals, before any work
+    if check is not None:
+        check(spec, seed=seed, sessions=sessions)
     out = claim(
         out,
         command="run",
