@@ -9,8 +9,8 @@ read back into memory and removed).
 >>> res = ms.run("calvano2020", sessions=50, seed=0, alpha=0.1)   # doctest: +SKIP
 >>> res.summary["profit_gain_mean"], res.sessions.height           # doctest: +SKIP
 
-Functions: :func:`run`, :func:`compare`, :func:`sweep`, :func:`calibrate`, :func:`report`, :func:`scenarios`,
-:func:`params`, and the detectors ``detect.collusion``, ``detect.crash``,
+Functions: :func:`run`, :func:`compare`, :func:`sweep`, :func:`calibrate`, :func:`report`,
+:func:`scenarios`, :func:`params`, and the detectors ``detect.collusion``, ``detect.crash``,
 ``detect.feedback`` (over frames you hold, from marketsim or not).
 """
 

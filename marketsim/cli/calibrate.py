@@ -57,16 +57,6 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _budget(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def register(subparsers) -> None:
     from marketsim.cli import add_run_options, positive_int, seed_arg
 
@@ -82,7 +72,7 @@ def register(subparsers) -> None:
         metavar="NAME=LO:HI",
         help="a parameter to calibrate and its box (repeatable)",
     )
-    p.add_argument("--budget", type=_budget, required=True, help="candidates in the design")
+    p.add_argument("--budget", type=int, required=True, help="candidates in the design")
     p.add_argument("--seeds", type=positive_int, required=True, help="seeds per candidate")
     p.add_argument("--seed", type=seed_arg, default=0, help="first seed (default 0)")
     p.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
