@@ -231,6 +231,7 @@ def calibrate(
     progress: bool = False,
     sets: list[str] | None = None,
     config: dict | None = None,
+    refine: int = 0,
 ) -> dict:
     """Fit ``params`` (name -> (LO, HI)) to a targets card; ``marketsim calibrate``.
 
@@ -253,7 +254,7 @@ def calibrate(
     )
     with _Folder(out) as folder:
         summary = run_calibration(
-            plan, folder, workers=workers, scheduler=scheduler, quiet=not progress
+            plan, folder, workers=workers, scheduler=scheduler, quiet=not progress, refine=refine
         )
         summary["table"] = pl.read_parquet(folder / "calibration.parquet")
         summary["accepted"] = pl.read_parquet(folder / "accepted.parquet")

@@ -154,3 +154,18 @@ def test_param_items_parse_and_reject_repeats():
     assert cal.parse_param_items(["noise_rate=0.02:0.1"]) == {"noise_rate": (0.02, 0.1)}
     with pytest.raises(UsageError, match="given twice"):
         cal.parse_param_items(["a=0:1", "a=1:2"])
+
+
+def test_refinement_adds_bounded_evaluations_and_resumes_from_disk(tmp_path):
+    card = _card(tmp_path / "card.toml", 58000.0, 7000.0)
+    first = cal.run_calibration(_plan(card, 3), tmp_path / "r", workers=1, quiet=True, refine=4)
+    table = pl.read_parquet(tmp_path / "r" / "calibration.parquet")
+    design = table.filter(pl.col("stage") == "design")
+    refined = table.filter(pl.col("stage") == "refine")
+    assert design.height == 3 and 1 <= refined.height <= 4
+    assert first["refinement"]["evaluations"] <= 4
+    assert refined["noise_rate"].is_between(0.02, 0.07).all()
+    assert table["distance"].min() <= design["distance"].min()
+    again = cal.run_calibration(_plan(card, 3), tmp_path / "r", workers=1, quiet=True, refine=4)
+    assert again["status"]["ran"] == 0  # every design and refinement part came from disk
+    assert pl.read_parquet(tmp_path / "r" / "calibration.parquet").equals(table)

@@ -1,7 +1,7 @@
 """``marketsim calibrate``: fit a scenario's parameters to a targets card, resumable.
 
 ``marketsim calibrate SCENARIO --targets FILE --param NAME=LO:HI ... --budget N
---seeds K --out DIR [--workers W | --scheduler tcp://HOST:PORT] [--set KEY=VALUE]``
+--seeds K [--refine N] --out DIR [--workers W | --scheduler tcp://HOST:PORT] [--set KEY=VALUE]``
 
 Runs ``N`` candidates of a scrambled Halton design over the box, each on the same ``K``
 seeds, and writes ``calibration.parquet`` (every candidate), ``accepted.parquet`` (the
@@ -39,6 +39,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             progress=not args.quiet,
             sets=args.sets,
             config=config,
+            refine=args.refine,
         )
     except RuntimeError as exc:
         import sys
@@ -75,6 +76,13 @@ def register(subparsers) -> None:
     p.add_argument("--budget", type=int, required=True, help="candidates in the design")
     p.add_argument("--seeds", type=positive_int, required=True, help="seeds per candidate")
     p.add_argument("--seed", type=seed_arg, default=0, help="first seed (default 0)")
+    p.add_argument(
+        "--refine",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then at most N Nelder-Mead evaluations from the best candidate (default 0)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
     p.add_argument(
         "--workers",

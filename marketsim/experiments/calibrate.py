@@ -26,8 +26,12 @@ a run killed at any moment and started again skips the parts on disk and ends wi
 same tables. Work goes to ``dask.distributed`` as in :mod:`~marketsim.experiments.sweep`;
 ``workers=1`` (no scheduler) runs in this process, without a cluster.
 
-No optimiser refines the design yet: the accepted ensemble is the design's accepted
-candidates.
+With ``refine > 0`` the design's candidate of least distance starts a bounded
+Nelder-Mead search (:func:`scipy.optimize.minimize`, in the box scaled to the unit cube,
+at most ``refine`` evaluations, run one after another in this process): each evaluation
+is a candidate like the others, on the same seeds, written as a part, and it joins the
+tables with ``stage = "refine"`` (accepted by the same rule). The search is
+deterministic given its evaluations, so a resumed refinement replays the parts on disk.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 
 MANIFEST = "calibrate.json"
 #: columns of calibration.parquet besides parameters and moments
-RESERVED = {"candidate", "distance", "accepted"}
+RESERVED = {"candidate", "stage", "distance", "accepted"}
 
 
 def parse_param_items(items: list[str] | None) -> dict[str, tuple[float, float]]:
@@ -110,6 +114,7 @@ class Candidate:
     index: int
     params: dict
     key: str
+    stage: str = "design"
 
     @property
     def filename(self) -> str:
@@ -130,6 +135,18 @@ class CalibrationPlan:
     design_seed: int
     specs: list = field(repr=False)
     candidates: list[Candidate]
+    config: dict = field(default_factory=dict, repr=False)
+    sets: list[str] = field(default_factory=list, repr=False)
+
+    def add(self, row, stage: str) -> Candidate:
+        """Add the candidate at ``row`` (or return the one with the same spec)."""
+        spec, cand = _candidate(self, row, len(self.candidates), stage)
+        for c in self.candidates:
+            if c.key == cand.key:
+                return c
+        self.specs.append(spec)
+        self.candidates.append(cand)
+        return cand
 
     @property
     def measures(self) -> list[str]:
@@ -198,37 +215,7 @@ def plan_calibration(
     highs = np.array([box[k][1] for k in names])
     points = qmc.scale(unit, lows, highs)
     seed_list = list(range(seed, seed + seeds))
-    specs, candidates = [], []
-    for i, row in enumerate(points):
-        params = {}
-        for k, v in zip(names, row, strict=True):
-            default = _default(spec_cls, k)
-            # an integer parameter takes the nearest whole number
-            params[k] = (
-                int(round(v))
-                if isinstance(default, int) and not isinstance(default, bool)
-                else float(f"{v:.12g}")
-            )
-        try:
-            spec = build_spec(
-                spec_cls, config, list(sets or []) + [f"{k}={v}" for k, v in params.items()]
-            )
-        except UsageError as exc:
-            where = ", ".join(f"{k}={v}" for k, v in params.items())
-            raise UsageError(f"--param candidate ({where}): {exc}") from None
-        dump = spec.model_dump(mode="json")
-        key = _sha(
-            {
-                "scenario": scenario,
-                "version": spec.version,
-                "spec": dump,
-                "seeds": seed_list,
-                "measures": [t.measure for t in chosen],
-            }
-        )
-        specs.append(spec)
-        candidates.append(Candidate(i, params, key))
-    return CalibrationPlan(
+    plan = CalibrationPlan(
         scenario,
         spec_cls.version,
         str(targets),
@@ -237,9 +224,47 @@ def plan_calibration(
         budget,
         seed_list,
         design_seed,
-        specs,
-        candidates,
+        [],
+        [],
+        config=config,
+        sets=list(sets or []),
     )
+    for row in points:
+        plan.add(row, "design")
+    return plan
+
+
+def _candidate(plan: CalibrationPlan, row, index: int, stage: str):
+    """The spec and :class:`Candidate` of one point of the box (``row``, in its units)."""
+    from marketsim.scenarios import build_spec, get_scenario
+
+    spec_cls = get_scenario(plan.scenario).Spec
+    params = {}
+    for k, v in zip(plan.box, row, strict=True):
+        default = _default(spec_cls, k)
+        # an integer parameter takes the nearest whole number
+        params[k] = (
+            int(round(v))
+            if isinstance(default, int) and not isinstance(default, bool)
+            else float(f"{v:.12g}")
+        )
+    try:
+        spec = build_spec(
+            spec_cls, plan.config, plan.sets + [f"{k}={v}" for k, v in params.items()]
+        )
+    except UsageError as exc:
+        where = ", ".join(f"{k}={v}" for k, v in params.items())
+        raise UsageError(f"--param candidate ({where}): {exc}") from None
+    key = _sha(
+        {
+            "scenario": plan.scenario,
+            "version": spec.version,
+            "spec": spec.model_dump(mode="json"),
+            "seeds": plan.seeds,
+            "measures": plan.measures,
+        }
+    )
+    return spec, Candidate(index, params, key, stage)
 
 
 def _default(spec_cls, dotted: str) -> Any:
@@ -310,11 +335,14 @@ def run_calibration(
     workers: int | None = None,
     scheduler: str | None = None,
     quiet: bool = False,
+    refine: int = 0,
     log=None,
 ) -> dict:
     """Run every candidate not on disk, then write ``calibration.parquet``,
     ``accepted.parquet`` and ``summary.json``; return the summary."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    if refine < 0:
+        raise UsageError(f"--refine {refine}: must be 0 (no refinement) or more")
     out = Path(out)
     parts = out / PARTS
     parts.mkdir(parents=True, exist_ok=True)
@@ -346,15 +374,101 @@ def run_calibration(
             f"calibrate: {len(failed)} candidate(s) failed twice ({failed[0]}, ...); "
             "re-run the same command to retry them"
         )
+    refined = None
+    if refine > 0:
+        refined, r_ran, r_skipped = _refine(plan, out, refine, quiet)
+        skipped += r_skipped
+        ran = len(todo) + r_ran
+        write_json_atomic({**plan.manifest(), **run_metadata()}, out / MANIFEST)
+    else:
+        ran = len(todo)
     summary = assemble(plan, out)
+    summary["refinement"] = refined
     summary["status"] = {
         "candidates": len(plan.candidates),
         "skipped": skipped,
-        "ran": len(todo),
+        "ran": ran,
         "wall_seconds": time.perf_counter() - t0,
     }
     write_json_atomic({**summary, **run_metadata()}, out / "summary.json")
     return summary
+
+
+def _distance(plan: CalibrationPlan, frame: pl.DataFrame) -> tuple[float, bool]:
+    """Distance and acceptance of one candidate from its per-seed part."""
+    dist, accepted = 0.0, True
+    for t in plan.targets:
+        values = frame[t.measure].drop_nulls().drop_nans()
+        if values.len() == 0:
+            return math.inf, False
+        m = float(values.median())
+        dist += ((m - t.figure) / scale_of(t)) ** 2
+        accepted = accepted and t.inside(m)
+    return dist / len(plan.targets), accepted
+
+
+def _refine(plan: CalibrationPlan, out: Path, budget: int, quiet: bool):
+    """Bounded Nelder-Mead from the design's best candidate; returns (info, ran, skipped)."""
+    from scipy.optimize import minimize
+
+    parts = out / PARTS
+    scored = []
+    for c in plan.candidates:
+        d, _ = _distance(plan, pl.read_parquet(parts / c.filename))
+        if math.isfinite(d):
+            scored.append((d, c.index))
+    if not scored:
+        return {"method": "Nelder-Mead", "skipped": "no design candidate has a distance"}, 0, 0
+    start = min(scored)[1]
+    lows = np.array([v[0] for v in plan.box.values()])
+    widths = np.array([v[1] - v[0] for v in plan.box.values()])
+    x0 = (np.array(list(plan.candidates[start].params.values()), float) - lows) / widths
+    counts = {"ran": 0, "skipped": 0, "evaluations": 0}
+
+    def objective(x):
+        if counts["evaluations"] >= budget:
+            return 1e12  # never reached with maxfev = budget; a guard
+        counts["evaluations"] += 1
+        c = plan.add(lows + np.clip(x, 0.0, 1.0) * widths, "refine")
+        path = parts / c.filename
+        if path.exists():
+            counts["skipped"] += 1
+        else:
+            dump = plan.specs[c.index].model_dump(mode="json")
+            result = run_candidate(plan.scenario, dump, plan.seeds, plan.measures)
+            _check_missing(plan, result)
+            write_parquet_atomic(_part_frame(c, plan.measures, result), path)
+            counts["ran"] += 1
+        d, _ = _distance(plan, pl.read_parquet(path))
+        return d if math.isfinite(d) else 1e12
+
+    step = 0.1
+    simplex = [x0] + [
+        np.clip(x0 + step * np.eye(len(x0))[i] * (1 if x0[i] < 0.5 else -1), 0, 1)
+        for i in range(len(x0))
+    ]
+    with _progress(quiet) as bar:
+        bar.add_task(f"{plan.scenario} refinement (at most {budget})", total=None)
+        res = minimize(
+            objective,
+            x0,
+            method="Nelder-Mead",
+            bounds=[(0.0, 1.0)] * len(x0),
+            options={
+                "maxfev": budget,
+                "initial_simplex": np.array(simplex),
+                "xatol": 1e-3,
+                "fatol": 1e-9,
+            },
+        )
+    info = {
+        "method": "Nelder-Mead (scipy.optimize.minimize, bounded to the box)",
+        "max_evaluations": budget,
+        "evaluations": counts["evaluations"],
+        "start_candidate": start,
+        "best_distance": float(res.fun),
+    }
+    return info, counts["ran"], counts["skipped"]
 
 
 def _execute(plan, todo, dumps, parts, workers, scheduler, quiet, bar, bar_task, log) -> list[str]:
@@ -419,7 +533,7 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
         part = pl.read_parquet(out / PARTS / c.filename)
         summaries = [_nest(r) for r in part.drop("candidate", "seed").to_dicts()]
         pooled = {r["name"]: r for r in assess(card, summaries, plan.scenario)}
-        row: dict[str, Any] = {"candidate": c.index, **c.params}
+        row: dict[str, Any] = {"candidate": c.index, "stage": c.stage, **c.params}
         dist, accepted = 0.0, True
         for t in plan.targets:
             m = pooled[t.name]["median"]
@@ -434,6 +548,7 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
         rows.append(row)
     schema = {
         "candidate": pl.Int64,
+        "stage": pl.String,
         **{k: pl.Float64 for k in plan.box},
         **{t.name: pl.Float64 for t in plan.targets},
         "distance": pl.Float64,
@@ -457,7 +572,6 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
         "distance": "mean over targets of ((median - figure) / scale)^2, "
         "scale = half the band's width (one-sided: |figure - bound|)",
         "acceptance": "every target's median inside its band",
-        "refinement": None,
         "n_accepted": accepted.height,
         "accepted_ranges": {
             k: [accepted[k].min(), accepted[k].max()] if accepted.height else None for k in plan.box
