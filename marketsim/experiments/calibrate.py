@@ -137,6 +137,8 @@ class CalibrationPlan:
     candidates: list[Candidate]
     config: dict = field(default_factory=dict, repr=False)
     sets: list[str] = field(default_factory=list, repr=False)
+    card_scenario: str = ""
+    card_scenario_version: int = 0
 
     def add(self, row, stage: str) -> Candidate:
         """Add the candidate at ``row`` (or return the one with the same spec)."""
@@ -228,6 +230,8 @@ def plan_calibration(
         [],
         config=config,
         sets=list(sets or []),
+        card_scenario=card.scenario,
+        card_scenario_version=card.scenario_version,
     )
     for row in points:
         plan.add(row, "design")
@@ -343,6 +347,11 @@ def run_calibration(
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if refine < 0:
         raise UsageError(f"--refine {refine}: must be 0 (no refinement) or more")
+    if plan.card_scenario == plan.scenario and plan.card_scenario_version != plan.version:
+        log(
+            f"warning: the targets card was written for {plan.scenario} version "
+            f"{plan.card_scenario_version}; this is version {plan.version}"
+        )
     out = Path(out)
     parts = out / PARTS
     parts.mkdir(parents=True, exist_ok=True)
@@ -398,10 +407,11 @@ def _distance(plan: CalibrationPlan, frame: pl.DataFrame) -> tuple[float, bool]:
     """Distance and acceptance of one candidate from its per-seed part."""
     dist, accepted = 0.0, True
     for t in plan.targets:
-        values = frame[t.measure].drop_nulls().drop_nans()
-        if values.len() == 0:
+        values = np.array(frame[t.measure].drop_nulls().to_list(), dtype=float)
+        values = values[np.isfinite(values)]  # the pooling of assess: finite values only
+        if values.size == 0:
             return math.inf, False
-        m = float(values.median())
+        m = float(np.median(values))
         dist += ((m - t.figure) / scale_of(t)) ** 2
         accepted = accepted and t.inside(m)
     return dist / len(plan.targets), accepted
@@ -564,6 +574,7 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
         "scenario": plan.scenario,
         "version": plan.version,
         "targets": plan.card_path,
+        "card_scenario_version": plan.card_scenario_version,
         "box": {k: list(v) for k, v in plan.box.items()},
         "budget": plan.budget,
         "seeds": plan.seeds,
