@@ -24,6 +24,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.scheduler:
         raise UsageError("--workers and --scheduler: give one (workers belong to the cluster)")
+    if args.threads is not None:
+        raise UsageError("--threads: calibrate runs each candidate on one thread; drop it")
     config = load_toml(args.config) if args.config else {}
     try:
         summary = api.calibrate(
