@@ -32,6 +32,7 @@ except PackageNotFoundError:  # a source tree that was never installed
 _API = {
     "Comparison",
     "Result",
+    "calibrate",
     "compare",
     "detect",
     "params",

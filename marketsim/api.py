@@ -9,8 +9,8 @@ read back into memory and removed).
 >>> res = ms.run("calvano2020", sessions=50, seed=0, alpha=0.1)   # doctest: +SKIP
 >>> res.summary["profit_gain_mean"], res.sessions.height           # doctest: +SKIP
 
-Functions: :func:`run`, :func:`compare`, :func:`sweep`, :func:`report`, :func:`scenarios`,
-:func:`params`, and the detectors ``detect.collusion``, ``detect.crash``,
+Functions: :func:`run`, :func:`compare`, :func:`sweep`, :func:`calibrate`, :func:`report`,
+:func:`scenarios`, :func:`params`, and the detectors ``detect.collusion``, ``detect.crash``,
 ``detect.feedback`` (over frames you hold, from marketsim or not).
 """
 
@@ -233,6 +233,50 @@ def sweep(
         return scan_sweep(folder).collect().sort([*grid, "session"])
 
 
+def calibrate(
+    scenario: str,
+    *,
+    targets,
+    params: dict[str, tuple[float, float]],
+    budget: int,
+    seeds: int,
+    seed: int = 0,
+    out=None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+    sets: list[str] | None = None,
+    config: dict | None = None,
+    refine: int = 0,
+) -> dict:
+    """Fit ``params`` (name -> (LO, HI)) to a targets card; ``marketsim calibrate``.
+
+    Returns the calibration's summary (``summary.json``) with ``table`` (every candidate:
+    parameters, pooled moments, distance, accepted) and ``accepted`` (the accepted rows)
+    as polars frames. With ``out`` the calibration resumes where it stopped when called
+    again. See :mod:`marketsim.experiments.calibrate` for the distance and acceptance.
+    """
+    from marketsim.experiments.calibrate import plan_calibration, run_calibration
+
+    plan = plan_calibration(
+        scenario,
+        targets,
+        {k: (float(v[0]), float(v[1])) for k, v in params.items()},
+        budget=budget,
+        seeds=seeds,
+        seed=seed,
+        config=config,
+        sets=sets,
+    )
+    with _Folder(out) as folder:
+        summary = run_calibration(
+            plan, folder, workers=workers, scheduler=scheduler, quiet=not progress, refine=refine
+        )
+        summary["table"] = pl.read_parquet(folder / "calibration.parquet")
+        summary["accepted"] = pl.read_parquet(folder / "accepted.parquet")
+        return summary
+
+
 def report(result) -> Path:
     """Write ``report.html`` for a run, comparison or sweep folder (or a result with ``out``)."""
     from marketsim.analysis.report import write_report
@@ -336,6 +380,7 @@ detect = SimpleNamespace(collusion=_collusion, crash=_crash, feedback=_feedback)
 __all__ = [
     "Comparison",
     "Result",
+    "calibrate",
     "compare",
     "detect",
     "params",

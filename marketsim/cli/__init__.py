@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "marketsim.cli.report",
     "marketsim.cli.audit",
     "marketsim.cli.compare",
+    "marketsim.cli.calibrate",
 ]
 
 
