@@ -253,7 +253,7 @@ def mid_price(
         layers.append(
             alt.Chart(_data(events))
             .mark_rule(color="#d62728")
-            .encode(x="clock:T", strokeDash=alt.StrokeDash("event:N", title="crash events"))
+            .encode(x=clock_x(domain), strokeDash=alt.StrokeDash("event:N", title="crash events"))
         )
     return alt.layer(*layers).properties(
         width=WIDTH, height=HEIGHT, title="Mid price (blue band: low-high within a bucket)"
