@@ -177,6 +177,10 @@ def outcome_shares(shares: pl.DataFrame) -> alt.Chart:
 # ---------------------------------------------------------------------- order book
 
 
+#: colours of the shaded bands of the order-book charts, by market state
+_BAND_COLOURS = {"sell programme": "#f58518", "halt": "#e45756", "limit state": "#bab0ac"}
+
+
 def clock_x(domain: list[float] | None = None, title: str = "time of day (hh:mm)") -> alt.X:
     """The clock-time axis of an order-book chart: field ``clock`` (milliseconds since
     midnight, read as UTC so no time zone shifts it), labels ``hh:mm`` and, when given,
@@ -202,8 +206,8 @@ def _shaded(spans: pl.DataFrame | None, domain: list[float] | None = None) -> al
                 "state:N",
                 title="shaded",
                 scale=alt.Scale(
-                    domain=["sell programme", "halt", "limit state"],
-                    range=["#f58518", "#e45756", "#bab0ac"],
+                    domain=[st for st in _BAND_COLOURS if st in set(spans["state"])],
+                    range=[c for st, c in _BAND_COLOURS.items() if st in set(spans["state"])],
                 ),
             ),
         )
@@ -212,7 +216,8 @@ def _shaded(spans: pl.DataFrame | None, domain: list[float] | None = None) -> al
 
 def _with_bands(chart, spans, domain):
     band = _shaded(spans, domain)
-    return chart if band is None else alt.layer(band, chart)
+    # the bands' colours and the chart's own (bid/ask, holders) are separate legends
+    return chart if band is None else alt.layer(band, chart).resolve_scale(color="independent")
 
 
 def mid_price(

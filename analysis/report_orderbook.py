@@ -1,4 +1,5 @@
-"""Report figures of an order-book run (the first session when there are several).
+"""Report figures of an order-book run (session 0 when there are several; the headline box
+tabulates every session).
 
 Reads ``book.parquet`` (one-second snapshots), ``trades.parquet`` and ``agents.parquet``
 and summarises them into at most :data:`MAX_BUCKETS` time buckets before charting: mid
@@ -109,9 +110,7 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
     domain: list[float] | None = None
     spans: list[dict] = []
     band = None
-    multi = (
-        "" if not summary.get("sessions") or summary.get("sessions") == 1 else (" (first session)")
-    )
+    multi = "" if not summary.get("sessions") or summary.get("sessions") == 1 else " (session 0)"
     if book is not None and book.height and _time_col(book) and _mid_col(book):
         tcol, mcol = _time_col(book), _mid_col(book)
         book = book.filter(pl.col(mcol).is_not_null() & pl.col(mcol).is_not_nan()).sort(tcol)
@@ -181,7 +180,7 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
             Figure(
                 "mid_price",
                 "Mid price" + multi,
-                f"Buckets of {width:.0f} s; shaded: low-high of the mid within a bucket"
+                f"Buckets of {width:.0f} s; blue band: low-high of the mid within a bucket"
                 + (
                     "; shaded: " + ", ".join(sorted({s["state"] for s in spans}, reverse=True))
                     if spans
