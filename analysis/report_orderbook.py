@@ -73,6 +73,27 @@ def _spans(secs: np.ndarray, flag: np.ndarray, state: str) -> list[dict]:
     return out
 
 
+def _unshaded_pauses(summary: dict, spans: list[dict]) -> str:
+    """A caption clause when the summary counts pauses or halts that the book does not
+    time (no halt column), so a reader does not take their absence on the chart for
+    their absence from the run."""
+    if any(sp["state"] in ("halt", "limit state") for sp in spans):
+        return ""
+    n = sum(
+        v
+        for k in ("stop_logic_pauses", "luld_pauses", "single_stock_halts", "mwcb_levels_fired")
+        if isinstance(v := summary.get(k), int)
+    )
+    secs = summary.get("seconds_halted")
+    if not n and not (isinstance(secs, int | float) and secs > 0):
+        return ""
+    return (
+        f"; the run counts {n} pause(s) or halt(s)"
+        + (f" ({secs:,.0f} s in all)" if isinstance(secs, int | float) else "")
+        + " but the book does not record when, so they are not shaded"
+    )
+
+
 def _programme_span(summary: dict, open_s: float) -> list[dict]:
     """The sell programme's window (start to its last sale, or to the session's end
     when unfinished) as a band; ``open_s`` is the clock second of the first snapshot."""
@@ -188,10 +209,11 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                 )
                 + (f"; prices in currency (ticks x {tick:g})" if tick else "; prices in ticks")
                 + (
-                    f"; red lines: {len(events) // 2} fall(s) of 5% within 15 minutes"
+                    f"; red lines: {len(events) // 2} fall(s) of 5% or more within 15 min"
                     if events
-                    else "; no fall of 5% within 15 minutes"
+                    else "; no fall of 5% or more within any 15 min (slower falls are not marked)"
                 )
+                + _unshaded_pauses(summary, spans)
                 + ".",
                 charts.mid_price(
                     series.select(
@@ -339,7 +361,15 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                 )
             except UsageError:
                 pass
+    for f in figs:  # a fixed y-axis width lines the clock axes up from chart to chart
+        if f.name in _TIME_FIGURES:
+            f.chart = f.chart.configure_axisY(minExtent=_Y_AXIS_PX, maxExtent=_Y_AXIS_PX)
     return figs
+
+
+#: order-book figures drawn against the clock, and the width of their y axis in pixels
+_TIME_FIGURES = {"mid_price", "volume", "depth", "drawdown", "inventories", "hawkes", "vpin"}
+_Y_AXIS_PX = 64
 
 
 # ------------------------------------------------------------------------------------
