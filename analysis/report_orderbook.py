@@ -281,8 +281,11 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                 figs.append(
                     Figure(
                         "variance_ratio",
-                        "Variance ratio",
-                        vr.get("verdict", ""),
+                        "Variance ratio" + multi,
+                        "VR(q) is the variance of q-second changes of the mid over q times "
+                        "that of one-second changes: 1 for a random walk, above 1 when moves "
+                        "continue (momentum), below 1 when they reverse. This profile: "
+                        + str(vr.get("verdict", "")),
                         charts.variance_ratio_profile(
                             pl.DataFrame(
                                 {"q": list(vr["q"]), "vr": list(vr["vr"]), "z": list(vr["z"])}
