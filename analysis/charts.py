@@ -177,43 +177,78 @@ def outcome_shares(shares: pl.DataFrame) -> alt.Chart:
 # ---------------------------------------------------------------------- order book
 
 
-def _shaded(spans: pl.DataFrame | None) -> alt.Chart | None:
+#: colours of the shaded bands of the order-book charts, by market state
+_BAND_COLOURS = {"sell programme": "#f58518", "halt": "#e45756", "limit state": "#bab0ac"}
+
+
+def clock_x(domain: list[float] | None = None, title: str = "time of day (hh:mm)") -> alt.X:
+    """The clock-time axis of an order-book chart: field ``clock`` (milliseconds since
+    midnight, read as UTC so no time zone shifts it), labels ``hh:mm`` and, when given,
+    the page's shared ``domain`` ``[first, last]`` (milliseconds), so every chart of a
+    page spans the same hours."""
+    scale = alt.Scale(type="utc", domain=list(domain)) if domain else alt.Scale(type="utc")
+    return alt.X("clock:T", title=title, scale=scale, axis=alt.Axis(format="%H:%M"))
+
+
+def _shaded(spans: pl.DataFrame | None, domain: list[float] | None = None) -> alt.Chart | None:
+    """Shaded bands ``start``..``end`` (milliseconds since midnight), coloured by
+    ``state`` (``sell programme``, ``halt``, ``limit state``)."""
     if spans is None or spans.height == 0:
         return None
+    scale = alt.Scale(type="utc", domain=list(domain)) if domain else alt.Scale(type="utc")
     return (
         alt.Chart(_data(spans))
-        .mark_rect(opacity=0.25)
+        .mark_rect(opacity=0.22)
         .encode(
-            x="start_h:Q",
-            x2="end_h:Q",
-            color=alt.Color("state:N", title="market state", scale=alt.Scale(scheme="set2")),
+            x=alt.X("start:T", scale=scale, title=None),
+            x2="end:T",
+            color=alt.Color(
+                "state:N",
+                title="shaded",
+                scale=alt.Scale(
+                    domain=[st for st in _BAND_COLOURS if st in set(spans["state"])],
+                    range=[c for st, c in _BAND_COLOURS.items() if st in set(spans["state"])],
+                ),
+            ),
         )
     )
 
 
+def _with_bands(chart, spans, domain):
+    band = _shaded(spans, domain)
+    # the bands' colours and the chart's own (bid/ask, holders) are separate legends
+    return chart if band is None else alt.layer(band, chart).resolve_scale(color="independent")
+
+
 def mid_price(
-    series: pl.DataFrame, spans: pl.DataFrame | None = None, events: pl.DataFrame | None = None
+    series: pl.DataFrame,
+    spans: pl.DataFrame | None = None,
+    events: pl.DataFrame | None = None,
+    *,
+    domain: list[float] | None = None,
+    price_title: str = "mid price (ticks)",
 ) -> alt.Chart:
     """Mid price over the session with halts/limit states/bands shaded, crashes marked.
 
     Parameters
     ----------
     series : pl.DataFrame
-        ``hour`` (time of day, hours), ``mid_low``, ``mid_high``, ``mid`` (last in bucket).
+        ``clock`` (milliseconds since midnight), ``mid_low``, ``mid_high``, ``mid`` (last
+        in bucket), in the unit named by ``price_title``.
     spans : pl.DataFrame, optional
-        ``start_h``, ``end_h``, ``state`` (e.g. ``halt``, ``limit state``).
+        ``start``, ``end`` (milliseconds since midnight), ``state`` (``sell programme``,
+        ``halt``, ``limit state``).
     events : pl.DataFrame, optional
-        ``hour``, ``event`` (label), e.g. a drawdown's start and trough.
+        ``clock``, ``event`` (label), e.g. a drawdown's start and trough.
+    domain : [first, last] milliseconds since midnight, shared by the page's charts.
     """
-    base = alt.Chart(_data(series)).encode(
-        x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False))
-    )
+    base = alt.Chart(_data(series)).encode(x=clock_x(domain))
     rng = base.mark_area(opacity=0.25, color="#4c78a8").encode(
-        y=alt.Y("mid_low:Q", title="mid price (ticks)", scale=alt.Scale(zero=False)),
+        y=alt.Y("mid_low:Q", title=price_title, scale=alt.Scale(zero=False)),
         y2="mid_high:Q",
     )
     layers = [rng, base.mark_line(color="#1f4e79", strokeWidth=1).encode(y="mid:Q")]
-    band = _shaded(spans)
+    band = _shaded(spans, domain)
     if band is not None:
         layers.insert(0, band)
     if "band_lo" in series.columns and "band_hi" in series.columns:
@@ -223,49 +258,59 @@ def mid_price(
         layers.append(
             alt.Chart(_data(events))
             .mark_rule(color="#d62728")
-            .encode(x="hour:Q", strokeDash=alt.StrokeDash("event:N", title="crash events"))
+            .encode(x=clock_x(domain), strokeDash=alt.StrokeDash("event:N", title="crash events"))
         )
     return alt.layer(*layers).properties(
-        width=WIDTH, height=HEIGHT, title="Mid price (band: low-high within bucket)"
+        width=WIDTH, height=HEIGHT, title="Mid price (blue band: low-high within a bucket)"
     )
 
 
-def volume(series: pl.DataFrame) -> alt.Chart:
-    """Traded volume per time bucket (``hour``, ``volume``)."""
-    return (
+def volume(
+    series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
+) -> alt.Chart:
+    """Traded volume per time bucket (``clock``, ``volume``)."""
+    core = (
         alt.Chart(_data(series))
         .mark_bar(color="#54a24b")
         .encode(
-            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            x=clock_x(domain),
             y=alt.Y("volume:Q", title="volume per bucket"),
         )
-        .properties(width=WIDTH, height=HEIGHT // 2, title="Traded volume")
+    )
+    return _with_bands(core, spans, domain).properties(
+        width=WIDTH, height=HEIGHT // 2, title="Traded volume"
     )
 
 
-def depth(series: pl.DataFrame) -> alt.Chart:
-    """Resting depth near the touch over time (``hour``, ``side``, ``depth``)."""
-    return (
+def depth(
+    series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
+) -> alt.Chart:
+    """Resting depth near the touch over time (``clock``, ``side``, ``depth``)."""
+    core = (
         alt.Chart(_data(series))
         .mark_line()
         .encode(
-            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            x=clock_x(domain),
             y=alt.Y("depth:Q", title="resting quantity"),
             color=alt.Color(
                 "side:N", scale=alt.Scale(domain=["bid", "ask"], range=["#2ca02c", "#d62728"])
             ),
         )
-        .properties(width=WIDTH, height=HEIGHT // 2, title="Depth at the best 5 levels")
+    )
+    return _with_bands(core, spans, domain).properties(
+        width=WIDTH, height=HEIGHT // 2, title="Depth at the best 5 levels"
     )
 
 
-def drawdown(series: pl.DataFrame) -> alt.Chart:
-    """Fall of the mid below its running maximum (``hour``, ``drawdown`` fraction)."""
-    return (
+def drawdown(
+    series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
+) -> alt.Chart:
+    """Fall of the mid below its running maximum (``clock``, ``drawdown`` fraction)."""
+    core = (
         alt.Chart(_data(series))
         .mark_area(color="#e45756", opacity=0.6)
         .encode(
-            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            x=clock_x(domain),
             y=alt.Y(
                 "drawdown:Q",
                 title="below running peak",
@@ -273,21 +318,27 @@ def drawdown(series: pl.DataFrame) -> alt.Chart:
                 scale=alt.Scale(reverse=True),
             ),
         )
-        .properties(width=WIDTH, height=HEIGHT // 2, title="Drawdown of the mid price")
+    )
+    return _with_bands(core, spans, domain).properties(
+        width=WIDTH, height=HEIGHT // 2, title="Drawdown of the mid price"
     )
 
 
-def inventories(series: pl.DataFrame) -> alt.Chart:
-    """Net positions of intermediaries over time (``hour``, ``holder``, ``inventory``)."""
-    return (
+def inventories(
+    series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
+) -> alt.Chart:
+    """Net positions of intermediaries over time (``clock``, ``holder``, ``inventory``)."""
+    core = (
         alt.Chart(_data(series))
         .mark_line()
         .encode(
-            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            x=clock_x(domain),
             y=alt.Y("inventory:Q", title="net position (contracts)"),
             color=alt.Color("holder:N", title=None),
         )
-        .properties(width=WIDTH, height=HEIGHT // 2, title="Inventories of intermediaries")
+    )
+    return _with_bands(core, spans, domain).properties(
+        width=WIDTH, height=HEIGHT // 2, title="Inventories of intermediaries"
     )
 
 
@@ -305,21 +356,23 @@ def final_inventories(agents: pl.DataFrame) -> alt.Chart:
     )
 
 
-def hawkes_intensity(series: pl.DataFrame) -> alt.Chart:
-    """Empirical arrival rate and fitted Hawkes intensity (``hour``, ``curve``, ``rate``)."""
-    return (
+def hawkes_intensity(
+    series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
+) -> alt.Chart:
+    """Empirical arrival rate and fitted Hawkes intensity (``clock``, ``curve``, ``rate``)."""
+    core = (
         alt.Chart(_data(series))
         .mark_line()
         .encode(
-            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            x=clock_x(domain),
             y=alt.Y("rate:Q", title="trade arrivals per second"),
             color=alt.Color("curve:N", title=None),
         )
-        .properties(
-            width=WIDTH,
-            height=HEIGHT // 2,
-            title="Hawkes conditional intensity vs observed arrival rate",
-        )
+    )
+    return _with_bands(core, spans, domain).properties(
+        width=WIDTH,
+        height=HEIGHT // 2,
+        title="Hawkes conditional intensity vs observed arrival rate",
     )
 
 
@@ -342,13 +395,19 @@ def variance_ratio_profile(profile: pl.DataFrame) -> alt.Chart:
     )
 
 
-def vpin_series(series: pl.DataFrame, threshold: float = 0.5) -> alt.Chart:
-    """VPIN over time (``hour``, ``vpin``) with the flag threshold."""
+def vpin_series(
+    series: pl.DataFrame,
+    threshold: float = 0.5,
+    *,
+    domain: list[float] | None = None,
+    spans: pl.DataFrame | None = None,
+) -> alt.Chart:
+    """VPIN over time (``clock``, ``vpin``) with the flag threshold."""
     line = (
         alt.Chart(_data(series))
         .mark_line(color="#9467bd")
         .encode(
-            x=alt.X("hour:Q", title="time of day (h)", scale=alt.Scale(zero=False)),
+            x=clock_x(domain),
             y=alt.Y("vpin:Q", title="VPIN", scale=alt.Scale(domain=[0, 1])),
         )
     )
@@ -357,7 +416,7 @@ def vpin_series(series: pl.DataFrame, threshold: float = 0.5) -> alt.Chart:
         .mark_rule(strokeDash=[6, 4], color="#d62728")
         .encode(y="threshold:Q")
     )
-    return (line + rule).properties(
+    return _with_bands(line + rule, spans, domain).properties(
         width=WIDTH, height=HEIGHT // 2, title="VPIN (volume-synchronised order-flow toxicity)"
     )
 

@@ -33,11 +33,16 @@ import time
 from pathlib import Path
 
 from marketsim.analysis.report_audit import _audit_header, audit_figures
-from marketsim.analysis.report_compare import METRIC_LABELS, compare_figures, compare_sentences
-from marketsim.analysis.report_orderbook import MAX_BUCKETS, orderbook_figures
+from marketsim.analysis.report_compare import (
+    METRIC_LABELS,
+    compare_figures,
+    compare_headline,
+    compare_sentences,
+)
+from marketsim.analysis.report_orderbook import MAX_BUCKETS, orderbook_figures, orderbook_headline
 from marketsim.analysis.report_page import Figure, _header, _page, _spec
 from marketsim.analysis.report_pricing import PATH_SESSIONS, PRE_PERIODS, pricing_figures
-from marketsim.analysis.report_sweep import _sweep_parts, sweep_figures
+from marketsim.analysis.report_sweep import _sweep_parts, sweep_figures, sweep_headline
 from marketsim.errors import UsageError
 from marketsim.io import write_bytes_atomic
 
@@ -147,7 +152,21 @@ def write_report(run_dir) -> Path:
         if summary.get("scenario"):
             title = f"{title}: {summary['scenario']}"
         effects = compare_sentences(summary) if kind == "compare" else None
-        header = _header(run_dir, kind, summary, time.perf_counter() - t0, effects)
+        headline = {
+            "orderbook": orderbook_headline,
+            "compare": lambda s: compare_headline(run_dir, s),
+            "sweep": lambda s: sweep_headline(run_dir, s),
+        }.get(kind, lambda s: None)(summary)
+        sets = dict(x.split("=", 1) for x in summary.get("sets") or [] if "=" in x)
+        header = _header(
+            run_dir,
+            kind,
+            summary,
+            time.perf_counter() - t0,
+            effects,
+            headline=headline,
+            first_params=sets,
+        )
     path = run_dir / "report.html"
     write_bytes_atomic(_page(title, header, figures, specs).encode(), path)
     return path

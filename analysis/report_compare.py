@@ -1,7 +1,7 @@
 """Report figures and sentences of a policy comparison (``compare.parquet``).
 
 Each policy's effect on a metric is the paired difference from the baseline over seeds,
-d = mean_s (x_{p,s} - x_{0,s}), with its 95% bootstrap interval and sign-flip p-value
+d = mean_s (x_{p,s} - x_{0,s}), with the 95% interval and p-value of one paired t-test
 (computed by :mod:`marketsim.experiments.compare`; read here from the table). Draws a forest
 plot with one panel per metric, each on its own scale and named with its unit, the
 magnet-effect rates when the comparison measured them, and one sentence per policy
@@ -78,7 +78,7 @@ def compare_figures(run_dir: Path) -> list[Figure]:
             "forest",
             "Policy effects",
             "Difference of each policy from the baseline, one panel per metric with its "
-            "own scale, with its 95% bootstrap confidence interval (paired over seeds).",
+            "own scale, with its 95% confidence interval (paired t-test over seeds).",
             charts.forest_plot(effects, METRIC_LABELS),
         )
     ]
@@ -136,3 +136,78 @@ def compare_sentences(summary: dict) -> list[str]:
             text += ". Cost: " + "; ".join(cost)
         out.append(text + f" (paired over {summary.get('seeds', '?')} seeds, 95% CI).")
     return out
+
+
+#: below this many seeds a report carries the small-sample note
+SMALL_SAMPLE_SEEDS = 10
+
+
+def small_sample_note(n_seeds: int | None) -> str:
+    """The note a report shows below :data:`SMALL_SAMPLE_SEEDS` seeds (HTML), else ``""``."""
+    if not isinstance(n_seeds, int) or n_seeds >= SMALL_SAMPLE_SEEDS:
+        return ""
+    return (
+        f"<p class='note'><b>Small sample: {n_seeds} seed{'s' if n_seeds != 1 else ''}.</b> "
+        "Intervals from so few seeds are wide and rest on the per-seed differences being "
+        f"roughly normal; run at least {SMALL_SAMPLE_SEEDS} seeds (30, the default, is "
+        "better) before drawing a conclusion.</p>"
+    )
+
+
+def _effect_words(metric: str, r: dict) -> str:
+    name, unit, fmt = METRIC_LABELS.get(metric, (metric.replace("_", " "), None, None))
+    pct = fmt is not None and "%" in fmt
+    scale = 100.0 if pct else 1.0
+    unit = " percentage points" if pct else (f" {unit}" if unit and len(unit) < 14 else "")
+    d, lo, hi = (scale * r[k] for k in ("diff", "diff_lo", "diff_hi"))
+    verb = "raised" if d > 0 else "lowered" if d < 0 else "left unchanged"
+    text = f"{verb} the {name}"
+    if d != 0:
+        text += f" by {abs(d):,.3g}{unit}"
+    if lo == lo and hi == hi:  # not NaN
+        text += f" (95% CI {lo:+,.3g} to {hi:+,.3g}; p = {r['p_value']:.2g})"
+    return text
+
+
+def compare_headline(run_dir: Path, summary: dict) -> str:
+    """The headline box of a comparison (HTML): each policy's effect on the first outcome
+    metric, whether it can be told from seed-to-seed noise, and the small-sample note."""
+    import html
+
+    frame = pl.read_parquet(run_dir / "compare.parquet")
+    if not {"policy", "metric", "diff", "diff_lo", "diff_hi", "p_value"} <= set(frame.columns):
+        return ""
+    rows = frame.to_dicts()
+    base = summary.get("baseline") or (rows[0]["policy"] if rows else "baseline")
+    seeds = summary.get("seeds")
+    if not isinstance(seeds, int) and "n_seeds" in frame.columns and frame.height:
+        seeds = int(frame["n_seeds"].max())
+    order = [m for m in METRIC_LABELS if m in set(frame["metric"])] or sorted(set(frame["metric"]))
+    lines = []
+    for pol in dict.fromkeys(r["policy"] for r in rows):
+        if pol == base:
+            continue
+        for metric in order[:1]:
+            r = next((x for x in rows if x["policy"] == pol and x["metric"] == metric), None)
+            if r is None or r["diff"] is None or r["diff"] != r["diff"]:
+                continue
+            sure = (
+                "distinguishable from seed-to-seed noise at the 5% level"
+                if r["p_value"] is not None and r["p_value"] < 0.05
+                else "not distinguishable from seed-to-seed noise (the interval includes 0)"
+            )
+            lines.append(f"Against {base}, {pol} {_effect_words(metric, r)}: {sure}.")
+    if not lines:
+        return ""
+    how = (
+        f"Paired over {seeds} seed{'s' if seeds != 1 else ''} (the same random market under "
+        "each policy); interval and p-value from one paired t-test."
+        if isinstance(seeds, int)
+        else "Paired over seeds; interval and p-value from one paired t-test."
+    )
+    return (
+        "<div class='verdict headline'>"
+        + "".join(f"<p><b>{html.escape(x)}</b></p>" for x in lines)
+        + f"<p>{html.escape(how)}</p></div>"
+        + small_sample_note(seeds if isinstance(seeds, int) else None)
+    )

@@ -1,4 +1,5 @@
-"""Report figures of an order-book run (the first session when there are several).
+"""Report figures of an order-book run (session 0 when there are several; the headline box
+tabulates every session).
 
 Reads ``book.parquet`` (one-second snapshots), ``trades.parquet`` and ``agents.parquet``
 and summarises them into at most :data:`MAX_BUCKETS` time buckets before charting: mid
@@ -19,6 +20,7 @@ from numba import njit
 
 from marketsim.analysis.report_page import Figure
 from marketsim.errors import UsageError
+from marketsim.records import SESSION_OPEN_S
 
 #: most time buckets in an order-book chart
 MAX_BUCKETS = 800
@@ -62,14 +64,52 @@ def _mid_col(frame: pl.DataFrame) -> str | None:
 
 
 def _spans(secs: np.ndarray, flag: np.ndarray, state: str) -> list[dict]:
+    """Runs of ``flag`` as bands ``start``..``end`` in milliseconds since midnight."""
     flag = np.asarray(flag, dtype=bool)
     out = []
     edges = np.flatnonzero(np.diff(np.concatenate([[0], flag.astype(np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2], strict=True):
-        out.append(
-            {"start_h": secs[a] / 3600, "end_h": secs[b - 1] / 3600 + 1 / 3600, "state": state}
-        )
+        out.append({"start": secs[a] * 1000, "end": (secs[b - 1] + 1) * 1000, "state": state})
     return out
+
+
+def _unshaded_pauses(summary: dict, spans: list[dict]) -> str:
+    """A caption clause when the summary counts pauses or halts that the book does not
+    time (no halt column), so a reader does not take their absence on the chart for
+    their absence from the run."""
+    if any(sp["state"] in ("halt", "limit state") for sp in spans):
+        return ""
+    n = sum(
+        v
+        for k in ("stop_logic_pauses", "luld_pauses", "single_stock_halts", "mwcb_levels_fired")
+        if isinstance(v := summary.get(k), int)
+    )
+    secs = summary.get("seconds_halted")
+    if not n and not (isinstance(secs, int | float) and secs > 0):
+        return ""
+    return (
+        f"; the run counts {n} pause(s) or halt(s)"
+        + (f" ({secs:,.0f} s in all)" if isinstance(secs, int | float) else "")
+        + " but the book does not record when, so they are not shaded"
+    )
+
+
+def _programme_span(summary: dict, open_s: float) -> list[dict]:
+    """The sell programme's window (start to its last sale, or to the session's end
+    when unfinished) as a band; ``open_s`` is the clock second of the first snapshot."""
+    prog = summary.get("programme")
+    if not isinstance(prog, dict) or not isinstance(prog.get("start_s"), int | float):
+        return []
+    end = prog.get("end_s")
+    start = open_s + prog["start_s"]
+    stop = open_s + end if isinstance(end, int | float) else None
+    return [
+        {
+            "start": start * 1000,
+            "end": None if stop is None else stop * 1000,
+            "state": "sell programme",
+        }
+    ]
 
 
 def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
@@ -85,13 +125,23 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
     book, trades, agents = read("book.parquet"), read("trades.parquet"), read("agents.parquet")
     figs: list[Figure] = []
     det = summary.get("detectors") or {}
-    multi = (
-        "" if not summary.get("sessions") or summary.get("sessions") == 1 else (" (first session)")
-    )
+    tick = (summary.get("params") or {}).get("tick_size")
+    tick = float(tick) if isinstance(tick, int | float) and tick > 0 else None
+    price_title = f"mid price (currency; tick = {tick:g})" if tick else "mid price (ticks)"
+    domain: list[float] | None = None
+    spans: list[dict] = []
+    band = None
+    multi = "" if not summary.get("sessions") or summary.get("sessions") == 1 else " (session 0)"
     if book is not None and book.height and _time_col(book) and _mid_col(book):
         tcol, mcol = _time_col(book), _mid_col(book)
         book = book.filter(pl.col(mcol).is_not_null() & pl.col(mcol).is_not_nan()).sort(tcol)
         secs = _seconds(book, tcol)
+        if secs.size:
+            domain = [float(secs[0]) * 1000, float(secs[-1] + 1) * 1000]
+            spans += _programme_span(summary, float(secs[0]))
+            for sp in spans:
+                if sp["end"] is None:
+                    sp["end"] = domain[1]
         width = max(1.0, (secs[-1] - secs[0]) / MAX_BUCKETS) if secs.size else 1.0
         b = book.with_columns(
             pl.Series("sec", secs),
@@ -127,42 +177,56 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
             b.group_by("bucket")
             .agg(aggs)
             .sort("bucket")
-            .with_columns((pl.col("sec") / 3600).alias("hour"))
+            .with_columns((pl.col("sec") * 1000).alias("clock"))
         )
-        spans = []
+        if tick:
+            series = series.with_columns(
+                pl.col(c).cast(pl.Float64) * tick
+                for c in ("mid_low", "mid_high", "mid", "band_lo", "band_hi")
+                if c in series.columns
+            )
         for col, state in (("halted", "halt"), ("halt", "halt"), ("limit_state", "limit state")):
             if col in b.columns:
                 spans += _spans(secs, b[col].fill_null(False).cast(pl.Boolean).to_numpy(), state)
+        band = pl.DataFrame(spans) if spans else None
         events = []
         ev = drawdown_events(secs, mid.to_numpy()) if secs.size >= 2 else None
         if ev is not None:
             for r in ev.head(10).iter_rows(named=True):
                 events += [
-                    {"hour": r["start_t"] / 3600, "event": "drawdown start"},
-                    {"hour": r["trough_t"] / 3600, "event": "drawdown trough"},
+                    {"clock": r["start_t"] * 1000, "event": "drawdown start"},
+                    {"clock": r["trough_t"] * 1000, "event": "drawdown trough"},
                 ]
         figs.append(
             Figure(
                 "mid_price",
                 "Mid price" + multi,
-                f"Buckets of {width:.0f} s; shaded: low-high of the mid within a bucket"
-                + ("; coloured spans: halts / limit states" if spans else "")
+                f"Buckets of {width:.0f} s; blue band: low-high of the mid within a bucket"
                 + (
-                    f"; red lines: {len(events) // 2} fall(s) of 5% within 15 minutes"
-                    if events
-                    else "; no fall of 5% within 15 minutes"
+                    "; shaded: " + ", ".join(sorted({s["state"] for s in spans}, reverse=True))
+                    if spans
+                    else ""
                 )
+                + (f"; prices in currency (ticks x {tick:g})" if tick else "; prices in ticks")
+                + (
+                    f"; red lines: {len(events) // 2} fall(s) of 5% or more within 15 min"
+                    if events
+                    else "; no fall of 5% or more within any 15 min (slower falls are not marked)"
+                )
+                + _unshaded_pauses(summary, spans)
                 + ".",
                 charts.mid_price(
                     series.select(
-                        "hour",
+                        "clock",
                         "mid_low",
                         "mid_high",
                         "mid",
                         *[c for c in ("band_lo", "band_hi") if c in series.columns],
                     ),
-                    pl.DataFrame(spans) if spans else None,
+                    band,
                     pl.DataFrame(events) if events else None,
+                    domain=domain,
+                    price_title=price_title,
                 ),
             )
         )
@@ -172,19 +236,19 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                     "volume",
                     "Volume" + multi,
                     "Contracts traded per bucket.",
-                    charts.volume(series.select("hour", "volume")),
+                    charts.volume(series.select("clock", "volume"), domain=domain, spans=band),
                 )
             )
         if "bid" in series.columns:
-            d = series.select("hour", "bid", "ask").unpivot(
-                index="hour", variable_name="side", value_name="depth"
+            d = series.select("clock", "bid", "ask").unpivot(
+                index="clock", variable_name="side", value_name="depth"
             )
             figs.append(
                 Figure(
                     "depth",
                     "Depth" + multi,
                     "Mean resting quantity at the best five price levels.",
-                    charts.depth(d),
+                    charts.depth(d, domain=domain, spans=band),
                 )
             )
         figs.append(
@@ -192,14 +256,14 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                 "drawdown",
                 "Drawdown" + multi,
                 "Largest fall of the mid below its running maximum per bucket.",
-                charts.drawdown(series.select("hour", "drawdown")),
+                charts.drawdown(series.select("clock", "drawdown"), domain=domain, spans=band),
             )
         )
         held = [c for c in holders if c in series.columns]
         if held:
             inv = (
-                series.select("hour", *held)
-                .unpivot(index="hour", variable_name="holder", value_name="inventory")
+                series.select("clock", *held)
+                .unpivot(index="clock", variable_name="holder", value_name="inventory")
                 .with_columns(pl.col("holder").replace_strict(holders))
             )
             figs.append(
@@ -207,7 +271,7 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                     "inventories",
                     "Inventories" + multi,
                     "Aggregate net position of the intermediaries.",
-                    charts.inventories(inv),
+                    charts.inventories(inv, domain=domain, spans=band),
                 )
             )
         if secs.size >= 64:
@@ -217,8 +281,11 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                 figs.append(
                     Figure(
                         "variance_ratio",
-                        "Variance ratio",
-                        vr.get("verdict", ""),
+                        "Variance ratio" + multi,
+                        "VR(q) is the variance of q-second changes of the mid over q times "
+                        "that of one-second changes: 1 for a random walk, above 1 when moves "
+                        "continue (momentum), below 1 when they reverse. This profile: "
+                        + str(vr.get("verdict", "")),
                         charts.variance_ratio_profile(
                             pl.DataFrame(
                                 {"q": list(vr["q"]), "vr": list(vr["vr"]), "z": list(vr["z"])}
@@ -255,7 +322,7 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
             counts = np.histogram(arrivals, bins=np.append(grid, grid[-1] + width))[0]
             rows = [
                 pl.DataFrame(
-                    {"hour": grid / 3600, "curve": "observed (per bucket)", "rate": counts / width}
+                    {"clock": grid * 1000, "curve": "observed (per bucket)", "rate": counts / width}
                 )
             ]
             if hawkes.get("baseline_rate") is not None:
@@ -267,14 +334,14 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                     float(hawkes["decay"]),
                 )
                 rows.append(
-                    pl.DataFrame({"hour": grid / 3600, "curve": "fitted Hawkes", "rate": lam})
+                    pl.DataFrame({"clock": grid * 1000, "curve": "fitted Hawkes", "rate": lam})
                 )
             figs.append(
                 Figure(
                     "hawkes",
                     "Hawkes intensity",
                     hawkes.get("verdict", "Hawkes fit not available"),
-                    charts.hawkes_intensity(pl.concat(rows)),
+                    charts.hawkes_intensity(pl.concat(rows), domain=domain, spans=band),
                 )
             )
         if pcol and "qty" in trades.columns:
@@ -286,12 +353,167 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                 )
                 s = res["series"]
                 step = max(1, s.height // MAX_BUCKETS)
-                s = s.gather_every(step).with_columns((pl.col("t") / 3600).alias("hour"))
+                s = s.gather_every(step).with_columns((pl.col("t") * 1000).alias("clock"))
                 figs.append(
                     Figure(
-                        "vpin", "VPIN", res["verdict"], charts.vpin_series(s.select("hour", "vpin"))
+                        "vpin",
+                        "VPIN",
+                        res["verdict"],
+                        charts.vpin_series(s.select("clock", "vpin"), domain=domain, spans=band),
                     )
                 )
             except UsageError:
                 pass
+    for f in figs:  # a fixed y-axis width lines the clock axes up from chart to chart
+        if f.name in _TIME_FIGURES:
+            f.chart = f.chart.configure_axisY(minExtent=_Y_AXIS_PX, maxExtent=_Y_AXIS_PX)
     return figs
+
+
+#: order-book figures drawn against the clock, and the width of their y axis in pixels
+_TIME_FIGURES = {"mid_price", "volume", "depth", "drawdown", "inventories", "hawkes", "vpin"}
+_Y_AXIS_PX = 64
+
+
+# ------------------------------------------------------------------------------------
+# headline
+# ------------------------------------------------------------------------------------
+
+
+def _clock(open_s: float, s) -> str:
+    t = int(round(open_s + float(s)))
+    return f"{t // 3600 % 24:02d}:{t // 60 % 60:02d}"
+
+
+def _minutes(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min"
+
+
+def _count(n: int, what: str) -> str:
+    words = {1: "once", 2: "twice"}
+    return f"{what} {words.get(n, f'{n} times')}"
+
+
+def _rules_sentence(s: dict) -> str:
+    parts = []
+    for key, what in (
+        ("stop_logic_pauses", "stop logic paused the market"),
+        ("luld_pauses", "the limit-up-limit-down rule paused trading"),
+        ("single_stock_halts", "a single-stock halt stopped trading"),
+        ("mwcb_levels_fired", "a market-wide circuit breaker fired"),
+    ):
+        n = s.get(key)
+        if isinstance(n, int) and n > 0:
+            parts.append(_count(n, what))
+    halted = s.get("seconds_halted")
+    if isinstance(halted, int | float) and halted > 0:
+        parts.append(f"trading was halted for {_minutes(halted)} in all")
+    if s.get("market_closed_by_mwcb"):
+        parts.append("the circuit breaker closed the market for the day")
+    return "; ".join(parts) if parts else "no market rule halted or paused trading"
+
+
+def session_sentence(s: dict, tick: float | None, open_s: float = SESSION_OPEN_S) -> str:
+    """What happened in one session, in plain words with units (the summary's measures:
+    ``max_drawdown``, ``peak_s``/``trough_s``, ``low_after_start_s``, ``recovery_30min``,
+    ``programme_duration_s`` and the rules' counters)."""
+    dd = s.get("max_drawdown")
+    if not isinstance(dd, int | float):
+        return "The run's summary has no drawdown measure."
+    prog = s.get("programme") if isinstance(s.get("programme"), dict) else None
+    peak, trough = s.get("peak_s"), s.get("trough_s")
+    when = ""
+    if isinstance(peak, int | float) and isinstance(trough, int | float):
+        start = "the sell programme's start" if prog else "its peak"
+        when = (
+            f" from {start} at {_clock(open_s, peak)} to its low at {_clock(open_s, trough)}"
+            f" ({_minutes(trough - peak)} later)"
+        )
+    ref, low = s.get("reference_mid_tick"), s.get("low_mid_tick")
+    prices = ""
+    if tick and isinstance(ref, int | float) and isinstance(low, int | float):
+        prices = f", from {ref * tick:,.2f} to {low * tick:,.2f}"
+    what = "The mid price fell" if prog else "The largest fall of the mid price within 15 min was"
+    text = f"{what} {100 * dd:.1f}%{when}{prices}"
+    rec = s.get("recovery_30min")
+    if isinstance(rec, int | float):
+        text += f", and regained {100 * rec:.0f}% of the fall within 30 min of the low"
+    elif isinstance(s.get("recovery_share"), int | float):
+        text += (
+            f", and regained {100 * s['recovery_share']:.0f}% of the fall within 30 min"
+            " (highest mid after the low)"
+        )
+    text += ". "
+    if prog:
+        dur = s.get("programme_duration_s")
+        sold = prog.get("sold")
+        text += (
+            f"The sell programme sold {sold:,} contracts" if isinstance(sold, int) else "It sold"
+        ) + (f" in {_minutes(dur)}. " if isinstance(dur, int | float) else " and did not finish. ")
+    rules = _rules_sentence(s)
+    return text + rules[0].upper() + rules[1:] + "."
+
+
+def orderbook_headline(summary: dict) -> str:
+    """The headline box of an order-book report (HTML): what happened, how big, how sure;
+    with several sessions, the across-session mean and a per-session table."""
+    import html
+
+    tick = (summary.get("params") or {}).get("tick_size")
+    tick = float(tick) if isinstance(tick, int | float) and tick > 0 else None
+    sessions = summary.get("sessions")
+    per = [x for x in sessions if isinstance(x, dict)] if isinstance(sessions, list) else []
+    seed = summary.get("seed")
+    if not per:
+        sure = (
+            f"One simulated session (seed {seed}): a single draw of the random market, not an "
+            "estimate; <code>marketsim compare --seeds N</code> gives intervals over seeds."
+        )
+        body = f"<p><b>{html.escape(session_sentence(summary, tick))}</b></p><p>{sure}</p>"
+        return f"<div class='verdict headline'>{body}</div>"
+    dds = [x["max_drawdown"] for x in per if isinstance(x.get("max_drawdown"), int | float)]
+    first = session_sentence(per[0], tick)
+    mean = (
+        f"Across the {len(per)} sessions the fall averaged {100 * np.mean(dds):.1f}% "
+        f"(smallest {100 * min(dds):.1f}%, largest {100 * max(dds):.1f}%)."
+        if dds
+        else ""
+    )
+    rows = []
+    for x in per:
+        rec = x.get("recovery_30min", x.get("recovery_share"))
+        dur = x.get("programme_duration_s")
+        rows.append(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(v)}</td>"
+                for v in (
+                    str(x.get("session", len(rows))),
+                    f"{100 * x['max_drawdown']:.1f}%"
+                    if isinstance(x.get("max_drawdown"), int | float)
+                    else "-",
+                    _clock(SESSION_OPEN_S, x["trough_s"])
+                    if isinstance(x.get("trough_s"), int | float)
+                    else "-",
+                    f"{100 * rec:.0f}%" if isinstance(rec, int | float) else "-",
+                    _minutes(dur) if isinstance(dur, int | float) else "-",
+                    f"{x.get('seconds_halted', 0):,.0f} s",
+                    f"{x.get('stop_logic_pauses', 0) + x.get('luld_pauses', 0)}",
+                )
+            )
+            + "</tr>"
+        )
+    table = (
+        "<table class='tests'><tr><th>session</th><th>fall of the mid</th><th>low at</th>"
+        "<th>regained within 30 min</th><th>programme duration</th><th>time halted</th>"
+        "<th>pauses</th></tr>" + "".join(rows) + "</table>"
+    )
+    sure = (
+        f"{len(per)} simulated sessions (seed {seed}); the charts below show session 0. "
+        "A handful of sessions shows the spread, not a confidence interval; "
+        "<code>marketsim compare --seeds N</code> gives one."
+    )
+    return (
+        f"<div class='verdict headline'><p><b>{html.escape(mean)}</b></p>"
+        f"<p>Session 0: {html.escape(first)}</p>{table}<p>{sure}</p></div>"
+    )

@@ -102,11 +102,58 @@ def _verdicts(det: dict) -> list[str]:
     return out
 
 
+def _seeds_text(summary: dict) -> tuple[str, str] | None:
+    """The header's seed row: ``seed 3`` for one run, ``3 seeds (0-2)`` for several."""
+    n = summary.get("seeds")
+    if isinstance(n, int) and not isinstance(n, bool):
+        first = summary.get("seed", 0) if isinstance(summary.get("seed"), int) else 0
+        return ("seeds", f"{n} seed{'s' if n != 1 else ''} ({first}-{first + n - 1})")
+    if summary.get("seed") is not None:
+        return ("seed", summary["seed"])
+    return None
+
+
+def _sessions_text(summary: dict):
+    s = summary.get("sessions")
+    if isinstance(s, list):  # one summary per session (order-book runs)
+        return f"{len(s)} (see the table above)"
+    return s
+
+
+def _params_html(params: dict, first: dict | None = None) -> str:
+    """Parameters folded away in a ``<details>``: ``first`` (e.g. the ``--set`` values)
+    before the rest; empty lists and dicts (``policy = []``) and long values left out."""
+    first = first or {}
+
+    def keep(v):
+        return not (isinstance(v, dict | list) and (not v or len(str(v)) >= 80))
+
+    shown = {k: v for k, v in first.items() if keep(v)}
+    rest = {k: v for k, v in params.items() if k not in shown and keep(v)}
+    if not shown and not rest:
+        return ""
+    items = "".join(
+        f"<li><b>{html.escape(k)} = {html.escape(_fmt(v))}</b></li>" for k, v in shown.items()
+    ) + "".join(f"<li>{html.escape(k)} = {html.escape(_fmt(v))}</li>" for k, v in rest.items())
+    label = f"parameters ({len(shown) + len(rest)}" + (
+        f"; the {len(shown)} set on the command line in bold, first)" if shown else ")"
+    )
+    return f"<details class='params'><summary>{label}</summary><ul>{items}</ul></details>"
+
+
 def _header(
-    run_dir: Path, kind: str, summary: dict, wall: float, effects: list[str] | None = None
+    run_dir: Path,
+    kind: str,
+    summary: dict,
+    wall: float,
+    effects: list[str] | None = None,
+    headline: str | None = None,
+    first_params: dict | None = None,
 ) -> str:
-    """The run's provenance table, its parameters, the detectors' verdicts and, for a
-    comparison, the ``effects`` sentences (:func:`report_compare.compare_sentences`)."""
+    """The headline box (HTML, from the report's module), the run's provenance table,
+    its parameters folded away (``first_params`` first), the detectors' verdicts and,
+    for a comparison, the ``effects`` sentences
+    (:func:`report_compare.compare_sentences`)."""
     meta = {k: summary.get(k) for k in ("python", "versions", "git_revision")}
     if not meta["versions"]:
         meta = {**run_metadata()}
@@ -123,8 +170,8 @@ def _header(
             else kind,
         ),
         ("folder", str(run_dir)),
-        ("sessions", summary.get("sessions")),
-        ("seed", summary.get("seed", summary.get("seeds"))),
+        ("sessions", _sessions_text(summary)),
+        _seeds_text(summary),
         ("git revision", meta.get("git_revision")),
         ("python", meta.get("python")),
         ("packages", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
@@ -136,7 +183,8 @@ def _header(
         ),
         ("report built in", f"{wall:.1f} s"),
     ]
-    for key in ("profit_gain_mean", "converged_share", "price_index_mean", "max_drawdown"):
+    rows = [r for r in rows if r is not None]
+    for key in ("profit_gain_mean", "converged_share", "price_index_mean"):
         if isinstance(summary.get(key), int | float):
             rows.append((key.replace("_", " "), _fmt(summary[key])))
     rows += _llm_rows(summary.get("llm"))
@@ -146,11 +194,7 @@ def _header(
         if v is not None
     )
     params = summary.get("params") or summary.get("grid") or {}
-    ptext = ", ".join(
-        f"{k} = {_fmt(v)}"
-        for k, v in params.items()
-        if not isinstance(v, dict | list) or len(str(v)) < 80
-    )
+    phtml = _params_html(params, first_params)
     verdicts = _verdicts(summary.get("detectors") or {})
     vhtml = (
         (
@@ -168,9 +212,11 @@ def _header(
             + "</ul>"
         )
     return (
-        f"<table class='meta'>{table}</table>"
-        + (f"<p class='params'><b>parameters:</b> {html.escape(ptext)}</p>" if ptext else "")
+        (headline or "")
         + vhtml
+        + "<h2>About this run</h2>"
+        + f"<table class='meta'>{table}</table>"
+        + phtml
     )
 
 
@@ -186,6 +232,11 @@ table.tests td, table.tests th { border: 1px solid #ccc; padding: 0.3em 0.5em;
 div.verdict { border-left: 4px solid #4c78a8; padding: 0.2em 1em; background: #f5f7fa; }
 div.verdict-collusive { border-color: #d62728; }
 div.verdict-inconclusive { border-color: #999; }
+div.headline { font-size: 1.02em; margin-bottom: 1em; }
+div.headline table { margin: 0.5em 0; }
+p.note { border-left: 4px solid #f58518; background: #fff8ef; padding: 0.3em 1em; }
+details.params { font-size: 0.92em; color: #444; margin-top: 0.5em; }
+details.params ul { columns: 2; }
 p.params, p.caption { font-size: 0.92em; color: #444; }
 div.chart { margin: 0.5em 0 1.5em; }
 .vega-error { color: #b00; font-weight: bold; }

@@ -46,12 +46,22 @@ def test_paired_difference_sees_a_shift_hidden_by_between_seed_noise():
     assert lo0 < 0 < hi0 and p0 > 0.5
 
 
-def test_exact_sign_flip_p_value_and_constant_differences():
+def test_interval_and_p_value_come_from_one_paired_t_test():
     base = np.zeros(5)
-    _, _, _, p = paired_difference(base + np.array([1, 2, 3, 4, 5.0]), base)
-    assert p == pytest.approx(2 / 2**5)  # all signs positive: 2 of 32 flips as extreme
+    d = np.array([1, 2, 3, 4, 5.0])
+    diff, lo, hi, p = paired_difference(base + d, base)
+    ref = stats.ttest_1samp(d, 0.0)
+    assert p == pytest.approx(ref.pvalue)
+    assert (lo, hi) == pytest.approx(stats.t.interval(0.95, 4, loc=3.0, scale=stats.sem(d)))
+    # the two cannot disagree: the interval excludes 0 exactly when p < 0.05
+    rng = np.random.default_rng(5)
+    for n in (3, 4, 6, 10):
+        for _ in range(40):
+            x = rng.normal(0.5, 1.0, n)
+            _, lo, hi, p = paired_difference(x, np.zeros(n))
+            assert (lo > 0 or hi < 0) == (p < 0.05)
     d, lo, hi, p = paired_difference(base + 2.0, base)
-    assert (d, lo, hi) == (2.0, 2.0, 2.0) and p == pytest.approx(2 / 2**5)
+    assert (d, lo, hi, p) == (2.0, 2.0, 2.0, 0.0)
 
 
 def test_compare_table_layout_and_missing_values():

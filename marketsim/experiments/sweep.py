@@ -208,6 +208,8 @@ class SweepPlan:
     points: list[dict]
     spec_hashes: list[str]
     tasks: list[Task]
+    #: the ``--set`` values applied to every grid point (for the report)
+    sets: list[str] = field(default_factory=list)
 
     def manifest(self) -> dict:
         return {
@@ -217,6 +219,7 @@ class SweepPlan:
             "seeds": self.seeds,
             "seed": self.seed,
             "chunk": self.chunk,
+            "sets": list(self.sets),
             "points": [
                 {"point": i, "params": p, "spec_hash": h, "spec": s.model_dump()}
                 for i, (p, h, s) in enumerate(
@@ -346,7 +349,17 @@ def plan_sweep(
         if col in clash:
             raise UsageError(f"--grid {col}: clashes with an output column; rename the key")
     return SweepPlan(
-        scenario, spec_cls.version, grid, seeds, seed, chunk, specs, points, hashes, tasks
+        scenario,
+        spec_cls.version,
+        grid,
+        seeds,
+        seed,
+        chunk,
+        specs,
+        points,
+        hashes,
+        tasks,
+        sets=list(sets or []),
     )
 
 
