@@ -71,6 +71,9 @@ from marketsim.analysis.order_flow import (
 from marketsim.analysis.variance_ratio_test import variance_ratio
 from marketsim.errors import UsageError
 
+#: most regular price samples the variance ratio is computed on (8 bytes each, a few copies)
+MAX_SAMPLES = 50_000_000
+
 __all__ = [
     "aggregate_prints",
     "feedback_verdict",
@@ -217,7 +220,18 @@ def detect_feedback(
         p_all = numeric_column(frame, price_col)
         p = p_all[last]
         to = t[last]
+        if sample_seconds is not None and not (np.isfinite(sample_seconds) and sample_seconds > 0):
+            raise UsageError(
+                f"--sample-seconds {sample_seconds:g}: give a positive number of seconds"
+            )
         if sample_seconds:
+            span = float(to[-1] - to[0])
+            if span / sample_seconds > MAX_SAMPLES:
+                raise UsageError(
+                    f"--sample-seconds {sample_seconds:g}: the data span {span:g} s, which "
+                    f"would be {span / sample_seconds:.3g} samples (at most {MAX_SAMPLES:,}); "
+                    f"give --sample-seconds {span / MAX_SAMPLES:.3g} or more"
+                )
             grid = np.floor((to - to[0]) / sample_seconds).astype(np.int64)
             cell_last = np.flatnonzero(np.diff(grid, append=grid[-1] + 1))
             sampled = _ffill_grid(grid[cell_last], p[cell_last])

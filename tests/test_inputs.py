@@ -279,3 +279,19 @@ def test_nan_headline_fails_loudly(tmp_path, capsys, monkeypatch):
     check_headline("market_calm", {"max_drawdown": 0.05}, out)
     with pytest.raises(UsageError, match="max_drawdown"):
         check_headline("market_calm", {"max_drawdown": math.inf}, out)
+
+
+# ---------------------------------------------------------------- detect
+
+
+@pytest.mark.parametrize(
+    "value, needle",
+    [("1e-9", "at most 50,000,000"), ("0", "positive"), ("-1", "positive"), ("nan", "positive")],
+)
+def test_detect_feedback_sample_seconds_is_bounded(tmp_path, capsys, value, needle):
+    """A sampling step of 1e-9 s over a half-hour tape asked for 14.7 TiB."""
+    t = [0.5 * i for i in range(4000)]
+    tape = tmp_path / "tape.csv"
+    pl.DataFrame({"t": t, "price": [100.0 + (i % 7) * 0.01 for i in range(4000)]}).write_csv(tape)
+    assert main(["detect", "feedback", str(tape), "--sample-seconds", value]) == 2
+    _one_line_error(capsys, "--sample-seconds", needle)
