@@ -24,7 +24,7 @@ from marketsim.scenarios import SCENARIOS, get_scenario
 
 # bounded by examples, not time: the first draw pays for imports
 FUZZ = settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
