@@ -12,11 +12,11 @@ import polars as pl
 
 from marketsim.logit import LogitMarket, price_index, profit_gain
 from marketsim.mixed import MixedMarkets
+from marketsim.scenarios._pricing import OUTCOMES, logit_summary
 
 if TYPE_CHECKING:
     from marketsim.scenarios.llm_pricing import LLMPricingModel
 
-OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle")
 IMPULSE_PRE = 3
 #: rivals price this much below the undisturbed copy: a punishment period
 PUNISH_TOL = 0.01
@@ -170,28 +170,8 @@ def session_tables(model: LLMPricingModel, seed: int):
 def summarise(sessions: pl.DataFrame, model: LLMPricingModel) -> dict:
     """Summary figures (the calvano2020 keys plus the LLM-proxy ones)."""
     mk = model.market
-    N = sessions.height
-    counts = dict.fromkeys(OUTCOMES, 0)
-    for name, count in sessions["outcome"].value_counts().iter_rows():
-        counts[name] = count
     out = {
-        "sessions": N,
-        "profit_gain_mean": sessions["profit_gain"].mean(),
-        "profit_gain_sd": sessions["profit_gain"].std(),
-        "price_index_mean": sessions["price_index"].mean(),
-        "converged_share": sessions["converged"].mean(),
-        "periods_median": sessions["periods"].median(),
-        "periods_mean": sessions["periods"].mean(),
-        "nash_price": mk.nash_prices().tolist(),
-        "monopoly_price": mk.monopoly_prices().tolist(),
-        "nash_profit": mk.nash_profits().tolist(),
-        "monopoly_profit": mk.monopoly_profits().tolist(),
-        "price_grid": _grid(mk).tolist(),
-        "outcome_shares": {k: v / N for k, v in counts.items()},
-        "deviation_unprofitable_share": 1.0 - sessions["deviation_profitable"].mean(),
-        "nash_on_path_share": sessions["nash_on_path"].mean(),
-        "rival_response_mean": sessions["rival_response"].mean(),
-        "punishment_length_mean": sessions["punishment_length"].mean(),
+        **logit_summary(sessions, mk, _grid(mk)),
         "profit_ratio_mean": sessions["profit_ratio"].mean(),
         "optimal_share_mean": sessions["optimal_share"].mean(),
         "above_nash_share_mean": sessions["above_nash_share"].mean(),

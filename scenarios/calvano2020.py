@@ -15,7 +15,6 @@ firm, price) and ``summary.json``.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Literal
 
 import mesa
@@ -25,18 +24,22 @@ import polars as pl
 from pydantic import Field, field_validator, model_serializer, model_validator
 
 from marketsim.errors import UsageError
-from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.logit import LogitMarket, price_index, profit_gain
-from marketsim.progress import progress_bar
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
 from marketsim.qlearning_authors import AuthorsQLearningSessions, authors_game
+from marketsim.scenarios._pricing import (
+    OUTCOMES,
+    LearnerView,
+    converge_sessions,
+    logit_summary,
+    pricing_run,
+)
 from marketsim.scenarios._spec import LOGIT_VALUE_MAX, ScenarioSpec, check_logit_market
 from marketsim.scenarios.policies import PolicyList, check_market, learner_class, pricing_setup
 
 #: per-session state above this is refused at validation (Q, max and greedy per state)
 MAX_SESSION_BYTES = 2 * 2**30
 DEFAULT_SESSIONS = 1000
-OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle")
 
 
 class Spec(ScenarioSpec):
@@ -142,17 +145,12 @@ class Spec(ScenarioSpec):
         return LogitMarket(a, c, self.a0, self.mu)
 
 
-class FirmAgent(mesa.Agent):
+class FirmAgent(LearnerView):
     """Thin view of firm ``firm`` across all sessions of a :class:`CalvanoModel`."""
 
-    def __init__(self, model: CalvanoModel, firm: int):
-        super().__init__(model)
-        self.firm = firm
-
     @property
-    def strategy(self) -> np.ndarray:
-        """Greedy action per (session, state): ndarray(int64, shape (N, S))."""
-        return self.model.learners.strategy[:, self.firm]
+    def firm(self) -> int:
+        return self.index
 
     @property
     def q(self) -> np.ndarray:
@@ -285,30 +283,7 @@ def session_tables(model: CalvanoModel, seed: int) -> tuple[pl.DataFrame, pl.Dat
 
 def summarise(sessions: pl.DataFrame, model: CalvanoModel) -> dict:
     """Summary figures of a run (keys documented in the README)."""
-    mk = model.market
-    outcome_counts = dict.fromkeys(OUTCOMES, 0)
-    for name, count in sessions["outcome"].value_counts().iter_rows():
-        outcome_counts[name] = count
-    N = sessions.height
-    return {
-        "sessions": N,
-        "profit_gain_mean": sessions["profit_gain"].mean(),
-        "profit_gain_sd": sessions["profit_gain"].std(),
-        "price_index_mean": sessions["price_index"].mean(),
-        "converged_share": sessions["converged"].mean(),
-        "periods_median": sessions["periods"].median(),
-        "periods_mean": sessions["periods"].mean(),
-        "nash_price": mk.nash_prices().tolist(),
-        "monopoly_price": mk.monopoly_prices().tolist(),
-        "nash_profit": mk.nash_profits().tolist(),
-        "monopoly_profit": mk.monopoly_profits().tolist(),
-        "price_grid": model.grid.tolist(),
-        "outcome_shares": {k: v / N for k, v in outcome_counts.items()},
-        "deviation_unprofitable_share": 1.0 - sessions["deviation_profitable"].mean(),
-        "nash_on_path_share": sessions["nash_on_path"].mean(),
-        "rival_response_mean": sessions["rival_response"].mean(),
-        "punishment_length_mean": sessions["punishment_length"].mean(),
-    }
+    return logit_summary(sessions, model.market, model.grid)
 
 
 #: periods in one of the authors' episodes; they print times to convergence in episodes
@@ -405,15 +380,16 @@ def simulate(
     (sessions frame, impulse frame, model)
     """
     check_run(spec, seed=seed, sessions=sessions)
-    if threads is not None:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    model = CalvanoModel(spec, sessions, seed, start)
-    with progress_bar("sessions converged", sessions, enabled=progress) as update:
-        while model.running:
-            model.step()
-            update(completed=sessions - model.learners.running)
-    frame, impulse = session_tables(model, seed)
-    return frame, impulse, model
+    return converge_sessions(
+        CalvanoModel,
+        session_tables,
+        spec,
+        sessions=sessions,
+        seed=seed,
+        start=start,
+        threads=threads,
+        progress=progress,
+    )
 
 
 def _memory_bytes() -> int:
@@ -425,42 +401,20 @@ def _memory_bytes() -> int:
         return 8 * 2**30
 
 
-def run(
-    spec: Spec,
-    *,
-    sessions: int | None,
-    seed: int,
-    out,
-    threads: int | None = None,
-    progress: bool = True,
-) -> dict:
-    """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``, ``summary.json``."""
-    sessions = DEFAULT_SESSIONS if sessions is None else sessions
-    out = Path(out)
-    t0 = time.perf_counter()
-    frame, impulse, model = simulate(
-        spec, sessions=sessions, seed=seed, threads=threads, progress=progress
-    )
-    wall = time.perf_counter() - t0
-    write_parquet_atomic(frame, out / "sessions.parquet")
-    write_parquet_atomic(impulse, out / "impulse.parquet")
-    summary = {
-        **spec.describe(),
-        "seed": seed,
-        **summarise(frame, model),
-        "wall_seconds": wall,
+def _timing(model: CalvanoModel) -> dict:
+    threads = numba.get_num_threads()
+    return {
         "kernel_seconds": model.kernel_seconds,
-        "threads": numba.get_num_threads(),
+        "threads": threads,
         # kernel time of one session-period on one thread: wall kernel time x threads
-        "ns_per_period": model.kernel_seconds
-        * numba.get_num_threads()
-        / max(model.periods_played, 1)
-        * 1e9,
+        "ns_per_period": model.kernel_seconds * threads / max(model.periods_played, 1) * 1e9,
         "periods_total": model.periods_played,
-        **run_metadata(),
     }
-    write_json_atomic(summary, out / "summary.json")
-    return summary
+
+
+#: run(spec, *, sessions, seed, out, threads, progress): write ``sessions.parquet``,
+#: ``impulse.parquet`` and ``summary.json``
+run = pricing_run(simulate, summarise, _timing, DEFAULT_SESSIONS)
 
 
 if __name__ == "__main__":

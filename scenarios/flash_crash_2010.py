@@ -60,7 +60,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from marketsim.scenarios._orderbook_market import MarketSpec, PriorDecline, run_market
+from marketsim.scenarios._orderbook_market import MarketSpec, PriorDecline
+from marketsim.scenarios.market_calm import run as run  # the programme is in the spec
 from marketsim.scenarios.policies import StopLogic
 
 
@@ -107,19 +108,6 @@ def _policy_names(item) -> list[str]:
     if isinstance(item, dict):
         return [str(item.get("name"))]
     return [str(getattr(item, "name", ""))]
-
-
-def run(
-    spec: Spec,
-    *,
-    sessions: int | None,
-    seed: int,
-    out,
-    threads: int | None = None,
-    progress: bool = True,
-) -> dict:
-    """Run ``sessions`` sessions (default 1) and write the tables and ``summary.json``."""
-    return run_market(spec, sessions=sessions, seed=seed, out=out, progress=progress)
 
 
 if __name__ == "__main__":

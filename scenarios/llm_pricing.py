@@ -61,7 +61,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from marketsim import llm_proxy as K
 from marketsim.agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
 from marketsim.errors import UsageError
-from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.llm_backend import (
     LLMBackend,
     LLMSettings,
@@ -73,10 +72,8 @@ from marketsim.logit import LogitMarket
 from marketsim.mixed import MixedMarkets, pretrain
 from marketsim.progress import progress_bar
 from marketsim.qlearning import QLearningSessions
-from marketsim.scenarios._llm_pricing_tables import (
-    session_tables,
-    summarise,
-)
+from marketsim.scenarios._llm_pricing_tables import session_tables, summarise
+from marketsim.scenarios._pricing import run_and_write, set_threads, step_to_end
 from marketsim.scenarios._spec import LOGIT_VALUE_MAX, ScenarioSpec, check_logit_market
 
 DEFAULT_SESSIONS = 1000
@@ -404,8 +401,7 @@ def simulate(
     -------
     (sessions frame, impulse frame, model)
     """
-    if threads is not None:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    set_threads(threads)
     backend = None
     if spec.llm.active:
         s = spec.llm
@@ -453,10 +449,7 @@ def simulate(
                 model.threads = 1
             model._ask_llm(0)  # period 0: the LLM sets its first price too
             model.markets.settle()
-        with progress_bar("periods", spec.periods, enabled=progress) as update:
-            while model.running:
-                model.step()
-                update(completed=model.markets.t)
+        step_to_end(model, "periods", spec.periods, lambda m: m.markets.t, progress)
     finally:
         numba.set_num_threads(threads_before)
         if backend is not None:
@@ -507,35 +500,30 @@ def run(
     """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``, ``summary.json``
     (and, with a live LLM backend, a new trace: ``llm_trace.jsonl``, or ``llm_trace-2.jsonl``,
     ... when earlier runs left theirs; ``summary.json``'s ``llm.trace`` names it)."""
-    sessions = DEFAULT_SESSIONS if sessions is None else sessions
     out = Path(out)
-    t0 = time.perf_counter()
-    frame, impulse, model = simulate(
+    return run_and_write(
+        simulate,
+        summarise,
+        _timing,
         spec,
-        sessions=sessions,
+        sessions=DEFAULT_SESSIONS if sessions is None else sessions,
         seed=seed,
+        out=out,
         threads=threads,
         progress=progress,
         trace_path=out / "llm_trace.jsonl",
         api_key_env=api_key_env,
     )
-    wall = time.perf_counter() - t0
-    write_parquet_atomic(frame, out / "sessions.parquet")
-    write_parquet_atomic(impulse, out / "impulse.parquet")
-    periods_total = sessions * spec.periods
-    summary = {
-        **spec.describe(),
-        "seed": seed,
-        **summarise(frame, model),
-        "wall_seconds": wall,
+
+
+def _timing(model: LLMPricingModel) -> dict:
+    periods_total = model.markets.M * model.spec.periods
+    return {
         "kernel_seconds": model.kernel_seconds,
         "threads": model.threads,
         "ns_per_period": model.kernel_seconds * model.threads / max(periods_total, 1) * 1e9,
         "periods_total": periods_total,
-        **run_metadata(),
     }
-    write_json_atomic(summary, out / "summary.json")
-    return summary
 
 
 if __name__ == "__main__":

@@ -35,10 +35,9 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from marketsim.errors import UsageError
-from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.measures import t_interval
 from marketsim.mm_learning import CONVERGED, IMPULSE_T, MarketMakingSessions, benchmarks
-from marketsim.progress import progress_bar
+from marketsim.scenarios._pricing import LearnerView, converge_sessions, pricing_run
 from marketsim.scenarios._spec import ScenarioSpec
 from marketsim.scenarios.policies import PolicyList
 
@@ -119,17 +118,12 @@ class Spec(ScenarioSpec):
         return benchmarks(self.n_makers, self.tick, self.pi, self.private_value_max)
 
 
-class MakerAgent(mesa.Agent):
+class MakerAgent(LearnerView):
     """Thin view of market maker ``maker`` across all sessions of a :class:`MarketMakingModel`."""
 
-    def __init__(self, model: MarketMakingModel, maker: int):
-        super().__init__(model)
-        self.maker = maker
-
     @property
-    def strategy(self) -> np.ndarray:
-        """Greedy ask index per (session, state): ndarray(int64, shape (N, S))."""
-        return self.model.learners.strategy[:, self.maker]
+    def maker(self) -> int:
+        return self.index
 
 
 class MarketMakingModel(mesa.Model):
@@ -276,15 +270,16 @@ def simulate(
             f"--sessions {sessions}: the Q-tables need {need / 2**30:.1f} GiB; "
             "run fewer sessions at a time"
         )
-    if threads is not None:
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    model = MarketMakingModel(spec, sessions, seed, start)
-    with progress_bar("sessions converged", sessions, enabled=progress) as update:
-        while model.running:
-            model.step()
-            update(completed=sessions - model.learners.running)
-    frame, impulse = session_tables(model, seed)
-    return frame, impulse, model
+    return converge_sessions(
+        MarketMakingModel,
+        session_tables,
+        spec,
+        sessions=sessions,
+        seed=seed,
+        start=start,
+        threads=threads,
+        progress=progress,
+    )
 
 
 def compare_metrics(out: Path, summary: dict, spec: Spec) -> dict[str, float]:
@@ -297,37 +292,17 @@ def compare_metrics(out: Path, summary: dict, spec: Spec) -> dict[str, float]:
     }
 
 
-def run(
-    spec: Spec,
-    *,
-    sessions: int | None,
-    seed: int,
-    out,
-    threads: int | None = None,
-    progress: bool = True,
-) -> dict:
-    """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``, ``summary.json``."""
-    sessions = DEFAULT_SESSIONS if sessions is None else sessions
-    out = Path(out)
-    t0 = time.perf_counter()
-    frame, impulse, model = simulate(
-        spec, sessions=sessions, seed=seed, threads=threads, progress=progress
-    )
-    wall = time.perf_counter() - t0
-    write_parquet_atomic(frame, out / "sessions.parquet")
-    write_parquet_atomic(impulse, out / "impulse.parquet")
-    summary = {
-        **spec.describe(),
-        "seed": seed,
-        **summarise(frame, model),
-        "wall_seconds": wall,
+def _timing(model: MarketMakingModel) -> dict:
+    return {
         "kernel_seconds": model.kernel_seconds,
         "threads": numba.get_num_threads(),
-        "maker_periods_total": model.periods_played * spec.n_makers,
-        **run_metadata(),
+        "maker_periods_total": model.periods_played * model.spec.n_makers,
     }
-    write_json_atomic(summary, out / "summary.json")
-    return summary
+
+
+#: run(spec, *, sessions, seed, out, threads, progress): write ``sessions.parquet``,
+#: ``impulse.parquet`` and ``summary.json``
+run = pricing_run(simulate, summarise, _timing, DEFAULT_SESSIONS)
 
 
 if __name__ == "__main__":

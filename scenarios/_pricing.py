@@ -1,0 +1,149 @@
+"""The run shell of the pricing scenarios (``calvano2020``, ``llm_pricing``, ``market_making``).
+
+Each of them steps a Mesa model to its end under one progress bar, turns it into a
+per-session table and an impulse-response table, and writes ``sessions.parquet``,
+``impulse.parquet`` and ``summary.json`` (the spec, the seed, the scenario's figures,
+the timings and the run's metadata), each file atomically. The logit-market figures
+that ``calvano2020`` and ``llm_pricing`` share (profit gain, price index, outcomes,
+deviations; Calvano et al. 2020) are computed here once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mesa
+import numba
+import numpy as np
+import polars as pl
+
+from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.progress import progress_bar
+
+#: the limit-cycle outcomes of a logit pricing session (calvano2020 and llm_pricing)
+OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle")
+
+
+class LearnerView(mesa.Agent):
+    """Thin view of learner ``index`` across all sessions of a model whose ``learners``
+    hold the arrays (a firm of ``calvano2020``, a maker of ``market_making``)."""
+
+    def __init__(self, model: mesa.Model, index: int):
+        super().__init__(model)
+        self.index = index
+
+    @property
+    def strategy(self) -> np.ndarray:
+        """Greedy action per (session, state): ndarray(int64, shape (N, S))."""
+        return self.model.learners.strategy[:, self.index]
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` numba threads (at most the configured number); None: leave as is."""
+    if threads is not None:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def step_to_end(model, label: str, total: float, done: Callable, progress: bool) -> None:
+    """Step ``model`` until it stops running, the bar ``label`` showing ``done(model)``."""
+    with progress_bar(label, total, enabled=progress) as update:
+        while model.running:
+            model.step()
+            update(completed=done(model))
+
+
+def converge_sessions(model_class, tables, spec, *, sessions, seed, start, threads, progress):
+    """Build ``model_class(spec, sessions, seed, start)`` (sessions of learners run to
+    convergence), step it to the end and return ``(*tables(model, seed), model)``."""
+    set_threads(threads)
+    model = model_class(spec, sessions, seed, start)
+    step_to_end(
+        model, "sessions converged", sessions, lambda m: sessions - m.learners.running, progress
+    )
+    frame, impulse = tables(model, seed)
+    return frame, impulse, model
+
+
+def logit_summary(sessions: pl.DataFrame, market, grid) -> dict:
+    """The summary figures of a logit pricing run from its per-session table (the keys
+    ``calvano2020`` and ``llm_pricing`` share, documented in the README)."""
+    N = sessions.height
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for name, count in sessions["outcome"].value_counts().iter_rows():
+        counts[name] = count
+    return {
+        "sessions": N,
+        "profit_gain_mean": sessions["profit_gain"].mean(),
+        "profit_gain_sd": sessions["profit_gain"].std(),
+        "price_index_mean": sessions["price_index"].mean(),
+        "converged_share": sessions["converged"].mean(),
+        "periods_median": sessions["periods"].median(),
+        "periods_mean": sessions["periods"].mean(),
+        "nash_price": market.nash_prices().tolist(),
+        "monopoly_price": market.monopoly_prices().tolist(),
+        "nash_profit": market.nash_profits().tolist(),
+        "monopoly_profit": market.monopoly_profits().tolist(),
+        "price_grid": grid.tolist(),
+        "outcome_shares": {k: v / N for k, v in counts.items()},
+        "deviation_unprofitable_share": 1.0 - sessions["deviation_profitable"].mean(),
+        "nash_on_path_share": sessions["nash_on_path"].mean(),
+        "rival_response_mean": sessions["rival_response"].mean(),
+        "punishment_length_mean": sessions["punishment_length"].mean(),
+    }
+
+
+def run_and_write(simulate, summarise, timing, spec, *, seed: int, out, **options) -> dict:
+    """Run ``simulate(spec, seed=seed, **options)``, write its two tables and
+    ``summary.json`` into ``out``; return the summary.
+
+    ``summarise(sessions, model)`` gives the scenario's figures and ``timing(model)`` the
+    figures after ``wall_seconds`` (kernel time, threads, periods).
+    """
+    out = Path(out)
+    t0 = time.perf_counter()
+    frame, impulse, model = simulate(spec, seed=seed, **options)
+    wall = time.perf_counter() - t0
+    write_parquet_atomic(frame, out / "sessions.parquet")
+    write_parquet_atomic(impulse, out / "impulse.parquet")
+    summary = {
+        **spec.describe(),
+        "seed": seed,
+        **summarise(frame, model),
+        "wall_seconds": wall,
+        **timing(model),
+        **run_metadata(),
+    }
+    write_json_atomic(summary, out / "summary.json")
+    return summary
+
+
+def pricing_run(simulate, summarise, timing, default_sessions: int):
+    """The ``run`` of a pricing scenario from its ``simulate``, ``summarise`` and ``timing``
+    (see :func:`run_and_write`); ``sessions=None`` runs ``default_sessions``."""
+
+    def run(
+        spec,
+        *,
+        sessions: int | None,
+        seed: int,
+        out,
+        threads: int | None = None,
+        progress: bool = True,
+    ) -> dict:
+        """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``,
+        ``summary.json``; return the summary."""
+        return run_and_write(
+            simulate,
+            summarise,
+            timing,
+            spec,
+            sessions=default_sessions if sessions is None else sessions,
+            seed=seed,
+            out=out,
+            threads=threads,
+            progress=progress,
+        )
+
+    return run
