@@ -423,6 +423,36 @@ def check_times(t: np.ndarray, col: str, *, allow_ties: bool = False, group: str
             )
 
 
+def time_text(seconds: float, labels=None) -> str:
+    """A time in a verdict: as the data gave it (``labels``, a :class:`TimeLabels`), or
+    ``t = SECONDS`` without labels."""
+    return labels(seconds) if labels is not None else f"t = {seconds:.6g}"
+
+
+def timed_frame(
+    frame: pl.DataFrame,
+    columns: dict[str, str],
+    missing: str | None,
+    time_unit: str | None,
+    *,
+    allow_ties: bool,
+) -> tuple[pl.DataFrame, dict, TimeLabels, np.ndarray]:
+    """A detector's checked input: the ``columns`` (role -> name, ``time`` among them)
+    present, the missing-value rule applied to the others, the times read and in order.
+
+    Returns the frame, the missing-value counts (:func:`handle_missing`), the labels of
+    its times and the times in seconds.
+    """
+    time_col = columns["time"]
+    require_columns(frame, columns)
+    values = [col for role, col in columns.items() if role != "time"]
+    frame, note = handle_missing(frame, time_col, values, missing)
+    labels = TimeLabels(frame, time_col, time_unit)
+    t = time_seconds(frame, time_col, time_unit)
+    check_times(t, time_col, allow_ties=allow_ties)
+    return frame, note, labels, t
+
+
 def check_min_obs(n: int, minimum: int, what: str) -> None:
     if n < minimum:
         raise UsageError(f"only {n} observations; {what} needs at least {minimum}")

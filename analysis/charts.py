@@ -220,6 +220,13 @@ def _with_bands(chart, spans, domain):
     return chart if band is None else alt.layer(band, chart).resolve_scale(color="independent")
 
 
+def _clock_panel(marked: alt.Chart, title: str, spans, domain, **encoding) -> alt.Chart:
+    """A half-height panel of ``marked`` (a chart and its mark) over the session clock,
+    encoded with ``encoding`` besides the clock, the spans shaded behind it."""
+    core = marked.encode(x=clock_x(domain), **encoding)
+    return _with_bands(core, spans, domain).properties(width=WIDTH, height=HEIGHT // 2, title=title)
+
+
 def mid_price(
     series: pl.DataFrame,
     spans: pl.DataFrame | None = None,
@@ -269,16 +276,12 @@ def volume(
     series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
 ) -> alt.Chart:
     """Traded volume per time bucket (``clock``, ``volume``)."""
-    core = (
-        alt.Chart(_data(series))
-        .mark_bar(color="#54a24b")
-        .encode(
-            x=clock_x(domain),
-            y=alt.Y("volume:Q", title="volume per bucket"),
-        )
-    )
-    return _with_bands(core, spans, domain).properties(
-        width=WIDTH, height=HEIGHT // 2, title="Traded volume"
+    return _clock_panel(
+        alt.Chart(_data(series)).mark_bar(color="#54a24b"),
+        "Traded volume",
+        spans,
+        domain,
+        y=alt.Y("volume:Q", title="volume per bucket"),
     )
 
 
@@ -286,19 +289,15 @@ def depth(
     series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
 ) -> alt.Chart:
     """Resting depth near the touch over time (``clock``, ``side``, ``depth``)."""
-    core = (
-        alt.Chart(_data(series))
-        .mark_line()
-        .encode(
-            x=clock_x(domain),
-            y=alt.Y("depth:Q", title="resting quantity"),
-            color=alt.Color(
-                "side:N", scale=alt.Scale(domain=["bid", "ask"], range=["#2ca02c", "#d62728"])
-            ),
-        )
-    )
-    return _with_bands(core, spans, domain).properties(
-        width=WIDTH, height=HEIGHT // 2, title="Depth at the best 5 levels"
+    return _clock_panel(
+        alt.Chart(_data(series)).mark_line(),
+        "Depth at the best 5 levels",
+        spans,
+        domain,
+        y=alt.Y("depth:Q", title="resting quantity"),
+        color=alt.Color(
+            "side:N", scale=alt.Scale(domain=["bid", "ask"], range=["#2ca02c", "#d62728"])
+        ),
     )
 
 
@@ -306,21 +305,17 @@ def drawdown(
     series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
 ) -> alt.Chart:
     """Fall of the mid below its running maximum (``clock``, ``drawdown`` fraction)."""
-    core = (
-        alt.Chart(_data(series))
-        .mark_area(color="#e45756", opacity=0.6)
-        .encode(
-            x=clock_x(domain),
-            y=alt.Y(
-                "drawdown:Q",
-                title="below running peak",
-                axis=alt.Axis(format="%"),
-                scale=alt.Scale(reverse=True),
-            ),
-        )
-    )
-    return _with_bands(core, spans, domain).properties(
-        width=WIDTH, height=HEIGHT // 2, title="Drawdown of the mid price"
+    return _clock_panel(
+        alt.Chart(_data(series)).mark_area(color="#e45756", opacity=0.6),
+        "Drawdown of the mid price",
+        spans,
+        domain,
+        y=alt.Y(
+            "drawdown:Q",
+            title="below running peak",
+            axis=alt.Axis(format="%"),
+            scale=alt.Scale(reverse=True),
+        ),
     )
 
 
@@ -328,17 +323,13 @@ def inventories(
     series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
 ) -> alt.Chart:
     """Net positions of intermediaries over time (``clock``, ``holder``, ``inventory``)."""
-    core = (
-        alt.Chart(_data(series))
-        .mark_line()
-        .encode(
-            x=clock_x(domain),
-            y=alt.Y("inventory:Q", title="net position (contracts)"),
-            color=alt.Color("holder:N", title=None),
-        )
-    )
-    return _with_bands(core, spans, domain).properties(
-        width=WIDTH, height=HEIGHT // 2, title="Inventories of intermediaries"
+    return _clock_panel(
+        alt.Chart(_data(series)).mark_line(),
+        "Inventories of intermediaries",
+        spans,
+        domain,
+        y=alt.Y("inventory:Q", title="net position (contracts)"),
+        color=alt.Color("holder:N", title=None),
     )
 
 
@@ -360,19 +351,13 @@ def hawkes_intensity(
     series: pl.DataFrame, *, domain: list[float] | None = None, spans: pl.DataFrame | None = None
 ) -> alt.Chart:
     """Empirical arrival rate and fitted Hawkes intensity (``clock``, ``curve``, ``rate``)."""
-    core = (
-        alt.Chart(_data(series))
-        .mark_line()
-        .encode(
-            x=clock_x(domain),
-            y=alt.Y("rate:Q", title="trade arrivals per second"),
-            color=alt.Color("curve:N", title=None),
-        )
-    )
-    return _with_bands(core, spans, domain).properties(
-        width=WIDTH,
-        height=HEIGHT // 2,
-        title="Hawkes conditional intensity vs observed arrival rate",
+    return _clock_panel(
+        alt.Chart(_data(series)).mark_line(),
+        "Hawkes conditional intensity vs observed arrival rate",
+        spans,
+        domain,
+        y=alt.Y("rate:Q", title="trade arrivals per second"),
+        color=alt.Color("curve:N", title=None),
     )
 
 

@@ -13,17 +13,10 @@ Impulse-response punishment test (Calvano et al. 2020, Section V; online appendi
     :math:`\sum_{t \ge 0} \delta^t (\pi^{dev}_t - \bar\pi^{pre})` is negative.
 
 Screens that need no demand model, on observed prices :math:`p_{it}` of several firms
-    * margin: mean relative excess :math:`x_t = \frac1n\sum_i (p_{it} - b_i)/b_i` over a
-      competitive benchmark :math:`b_i` (user price, or the Nash price of a known market),
-      one-sided test of :math:`E x_t > 0` with a Newey-West (1987) standard error;
-    * variance screen (Abrantes-Metz, Froeb, Geweke & Taylor 2006): coefficient of
-      variation :math:`\mathrm{sd}(p_i)/\mathrm{mean}(p_i)`, low under collusion;
-    * parallelism: correlation of price changes across firms and the leader-follower
-      correlation :math:`\mathrm{corr}(\Delta p_{i,t}, \Delta p_{j,t+1})`, Fisher-z p-values;
-    * structural break (Andrews 1993): sup-F over break dates in the central 70% for a
-      shift in the mean price (Newey-West variance), and the same on :math:`|\Delta p|`
-      for a shift in volatility; a higher, stickier regime is a rise in the mean with a
-      fall in volatility. p-values from the asymptotic sup-F law, simulated once.
+    The mean margin over a competitive benchmark (Newey-West), the variance screen
+    (Abrantes-Metz, Froeb, Geweke & Taylor 2006), the parallelism of price changes and a
+    structural break to a higher, stickier regime (Andrews 1993); their statistics are
+    stated in :mod:`~marketsim.analysis.collusion_screens`.
 
 This module combines them in ``detect_collusion``; the pieces live in
 :mod:`~marketsim.analysis.demand_measures` (profit gain, price index),

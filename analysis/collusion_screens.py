@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
+from marketsim.analysis._validate import time_text
 from marketsim.errors import UsageError
 
 
@@ -269,7 +270,7 @@ def structural_break_screen(
     sticky = vol_after < vol_before
     flagged = mean_test["p_value"] < alpha and up and sticky
     bt = float(times[k])
-    when = time_label(bt) if time_label is not None else f"t = {bt:.6g}"
+    when = time_text(bt, time_label)
     if flagged:
         verdict = (
             f"shift to a higher, stickier regime at {when}: mean "

@@ -29,15 +29,11 @@ import polars as pl
 from numba import njit
 
 from marketsim.analysis._validate import (
-    TimeLabels,
     as_frame,
     check_min_obs,
-    check_times,
-    handle_missing,
     missing_text,
     numeric_column,
-    require_columns,
-    time_seconds,
+    timed_frame,
 )
 from marketsim.errors import UsageError
 
@@ -329,12 +325,13 @@ def detect_crashes(
     ``observations``, ``aggregated_prints``, ``missing`` (rule and counts), ``time_kind``,
     ``max_drawdown`` (deepest event depth or 0), ``flagged`` and ``verdict``.
     """
-    frame = as_frame(prices, "prices")
-    require_columns(frame, {"time": time_col, "price": price_col})
-    frame, miss = handle_missing(frame, time_col, [price_col], missing)
-    labels = TimeLabels(frame, time_col, time_unit)
-    t = time_seconds(frame, time_col, time_unit)
-    check_times(t, time_col, allow_ties=allow_ties)
+    frame, miss, labels, t = timed_frame(
+        as_frame(prices, "prices"),
+        {"time": time_col, "price": price_col},
+        missing,
+        time_unit,
+        allow_ties=allow_ties,
+    )
     p = numeric_column(frame, price_col)
     check_min_obs(t.size, 10, "the crash detector")
     if not np.all(p > 0):

@@ -1,21 +1,10 @@
 r"""Destabilising feedback: self-excitation, momentum, toxic and one-sided order flow.
 
 Hawkes self-excitation (Hawkes 1971; Filimonov & Sornette 2012)
-    Arrival times :math:`t_1 < \dots < t_N` on :math:`[0, T]` with intensity
-    :math:`\lambda(t) = \mu + \sum_{t_i < t} \alpha e^{-\beta (t - t_i)}`. The branching
-    ratio :math:`n = \alpha / \beta` is the mean number of events each event triggers,
-    i.e. the share of endogenous activity; :math:`n \to 1` is a critical, largely
-    self-driven market. The log-likelihood
-
-    .. math::
-
-        \ell = \sum_i \log \lambda(t_i) - \mu T
-               - \frac{\alpha}{\beta} \sum_i \left(1 - e^{-\beta (T - t_i)}\right)
-
-    is evaluated in :math:`O(N)` with :math:`A_i = e^{-\beta(t_i - t_{i-1})}(1 + A_{i-1})`,
-    :math:`\lambda(t_i) = \mu + \alpha A_i` (Ozaki 1979), and maximised with L-BFGS-B in
-    log parameters. The confidence interval for :math:`n` uses the observed information
-    (numerical Hessian of the analytic gradient) and the delta method.
+    The branching ratio :math:`n = \alpha / \beta` of an exponential-kernel Hawkes process
+    fitted to the arrival times by maximum likelihood: the share of endogenous activity,
+    :math:`n \to 1` a critical, largely self-driven market (the model, the likelihood and
+    the interval for :math:`n`: :mod:`~marketsim.analysis.hawkes`).
 
 Variance ratio (Lo & MacKinlay 1988)
     :math:`VR(q) = \hat\sigma^2_c(q) / \hat\sigma^2_a` with overlapping :math:`q`-period
@@ -49,15 +38,11 @@ from __future__ import annotations
 import numpy as np
 
 from marketsim.analysis._validate import (
-    TimeLabels,
     as_frame,
     check_min_obs,
-    check_times,
-    handle_missing,
     missing_text,
     numeric_column,
-    require_columns,
-    time_seconds,
+    timed_frame,
 )
 from marketsim.analysis.flow_toxicity import vpin
 from marketsim.analysis.hawkes import _hawkes_loglik_grad as _hawkes_loglik_grad
@@ -181,13 +166,7 @@ def detect_feedback(
     ):
         if col:
             cols[role] = col
-    require_columns(frame, cols)
-    frame, miss = handle_missing(
-        frame, time_col, [c for r, c in cols.items() if r != "time"], missing
-    )
-    labels = TimeLabels(frame, time_col, time_unit)
-    t = time_seconds(frame, time_col, time_unit)
-    check_times(t, time_col, allow_ties=True)
+    frame, miss, labels, t = timed_frame(frame, cols, missing, time_unit, allow_ties=True)
     check_min_obs(t.size, 100, "the feedback detectors")
     sides = None
     if side_col:

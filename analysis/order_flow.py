@@ -24,9 +24,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from marketsim.analysis._validate import (
-    check_min_obs,
-)
+from marketsim.analysis._validate import check_min_obs, time_text
 from marketsim.errors import UsageError
 
 
@@ -186,7 +184,7 @@ def depth_drop(
     p = float(min(1.0, stats.norm.cdf(z) * m)) if np.isfinite(z) else (0.0 if z < 0 else 1.0)
     flagged = bool(z < z_crit and fall >= min_drop)
     wt = float(t[starts[np.flatnonzero(ok)[j]]])
-    when = time_label(wt) if time_label is not None else f"t = {wt:.6g}"
+    when = time_text(wt, time_label)
     if flagged:
         verdict = (
             f"liquidity withdrawn: one-minute mean depth fell {fall:.0%} below its level of "
