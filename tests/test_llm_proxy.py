@@ -148,3 +148,28 @@ def test_base_models_share():
     assert list(ids[0]) == [0, 0, 1, 2]
     assert list(K.base_models(4, 1.0, 1)[0]) == [0, 0, 0, 0]
     assert len(set(K.base_models(4, 0.0, 1)[0])) == 4
+
+
+def test_audit_proxy_rival_equals_the_parallel_kernels():
+    """The audit's LLM-proxy rival steps one market with serial kernels (no parallel launch
+    per period) and grows its arrays as the audit goes on; its prices equal, bit for bit,
+    those of the parallel ``propose``/``settle`` over the same history."""
+    from marketsim.experiments.audit.proxy_rival import ProxyRival
+
+    mk = LogitMarket.symmetric(2)
+    T = 40
+    other = 1.5 + 0.3 * np.sin(np.arange(T))  # the external firm's prices
+    ref = K.ProxyMarkets(
+        mk, 1, T, persona_params(["P2"] * 2), 7, kind=np.array([K.PROXY, K.EXTERNAL])
+    )
+    for t in range(T):
+        ref.propose()
+        ref.prices[0, t, 1] = other[t]
+        ref.settle()
+    rival = ProxyRival("P2", mk, periods=8)  # extended several times over T periods
+    rival.reset(2, 0, seed=7)
+    history: list[list[float]] = []
+    for t in range(T):
+        history.append([rival.price(np.array(history), None), other[t]])
+    assert rival.pm.T > 8
+    np.testing.assert_array_equal(np.array(history)[:, 0], ref.prices[0, :, 0])
