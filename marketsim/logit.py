@@ -60,11 +60,16 @@ def logit_profits(prices, a, c, a0: float, mu: float) -> np.ndarray:
     return (prices - np.asarray(c, dtype=np.float64)) * logit_shares(prices, a, c, a0, mu)
 
 
+def _normalised(x, nash, monopoly) -> np.ndarray:
+    """``(x - nash) / (monopoly - nash)``: 0 at the Nash benchmark, 1 at the monopoly one."""
+    return (np.asarray(x, dtype=np.float64) - nash) / (monopoly - nash)
+
+
 def profit_gain(profits, nash_profit, monopoly_profit) -> np.ndarray:
     r"""Profit gain :math:`\Delta = (\pi - \pi^N)/(\pi^M - \pi^N)` (Calvano et al. 2020, AER).
 
-    0 at the one-shot Nash profit, 1 at the joint-monopoly profit. The one definition of the
-    profit gain in marketsim: the detectors and the audit use it.
+    0 at the one-shot Nash profit, 1 at the joint-monopoly profit; the one definition of
+    the profit gain in marketsim (the detectors and the audit use it).
 
     Parameters
     ----------
@@ -73,23 +78,17 @@ def profit_gain(profits, nash_profit, monopoly_profit) -> np.ndarray:
     nash_profit, monopoly_profit : ndarray(float64, shape (n,)) or float
         The benchmarks per firm (or one number each, e.g. their mean over firms).
     """
-    return (np.asarray(profits, dtype=np.float64) - nash_profit) / (monopoly_profit - nash_profit)
+    return _normalised(profits, nash_profit, monopoly_profit)
 
 
 def price_index(prices, nash_price, monopoly_price) -> np.ndarray:
     r"""Price index :math:`(p - p^N)/(p^M - p^N)`, the normalised price (Calvano et al. 2020).
 
-    0 at the one-shot Nash price, 1 at the joint-monopoly price. The one definition of the
-    price index in marketsim: the detectors and the audit use it.
-
-    Parameters
-    ----------
-    prices : ndarray(float64, shape (..., n))
-        Prices, firms on the last axis.
-    nash_price, monopoly_price : ndarray(float64, shape (n,)) or float
-        The benchmarks per firm (or one number each).
+    0 at the one-shot Nash price, 1 at the joint-monopoly price; the one definition of the
+    price index in marketsim. ``prices`` and the benchmarks are shaped as the profits and
+    benchmarks of :func:`profit_gain`.
     """
-    return (np.asarray(prices, dtype=np.float64) - nash_price) / (monopoly_price - nash_price)
+    return _normalised(prices, nash_price, monopoly_price)
 
 
 def best_response(rival_prices, a, c, a0: float, mu: float, firm: int) -> float:

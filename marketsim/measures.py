@@ -121,14 +121,12 @@ def fall_from_reference(
 
     Parameters
     ----------
-    prices : ndarray(float64, ndim=1)
-        Prices (> 0), e.g. one-second mid prices.
+    prices, times
+        As for :func:`window_drawdown` (``times`` must have one value per price).
     reference_index : int
         Index of the reference sample (the pre-crash price).
     horizon_s : float
         The low is sought in ``0 <= t - t_ref <= horizon_s``.
-    times : ndarray(float64, ndim=1), optional
-        Non-decreasing times in seconds; default one sample per second from 0.
 
     Returns
     -------
