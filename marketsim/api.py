@@ -25,6 +25,7 @@ from typing import Any
 
 import polars as pl
 
+from marketsim import _API
 from marketsim.errors import UsageError
 
 
@@ -377,15 +378,5 @@ def _feedback(trades, **kwargs) -> dict:
 #: the detectors over frames: ``detect.collusion``, ``detect.crash``, ``detect.feedback``
 detect = SimpleNamespace(collusion=_collusion, crash=_crash, feedback=_feedback)
 
-__all__ = [
-    "Comparison",
-    "Result",
-    "calibrate",
-    "compare",
-    "detect",
-    "params",
-    "report",
-    "run",
-    "scenarios",
-    "sweep",
-]
+#: the names ``marketsim`` offers lazily (its ``__getattr__``), all defined here
+__all__ = sorted([*_API, "scenarios"])
