@@ -14,7 +14,7 @@ from marketsim.market_rules import (
     BOOK_RULES_IMPLEMENTED,
 )
 from marketsim.records import SESSION_SECONDS
-from marketsim.scenarios._spec import ScenarioSpec
+from marketsim.scenarios._spec import ScenarioSpec, memory_bytes
 from marketsim.scenarios.policies import PolicyList, check_market
 
 FULL_SESSION_S = SESSION_SECONDS  # 09:30-16:00
@@ -32,16 +32,6 @@ MAX_WAKEUPS = 2 * 10**9
 BYTES_PER_WAKEUP = 300
 #: share of the machine's memory one session may plan to use
 MEMORY_SHARE = 0.6
-
-
-def memory_bytes() -> int:
-    """Physical memory of this machine (8 GiB when it cannot be read)."""
-    import os
-
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
 
 
 LLM_STREAM = 1 << 21  # spawn key offset of the LLM base models' error stream

@@ -63,6 +63,16 @@ def check_logit_market(a, c, a0: float, mu: float) -> None:
         )
 
 
+def memory_bytes() -> int:
+    """Physical memory of this machine (8 GiB when it cannot be read)."""
+    import os
+
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
 def _parse_value(text: str) -> Any:
     """A ``--set`` value: JSON when it parses (numbers, lists, true/false), else a string."""
     try:

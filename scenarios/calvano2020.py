@@ -34,7 +34,12 @@ from marketsim.scenarios._pricing import (
     logit_summary,
     pricing_run,
 )
-from marketsim.scenarios._spec import LOGIT_VALUE_MAX, ScenarioSpec, check_logit_market
+from marketsim.scenarios._spec import (
+    LOGIT_VALUE_MAX,
+    ScenarioSpec,
+    check_logit_market,
+    memory_bytes,
+)
 from marketsim.scenarios.policies import PolicyList, check_market, learner_class, pricing_setup
 
 #: per-session state above this is refused at validation (Q, max and greedy per state)
@@ -354,7 +359,7 @@ def check_run(spec: Spec, *, seed: int, sessions: int) -> None:
             f"with seed -s); leave --seed at 0 and choose sessions with --set first_session=N"
         )
     need = QLearningSessions.bytes_needed(spec.n_firms, spec.m, spec.k, sessions)
-    if need > 0.6 * _memory_bytes():
+    if need > 0.6 * memory_bytes():
         raise UsageError(
             f"--sessions {sessions}: the Q-tables need {need / 2**30:.1f} GiB, more than 60% "
             f"of this machine's memory; run fewer sessions at a time (or lower k, m, n_firms)"
@@ -390,15 +395,6 @@ def simulate(
         threads=threads,
         progress=progress,
     )
-
-
-def _memory_bytes() -> int:
-    import os
-
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
 
 
 def _timing(model: CalvanoModel) -> dict:

@@ -56,7 +56,14 @@ from pathlib import Path
 import mesa
 import numba
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from marketsim import llm_proxy as K
 from marketsim.agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
@@ -74,7 +81,12 @@ from marketsim.progress import progress_bar
 from marketsim.qlearning import QLearningSessions
 from marketsim.scenarios._llm_pricing_tables import session_tables, summarise
 from marketsim.scenarios._pricing import run_and_write, set_threads, step_to_end
-from marketsim.scenarios._spec import LOGIT_VALUE_MAX, ScenarioSpec, check_logit_market
+from marketsim.scenarios._spec import (
+    LOGIT_VALUE_MAX,
+    ScenarioSpec,
+    check_logit_market,
+    memory_bytes,
+)
 
 DEFAULT_SESSIONS = 1000
 #: Q-tables of one market's learners may use at most this much memory
@@ -196,18 +208,12 @@ class Spec(ScenarioSpec):
     )
     llm: LLMSpec = Field(default_factory=LLMSpec)
 
-    @field_validator("persona")
+    @field_validator("persona", "rivals")
     @classmethod
-    def _persona(cls, v):
-        if v not in PERSONAS:
-            raise ValueError(f"unknown persona {v!r}; use one of {', '.join(PERSONAS)}")
-        return v
-
-    @field_validator("rivals")
-    @classmethod
-    def _rivals(cls, v):
-        if v not in RIVALS:
-            raise ValueError(f"unknown rivals {v!r}; use {', '.join(RIVALS)}")
+    def _known(cls, v, info: ValidationInfo):
+        known = PERSONAS if info.field_name == "persona" else RIVALS
+        if v not in known:
+            raise ValueError(f"unknown {info.field_name} {v!r}; use one of {', '.join(known)}")
         return v
 
     @model_validator(mode="after")
@@ -460,14 +466,8 @@ def simulate(
 
 def _pretrain_with_progress(spec: Spec, sessions: int, seed: int, progress: bool, start=0):
     """Self-play of the learners, with a bar of converged sessions; memory is checked."""
-    import os
-
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        memory = 8 * 2**30
     need = QLearningSessions.bytes_needed(spec.n_firms, spec.q_m, 1, sessions)
-    if need > 0.6 * memory:
+    if need > 0.6 * memory_bytes():
         raise UsageError(
             f"--sessions {sessions}: the Q-tables of rivals=qlearning need "
             f"{need / 2**30:.1f} GiB, more than 60% of this machine's memory; run fewer "
