@@ -126,6 +126,29 @@ def _learners_learn(m, t, prices, profits, learning, r0, r1, r2, r3):
     return r0, r1, r2, r3
 
 
+@njit(cache=True, inline="always")
+def _mixed_market(m, t0, t1, propose, settle, book, firms, demand, window, state, rng, learning):
+    """Periods ``t0 .. t1 - 1`` of market ``m``: with ``propose`` the proxies' and the
+    learners' prices (from period 1 on), with ``settle`` demand and the learners' update.
+    The market's two streams are read once and written back once."""
+    prices, _, profits, _ = book
+    q_rng = learning[7]
+    s0, s1, s2, s3 = rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3]
+    r0, r1, r2, r3 = q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3]
+    z = np.empty(2 * prices.shape[2])
+    for t in range(t0, t1):
+        if propose and t > 0:
+            s0, s1, s2, s3 = _propose_step(
+                m, t, book, firms, demand, window, state, z, s0, s1, s2, s3
+            )
+            r0, r1, r2, r3 = _learners_act(m, t, prices, learning, r0, r1, r2, r3)
+        if settle:
+            _settle_step(m, t, book, firms, demand, state)
+            r0, r1, r2, r3 = _learners_learn(m, t, prices, profits, learning, r0, r1, r2, r3)
+    rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
+    q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
+
+
 @njit(cache=True, parallel=True)
 def advance_mixed(book, t0, t1, firms, demand, window, state, rng, learning):
     """Advance every mixed market from period ``t0`` to ``t1 - 1``.
@@ -147,23 +170,8 @@ def advance_mixed(book, t0, t1, firms, demand, window, state, rng, learning):
     changes : ndarray(int64, shape (M,)), greedy-strategy changes, incremented
     alpha, delta, eps_decay : float, learning rate, discount, per-period eps factor
     """
-    prices, _, profits, _ = book
-    q_rng = learning[7]
-    M, T, n = prices.shape
-    for m in prange(M):
-        s0, s1, s2, s3 = rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3]
-        r0, r1, r2, r3 = q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3]
-        z = np.empty(2 * n)
-        for t in range(t0, t1):
-            if t > 0:
-                s0, s1, s2, s3 = _propose_step(
-                    m, t, book, firms, demand, window, state, z, s0, s1, s2, s3
-                )
-                r0, r1, r2, r3 = _learners_act(m, t, prices, learning, r0, r1, r2, r3)
-            _settle_step(m, t, book, firms, demand, state)
-            r0, r1, r2, r3 = _learners_learn(m, t, prices, profits, learning, r0, r1, r2, r3)
-        rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
-        q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
+    for m in prange(book[0].shape[0]):
+        _mixed_market(m, t0, t1, True, True, book, firms, demand, window, state, rng, learning)
 
 
 @njit(cache=True, parallel=True)
@@ -173,30 +181,16 @@ def propose_mixed(book, t, firms, demand, window, state, rng, learning):
     ``propose_mixed`` then :func:`settle_mixed` equals ``advance_mixed(.., t, t + 1, ..)``
     bit for bit; in between a caller may overwrite prices (a deviation, an LLM reply).
     """
-    prices = book[0]
-    q_rng = learning[7]
-    M, T, n = prices.shape
-    for m in prange(M):
-        s0, s1, s2, s3 = rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3]
-        r0, r1, r2, r3 = q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3]
-        z = np.empty(2 * n)
-        s0, s1, s2, s3 = _propose_step(m, t, book, firms, demand, window, state, z, s0, s1, s2, s3)
-        r0, r1, r2, r3 = _learners_act(m, t, prices, learning, r0, r1, r2, r3)
-        rng[m, 0], rng[m, 1], rng[m, 2], rng[m, 3] = s0, s1, s2, s3
-        q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
+    for m in prange(book[0].shape[0]):
+        _mixed_market(m, t, t + 1, True, False, book, firms, demand, window, state, rng, learning)
 
 
 @njit(cache=True, parallel=True)
 def settle_mixed(book, t, firms, demand, window, state, rng, learning):
     """Demand, profits, fear and the learners' Q update of period ``t`` in every market
-    (the arguments of :func:`propose_mixed`; ``window`` and ``rng`` unused)."""
-    prices, _, profits, _ = book
-    q_rng = learning[7]
-    for m in prange(prices.shape[0]):
-        r0, r1, r2, r3 = q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3]
-        _settle_step(m, t, book, firms, demand, state)
-        r0, r1, r2, r3 = _learners_learn(m, t, prices, profits, learning, r0, r1, r2, r3)
-        q_rng[m, 0], q_rng[m, 1], q_rng[m, 2], q_rng[m, 3] = r0, r1, r2, r3
+    (the arguments of :func:`propose_mixed`; ``window`` unused, ``rng`` left as it was)."""
+    for m in prange(book[0].shape[0]):
+        _mixed_market(m, t, t + 1, False, True, book, firms, demand, window, state, rng, learning)
 
 
 # --------------------------------------------------------------------------------------
