@@ -40,18 +40,25 @@ def _mixed(markets, periods, seed=0, pretrain_periods=MIXED_PRETRAIN):
     )
 
 
-def _mixed_figures() -> dict:
+def _timed(build, small) -> tuple[float, float, float]:
+    """Compile (or cache-load) time of ``small().advance()``, then the setup time and the
+    best of three run times of ``build(MARKETS, PERIODS)``."""
     t0 = time.perf_counter()
-    _mixed(4, 5, pretrain_periods=10).advance()  # compile (or load from the numba cache)
+    small().advance()
     compile_s = time.perf_counter() - t0
     best = float("inf")
     for _ in range(3):
         t0 = time.perf_counter()
-        mm = _mixed(MARKETS, PERIODS)
+        markets = build(MARKETS, PERIODS)
         setup_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        mm.advance()
+        markets.advance()
         best = min(best, time.perf_counter() - t0)
+    return compile_s, setup_s, best
+
+
+def _mixed_figures() -> dict:
+    compile_s, setup_s, best = _timed(_mixed, lambda: _mixed(4, 5, pretrain_periods=10))
     threads = numba.get_num_threads()
     return {
         "mixed_compile_or_cache_load_seconds": round(compile_s, 3),
@@ -65,17 +72,7 @@ def _mixed_figures() -> dict:
 
 
 def run() -> dict:
-    t0 = time.perf_counter()
-    _markets(4, 5).advance()  # compile (or load from the numba cache)
-    compile_s = time.perf_counter() - t0
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        pm = _markets(MARKETS, PERIODS)
-        setup_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pm.advance()
-        best = min(best, time.perf_counter() - t0)
+    compile_s, setup_s, best = _timed(_markets, lambda: _markets(4, 5))
     threads = numba.get_num_threads()
     return {
         "markets": MARKETS,
