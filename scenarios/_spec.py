@@ -91,15 +91,22 @@ def _assign(tree: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
+def key_value(item: str, option: str, form: str, example: str) -> tuple[str, str]:
+    """A command-line ``KEY=VALUE`` item as (key, value), stripped; for an item without a
+    key or ``=``, one line naming the ``option``, the ``form`` expected and an ``example``."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"{option} {item!r}: expected {form}, e.g. {option} {example}")
+    return key, raw.strip()
+
+
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
     """Turn ``["alpha=0.15", "llm.model=x"]`` into a nested dict."""
     tree: dict[str, Any] = {}
     for item in items or []:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set alpha=0.15")
-        _assign(tree, key, _parse_value(raw.strip()))
+        key, raw = key_value(item, "--set", "KEY=VALUE", "alpha=0.15")
+        _assign(tree, key, _parse_value(raw))
     return tree
 
 

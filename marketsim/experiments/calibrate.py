@@ -51,11 +51,11 @@ import polars as pl
 from marketsim.errors import UsageError
 from marketsim.experiments.sweep import (
     PARTS,
-    _clean_temporaries,
-    _one_line,
-    _open_client,
+    _dask_client,
     _progress,
+    _retrying_once,
     _sha,
+    _start_parts,
 )
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 
@@ -154,7 +154,8 @@ class CalibrationPlan:
     def measures(self) -> list[str]:
         return [t.measure for t in self.targets]
 
-    def manifest(self) -> dict:
+    def describe(self) -> dict:
+        """The calibration's scenario, targets, box, budget, seeds and design."""
         return {
             "scenario": self.scenario,
             "version": self.version,
@@ -163,8 +164,10 @@ class CalibrationPlan:
             "budget": self.budget,
             "seeds": self.seeds,
             "design": {"sequence": "halton", "scramble": True, "seed": self.design_seed},
-            "parts": [f"{PARTS}/{c.filename}" for c in self.candidates],
         }
+
+    def manifest(self) -> dict:
+        return {**self.describe(), "parts": [f"{PARTS}/{c.filename}" for c in self.candidates]}
 
 
 def plan_calibration(
@@ -353,12 +356,7 @@ def run_calibration(
             f"{plan.card_scenario_version}; this is version {plan.version}"
         )
     out = Path(out)
-    parts = out / PARTS
-    parts.mkdir(parents=True, exist_ok=True)
-    _clean_temporaries(parts)
-    manifest = {**plan.manifest(), **run_metadata()}
-    write_json_atomic(manifest, out / MANIFEST)
-    todo = [c for c in plan.candidates if not (parts / c.filename).exists()]
+    parts, _, todo = _start_parts(out, MANIFEST, plan.manifest(), plan.candidates)
     skipped = len(plan.candidates) - len(todo)
     t0 = time.perf_counter()
     failed: list[str] = []
@@ -482,53 +480,24 @@ def _refine(plan: CalibrationPlan, out: Path, budget: int, quiet: bool):
 
 
 def _execute(plan, todo, dumps, parts, workers, scheduler, quiet, bar, bar_task, log) -> list[str]:
-    from distributed import as_completed
+    def finished(c: Candidate, result) -> None:
+        _check_missing(plan, result)
+        write_parquet_atomic(_part_frame(c, plan.measures, result), parts / c.filename)
+        bar.advance(bar_task)
 
-    client, cluster = _open_client(workers, scheduler, quiet)
-    failed: list[str] = []
-    meta: dict[str, tuple[Candidate, int]] = {}
-
-    def submit(c: Candidate, attempt: int):
-        fut = client.submit(
+    with _dask_client(workers, scheduler, quiet) as client:
+        failed = _retrying_once(
+            client,
             run_candidate,
-            plan.scenario,
-            dumps[c.index],
-            plan.seeds,
-            plan.measures,
-            pure=False,
-            key=f"calibrate-{c.key[:16]}-{attempt}",
+            todo,
+            args=lambda c: (plan.scenario, dumps[c.index], plan.seeds, plan.measures),
+            key=lambda c: f"calibrate-{c.key[:16]}",
+            on_result=finished,
+            on_failure=lambda c: bar.advance(bar_task),
+            describe=lambda c: f"candidate {c.index} {c.params}",
+            log=log,
         )
-        meta[fut.key] = (c, attempt)
-        return fut
-
-    try:
-        pending = as_completed([submit(c, 0) for c in todo])
-        for fut in pending:
-            c, attempt = meta.pop(fut.key)
-            if fut.status == "finished":
-                result = fut.result()
-                _check_missing(plan, result)
-                write_parquet_atomic(_part_frame(c, plan.measures, result), parts / c.filename)
-                bar.advance(bar_task)
-            else:
-                try:
-                    fut.result()
-                    err = "task did not finish"
-                except Exception as exc:  # the worker's exception, reported with its candidate
-                    err = _one_line(exc)
-                if attempt == 0:
-                    log(f"warning: candidate {c.index} {c.params} failed: {err}; retrying once")
-                    pending.add(submit(c, 1))
-                else:
-                    log(f"error: candidate {c.index} {c.params} failed again: {err}")
-                    failed.append(f"candidate {c.index}")
-                    bar.advance(bar_task)
-            fut.release()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-    return failed
+    return [f"candidate {c.index}" for c in failed]
 
 
 def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
@@ -571,14 +540,8 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
     finite = table.filter(pl.col("distance").is_finite())
     best = finite.sort("distance").head(1).to_dicts()
     return {
-        "scenario": plan.scenario,
-        "version": plan.version,
-        "targets": plan.card_path,
+        **plan.describe(),
         "card_scenario_version": plan.card_scenario_version,
-        "box": {k: list(v) for k, v in plan.box.items()},
-        "budget": plan.budget,
-        "seeds": plan.seeds,
-        "design": {"sequence": "halton", "scramble": True, "seed": plan.design_seed},
         "pooling": "median over seeds",
         "distance": "mean over targets of ((median - figure) / scale)^2, "
         "scale = half the band's width (one-sided: |figure - bound|)",

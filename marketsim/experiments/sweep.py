@@ -29,6 +29,7 @@ import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,12 +146,11 @@ def parse_axis_values(key: str, spec: Any) -> list:
 
 def parse_grid_items(items: list[str] | None) -> dict[str, list]:
     """``["alpha=0.05:0.25:5", "beta=1e-6,4e-6"]`` -> ``{"alpha": [...], "beta": [...]}``."""
+    from marketsim.scenarios._spec import key_value
+
     grid: dict[str, list] = {}
     for item in items or []:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"--grid {item!r}: expected KEY=VALUES, e.g. --grid alpha=0.1,0.2")
+        key, raw = key_value(item, "--grid", "KEY=VALUES", "alpha=0.1,0.2")
         if key in grid:
             raise UsageError(f"--grid {key}: given twice; give each key once")
         grid[key] = parse_axis_values(key, raw)
@@ -398,10 +398,20 @@ def run_task(
     return frame.with_columns(pl.lit(v).alias(k) for k, v in params.items())
 
 
-def _clean_temporaries(parts: Path) -> None:
+def _start_parts(out: Path, manifest_name: str, plan_manifest: dict, items: list) -> tuple:
+    """Make ``out/parts`` (without the temporaries of a killed run) and write the manifest.
+
+    Returns the parts folder, the manifest (the plan's, with the run's metadata) and the
+    ``items`` (with a ``filename``) whose part is not on disk yet.
+    """
+    parts = out / PARTS
+    parts.mkdir(parents=True, exist_ok=True)
     # a SIGKILL between write and rename leaves ``.<name>.<random>.tmp``: never a part
     for tmp in parts.glob(".*.parquet.*.tmp"):
         tmp.unlink(missing_ok=True)
+    manifest = {**plan_manifest, **run_metadata()}
+    write_json_atomic(manifest, out / manifest_name)
+    return parts, manifest, [x for x in items if not (parts / x.filename).exists()]
 
 
 #: address schemes of a dask scheduler
@@ -457,6 +467,18 @@ def _open_client(workers: int | None, scheduler: str | None, quiet: bool):
     return Client(cluster), cluster
 
 
+@contextmanager
+def _dask_client(workers: int | None, scheduler: str | None, quiet: bool):
+    """A dask client (on a local cluster of ``workers`` or at ``scheduler``), closed after."""
+    client, cluster = _open_client(workers, scheduler, quiet)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def _progress(quiet: bool):
     return make_progress(enabled=not quiet)
 
@@ -464,6 +486,46 @@ def _progress(quiet: bool):
 def _one_line(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _retrying_once(client, fn, items, *, args, key, on_result, on_failure, describe, log):
+    """Run ``fn(*args(item))`` on dask for every item, a failed one once more; return the
+    items that failed twice.
+
+    An attempt's task key is ``f"{key(item)}-{attempt}"``. ``on_result(item, result)``
+    takes each result as it arrives, ``on_failure(item)`` each item given up;
+    ``describe(item)`` names an item in the warning and error lines.
+    """
+    from distributed import as_completed
+
+    meta: dict[str, tuple[Any, int]] = {}
+
+    def send(item, attempt: int):
+        fut = client.submit(fn, *args(item), pure=False, key=f"{key(item)}-{attempt}")
+        meta[fut.key] = (item, attempt)
+        return fut
+
+    failed = []
+    pending = as_completed([send(item, 0) for item in items])
+    for fut in pending:
+        item, attempt = meta.pop(fut.key)
+        if fut.status == "finished":
+            on_result(item, fut.result())
+        else:
+            try:
+                fut.result()
+                err = "task did not finish"
+            except Exception as exc:  # the worker's exception, reported with its item
+                err = _one_line(exc)
+            if attempt == 0:
+                log(f"warning: {describe(item)} failed: {err}; retrying once")
+                pending.add(send(item, 1))
+            else:
+                log(f"error: {describe(item)} failed again: {err}")
+                failed.append(item)
+                on_failure(item)
+        fut.release()
+    return failed
 
 
 def run_sweep(
@@ -500,28 +562,18 @@ def run_sweep(
         overwrite=overwrite,
         summary=f"grid {', '.join(plan.grid)}",
     )
-    parts = out / PARTS
-    parts.mkdir(parents=True, exist_ok=True)
-    _clean_temporaries(parts)
-    manifest = {**plan.manifest(), **run_metadata()}
-    write_json_atomic(manifest, out / MANIFEST)
-    todo = [t for t in plan.tasks if not (parts / t.filename).exists()]
+    parts, manifest, todo = _start_parts(out, MANIFEST, plan.manifest(), plan.tasks)
     skipped = len(plan.tasks) - len(todo)
     t0 = time.perf_counter()
     failed: list[str] = []
     done = 0
     startup = 0.0
     if todo:
-        client, cluster = _open_client(workers, scheduler, quiet)
-        try:
+        with _dask_client(workers, scheduler, quiet) as client:
             dumps = [s.model_dump(mode="json") for s in plan.specs]
             client.run(_warm, plan.scenario, dumps[todo[0].point])
             startup = time.perf_counter() - t0
             done, failed = _execute(client, plan, todo, dumps, parts, threads, quiet, skipped, log)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
     wall = time.perf_counter() - t0
     status = {
         "tasks": len(plan.tasks),
@@ -547,54 +599,34 @@ def _execute(
     skipped: int,
     log,
 ) -> tuple[int, list[str]]:
-    from distributed import as_completed
+    def finished(task: Task, table: pl.DataFrame) -> None:
+        write_parquet_atomic(table, parts / task.filename)
+        bar.advance(bar_task)
 
-    def submit(task: Task, attempt: int):
-        fut = client.submit(
-            run_task,
-            plan.scenario,
-            dumps[task.point],
-            task.params,
-            plan.seed,
-            task.start,
-            task.count,
-            threads,
-            pure=False,
-            key=f"sweep-{task.key[:16]}-{attempt}",
-        )
-        meta[fut.key] = (task, attempt)
-        return fut
-
-    meta: dict[str, tuple[Task, int]] = {}
-    failed: list[str] = []
-    done = 0
-    futures = [submit(t, 0) for t in todo]
     with _progress(quiet) as bar:
         bar_task = bar.add_task(
             f"{plan.scenario} sweep tasks", total=len(plan.tasks), completed=skipped
         )
-        pending = as_completed(futures)
-        for fut in pending:
-            task, attempt = meta.pop(fut.key)
-            if fut.status == "finished":
-                write_parquet_atomic(fut.result(), parts / task.filename)
-                done += 1
-                bar.advance(bar_task)
-            else:
-                try:
-                    fut.result()
-                    err = "task did not finish"
-                except Exception as exc:  # the worker's exception, reported with its task
-                    err = _one_line(exc)
-                if attempt == 0:
-                    log(f"warning: task ({task.describe()}) failed: {err}; retrying once")
-                    pending.add(submit(task, 1))
-                else:
-                    log(f"error: task ({task.describe()}) failed again: {err}")
-                    failed.append(task.describe())
-                    bar.advance(bar_task)
-            fut.release()
-    return done, failed
+        failed = _retrying_once(
+            client,
+            run_task,
+            todo,
+            args=lambda task: (
+                plan.scenario,
+                dumps[task.point],
+                task.params,
+                plan.seed,
+                task.start,
+                task.count,
+                threads,
+            ),
+            key=lambda task: f"sweep-{task.key[:16]}",
+            on_result=finished,
+            on_failure=lambda task: bar.advance(bar_task),
+            describe=lambda task: f"task ({task.describe()})",
+            log=log,
+        )
+    return len(todo) - len(failed), [task.describe() for task in failed]
 
 
 __all__ = [
