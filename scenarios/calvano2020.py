@@ -350,9 +350,11 @@ def match_authors_sessions(sessions: pl.DataFrame, authors: pl.DataFrame) -> pl.
     return pl.DataFrame(out, schema_overrides={"session": pl.Int64})
 
 
-def check_run(spec: Spec, *, seed: int, sessions: int) -> None:
+def check_run(spec: Spec, *, seed: int, sessions: int | None) -> None:
     """Refuse a run this spec cannot do (before any folder is claimed or work done):
-    a nonzero seed in the authors' mode, Q-tables larger than the machine's memory."""
+    a nonzero seed in the authors' mode, Q-tables larger than the machine's memory
+    (``sessions`` None: the default number)."""
+    sessions = DEFAULT_SESSIONS if sessions is None else sessions
     if spec.rng == "authors" and seed != 0:
         raise UsageError(
             f"--seed {seed}: rng=authors uses the authors' fixed seeds (session s explores "

@@ -180,3 +180,22 @@ def test_scenario_script_runs_like_the_cli(tmp_path):
         timeout=300,
     )
     assert bad.returncode == 2 and "delta:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_run_without_sessions_runs_the_default_number(tmp_path, monkeypatch):
+    """Without --sessions the memory check counts the default 1,000 sessions (it used to
+    end in an internal error, None times a byte count, before any work)."""
+    from marketsim.errors import UsageError
+    from marketsim.scenarios import calvano2020 as calvano
+
+    spec = calvano.Spec()
+    one = calvano.QLearningSessions.bytes_needed(spec.n_firms, spec.m, spec.k, 1)
+    monkeypatch.setattr(calvano, "memory_bytes", lambda: 100 * one)
+    calvano.check_run(spec, seed=0, sessions=50)  # 50 sessions: within 60% of memory
+    with pytest.raises(UsageError, match="--sessions 1000"):
+        calvano.check_run(spec, seed=0, sessions=None)
+    monkeypatch.undo()
+    fast = ["--set", "beta=0.5", "--set", "conv_window=10", "--set", "max_periods=100"]
+    code = main(["run", "calvano2020", "--seed", "0", "--out", str(tmp_path), "--quiet", *fast])
+    assert code == 0
+    assert pl.read_parquet(tmp_path / "sessions.parquet").height == 1000
