@@ -49,14 +49,14 @@ import numpy as np
 import polars as pl
 
 from marketsim.errors import UsageError
-from marketsim.experiments.sweep import (
+from marketsim.experiments._dask import (
     PARTS,
-    _dask_client,
-    _progress,
-    _retrying_once,
-    _sha,
-    _start_parts,
+    dask_client,
+    retrying_once,
+    start_parts,
+    task_progress,
 )
+from marketsim.experiments.sweep import _sha
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 
 MANIFEST = "calibrate.json"
@@ -356,12 +356,12 @@ def run_calibration(
             f"{plan.card_scenario_version}; this is version {plan.version}"
         )
     out = Path(out)
-    parts, _, todo = _start_parts(out, MANIFEST, plan.manifest(), plan.candidates)
+    parts, _, todo = start_parts(out, MANIFEST, plan.manifest(), plan.candidates)
     skipped = len(plan.candidates) - len(todo)
     t0 = time.perf_counter()
     failed: list[str] = []
     dumps = {c.index: plan.specs[c.index].model_dump(mode="json") for c in todo}
-    with _progress(quiet) as bar:
+    with task_progress(quiet) as bar:
         bar_task = bar.add_task(
             f"{plan.scenario} calibration", total=len(plan.candidates), completed=skipped
         )
@@ -455,7 +455,7 @@ def _refine(plan: CalibrationPlan, out: Path, budget: int, quiet: bool):
         np.clip(x0 + step * np.eye(len(x0))[i] * (1 if x0[i] < 0.5 else -1), 0, 1)
         for i in range(len(x0))
     ]
-    with _progress(quiet) as bar:
+    with task_progress(quiet) as bar:
         bar.add_task(f"{plan.scenario} refinement (at most {budget})", total=None)
         res = minimize(
             objective,
@@ -485,8 +485,8 @@ def _execute(plan, todo, dumps, parts, workers, scheduler, quiet, bar, bar_task,
         write_parquet_atomic(_part_frame(c, plan.measures, result), parts / c.filename)
         bar.advance(bar_task)
 
-    with _dask_client(workers, scheduler, quiet) as client:
-        failed = _retrying_once(
+    with dask_client(workers, scheduler, quiet) as client:
+        failed = retrying_once(
             client,
             run_candidate,
             todo,

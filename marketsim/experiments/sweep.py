@@ -24,12 +24,10 @@ import hashlib
 import inspect
 import itertools
 import json
-import logging
 import math
 import os
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,12 +37,18 @@ import polars as pl
 
 from marketsim.analysis.sweep_tables import MANIFEST, point_summary, read_manifest, scan_sweep
 from marketsim.errors import UsageError
+from marketsim.experiments._dask import (
+    PARTS,
+    check_scheduler,
+    dask_client,
+    retrying_once,
+    start_parts,
+    task_progress,
+)
 from marketsim.experiments._limits import check_workers
 from marketsim.experiments.out_folder import claim
-from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
-from marketsim.progress import make_progress
+from marketsim.io import write_json_atomic, write_parquet_atomic
 
-PARTS = "parts"
 #: sessions per task when not given: big enough to amortise scheduling (a Calvano
 #: baseline session takes ~75 ms), small enough to balance 2,500-session grids
 DEFAULT_CHUNK = 25
@@ -398,136 +402,6 @@ def run_task(
     return frame.with_columns(pl.lit(v).alias(k) for k, v in params.items())
 
 
-def _start_parts(out: Path, manifest_name: str, plan_manifest: dict, items: list) -> tuple:
-    """Make ``out/parts`` (without the temporaries of a killed run) and write the manifest.
-
-    Returns the parts folder, the manifest (the plan's, with the run's metadata) and the
-    ``items`` (with a ``filename``) whose part is not on disk yet.
-    """
-    parts = out / PARTS
-    parts.mkdir(parents=True, exist_ok=True)
-    # a SIGKILL between write and rename leaves ``.<name>.<random>.tmp``: never a part
-    for tmp in parts.glob(".*.parquet.*.tmp"):
-        tmp.unlink(missing_ok=True)
-    manifest = {**plan_manifest, **run_metadata()}
-    write_json_atomic(manifest, out / manifest_name)
-    return parts, manifest, [x for x in items if not (parts / x.filename).exists()]
-
-
-#: address schemes of a dask scheduler
-SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
-
-
-def check_scheduler(address: str) -> str:
-    """A dask scheduler address ``SCHEME://HOST:PORT``, or one line saying what is wrong."""
-    from urllib.parse import urlsplit
-
-    hint = "give SCHEME://HOST:PORT, e.g. tcp://127.0.0.1:8786"
-    text = address.strip()
-    if "://" not in text:  # dask reads HOST:PORT as tcp://HOST:PORT
-        text = f"tcp://{text}"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise UsageError(f"--scheduler {address!r}: {exc}; {hint}") from None
-    if parts.scheme not in SCHEDULER_SCHEMES:
-        raise UsageError(
-            f"--scheduler {address!r}: scheme {parts.scheme or '(none)'!r} is not one of "
-            f"{', '.join(SCHEDULER_SCHEMES)}; {hint}"
-        )
-    if parts.scheme == "inproc" and parts.netloc:  # a scheduler in this process
-        return address.strip()
-    if not parts.hostname or port is None or port == 0:
-        raise UsageError(f"--scheduler {address!r}: no host or port; {hint}")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise UsageError(f"--scheduler {address!r}: unexpected path or user; {hint}")
-    return address.strip()
-
-
-def _open_client(workers: int | None, scheduler: str | None, quiet: bool):
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        scheduler = check_scheduler(scheduler)
-        try:
-            return Client(scheduler, timeout="20s"), None
-        except (OSError, TimeoutError, ValueError, TypeError) as exc:
-            raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
-    n = workers or os.cpu_count() or 1
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-        silence_logs=logging.ERROR,
-        env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"},
-    )
-    return Client(cluster), cluster
-
-
-@contextmanager
-def _dask_client(workers: int | None, scheduler: str | None, quiet: bool):
-    """A dask client (on a local cluster of ``workers`` or at ``scheduler``), closed after."""
-    client, cluster = _open_client(workers, scheduler, quiet)
-    try:
-        yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _progress(quiet: bool):
-    return make_progress(enabled=not quiet)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _retrying_once(client, fn, items, *, args, key, on_result, on_failure, describe, log):
-    """Run ``fn(*args(item))`` on dask for every item, a failed one once more; return the
-    items that failed twice.
-
-    An attempt's task key is ``f"{key(item)}-{attempt}"``. ``on_result(item, result)``
-    takes each result as it arrives, ``on_failure(item)`` each item given up;
-    ``describe(item)`` names an item in the warning and error lines.
-    """
-    from distributed import as_completed
-
-    meta: dict[str, tuple[Any, int]] = {}
-
-    def send(item, attempt: int):
-        fut = client.submit(fn, *args(item), pure=False, key=f"{key(item)}-{attempt}")
-        meta[fut.key] = (item, attempt)
-        return fut
-
-    failed = []
-    pending = as_completed([send(item, 0) for item in items])
-    for fut in pending:
-        item, attempt = meta.pop(fut.key)
-        if fut.status == "finished":
-            on_result(item, fut.result())
-        else:
-            try:
-                fut.result()
-                err = "task did not finish"
-            except Exception as exc:  # the worker's exception, reported with its item
-                err = _one_line(exc)
-            if attempt == 0:
-                log(f"warning: {describe(item)} failed: {err}; retrying once")
-                pending.add(send(item, 1))
-            else:
-                log(f"error: {describe(item)} failed again: {err}")
-                failed.append(item)
-                on_failure(item)
-        fut.release()
-    return failed
-
-
 def run_sweep(
     plan: SweepPlan,
     out: str | os.PathLike,
@@ -562,14 +436,14 @@ def run_sweep(
         overwrite=overwrite,
         summary=f"grid {', '.join(plan.grid)}",
     )
-    parts, manifest, todo = _start_parts(out, MANIFEST, plan.manifest(), plan.tasks)
+    parts, manifest, todo = start_parts(out, MANIFEST, plan.manifest(), plan.tasks)
     skipped = len(plan.tasks) - len(todo)
     t0 = time.perf_counter()
     failed: list[str] = []
     done = 0
     startup = 0.0
     if todo:
-        with _dask_client(workers, scheduler, quiet) as client:
+        with dask_client(workers, scheduler, quiet) as client:
             dumps = [s.model_dump(mode="json") for s in plan.specs]
             client.run(_warm, plan.scenario, dumps[todo[0].point])
             startup = time.perf_counter() - t0
@@ -603,11 +477,11 @@ def _execute(
         write_parquet_atomic(table, parts / task.filename)
         bar.advance(bar_task)
 
-    with _progress(quiet) as bar:
+    with task_progress(quiet) as bar:
         bar_task = bar.add_task(
             f"{plan.scenario} sweep tasks", total=len(plan.tasks), completed=skipped
         )
-        failed = _retrying_once(
+        failed = retrying_once(
             client,
             run_task,
             todo,
@@ -632,6 +506,7 @@ def _execute(
 __all__ = [
     "SweepPlan",
     "Task",
+    "check_scheduler",
     "parse_axis_values",
     "parse_grid_items",
     "plan_sweep",
