@@ -174,22 +174,19 @@ class CircuitBreaker:
         self.recorded += 1
         self.failed += bool(failed)
         self.slow += bool(slow)
-        if self.state == CLOSED:
-            self._window.append((bool(failed), slow))
-            if len(self._window) >= self.min_calls:
-                fr, sr = _rates(self._window)
-                if fr >= self.failure_rate or sr >= self.slow_rate:
-                    self._open(fr, sr)
-        elif self.state == HALF_OPEN:
-            self._trials.append((bool(failed), slow))
-            if len(self._trials) >= self.trial_calls:
-                fr, sr = _rates(self._trials)
-                if fr >= self.failure_rate or sr >= self.slow_rate:
-                    self._open(fr, sr)
-                else:
-                    self._to(CLOSED, fr, sr)
-                    self._window.clear()
-        # OPEN: a call permitted before the breaker opened; counted in the totals only
+        if self.state == OPEN:
+            return  # a call permitted before the breaker opened: counted in the totals only
+        # closed: judged over the sliding window; half-open: over the trial calls
+        closed = self.state == CLOSED
+        calls = self._window if closed else self._trials
+        calls.append((bool(failed), slow))
+        if len(calls) >= (self.min_calls if closed else self.trial_calls):
+            fr, sr = _rates(calls)
+            if fr >= self.failure_rate or sr >= self.slow_rate:
+                self._open(fr, sr)
+            elif not closed:
+                self._to(CLOSED, fr, sr)
+                self._window.clear()
 
     def stats(self) -> dict:
         """State, transitions, rejected calls and the failure and slow-call rates (over
