@@ -27,13 +27,7 @@ from numba import njit
 
 from marketsim.agents import _traders_layout as T
 from marketsim.agents._traders_draws import _pareto_size, _u
-from marketsim.agents._traders_orders import (
-    _cancel_own,
-    _market_order,
-    _reference,
-    _rest,
-    price_x2,
-)
+from marketsim.agents._traders_orders import _cancel_own, _market_order, _reference, _rest, price_x2
 from marketsim.llm_proxy import NO_ORDER, trader_order, trader_signal
 from marketsim.records import BUY, SELL
 

@@ -12,26 +12,14 @@ from __future__ import annotations
 
 from numba import njit
 
-from marketsim.market_rules import (
-    after_action,
-    batch_done,
-    batch_due,
-    batch_ioc_clear,
-    batch_ioc_count,
-    batch_ioc_id,
-    batch_ioc_push,
-    batch_pending,
-    halt_end_ns,
-    last_trade_tick,
-    reopening_done,
-)
+from marketsim import market_rules as MR
 from marketsim.orderbook import layout as L
 from marketsim.orderbook.levels import _insert, _remove_order, _take
+from marketsim.orderbook.matching import _screen_new
 from marketsim.records import (
     BAD_ORDER,
     BUY,
     DUPLICATE_ID,
-    HALTED,
     IOC,
     LIMIT,
     MARKET,
@@ -133,11 +121,11 @@ def _reopen(book, rules, fills, n_fills):
     at the halt's end). Waits for the next action while ``fills`` lacks room for it."""
     if fills.shape[0] - n_fills < book.state[L.S_N_BID] + book.state[L.S_N_ASK]:
         return n_fills
-    t_open = halt_end_ns(rules)
+    t_open = MR.halt_end_ns(rules)
     n0 = n_fills
-    n_fills, _ = clear_batch(t_open, last_trade_tick(rules), book, rules, fills, n_fills)
-    after_action(t_open, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
-    reopening_done(fills, n0, n_fills, rules)
+    n_fills, _ = clear_batch(t_open, MR.last_trade_tick(rules), book, rules, fills, n_fills)
+    MR.after_action(t_open, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
+    MR.reopening_done(fills, n0, n_fills, rules)
     return n_fills
 
 
@@ -161,21 +149,21 @@ def _batch_if_due(t_ns, book, rules, fills, n_fills):
     order: when ``fills`` has less room than that, the batch waits for the next action
     (after the caller has drained or grown ``fills``) rather than write past the end."""
     room = fills.shape[0] - n_fills
-    if batch_pending(t_ns, rules) and room < book.state[L.S_N_BID] + book.state[L.S_N_ASK]:
+    if MR.batch_pending(t_ns, rules) and room < book.state[L.S_N_BID] + book.state[L.S_N_ASK]:
         return n_fills
-    t_batch = batch_due(t_ns, rules)
+    t_batch = MR.batch_due(t_ns, rules)
     if t_batch < 0:
         return n_fills
     if rules[L.R_HALTED] == 0:
         n0 = n_fills
-        n_fills, _ = clear_batch(t_batch, last_trade_tick(rules), book, rules, fills, n_fills)
-        after_action(t_batch, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
-        batch_done(n0, n_fills, rules)
-    for k in range(batch_ioc_count(rules)):
-        oid = batch_ioc_id(k, rules)
+        n_fills, _ = clear_batch(t_batch, MR.last_trade_tick(rules), book, rules, fills, n_fills)
+        MR.after_action(t_batch, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
+        MR.batch_done(n0, n_fills, rules)
+    for k in range(MR.batch_ioc_count(rules)):
+        oid = MR.batch_ioc_id(k, rules)
         if book.oid_slot[oid] != -1:
             _remove_order(book, book.oid_slot[oid])
-    batch_ioc_clear(rules)
+    MR.batch_ioc_clear(rules)
     return n_fills
 
 
@@ -185,10 +173,9 @@ def _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner, book, ru
     A market order rests at the last trade price +/- 5% (a protection collar, as
     exchanges put on market orders; inside the band and the ladder), an IOC at its limit
     clamped to the ladder; both are cancelled after the batch."""
-    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
-        return BAD_ORDER
-    if rules[L.R_HALTED] != 0:
-        return HALTED
+    st = _screen_new(kind, side, qty, order_id, rules)
+    if st != OK:
+        return st
     if kind != MARKET and (
         price_tick < rules[L.R_BAND_LO_TICK] or price_tick > rules[L.R_BAND_HI_TICK]
     ):
@@ -201,11 +188,11 @@ def _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner, book, ru
     hi = min(ladder_hi, rules[L.R_BAND_HI_TICK])
     p = price_tick
     if kind == MARKET:  # a market order carries a 5% collar around the last trade
-        last = last_trade_tick(rules)
+        last = MR.last_trade_tick(rules)
         p = min(hi, last + last // 20) if side == BUY else max(lo, last - last // 20)
     elif kind == IOC:
         p = min(max(p, ladder_lo), ladder_hi)
-    if kind != LIMIT and not batch_ioc_push(order_id, rules):
+    if kind != LIMIT and not MR.batch_ioc_push(order_id, rules):
         return REFUSED
     _insert(book, t_ns, side, p, qty, order_id, owner)
     return OK

@@ -9,14 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from marketsim import market_rules as MR
 from marketsim.errors import UsageError
-from marketsim.market_rules import (
-    after_action,
-    bump_due,
-    bump_entry,
-    bump_on,
-    last_trade_tick,
-)
 from marketsim.orderbook import layout as L
 from marketsim.orderbook.auction import clear_batch
 from marketsim.orderbook.kernel import process_actions_kernel
@@ -142,10 +136,10 @@ class OrderBook:
             if code == L.DONE:
                 break
             a = actions[start]
-            if bump_on(self.rules):
-                b = bump_due(int(a["t_ns"]), self.rules)
+            if MR.bump_on(self.rules):
+                b = MR.bump_due(int(a["t_ns"]), self.rules)
                 if b >= 0:  # a waiting order needs room
-                    _, *waiting = bump_entry(b, self.rules)
+                    _, *waiting = MR.bump_entry(b, self.rules)
                     a = np.array([(0, *waiting)], dtype=ACTION_DTYPE)[0]
             fills = self._grow(code, a, fills, n_fills)
         if n:
@@ -183,13 +177,13 @@ class OrderBook:
         n = int(self.state[L.S_N_BID] + self.state[L.S_N_ASK]) + 1
         fills = np.zeros(n, dtype=FILL_DTYPE)
         if self.rules.shape[0] > L.N_RULES:
-            ref = float(last_trade_tick(self.rules))
+            ref = float(MR.last_trade_tick(self.rules))
         else:
             bb, ba = self.best_bid(), self.best_ask()
             ref = 0.0 if bb is None or ba is None else (bb + ba) / 2
         n_fills, price = clear_batch(t, ref, self.book, self.rules, fills, 0)
         if self.rules.shape[0] > L.N_RULES:
-            after_action(t, -1, -1, OK, -1, -1, 0, fills, 0, n_fills, self.rules)
+            MR.after_action(t, -1, -1, OK, -1, -1, 0, fills, 0, n_fills, self.rules)
         return fills[:n_fills].copy(), (None if price < 0 else int(price))
 
     # --- one action at a time --------------------------------------------------

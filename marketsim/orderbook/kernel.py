@@ -8,27 +8,15 @@ words past ``N_RULES`` it is plain matching. :func:`needs` tells the caller whic
 to grow before an action; :func:`process_actions_kernel` applies a stream of actions.
 An action is seven scalars ``(t_ns, kind, side, price_tick, qty, order_id, owner)``, the
 fields of ``ACTION_DTYPE``; the book's arrays travel as one
-:class:`~marketsim.orderbook.layout.Book`.
+:class:`~marketsim.orderbook.layout.Book`. Every call into the market rules reads
+``MR.<name>`` (:mod:`marketsim.market_rules`), so the seam shows at each call.
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-from marketsim.market_rules import (
-    after_action,
-    batch_mode,
-    before_action,
-    bump_cancel,
-    bump_due,
-    bump_entry,
-    bump_on,
-    bump_pop,
-    bump_push,
-    bump_release_ns,
-    reopening_due,
-    rests_while_halted,
-)
+from marketsim import market_rules as MR
 from marketsim.orderbook import layout as L
 from marketsim.orderbook.auction import _batch_if_due, _reopen, _rest_for_batch, _rest_while_halted
 from marketsim.orderbook.matching import _match, takes_liquidity
@@ -73,13 +61,13 @@ def apply_action(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules
         return _match(
             t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills
         )
-    if bump_on(rules):
+    if MR.bump_on(rules):
         n_fills = _release_due(t_ns, book, rules, fills, n_fills)
-        if kind == CANCEL and bump_cancel(order_id, rules):
+        if kind == CANCEL and MR.bump_cancel(order_id, rules):
             return OK, n_fills
         if takes_liquidity(kind, side, price_tick, book):
-            release_ns = bump_release_ns(t_ns, rules)
-            if bump_push(release_ns, kind, side, price_tick, qty, order_id, owner, rules):
+            release_ns = MR.bump_release_ns(t_ns, rules)
+            if MR.bump_push(release_ns, kind, side, price_tick, qty, order_id, owner, rules):
                 return OK, n_fills
             return REFUSED, n_fills
     return _apply_ruled(
@@ -100,17 +88,17 @@ def _release_due(t_ns, book, rules, fills, n_fills):
 def _release_due_code(t_ns, book, rules, fills, n_fills):
     """:func:`_release_due`, also returning the ``NEED_*`` code it stopped on (or DONE)."""
     while True:
-        b = bump_due(t_ns, rules)
+        b = MR.bump_due(t_ns, rules)
         if b < 0:
             return n_fills, L.DONE
-        release, kind, side, price, qty, oid, owner = bump_entry(b, rules)
+        release, kind, side, price, qty, oid, owner = MR.bump_entry(b, rules)
         if kind < 0:  # withdrawn while waiting
-            bump_pop(rules)
+            MR.bump_pop(rules)
             continue
         code = needs(kind, price, oid, book, fills, n_fills)
         if code != L.DONE:
             return n_fills, code
-        bump_pop(rules)
+        MR.bump_pop(rules)
         _, n_fills = _apply_ruled(
             release, kind, side, price, qty, oid, owner, book, rules, fills, n_fills
         )
@@ -131,25 +119,25 @@ def _apply_ruled(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules
     tick_lo = state[L.S_TICK_LO]
     best_bid = tick_lo + state[L.S_BEST_BID] if state[L.S_N_BID] > 0 else L.NO_BAND_LO
     best_ask = tick_lo + state[L.S_BEST_ASK] if state[L.S_N_ASK] > 0 else L.NO_BAND_HI
-    if before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
+    if MR.before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
         return REFUSED, n_fills
-    if reopening_due(rules):
+    if MR.reopening_due(rules):
         n_fills = _reopen(book, rules, fills, n_fills)
-    elif rests_while_halted(kind, rules):
+    elif MR.rests_while_halted(kind, rules):
         st = _rest_while_halted(t_ns, side, price_tick, qty, order_id, owner, book)
-        after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+        MR.after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
         return st, n_fills
-    if batch_mode(rules):
+    if MR.batch_mode(rules):
         n_fills = _batch_if_due(t_ns, book, rules, fills, n_fills)
         if kind != CANCEL and kind != REDUCE:
             st = _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules)
-            after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+            MR.after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
             return st, n_fills
     st, n_after = _match(
         t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills
     )
     removed = order_qty if kind == CANCEL else min(qty, order_qty)
-    after_action(
+    MR.after_action(
         t_ns, kind, owner, st, order_t, order_owner, removed, fills, n_fills, n_after, rules
     )
     return st, n_after
@@ -163,7 +151,7 @@ def process_actions_kernel(actions, start, book, rules, fills, n_fills, status):
     before calling again with ``start=next_index``. ``status[i]`` gets each action's
     result code (``OK``, ``UNKNOWN_ORDER``, ...).
     """
-    bump = bump_on(rules)
+    bump = MR.bump_on(rules)
     for i in range(start, actions.shape[0]):
         a = actions[i]
         if bump:  # waiting orders due first, each with room in the arrays

@@ -50,6 +50,17 @@ def takes_liquidity(kind, side, price_tick, book):
     return state[L.S_N_BID] > 0 and price_tick <= tick_lo + state[L.S_BEST_BID]
 
 
+@njit(cache=True, inline="always")
+def _screen_new(kind, side, qty, order_id, rules):
+    """``BAD_ORDER`` for a malformed new order, ``HALTED`` while the book is halted, else
+    ``OK`` (the checks every new order passes, matched or resting for a batch)."""
+    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
+        return BAD_ORDER
+    if rules[L.R_HALTED] != 0:
+        return HALTED
+    return OK
+
+
 @njit(cache=True)
 def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills):
     """The matching of :func:`apply_action` (no market-rule bookkeeping)."""
@@ -71,10 +82,9 @@ def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fill
         _remove_order(book, slot)
         return OK, n_fills
 
-    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
-        return BAD_ORDER, n_fills
-    if rules[L.R_HALTED] != 0:
-        return HALTED, n_fills
+    st = _screen_new(kind, side, qty, order_id, rules)
+    if st != OK:
+        return st, n_fills
     tick_lo = state[L.S_TICK_LO]
     n_ticks = levels.shape[2]
     band_lo, band_hi = rules[L.R_BAND_LO_TICK], rules[L.R_BAND_HI_TICK]
