@@ -196,14 +196,14 @@ class OrderBook:
         self.last_status = int(status[0])
         return fills
 
-    def _new_id(self, order_id):
-        if order_id is None:
-            order_id = self.next_order_id
-        order_id = int(order_id)
+    def _new_order(self, kind, side, price_tick, qty, order_id, owner, t_ns):
+        """Check and send a new order under ``order_id`` or the next free id; its fills."""
+        s, q = _side_code(side), _positive_qty(qty)
+        order_id = self.next_order_id if order_id is None else int(order_id)
         if order_id < 0:
             raise UsageError(f"order_id: must be >= 0, got {order_id}")
         self.last_order_id = order_id
-        return order_id
+        return self._one(kind, s, price_tick, q, order_id, owner, t_ns)
 
     def limit(
         self,
@@ -220,9 +220,7 @@ class OrderBook:
         The order's id is ``order_id`` or the next free id; it is kept in
         :attr:`last_order_id`, the action's result code in :attr:`last_status`.
         """
-        s, q = _side_code(side), _positive_qty(qty)
-        oid = self._new_id(order_id)
-        return self._one(LIMIT, s, price_tick, q, oid, owner, t_ns)
+        return self._new_order(LIMIT, side, price_tick, qty, order_id, owner, t_ns)
 
     def ioc(
         self,
@@ -235,9 +233,7 @@ class OrderBook:
         t_ns: int | None = None,
     ) -> np.ndarray:
         """Send an immediate-or-cancel order; returns its fills. Nothing rests."""
-        s, q = _side_code(side), _positive_qty(qty)
-        oid = self._new_id(order_id)
-        return self._one(IOC, s, price_tick, q, oid, owner, t_ns)
+        return self._new_order(IOC, side, price_tick, qty, order_id, owner, t_ns)
 
     def market(
         self,
@@ -249,9 +245,7 @@ class OrderBook:
         t_ns: int | None = None,
     ) -> np.ndarray:
         """Send a market order; returns its fills. What finds no counterpart is dropped."""
-        s, q = _side_code(side), _positive_qty(qty)
-        oid = self._new_id(order_id)
-        return self._one(MARKET, s, 0, q, oid, owner, t_ns)
+        return self._new_order(MARKET, side, 0, qty, order_id, owner, t_ns)
 
     def cancel(self, order_id: int) -> int:
         """Cancel a resting order; returns the quantity removed (0: no such resting order)."""
