@@ -20,7 +20,9 @@ requote every second, after the news).
   leaves it there while it is the best offer and large enough, and otherwise cancels it
   and posts again at the best offer (one tick above the best bid when no offer rests).
 
-None of these kernels draws a random number.
+None of these kernels draws a random number. Each takes the
+:class:`~marketsim.agents._traders_layout.Market` and
+:class:`~marketsim.agents._traders_layout.Traders` bundles.
 """
 
 from __future__ import annotations
@@ -28,82 +30,34 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from marketsim.agents._traders_layout import (
-    A_ASK_OID,
-    A_INV,
-    A_QUOTING,
-    A_SOLD,
-    G_IMPACT,
-    G_PROG_OWED,
-    G_VAR,
-    I_MM_ASKING,
-    I_MM_BIDDING,
-    I_PROG_END_NS,
-    I_PROG_START_NS,
-    I_PROG_VOLUME_START,
-    I_VOLUME,
-    P_HFT_WITHDRAW_VOL,
-    P_INVENTORY_LIMIT,
-    P_MM_HALF_SPREAD,
-    P_MM_SPREAD_PER_VOL,
-    P_MM_WITHDRAW_IMPACT,
-    P_MM_WITHDRAW_VOL,
-    P_PROG_CHILD_MAX,
-    P_PROG_PARTICIPATION,
-    P_PROG_PASSIVE,
-    P_PROG_TOTAL_QTY,
-    P_SIZE,
-)
+from marketsim.agents import _traders_layout as T
 from marketsim.agents._traders_orders import (
     _cancel_own,
     _crossing_qty,
-    _market,
+    _market_order,
     _pick_off,
     _pick_off_batch,
     _reference,
     _rest,
 )
-from marketsim.orderbook import (
-    O_PRICE,
-    O_QTY,
-    S_BEST_ASK,
-    S_BEST_BID,
-    S_N_ASK,
-    S_N_BID,
-    S_TICK_LO,
-)
+from marketsim.orderbook import layout as L
 from marketsim.records import BUY, SELL
 
 
 @njit(cache=True)
-def _market_maker(
-    i,
-    t_ns,
-    batch,
-    kind,
-    params,
-    acct,
-    levels,
-    orders,
-    oid_slot,
-    bstate,
-    rules,
-    fills,
-    g,
-    gi,
-    is_hft,
-):
+def _market_maker(i, t_ns, batch, market, traders):
     """Market maker ``i`` requotes: cancel, pick off stale orders, quote (or withdraw).
 
     ``batch``: the book matches by frequent batch auctions. Keeps the count of makers
     quoting each side (``gi[I_MM_BIDDING]``, ``gi[I_MM_ASKING]``) that prices impact."""
-    size = params[i, P_SIZE]
-    _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
-    vol = np.sqrt(g[G_VAR])
+    params, acct, g, gi = traders.params, traders.acct, market.g, market.gi
+    size = params[i, T.P_SIZE]
+    _cancel_own(i, t_ns, market, traders)
+    vol = np.sqrt(g[T.G_VAR])
     quoting = 0
-    inv = acct[i, A_INV]
-    lim = params[i, P_INVENTORY_LIMIT]
-    half = params[i, P_MM_HALF_SPREAD] + params[i, P_MM_SPREAD_PER_VOL] * vol
+    inv = acct[i, T.A_INV]
+    lim = params[i, T.P_INVENTORY_LIMIT]
+    half = params[i, T.P_MM_HALF_SPREAD] + params[i, T.P_MM_SPREAD_PER_VOL] * vol
     # quotes around the reference price, skewed against inventory; a quote that
     # crosses a stale order executes against it (the maker picks it off), which
     # keeps the mid on the reference price: no bid-ask bounce in the mid
@@ -116,266 +70,112 @@ def _market_maker(
     # (in batch-auction mode nothing executes before the batch: the maker bids
     # there for its share of the other traders' stale orders, see _pick_off_batch)
     if batch:
-        _pick_off_batch(
-            i,
-            t_ns,
-            BUY,
-            ask - 1,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            acct,
-            kind,
-            is_hft,
-        )
-        _pick_off_batch(
-            i,
-            t_ns,
-            SELL,
-            bid + 1,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            acct,
-            kind,
-            is_hft,
-        )
+        _pick_off_batch(i, t_ns, BUY, ask - 1, market, traders)
+        _pick_off_batch(i, t_ns, SELL, bid + 1, market, traders)
     else:
-        _pick_off(
-            i, t_ns, BUY, ask - 1, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
-        )
-        _pick_off(
-            i, t_ns, SELL, bid + 1, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
-        )
+        _pick_off(i, t_ns, BUY, ask - 1, market, traders)
+        _pick_off(i, t_ns, SELL, bid + 1, market, traders)
     # a maker stops quoting while recent one-sided order flow has pushed the price
     # far from the news (toxic flow, Easley, Lopez de Prado & O'Hara 2011; the
     # withdrawal of liquidity on 6 May 2010, CFTC-SEC 2010)
-    if vol < params[i, P_MM_WITHDRAW_VOL] and abs(g[G_IMPACT]) < params[i, P_MM_WITHDRAW_IMPACT]:
+    if (
+        vol < params[i, T.P_MM_WITHDRAW_VOL]
+        and abs(g[T.G_IMPACT]) < params[i, T.P_MM_WITHDRAW_IMPACT]
+    ):
         q = np.int64(size)
         if inv < lim:
-            q_bid = q if batch else q + _crossing_qty(levels, bstate, SELL, bid)
-            _rest(
-                i,
-                t_ns,
-                BUY,
-                bid,
-                q_bid,
-                levels,
-                orders,
-                oid_slot,
-                bstate,
-                rules,
-                fills,
-                gi,
-                acct,
-                is_hft,
-            )
+            q_bid = q if batch else q + _crossing_qty(market.book, SELL, bid)
+            _rest(i, t_ns, BUY, bid, q_bid, market, traders)
             quoting |= 1
         if inv > -lim:
-            q_ask = q if batch else q + _crossing_qty(levels, bstate, BUY, ask)
-            _rest(
-                i,
-                t_ns,
-                SELL,
-                ask,
-                q_ask,
-                levels,
-                orders,
-                oid_slot,
-                bstate,
-                rules,
-                fills,
-                gi,
-                acct,
-                is_hft,
-            )
+            q_ask = q if batch else q + _crossing_qty(market.book, BUY, ask)
+            _rest(i, t_ns, SELL, ask, q_ask, market, traders)
             quoting |= 2
-    old = acct[i, A_QUOTING]
-    gi[I_MM_BIDDING] += (quoting & 1) - (old & 1)
-    gi[I_MM_ASKING] += ((quoting >> 1) & 1) - ((old >> 1) & 1)
-    acct[i, A_QUOTING] = quoting
+    old = acct[i, T.A_QUOTING]
+    gi[T.I_MM_BIDDING] += (quoting & 1) - (old & 1)
+    gi[T.I_MM_ASKING] += ((quoting >> 1) & 1) - ((old >> 1) & 1)
+    acct[i, T.A_QUOTING] = quoting
 
 
 @njit(cache=True)
-def _hft(
-    i,
-    t_ns,
-    batch,
-    pre_open,
-    params,
-    acct,
-    levels,
-    orders,
-    oid_slot,
-    bstate,
-    rules,
-    fills,
-    g,
-    gi,
-    is_hft,
-):
+def _hft(i, t_ns, batch, pre_open, market, traders):
     """High-frequency trader ``i`` wakes: cancel, then lay off a large position or join
     the best quotes (as they stood before its own cancel)."""
+    params, state = traders.params, market.book.state
     # the best quotes are read before the trader cancels its own orders
-    lo = bstate[S_TICK_LO]
-    has_bid = bstate[S_N_BID] > 0
-    has_ask = bstate[S_N_ASK] > 0
-    bb = lo + bstate[S_BEST_BID]
-    ba = lo + bstate[S_BEST_ASK]
-    size = params[i, P_SIZE]
-    _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
-    inv = acct[i, A_INV]
-    lim = params[i, P_INVENTORY_LIMIT]
+    lo = state[L.S_TICK_LO]
+    has_bid = state[L.S_N_BID] > 0
+    has_ask = state[L.S_N_ASK] > 0
+    bb = lo + state[L.S_BEST_BID]
+    ba = lo + state[L.S_BEST_ASK]
+    size = params[i, T.P_SIZE]
+    _cancel_own(i, t_ns, market, traders)
+    inv = traders.acct[i, T.A_INV]
+    lim = params[i, T.P_INVENTORY_LIMIT]
     if abs(inv) > lim and not pre_open:
         side = SELL if inv > 0 else BUY
-        _market(
-            i,
-            t_ns,
-            side,
-            abs(inv),
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            acct,
-            is_hft,
-        )
+        _market_order(i, t_ns, side, abs(inv), market, traders)
     elif (
-        np.sqrt(g[G_VAR]) < params[i, P_HFT_WITHDRAW_VOL]
+        np.sqrt(market.g[T.G_VAR]) < params[i, T.P_HFT_WITHDRAW_VOL]
         and has_bid
         and has_ask
         and not (batch and bb >= ba)  # a crossed book waiting for its batch has no quotes
     ):
         q = np.int64(size)
         if inv < lim:
-            _rest(
-                i,
-                t_ns,
-                BUY,
-                bb,
-                q,
-                levels,
-                orders,
-                oid_slot,
-                bstate,
-                rules,
-                fills,
-                gi,
-                acct,
-                is_hft,
-            )
+            _rest(i, t_ns, BUY, bb, q, market, traders)
         if inv > -lim:
-            _rest(
-                i,
-                t_ns,
-                SELL,
-                ba,
-                q,
-                levels,
-                orders,
-                oid_slot,
-                bstate,
-                rules,
-                fills,
-                gi,
-                acct,
-                is_hft,
-            )
+            _rest(i, t_ns, SELL, ba, q, market, traders)
 
 
 @njit(cache=True)
-def _post_at_best_offer(
-    i, t_ns, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
-):
+def _post_at_best_offer(i, t_ns, q, market, traders):
     """The passive seller's one offer: kept while it is the best offer and holds at least
     ``q``; otherwise cancelled and posted again for ``q`` at the best offer."""
-    oid = acct[i, A_ASK_OID]
-    slot = oid_slot[oid] if 0 <= oid < oid_slot.shape[0] else -1
+    book, acct = market.book, traders.acct
+    state = book.state
+    oid = acct[i, T.A_ASK_OID]
+    slot = book.oid_slot[oid] if 0 <= oid < book.oid_slot.shape[0] else -1
     if slot == -1:
-        acct[i, A_ASK_OID] = -1  # filled (or never posted)
+        acct[i, T.A_ASK_OID] = -1  # filled (or never posted)
     else:
-        best = bstate[S_TICK_LO] + bstate[S_BEST_ASK]
-        if orders[O_PRICE, slot] == best and orders[O_QTY, slot] >= q:
+        best = state[L.S_TICK_LO] + state[L.S_BEST_ASK]
+        if book.orders[L.O_PRICE, slot] == best and book.orders[L.O_QTY, slot] >= q:
             return
-        _cancel_own(i, t_ns, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+        _cancel_own(i, t_ns, market, traders)
     if q <= 0:
         return
-    lo = bstate[S_TICK_LO]
-    if bstate[S_N_ASK] > 0:
-        price = lo + bstate[S_BEST_ASK]
-    elif bstate[S_N_BID] > 0:
-        price = lo + bstate[S_BEST_BID] + 1
+    lo = state[L.S_TICK_LO]
+    if state[L.S_N_ASK] > 0:
+        price = lo + state[L.S_BEST_ASK]
+    elif state[L.S_N_BID] > 0:
+        price = lo + state[L.S_BEST_BID] + 1
     else:
         return  # an empty book: nothing to join
-    _rest(i, t_ns, SELL, price, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft)
+    _rest(i, t_ns, SELL, price, q, market, traders)
 
 
 @njit(cache=True)
-def _sell_programme(
-    i,
-    t_ns,
-    params,
-    acct,
-    levels,
-    orders,
-    oid_slot,
-    bstate,
-    rules,
-    fills,
-    g,
-    gi,
-    is_hft,
-):
+def _sell_programme(i, t_ns, market, traders):
     """The sell programme ``i`` wakes: from its start on, a sell order for what its
     participation has accrued (``G_PROG_OWED``), at most a child order's size: a market
     order, or (passive) a limit order at the best offer."""
-    if t_ns >= gi[I_PROG_START_NS]:
-        if gi[I_PROG_VOLUME_START] < 0:
-            gi[I_PROG_VOLUME_START] = gi[I_VOLUME]
-        total = np.int64(params[i, P_PROG_TOTAL_QTY])
-        sold = acct[i, A_SOLD]
+    params, gi = traders.params, market.gi
+    if t_ns >= gi[T.I_PROG_START_NS]:
+        if gi[T.I_PROG_VOLUME_START] < 0:
+            gi[T.I_PROG_VOLUME_START] = gi[T.I_VOLUME]
+        total = np.int64(params[i, T.P_PROG_TOTAL_QTY])
+        sold = traders.acct[i, T.A_SOLD]
         if sold < total:
             # 9% of the volume traded in the previous minute, accrued second by second
-            target = np.int64(params[i, P_PROG_PARTICIPATION] * g[G_PROG_OWED]) + np.int64(
-                params[i, P_SIZE]
-            )
-            q = min(total - sold, target - sold, np.int64(params[i, P_PROG_CHILD_MAX]))
-            if params[i, P_PROG_PASSIVE] != 0.0:
-                _post_at_best_offer(
-                    i, t_ns, q, levels, orders, oid_slot, bstate, rules, fills, gi, acct, is_hft
-                )
+            owed = np.int64(params[i, T.P_PROG_PARTICIPATION] * market.g[T.G_PROG_OWED])
+            target = owed + np.int64(params[i, T.P_SIZE])
+            q = min(total - sold, target - sold, np.int64(params[i, T.P_PROG_CHILD_MAX]))
+            if params[i, T.P_PROG_PASSIVE] != 0.0:
+                _post_at_best_offer(i, t_ns, q, market, traders)
             elif q > 0:
-                _market(
-                    i,
-                    t_ns,
-                    SELL,
-                    q,
-                    levels,
-                    orders,
-                    oid_slot,
-                    bstate,
-                    rules,
-                    fills,
-                    g,
-                    gi,
-                    acct,
-                    is_hft,
-                )
+                _market_order(i, t_ns, SELL, q, market, traders)
         # a passive seller's last contract is sold on another trader's order: its end is
         # noted at its next wake-up (within about a second at the default rate)
-        if acct[i, A_SOLD] >= total and gi[I_PROG_END_NS] < 0:
-            gi[I_PROG_END_NS] = t_ns
+        if traders.acct[i, T.A_SOLD] >= total and gi[T.I_PROG_END_NS] < 0:
+            gi[T.I_PROG_END_NS] = t_ns

@@ -6,6 +6,11 @@ its parameters are ``params[i, P_*]`` (``float64``) and its account ``acct[i, A_
 market's slow state is ``g[G_*]`` (``float64``) and ``gi[I_*]`` (``int64``); the one-second
 record is ``snap[k, C_*]``; the LLM traders' base models are ``llm_model[j, M_*]``.
 
+The arrays that travel together pass to the kernels as two bundles (namedtuples, which
+numba takes and caches like tuples of arrays): :class:`Traders` (who trades: kinds,
+parameters, accounts, the two clock groups) and :class:`Market` (what their orders reach
+and move: the book, its rule words, the fill records and the market state ``g``, ``gi``).
+
 The parameter columns ``P_A .. P_D`` (and ``P_SIZE``, ``P_LIMIT``) mean different things
 for different kinds. Each kind's meanings are named once here (``P_THRESHOLD``,
 ``P_MM_WITHDRAW_IMPACT``, ...), as aliases of the generic columns, and the kernels use
@@ -13,6 +18,12 @@ those names; the set-up may fill either.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from marketsim.orderbook.layout import Book
 
 # --- trader kinds ------------------------------------------------------------------
 NOISE, FUNDAMENTAL, MOMENTUM, MARKET_MAKER, HFT, SELL_PROGRAMME, LLM = range(7)
@@ -155,3 +166,42 @@ NEED_SPACE = 10  # chunk kernel: drain fills / grow arrays, then call again
 # quotes (an HFT sends three, every other trader one). The chunk kernel reserves room
 # for whole actions with this bound before it starts them.
 ACT_MAX_ORDERS = 4
+
+
+class Traders(NamedTuple):
+    """The traders' arrays, row ``i`` for trader ``i``.
+
+    ``kind`` (``int64[n]``), ``params`` (``float64[n, N_PARAMS]``), ``acct``
+    (``int64[n, N_ACCT]``), ``is_hft`` (``int64[n]``: 1 for the high-frequency traders),
+    ``llm_model`` (``float64[n_models, N_MODEL_COLS]``: the LLM traders' base models); the
+    two clock groups, background and fast: their traders (``bg_idx``, ``fast_idx``,
+    ``int64``) and cumulative wake-up rates (``bg_cum``, ``fast_cum``, ``float64``).
+    """
+
+    kind: np.ndarray
+    params: np.ndarray
+    acct: np.ndarray
+    is_hft: np.ndarray
+    llm_model: np.ndarray
+    bg_idx: np.ndarray
+    bg_cum: np.ndarray
+    fast_idx: np.ndarray
+    fast_cum: np.ndarray
+
+
+class Market(NamedTuple):
+    """What the traders' orders reach and move: the order ``book``
+    (:class:`~marketsim.orderbook.layout.Book`), its ``rules`` words (``int64``), the
+    ``fills`` records (``FILL_DTYPE``; ``gi[I_N_FILLS]`` of them written) and the market
+    state ``g[G_*]`` (``float64``) and ``gi[I_*]`` (``int64``)."""
+
+    book: Book
+    rules: np.ndarray
+    fills: np.ndarray
+    g: np.ndarray
+    gi: np.ndarray
+
+
+#: what ``from marketsim.agents._traders_layout import *`` (and so
+#: :mod:`marketsim.agents.traders`) exports: every upper-case word and code, the bundles
+__all__ = [*(name for name in list(globals()) if name.isupper()), "Market", "Traders"]

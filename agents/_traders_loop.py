@@ -10,7 +10,9 @@ models' errors move, every market maker requotes, the book is recorded and the s
 state (volatility, EMAs, activity, order-flow OU, impact decay) moves
 (:func:`_on_second`). :func:`_act` hands a waking trader to its kind's kernel
 (:mod:`marketsim.agents._traders_background`,
-:mod:`marketsim.agents._traders_intermediaries`).
+:mod:`marketsim.agents._traders_intermediaries`). The arrays travel as the bundles
+:class:`~marketsim.agents._traders_layout.Traders` and
+:class:`~marketsim.agents._traders_layout.Market`.
 
 Numba caching: :func:`run_chunk` compiles every kernel it calls into its own cache, which
 numba keys on this file only; after editing another ``agents/_traders_*.py`` module,
@@ -22,318 +24,134 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from marketsim.agents import _traders_layout as T
 from marketsim.agents._traders_background import _llm_trader, _noise, _threshold_trader
 from marketsim.agents._traders_draws import _exp_ns, _normal, _pick, _student_t
 from marketsim.agents._traders_intermediaries import _hft, _market_maker, _sell_programme
-from marketsim.agents._traders_layout import (
-    A_INV,
-    ACT_MAX_ORDERS,
-    C_ASK_QTY,
-    C_BEST_ASK,
-    C_BEST_BID,
-    C_BID_QTY,
-    C_HFT_GROSS,
-    C_HFT_NET,
-    C_MID_X2,
-    C_MM_INV,
-    C_N_ACTIONS,
-    C_T_NS,
-    C_VOLUME,
-    DEPTH_LEVELS,
-    EMA_HORIZONS_S,
-    FUNDAMENTAL,
-    G_EMA0,
-    G_F,
-    G_F0,
-    G_F_KAPPA,
-    G_F_SIGMA,
-    G_FLOW,
-    G_FLOW_SIGMA,
-    G_FLOW_TAU,
-    G_IMPACT,
-    G_IMPACT_KEEP,
-    G_INFO_ACTIVITY,
-    G_INFO_DF,
-    G_LAST_MID,
-    G_LLM_ERR_KEEP,
-    G_N_MM,
-    G_NEWS,
-    G_NEWS_KEEP,
-    G_PROG_OWED,
-    G_RATE_BG,
-    G_RATE_FAST,
-    G_RET_SCALE,
-    G_VAR,
-    G_VAR_DECAY,
-    G_X,
-    G_X_FEEDBACK,
-    G_X_SIGMA,
-    G_X_TAU,
-    HFT,
-    I_HFT_GROSS,
-    I_HFT_NET,
-    I_N_ACTIONS,
-    I_N_FILLS,
-    I_N_SNAP,
-    I_NEED_FILLS,
-    I_NEED_IDS,
-    I_NEED_SLOTS,
-    I_NEXT_OID,
-    I_NEXT_SECOND,
-    I_PROG_START_NS,
-    I_SESSION_END_NS,
-    I_SESSION_START_NS,
-    I_T_BG,
-    I_T_FAST,
-    I_VOL_MINUTE_START,
-    I_VOL_PREV_MINUTE,
-    I_VOLUME,
-    LLM,
-    M_ERROR,
-    MARKET_MAKER,
-    MOMENTUM,
-    NEED_SPACE,
-    NOISE,
-    SELL_PROGRAMME,
-)
 from marketsim.agents._traders_orders import batch_mode, price_x2
-from marketsim.market_rules import X_OPEN_NS, bump_waiting
-from marketsim.orderbook import (
-    DONE,
-    L_QTY,
-    S_BEST_ASK,
-    S_BEST_BID,
-    S_N_ASK,
-    S_N_BID,
-    S_TICK_LO,
-)
+from marketsim.market_rules import bump_waiting
+from marketsim.market_rules import words as W
+from marketsim.orderbook import layout as L
 from marketsim.records import BUY, NS_PER_SECOND, SELL
 
 
 @njit(cache=True)
-def _snapshot(t_ns, levels, bstate, g, gi, acct, kind, snap):
-    k = gi[I_N_SNAP]
+def _snapshot(t_ns, market, traders, snap):
+    g, gi, levels, state = market.g, market.gi, market.book.levels, market.book.state
+    k = gi[T.I_N_SNAP]
     if k >= snap.shape[0]:
         return
     n_ticks = levels.shape[2]
-    lo = bstate[S_TICK_LO]
-    snap[k, C_T_NS] = t_ns
-    snap[k, C_BEST_BID] = lo + bstate[S_BEST_BID] if bstate[S_N_BID] > 0 else -1
-    snap[k, C_BEST_ASK] = lo + bstate[S_BEST_ASK] if bstate[S_N_ASK] > 0 else -1
-    snap[k, C_MID_X2] = np.int64(g[G_LAST_MID])
-    snap[k, C_VOLUME] = gi[I_VOLUME]
-    snap[k, C_N_ACTIONS] = gi[I_N_ACTIONS]
-    snap[k, C_HFT_GROSS] = gi[I_HFT_GROSS]
-    snap[k, C_HFT_NET] = gi[I_HFT_NET]
+    lo = state[L.S_TICK_LO]
+    snap[k, T.C_T_NS] = t_ns
+    snap[k, T.C_BEST_BID] = lo + state[L.S_BEST_BID] if state[L.S_N_BID] > 0 else -1
+    snap[k, T.C_BEST_ASK] = lo + state[L.S_BEST_ASK] if state[L.S_N_ASK] > 0 else -1
+    snap[k, T.C_MID_X2] = np.int64(g[T.G_LAST_MID])
+    snap[k, T.C_VOLUME] = gi[T.I_VOLUME]
+    snap[k, T.C_N_ACTIONS] = gi[T.I_N_ACTIONS]
+    snap[k, T.C_HFT_GROSS] = gi[T.I_HFT_GROSS]
+    snap[k, T.C_HFT_NET] = gi[T.I_HFT_NET]
     mm = 0
-    for i in range(kind.shape[0]):
-        if kind[i] == MARKET_MAKER:
-            mm += acct[i, A_INV]
-    snap[k, C_MM_INV] = mm
-    j, c = bstate[S_BEST_BID], 0
-    while bstate[S_N_BID] > 0 and j >= 0 and c < DEPTH_LEVELS:
-        if levels[L_QTY, BUY, j] > 0:
-            snap[k, C_BID_QTY + c] = levels[L_QTY, BUY, j]
+    for i in range(traders.kind.shape[0]):
+        if traders.kind[i] == T.MARKET_MAKER:
+            mm += traders.acct[i, T.A_INV]
+    snap[k, T.C_MM_INV] = mm
+    j, c = state[L.S_BEST_BID], 0
+    while state[L.S_N_BID] > 0 and j >= 0 and c < T.DEPTH_LEVELS:
+        if levels[L.L_QTY, BUY, j] > 0:
+            snap[k, T.C_BID_QTY + c] = levels[L.L_QTY, BUY, j]
             c += 1
         j -= 1
-    j, c = bstate[S_BEST_ASK], 0
-    while bstate[S_N_ASK] > 0 and j < n_ticks and c < DEPTH_LEVELS:
-        if levels[L_QTY, SELL, j] > 0:
-            snap[k, C_ASK_QTY + c] = levels[L_QTY, SELL, j]
+    j, c = state[L.S_BEST_ASK], 0
+    while state[L.S_N_ASK] > 0 and j < n_ticks and c < T.DEPTH_LEVELS:
+        if levels[L.L_QTY, SELL, j] > 0:
+            snap[k, T.C_ASK_QTY + c] = levels[L.L_QTY, SELL, j]
             c += 1
         j += 1
-    gi[I_N_SNAP] = k + 1
+    gi[T.I_N_SNAP] = k + 1
 
 
 @njit(cache=True)
 def _news(g, rng):
     """The fundamental's one-second move: a random walk with Student-t shocks whose
     size grows with the activity level (information arrivals cluster)."""
-    shock = g[G_F_SIGMA] * np.exp(0.5 * g[G_INFO_ACTIVITY] * g[G_X])
-    z = _student_t(rng, np.int64(g[G_INFO_DF]))
-    g[G_F] *= np.exp(g[G_F_KAPPA] * np.log(g[G_F0] / g[G_F]) + shock * z)
+    shock = g[T.G_F_SIGMA] * np.exp(0.5 * g[T.G_INFO_ACTIVITY] * g[T.G_X])
+    z = _student_t(rng, np.int64(g[T.G_INFO_DF]))
+    g[T.G_F] *= np.exp(g[T.G_F_KAPPA] * np.log(g[T.G_F0] / g[T.G_F]) + shock * z)
     # the narrative the LLM traders read: an AR(1) of the standardised news, unit variance
-    a = g[G_NEWS_KEEP]
-    g[G_NEWS] = a * g[G_NEWS] + np.sqrt(1.0 - a * a) * z
+    a = g[T.G_NEWS_KEEP]
+    g[T.G_NEWS] = a * g[T.G_NEWS] + np.sqrt(1.0 - a * a) * z
 
 
 @njit(cache=True)
 def _llm_errors(g, llm_model, llm_rng):
     """Each base model's error moves once a second: an AR(1), unit variance."""
-    a = g[G_LLM_ERR_KEEP]
+    a = g[T.G_LLM_ERR_KEEP]
     b = np.sqrt(1.0 - a * a)
     for j in range(llm_model.shape[0]):
-        llm_model[j, M_ERROR] = a * llm_model[j, M_ERROR] + b * _normal(llm_rng)
+        llm_model[j, T.M_ERROR] = a * llm_model[j, T.M_ERROR] + b * _normal(llm_rng)
 
 
 @njit(cache=True)
-def _on_second(t_ns, levels, bstate, g, gi, acct, kind, snap, rng, rules):
+def _on_second(t_ns, market, traders, snap, rng):
     """Once per simulated second: record the book, then move the slow market state."""
-    m2 = price_x2(bstate, levels.shape[2], np.int64(g[G_LAST_MID]), rules)
-    r = 0.5 * (m2 - g[G_LAST_MID])  # one-second mid change in ticks
-    g[G_LAST_MID] = m2
-    _snapshot(t_ns, levels, bstate, g, gi, acct, kind, snap)
+    g, gi = market.g, market.gi
+    m2 = price_x2(market)
+    r = 0.5 * (m2 - g[T.G_LAST_MID])  # one-second mid change in ticks
+    g[T.G_LAST_MID] = m2
+    _snapshot(t_ns, market, traders, snap)
     mid = 0.5 * m2
-    g[G_VAR] = g[G_VAR_DECAY] * g[G_VAR] + (1.0 - g[G_VAR_DECAY]) * r * r
+    g[T.G_VAR] = g[T.G_VAR_DECAY] * g[T.G_VAR] + (1.0 - g[T.G_VAR_DECAY]) * r * r
     for h in range(3):
-        a = 1.0 / EMA_HORIZONS_S[h]
-        g[G_EMA0 + h] += a * (mid - g[G_EMA0 + h])
+        a = 1.0 / T.EMA_HORIZONS_S[h]
+        g[T.G_EMA0 + h] += a * (mid - g[T.G_EMA0 + h])
     # volume of the previous minute (the sell programme's participation base)
-    if (t_ns - gi[I_SESSION_START_NS]) % (60 * NS_PER_SECOND) == 0:
-        gi[I_VOL_PREV_MINUTE] = gi[I_VOLUME] - gi[I_VOL_MINUTE_START]
-        gi[I_VOL_MINUTE_START] = gi[I_VOLUME]
-    if t_ns >= gi[I_PROG_START_NS]:
-        g[G_PROG_OWED] += gi[I_VOL_PREV_MINUTE] / 60.0
+    if (t_ns - gi[T.I_SESSION_START_NS]) % (60 * NS_PER_SECOND) == 0:
+        gi[T.I_VOL_PREV_MINUTE] = gi[T.I_VOLUME] - gi[T.I_VOL_MINUTE_START]
+        gi[T.I_VOL_MINUTE_START] = gi[T.I_VOLUME]
+    if t_ns >= gi[T.I_PROG_START_NS]:
+        g[T.G_PROG_OWED] += gi[T.I_VOL_PREV_MINUTE] / 60.0
     # impact is transient (Bouchaud et al. 2004): it decays towards the fundamental
-    g[G_IMPACT] *= g[G_IMPACT_KEEP]
+    g[T.G_IMPACT] *= g[T.G_IMPACT_KEEP]
     # activity: OU in log-rate, kicked by large moves relative to the usual move size
-    tau = g[G_X_TAU]
+    tau = g[T.G_X_TAU]
     # a move is large relative to recent volatility (0.8 = E|Z| for a normal Z)
-    kick = g[G_X_FEEDBACK] * (abs(r) / (np.sqrt(g[G_VAR]) + g[G_RET_SCALE]) - 0.8)
-    g[G_X] += -g[G_X] / tau + g[G_X_SIGMA] * np.sqrt(2.0 / tau) * _normal(rng) + kick / tau
-    g[G_X] = min(max(g[G_X], -3.0), 3.0)
+    kick = g[T.G_X_FEEDBACK] * (abs(r) / (np.sqrt(g[T.G_VAR]) + g[T.G_RET_SCALE]) - 0.8)
+    g[T.G_X] += -g[T.G_X] / tau + g[T.G_X_SIGMA] * np.sqrt(2.0 / tau) * _normal(rng) + kick / tau
+    g[T.G_X] = min(max(g[T.G_X], -3.0), 3.0)
     # order-flow persistence: noise market orders lean to the side of a slow OU
     # (split metaorders; Lillo, Mike & Farmer 2005), offsetting the book's mean reversion
-    tau = g[G_FLOW_TAU]
-    g[G_FLOW] += -g[G_FLOW] / tau + g[G_FLOW_SIGMA] * np.sqrt(2.0 / tau) * _normal(rng)
+    tau = g[T.G_FLOW_TAU]
+    g[T.G_FLOW] += -g[T.G_FLOW] / tau + g[T.G_FLOW_SIGMA] * np.sqrt(2.0 / tau) * _normal(rng)
 
 
 @njit(cache=True)
-def _act(
-    i,
-    t_ns,
-    kind,
-    params,
-    acct,
-    levels,
-    orders,
-    oid_slot,
-    bstate,
-    rules,
-    fills,
-    g,
-    gi,
-    rng,
-    is_hft,
-    llm_model,
-):
+def _act(i, t_ns, market, traders, rng):
     """Trader ``i`` wakes at ``t_ns`` and sends its order actions: the dispatch to the
-    kernel of its kind (``kind[i]``)."""
-    k = kind[i]
-    batch = batch_mode(rules)
+    kernel of its kind (``traders.kind[i]``)."""
+    k = traders.kind[i]
+    batch = batch_mode(market.rules)
     # in batch-auction mode, before the open nothing trades (the first batch is at the
     # open + interval): orders to trade now would only wait, so none are sent
-    pre_open = batch and t_ns < rules[X_OPEN_NS]
-    if k == NOISE:
-        _noise(
-            i,
-            t_ns,
-            pre_open,
-            params,
-            acct,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            rng,
-            is_hft,
-        )
-    elif k == MARKET_MAKER:
-        _market_maker(
-            i,
-            t_ns,
-            batch,
-            kind,
-            params,
-            acct,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            is_hft,
-        )
-    elif k == HFT:
-        _hft(
-            i,
-            t_ns,
-            batch,
-            pre_open,
-            params,
-            acct,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            is_hft,
-        )
+    pre_open = batch and t_ns < market.rules[W.X_OPEN_NS]
+    if k == T.NOISE:
+        _noise(i, t_ns, pre_open, market, traders, rng)
+    elif k == T.MARKET_MAKER:
+        _market_maker(i, t_ns, batch, market, traders)
+    elif k == T.HFT:
+        _hft(i, t_ns, batch, pre_open, market, traders)
     elif pre_open:
         return  # the other kinds only send orders meant to trade at once
-    elif k == FUNDAMENTAL or k == MOMENTUM:
-        _threshold_trader(
-            i,
-            t_ns,
-            k,
-            params,
-            acct,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            is_hft,
-        )
-    elif k == SELL_PROGRAMME:
-        _sell_programme(
-            i,
-            t_ns,
-            params,
-            acct,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            is_hft,
-        )
-    elif k == LLM:
-        _llm_trader(
-            i,
-            t_ns,
-            params,
-            acct,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            is_hft,
-            llm_model,
-        )
+    elif k == T.FUNDAMENTAL or k == T.MOMENTUM:
+        _threshold_trader(i, t_ns, k, market, traders)
+    elif k == T.SELL_PROGRAMME:
+        _sell_programme(i, t_ns, market, traders)
+    elif k == T.LLM:
+        _llm_trader(i, t_ns, market, traders)
 
 
 @njit(cache=True)
-def _room(n_acts, orders, oid_slot, fills, bstate, gi, rules):
+def _room(n_acts, market):
     """Is there room for ``n_acts`` whole trader actions? Writes what they may need to
     ``gi[I_NEED_SLOTS]`` (free order slots), ``gi[I_NEED_IDS]`` (id map length) and
     ``gi[I_NEED_FILLS]`` (free fill records), for the caller to grow the arrays.
@@ -344,117 +162,69 @@ def _room(n_acts, orders, oid_slot, fills, bstate, gi, rules):
     (at most ``resting + waiting + new`` of them) or ends a taking order (at most
     ``waiting + new``).
     """
-    resting = bstate[S_N_BID] + bstate[S_N_ASK]
-    waiting = bump_waiting(rules)
-    new = ACT_MAX_ORDERS * n_acts
-    gi[I_NEED_SLOTS] = waiting + new
-    gi[I_NEED_IDS] = gi[I_NEXT_OID] + new + 1
-    gi[I_NEED_FILLS] = resting + 2 * (waiting + new)
+    book, gi = market.book, market.gi
+    resting = book.state[L.S_N_BID] + book.state[L.S_N_ASK]
+    waiting = bump_waiting(market.rules)
+    new = T.ACT_MAX_ORDERS * n_acts
+    gi[T.I_NEED_SLOTS] = waiting + new
+    gi[T.I_NEED_IDS] = gi[T.I_NEXT_OID] + new + 1
+    gi[T.I_NEED_FILLS] = resting + 2 * (waiting + new)
     return (
-        orders.shape[1] - resting >= gi[I_NEED_SLOTS]
-        and oid_slot.shape[0] >= gi[I_NEED_IDS]
-        and fills.shape[0] - gi[I_N_FILLS] >= gi[I_NEED_FILLS]
+        book.orders.shape[1] - resting >= gi[T.I_NEED_SLOTS]
+        and book.oid_slot.shape[0] >= gi[T.I_NEED_IDS]
+        and market.fills.shape[0] - gi[T.I_N_FILLS] >= gi[T.I_NEED_FILLS]
     )
 
 
 @njit(cache=True)
-def run_chunk(
-    t_stop_ns,
-    kind,
-    params,
-    acct,
-    is_hft,
-    bg_idx,
-    bg_cum,
-    fast_idx,
-    fast_cum,
-    levels,
-    orders,
-    oid_slot,
-    bstate,
-    rules,
-    fills,
-    g,
-    gi,
-    rng,
-    snap,
-    llm_model,
-    llm_rng,
-):
+def run_chunk(t_stop_ns, traders, market, rng, snap, llm_rng):
     """Advance the market to ``t_stop_ns``; returns ``DONE`` or ``NEED_SPACE``.
 
-    ``llm_model`` (``float64[n_models, N_MODEL_COLS]``, zero rows without LLM traders)
-    holds each base model's bias and current error; ``llm_rng`` (``uint64[4]``) is the
+    ``traders`` and ``market`` are the :class:`~marketsim.agents._traders_layout.Traders`
+    and :class:`~marketsim.agents._traders_layout.Market` bundles; ``rng`` (``uint64[4]``)
+    is the market's random stream and ``snap`` (``int64[n_seconds + 1, N_SNAP_COLS]``)
+    the one-second record. ``traders.llm_model`` holds each base model's bias and
+    current error (zero rows without LLM traders); ``llm_rng`` (``uint64[4]``) is the
     stream of those errors, apart from ``rng`` so the rest of the market draws the same
     numbers whatever the base models.
 
     On ``NEED_SPACE`` nothing is half done: the caller drains ``fills`` (resets
     ``gi[I_N_FILLS]``), grows ``orders``, ``oid_slot`` and ``fills`` to what
-    ``gi[I_NEED_*]`` asks (see :func:`_room`), and calls again. Room is reserved for
-    every market maker before each second's requotes and for one action before each
-    event, so no action ever writes past an array.
+    ``gi[I_NEED_*]`` asks (see :func:`_room`), and calls again with a new ``market``
+    bundle. Room is reserved for every market maker before each second's requotes and
+    for one action before each event, so no action ever writes past an array.
     """
-    n_mm = np.int64(g[G_N_MM])
+    g, gi, kind, fast_idx = market.g, market.gi, traders.kind, traders.fast_idx
+    n_mm = np.int64(g[T.G_N_MM])
     while True:
-        t_bg = gi[I_T_BG]
-        t_fast = gi[I_T_FAST]
+        t_bg = gi[T.I_T_BG]
+        t_fast = gi[T.I_T_FAST]
         t = min(t_bg, t_fast)
         # the book as it stood at each whole second before this event
-        while gi[I_NEXT_SECOND] <= min(t, t_stop_ns) and gi[I_NEXT_SECOND] <= gi[I_SESSION_END_NS]:
+        while gi[T.I_NEXT_SECOND] <= min(t, t_stop_ns, gi[T.I_SESSION_END_NS]):
             # news arrives on the second and every market maker requotes around the new
             # reference price before the book is recorded
-            if not _room(n_mm, orders, oid_slot, fills, bstate, gi, rules):
-                return NEED_SPACE
-            ts = gi[I_NEXT_SECOND]
+            if not _room(n_mm, market):
+                return T.NEED_SPACE
+            ts = gi[T.I_NEXT_SECOND]
             _news(g, rng)
-            _llm_errors(g, llm_model, llm_rng)
+            _llm_errors(g, traders.llm_model, llm_rng)
             for j in range(fast_idx.shape[0]):
-                if kind[fast_idx[j]] == MARKET_MAKER:
-                    _act(
-                        fast_idx[j],
-                        ts,
-                        kind,
-                        params,
-                        acct,
-                        levels,
-                        orders,
-                        oid_slot,
-                        bstate,
-                        rules,
-                        fills,
-                        g,
-                        gi,
-                        rng,
-                        is_hft,
-                        llm_model,
-                    )
-            _on_second(ts, levels, bstate, g, gi, acct, kind, snap, rng, rules)
-            gi[I_NEXT_SECOND] += NS_PER_SECOND
+                if kind[fast_idx[j]] == T.MARKET_MAKER:
+                    _act(fast_idx[j], ts, market, traders, rng)
+            _on_second(ts, market, traders, snap, rng)
+            gi[T.I_NEXT_SECOND] += NS_PER_SECOND
         if t >= t_stop_ns:
-            return DONE
-        if not _room(1, orders, oid_slot, fills, bstate, gi, rules):
-            return NEED_SPACE
+            return L.DONE
+        if not _room(1, market):
+            return T.NEED_SPACE
         background = t_bg <= t_fast
-        i = bg_idx[_pick(bg_cum, rng)] if background else fast_idx[_pick(fast_cum, rng)]
-        _act(
-            i,
-            t,
-            kind,
-            params,
-            acct,
-            levels,
-            orders,
-            oid_slot,
-            bstate,
-            rules,
-            fills,
-            g,
-            gi,
-            rng,
-            is_hft,
-            llm_model,
-        )
         if background:
-            gi[I_T_BG] = t + _exp_ns(rng, g[G_RATE_BG] * np.exp(g[G_X]))
+            i = traders.bg_idx[_pick(traders.bg_cum, rng)]
         else:
-            gi[I_T_FAST] = t + _exp_ns(rng, g[G_RATE_FAST])
+            i = fast_idx[_pick(traders.fast_cum, rng)]
+        _act(i, t, market, traders, rng)
+        if background:
+            gi[T.I_T_BG] = t + _exp_ns(rng, g[T.G_RATE_BG] * np.exp(g[T.G_X]))
+        else:
+            gi[T.I_T_FAST] = t + _exp_ns(rng, g[T.G_RATE_FAST])

@@ -42,13 +42,11 @@ def _stream(n: int, seed: int = 0) -> np.ndarray:
 
 
 def _run(actions):
-    levels, orders, oid_slot, state = new_book_arrays(0, 20_000, 1 << 20, actions.shape[0] + 1)
+    book = new_book_arrays(0, 20_000, 1 << 20, actions.shape[0] + 1)
     fills = np.zeros(actions.shape[0] + (1 << 20), dtype=FILL_DTYPE)
     status = np.zeros(actions.shape[0], dtype=np.int64)
     t0 = time.perf_counter()
-    code, _, n_fills = process_actions_kernel(
-        actions, 0, levels, orders, oid_slot, state, default_rules(), fills, 0, status
-    )
+    code, _, n_fills = process_actions_kernel(actions, 0, book, default_rules(), fills, 0, status)
     return time.perf_counter() - t0, code, n_fills
 
 

@@ -11,92 +11,11 @@ import time
 import mesa
 import numpy as np
 
-from marketsim.agents.traders import (
-    A_ASK_OID,
-    A_BID_OID,
-    A_QUOTING,
-    FUNDAMENTAL,
-    G_EMA0,
-    G_F,
-    G_F0,
-    G_F_KAPPA,
-    G_F_SIGMA,
-    G_FLOW_SIGMA,
-    G_FLOW_TAU,
-    G_IMPACT_KEEP,
-    G_INFO_ACTIVITY,
-    G_INFO_DF,
-    G_LAMBDA,
-    G_LAST_MID,
-    G_LIQ_K,
-    G_LLM_ERR_KEEP,
-    G_LLM_TEMP,
-    G_MM_VOL_COEF,
-    G_N_MM,
-    G_NEWS_KEEP,
-    G_NOISE_GAP,
-    G_RATE_BG,
-    G_RATE_FAST,
-    G_RET_SCALE,
-    G_VAR,
-    G_VAR_DECAY,
-    G_WIDEN,
-    G_X_FEEDBACK,
-    G_X_SIGMA,
-    G_X_TAU,
-    HFT,
-    I_MM_ASKING,
-    I_MM_BIDDING,
-    I_N_ACTIONS,
-    I_N_FILLS,
-    I_NEED_FILLS,
-    I_NEED_IDS,
-    I_NEED_SLOTS,
-    I_NEXT_SECOND,
-    I_PROG_END_NS,
-    I_PROG_START_NS,
-    I_PROG_VOLUME_START,
-    I_SESSION_END_NS,
-    I_SESSION_START_NS,
-    I_T_BG,
-    I_T_FAST,
-    I_VOLUME,
-    LLM,
-    M_BIAS,
-    M_ERROR,
-    MARKET_MAKER,
-    MOMENTUM,
-    N_ACCT,
-    N_G,
-    N_GI,
-    N_MODEL_COLS,
-    N_PARAMS,
-    N_SNAP_COLS,
-    NOISE,
-    P_A,
-    P_B,
-    P_C,
-    P_D,
-    P_LIMIT,
-    P_RATE,
-    P_SIZE,
-    SELL_PROGRAMME,
-    LLMTrader,
-    Trader,
-    run_chunk,
-)
+from marketsim.agents import traders as T
+from marketsim.agents.traders import LLMTrader, Market, Trader, Traders, run_chunk
 from marketsim.llm_proxy import base_models
-from marketsim.market_rules import (
-    rules_array,
-)
-from marketsim.orderbook import (
-    S_N_ASK,
-    S_N_BID,
-    default_rules,
-    grow_ids,
-    grow_orders,
-    new_book_arrays,
-)
+from marketsim.market_rules import rules_array
+from marketsim.orderbook import layout as L
 from marketsim.records import FILL_DTYPE, NS_PER_SECOND, OPEN_NS
 from marketsim.rng import stream_states
 from marketsim.scenarios._market_spec import LLM_STREAM, MarketSpec, previous_close_tick
@@ -105,74 +24,77 @@ from marketsim.scenarios._market_spec import LLM_STREAM, MarketSpec, previous_cl
 def _population(spec: MarketSpec, rng: np.random.Generator):
     """Trader kinds and per-trader parameters, ``(kind int64[n], params float64[n, 6])``."""
     groups = [
-        (NOISE, spec.n_noise, spec.noise_rate, spec.noise_size),
-        (FUNDAMENTAL, spec.n_fundamental, spec.fundamental_rate, spec.fundamental_size),
-        (MOMENTUM, spec.n_momentum, spec.momentum_rate, spec.momentum_size),
-        (MARKET_MAKER, spec.n_market_makers, spec.mm_rate, spec.mm_size),
-        (HFT, spec.n_hft, spec.hft_rate, spec.hft_size),
+        (T.NOISE, spec.n_noise, spec.noise_rate, spec.noise_size),
+        (T.FUNDAMENTAL, spec.n_fundamental, spec.fundamental_rate, spec.fundamental_size),
+        (T.MOMENTUM, spec.n_momentum, spec.momentum_rate, spec.momentum_size),
+        (T.MARKET_MAKER, spec.n_market_makers, spec.mm_rate, spec.mm_size),
+        (T.HFT, spec.n_hft, spec.hft_rate, spec.hft_size),
         (
-            SELL_PROGRAMME,
+            T.SELL_PROGRAMME,
             1 if spec.programme else 0,
             spec.programme_rate,
             max(1, spec.programme_child_max // 10),
         ),
-        (LLM, spec.llm_traders, spec.llm_rate, spec.llm_order_size),
+        (T.LLM, spec.llm_traders, spec.llm_rate, spec.llm_order_size),
     ]
     model_id = base_models(spec.llm_traders, spec.llm_monoculture, 1)[0]
     kinds, rows = [], []
     for kind, n, rate, size in groups:
         for _ in range(n):
-            p = np.zeros(N_PARAMS)
-            p[P_RATE], p[P_SIZE] = rate, size
-            if kind == NOISE:
-                p[P_A], p[P_B], p[P_C] = (
+            p = np.zeros(T.N_PARAMS)
+            p[T.P_RATE], p[T.P_SIZE] = rate, size
+            if kind == T.NOISE:
+                p[T.P_A], p[T.P_B], p[T.P_C] = (
                     spec.noise_p_market,
                     spec.noise_placement_ticks,
                     spec.noise_size_alpha,
                 )
-            elif kind == FUNDAMENTAL:
-                p[P_A] = rng.normal(0.0, spec.fundamental_dispersion)
-                p[P_B] = spec.fundamental_threshold * rng.uniform(0.5, 1.5)
-                p[P_C] = spec.fundamental_max_multiple
-            elif kind == MOMENTUM:
-                p[P_A] = rng.integers(0, 3)
-                p[P_B] = spec.momentum_threshold * rng.uniform(0.5, 1.5)
-                p[P_C] = spec.momentum_max_multiple
-            elif kind == MARKET_MAKER:
-                p[P_A], p[P_B], p[P_C] = (
+            elif kind == T.FUNDAMENTAL:
+                p[T.P_A] = rng.normal(0.0, spec.fundamental_dispersion)
+                p[T.P_B] = spec.fundamental_threshold * rng.uniform(0.5, 1.5)
+                p[T.P_C] = spec.fundamental_max_multiple
+            elif kind == T.MOMENTUM:
+                p[T.P_A] = rng.integers(0, 3)
+                p[T.P_B] = spec.momentum_threshold * rng.uniform(0.5, 1.5)
+                p[T.P_C] = spec.momentum_max_multiple
+            elif kind == T.MARKET_MAKER:
+                p[T.P_A], p[T.P_B], p[T.P_C] = (
                     spec.mm_half_spread_ticks,
                     spec.mm_vol_coef,
                     spec.mm_withdraw_vol * rng.uniform(0.7, 1.3),
                 )
-                p[P_LIMIT] = spec.mm_inventory_limit
-                p[P_D] = spec.mm_withdraw_impact * rng.uniform(0.8, 1.2)
-            elif kind == HFT:
-                p[P_A] = spec.hft_withdraw_vol
-                p[P_LIMIT] = spec.hft_inventory_limit
-            elif kind == LLM:
-                p[P_A], p[P_B], p[P_C] = (
+                p[T.P_LIMIT] = spec.mm_inventory_limit
+                p[T.P_D] = spec.mm_withdraw_impact * rng.uniform(0.8, 1.2)
+            elif kind == T.HFT:
+                p[T.P_A] = spec.hft_withdraw_vol
+                p[T.P_LIMIT] = spec.hft_inventory_limit
+            elif kind == T.LLM:
+                p[T.P_A], p[T.P_B], p[T.P_C] = (
                     spec.llm_news_weight,
                     spec.llm_trend_weight,
                     spec.llm_threshold,
                 )
-                p[P_LIMIT] = spec.llm_order_max
-                p[P_D] = model_id[sum(k == LLM for k in kinds)]
+                p[T.P_LIMIT] = spec.llm_order_max
+                p[T.P_D] = model_id[sum(k == T.LLM for k in kinds)]
             else:
-                p[P_A], p[P_B] = spec.programme_participation, spec.programme_qty
-                p[P_C] = spec.programme_start_s
-                p[P_LIMIT] = spec.programme_child_max
+                p[T.P_A], p[T.P_B] = spec.programme_participation, spec.programme_qty
+                p[T.P_C] = spec.programme_start_s
+                p[T.P_LIMIT] = spec.programme_child_max
                 # flash_crash_2010's seller; other order-book specs sell aggressively
-                p[P_D] = 1.0 if getattr(spec, "seller", "aggressive") == "passive" else 0.0
+                p[T.P_D] = 1.0 if getattr(spec, "seller", "aggressive") == "passive" else 0.0
             kinds.append(kind)
             rows.append(p)
-    return np.array(kinds, dtype=np.int64), np.array(rows).reshape(-1, N_PARAMS)
+    return np.array(kinds, dtype=np.int64), np.array(rows).reshape(-1, T.N_PARAMS)
 
 
 class OrderBookMarket(mesa.Model):
     """A Mesa model over the arrays of one order-book market session.
 
     Each :meth:`step` advances ``spec.chunk_seconds`` of simulated time in one kernel
-    call. ``self.traders`` holds thin :class:`marketsim.agents.traders.Trader` views.
+    call (the arrays travel to it as the bundles ``self.trader_arrays``,
+    :class:`~marketsim.agents.traders.Traders`, and a
+    :class:`~marketsim.agents.traders.Market` around the book). ``self.traders`` holds thin
+    :class:`marketsim.agents.traders.Trader` views.
     """
 
     def __init__(
@@ -190,33 +112,33 @@ class OrderBookMarket(mesa.Model):
         pop_rng = np.random.default_rng(pop_seed)
         self.kind, self.params = _population(spec, pop_rng)
         n = self.kind.shape[0]
-        # LLM base models: bias (fixed) and error (stationary start); one row per model id
-        n_models = int(self.params[self.kind == LLM, P_D].max()) + 1 if spec.llm_traders else 0
-        self.llm_model = np.zeros((n_models, N_MODEL_COLS))
+        # T.LLM base models: bias (fixed) and error (stationary start); one row per model id
+        n_models = int(self.params[self.kind == T.LLM, T.P_D].max()) + 1 if spec.llm_traders else 0
+        self.llm_model = np.zeros((n_models, T.N_MODEL_COLS))
         if n_models:  # drawn after the population, so other traders' draws do not move
-            draws = pop_rng.standard_normal((spec.llm_traders, N_MODEL_COLS))[:n_models]
-            self.llm_model[:, M_BIAS] = spec.llm_bias_sd * draws[:, 0]
-            self.llm_model[:, M_ERROR] = draws[:, 1]
+            draws = pop_rng.standard_normal((spec.llm_traders, T.N_MODEL_COLS))[:n_models]
+            self.llm_model[:, T.M_BIAS] = spec.llm_bias_sd * draws[:, 0]
+            self.llm_model[:, T.M_ERROR] = draws[:, 1]
         self.llm_rng = stream_states(seed, LLM_STREAM + session, 1)[0].copy()
-        self.acct = np.zeros((n, N_ACCT), dtype=np.int64)
-        self.acct[:, A_BID_OID] = -1
-        self.acct[:, A_ASK_OID] = -1
-        self.is_hft = (self.kind == HFT).astype(np.int64)
-        bg = np.isin(self.kind, (NOISE, FUNDAMENTAL, MOMENTUM, LLM))
+        self.acct = np.zeros((n, T.N_ACCT), dtype=np.int64)
+        self.acct[:, T.A_BID_OID] = -1
+        self.acct[:, T.A_ASK_OID] = -1
+        self.is_hft = (self.kind == T.HFT).astype(np.int64)
+        bg = np.isin(self.kind, (T.NOISE, T.FUNDAMENTAL, T.MOMENTUM, T.LLM))
         self.bg_idx = np.flatnonzero(bg).astype(np.int64)
         self.fast_idx = np.flatnonzero(~bg).astype(np.int64)
-        rate = self.params[:, P_RATE]
+        rate = self.params[:, T.P_RATE]
         self.bg_cum = np.cumsum(rate[self.bg_idx]) if self.bg_idx.size else np.ones(1)
         self.fast_cum = np.cumsum(rate[self.fast_idx]) if self.fast_idx.size else np.ones(1)
         p0 = spec.initial_price_tick
         # initial order slots, order ids and fill records; each grows (doubling) when the
         # chunk kernel asks, so the numbers do not depend on them
         n_slots, n_ids, n_fills = capacity
-        self.levels, self.orders, self.oid_slot, self.bstate = new_book_arrays(
+        self.levels, self.orders, self.oid_slot, self.bstate = L.new_book_arrays(
             0, 2 * p0, n_slots, n_ids
         )
         self.rules = (
-            default_rules()
+            L.default_rules()
             if not spec.policy
             else rules_array(
                 spec.policy,
@@ -229,103 +151,96 @@ class OrderBookMarket(mesa.Model):
         )
         self.fills = np.zeros(n_fills, dtype=FILL_DTYPE)
         self._fill_parts: list[np.ndarray] = []
-        self.g = np.zeros(N_G)
-        self.g[G_F] = self.g[G_F0] = p0
-        self.g[G_F_KAPPA] = spec.fundamental_kappa
-        self.g[G_F_SIGMA] = spec.fundamental_sigma  # a fraction: log shocks
-        self.g[G_X_TAU] = spec.activity_tau_seconds
-        self.g[G_X_SIGMA] = spec.activity_sigma
-        self.g[G_X_FEEDBACK] = spec.activity_feedback
-        self.g[G_FLOW_TAU] = spec.flow_tau_seconds
-        self.g[G_WIDEN] = spec.noise_vol_widening
-        self.g[G_FLOW_SIGMA] = spec.flow_sigma
-        self.g[G_INFO_DF] = spec.info_df
-        self.g[G_INFO_ACTIVITY] = spec.info_activity
-        self.g[G_LAMBDA] = spec.impact_per_contract
-        self.g[G_LIQ_K] = spec.impact_withdrawal_multiple
-        self.g[G_NOISE_GAP] = spec.mm_half_spread_ticks + 1.0
-        self.g[G_MM_VOL_COEF] = spec.mm_vol_coef
-        self.g[G_IMPACT_KEEP] = (
+        self.g = np.zeros(T.N_G)
+        self.g[T.G_F] = self.g[T.G_F0] = p0
+        self.g[T.G_F_KAPPA] = spec.fundamental_kappa
+        self.g[T.G_F_SIGMA] = spec.fundamental_sigma  # a fraction: log shocks
+        self.g[T.G_X_TAU] = spec.activity_tau_seconds
+        self.g[T.G_X_SIGMA] = spec.activity_sigma
+        self.g[T.G_X_FEEDBACK] = spec.activity_feedback
+        self.g[T.G_FLOW_TAU] = spec.flow_tau_seconds
+        self.g[T.G_WIDEN] = spec.noise_vol_widening
+        self.g[T.G_FLOW_SIGMA] = spec.flow_sigma
+        self.g[T.G_INFO_DF] = spec.info_df
+        self.g[T.G_INFO_ACTIVITY] = spec.info_activity
+        self.g[T.G_LAMBDA] = spec.impact_per_contract
+        self.g[T.G_LIQ_K] = spec.impact_withdrawal_multiple
+        self.g[T.G_NOISE_GAP] = spec.mm_half_spread_ticks + 1.0
+        self.g[T.G_MM_VOL_COEF] = spec.mm_vol_coef
+        self.g[T.G_IMPACT_KEEP] = (
             np.exp(-1.0 / spec.impact_decay_seconds) if spec.impact_decay_seconds > 0 else 1.0
         )
-        self.g[G_NEWS_KEEP] = np.exp(-1.0 / spec.llm_news_memory_s)
-        self.g[G_LLM_ERR_KEEP] = np.exp(-1.0 / spec.llm_error_memory_s)
-        self.g[G_LLM_TEMP] = spec.llm_temperature
-        n_mm = int((self.kind == MARKET_MAKER).sum())
-        self.g[G_N_MM] = n_mm
-        self.acct[self.kind == MARKET_MAKER, A_QUOTING] = 3
-        self.g[G_VAR_DECAY] = 0.5 ** (1.0 / spec.vol_halflife_seconds)
-        self.g[G_VAR] = 1.0
-        self.g[G_RET_SCALE] = 1.0
-        self.g[G_LAST_MID] = 2 * p0
-        self.g[G_EMA0 : G_EMA0 + 3] = p0
-        self.g[G_RATE_BG] = self.bg_cum[-1] if self.bg_idx.size else 1e-12
-        self.g[G_RATE_FAST] = self.fast_cum[-1] if self.fast_idx.size else 1e-12
-        self.gi = np.zeros(N_GI, dtype=np.int64)
+        self.g[T.G_NEWS_KEEP] = np.exp(-1.0 / spec.llm_news_memory_s)
+        self.g[T.G_LLM_ERR_KEEP] = np.exp(-1.0 / spec.llm_error_memory_s)
+        self.g[T.G_LLM_TEMP] = spec.llm_temperature
+        n_mm = int((self.kind == T.MARKET_MAKER).sum())
+        self.g[T.G_N_MM] = n_mm
+        self.acct[self.kind == T.MARKET_MAKER, T.A_QUOTING] = 3
+        self.g[T.G_VAR_DECAY] = 0.5 ** (1.0 / spec.vol_halflife_seconds)
+        self.g[T.G_VAR] = 1.0
+        self.g[T.G_RET_SCALE] = 1.0
+        self.g[T.G_LAST_MID] = 2 * p0
+        self.g[T.G_EMA0 : T.G_EMA0 + 3] = p0
+        self.g[T.G_RATE_BG] = self.bg_cum[-1] if self.bg_idx.size else 1e-12
+        self.g[T.G_RATE_FAST] = self.fast_cum[-1] if self.fast_idx.size else 1e-12
+        self.gi = np.zeros(T.N_GI, dtype=np.int64)
         start = OPEN_NS - spec.warmup_seconds * NS_PER_SECOND
-        self.gi[I_SESSION_START_NS] = OPEN_NS
-        self.gi[I_SESSION_END_NS] = OPEN_NS + spec.session_seconds * NS_PER_SECOND
-        self.gi[I_NEXT_SECOND] = OPEN_NS
+        self.gi[T.I_SESSION_START_NS] = OPEN_NS
+        self.gi[T.I_SESSION_END_NS] = OPEN_NS + spec.session_seconds * NS_PER_SECOND
+        self.gi[T.I_NEXT_SECOND] = OPEN_NS
         never = np.iinfo(np.int64).max  # a group without traders never wakes
-        self.gi[I_T_BG] = start if self.bg_idx.size else never
-        self.gi[I_T_FAST] = start if self.fast_idx.size else never
-        self.gi[I_PROG_START_NS] = OPEN_NS + spec.programme_start_s * NS_PER_SECOND
-        self.gi[I_PROG_END_NS] = -1
-        self.gi[I_PROG_VOLUME_START] = -1
-        self.gi[I_MM_BIDDING] = self.gi[I_MM_ASKING] = n_mm
+        self.gi[T.I_T_BG] = start if self.bg_idx.size else never
+        self.gi[T.I_T_FAST] = start if self.fast_idx.size else never
+        self.gi[T.I_PROG_START_NS] = OPEN_NS + spec.programme_start_s * NS_PER_SECOND
+        self.gi[T.I_PROG_END_NS] = -1
+        self.gi[T.I_PROG_VOLUME_START] = -1
+        self.gi[T.I_MM_BIDDING] = self.gi[T.I_MM_ASKING] = n_mm
         self.rng_state = stream_states(seed, session, 1)[0].copy()
-        self.snap = np.zeros((spec.session_seconds + 1, N_SNAP_COLS), dtype=np.int64)
+        self.snap = np.zeros((spec.session_seconds + 1, T.N_SNAP_COLS), dtype=np.int64)
         self.t_ns = start
-        self.end_ns = int(self.gi[I_SESSION_END_NS])
+        self.end_ns = int(self.gi[T.I_SESSION_END_NS])
         self.kernel_seconds = 0.0
-        self.traders = [(LLMTrader if self.kind[i] == LLM else Trader)(self, i) for i in range(n)]
+        self.trader_arrays = Traders(
+            self.kind,
+            self.params,
+            self.acct,
+            self.is_hft,
+            self.llm_model,
+            self.bg_idx,
+            self.bg_cum,
+            self.fast_idx,
+            self.fast_cum,
+        )
+        self.traders = [(LLMTrader if self.kind[i] == T.LLM else Trader)(self, i) for i in range(n)]
         self.running = True
 
     def _drain(self):
-        n = int(self.gi[I_N_FILLS])
+        n = int(self.gi[T.I_N_FILLS])
         if n:
             self._fill_parts.append(self.fills[:n].copy())
-        self.gi[I_N_FILLS] = 0
+        self.gi[T.I_N_FILLS] = 0
 
     def step(self):
         """Advance the market by ``chunk_seconds`` (to the close at most)."""
         stop = min(self.t_ns + self.spec.chunk_seconds * NS_PER_SECOND, self.end_ns + 1)
         t0 = time.perf_counter()
         while True:
+            book = L.Book(self.levels, self.orders, self.oid_slot, self.bstate)
+            market = Market(book, self.rules, self.fills, self.g, self.gi)
             code = run_chunk(
-                stop,
-                self.kind,
-                self.params,
-                self.acct,
-                self.is_hft,
-                self.bg_idx,
-                self.bg_cum,
-                self.fast_idx,
-                self.fast_cum,
-                self.levels,
-                self.orders,
-                self.oid_slot,
-                self.bstate,
-                self.rules,
-                self.fills,
-                self.g,
-                self.gi,
-                self.rng_state,
-                self.snap,
-                self.llm_model,
-                self.llm_rng,
+                stop, self.trader_arrays, market, self.rng_state, self.snap, self.llm_rng
             )
             self._drain()
             if code == 0:
                 break
             # grow (doubling) to what the kernel asked for in gi[I_NEED_*]
-            resting = int(self.bstate[S_N_BID] + self.bstate[S_N_ASK])
-            while self.orders.shape[1] - resting < self.gi[I_NEED_SLOTS]:
-                self.orders = grow_orders(self.orders, self.bstate)
-            if self.oid_slot.shape[0] < self.gi[I_NEED_IDS]:
-                self.oid_slot = grow_ids(self.oid_slot, int(self.gi[I_NEED_IDS]))
+            resting = int(self.bstate[L.S_N_BID] + self.bstate[L.S_N_ASK])
+            while self.orders.shape[1] - resting < self.gi[T.I_NEED_SLOTS]:
+                self.orders = L.grow_orders(self.orders, self.bstate)
+            if self.oid_slot.shape[0] < self.gi[T.I_NEED_IDS]:
+                self.oid_slot = L.grow_ids(self.oid_slot, int(self.gi[T.I_NEED_IDS]))
             cap = self.fills.shape[0]
-            while cap < self.gi[I_NEED_FILLS]:
+            while cap < self.gi[T.I_NEED_FILLS]:
                 cap *= 2
             if cap > self.fills.shape[0]:
                 self.fills = np.zeros(cap, dtype=FILL_DTYPE)
@@ -344,11 +259,11 @@ class OrderBookMarket(mesa.Model):
 
     @property
     def order_actions(self) -> int:
-        return int(self.gi[I_N_ACTIONS])
+        return int(self.gi[T.I_N_ACTIONS])
 
     @property
     def volume(self) -> int:
-        return int(self.gi[I_VOLUME])
+        return int(self.gi[T.I_VOLUME])
 
 
 # ====================================================================================

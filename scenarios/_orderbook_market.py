@@ -62,32 +62,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from marketsim.agents.traders import (
-    A_BOUGHT,
-    A_CASH,
-    A_INV,
-    A_N_ACTIONS,
-    A_SOLD,
-    C_ASK_QTY,
-    C_BEST_ASK,
-    C_BEST_BID,
-    C_BID_QTY,
-    C_HFT_GROSS,
-    C_HFT_NET,
-    C_MID_X2,
-    C_MM_INV,
-    C_N_ACTIONS,
-    C_T_NS,
-    C_VOLUME,
-    DEPTH_LEVELS,
-    G_LAST_MID,
-    I_N_SNAP,
-    I_PROG_END_NS,
-    I_PROG_VOLUME_START,
-    I_VOLUME,
-    KIND_NAMES,
-    SELL_PROGRAMME,
-)
+from marketsim.agents import traders as T
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.market_rules import (
     UTICKS_PER_TICK,
@@ -133,23 +108,23 @@ def trades_frame(model: OrderBookMarket) -> pl.DataFrame:
 
 def book_frame(model: OrderBookMarket) -> pl.DataFrame:
     """One row per second: best quotes, mid, depth at 5 levels, volume in that second."""
-    s = model.snap[: int(model.gi[I_N_SNAP])]
-    cum_vol = s[:, C_VOLUME]
+    s = model.snap[: int(model.gi[T.I_N_SNAP])]
+    cum_vol = s[:, T.C_VOLUME]
     cols = {
-        "t_ns": s[:, C_T_NS],
-        "best_bid_tick": pl.Series(s[:, C_BEST_BID]),
-        "best_ask_tick": pl.Series(s[:, C_BEST_ASK]),
-        "mid_tick": s[:, C_MID_X2] / 2.0,
+        "t_ns": s[:, T.C_T_NS],
+        "best_bid_tick": pl.Series(s[:, T.C_BEST_BID]),
+        "best_ask_tick": pl.Series(s[:, T.C_BEST_ASK]),
+        "mid_tick": s[:, T.C_MID_X2] / 2.0,
     }
-    for k in range(DEPTH_LEVELS):
-        cols[f"bid_qty_{k + 1}"] = s[:, C_BID_QTY + k]
-    for k in range(DEPTH_LEVELS):
-        cols[f"ask_qty_{k + 1}"] = s[:, C_ASK_QTY + k]
+    for k in range(T.DEPTH_LEVELS):
+        cols[f"bid_qty_{k + 1}"] = s[:, T.C_BID_QTY + k]
+    for k in range(T.DEPTH_LEVELS):
+        cols[f"ask_qty_{k + 1}"] = s[:, T.C_ASK_QTY + k]
     cols["volume"] = np.diff(cum_vol, prepend=cum_vol[:1] if len(cum_vol) else cum_vol)
-    cols["order_actions"] = np.diff(s[:, C_N_ACTIONS], prepend=s[:1, C_N_ACTIONS])
-    cols["hft_gross_volume"] = s[:, C_HFT_GROSS]
-    cols["hft_net_position"] = s[:, C_HFT_NET]
-    cols["mm_inventory"] = s[:, C_MM_INV]
+    cols["order_actions"] = np.diff(s[:, T.C_N_ACTIONS], prepend=s[:1, T.C_N_ACTIONS])
+    cols["hft_gross_volume"] = s[:, T.C_HFT_GROSS]
+    cols["hft_net_position"] = s[:, T.C_HFT_NET]
+    cols["mm_inventory"] = s[:, T.C_MM_INV]
     frame = pl.DataFrame(cols)
     # an empty side is a null quote, not a price
     return frame.with_columns(
@@ -159,18 +134,18 @@ def book_frame(model: OrderBookMarket) -> pl.DataFrame:
 
 def agents_frame(model: OrderBookMarket) -> pl.DataFrame:
     """Final inventory, cash and P&L by trader kind (cash and P&L in price units)."""
-    mid = model.g[G_LAST_MID] / 2.0
+    mid = model.g[T.G_LAST_MID] / 2.0
     a = model.acct
     tick = model.spec.tick_size
     per = pl.DataFrame(
         {
-            "kind": np.array(KIND_NAMES)[model.kind],
-            "inventory": a[:, A_INV],
-            "cash_ticks": a[:, A_CASH],
-            "bought": a[:, A_BOUGHT],
-            "sold": a[:, A_SOLD],
-            "order_actions": a[:, A_N_ACTIONS],
-            "pnl": (a[:, A_CASH] + a[:, A_INV] * mid) * tick,
+            "kind": np.array(T.KIND_NAMES)[model.kind],
+            "inventory": a[:, T.A_INV],
+            "cash_ticks": a[:, T.A_CASH],
+            "bought": a[:, T.A_BOUGHT],
+            "sold": a[:, T.A_SOLD],
+            "order_actions": a[:, T.A_N_ACTIONS],
+            "pnl": (a[:, T.A_CASH] + a[:, T.A_INV] * mid) * tick,
         }
     )
     taxed = any(p.name == "tax" for p in model.spec.policy)
@@ -299,7 +274,7 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
     mid = book["mid_tick"].to_numpy()
     if spec.programme and mid.size > 1:
         bid_depth = book.select(
-            pl.sum_horizontal(pl.col(f"bid_qty_{k + 1}") for k in range(DEPTH_LEVELS))
+            pl.sum_horizontal(pl.col(f"bid_qty_{k + 1}") for k in range(T.DEPTH_LEVELS))
         ).to_series()
         out = crash_measures(
             mid,
@@ -312,15 +287,15 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
         out = window_drawdown(mid, spec.drawdown_window_s, spec.recovery_window_s)
     prog = None
     if spec.programme:
-        i = int(np.flatnonzero(model.kind == SELL_PROGRAMME)[0])
-        end_ns = int(model.gi[I_PROG_END_NS])
+        i = int(np.flatnonzero(model.kind == T.SELL_PROGRAMME)[0])
+        end_ns = int(model.gi[T.I_PROG_END_NS])
         prog = {
             "start_s": spec.programme_start_s,
             "end_s": None if end_ns < 0 else (end_ns - OPEN_NS) / NS_PER_SECOND,
-            "sold": int(model.acct[i, A_SOLD]),
+            "sold": int(model.acct[i, T.A_SOLD]),
             "target_qty": spec.programme_qty,
-            "volume_since_start": int(model.gi[I_VOLUME] - model.gi[I_PROG_VOLUME_START])
-            if model.gi[I_PROG_VOLUME_START] >= 0
+            "volume_since_start": int(model.gi[T.I_VOLUME] - model.gi[T.I_PROG_VOLUME_START])
+            if model.gi[T.I_PROG_VOLUME_START] >= 0
             else 0,
         }
         hp = hot_potato(
@@ -333,8 +308,8 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
             out.update(_programme_shares(model, book, i, out["trough_s"], prog["end_s"]))
     else:
         hp = hot_potato(book, None, None)
-    cash = model.acct[:, A_CASH]
-    inv = model.acct[:, A_INV]
+    cash = model.acct[:, T.A_CASH]
+    inv = model.acct[:, T.A_INV]
     return {
         **out,
         **hp,

@@ -263,3 +263,46 @@ def test_trades_name_buyer_and_seller():
     book.limit("buy", 100, 4, owner=3)
     trades = fills_to_trades(book.market("sell", 3, owner=9))
     assert trades[["buyer", "seller", "qty", "aggressor_side"]].tolist() == [(3, 9, 3, SELL)]
+
+
+def test_depth_reads_the_best_levels_of_each_side_best_first():
+    """``book_levels`` walks each side's ladder outwards from its best quote, skipping
+    empty ticks, down to the ladder's first tick and up to its last."""
+    book = OrderBook(tick_lo=90, n_ticks=30)
+    for side, price, qty in [
+        ("buy", 99, 1),
+        ("buy", 97, 2),
+        ("buy", 97, 3),
+        ("buy", 90, 4),  # the ladder's first tick
+        ("sell", 101, 5),
+        ("sell", 104, 6),
+        ("sell", 119, 7),  # its last
+    ]:
+        book.limit(side, price, qty)
+    bids, asks = book.depth(2)
+    assert bids.tolist() == [(99, 1, 1), (97, 5, 2)]
+    assert asks.tolist() == [(101, 5, 1), (104, 6, 1)]
+    bids, asks = book.depth(10)
+    assert [b[0] for b in bids] == [99, 97, 90] and [a[0] for a in asks] == [101, 104, 119]
+    book.market("sell", 10)  # empties the bid side
+    assert book.depth(3)[0].size == 0 and book.best_bid() is None
+
+
+def test_layout_words_are_declared_once_and_re_exported():
+    """Each word layout is declared in one module and its package re-exports the same
+    objects under the old names; private words and imported modules are not exported."""
+    import marketsim.market_rules as rules_pkg
+    import marketsim.orderbook as book_pkg
+    from marketsim.agents import _traders_layout, traders
+    from marketsim.market_rules import words
+    from marketsim.orderbook import layout
+
+    for module, package, word in [
+        (layout, book_pkg, "O_NEXT"),
+        (words, rules_pkg, "X_FLAGS"),
+        (_traders_layout, traders, "P_THRESHOLD"),
+    ]:
+        assert word in module.__all__ and "np" not in module.__all__
+        assert not [name for name in module.__all__ if name.startswith("_")]
+        assert set(module.__all__) <= set(package.__all__)
+        assert all(getattr(package, name) is getattr(module, name) for name in module.__all__)

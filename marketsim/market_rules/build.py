@@ -9,92 +9,7 @@ import math
 
 import numpy as np
 
-from marketsim.market_rules.words import (
-    _NO_HI,
-    _NO_LO,
-    _PPB,
-    _R_BAND_HI,
-    _R_BAND_LO,
-    _R_SLIDE,
-    _R_STOP,
-    _R_STOP_HI,
-    _R_STOP_LO,
-    _STOP_ON,
-    F_BUMP,
-    F_FBA,
-    F_HALT,
-    F_LULD,
-    F_MIN_REST,
-    F_MWCB,
-    F_OTR,
-    F_REOPEN,
-    F_STOP,
-    F_TAX,
-    N_BUMP_WORDS,
-    N_OWNER_WORDS,
-    N_RULES,
-    OW_MESSAGES,
-    OW_TAX,
-    OW_TRADES,
-    UTICKS_PER_TICK,
-    X_BAND_PPB,
-    X_BUMP_AT,
-    X_BUMP_CAP,
-    X_BUMP_NS,
-    X_CANCEL_TAX_UTICKS,
-    X_CANCEL_WINDOW_NS,
-    X_CLOSE_NS,
-    X_CLOSED,
-    X_DOUBLE_CLOSE_NS,
-    X_DOUBLE_OPEN_NS,
-    X_FBA_IOC_AT,
-    X_FBA_IOC_CAP,
-    X_FBA_NEXT_NS,
-    X_FBA_NS,
-    X_FLAGS,
-    X_HALT_NS,
-    X_HALT_PPB,
-    X_HALT_RING_AT,
-    X_HALT_WINDOW_S,
-    X_HALTED_NS,
-    X_LAST_TICK,
-    X_LIMIT_NS,
-    X_LIMIT_NS_TOTAL,
-    X_LIMIT_SINCE,
-    X_MIN_REST_NS,
-    X_MWCB_CUTOFF_NS,
-    X_MWCB_HALT_NS,
-    X_MWCB_L0,
-    X_MWCB_N,
-    X_N_BATCHES,
-    X_N_DELAYED,
-    X_N_HALTS,
-    X_N_MWCB,
-    X_N_OWNERS,
-    X_N_PAUSES,
-    X_N_REFUSED,
-    X_N_REFUSED_OTR,
-    X_N_REOPENINGS,
-    X_N_STOPS,
-    X_OPEN_NS,
-    X_OTR_RATIO_MILLI,
-    X_OTR_WINDOW_NS,
-    X_OWNERS_AT,
-    X_PAUSE_NS,
-    X_PREV_CLOSE_TICK,
-    X_REF_MILLI,
-    X_REF_UPDATE_PPB,
-    X_REF_WINDOW_S,
-    X_REGULATOR_UTICKS,
-    X_REOPEN_VOLUME,
-    X_RING,
-    X_SL_PAUSE_NS,
-    X_SL_PPB,
-    X_SL_T_NS,
-    X_TICK_PPB,
-    X_TIER,
-    X_TRADE_TAX_URATE,
-)
+from marketsim.market_rules import words as W
 from marketsim.records import CLOSE_NS, OPEN_NS
 
 
@@ -151,85 +66,86 @@ def rules_array(
     window = int(math.ceil(luld.reference_window_s)) if luld else 1
     halt_window = int(math.ceil(halt.window_s)) if halt else 1
     ioc_cap = int(fba_ioc_capacity) if fba else 0
-    halt_at = X_RING + 3 * window
+    halt_at = W.X_RING + 3 * window
     ioc_at = halt_at + 3 * halt_window
     bump_cap = int(bump_capacity) if bump else 0
     bump_at = ioc_at + ioc_cap
-    owners_at = bump_at + N_BUMP_WORDS * bump_cap
-    rules = np.zeros(owners_at + N_OWNER_WORDS * max(int(n_owners), 0), dtype=np.int64)
-    rules[X_BUMP_AT], rules[X_BUMP_CAP] = bump_at, bump_cap
-    rules[_R_BAND_LO], rules[_R_BAND_HI] = _NO_LO, _NO_HI
-    rules[_R_STOP_LO], rules[_R_STOP_HI] = _NO_LO, _NO_HI
+    owners_at = bump_at + W.N_BUMP_WORDS * bump_cap
+    rules = np.zeros(owners_at + W.N_OWNER_WORDS * max(int(n_owners), 0), dtype=np.int64)
+    rules[W.X_BUMP_AT], rules[W.X_BUMP_CAP] = bump_at, bump_cap
+    rules[W._R_BAND_LO], rules[W._R_BAND_HI] = W._NO_LO, W._NO_HI
+    rules[W._R_STOP_LO], rules[W._R_STOP_HI] = W._NO_LO, W._NO_HI
     flags = 0
-    rules[X_TICK_PPB] = round(tick_size * _PPB)
-    rules[X_OPEN_NS], rules[X_CLOSE_NS] = open_ns, close_ns
-    rules[X_PREV_CLOSE_TICK] = prev_close_tick
-    rules[X_REF_WINDOW_S] = window
-    rules[X_HALT_WINDOW_S] = halt_window
-    rules[X_HALT_RING_AT], rules[X_FBA_IOC_AT], rules[X_FBA_IOC_CAP] = halt_at, ioc_at, ioc_cap
-    rules[X_N_OWNERS], rules[X_OWNERS_AT] = max(int(n_owners), 0), owners_at
+    rules[W.X_TICK_PPB] = round(tick_size * W._PPB)
+    rules[W.X_OPEN_NS], rules[W.X_CLOSE_NS] = open_ns, close_ns
+    rules[W.X_PREV_CLOSE_TICK] = prev_close_tick
+    rules[W.X_REF_WINDOW_S] = window
+    rules[W.X_HALT_WINDOW_S] = halt_window
+    rules[W.X_HALT_RING_AT] = halt_at
+    rules[W.X_FBA_IOC_AT], rules[W.X_FBA_IOC_CAP] = ioc_at, ioc_cap
+    rules[W.X_N_OWNERS], rules[W.X_OWNERS_AT] = max(int(n_owners), 0), owners_at
     if luld:
-        flags |= F_LULD
-        rules[X_TIER] = luld.tier
-        rules[X_BAND_PPB] = 0 if luld.band_pct is None else round(luld.band_pct * _PPB)
-        rules[X_REF_UPDATE_PPB] = round(luld.reference_update_pct * _PPB)
-        rules[X_LIMIT_NS] = round(luld.limit_state_s * 1e9)
-        rules[X_PAUSE_NS] = round(luld.pause_s * 1e9)
-        rules[X_DOUBLE_OPEN_NS] = round(luld.double_open_s * 1e9)
-        rules[X_DOUBLE_CLOSE_NS] = round(luld.double_close_s * 1e9)
-        rules[_R_SLIDE] = 1 if luld.reprice_to_band else 0
+        flags |= W.F_LULD
+        rules[W.X_TIER] = luld.tier
+        rules[W.X_BAND_PPB] = 0 if luld.band_pct is None else round(luld.band_pct * W._PPB)
+        rules[W.X_REF_UPDATE_PPB] = round(luld.reference_update_pct * W._PPB)
+        rules[W.X_LIMIT_NS] = round(luld.limit_state_s * 1e9)
+        rules[W.X_PAUSE_NS] = round(luld.pause_s * 1e9)
+        rules[W.X_DOUBLE_OPEN_NS] = round(luld.double_open_s * 1e9)
+        rules[W.X_DOUBLE_CLOSE_NS] = round(luld.double_close_s * 1e9)
+        rules[W._R_SLIDE] = 1 if luld.reprice_to_band else 0
     if mwcb:
-        flags |= F_MWCB
-        rules[X_MWCB_N] = len(mwcb.levels)
+        flags |= W.F_MWCB
+        rules[W.X_MWCB_N] = len(mwcb.levels)
         for j, lv in enumerate(mwcb.levels):
-            rules[X_MWCB_L0 + j] = round(lv * _PPB)
-        rules[X_MWCB_HALT_NS] = round(mwcb.halt_s * 1e9)
-        rules[X_MWCB_CUTOFF_NS] = round(mwcb.no_halt_after_s * 1e9)
+            rules[W.X_MWCB_L0 + j] = round(lv * W._PPB)
+        rules[W.X_MWCB_HALT_NS] = round(mwcb.halt_s * 1e9)
+        rules[W.X_MWCB_CUTOFF_NS] = round(mwcb.no_halt_after_s * 1e9)
     if rest:
-        flags |= F_MIN_REST
-        rules[X_MIN_REST_NS] = round(rest.min_rest_ms * 1e6)
+        flags |= W.F_MIN_REST
+        rules[W.X_MIN_REST_NS] = round(rest.min_rest_ms * 1e6)
     if halt:
-        flags |= F_HALT
-        rules[X_HALT_PPB] = round(halt.move_pct * _PPB)
-        rules[X_HALT_NS] = round(halt.halt_s * 1e9)
+        flags |= W.F_HALT
+        rules[W.X_HALT_PPB] = round(halt.move_pct * W._PPB)
+        rules[W.X_HALT_NS] = round(halt.halt_s * 1e9)
     if fba:
-        flags |= F_FBA
-        rules[X_FBA_NS] = max(1, round(fba.interval_ms * 1e6))
-        rules[X_FBA_NEXT_NS] = open_ns + rules[X_FBA_NS]
+        flags |= W.F_FBA
+        rules[W.X_FBA_NS] = max(1, round(fba.interval_ms * 1e6))
+        rules[W.X_FBA_NEXT_NS] = open_ns + rules[W.X_FBA_NS]
     if bump and bump.delay_us > 0:
-        flags |= F_BUMP
-        rules[X_BUMP_NS] = round(bump.delay_us * 1e3)
+        flags |= W.F_BUMP
+        rules[W.X_BUMP_NS] = round(bump.delay_us * 1e3)
     if otr:
-        flags |= F_OTR
-        rules[X_OTR_RATIO_MILLI] = round(otr.max_ratio * 1000)
-        rules[X_OTR_WINDOW_NS] = max(1, round(otr.window_s * 1e9))
+        flags |= W.F_OTR
+        rules[W.X_OTR_RATIO_MILLI] = round(otr.max_ratio * 1000)
+        rules[W.X_OTR_WINDOW_NS] = max(1, round(otr.window_s * 1e9))
     if tax:
-        flags |= F_TAX
-        rules[X_CANCEL_TAX_UTICKS] = round(tax.cancel_tax_ticks * UTICKS_PER_TICK)
-        rules[X_CANCEL_WINDOW_NS] = round(tax.cancel_window_ms * 1e6)
+        flags |= W.F_TAX
+        rules[W.X_CANCEL_TAX_UTICKS] = round(tax.cancel_tax_ticks * W.UTICKS_PER_TICK)
+        rules[W.X_CANCEL_WINDOW_NS] = round(tax.cancel_window_ms * 1e6)
         # bps of the notional in micro-ticks per tick of notional: 1 bp = 100 uticks/tick
-        rules[X_TRADE_TAX_URATE] = round(tax.trade_tax_bps * 100)
+        rules[W.X_TRADE_TAX_URATE] = round(tax.trade_tax_bps * 100)
     if stop:
         # the CME reopens a paused instrument with an opening call (no other way)
-        flags |= F_STOP | F_REOPEN
-        rules[_R_STOP] = _STOP_ON
-        rules[X_SL_PPB] = round(stop.band_pct * _PPB)
-        rules[X_SL_PAUSE_NS] = round(stop.pause_s * 1e9)
-        rules[X_SL_T_NS] = -1
+        flags |= W.F_STOP | W.F_REOPEN
+        rules[W._R_STOP] = W._STOP_ON
+        rules[W.X_SL_PPB] = round(stop.band_pct * W._PPB)
+        rules[W.X_SL_PAUSE_NS] = round(stop.pause_s * 1e9)
+        rules[W.X_SL_T_NS] = -1
     if any(p is not None and p.reopening == "auction" for p in (luld, mwcb, halt)):
-        flags |= F_REOPEN
-    rules[X_FLAGS] = flags
-    rules[X_LIMIT_SINCE] = -1
-    rules[X_LAST_TICK] = prev_close_tick
-    rules[X_REF_MILLI] = 1000 * prev_close_tick
-    rules[X_RING:halt_at:3] = -1  # no second stamped yet
+        flags |= W.F_REOPEN
+    rules[W.X_FLAGS] = flags
+    rules[W.X_LIMIT_SINCE] = -1
+    rules[W.X_LAST_TICK] = prev_close_tick
+    rules[W.X_REF_MILLI] = 1000 * prev_close_tick
+    rules[W.X_RING : halt_at : 3] = -1  # no second stamped yet
     rules[halt_at:ioc_at:3] = -1
     return rules
 
 
 def rules_report(rules: np.ndarray) -> dict:
     """The rules' counters for a run summary (times in seconds, taxes in ticks)."""
-    if rules.shape[0] <= N_RULES:  # no rules: nothing halted, nothing refused
+    if rules.shape[0] <= W.N_RULES:  # no rules: nothing halted, nothing refused
         return {
             "seconds_halted": 0.0,
             "luld_pauses": 0,
@@ -247,20 +163,20 @@ def rules_report(rules: np.ndarray) -> dict:
             "stop_logic_pauses": 0,
         }
     return {
-        "seconds_halted": int(rules[X_HALTED_NS]) / 1e9,
-        "luld_pauses": int(rules[X_N_PAUSES]),
-        "seconds_in_limit_state": int(rules[X_LIMIT_NS_TOTAL]) / 1e9,
-        "mwcb_levels_fired": int(rules[X_N_MWCB]),
-        "market_closed_by_mwcb": bool(rules[X_CLOSED]),
-        "actions_refused_min_rest": int(rules[X_N_REFUSED]),
-        "single_stock_halts": int(rules[X_N_HALTS]),
-        "batches_with_trades": int(rules[X_N_BATCHES]),
-        "actions_refused_otr": int(rules[X_N_REFUSED_OTR]),
-        "tax_collected_ticks": int(rules[X_REGULATOR_UTICKS]) / UTICKS_PER_TICK,
-        "orders_delayed": int(rules[X_N_DELAYED]),
-        "reopening_auctions": int(rules[X_N_REOPENINGS]),
-        "reopening_volume": int(rules[X_REOPEN_VOLUME]),
-        "stop_logic_pauses": int(rules[X_N_STOPS]),
+        "seconds_halted": int(rules[W.X_HALTED_NS]) / 1e9,
+        "luld_pauses": int(rules[W.X_N_PAUSES]),
+        "seconds_in_limit_state": int(rules[W.X_LIMIT_NS_TOTAL]) / 1e9,
+        "mwcb_levels_fired": int(rules[W.X_N_MWCB]),
+        "market_closed_by_mwcb": bool(rules[W.X_CLOSED]),
+        "actions_refused_min_rest": int(rules[W.X_N_REFUSED]),
+        "single_stock_halts": int(rules[W.X_N_HALTS]),
+        "batches_with_trades": int(rules[W.X_N_BATCHES]),
+        "actions_refused_otr": int(rules[W.X_N_REFUSED_OTR]),
+        "tax_collected_ticks": int(rules[W.X_REGULATOR_UTICKS]) / W.UTICKS_PER_TICK,
+        "orders_delayed": int(rules[W.X_N_DELAYED]),
+        "reopening_auctions": int(rules[W.X_N_REOPENINGS]),
+        "reopening_volume": int(rules[W.X_REOPEN_VOLUME]),
+        "stop_logic_pauses": int(rules[W.X_N_STOPS]),
     }
 
 
@@ -268,15 +184,15 @@ def owner_counts(rules: np.ndarray) -> dict[str, np.ndarray]:
     """Per-owner counters: ``messages`` and ``trades`` (current OTR window) and
     ``tax_uticks`` (whole session, micro-ticks), each ``ndarray(int64, (n_owners,))``;
     ``regulator_uticks`` is their sum of taxes."""
-    n = int(rules[X_N_OWNERS]) if rules.shape[0] > N_RULES else 0
+    n = int(rules[W.X_N_OWNERS]) if rules.shape[0] > W.N_RULES else 0
     if n == 0:
         z = np.zeros(0, dtype=np.int64)
         return {"messages": z, "trades": z, "tax_uticks": z, "regulator_uticks": 0}
-    at = int(rules[X_OWNERS_AT])
-    block = rules[at : at + N_OWNER_WORDS * n].reshape(n, N_OWNER_WORDS)
+    at = int(rules[W.X_OWNERS_AT])
+    block = rules[at : at + W.N_OWNER_WORDS * n].reshape(n, W.N_OWNER_WORDS)
     return {
-        "messages": block[:, OW_MESSAGES].copy(),
-        "trades": block[:, OW_TRADES].copy(),
-        "tax_uticks": block[:, OW_TAX].copy(),
-        "regulator_uticks": int(rules[X_REGULATOR_UTICKS]),
+        "messages": block[:, W.OW_MESSAGES].copy(),
+        "trades": block[:, W.OW_TRADES].copy(),
+        "tax_uticks": block[:, W.OW_TAX].copy(),
+        "regulator_uticks": int(rules[W.X_REGULATOR_UTICKS]),
     }

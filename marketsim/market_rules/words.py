@@ -119,3 +119,8 @@ N_OWNER_WORDS = 4
 N_BUMP_WORDS = 7
 #: taxes are accounted in micro-ticks (1e-6 tick), exact integers
 UTICKS_PER_TICK = 1_000_000
+
+
+#: what ``from marketsim.market_rules.words import *`` (and so :mod:`marketsim.market_rules`)
+#: exports: every public upper-case word, flag and unit above
+__all__ = [name for name in list(globals()) if name.isupper() and not name.startswith("_")]

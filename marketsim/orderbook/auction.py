@@ -12,42 +12,14 @@ from __future__ import annotations
 
 from numba import njit
 
-from marketsim.market_rules import (
-    after_action,
-    batch_done,
-    batch_due,
-    batch_ioc_clear,
-    batch_ioc_count,
-    batch_ioc_id,
-    batch_ioc_push,
-    batch_pending,
-    halt_end_ns,
-    last_trade_tick,
-    reopening_done,
-)
-from marketsim.orderbook.layout import (
-    L_HEAD,
-    L_QTY,
-    O_ID,
-    O_NEXT,
-    O_OWNER,
-    O_QTY,
-    O_T,
-    R_BAND_HI_TICK,
-    R_BAND_LO_TICK,
-    R_HALTED,
-    S_BEST_ASK,
-    S_BEST_BID,
-    S_N_ASK,
-    S_N_BID,
-    S_TICK_LO,
-)
+from marketsim import market_rules as MR
+from marketsim.orderbook import layout as L
 from marketsim.orderbook.levels import _insert, _remove_order, _take
+from marketsim.orderbook.matching import _screen_new
 from marketsim.records import (
     BAD_ORDER,
     BUY,
     DUPLICATE_ID,
-    HALTED,
     IOC,
     LIMIT,
     MARKET,
@@ -59,7 +31,7 @@ from marketsim.records import (
 
 
 @njit(cache=True)
-def clear_batch(t_ns, ref_tick, levels, orders, oid_slot, state, rules, fills, n_fills):
+def clear_batch(t_ns, ref_tick, book, rules, fills, n_fills):
     """Uniform-price call auction over the resting book; returns ``(n_fills, price)``.
 
     The clearing price ``p`` (ticks; -1 when nothing crosses) maximises the executed
@@ -71,16 +43,17 @@ def clear_batch(t_ns, ref_tick, levels, orders, oid_slot, state, rules, fills, n
     prices first, then older orders), so the book is not crossed afterwards. The
     later-arriving order of each pair is the fill's taker (``aggressor_side``).
     """
-    if state[S_N_BID] == 0 or state[S_N_ASK] == 0:
+    levels, orders, state = book.levels, book.orders, book.state
+    if state[L.S_N_BID] == 0 or state[L.S_N_ASK] == 0:
         return n_fills, -1
-    bb = state[S_BEST_BID]
-    ba = state[S_BEST_ASK]
+    bb = state[L.S_BEST_BID]
+    ba = state[L.S_BEST_ASK]
     if bb < ba:
         return n_fills, -1
-    tick_lo = state[S_TICK_LO]
+    tick_lo = state[L.S_TICK_LO]
     d_total = 0
     for j in range(ba, bb + 1):
-        d_total += levels[L_QTY, BUY, j]
+        d_total += levels[L.L_QTY, BUY, j]
     best_j = -1
     best_v = 0
     best_imb = 0
@@ -89,10 +62,10 @@ def clear_batch(t_ns, ref_tick, levels, orders, oid_slot, state, rules, fills, n
     supply = 0  # asks at or below tick j
     for j in range(ba, bb + 1):
         if j > ba:
-            demand -= levels[L_QTY, BUY, j - 1]
-        supply += levels[L_QTY, SELL, j]
+            demand -= levels[L.L_QTY, BUY, j - 1]
+        supply += levels[L.L_QTY, SELL, j]
         p = tick_lo + j
-        if p < rules[R_BAND_LO_TICK] or p > rules[R_BAND_HI_TICK]:
+        if p < rules[L.R_BAND_LO_TICK] or p > rules[L.R_BAND_HI_TICK]:
             continue
         v = min(demand, supply)
         imb = abs(demand - supply)
@@ -110,122 +83,116 @@ def clear_batch(t_ns, ref_tick, levels, orders, oid_slot, state, rules, fills, n
     left = best_v
     jb = bb
     ja = ba
-    sb = levels[L_HEAD, BUY, jb]
-    sa = levels[L_HEAD, SELL, ja]
+    sb = levels[L.L_HEAD, BUY, jb]
+    sa = levels[L.L_HEAD, SELL, ja]
     while left > 0:
         while sb == -1:
             jb -= 1
-            sb = levels[L_HEAD, BUY, jb]
+            sb = levels[L.L_HEAD, BUY, jb]
         while sa == -1:
             ja += 1
-            sa = levels[L_HEAD, SELL, ja]
-        q = min(orders[O_QTY, sb], orders[O_QTY, sa], left)
-        tb, ta = orders[O_T, sb], orders[O_T, sa]
-        buy_later = tb > ta or (tb == ta and orders[O_ID, sb] > orders[O_ID, sa])
+            sa = levels[L.L_HEAD, SELL, ja]
+        q = min(orders[L.O_QTY, sb], orders[L.O_QTY, sa], left)
+        tb, ta = orders[L.O_T, sb], orders[L.O_T, sa]
+        buy_later = tb > ta or (tb == ta and orders[L.O_ID, sb] > orders[L.O_ID, sa])
         f = fills[n_fills]
         f.t_ns = t_ns
         f.price_tick = price
         f.qty = q
         f.aggressor_side = BUY if buy_later else SELL
-        f.taker_order_id = orders[O_ID, sb] if buy_later else orders[O_ID, sa]
-        f.maker_order_id = orders[O_ID, sa] if buy_later else orders[O_ID, sb]
-        f.buyer = orders[O_OWNER, sb]
-        f.seller = orders[O_OWNER, sa]
+        f.taker_order_id = orders[L.O_ID, sb] if buy_later else orders[L.O_ID, sa]
+        f.maker_order_id = orders[L.O_ID, sa] if buy_later else orders[L.O_ID, sb]
+        f.buyer = orders[L.O_OWNER, sb]
+        f.seller = orders[L.O_OWNER, sa]
         n_fills += 1
         left -= q
-        nb = orders[O_NEXT, sb]
-        na = orders[O_NEXT, sa]
-        if _take(levels, orders, oid_slot, state, BUY, jb, sb, q):
+        nb = orders[L.O_NEXT, sb]
+        na = orders[L.O_NEXT, sa]
+        if _take(book, BUY, jb, sb, q):
             sb = nb
-        if _take(levels, orders, oid_slot, state, SELL, ja, sa, q):
+        if _take(book, SELL, ja, sa, q):
             sa = na
     return n_fills, price
 
 
 @njit(cache=True)
-def _reopen(levels, orders, oid_slot, state, rules, fills, n_fills):
+def _reopen(book, rules, fills, n_fills):
     """The reopening call auction at the end of a halt (the clearing of :func:`clear_batch`
     at the halt's end). Waits for the next action while ``fills`` lacks room for it."""
-    if fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
+    if fills.shape[0] - n_fills < book.state[L.S_N_BID] + book.state[L.S_N_ASK]:
         return n_fills
-    t_open = halt_end_ns(rules)
+    t_open = MR.halt_end_ns(rules)
     n0 = n_fills
-    n_fills, _ = clear_batch(
-        t_open, last_trade_tick(rules), levels, orders, oid_slot, state, rules, fills, n_fills
-    )
-    after_action(t_open, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
-    reopening_done(fills, n0, n_fills, rules)
+    n_fills, _ = clear_batch(t_open, MR.last_trade_tick(rules), book, rules, fills, n_fills)
+    MR.after_action(t_open, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
+    MR.reopening_done(fills, n0, n_fills, rules)
     return n_fills
 
 
 @njit(cache=True)
-def _rest_while_halted(
-    t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state
-):
+def _rest_while_halted(t_ns, side, price_tick, qty, order_id, owner, book):
     """A limit order entered during a halt rests, unmatched, for the reopening auction."""
     if qty < 1 or order_id < 0 or (side != BUY and side != SELL):
         return BAD_ORDER
-    if not 0 <= price_tick - state[S_TICK_LO] < levels.shape[2]:
+    if not 0 <= price_tick - book.state[L.S_TICK_LO] < book.levels.shape[2]:
         return BAD_ORDER
-    if oid_slot[order_id] != -1:
+    if book.oid_slot[order_id] != -1:
         return DUPLICATE_ID
-    _insert(t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state)
+    _insert(book, t_ns, side, price_tick, qty, order_id, owner)
     return OK
 
 
 @njit(cache=True)
-def _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+def _batch_if_due(t_ns, book, rules, fills, n_fills):
     """Clear the batch due at or before ``t_ns`` (unless halted), then cancel what is
     left of the IOC and market orders that waited for it. A batch may fill every resting
     order: when ``fills`` has less room than that, the batch waits for the next action
     (after the caller has drained or grown ``fills``) rather than write past the end."""
-    if batch_pending(t_ns, rules) and fills.shape[0] - n_fills < state[S_N_BID] + state[S_N_ASK]:
+    room = fills.shape[0] - n_fills
+    if MR.batch_pending(t_ns, rules) and room < book.state[L.S_N_BID] + book.state[L.S_N_ASK]:
         return n_fills
-    t_batch = batch_due(t_ns, rules)
+    t_batch = MR.batch_due(t_ns, rules)
     if t_batch < 0:
         return n_fills
-    if rules[R_HALTED] == 0:
+    if rules[L.R_HALTED] == 0:
         n0 = n_fills
-        n_fills, _ = clear_batch(
-            t_batch, last_trade_tick(rules), levels, orders, oid_slot, state, rules, fills, n_fills
-        )
-        after_action(t_batch, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
-        batch_done(n0, n_fills, rules)
-    for k in range(batch_ioc_count(rules)):
-        oid = batch_ioc_id(k, rules)
-        if oid_slot[oid] != -1:
-            _remove_order(levels, orders, oid_slot, state, oid_slot[oid])
-    batch_ioc_clear(rules)
+        n_fills, _ = clear_batch(t_batch, MR.last_trade_tick(rules), book, rules, fills, n_fills)
+        MR.after_action(t_batch, -1, -1, OK, -1, -1, 0, fills, n0, n_fills, rules)
+        MR.batch_done(n0, n_fills, rules)
+    for k in range(MR.batch_ioc_count(rules)):
+        oid = MR.batch_ioc_id(k, rules)
+        if book.oid_slot[oid] != -1:
+            _remove_order(book, book.oid_slot[oid])
+    MR.batch_ioc_clear(rules)
     return n_fills
 
 
 @njit(cache=True)
-def _rest_for_batch(
-    t_ns, kind, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state, rules
-):
+def _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules):
     """Batch-auction mode: the order rests without matching until the next batch.
     A market order rests at the last trade price +/- 5% (a protection collar, as
     exchanges put on market orders; inside the band and the ladder), an IOC at its limit
     clamped to the ladder; both are cancelled after the batch."""
-    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
-        return BAD_ORDER
-    if rules[R_HALTED] != 0:
-        return HALTED
+    st = _screen_new(kind, side, qty, order_id, rules)
+    if st != OK:
+        return st
     if kind != MARKET and (
-        price_tick < rules[R_BAND_LO_TICK] or price_tick > rules[R_BAND_HI_TICK]
+        price_tick < rules[L.R_BAND_LO_TICK] or price_tick > rules[L.R_BAND_HI_TICK]
     ):
         return OUTSIDE_BAND
-    if oid_slot[order_id] != -1:
+    if book.oid_slot[order_id] != -1:
         return DUPLICATE_ID
-    lo = max(state[S_TICK_LO], rules[R_BAND_LO_TICK])
-    hi = min(state[S_TICK_LO] + levels.shape[2] - 1, rules[R_BAND_HI_TICK])
+    ladder_lo = book.state[L.S_TICK_LO]
+    ladder_hi = ladder_lo + book.levels.shape[2] - 1
+    lo = max(ladder_lo, rules[L.R_BAND_LO_TICK])
+    hi = min(ladder_hi, rules[L.R_BAND_HI_TICK])
     p = price_tick
     if kind == MARKET:  # a market order carries a 5% collar around the last trade
-        last = last_trade_tick(rules)
+        last = MR.last_trade_tick(rules)
         p = min(hi, last + last // 20) if side == BUY else max(lo, last - last // 20)
     elif kind == IOC:
-        p = min(max(p, state[S_TICK_LO]), state[S_TICK_LO] + levels.shape[2] - 1)
-    if kind != LIMIT and not batch_ioc_push(order_id, rules):
+        p = min(max(p, ladder_lo), ladder_hi)
+    if kind != LIMIT and not MR.batch_ioc_push(order_id, rules):
         return REFUSED
-    _insert(t_ns, side, p, qty, order_id, owner, levels, orders, oid_slot, state)
+    _insert(book, t_ns, side, p, qty, order_id, owner)
     return OK

@@ -9,43 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from marketsim import market_rules as MR
 from marketsim.errors import UsageError
-from marketsim.market_rules import (
-    after_action,
-    bump_due,
-    bump_entry,
-    bump_on,
-    last_trade_tick,
-)
+from marketsim.orderbook import layout as L
 from marketsim.orderbook.auction import clear_batch
 from marketsim.orderbook.kernel import process_actions_kernel
-from marketsim.orderbook.layout import (
-    DONE,
-    L_HEAD,
-    L_QTY,
-    N_RULES,
-    NEED_FILL_SPACE,
-    NEED_ORDER_IDS,
-    NEED_ORDER_SLOTS,
-    NEED_PRICE_RANGE,
-    O_ID,
-    O_NEXT,
-    O_OWNER,
-    O_PRICE,
-    O_QTY,
-    O_SIDE,
-    O_T,
-    S_BEST_ASK,
-    S_BEST_BID,
-    S_N_ASK,
-    S_N_BID,
-    S_TICK_LO,
-    default_rules,
-    grow_ids,
-    grow_ladder,
-    grow_orders,
-    new_book_arrays,
-)
 from marketsim.orderbook.levels import book_levels
 from marketsim.records import (
     ACTION_DTYPE,
@@ -118,14 +86,31 @@ class OrderBook:
         if n_ticks < 2 or order_capacity < 1 or id_capacity < 1:
             raise UsageError("n_ticks >= 2, order_capacity >= 1 and id_capacity >= 1 required")
         self.tick_size = float(tick_size)
-        self.levels, self.orders, self.oid_slot, self.state = new_book_arrays(
+        self.book = L.new_book_arrays(
             int(tick_lo), int(n_ticks), int(order_capacity), int(id_capacity)
         )
-        self.rules = default_rules()
+        self.rules = L.default_rules()
         self.next_order_id = 0
         self.last_order_id: int | None = None
         self.last_status: int = OK
         self._clock_ns = 0
+
+    # the book's arrays (a kernel may replace one when it grows: read them afresh)
+    @property
+    def levels(self) -> np.ndarray:
+        return self.book.levels
+
+    @property
+    def orders(self) -> np.ndarray:
+        return self.book.orders
+
+    @property
+    def oid_slot(self) -> np.ndarray:
+        return self.book.oid_slot
+
+    @property
+    def state(self) -> np.ndarray:
+        return self.book.state
 
     # --- batch surface ---------------------------------------------------------
     def process(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,29 +126,20 @@ class OrderBook:
         n = actions.shape[0]
         status = np.zeros(n, dtype=np.int64)
         fills = np.zeros(
-            max(16, int(self.state[S_N_BID] + self.state[S_N_ASK]) + 16), dtype=FILL_DTYPE
+            max(16, int(self.state[L.S_N_BID] + self.state[L.S_N_ASK]) + 16), dtype=FILL_DTYPE
         )
         n_fills, start = 0, 0
         while True:
             code, start, n_fills = process_actions_kernel(
-                actions,
-                start,
-                self.levels,
-                self.orders,
-                self.oid_slot,
-                self.state,
-                self.rules,
-                fills,
-                n_fills,
-                status,
+                actions, start, self.book, self.rules, fills, n_fills, status
             )
-            if code == DONE:
+            if code == L.DONE:
                 break
             a = actions[start]
-            if bump_on(self.rules):
-                b = bump_due(int(a["t_ns"]), self.rules)
+            if MR.bump_on(self.rules):
+                b = MR.bump_due(int(a["t_ns"]), self.rules)
                 if b >= 0:  # a waiting order needs room
-                    _, *waiting = bump_entry(b, self.rules)
+                    _, *waiting = MR.bump_entry(b, self.rules)
                     a = np.array([(0, *waiting)], dtype=ACTION_DTYPE)[0]
             fills = self._grow(code, a, fills, n_fills)
         if n:
@@ -175,19 +151,20 @@ class OrderBook:
 
     def _grow(self, code, a, fills, n_fills):
         """Grow the array a kernel asked for; returns the (maybe new) fills array."""
-        if code == NEED_ORDER_SLOTS:
-            self.orders = grow_orders(self.orders, self.state)
-        elif code == NEED_ORDER_IDS:
-            self.oid_slot = grow_ids(self.oid_slot, int(a["order_id"]))
-        elif code == NEED_FILL_SPACE:
+        if code == L.NEED_ORDER_SLOTS:
+            self.book = self.book._replace(orders=L.grow_orders(self.orders, self.state))
+        elif code == L.NEED_ORDER_IDS:
+            self.book = self.book._replace(oid_slot=L.grow_ids(self.oid_slot, int(a["order_id"])))
+        elif code == L.NEED_FILL_SPACE:
             bigger = np.zeros(
-                2 * fills.shape[0] + int(self.state[S_N_BID] + self.state[S_N_ASK]) + 1,
+                2 * fills.shape[0] + int(self.state[L.S_N_BID] + self.state[L.S_N_ASK]) + 1,
                 dtype=FILL_DTYPE,
             )
             bigger[:n_fills] = fills[:n_fills]
             fills = bigger
-        elif code == NEED_PRICE_RANGE:
-            self.levels = grow_ladder(self.levels, self.state, int(a["price_tick"]))
+        elif code == L.NEED_PRICE_RANGE:
+            levels = L.grow_ladder(self.levels, self.state, int(a["price_tick"]))
+            self.book = self.book._replace(levels=levels)
         return fills
 
     def auction(self, t_ns: int | None = None) -> tuple[np.ndarray, int | None]:
@@ -197,18 +174,16 @@ class OrderBook:
         The reference price for ties is the rules' last trade, else the midpoint.
         """
         t = self._clock_ns if t_ns is None else int(t_ns)
-        n = int(self.state[S_N_BID] + self.state[S_N_ASK]) + 1
+        n = int(self.state[L.S_N_BID] + self.state[L.S_N_ASK]) + 1
         fills = np.zeros(n, dtype=FILL_DTYPE)
-        if self.rules.shape[0] > N_RULES:
-            ref = float(last_trade_tick(self.rules))
+        if self.rules.shape[0] > L.N_RULES:
+            ref = float(MR.last_trade_tick(self.rules))
         else:
             bb, ba = self.best_bid(), self.best_ask()
             ref = 0.0 if bb is None or ba is None else (bb + ba) / 2
-        n_fills, price = clear_batch(
-            t, ref, self.levels, self.orders, self.oid_slot, self.state, self.rules, fills, 0
-        )
-        if self.rules.shape[0] > N_RULES:
-            after_action(t, -1, -1, OK, -1, -1, 0, fills, 0, n_fills, self.rules)
+        n_fills, price = clear_batch(t, ref, self.book, self.rules, fills, 0)
+        if self.rules.shape[0] > L.N_RULES:
+            MR.after_action(t, -1, -1, OK, -1, -1, 0, fills, 0, n_fills, self.rules)
         return fills[:n_fills].copy(), (None if price < 0 else int(price))
 
     # --- one action at a time --------------------------------------------------
@@ -221,14 +196,14 @@ class OrderBook:
         self.last_status = int(status[0])
         return fills
 
-    def _new_id(self, order_id):
-        if order_id is None:
-            order_id = self.next_order_id
-        order_id = int(order_id)
+    def _new_order(self, kind, side, price_tick, qty, order_id, owner, t_ns):
+        """Check and send a new order under ``order_id`` or the next free id; its fills."""
+        s, q = _side_code(side), _positive_qty(qty)
+        order_id = self.next_order_id if order_id is None else int(order_id)
         if order_id < 0:
             raise UsageError(f"order_id: must be >= 0, got {order_id}")
         self.last_order_id = order_id
-        return order_id
+        return self._one(kind, s, price_tick, q, order_id, owner, t_ns)
 
     def limit(
         self,
@@ -245,9 +220,7 @@ class OrderBook:
         The order's id is ``order_id`` or the next free id; it is kept in
         :attr:`last_order_id`, the action's result code in :attr:`last_status`.
         """
-        s, q = _side_code(side), _positive_qty(qty)
-        oid = self._new_id(order_id)
-        return self._one(LIMIT, s, price_tick, q, oid, owner, t_ns)
+        return self._new_order(LIMIT, side, price_tick, qty, order_id, owner, t_ns)
 
     def ioc(
         self,
@@ -260,9 +233,7 @@ class OrderBook:
         t_ns: int | None = None,
     ) -> np.ndarray:
         """Send an immediate-or-cancel order; returns its fills. Nothing rests."""
-        s, q = _side_code(side), _positive_qty(qty)
-        oid = self._new_id(order_id)
-        return self._one(IOC, s, price_tick, q, oid, owner, t_ns)
+        return self._new_order(IOC, side, price_tick, qty, order_id, owner, t_ns)
 
     def market(
         self,
@@ -274,14 +245,12 @@ class OrderBook:
         t_ns: int | None = None,
     ) -> np.ndarray:
         """Send a market order; returns its fills. What finds no counterpart is dropped."""
-        s, q = _side_code(side), _positive_qty(qty)
-        oid = self._new_id(order_id)
-        return self._one(MARKET, s, 0, q, oid, owner, t_ns)
+        return self._new_order(MARKET, side, 0, qty, order_id, owner, t_ns)
 
     def cancel(self, order_id: int) -> int:
         """Cancel a resting order; returns the quantity removed (0: no such resting order)."""
         slot = self._slot(order_id)
-        qty = 0 if slot < 0 else int(self.orders[O_QTY, slot])
+        qty = 0 if slot < 0 else int(self.orders[L.O_QTY, slot])
         self._one(CANCEL, BUY, 0, 0, order_id, -1, None)
         return qty
 
@@ -289,7 +258,7 @@ class OrderBook:
         """Lower a resting order by ``qty`` keeping its priority; returns the qty removed."""
         q = _positive_qty(qty)
         slot = self._slot(order_id)
-        left = 0 if slot < 0 else int(self.orders[O_QTY, slot])
+        left = 0 if slot < 0 else int(self.orders[L.O_QTY, slot])
         self._one(REDUCE, BUY, 0, q, order_id, -1, None)
         return min(q, left)
 
@@ -304,16 +273,16 @@ class OrderBook:
         """Best bid in ticks, or None when there are no bids."""
         return (
             None
-            if self.state[S_N_BID] == 0
-            else int(self.state[S_TICK_LO] + self.state[S_BEST_BID])
+            if self.state[L.S_N_BID] == 0
+            else int(self.state[L.S_TICK_LO] + self.state[L.S_BEST_BID])
         )
 
     def best_ask(self) -> int | None:
         """Best ask in ticks, or None when there are no asks."""
         return (
             None
-            if self.state[S_N_ASK] == 0
-            else int(self.state[S_TICK_LO] + self.state[S_BEST_ASK])
+            if self.state[L.S_N_ASK] == 0
+            else int(self.state[L.S_TICK_LO] + self.state[L.S_BEST_ASK])
         )
 
     def depth(self, levels: int = 5) -> tuple[np.ndarray, np.ndarray]:
@@ -323,7 +292,7 @@ class OrderBook:
         out = []
         for side in (BUY, SELL):
             buf = np.zeros(int(levels), dtype=LEVEL_DTYPE)
-            k = book_levels(self.levels, self.state, side, int(levels), buf)
+            k = book_levels(self.book, side, int(levels), buf)
             out.append(buf[:k])
         return out[0], out[1]
 
@@ -334,32 +303,32 @@ class OrderBook:
             return None
         o = self.orders[:, slot]
         return {
-            "order_id": int(o[O_ID]),
-            "side": int(o[O_SIDE]),
-            "price_tick": int(o[O_PRICE]),
-            "qty": int(o[O_QTY]),
-            "owner": int(o[O_OWNER]),
-            "t_ns": int(o[O_T]),
+            "order_id": int(o[L.O_ID]),
+            "side": int(o[L.O_SIDE]),
+            "price_tick": int(o[L.O_PRICE]),
+            "qty": int(o[L.O_QTY]),
+            "owner": int(o[L.O_OWNER]),
+            "t_ns": int(o[L.O_T]),
         }
 
     def resting_orders(self) -> np.ndarray:
         """Every resting order, ``(n, 5)`` int64 rows ``(order_id, side, price_tick, qty,
         owner)`` sorted by side, then price (best first), then time priority."""
         rows = []
-        tick_lo = int(self.state[S_TICK_LO])
+        tick_lo = int(self.state[L.S_TICK_LO])
         n_ticks = self.levels.shape[2]
         for side, order in ((BUY, range(n_ticks - 1, -1, -1)), (SELL, range(n_ticks))):
             for j in order:
-                slot = self.levels[L_HEAD, side, j]
+                slot = self.levels[L.L_HEAD, side, j]
                 while slot != -1:
                     o = self.orders[:, slot]
-                    rows.append((o[O_ID], side, tick_lo + j, o[O_QTY], o[O_OWNER]))
-                    slot = self.orders[O_NEXT, slot]
+                    rows.append((o[L.O_ID], side, tick_lo + j, o[L.O_QTY], o[L.O_OWNER]))
+                    slot = self.orders[L.O_NEXT, slot]
         return np.array(rows, dtype=np.int64).reshape(-1, 5)
 
     def resting_qty(self) -> int:
         """Total quantity resting on both sides."""
-        return int(self.levels[L_QTY].sum())
+        return int(self.levels[L.L_QTY].sum())
 
     def to_price(self, price_tick):
         """Ticks to price units (``price_tick * tick_size``)."""

@@ -6,89 +6,48 @@ halted flag and the band), the reopening auction or rest-while-halted, the batch
 mode, matching, and the rules' bookkeeping of the action and its trades. Without rule
 words past ``N_RULES`` it is plain matching. :func:`needs` tells the caller which array
 to grow before an action; :func:`process_actions_kernel` applies a stream of actions.
+An action is seven scalars ``(t_ns, kind, side, price_tick, qty, order_id, owner)``, the
+fields of ``ACTION_DTYPE``; the book's arrays travel as one
+:class:`~marketsim.orderbook.layout.Book`. Every call into the market rules reads
+``MR.<name>`` (:mod:`marketsim.market_rules`), so the seam shows at each call.
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-from marketsim.market_rules import (
-    after_action,
-    batch_mode,
-    before_action,
-    bump_cancel,
-    bump_due,
-    bump_entry,
-    bump_on,
-    bump_pop,
-    bump_push,
-    bump_release_ns,
-    reopening_due,
-    rests_while_halted,
-)
+from marketsim import market_rules as MR
+from marketsim.orderbook import layout as L
 from marketsim.orderbook.auction import _batch_if_due, _reopen, _rest_for_batch, _rest_while_halted
-from marketsim.orderbook.layout import (
-    DONE,
-    N_RULES,
-    NEED_FILL_SPACE,
-    NEED_ORDER_IDS,
-    NEED_ORDER_SLOTS,
-    NEED_PRICE_RANGE,
-    NO_BAND_HI,
-    NO_BAND_LO,
-    O_OWNER,
-    O_QTY,
-    O_T,
-    S_BEST_ASK,
-    S_BEST_BID,
-    S_FREE_HEAD,
-    S_N_ASK,
-    S_N_BID,
-    S_TICK_LO,
-)
 from marketsim.orderbook.matching import _match, takes_liquidity
 from marketsim.records import CANCEL, LIMIT, OK, REDUCE, REFUSED
 
 
 @njit(cache=True)
-def needs(kind, side, price_tick, order_id, levels, orders, oid_slot, state, fills, n_fills):
+def needs(kind, price_tick, order_id, book, fills, n_fills):
     """The ``NEED_*`` code if the arrays are too small for this action, else ``DONE``."""
     if kind == CANCEL or kind == REDUCE:
-        return DONE
+        return L.DONE
+    state = book.state
     # every new order may rest: IOC and market orders wait for the batch in auction mode
-    if state[S_FREE_HEAD] == -1:
-        return NEED_ORDER_SLOTS
-    if order_id >= oid_slot.shape[0]:
-        return NEED_ORDER_IDS
+    if state[L.S_FREE_HEAD] == -1:
+        return L.NEED_ORDER_SLOTS
+    if order_id >= book.oid_slot.shape[0]:
+        return L.NEED_ORDER_IDS
     # only a resting limit order must lie inside the ladder; IOC and market orders are
     # compared with absolute ticks (and clamped to the ladder while they wait for a batch)
     if kind == LIMIT:
-        idx = price_tick - state[S_TICK_LO]
-        if idx < 0 or idx >= levels.shape[2]:
-            return NEED_PRICE_RANGE
+        idx = price_tick - state[L.S_TICK_LO]
+        if idx < 0 or idx >= book.levels.shape[2]:
+            return L.NEED_PRICE_RANGE
     # a batch auction may fill every resting order once
-    if fills.shape[0] - n_fills < state[S_N_ASK] + state[S_N_BID] + 1:
-        return NEED_FILL_SPACE
-    return DONE
+    if fills.shape[0] - n_fills < state[L.S_N_ASK] + state[L.S_N_BID] + 1:
+        return L.NEED_FILL_SPACE
+    return L.DONE
 
 
 @njit(cache=True)
-def apply_action(
-    t_ns,
-    kind,
-    side,
-    price_tick,
-    qty,
-    order_id,
-    owner,
-    levels,
-    orders,
-    oid_slot,
-    state,
-    rules,
-    fills,
-    n_fills,
-):
+def apply_action(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills):
     """Apply one order action to the book; returns ``(status, n_fills)``.
 
     The caller has checked :func:`needs`. Fills are written to ``fills[n_fills:]``.
@@ -98,206 +57,109 @@ def apply_action(
     batch-auction mode a due batch is cleared first (:func:`clear_batch`) and new orders
     rest without matching.
     """
-    if rules.shape[0] <= N_RULES:
+    if rules.shape[0] <= L.N_RULES:
         return _match(
-            t_ns,
-            kind,
-            side,
-            price_tick,
-            qty,
-            order_id,
-            owner,
-            levels,
-            orders,
-            oid_slot,
-            state,
-            rules,
-            fills,
-            n_fills,
+            t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills
         )
-    if bump_on(rules):
-        n_fills = _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
-        if kind == CANCEL and bump_cancel(order_id, rules):
+    if MR.bump_on(rules):
+        n_fills = _release_due(t_ns, book, rules, fills, n_fills)
+        if kind == CANCEL and MR.bump_cancel(order_id, rules):
             return OK, n_fills
-        if takes_liquidity(kind, side, price_tick, levels, state):
-            if bump_push(
-                bump_release_ns(t_ns, rules), kind, side, price_tick, qty, order_id, owner, rules
-            ):
+        if takes_liquidity(kind, side, price_tick, book):
+            release_ns = MR.bump_release_ns(t_ns, rules)
+            if MR.bump_push(release_ns, kind, side, price_tick, qty, order_id, owner, rules):
                 return OK, n_fills
             return REFUSED, n_fills
     return _apply_ruled(
-        t_ns,
-        kind,
-        side,
-        price_tick,
-        qty,
-        order_id,
-        owner,
-        levels,
-        orders,
-        oid_slot,
-        state,
-        rules,
-        fills,
-        n_fills,
+        t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills
     )
 
 
 @njit(cache=True)
-def _release_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+def _release_due(t_ns, book, rules, fills, n_fills):
     """Apply the speed bump's waiting orders due at or before ``t_ns``, oldest first, at
     their release times. One waits longer only while the arrays lack room for it (a
     free order slot, its id, its price on the ladder, room for its fills)."""
-    n_fills, _ = _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
+    n_fills, _ = _release_due_code(t_ns, book, rules, fills, n_fills)
     return n_fills
 
 
 @njit(cache=True)
-def _release_due_code(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills):
+def _release_due_code(t_ns, book, rules, fills, n_fills):
     """:func:`_release_due`, also returning the ``NEED_*`` code it stopped on (or DONE)."""
     while True:
-        b = bump_due(t_ns, rules)
+        b = MR.bump_due(t_ns, rules)
         if b < 0:
-            return n_fills, DONE
-        release, kind, side, price, qty, oid, owner = bump_entry(b, rules)
+            return n_fills, L.DONE
+        release, kind, side, price, qty, oid, owner = MR.bump_entry(b, rules)
         if kind < 0:  # withdrawn while waiting
-            bump_pop(rules)
+            MR.bump_pop(rules)
             continue
-        code = needs(kind, side, price, oid, levels, orders, oid_slot, state, fills, n_fills)
-        if code != DONE:
+        code = needs(kind, price, oid, book, fills, n_fills)
+        if code != L.DONE:
             return n_fills, code
-        bump_pop(rules)
+        MR.bump_pop(rules)
         _, n_fills = _apply_ruled(
-            release,
-            kind,
-            side,
-            price,
-            qty,
-            oid,
-            owner,
-            levels,
-            orders,
-            oid_slot,
-            state,
-            rules,
-            fills,
-            n_fills,
+            release, kind, side, price, qty, oid, owner, book, rules, fills, n_fills
         )
 
 
 @njit(cache=True)
-def _apply_ruled(
-    t_ns,
-    kind,
-    side,
-    price_tick,
-    qty,
-    order_id,
-    owner,
-    levels,
-    orders,
-    oid_slot,
-    state,
-    rules,
-    fills,
-    n_fills,
-):
+def _apply_ruled(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills):
     """:func:`apply_action` under the rules, once past the speed bump."""
     order_t = -1
     order_owner = -1
     order_qty = 0
+    oid_slot, orders, state = book.oid_slot, book.orders, book.state
     if (kind == CANCEL or kind == REDUCE) and 0 <= order_id < oid_slot.shape[0]:
         if oid_slot[order_id] != -1:
-            order_t = orders[O_T, oid_slot[order_id]]
-            order_owner = orders[O_OWNER, oid_slot[order_id]]
-            order_qty = orders[O_QTY, oid_slot[order_id]]
-    tick_lo = state[S_TICK_LO]
-    best_bid = tick_lo + state[S_BEST_BID] if state[S_N_BID] > 0 else NO_BAND_LO
-    best_ask = tick_lo + state[S_BEST_ASK] if state[S_N_ASK] > 0 else NO_BAND_HI
-    if before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
+            order_t = orders[L.O_T, oid_slot[order_id]]
+            order_owner = orders[L.O_OWNER, oid_slot[order_id]]
+            order_qty = orders[L.O_QTY, oid_slot[order_id]]
+    tick_lo = state[L.S_TICK_LO]
+    best_bid = tick_lo + state[L.S_BEST_BID] if state[L.S_N_BID] > 0 else L.NO_BAND_LO
+    best_ask = tick_lo + state[L.S_BEST_ASK] if state[L.S_N_ASK] > 0 else L.NO_BAND_HI
+    if MR.before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
         return REFUSED, n_fills
-    if reopening_due(rules):
-        n_fills = _reopen(levels, orders, oid_slot, state, rules, fills, n_fills)
-    elif rests_while_halted(kind, rules):
-        st = _rest_while_halted(
-            t_ns, side, price_tick, qty, order_id, owner, levels, orders, oid_slot, state
-        )
-        after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+    if MR.reopening_due(rules):
+        n_fills = _reopen(book, rules, fills, n_fills)
+    elif MR.rests_while_halted(kind, rules):
+        st = _rest_while_halted(t_ns, side, price_tick, qty, order_id, owner, book)
+        MR.after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
         return st, n_fills
-    if batch_mode(rules):
-        n_fills = _batch_if_due(t_ns, levels, orders, oid_slot, state, rules, fills, n_fills)
+    if MR.batch_mode(rules):
+        n_fills = _batch_if_due(t_ns, book, rules, fills, n_fills)
         if kind != CANCEL and kind != REDUCE:
-            st = _rest_for_batch(
-                t_ns,
-                kind,
-                side,
-                price_tick,
-                qty,
-                order_id,
-                owner,
-                levels,
-                orders,
-                oid_slot,
-                state,
-                rules,
-            )
-            after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
+            st = _rest_for_batch(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules)
+            MR.after_action(t_ns, kind, owner, st, -1, -1, 0, fills, n_fills, n_fills, rules)
             return st, n_fills
     st, n_after = _match(
-        t_ns,
-        kind,
-        side,
-        price_tick,
-        qty,
-        order_id,
-        owner,
-        levels,
-        orders,
-        oid_slot,
-        state,
-        rules,
-        fills,
-        n_fills,
+        t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills
     )
     removed = order_qty if kind == CANCEL else min(qty, order_qty)
-    after_action(
+    MR.after_action(
         t_ns, kind, owner, st, order_t, order_owner, removed, fills, n_fills, n_after, rules
     )
     return st, n_after
 
 
 @njit(cache=True)
-def process_actions_kernel(
-    actions, start, levels, orders, oid_slot, state, rules, fills, n_fills, status
-):
+def process_actions_kernel(actions, start, book, rules, fills, n_fills, status):
     """Apply ``actions[start:]`` in order; returns ``(code, next_index, n_fills)``.
 
     ``code`` is ``DONE`` or a ``NEED_*`` code telling the caller which array to grow
     before calling again with ``start=next_index``. ``status[i]`` gets each action's
     result code (``OK``, ``UNKNOWN_ORDER``, ...).
     """
-    bump = bump_on(rules)
+    bump = MR.bump_on(rules)
     for i in range(start, actions.shape[0]):
         a = actions[i]
         if bump:  # waiting orders due first, each with room in the arrays
-            n_fills, code = _release_due_code(
-                a.t_ns, levels, orders, oid_slot, state, rules, fills, n_fills
-            )
-            if code != DONE:
+            n_fills, code = _release_due_code(a.t_ns, book, rules, fills, n_fills)
+            if code != L.DONE:
                 return code, i, n_fills
-        code = needs(
-            a.kind,
-            a.side,
-            a.price_tick,
-            a.order_id,
-            levels,
-            orders,
-            oid_slot,
-            state,
-            fills,
-            n_fills,
-        )
-        if code != DONE:
+        code = needs(a.kind, a.price_tick, a.order_id, book, fills, n_fills)
+        if code != L.DONE:
             return code, i, n_fills
         st, n_fills = apply_action(
             a.t_ns,
@@ -307,13 +169,10 @@ def process_actions_kernel(
             a.qty,
             a.order_id,
             a.owner,
-            levels,
-            orders,
-            oid_slot,
-            state,
+            book,
             rules,
             fills,
             n_fills,
         )
         status[i] = st
-    return DONE, actions.shape[0], n_fills
+    return L.DONE, actions.shape[0], n_fills

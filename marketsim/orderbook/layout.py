@@ -1,16 +1,32 @@
-"""The book's arrays: where each word lives and how the arrays grow.
+"""The book's arrays: where each word lives, the bundle they travel in, how they grow.
 
-``orders[O_*, slot]`` holds the order slots (free slots chained through ``O_NEXT``),
-``levels[L_*, side, price_tick - tick_lo]`` the price ladder of each side, ``state[S_*]``
-the best quotes, the free-list head, ``tick_lo`` and the order counts, and ``rules[R_*]``
-the matching kernel's own rule words (halted flag, band, price sliding). The kernels return
-``DONE`` or a ``NEED_*`` code; they never allocate, so the growth functions here (Python)
-double an array when a kernel asks for it.
+The four arrays of one book travel together as a :class:`Book` (a namedtuple; numba
+passes it to ``@njit`` kernels as it passes a tuple of arrays, and caches them alike):
+``book.orders[O_*, slot]`` holds the order slots (free slots chained through ``O_NEXT``),
+``book.levels[L_*, side, price_tick - tick_lo]`` the price ladder of each side,
+``book.oid_slot[order_id]`` the slot of each resting order, and ``book.state[S_*]`` the
+best quotes, the free-list head, ``tick_lo`` and the order counts. ``rules[R_*]`` holds
+the matching kernel's own rule words (halted flag, band, price sliding). The kernels
+return ``DONE`` or a ``NEED_*`` code; they never allocate, so the growth functions here
+(Python) double an array when a kernel asks for it, and the caller makes a new
+:class:`Book` around it.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+
+
+class Book(NamedTuple):
+    """The arrays of one order book (see :func:`new_book_arrays` for shapes and dtypes)."""
+
+    levels: np.ndarray
+    orders: np.ndarray
+    oid_slot: np.ndarray
+    state: np.ndarray
+
 
 # --- order slot fields: orders[FIELD, slot] ---------------------------------------
 O_ID, O_SIDE, O_PRICE, O_QTY, O_OWNER, O_T, O_NEXT, O_PREV = range(8)
@@ -52,8 +68,8 @@ def default_rules() -> np.ndarray:
     return rules
 
 
-def new_book_arrays(tick_lo: int, n_ticks: int, order_capacity: int, id_capacity: int):
-    """Empty book arrays ``(levels, orders, oid_slot, state)``.
+def new_book_arrays(tick_lo: int, n_ticks: int, order_capacity: int, id_capacity: int) -> Book:
+    """An empty :class:`Book` ``(levels, orders, oid_slot, state)``.
 
     Returns
     -------
@@ -79,7 +95,7 @@ def new_book_arrays(tick_lo: int, n_ticks: int, order_capacity: int, id_capacity
     state[S_BEST_ASK] = n_ticks
     state[S_FREE_HEAD] = 0
     state[S_TICK_LO] = tick_lo
-    return levels, orders, oid_slot, state
+    return Book(levels, orders, oid_slot, state)
 
 
 # --- growth (Python side: the kernels never allocate) ----------------------------
@@ -124,3 +140,16 @@ def grow_ladder(levels: np.ndarray, state: np.ndarray, price_tick: int) -> np.nd
     state[S_BEST_BID] = state[S_BEST_BID] + shift if state[S_N_BID] > 0 else -1
     state[S_BEST_ASK] = state[S_BEST_ASK] + shift if state[S_N_ASK] > 0 else n_new
     return new
+
+
+#: what ``from marketsim.orderbook.layout import *`` (and so :mod:`marketsim.orderbook`)
+#: exports: the :class:`Book`, every upper-case word and code above, the functions
+__all__ = [
+    "Book",
+    *(name for name in list(globals()) if name.isupper()),
+    "default_rules",
+    "grow_ids",
+    "grow_ladder",
+    "grow_orders",
+    "new_book_arrays",
+]

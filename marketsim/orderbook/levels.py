@@ -3,179 +3,158 @@
 An order rests at the back of its level (:func:`_insert`); it leaves by execution
 (:func:`_take`) or cancellation (:func:`_remove_order`), each O(1) per order touched,
 after which the best quote moves off an emptied level (:func:`_refresh_best`).
-:func:`book_levels` reads the best non-empty levels of one side.
+:func:`book_levels` reads the best non-empty levels of one side. Every kernel takes the
+book's arrays as one :class:`~marketsim.orderbook.layout.Book`.
 """
 
 from __future__ import annotations
 
 from numba import njit
 
-from marketsim.orderbook.layout import (
-    L_HEAD,
-    L_N,
-    L_QTY,
-    L_TAIL,
-    O_ID,
-    O_NEXT,
-    O_OWNER,
-    O_PREV,
-    O_PRICE,
-    O_QTY,
-    O_SIDE,
-    O_T,
-    S_BEST_ASK,
-    S_BEST_BID,
-    S_FREE_HEAD,
-    S_N_ASK,
-    S_N_BID,
-    S_TICK_LO,
-)
+from marketsim.orderbook import layout as L
 from marketsim.records import BUY, SELL
 
 
 @njit(cache=True, inline="always")
-def _unlink(levels, orders, side, idx, slot):
-    nxt = orders[O_NEXT, slot]
-    prv = orders[O_PREV, slot]
+def _unlink(book, side, idx, slot):
+    levels, orders = book.levels, book.orders
+    nxt = orders[L.O_NEXT, slot]
+    prv = orders[L.O_PREV, slot]
     if prv == -1:
-        levels[L_HEAD, side, idx] = nxt
+        levels[L.L_HEAD, side, idx] = nxt
     else:
-        orders[O_NEXT, prv] = nxt
+        orders[L.O_NEXT, prv] = nxt
     if nxt == -1:
-        levels[L_TAIL, side, idx] = prv
+        levels[L.L_TAIL, side, idx] = prv
     else:
-        orders[O_PREV, nxt] = prv
-    levels[L_N, side, idx] -= 1
+        orders[L.O_PREV, nxt] = prv
+    levels[L.L_N, side, idx] -= 1
 
 
 @njit(cache=True, inline="always")
-def _free_slot(orders, oid_slot, state, slot):
-    oid_slot[orders[O_ID, slot]] = -1
-    orders[O_QTY, slot] = 0
-    orders[O_PREV, slot] = -1
-    orders[O_NEXT, slot] = state[S_FREE_HEAD]
-    state[S_FREE_HEAD] = slot
+def _free_slot(book, slot):
+    orders, state = book.orders, book.state
+    book.oid_slot[orders[L.O_ID, slot]] = -1
+    orders[L.O_QTY, slot] = 0
+    orders[L.O_PREV, slot] = -1
+    orders[L.O_NEXT, slot] = state[L.S_FREE_HEAD]
+    state[L.S_FREE_HEAD] = slot
 
 
 @njit(cache=True)
-def _refresh_best(levels, state, side, idx):
+def _refresh_best(book, side, idx):
     """Move the best quote of ``side`` off the emptied level ``idx``."""
+    levels, state = book.levels, book.state
     n_ticks = levels.shape[2]
     if side == BUY:
-        if state[S_BEST_BID] != idx:
+        if state[L.S_BEST_BID] != idx:
             return
-        if state[S_N_BID] == 0:
-            state[S_BEST_BID] = -1
+        if state[L.S_N_BID] == 0:
+            state[L.S_BEST_BID] = -1
             return
         j = idx - 1
-        while j >= 0 and levels[L_N, BUY, j] == 0:
+        while j >= 0 and levels[L.L_N, BUY, j] == 0:
             j -= 1
-        state[S_BEST_BID] = j
+        state[L.S_BEST_BID] = j
     else:
-        if state[S_BEST_ASK] != idx:
+        if state[L.S_BEST_ASK] != idx:
             return
-        if state[S_N_ASK] == 0:
-            state[S_BEST_ASK] = n_ticks
+        if state[L.S_N_ASK] == 0:
+            state[L.S_BEST_ASK] = n_ticks
             return
         j = idx + 1
-        while j < n_ticks and levels[L_N, SELL, j] == 0:
+        while j < n_ticks and levels[L.L_N, SELL, j] == 0:
             j += 1
-        state[S_BEST_ASK] = j
+        state[L.S_BEST_ASK] = j
+
+
+@njit(cache=True, inline="always")
+def _drop(book, side, idx, slot):
+    """Unlink the resting order ``slot`` (its quantity already off the level), free its
+    slot, and move the best quote off its level if that level is now empty."""
+    _unlink(book, side, idx, slot)
+    if side == BUY:
+        book.state[L.S_N_BID] -= 1
+    else:
+        book.state[L.S_N_ASK] -= 1
+    _free_slot(book, slot)
+    if book.levels[L.L_N, side, idx] == 0:
+        _refresh_best(book, side, idx)
 
 
 @njit(cache=True)
-def _remove_order(levels, orders, oid_slot, state, slot):
+def _remove_order(book, slot):
     """Take a resting order out of the book (cancel); returns its remaining qty."""
-    side = orders[O_SIDE, slot]
-    idx = orders[O_PRICE, slot] - state[S_TICK_LO]
-    qty = orders[O_QTY, slot]
-    _unlink(levels, orders, side, idx, slot)
-    levels[L_QTY, side, idx] -= qty
-    if side == BUY:
-        state[S_N_BID] -= 1
-    else:
-        state[S_N_ASK] -= 1
-    _free_slot(orders, oid_slot, state, slot)
-    if levels[L_N, side, idx] == 0:
-        _refresh_best(levels, state, side, idx)
+    orders = book.orders
+    side = orders[L.O_SIDE, slot]
+    idx = orders[L.O_PRICE, slot] - book.state[L.S_TICK_LO]
+    qty = orders[L.O_QTY, slot]
+    book.levels[L.L_QTY, side, idx] -= qty
+    _drop(book, side, idx, slot)
     return qty
 
 
 @njit(cache=True)
-def _take(levels, orders, oid_slot, state, side, idx, slot, q):
+def _take(book, side, idx, slot, q):
     """Execute ``q`` of the resting order ``slot``; True when it is used up (removed)."""
-    if q < orders[O_QTY, slot]:
-        orders[O_QTY, slot] -= q
-        levels[L_QTY, side, idx] -= q
+    book.levels[L.L_QTY, side, idx] -= q
+    if q < book.orders[L.O_QTY, slot]:
+        book.orders[L.O_QTY, slot] -= q
         return False
-    levels[L_QTY, side, idx] -= q
-    _unlink(levels, orders, side, idx, slot)
-    if side == BUY:
-        state[S_N_BID] -= 1
-    else:
-        state[S_N_ASK] -= 1
-    _free_slot(orders, oid_slot, state, slot)
-    if levels[L_N, side, idx] == 0:
-        _refresh_best(levels, state, side, idx)
+    _drop(book, side, idx, slot)
     return True
 
 
 @njit(cache=True)
-def _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot, state):
+def _insert(book, t_ns, side, price_tick, remaining, order_id, owner):
     """Rest an order at the back of its price level."""
-    tick_lo = state[S_TICK_LO]
-    idx = price_tick - tick_lo
-    slot = state[S_FREE_HEAD]
-    state[S_FREE_HEAD] = orders[O_NEXT, slot]
-    orders[O_ID, slot] = order_id
-    orders[O_SIDE, slot] = side
-    orders[O_PRICE, slot] = price_tick
-    orders[O_QTY, slot] = remaining
-    orders[O_OWNER, slot] = owner
-    orders[O_T, slot] = t_ns
-    orders[O_NEXT, slot] = -1
-    tail = levels[L_TAIL, side, idx]
-    orders[O_PREV, slot] = tail
+    levels, orders, state = book.levels, book.orders, book.state
+    idx = price_tick - state[L.S_TICK_LO]
+    slot = state[L.S_FREE_HEAD]
+    state[L.S_FREE_HEAD] = orders[L.O_NEXT, slot]
+    orders[L.O_ID, slot] = order_id
+    orders[L.O_SIDE, slot] = side
+    orders[L.O_PRICE, slot] = price_tick
+    orders[L.O_QTY, slot] = remaining
+    orders[L.O_OWNER, slot] = owner
+    orders[L.O_T, slot] = t_ns
+    orders[L.O_NEXT, slot] = -1
+    tail = levels[L.L_TAIL, side, idx]
+    orders[L.O_PREV, slot] = tail
     if tail == -1:
-        levels[L_HEAD, side, idx] = slot
+        levels[L.L_HEAD, side, idx] = slot
     else:
-        orders[O_NEXT, tail] = slot
-    levels[L_TAIL, side, idx] = slot
-    levels[L_QTY, side, idx] += remaining
-    levels[L_N, side, idx] += 1
-    oid_slot[order_id] = slot
+        orders[L.O_NEXT, tail] = slot
+    levels[L.L_TAIL, side, idx] = slot
+    levels[L.L_QTY, side, idx] += remaining
+    levels[L.L_N, side, idx] += 1
+    book.oid_slot[order_id] = slot
     if side == BUY:
-        state[S_N_BID] += 1
-        if idx > state[S_BEST_BID]:
-            state[S_BEST_BID] = idx
+        state[L.S_N_BID] += 1
+        if idx > state[L.S_BEST_BID]:
+            state[L.S_BEST_BID] = idx
     else:
-        state[S_N_ASK] += 1
-        if idx < state[S_BEST_ASK]:
-            state[S_BEST_ASK] = idx
+        state[L.S_N_ASK] += 1
+        if idx < state[L.S_BEST_ASK]:
+            state[L.S_BEST_ASK] = idx
 
 
 @njit(cache=True)
-def book_levels(levels, state, side, n_levels, out):
+def book_levels(book, side, n_levels, out):
     """Write the best ``n_levels`` non-empty levels of ``side`` into ``out``; returns count."""
-    n_ticks = levels.shape[2]
-    tick_lo = state[S_TICK_LO]
-    k = 0
+    levels, state = book.levels, book.state
+    tick_lo = state[L.S_TICK_LO]
+    # best first: down the ladder from the best bid, up from the best ask
     if side == BUY:
-        j = state[S_BEST_BID]
-        while j >= 0 and k < n_levels:
-            if levels[L_N, BUY, j] > 0:
-                out[k].price_tick = tick_lo + j
-                out[k].qty = levels[L_QTY, BUY, j]
-                out[k].n_orders = levels[L_N, BUY, j]
-                k += 1
-            j -= 1
+        j, step, end = state[L.S_BEST_BID], -1, -1
     else:
-        j = state[S_BEST_ASK]
-        while j < n_ticks and k < n_levels:
-            if levels[L_N, SELL, j] > 0:
-                out[k].price_tick = tick_lo + j
-                out[k].qty = levels[L_QTY, SELL, j]
-                out[k].n_orders = levels[L_N, SELL, j]
-                k += 1
-            j += 1
+        j, step, end = state[L.S_BEST_ASK], 1, levels.shape[2]
+    k = 0
+    while j != end and k < n_levels:
+        if levels[L.L_N, side, j] > 0:
+            out[k].price_tick = tick_lo + j
+            out[k].qty = levels[L.L_QTY, side, j]
+            out[k].n_orders = levels[L.L_N, side, j]
+            k += 1
+        j += step
     return k

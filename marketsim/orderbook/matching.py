@@ -16,32 +16,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from marketsim.orderbook.layout import (
-    L_HEAD,
-    L_N,
-    L_QTY,
-    O_ID,
-    O_NEXT,
-    O_OWNER,
-    O_PRICE,
-    O_QTY,
-    O_SIDE,
-    R_BAND_HI_TICK,
-    R_BAND_LO_TICK,
-    R_HALTED,
-    R_SLIDE,
-    R_STOP,
-    R_STOP_HI_TICK,
-    R_STOP_LO_TICK,
-    S_BEST_ASK,
-    S_BEST_BID,
-    S_N_ASK,
-    S_N_BID,
-    S_TICK_LO,
-    STOP_HIT,
-    STOP_OFF,
-)
-from marketsim.orderbook.levels import _free_slot, _insert, _refresh_best, _remove_order, _unlink
+from marketsim.orderbook import layout as L
+from marketsim.orderbook.levels import _insert, _remove_order, _take
 from marketsim.records import (
     BAD_ORDER,
     BUY,
@@ -60,37 +36,35 @@ from marketsim.records import (
 
 
 @njit(cache=True)
-def takes_liquidity(kind, side, price_tick, levels, state):
+def takes_liquidity(kind, side, price_tick, book):
     """Would this incoming order execute against the book as it stands? Market and IOC
     orders always take; a limit order takes when it crosses the best opposite quote."""
     if kind == MARKET or kind == IOC:
         return True
     if kind != LIMIT:
         return False
-    tick_lo = state[S_TICK_LO]
+    state = book.state
+    tick_lo = state[L.S_TICK_LO]
     if side == BUY:
-        return state[S_N_ASK] > 0 and price_tick >= tick_lo + state[S_BEST_ASK]
-    return state[S_N_BID] > 0 and price_tick <= tick_lo + state[S_BEST_BID]
+        return state[L.S_N_ASK] > 0 and price_tick >= tick_lo + state[L.S_BEST_ASK]
+    return state[L.S_N_BID] > 0 and price_tick <= tick_lo + state[L.S_BEST_BID]
+
+
+@njit(cache=True, inline="always")
+def _screen_new(kind, side, qty, order_id, rules):
+    """``BAD_ORDER`` for a malformed new order, ``HALTED`` while the book is halted, else
+    ``OK`` (the checks every new order passes, matched or resting for a batch)."""
+    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
+        return BAD_ORDER
+    if rules[L.R_HALTED] != 0:
+        return HALTED
+    return OK
 
 
 @njit(cache=True)
-def _match(
-    t_ns,
-    kind,
-    side,
-    price_tick,
-    qty,
-    order_id,
-    owner,
-    levels,
-    orders,
-    oid_slot,
-    state,
-    rules,
-    fills,
-    n_fills,
-):
+def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills):
     """The matching of :func:`apply_action` (no market-rule bookkeeping)."""
+    levels, orders, oid_slot, state = book
     if kind == CANCEL or kind == REDUCE:
         if order_id < 0 or order_id >= oid_slot.shape[0]:
             return UNKNOWN_ORDER, n_fills
@@ -100,30 +74,28 @@ def _match(
         if kind == REDUCE:
             if qty < 1:
                 return BAD_ORDER, n_fills
-            if qty < orders[O_QTY, slot]:
-                orders[O_QTY, slot] -= qty
-                o_side = orders[O_SIDE, slot]
-                levels[L_QTY, o_side, orders[O_PRICE, slot] - state[S_TICK_LO]] -= qty
+            if qty < orders[L.O_QTY, slot]:
+                orders[L.O_QTY, slot] -= qty
+                o_side = orders[L.O_SIDE, slot]
+                levels[L.L_QTY, o_side, orders[L.O_PRICE, slot] - state[L.S_TICK_LO]] -= qty
                 return OK, n_fills
-        _remove_order(levels, orders, oid_slot, state, slot)
+        _remove_order(book, slot)
         return OK, n_fills
 
-    if qty < 1 or order_id < 0 or (side != BUY and side != SELL) or kind < 0 or kind > IOC:
-        return BAD_ORDER, n_fills
-    if rules[R_HALTED] != 0:
-        return HALTED, n_fills
-    tick_lo = state[S_TICK_LO]
+    st = _screen_new(kind, side, qty, order_id, rules)
+    if st != OK:
+        return st, n_fills
+    tick_lo = state[L.S_TICK_LO]
     n_ticks = levels.shape[2]
-    slide = rules[R_SLIDE] != 0
-    if kind != MARKET and (
-        price_tick < rules[R_BAND_LO_TICK] or price_tick > rules[R_BAND_HI_TICK]
-    ):
+    band_lo, band_hi = rules[L.R_BAND_LO_TICK], rules[L.R_BAND_HI_TICK]
+    slide = rules[L.R_SLIDE] != 0
+    if kind != MARKET and (price_tick < band_lo or price_tick > band_hi):
         # price sliding: a sell through the lower band (a buy through the upper) is
         # repriced to the band when a limit order may rest there; otherwise refused
-        if slide and side == SELL and price_tick < rules[R_BAND_LO_TICK]:
-            price_tick = rules[R_BAND_LO_TICK]
-        elif slide and side == BUY and price_tick > rules[R_BAND_HI_TICK]:
-            price_tick = rules[R_BAND_HI_TICK]
+        if slide and side == SELL and price_tick < band_lo:
+            price_tick = band_lo
+        elif slide and side == BUY and price_tick > band_hi:
+            price_tick = band_hi
         else:
             return OUTSIDE_BAND, n_fills
         if kind == LIMIT and not 0 <= price_tick - tick_lo < n_ticks:
@@ -133,34 +105,34 @@ def _match(
 
     other = SELL if side == BUY else BUY
     remaining = qty
-    stop = rules[R_STOP] != STOP_OFF
+    stop = rules[L.R_STOP] != L.STOP_OFF
     stopped = False
     while remaining > 0:
         if side == BUY:
-            idx = state[S_BEST_ASK]
+            idx = state[L.S_BEST_ASK]
             if idx >= n_ticks:
                 break
             if kind != MARKET and tick_lo + idx > price_tick:
                 break
-            if tick_lo + idx > rules[R_BAND_HI_TICK]:
+            if tick_lo + idx > band_hi:
                 break
-            if stop and tick_lo + idx > rules[R_STOP_HI_TICK]:
+            if stop and tick_lo + idx > rules[L.R_STOP_HI_TICK]:
                 stopped = True
                 break
         else:
-            idx = state[S_BEST_BID]
+            idx = state[L.S_BEST_BID]
             if idx < 0:
                 break
             if kind != MARKET and tick_lo + idx < price_tick:
                 break
-            if tick_lo + idx < rules[R_BAND_LO_TICK]:
+            if tick_lo + idx < band_lo:
                 break
-            if stop and tick_lo + idx < rules[R_STOP_LO_TICK]:
+            if stop and tick_lo + idx < rules[L.R_STOP_LO_TICK]:
                 stopped = True
                 break
-        slot = levels[L_HEAD, other, idx]
+        slot = levels[L.L_HEAD, other, idx]
         while remaining > 0 and slot != -1:
-            maker_qty = orders[O_QTY, slot]
+            maker_qty = orders[L.O_QTY, slot]
             q = maker_qty if maker_qty < remaining else remaining
             f = fills[n_fills]
             f.t_ns = t_ns
@@ -168,44 +140,33 @@ def _match(
             f.qty = q
             f.aggressor_side = side
             f.taker_order_id = order_id
-            f.maker_order_id = orders[O_ID, slot]
+            f.maker_order_id = orders[L.O_ID, slot]
             if side == BUY:
                 f.buyer = owner
-                f.seller = orders[O_OWNER, slot]
+                f.seller = orders[L.O_OWNER, slot]
             else:
-                f.buyer = orders[O_OWNER, slot]
+                f.buyer = orders[L.O_OWNER, slot]
                 f.seller = owner
             n_fills += 1
             remaining -= q
-            levels[L_QTY, other, idx] -= q
-            if q == maker_qty:
-                nxt = orders[O_NEXT, slot]
-                _unlink(levels, orders, other, idx, slot)
-                if other == BUY:
-                    state[S_N_BID] -= 1
-                else:
-                    state[S_N_ASK] -= 1
-                _free_slot(orders, oid_slot, state, slot)
+            nxt = orders[L.O_NEXT, slot]
+            if _take(book, other, idx, slot, q):
                 slot = nxt
-            else:
-                orders[O_QTY, slot] = maker_qty - q
-        if levels[L_N, other, idx] == 0:
-            _refresh_best(levels, state, other, idx)
 
     if stopped:
-        rules[R_STOP] = STOP_HIT
+        rules[L.R_STOP] = L.STOP_HIT
     if remaining > 0 and kind == LIMIT:
         # a stopped limit order may rest through the opposite quotes: the market pauses
         # and the reopening auction uncrosses the book
-        _insert(t_ns, side, price_tick, remaining, order_id, owner, levels, orders, oid_slot, state)
-    elif remaining > 0 and kind == MARKET and stopped:
-        band = rules[R_STOP_LO_TICK] if side == SELL else rules[R_STOP_HI_TICK]
+        _insert(book, t_ns, side, price_tick, remaining, order_id, owner)
+    elif remaining > 0 and kind == MARKET and (stopped or slide):
+        # a stopped market order rests at the stop band; with price sliding, what could
+        # not execute inside the band rests at the band (every opposite order left is
+        # beyond it, so the book stays uncrossed)
+        if stopped:
+            band = rules[L.R_STOP_LO_TICK] if side == SELL else rules[L.R_STOP_HI_TICK]
+        else:
+            band = band_lo if side == SELL else band_hi
         if 0 <= band - tick_lo < n_ticks and oid_slot[order_id] == -1:
-            _insert(t_ns, side, band, remaining, order_id, owner, levels, orders, oid_slot, state)
-    elif remaining > 0 and kind == MARKET and slide:
-        # what could not execute inside the band rests at the band (price sliding); every
-        # opposite order left is beyond the band, so the book stays uncrossed
-        band = rules[R_BAND_LO_TICK] if side == SELL else rules[R_BAND_HI_TICK]
-        if 0 <= band - tick_lo < n_ticks and oid_slot[order_id] == -1:
-            _insert(t_ns, side, band, remaining, order_id, owner, levels, orders, oid_slot, state)
+            _insert(book, t_ns, side, band, remaining, order_id, owner)
     return OK, n_fills
