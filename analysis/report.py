@@ -157,7 +157,9 @@ def write_report(run_dir) -> Path:
             "compare": lambda s: compare_headline(run_dir, s),
             "sweep": lambda s: sweep_headline(run_dir, s),
         }.get(kind, lambda s: None)(summary)
-        sets = dict(x.split("=", 1) for x in summary.get("sets") or [] if "=" in x)
+        sets = summary.get("non_default")  # runs before it was recorded: their --set values
+        if not isinstance(sets, dict):
+            sets = dict(x.split("=", 1) for x in summary.get("sets") or [] if "=" in x)
         header = _header(
             run_dir,
             kind,

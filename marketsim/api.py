@@ -109,6 +109,7 @@ def run(
     threads: int | None = None,
     progress: bool = False,
     params: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
     api_key_env: str | None = None,
     overwrite: bool = False,
     **kwargs: Any,
@@ -124,6 +125,9 @@ def run(
     config : path of a TOML file of parameters (``params`` override it)
     threads : int or None, numba threads (the numbers do not depend on it)
     params : dict, scenario parameters by name (nested dicts for groups such as ``llm``)
+    sets : list of ``KEY=VALUE`` texts (``--set``), over ``params``; recorded as given in
+        the summary's ``sets`` (every parameter that differs from the scenario's default
+        is in its ``non_default``)
     api_key_env : str or None, the environment variable holding an LLM key
         (``--api-key-env``); the scenario's ``llm.api_key_env`` may only name one
         ending in ``_API_KEY``
@@ -142,6 +146,7 @@ def run(
             sessions=sessions,
             seed=seed,
             params={**(params or {}), **kwargs},
+            sets=sets,
             config=None if config is None else Path(config),
             threads=threads,
             progress=progress,
@@ -164,13 +169,15 @@ def compare(
     workers: int = 1,
     progress: bool = False,
     params: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
     overwrite: bool = False,
     **kwargs: Any,
 ) -> Comparison:
     """The same seeds under each policy (the first is the baseline); ``marketsim compare``.
 
     ``policies`` are policy texts (``"none"``, ``"luld"``, ``"price_cap:cap=1.6"``,
-    ``"luld+mwcb"``). Without ``out`` the cells run in a temporary folder, so nothing
+    ``"luld+mwcb"``). ``sets`` are ``KEY=VALUE`` texts (``--set``) over ``params``, recorded
+    in ``compare.json``. Without ``out`` the cells run in a temporary folder, so nothing
     resumes; give ``out`` for a long comparison (the same call resumes there;
     ``overwrite=True`` replaces an earlier run).
     """
@@ -184,7 +191,7 @@ def compare(
             out=folder,
             sessions=sessions,
             config=None if config is None else Path(config),
-            sets=[],
+            sets=list(sets or []),
             params={**(params or {}), **kwargs},
             threads=threads,
             progress=progress,

@@ -49,7 +49,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -317,23 +316,22 @@ Policy = Annotated[
     | Audit,
     Field(discriminator="name"),
 ]
-POLICY_NAMES = (
-    "none",
-    "luld",
-    "mwcb",
-    "halt",
-    "fba",
-    "speed_bump",
-    "min_rest",
-    "otr_cap",
-    "tax",
-    "stop_logic",
-    "price_cap",
-    "steering",
-    "memory",
-    "sync_updating",
-    "audit",
-)
+#: policy name -> its model, in the order of :data:`Policy`
+POLICY_CLASSES: dict[str, type[_Policy]] = {
+    cls.model_fields["name"].default: cls
+    for cls in __import__("typing").get_args(__import__("typing").get_args(Policy)[0])
+}
+POLICY_NAMES = tuple(POLICY_CLASSES)
+
+_FAMILY = {"book": "order-book rule", "pricing": "pricing-market policy", "any": "any market"}
+
+
+def policy_summary(name: str) -> str:
+    """One line on a policy: its family and the first sentence of its docstring."""
+    cls = POLICY_CLASSES[name]
+    doc = " ".join((cls.__doc__ or "").replace("``", "").split())
+    first = re.split(r"(?<=\.)\s", doc, maxsplit=1)[0]
+    return f"[{_FAMILY[cls.market]}] {first}"
 
 
 def _coerce(value: Any) -> Any:
@@ -372,14 +370,24 @@ def parse_policy_text(text: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             table[key.strip()] = raw.strip()
     if table["name"] not in POLICY_NAMES:
-        raise ValueError(f"unknown policy {table['name']!r}; known: {', '.join(POLICY_NAMES)}")
+        from marketsim.errors import did_you_mean
+
+        hint = did_you_mean(table["name"], POLICY_NAMES)
+        raise ValueError(
+            f"unknown policy {table['name']!r}{hint}; known: {', '.join(POLICY_NAMES)} "
+            "(see 'marketsim policies')"
+        )
     return table
 
 
 #: the spec field type: ``policy: PolicyList = []``
 PolicyList = Annotated[list[Policy], BeforeValidator(_coerce)]
 
-_ADAPTER = TypeAdapter(PolicyList)
+
+class _PolicyHolder(BaseModel):
+    """A model holding a policy list, for naming the keys of a policy's group."""
+
+    policy: PolicyList = []
 
 
 def parse_policies(value: Any) -> list[_Policy]:
@@ -387,9 +395,9 @@ def parse_policies(value: Any) -> list[_Policy]:
     from marketsim.errors import UsageError, format_validation_error
 
     try:
-        return _ADAPTER.validate_python(value)
+        return _PolicyHolder.model_validate({"policy": value}).policy
     except ValidationError as exc:
-        raise UsageError(format_validation_error(exc, prefix="policy.")) from None
+        raise UsageError(format_validation_error(exc, model=_PolicyHolder, name="POLICY")) from None
     except ValueError as exc:
         raise UsageError(f"policy: {exc}") from None
 
@@ -500,6 +508,7 @@ def pricing_setup(
 
 
 __all__ = [
+    "POLICY_CLASSES",
     "POLICY_NAMES",
     "Policy",
     "PolicyList",
@@ -508,6 +517,7 @@ __all__ = [
     "learner_class",
     "parse_policies",
     "policy_label",
+    "policy_summary",
     "pricing_setup",
     "steered_shares",
 ]
