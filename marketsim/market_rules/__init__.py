@@ -99,6 +99,10 @@ time stamp (and time priority). Resting orders, cancels and reduces are not dela
 cancel of a waiting order withdraws it. A waiting order is accepted (status ``OK``).
 Orders still waiting when the session ends never reach the book.
 
+Every halt and pause is logged as it starts (start, end, cause; a halt extended while in
+force stays one entry): :func:`halt_log` reads the log, and the order-book scenarios
+write it as ``halts.parquet``.
+
 Circuit-breaker levels (and the single-stock halt) are checked after the whole action:
 a market order that sweeps through a level completes (within the LULD band, if any)
 before the halt starts.
@@ -111,6 +115,7 @@ kernels that call ``apply_action``) or the old rule code keeps running.
 
 from marketsim.market_rules.build import (
     find_policy,
+    halt_log,
     owner_counts,
     rules_array,
     rules_report,
@@ -159,6 +164,7 @@ from marketsim.market_rules.words import (
     F_REOPEN,
     F_STOP,
     F_TAX,
+    HALT_CAUSES,
     N_BUMP_WORDS,
     N_OWNER_WORDS,
     N_RULES,
@@ -239,6 +245,7 @@ from marketsim.market_rules.words import (
 )
 
 __all__ = [
+    "HALT_CAUSES",
     "BOOK_RULES_IMPLEMENTED",
     "F_BUMP",
     "F_FBA",
@@ -349,6 +356,7 @@ __all__ = [
     "bump_release_ns",
     "find_policy",
     "halt_end_ns",
+    "halt_log",
     "last_trade_tick",
     "owner_counts",
     "record_trade",

@@ -29,6 +29,12 @@ from marketsim.market_rules.words import (
     F_REOPEN,
     F_STOP,
     F_TAX,
+    HALT_LULD,
+    HALT_MWCB,
+    HALT_MWCB_CLOSE,
+    HALT_SINGLE_STOCK,
+    HALT_STOP_LOGIC,
+    N_LOG_WORDS,
     N_OWNER_WORDS,
     OW_MESSAGES,
     OW_TAX,
@@ -52,6 +58,9 @@ from marketsim.market_rules.words import (
     X_LIMIT_NS,
     X_LIMIT_NS_TOTAL,
     X_LIMIT_SINCE,
+    X_LOG_AT,
+    X_LOG_CAP,
+    X_LOG_N,
     X_MIN_REST_NS,
     X_MWCB_CUTOFF_NS,
     X_MWCB_FIRED,
@@ -141,14 +150,29 @@ def reference_tick(t_ns, rules):
 
 
 @njit(cache=True)
-def _halt_until(rules, start_ns, until_ns):
-    """Extend the halt to ``until_ns``, counting the halted time once."""
+def _halt_until(rules, start_ns, until_ns, cause):
+    """Extend the halt to ``until_ns``, counting the halted time once, and log it: a new
+    entry (start, end, ``cause``) in the halt log, or, when the halt in force is
+    extended, the last entry's end moved and its cause replaced by the extending one."""
     until_ns = min(until_ns, rules[X_CLOSE_NS])
     old = rules[X_HALT_UNTIL]
     if until_ns <= old:
         return
     rules[X_HALTED_NS] += until_ns - max(old, start_ns)
     rules[X_HALT_UNTIL] = until_ns
+    n = rules[X_LOG_N]
+    if old > start_ns and n > 0:  # still halted: the halt in force lasts longer
+        if n <= rules[X_LOG_CAP]:
+            at = rules[X_LOG_AT] + N_LOG_WORDS * (n - 1)
+            rules[at + 1] = until_ns
+            rules[at + 2] = cause  # what holds the market now (an MWCB close, say)
+    else:
+        if n < rules[X_LOG_CAP]:
+            at = rules[X_LOG_AT] + N_LOG_WORDS * n
+            rules[at] = start_ns
+            rules[at + 1] = until_ns
+            rules[at + 2] = cause
+        rules[X_LOG_N] = n + 1
     if rules[X_FLAGS] & F_REOPEN and rules[X_CLOSED] == 0:
         rules[X_REOPEN_PENDING] = 1
 
@@ -233,7 +257,7 @@ def _limit_state(t_ns, best_bid, best_ask, rules):
     since = rules[X_LIMIT_SINCE]
     if since >= 0 and t_ns >= since + rules[X_LIMIT_NS]:
         start = since + rules[X_LIMIT_NS]
-        _halt_until(rules, start, start + rules[X_PAUSE_NS])
+        _halt_until(rules, start, start + rules[X_PAUSE_NS], HALT_LULD)
         rules[X_LIMIT_NS_TOTAL] += rules[X_LIMIT_NS]
         rules[X_N_PAUSES] += 1
         rules[X_LIMIT_SINCE] = -1
@@ -271,7 +295,7 @@ def _single_stock_halt(t_ns, price_tick, rules):
     move = rules[X_HALT_PPB]
     if price_tick * _PPB <= hi * (_PPB - move) or price_tick * _PPB >= lo * (_PPB + move):
         rules[X_N_HALTS] += 1
-        _halt_until(rules, t_ns, t_ns + rules[X_HALT_NS])
+        _halt_until(rules, t_ns, t_ns + rules[X_HALT_NS], HALT_SINGLE_STOCK)
         rules[_R_HALTED] = 1
         for k in range(w):  # the window starts afresh when trading resumes
             rules[at + 3 * k] = -1
@@ -304,10 +328,10 @@ def record_trade(t_ns, price_tick, rules):
                 rules[X_N_MWCB] += 1
                 if j == n - 1:
                     rules[X_CLOSED] = 1
-                    _halt_until(rules, t_ns, rules[X_CLOSE_NS])
+                    _halt_until(rules, t_ns, rules[X_CLOSE_NS], HALT_MWCB_CLOSE)
                     rules[_R_HALTED] = 1
                 elif t_ns < rules[X_MWCB_CUTOFF_NS]:
-                    _halt_until(rules, t_ns, t_ns + rules[X_MWCB_HALT_NS])
+                    _halt_until(rules, t_ns, t_ns + rules[X_MWCB_HALT_NS], HALT_MWCB)
                     rules[_R_HALTED] = 1
 
 
@@ -332,7 +356,7 @@ def after_action(
         # matching stopped an order at the band: pause now, reopen by auction
         rules[_R_STOP] = _STOP_ON
         rules[X_N_STOPS] += 1
-        _halt_until(rules, t_ns, t_ns + rules[X_SL_PAUSE_NS])
+        _halt_until(rules, t_ns, t_ns + rules[X_SL_PAUSE_NS], HALT_STOP_LOGIC)
         rules[_R_HALTED] = 1
     counted = rules[X_N_OWNERS] > 0
     if counted and status == OK and kind >= 0:
