@@ -57,6 +57,18 @@ def pricing_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def baseline_run(tmp_path_factory):
+    """The paper's baseline (4 sessions, default parameters) with --report: its page
+    opens with the comparison to Calvano et al. (2020), Table 1."""
+    from marketsim.cli import main
+
+    out = tmp_path_factory.mktemp("report") / "baseline"
+    argv = ["run", "calvano2020", "--sessions", "4", "--seed", "2", "--quiet", "--report"]
+    assert main([*argv, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def orderbook_run(tmp_path_factory):
     """An order-book folder in the market_calm output format, with a planted 8% crash
     and a halt, so every order-book chart has something to draw."""
@@ -303,6 +315,22 @@ def test_header_states_run_and_verdicts(reports, pricing_run):
     assert "not the baseline of Calvano et al. (2020, Table 1)" in box
     assert "beta = 4e-05, conv_window = 20000" in box
     assert text.index("verdict headline") < text.index("<table class='meta'>")
+
+
+def test_a_baseline_run_opens_with_table1(baseline_run):
+    """A real baseline run: the headline box is the Table 1 comparison, with the run's
+    Delta beside the paper's 0.849 and its interval."""
+    import math
+
+    text = (baseline_run / "report.html").read_text()
+    summary = json.loads((baseline_run / "summary.json").read_text())
+    delta = summary["profit_gain_mean"]
+    assert math.isfinite(delta)
+    box = text.split("<div class='verdict headline'>", 1)[1].split("</div>", 1)[0]
+    assert box.startswith(f"<p><b>Profit gain Delta = {delta:.3f} over 4 sessions")
+    assert "<td>0.849 [0.842, 0.856]</td>" in box
+    assert text.index("verdict headline") < text.index("<table class='meta'>")
+    assert "every one at the scenario&#x27;s default" in text
 
 
 def html_escape(s: str) -> str:
@@ -688,7 +716,7 @@ def test_sweep_states_sessions_per_cell_and_set_values(sweep_page):
 
 
 def test_screenshots_of_each_report_kind(
-    crash_page, two_session_page, compare_pages, sweep_page, tmp_path
+    crash_page, two_session_page, compare_pages, sweep_page, baseline_run, reports, tmp_path
 ):
     """Headless Chromium renders each kind to a PNG (kept in .pytest-screenshots/ for a
     reader to look at); each must be a full-size image, not a blank page."""
@@ -698,6 +726,8 @@ def test_screenshots_of_each_report_kind(
         "orderbook_2_sessions": two_session_page,
         "compare_3_seeds": compare_pages[3],
         "sweep": sweep_page,
+        "pricing_table1": baseline_run / "report.html",
+        "pricing_off_baseline": reports["pricing"],
     }
     for name, page in pages.items():
         png = SHOTS / f"{name}.png"

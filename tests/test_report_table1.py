@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 import polars as pl
@@ -84,24 +83,3 @@ def test_a_run_off_the_baseline_is_not_set_beside_the_table():
     text = table1_html(pl.DataFrame(), {"beta": 4e-5, "conv_window": 20000})
     assert "not the baseline" in text and "beta = 4e-05, conv_window = 20000" in text
     assert "<table" not in text
-
-
-def test_a_baseline_run_gets_the_table1_headline(tmp_path):
-    """A real baseline run (4 sessions) through the CLI: its report's headline box is the
-    Table 1 comparison, with the run's Delta in it (the page itself: test_report.py)."""
-    import json
-
-    from marketsim.analysis.report import _pricing_headline
-    from marketsim.cli import main
-
-    out = tmp_path / "base"
-    argv = ["run", "calvano2020", "--sessions", "4", "--seed", "2", "--quiet"]
-    assert main([*argv, "--out", str(out)]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    box = _pricing_headline(out, summary)
-    delta = summary["profit_gain_mean"]
-    assert math.isfinite(delta)
-    assert box.startswith(
-        f"<div class='verdict headline'><p><b>Profit gain Delta = {delta:.3f} over 4 sessions"
-    )
-    assert "0.849 [0.842, 0.856]" in box

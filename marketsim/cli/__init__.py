@@ -51,11 +51,15 @@ def positive_int(text: str) -> int:
     return value
 
 
-def seed_arg(text: str) -> int:
+def nonnegative_int(text: str) -> int:
+    """A whole number >= 0 (a seed; ``--refine N``, where 0 turns the step off)."""
     value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+seed_arg = nonnegative_int
 
 
 def add_list_option(p, flag: str, metavar: str, help: str, dest: str | None = None) -> None:
@@ -88,6 +92,18 @@ def shared_kwargs(args: argparse.Namespace, *names: str) -> dict:
     """The API's keyword arguments ``names`` from the parsed options (``progress`` is
     ``not --quiet``)."""
     return {name: _SHARED[name](args) for name in names}
+
+
+def add_cluster_options(p, workers_help: str) -> None:
+    """``--workers N`` (local processes) and ``--scheduler tcp://HOST:PORT`` (a running
+    dask cluster) of the commands that spread tasks over processes."""
+    p.add_argument("--workers", type=positive_int, default=None, help=workers_help)
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="use a running dask scheduler instead of a local cluster",
+    )
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
