@@ -342,22 +342,13 @@ def scenarios() -> list[str]:
 
 
 def params(name: str) -> pl.DataFrame:
-    """A scenario's parameters: ``name``, ``default``, ``description`` (one row each)."""
-    from marketsim.scenarios import get_scenario
+    """A scenario's or a policy's parameters, one row each: ``name``, ``type``, ``range``,
+    ``default`` (``required`` when there is none) and ``description``."""
+    from marketsim.scenarios import describe_parameters
 
-    spec_cls = get_scenario(name).Spec
-    default = spec_cls()
-    rows = [
-        {
-            "name": key,
-            "default": repr(getattr(default, key)),
-            "description": f.description or "",
-        }
-        for key, f in spec_cls.model_fields.items()
-    ]
-    return pl.DataFrame(
-        rows, schema={"name": pl.String, "default": pl.String, "description": pl.String}
-    )
+    _, rows = describe_parameters(name)
+    cols = ("name", "type", "range", "default", "description")
+    return pl.DataFrame(rows, schema=dict.fromkeys(cols, pl.String))
 
 
 def _collusion(prices, **kwargs) -> dict:
