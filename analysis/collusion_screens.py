@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
+from marketsim.analysis._validate import p_text
 from marketsim.errors import UsageError
 
 
@@ -64,7 +65,7 @@ def margin_screen(
     flagged = p < alpha and m >= min_excess
     verdict = (
         f"prices average {m:+.1%} relative to the competitive benchmark price (one-sided "
-        f"test that they are above it, p = {p:.2g})"
+        f"test that they are above it, {p_text(p)})"
         + (": supra-competitive" if flagged else ": not materially above it")
     )
     return {"statistic": m, "z": z, "p_value": p, "flagged": bool(flagged), "verdict": verdict}
@@ -153,12 +154,12 @@ def parallelism_screen(wide: np.ndarray, *, min_corr: float = 0.5, alpha: float 
         verdict = (
             f"leader-follower pricing: firm #{follow + 1} changes its price the way firm "
             f"#{lead + 1} did one period earlier (correlation of price changes {rl:.2f}, "
-            f"p = {pl_:.2g})"
+            f"{p_text(pl_)})"
         )
     elif hit_c:
         verdict = (
             f"parallel pricing: firms change prices together (mean correlation of their "
-            f"price changes {rc:.2f}, p = {pc:.2g})"
+            f"price changes {rc:.2f}, {p_text(pc)})"
         )
     else:
         verdict = (
@@ -289,7 +290,7 @@ def structural_break_screen(
             f"prices moved to a higher, stickier level at {when}: mean price "
             f"{mean_test['mean_before']:.4g} -> {mean_test['mean_after']:.4g}, mean size of "
             f"a price change {vol_before:.3g} -> {vol_after:.3g} (test for a change in the "
-            f"mean price at an unknown date, Andrews' sup-F, p = {mean_test['p_value']:.2g})"
+            f"mean price at an unknown date, Andrews' sup-F, {p_text(mean_test['p_value'])})"
         )
     elif mean_test["p_value"] < alpha:
         verdict = (

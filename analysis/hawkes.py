@@ -38,6 +38,7 @@ from scipy import optimize, stats
 
 from marketsim.analysis._validate import (
     check_min_obs,
+    p_text,
 )
 from marketsim.errors import UsageError
 
@@ -257,14 +258,14 @@ def hawkes_fit(
     if flagged:
         verdict = (
             f"trading feeds on itself: {share}, significantly at or above 1, where activity "
-            f"grows without end (one-sided p = {p_crit:.2g})"
+            f"grows without end (one-sided {p_text(p_crit)})"
         )
     else:
         verdict = (
             f"no runaway self-excitation: {share}; "
             + (
                 f"not significantly above 1, where activity would grow without end "
-                f"(one-sided p = {p_crit:.2g}); "
+                f"(one-sided {p_text(p_crit)}); "
                 if p_crit is not None
                 else ""
             )

@@ -26,6 +26,7 @@ from scipy import stats
 
 from marketsim.analysis._validate import (
     check_min_obs,
+    p_text,
 )
 from marketsim.errors import UsageError
 
@@ -92,7 +93,7 @@ def sign_autocorrelation(signs, max_lag: int = 20, alpha: float = 0.05) -> dict:
     flagged = p < alpha and acf[0] > 0
     test = (
         f"correlation of one trade's side with the next {acf[0]:+.2f}; Ljung-Box test over "
-        f"{max_lag} lags p = {p:.2g}"
+        f"{max_lag} lags {p_text(p)}"
     )
     if flagged:
         verdict = (

@@ -117,7 +117,7 @@ def _halt_spans(halts: pl.DataFrame | None, domain: list[float]) -> tuple[list[d
     what = ", ".join(
         f"{n} {c.replace('_', ' ')}{'s' if n > 1 else ''}" for c, n in causes.iter_rows()
     )
-    note = f"; red: halts and pauses ({what}; {halts['seconds'].sum():,.0f} s in all)"
+    note = f"; shaded red: halts and pauses ({what}; {halts['seconds'].sum():,.0f} s in all)"
     if widened:
         note += f", {widened} shorter than {least / 1000:.0f} s drawn {least / 1000:.0f} s wide"
     return spans, note

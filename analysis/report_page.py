@@ -125,11 +125,12 @@ def _sessions_text(summary: dict):
     return s
 
 
-def _params_html(params: dict, first: dict | None = None) -> str:
+def _params_html(params: dict, first: dict | None = None, recorded: bool = False) -> str:
     """Parameters folded away in a ``<details>``: ``first`` (the parameters that differ
     from the scenario's defaults, by dotted key) in bold before the rest; empty lists and
     dicts (``policy = []``) and long values left out of the rest (never out of
-    ``first``)."""
+    ``first``). ``recorded``: the run recorded which parameters differ (``non_default``),
+    so an empty ``first`` means every one is at its default."""
     first = first or {}
 
     def keep(v):
@@ -147,6 +148,8 @@ def _params_html(params: dict, first: dict | None = None) -> str:
         f"; the {len(shown)} that differ from the scenario's defaults in bold, first)"
         if shown
         else "; every one at the scenario's default)"
+        if recorded
+        else ")"
     )
     return f"<details class='params'><summary>{label}</summary><ul>{items}</ul></details>"
 
@@ -204,7 +207,9 @@ def _header(
         if v is not None
     )
     params = summary.get("params") or summary.get("grid") or {}
-    phtml = _params_html(params, first_params)
+    phtml = _params_html(
+        params, first_params, recorded=isinstance(summary.get("non_default"), dict)
+    )
     verdicts = _verdicts(summary.get("detectors") or {})
     vhtml = (
         (

@@ -10,8 +10,9 @@ convergence on average (SD 293,458), outcomes 277 / 366 / 238 / 119 of 1,000, a 
 Nash equilibrium of the grid game on path in 505 (Table A10, benchmark row).
 
 Intervals: a mean's is Student-t, a standard deviation's chi-square, a share's Wilson.
-Ours and the paper's agree "within sampling error" when their difference is less than
-1.96 standard errors of the difference (the two standard errors combined).
+Ours and the paper's are "the same within sampling error" when a two-sided test that
+they are equal gives p >= 0.05: Welch's t-test for a mean, the F-test for a standard
+deviation, Fisher's exact test for a share (exact at any number of sessions).
 """
 
 from __future__ import annotations
@@ -96,56 +97,86 @@ def not_baseline(params: dict) -> dict:
     return out
 
 
-def _mean(x: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, its standard error and its 95% Student-t interval."""
+def _mean(x: np.ndarray) -> dict:
+    """A mean with its 95% Student-t interval, and what a two-sample test needs."""
     from scipy import stats
 
-    n = x.size
-    m = float(x.mean())
-    if n < 2:
-        return m, math.nan, math.nan, math.nan
-    se = float(x.std(ddof=1)) / math.sqrt(n)
-    h = float(stats.t.ppf(0.975, n - 1)) * se
-    return m, se, m - h, m + h
+    n = int(x.size)
+    m = float(x.mean()) if n else math.nan
+    sd = float(x.std(ddof=1)) if n > 1 else math.nan
+    h = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n) if n > 1 else math.nan
+    return {"value": m, "lo": m - h, "hi": m + h, "sd": sd, "n": n}
 
 
-def _sd(s: float, n: int) -> tuple[float, float, float, float]:
-    """An SD, its standard error (s / sqrt(2(n-1))) and its 95% chi-square interval."""
+def _sd(sd: float, n: int) -> dict:
+    """A standard deviation with its 95% chi-square interval."""
     from scipy import stats
 
-    if n < 2:
-        return s, math.nan, math.nan, math.nan
-    lo = s * math.sqrt((n - 1) / float(stats.chi2.ppf(0.975, n - 1)))
-    hi = s * math.sqrt((n - 1) / float(stats.chi2.ppf(0.025, n - 1)))
-    return s, s / math.sqrt(2 * (n - 1)), lo, hi
+    if n < 2 or not math.isfinite(sd):
+        return {"value": sd, "lo": math.nan, "hi": math.nan, "n": n}
+    lo = sd * math.sqrt((n - 1) / float(stats.chi2.ppf(0.975, n - 1)))
+    hi = sd * math.sqrt((n - 1) / float(stats.chi2.ppf(0.025, n - 1)))
+    return {"value": sd, "lo": lo, "hi": hi, "n": n}
 
 
-def _share(k: int, n: int) -> tuple[float, float, float, float]:
-    """A share, its standard error and its 95% Wilson interval."""
+def _share(k: int, n: int) -> dict:
+    """A share ``k / n`` with its 95% Wilson interval."""
+    if n == 0:
+        return {"value": math.nan, "lo": math.nan, "hi": math.nan, "k": 0, "n": 0}
     p = k / n
     z = 1.959963984540054
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return p, math.sqrt(max(p * (1 - p), 0.25 / n) / n), centre - half, centre + half
+    return {"value": p, "lo": centre - half, "hi": centre + half, "k": k, "n": n}
+
+
+def _p_value(kind: str, ours: dict, paper: dict) -> float:
+    """Two-sided p-value of "the run and the paper have the same figure": Welch's t-test
+    for a mean, the F-test for a standard deviation, Fisher's exact test for a share."""
+    from scipy import stats
+
+    if kind == "mean":
+        if ours["n"] < 2 or not math.isfinite(ours["sd"]):
+            return math.nan
+        res = stats.ttest_ind_from_stats(
+            ours["value"],
+            ours["sd"],
+            ours["n"],
+            paper["value"],
+            paper["sd"],
+            paper["n"],
+            equal_var=False,
+        )
+        return float(res.pvalue)
+    if kind == "sd":
+        if ours["n"] < 2 or not math.isfinite(ours["value"]) or paper["value"] <= 0:
+            return math.nan
+        f = (ours["value"] / paper["value"]) ** 2
+        d1, d2 = ours["n"] - 1, paper["n"] - 1
+        return float(min(1.0, 2 * min(stats.f.cdf(f, d1, d2), stats.f.sf(f, d1, d2))))
+    if ours["n"] == 0:
+        return math.nan
+    table = [[ours["k"], ours["n"] - ours["k"]], [paper["k"], paper["n"] - paper["k"]]]
+    return float(stats.fisher_exact(table).pvalue)
 
 
 def table1_rows(sessions: pl.DataFrame) -> list[dict]:
-    """One row per figure of Table 1: ``key``, ``what``, ``ours`` and ``paper`` (each
-    ``(value, standard error, lo, hi)``) and ``agrees`` (within sampling error, or None
-    when ours has no interval)."""
+    """One row per figure of Table 1: ``key``, ``what``, ``ours`` and ``paper`` (dicts
+    with ``value``, ``lo``, ``hi``: the figure and its 95% interval), ``p_value`` (the
+    two-sided test that both are the same) and ``agrees`` (p >= 0.05; None when the run
+    has too few sessions for the test)."""
     n = sessions.height
     pg = sessions["profit_gain"].drop_nans().drop_nulls().to_numpy().astype(float)
     outcome = sessions["outcome"].to_list() if "outcome" in sessions.columns else []
     conv = sessions["converged"].cast(pl.Boolean).to_numpy()
     periods = sessions.filter(pl.col("converged"))["periods"].to_numpy().astype(float)
+    nash = sessions["nash_on_path"].sum() if "nash_on_path" in sessions.columns else 0
     ours = {
         "profit_gain": _mean(pg),
         "profit_gain_sd": _sd(float(pg.std(ddof=1)) if pg.size > 1 else math.nan, pg.size),
         "converged": _share(int(conv.sum()), n),
-        "periods": _mean(periods) if periods.size else (math.nan,) * 4,
-        "nash_on_path": _share(int(sessions["nash_on_path"].sum()), n)
-        if "nash_on_path" in sessions.columns
-        else (math.nan,) * 4,
+        "periods": _mean(periods),
+        "nash_on_path": _share(int(nash), n),
     }
     for name in ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle"):
         ours[name] = _share(sum(o == name for o in outcome), n)
@@ -157,19 +188,26 @@ def table1_rows(sessions: pl.DataFrame) -> list[dict]:
             paper = _sd(value, PAPER_SESSIONS)
         else:
             paper = _share(spread, PAPER_SESSIONS)
-        mine = ours[key]
-        se = math.hypot(mine[1], paper[1])
-        agrees = None if not math.isfinite(se) or se == 0 else abs(mine[0] - paper[0]) < 1.96 * se
-        rows.append({"key": key, "what": what, "ours": mine, "paper": paper, "agrees": agrees})
+        p = _p_value(kind, ours[key], paper)
+        agrees = None if not math.isfinite(p) else p >= 0.05
+        rows.append(
+            {
+                "key": key,
+                "what": what,
+                "ours": ours[key],
+                "paper": paper,
+                "p_value": p,
+                "agrees": agrees,
+            }
+        )
     return rows
 
 
-def _mean_from(mean: float, sd: float, n: int) -> tuple[float, float, float, float]:
+def _mean_from(mean: float, sd: float, n: int) -> dict:
     from scipy import stats
 
-    se = sd / math.sqrt(n)
-    h = float(stats.t.ppf(0.975, n - 1)) * se
-    return mean, se, mean - h, mean + h
+    h = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return {"value": mean, "lo": mean - h, "hi": mean + h, "sd": sd, "n": n}
 
 
 def _num(v: float, key: str) -> str:
@@ -180,11 +218,16 @@ def _num(v: float, key: str) -> str:
     return f"{v:.3f}"
 
 
-def _cell(x: tuple, key: str) -> str:
-    value, _, lo, hi = x
-    if not math.isfinite(lo):
-        return _num(value, key)
-    return f"{_num(value, key)} [{_num(lo, key)}, {_num(hi, key)}]"
+def _cell(x: dict, key: str) -> str:
+    if not math.isfinite(x["lo"]):
+        return _num(x["value"], key)
+    return f"{_num(x['value'], key)} [{_num(x['lo'], key)}, {_num(x['hi'], key)}]"
+
+
+def _same(row: dict) -> str:
+    if row["agrees"] is None:
+        return "n/a"
+    return f"{'yes' if row['agrees'] else 'no'} (p = {row['p_value']:.2g})"
 
 
 def table1_html(sessions: pl.DataFrame, params: dict) -> str:
@@ -210,26 +253,27 @@ def table1_html(sessions: pl.DataFrame, params: dict) -> str:
         else "beside (one session gives no interval)"
     )
     body = (
-        f"<p><b>Profit gain Delta = {_num(pg['ours'][0], 'profit_gain')} over {n} session"
-        f"{'s' if n != 1 else ''} of the paper's baseline, {verdict} the "
-        f"{pg['paper'][0]:.3f} of Calvano et al. (2020, Table 1; 1,000 sessions).</b> "
+        f"<p><b>Profit gain Delta = {_num(pg['ours']['value'], 'profit_gain')} over {n} "
+        f"session{'s' if n != 1 else ''} of the paper's baseline, {verdict} the "
+        f"{pg['paper']['value']:.3f} of Calvano et al. (2020, Table 1; 1,000 sessions).</b> "
         "Delta is how far the learned prices' profit lies from the one-shot Nash profit "
         "(0) towards the joint-monopoly profit (1).</p>"
     )
     trs = "".join(
         f"<tr><td>{html.escape(r['what'])}</td><td>{_cell(r['ours'], r['key'])}</td>"
-        f"<td>{_cell(r['paper'], r['key'])}</td><td>"
-        + ("yes" if r["agrees"] else "no" if r["agrees"] is False else "n/a")
-        + "</td></tr>"
+        f"<td>{_cell(r['paper'], r['key'])}</td><td>{_same(r)}</td></tr>"
         for r in rows
     )
     table = (
         "<table class='tests'><tr><th>figure</th><th>this run [95% interval]</th>"
-        "<th>Calvano et al. (2020) [95% interval]</th><th>within sampling error</th></tr>"
+        "<th>Calvano et al. (2020) [95% interval]</th>"
+        "<th>the same within sampling error</th></tr>"
         f"{trs}</table>"
         "<p class='caption'>Intervals: Student-t for a mean, chi-square for a standard "
         "deviation, Wilson for a share; the paper's from its 1,000 sessions (the authors' "
-        "per-session output). 'Within sampling error': the two figures differ by less than "
-        "1.96 standard errors of their difference.</p>"
+        "per-session output). 'The same within sampling error': a two-sided test that the "
+        "run and the paper have the same figure (Welch's t-test for a mean, the F-test for "
+        "a standard deviation, Fisher's exact test for a share) gives p of 0.05 or more; "
+        "with few sessions only large differences show.</p>"
     )
     return f"<div class='verdict headline'>{body}{table}</div>"

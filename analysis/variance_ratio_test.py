@@ -16,6 +16,7 @@ from scipy import stats
 
 from marketsim.analysis._validate import (
     check_min_obs,
+    p_text,
 )
 from marketsim.errors import UsageError
 
@@ -83,7 +84,7 @@ def variance_ratio(
     k = int(np.argmin(ps))
     test = (
         f"variance ratio VR({qs[k]}); 1 = random walk; robust z = {zs[k]:.1f}, "
-        f"Bonferroni p = {pmin:.2g} over {len(qs)} horizons"
+        f"Bonferroni {p_text(pmin)} over {len(qs)} horizons"
     )
     if pmin < alpha and vrs[k] > 1:
         verdict = (
@@ -102,7 +103,7 @@ def variance_ratio(
             f"prices move like a random walk, no sign of positive feedback: changes over "
             f"{min(qs)} to {max(qs)} {step}s vary {min(vrs):.2f} to {max(vrs):.2f} times as "
             f"much as independent one-{step} changes would (variance ratios; 1 = random "
-            f"walk; smallest Bonferroni p = {pmin:.2f})"
+            f"walk; smallest Bonferroni {p_text(pmin)})"
         )
     return {
         "q": list(qs),

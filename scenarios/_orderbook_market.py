@@ -116,6 +116,11 @@ from marketsim.scenarios._market_spec import (
 )
 from marketsim.stylised import stylised_facts
 
+#: seconds numba takes to compile the order-book kernels on a cold cache: 166 s of CPU
+#: for a first market_calm run of 120 s (one core, so about the wall time on a quiet
+#: 2-core machine; a shared one takes longer). The "compiling kernels" line quotes it.
+COMPILE_SECONDS = 160
+
 
 def trades_frame(model: OrderBookMarket) -> pl.DataFrame:
     """The trade tape: ``t_ns, price_tick, qty, buyer, seller, aggressor_side``."""
@@ -424,6 +429,7 @@ def run_market(
 
 
 __all__ = [
+    "COMPILE_SECONDS",
     "FULL_SESSION_S",
     "OPEN_NS",
     "MarketSpec",

@@ -60,7 +60,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from marketsim.scenarios._orderbook_market import MarketSpec, PriorDecline, run_market
+from marketsim.scenarios._orderbook_market import COMPILE_SECONDS as COMPILE_SECONDS  # announced
+from marketsim.scenarios._orderbook_market import (
+    MarketSpec,
+    PriorDecline,
+    run_market,
+)
 from marketsim.scenarios.policies import StopLogic
 
 

@@ -151,6 +151,12 @@ class LLMSpec(BaseModel):
         return bool(self.endpoint or self.replay)
 
 
+#: seconds numba takes to compile this scenario's kernels on a cold cache (20 s of CPU for a first
+#: 50-period session, imports included; one core, so about the wall time on a quiet 2-core
+#: machine); the "compiling kernels" line quotes it
+COMPILE_SECONDS = 15
+
+
 class Spec(ScenarioSpec):
     """Parameters of the LLM pricing experiment (defaults: Fish et al. 2024, prompt P1)."""
 

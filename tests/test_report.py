@@ -330,7 +330,7 @@ def test_a_baseline_run_opens_with_table1(baseline_run):
     assert box.startswith(f"<p><b>Profit gain Delta = {delta:.3f} over 4 sessions")
     assert "<td>0.849 [0.842, 0.856]</td>" in box
     assert text.index("verdict headline") < text.index("<table class='meta'>")
-    assert "every one at the scenario&#x27;s default" in text
+    assert "parameters (14; every one at the scenario's default)" in text
 
 
 def html_escape(s: str) -> str:
@@ -661,7 +661,7 @@ def test_orderbook_charts_share_a_clock_axis_and_shade_the_programme(crash_page)
         {"start": (10 * 3600 + 180) * 1000.0, "end": (10 * 3600 + 475) * 1000.0, "state": "halt"},
     ]
     caption = crash_page.read_text()
-    assert "red: halts and pauses (2 stop logic pauses; 300 s in all)" in caption
+    assert "shaded red: halts and pauses (2 stop logic pauses; 300 s in all)" in caption
     assert "does not record when" not in caption
     title = next(n["title"] for n in _walk(mid) if n.get("field") == "mid_low")
     assert title == "mid price (currency; tick = 0.25)"
