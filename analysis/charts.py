@@ -199,6 +199,12 @@ def _shaded(spans: pl.DataFrame | None, domain: list[float] | None = None) -> al
         return None
     scale = alt.Scale(type="utc", domain=list(domain)) if domain else alt.Scale(type="utc")
     states = [st for st in _BAND_COLOURS if st in set(spans["state"])]
+
+    def rgba(state: str) -> str:  # the opacity in the colour: one legend, right swatches
+        h = _BAND_COLOURS[state].lstrip("#")
+        r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+        return f"rgba({r},{g},{b},{_BAND_OPACITY[state]})"
+
     return (
         alt.Chart(_data(spans))
         .mark_rect()
@@ -208,12 +214,7 @@ def _shaded(spans: pl.DataFrame | None, domain: list[float] | None = None) -> al
             color=alt.Color(
                 "state:N",
                 title="shaded",
-                scale=alt.Scale(domain=states, range=[_BAND_COLOURS[st] for st in states]),
-            ),
-            opacity=alt.Opacity(
-                "state:N",
-                scale=alt.Scale(domain=states, range=[_BAND_OPACITY[st] for st in states]),
-                legend=None,
+                scale=alt.Scale(domain=states, range=[rgba(st) for st in states]),
             ),
         )
     )
