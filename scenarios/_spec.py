@@ -241,9 +241,11 @@ def _range_text(field) -> str:
     return text
 
 
-def field_rows(model_cls) -> list[dict[str, str]]:
+def field_rows(model_cls, prefix: str = "") -> list[dict[str, str]]:
     """One row per parameter of a spec or policy model: ``name``, ``type``, ``range``,
-    ``default`` (``required`` when there is none) and ``description``."""
+    ``default`` (``required`` when there is none) and ``description``; a group of
+    parameters (``llm``) gives one row per member, by dotted name (``llm.model``)."""
+    from pydantic import BaseModel
     from pydantic_core import PydanticUndefined
 
     rows = []
@@ -251,6 +253,10 @@ def field_rows(model_cls) -> list[dict[str, str]]:
         if key == "name" and _is_tag(field):  # a policy's tag is its name, not a parameter
             continue
         default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):  # a group: its members, as --set takes them
+            rows += field_rows(type(default), prefix=f"{prefix}{key}.")
+            continue
+        key = prefix + key
         rows.append(
             {
                 "name": key,

@@ -203,7 +203,11 @@ class Spec(ScenarioSpec):
         le=1.0,
         description="constant exploration against the proxy (default: continue exp(-q_beta t))",
     )
-    llm: LLMSpec = Field(default_factory=LLMSpec)
+    llm: LLMSpec = Field(
+        default_factory=LLMSpec,
+        description="the LLM backend: llm.endpoint, llm.model, timeouts, circuit breaker "
+        "(see the LLM how-to)",
+    )
 
     @field_validator("persona")
     @classmethod

@@ -119,19 +119,32 @@ class LULD(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["luld"] = "luld"
-    tier: Literal[1, 2] = 1
+    tier: Literal[1, 2] = Field(1, description="band tier: 1 (5% band above $3) or 2 (10%)")
     band_pct: float | None = Field(None, gt=0.0, lt=1.0, description="override of the band")
-    reference_window_s: float = Field(300.0, gt=0.0)
+    reference_window_s: float = Field(
+        300.0, gt=0.0, description="seconds of trades averaged into the reference price"
+    )
     reference_update_pct: float = Field(
         0.01,
         ge=0.0,
         lt=1.0,
         description="move of the 5-minute mean that resets the reference (0 = every trade)",
     )
-    limit_state_s: float = Field(15.0, gt=0.0)
-    pause_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
-    double_open_s: float = Field(900.0, ge=0.0, le=SESSION_SECONDS)
-    double_close_s: float = Field(1500.0, ge=0.0, le=SESSION_SECONDS)
+    limit_state_s: float = Field(
+        15.0, gt=0.0, description="seconds at the band before a trading pause"
+    )
+    pause_s: float = Field(
+        300.0, gt=0.0, le=SESSION_SECONDS, description="length of a trading pause (s)"
+    )
+    double_open_s: float = Field(
+        900.0, ge=0.0, le=SESSION_SECONDS, description="seconds after the open with doubled bands"
+    )
+    double_close_s: float = Field(
+        1500.0,
+        ge=0.0,
+        le=SESSION_SECONDS,
+        description="seconds before the close with doubled bands",
+    )
     reprice_to_band: bool = Field(
         True, description="reprice orders through the band to the band (price sliding)"
     )
@@ -145,8 +158,15 @@ class MWCB(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["mwcb"] = "mwcb"
-    levels: list[float] = Field([0.07, 0.13, 0.20], min_length=1, max_length=5)
-    halt_s: float = Field(900.0, gt=0.0, le=SESSION_SECONDS)
+    levels: list[float] = Field(
+        [0.07, 0.13, 0.20],
+        min_length=1,
+        max_length=5,
+        description="falls from the previous close that fire each level (fractions)",
+    )
+    halt_s: float = Field(
+        900.0, gt=0.0, le=SESSION_SECONDS, description="halt after a level before the last (s)"
+    )
     no_halt_after_s: float = Field(
         15 * 3600 + 25 * 60,
         ge=SESSION_OPEN_S,
@@ -169,9 +189,13 @@ class Halt(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["halt"] = "halt"
-    move_pct: float = Field(0.10, gt=0.0, lt=1.0)
-    window_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
-    halt_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
+    move_pct: float = Field(
+        0.10, gt=0.0, lt=1.0, description="move that halts trading (fraction: 0.1 = 10%)"
+    )
+    window_s: float = Field(
+        300.0, gt=0.0, le=SESSION_SECONDS, description="window in which the move is measured (s)"
+    )
+    halt_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS, description="length of the halt (s)")
     reopening: Reopening = "auction"
 
 
@@ -181,7 +205,9 @@ class FBA(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["fba"] = "fba"
-    interval_ms: float = Field(100.0, gt=0.0, le=SESSION_SECONDS * 1e3)
+    interval_ms: float = Field(
+        100.0, gt=0.0, le=SESSION_SECONDS * 1e3, description="time between batch auctions (ms)"
+    )
 
 
 class SpeedBump(_Policy):
@@ -189,7 +215,12 @@ class SpeedBump(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["speed_bump"] = "speed_bump"
-    delay_us: float = Field(350.0, ge=0.0, le=SESSION_SECONDS * 1e6)
+    delay_us: float = Field(
+        350.0,
+        ge=0.0,
+        le=SESSION_SECONDS * 1e6,
+        description="delay on liquidity-taking orders (microseconds)",
+    )
 
 
 class MinRest(_Policy):
@@ -197,7 +228,12 @@ class MinRest(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["min_rest"] = "min_rest"
-    min_rest_ms: float = Field(500.0, gt=0.0, le=SESSION_SECONDS * 1e3)
+    min_rest_ms: float = Field(
+        500.0,
+        gt=0.0,
+        le=SESSION_SECONDS * 1e3,
+        description="time an order rests before it may be cancelled (ms)",
+    )
 
 
 class OTRCap(_Policy):
@@ -208,8 +244,10 @@ class OTRCap(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["otr_cap"] = "otr_cap"
-    max_ratio: float = Field(100.0, ge=1.0)
-    window_s: float = Field(60.0, gt=0.0, le=SESSION_SECONDS)
+    max_ratio: float = Field(100.0, ge=1.0, description="messages allowed per trade in a window")
+    window_s: float = Field(
+        60.0, gt=0.0, le=SESSION_SECONDS, description="length of the counting window (s)"
+    )
 
 
 class Tax(_Policy):
@@ -220,9 +258,18 @@ class Tax(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["tax"] = "tax"
-    cancel_tax_ticks: float = Field(0.5, ge=0.0)
-    cancel_window_ms: float = Field(500.0, ge=0.0, le=SESSION_SECONDS * 1e3)
-    trade_tax_bps: float = Field(1.0, ge=0.0, le=10_000.0)
+    cancel_tax_ticks: float = Field(
+        0.5, ge=0.0, description="tax per contract cancelled early (ticks)"
+    )
+    cancel_window_ms: float = Field(
+        500.0,
+        ge=0.0,
+        le=SESSION_SECONDS * 1e3,
+        description="a cancel this soon after entry is taxed (ms)",
+    )
+    trade_tax_bps: float = Field(
+        1.0, ge=0.0, le=10_000.0, description="tax on each side's notional (basis points)"
+    )
 
 
 class StopLogic(_Policy):
@@ -241,7 +288,9 @@ class StopLogic(_Policy):
     band_pct: float = Field(
         0.005, gt=0.0, lt=1.0, description="widest move from the last trade in one instant"
     )
-    pause_s: float = Field(5.0, gt=0.0, le=SESSION_SECONDS)
+    pause_s: float = Field(
+        5.0, gt=0.0, le=SESSION_SECONDS, description="length of the pause after a stop (s)"
+    )
 
 
 # --- pricing-market policies -----------------------------------------------------------
@@ -253,8 +302,12 @@ class PriceCap(_Policy):
 
     market: ClassVar[str] = "pricing"
     name: Literal["price_cap"] = "price_cap"
-    cap: Literal["nash", "monopoly"] | float = "nash"
-    mode: Literal["clip", "remove"] = "clip"
+    cap: Literal["nash", "monopoly"] | float = Field(
+        "nash", description="highest price: a number, 'nash' or 'monopoly'"
+    )
+    mode: Literal["clip", "remove"] = Field(
+        "clip", description="clip: prices above the cap become the cap; remove: they leave the grid"
+    )
 
     @field_validator("cap")
     @classmethod
@@ -269,7 +322,9 @@ class Steering(_Policy):
 
     market: ClassVar[str] = "pricing"
     name: Literal["steering"] = "steering"
-    weight: float = Field(0.5, gt=0.0, le=1.0)
+    weight: float = Field(
+        0.5, gt=0.0, le=1.0, description="share of dearer sellers' buyers sent to the cheapest"
+    )
 
 
 class Memory(_Policy):
@@ -277,7 +332,7 @@ class Memory(_Policy):
 
     market: ClassVar[str] = "pricing"
     name: Literal["memory"] = "memory"
-    k: int = Field(0, ge=0, le=4)
+    k: int = Field(0, ge=0, le=4, description="periods of prices in the learners' state")
 
 
 class SyncUpdating(_Policy):
@@ -293,7 +348,7 @@ class Audit(_Policy):
 
     market: ClassVar[str] = "pricing"
     name: Literal["audit"] = "audit"
-    every_periods: int = Field(200_000, ge=1)
+    every_periods: int = Field(200_000, ge=1, description="periods between audits")
     min_cut: float = Field(0.0, ge=0.0, lt=1.0, description="rival's relative price cut")
     max_fines: int = Field(5, ge=0, description="audits that may fine one session")
 

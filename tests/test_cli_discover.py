@@ -197,3 +197,18 @@ def test_run_announces_the_scenario_compile_time(monkeypatch, tmp_path):
         ]
     )
     assert seen == [get_scenario("calvano2020").COMPILE_SECONDS]
+
+
+@pytest.mark.parametrize("name", [*SCENARIOS, *POLICY_NAMES])
+def test_every_parameter_says_what_it_means(name):
+    from marketsim.scenarios import describe_parameters
+
+    _, rows = describe_parameters(name)
+    assert [r["name"] for r in rows if not r["description"].strip()] == []
+
+
+def test_a_group_is_listed_member_by_member_as_set_takes_it(capsys):
+    assert main(["params", "llm_pricing"]) == 0
+    out = capsys.readouterr().out
+    assert "  llm.model " in out and "  llm.breaker_window " in out
+    assert "LLMSpec(" not in out
