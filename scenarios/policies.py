@@ -41,7 +41,7 @@ Two families:
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import (
@@ -374,7 +374,7 @@ Policy = Annotated[
 #: policy name -> its model, in the order of :data:`Policy`
 POLICY_CLASSES: dict[str, type[_Policy]] = {
     cls.model_fields["name"].default: cls
-    for cls in __import__("typing").get_args(__import__("typing").get_args(Policy)[0])
+    for cls in get_args(get_args(Policy)[0])  # Annotated[Union[...], Field] -> the members
 }
 POLICY_NAMES = tuple(POLICY_CLASSES)
 

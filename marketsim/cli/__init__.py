@@ -169,7 +169,10 @@ def _cmd_policies(args: argparse.Namespace) -> int:
     width = max(len(n) for n in POLICY_CLASSES)
     for name in POLICY_CLASSES:
         print(f"{name:<{width}}  {policy_summary(name)}")
-    print("parameters of one: marketsim params POLICY; use: --policy NAME:KEY=VALUE,...")
+    print(
+        "a policy's parameters: marketsim params POLICY; apply one with "
+        "--set policy=NAME:KEY=VALUE (run) or --policy NAME:KEY=VALUE (compare)"
+    )
     return 0
 
 
