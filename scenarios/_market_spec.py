@@ -94,15 +94,8 @@ class MarketSpec(ScenarioSpec):
     )
 
     n_fundamental: int = Field(150, le=MAX_TRADERS, ge=0, description="fundamental (value) traders")
-    fundamental_rate: float = Field(
-        0.02, le=MAX_RATE, gt=0, description="wake-ups per fundamental trader per second"
-    )
-    fundamental_size: float = Field(
-        5.0,
-        le=10_000,
-        ge=1,
-        description="order size (contracts) at the mispricing threshold; grows with it",
-    )
+    fundamental_rate: float = Field(0.02, le=MAX_RATE, gt=0, description="wake-ups per second")
+    fundamental_size: float = Field(5.0, le=10_000, ge=1, description="contracts at the threshold")
     fundamental_threshold: float = Field(0.03, le=10, gt=0, description="log mispricing to act")
     fundamental_max_multiple: float = Field(10.0, le=1000, ge=1, description="cap on size multiple")
     fundamental_dispersion: float = Field(0.002, le=1, ge=0, description="SD of log valuations")
@@ -125,15 +118,8 @@ class MarketSpec(ScenarioSpec):
     )
 
     n_momentum: int = Field(100, le=MAX_TRADERS, ge=0, description="momentum (chartist) traders")
-    momentum_rate: float = Field(
-        0.02, le=MAX_RATE, gt=0, description="wake-ups per momentum trader per second"
-    )
-    momentum_size: float = Field(
-        4.0,
-        le=10_000,
-        ge=1,
-        description="order size (contracts) at the trend threshold; grows with the trend",
-    )
+    momentum_rate: float = Field(0.02, le=MAX_RATE, gt=0, description="wake-ups per second")
+    momentum_size: float = Field(4.0, le=10_000, ge=1, description="contracts at the threshold")
     momentum_threshold: float = Field(0.005, le=10, gt=0, description="log trend to act")
     momentum_max_multiple: float = Field(5.0, le=1000, ge=1, description="cap on size multiple")
 
@@ -223,15 +209,8 @@ class MarketSpec(ScenarioSpec):
     programme_child_max: int = Field(3000, le=1_000_000, ge=1, description="largest child order")
     programme_rate: float = Field(1.0, le=MAX_RATE, gt=0, description="wake-ups per second")
 
-    drawdown_window_s: int = Field(
-        900,
-        le=86_400,
-        ge=1,
-        description="longest peak-to-trough time of max_drawdown (s; no programme)",
-    )
-    recovery_window_s: int = Field(
-        1800, le=86_400, ge=1, description="time after the low over which recovery is measured (s)"
-    )
+    drawdown_window_s: int = Field(900, le=86_400, ge=1, description="max peak-to-trough span (s)")
+    recovery_window_s: int = Field(1800, le=86_400, ge=1, description="recovery span after low (s)")
     policy: PolicyList = Field(default_factory=list, description="market rules (policies)")
 
     def wakeups_per_second(self) -> float:

@@ -121,18 +121,14 @@ class LULD(_Policy):
     name: Literal["luld"] = "luld"
     tier: Literal[1, 2] = Field(1, description="band tier: 1 (5% band above $3) or 2 (10%)")
     band_pct: float | None = Field(None, gt=0.0, lt=1.0, description="override of the band")
-    reference_window_s: float = Field(
-        300.0, gt=0.0, description="seconds of trades averaged into the reference price"
-    )
+    reference_window_s: float = Field(300.0, gt=0.0, description="reference averaging window (s)")
     reference_update_pct: float = Field(
         0.01,
         ge=0.0,
         lt=1.0,
         description="move of the 5-minute mean that resets the reference (0 = every trade)",
     )
-    limit_state_s: float = Field(
-        15.0, gt=0.0, description="seconds at the band before a trading pause"
-    )
+    limit_state_s: float = Field(15.0, gt=0.0, description="seconds at the band before a pause")
     pause_s: float = Field(
         300.0, gt=0.0, le=SESSION_SECONDS, description="length of a trading pause (s)"
     )
