@@ -453,6 +453,12 @@ def timed_frame(
     return frame, note, labels, t
 
 
+def p_text(p: float) -> str:
+    """A p-value for a sentence: ``p = 0.012``, or ``p < 1e-12`` below that (a printed
+    ``p = 0`` reads as certainty, which no test gives)."""
+    return f"p = {p:.2g}" if p >= 1e-12 else "p < 1e-12"
+
+
 def check_min_obs(n: int, minimum: int, what: str) -> None:
     if n < minimum:
         raise UsageError(f"only {n} observations; {what} needs at least {minimum}")

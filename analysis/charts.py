@@ -179,6 +179,8 @@ def outcome_shares(shares: pl.DataFrame) -> alt.Chart:
 
 #: colours of the shaded bands of the order-book charts, by market state
 _BAND_COLOURS = {"sell programme": "#f58518", "halt": "#e45756", "limit state": "#bab0ac"}
+#: their opacities: a halt stronger than the programme's window it often falls inside
+_BAND_OPACITY = {"sell programme": 0.18, "halt": 0.5, "limit state": 0.3}
 
 
 def clock_x(domain: list[float] | None = None, title: str = "time of day (hh:mm)") -> alt.X:
@@ -196,19 +198,23 @@ def _shaded(spans: pl.DataFrame | None, domain: list[float] | None = None) -> al
     if spans is None or spans.height == 0:
         return None
     scale = alt.Scale(type="utc", domain=list(domain)) if domain else alt.Scale(type="utc")
+    states = [st for st in _BAND_COLOURS if st in set(spans["state"])]
+
+    def rgba(state: str) -> str:  # the opacity in the colour: one legend, right swatches
+        h = _BAND_COLOURS[state].lstrip("#")
+        r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+        return f"rgba({r},{g},{b},{_BAND_OPACITY[state]})"
+
     return (
         alt.Chart(_data(spans))
-        .mark_rect(opacity=0.22)
+        .mark_rect()
         .encode(
             x=alt.X("start:T", scale=scale, title=None),
             x2="end:T",
             color=alt.Color(
                 "state:N",
                 title="shaded",
-                scale=alt.Scale(
-                    domain=[st for st in _BAND_COLOURS if st in set(spans["state"])],
-                    range=[c for st, c in _BAND_COLOURS.items() if st in set(spans["state"])],
-                ),
+                scale=alt.Scale(domain=states, range=[rgba(st) for st in states]),
             ),
         )
     )

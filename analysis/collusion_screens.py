@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 from scipy import stats
 
-from marketsim.analysis._validate import time_text
+from marketsim.analysis._validate import p_text, time_text
 from marketsim.errors import UsageError
 
 
@@ -63,8 +63,10 @@ def margin_screen(
         z = math.inf if m > 0 else (-math.inf if m < 0 else 0.0)
         p = 0.0 if m > 0 else 1.0
     flagged = p < alpha and m >= min_excess
-    verdict = f"prices are {m:+.1%} vs the competitive benchmark (one-sided p = {p:.2g})" + (
-        ": supra-competitive" if flagged else ": not materially above it"
+    verdict = (
+        f"prices average {m:+.1%} relative to the competitive benchmark price (one-sided "
+        f"test that they are above it, {p_text(p)})"
+        + (": supra-competitive" if flagged else ": not materially above it")
     )
     return {"statistic": m, "z": z, "p_value": p, "flagged": bool(flagged), "verdict": verdict}
 
@@ -84,10 +86,15 @@ def variance_screen(wide: np.ndarray, *, cv_threshold: float = 0.01, alpha: floa
     chi = (T - 1) * (cv**2) / cv_threshold**2
     p = float(np.max(stats.chi2.cdf(chi, T - 1)))  # every firm must be below the threshold
     flagged = score < cv_threshold and p < alpha
-    verdict = f"coefficient of variation {score:.4f} " + (
-        f"is below {cv_threshold:g}: unusually stable prices"
-        if flagged
-        else f"is not below {cv_threshold:g}"
+    verdict = (
+        f"prices vary over time by {score:.2%} of their mean (standard deviation / mean, "
+        "the coefficient of variation), "
+        + (
+            f"which is below the screen's {cv_threshold:.2%}: unusually stable prices, as "
+            "under cartels (Abrantes-Metz et al. 2006)"
+            if flagged
+            else f"which is not below the screen's {cv_threshold:.2%}: no cartel-like stability"
+        )
     )
     return {
         "statistic": score,
@@ -145,13 +152,20 @@ def parallelism_screen(wide: np.ndarray, *, min_corr: float = 0.5, alpha: float 
     hit_l = lead is not None and rl >= min_corr and pl_ < alpha
     if hit_l and not hit_c:
         verdict = (
-            f"leader-follower pricing: firm #{follow + 1} follows firm #{lead + 1} "
-            f"one period later (r = {rl:.2f}, p = {pl_:.2g})"
+            f"leader-follower pricing: firm #{follow + 1} changes its price the way firm "
+            f"#{lead + 1} did one period earlier (correlation of price changes {rl:.2f}, "
+            f"{p_text(pl_)})"
         )
     elif hit_c:
-        verdict = f"parallel price changes: mean correlation {rc:.2f} (p = {pc:.2g})"
+        verdict = (
+            f"parallel pricing: firms change prices together (mean correlation of their "
+            f"price changes {rc:.2f}, {p_text(pc)})"
+        )
     else:
-        verdict = f"no parallel pricing: change correlation {rc:.2f}, strongest lagged {rl:.2f}"
+        verdict = (
+            f"no parallel pricing: firms' price changes correlate {rc:.2f} at the same time "
+            f"and at most {rl:.2f} one period apart (1 = in lockstep)"
+        )
     return {
         "statistic": rc,
         "p_value": pc,
@@ -273,18 +287,21 @@ def structural_break_screen(
     when = time_text(bt, time_label)
     if flagged:
         verdict = (
-            f"shift to a higher, stickier regime at {when}: mean "
-            f"{mean_test['mean_before']:.4g} -> {mean_test['mean_after']:.4g}, mean "
-            f"|change| {vol_before:.3g} -> {vol_after:.3g} (sup-F p = "
-            f"{mean_test['p_value']:.2g})"
+            f"prices moved to a higher, stickier level at {when}: mean price "
+            f"{mean_test['mean_before']:.4g} -> {mean_test['mean_after']:.4g}, mean size of "
+            f"a price change {vol_before:.3g} -> {vol_after:.3g} (test for a change in the "
+            f"mean price at an unknown date, Andrews' sup-F, {p_text(mean_test['p_value'])})"
         )
     elif mean_test["p_value"] < alpha:
         verdict = (
-            f"a break at {when} (sup-F p = {mean_test['p_value']:.2g}) but not to "
-            "a higher, stickier regime"
+            f"the mean price changed at {when} (Andrews' sup-F test, p = "
+            f"{mean_test['p_value']:.2g}) but not to a higher, stickier level"
         )
     else:
-        verdict = f"no structural break in the price level (sup-F p = {mean_test['p_value']:.2g})"
+        verdict = (
+            f"no change in the mean price level at any date (Andrews' sup-F test, p = "
+            f"{mean_test['p_value']:.2g})"
+        )
     return {
         "statistic": mean_test["statistic"],
         "p_value": mean_test["p_value"],

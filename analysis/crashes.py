@@ -252,6 +252,13 @@ def _tick_runs(t, p, min_ticks, max_seconds, min_move):
     return out[:k]
 
 
+def duration_text(seconds: float) -> str:
+    """``900`` -> ``"15 min (900 s)"``, ``90`` -> ``"90 s"``: a window in words."""
+    if seconds >= 120 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min ({seconds:g} s)"
+    return f"{seconds:g} s"
+
+
 def mini_flash_crashes(
     times, prices, *, min_ticks: int = 10, max_seconds: float = 1.5, min_move: float = 0.008
 ) -> pl.DataFrame:
@@ -358,20 +365,27 @@ def detect_crashes(
         worst = dd.row(int(dd["depth"].arg_max()), named=True)
         rec = worst["recovered_share"]
         parts.append(
-            f"{dd.height} crash(es) of at least {drop:.0%} within {window:g} s; deepest "
-            f"{worst['depth']:.1%} from {worst['start_time']} to {worst['trough_time']}, "
-            f"{rec:.0%} recovered within {recovery_window:g} s"
+            f"{dd.height} crash(es): falls of at least {drop:.0%} of the price within "
+            f"{duration_text(window)}; deepest {worst['depth']:.1%} from "
+            f"{worst['start_time']} to {worst['trough_time']}, of which {rec:.0%} was "
+            f"regained within {duration_text(recovery_window)}"
         )
     if flash.height:
         nc = int((flash["direction"] == "crash").sum())
         parts.append(
-            f"{nc} mini flash crash(es) and {flash.height - nc} spike(s) (Johnson et al. 2013)"
+            f"{nc} mini flash crash(es) and {flash.height - nc} spike(s): runs of "
+            f"{min_ticks} or more price changes in one direction within {max_seconds:g} s "
+            f"moving the price more than {min_move:.1%} (Johnson et al. 2013)"
         )
     flagged = bool(dd.height or flash.height)
     verdict = (
         "; ".join(parts)
         if parts
-        else (f"no crash: no fall of {drop:.0%} within {window:g} s and no mini flash crash")
+        else (
+            f"no crash: no fall of {drop:.0%} of the price within {duration_text(window)}, "
+            f"and no mini flash crash ({min_ticks} or more price changes in one direction "
+            f"within {max_seconds:g} s moving it more than {min_move:.1%})"
+        )
     )
     notes = [missing_text(miss)]
     if merged:

@@ -120,8 +120,9 @@ def pricing_detectors(
             "share_sessions_profit_gain_above_half": share,
             "flagged": bool(pg.len() and pg.mean() > 0.5),
             "verdict": (
-                f"profit gain Delta = {pg.mean():.2f} on average (0 = Nash, "
-                f"1 = monopoly); {share:.0%} of sessions above 0.5"
+                f"firms earn {pg.mean():.0%} of the way from the competitive (one-shot Nash) "
+                f"profit to the joint-monopoly profit on average (profit gain Delta = "
+                f"{pg.mean():.2f}); {share:.0%} of sessions past halfway"
             )
             if pg.len()
             else "no profit gain recorded",
@@ -267,11 +268,14 @@ def orderbook_detectors(
         parts = []
         if dd is not None:
             parts.append(
-                f"{nd} fall(s) of 5% within {window_s / 60:g} min; max drawdown "
-                f"{crash['max_drawdown']:.1%}"
+                f"the largest fall of the price within {window_s / 60:g} min was "
+                f"{crash['max_drawdown']:.1%} (max drawdown); {nd} fall(s) of 5% or more"
             )
         if fc is not None:
-            parts.append(f"{nf} mini flash crash(es) (Johnson et al. 2013)")
+            parts.append(
+                f"{nf} mini flash crash(es): 10 or more price changes in one direction within "
+                "1.5 s moving the price more than 0.8% (Johnson et al. 2013)"
+            )
         crash["verdict"] = ("crash: " if crash["flagged"] else "no crash: ") + "; ".join(parts)
         out["crash"] = crash
     if feedback:

@@ -82,6 +82,16 @@ _NEEDS = {
 }
 
 
+#: each feedback test in words (its key in the detectors' JSON -> what it found when it flags)
+FEEDBACK_TESTS = {
+    "hawkes": "trading feeding on itself (Hawkes)",
+    "sign_autocorrelation": "one-sided order flow persisting",
+    "variance_ratio": "prices trending (variance ratio)",
+    "depth_drop": "liquidity withdrawn from the book",
+    "vpin": "one-sided, toxic volume (VPIN)",
+}
+
+
 def feedback_verdict(blocks: dict, alpha: float = 0.05) -> tuple[bool, str]:
     """The overall flag and verdict from the tests' blocks (each with ``flagged``).
 
@@ -90,7 +100,7 @@ def feedback_verdict(blocks: dict, alpha: float = 0.05) -> tuple[bool, str]:
     on at most a share ``alpha`` of days, and two together far more rarely.
     """
     tests = {k: v for k, v in blocks.items() if isinstance(v, dict) and "flagged" in v}
-    hits = [k for k, v in tests.items() if v.get("flagged")]
+    hits = [FEEDBACK_TESTS.get(k, k) for k, v in tests.items() if v.get("flagged")]
     flagged = bool(tests.get("hawkes", {}).get("flagged") or len(hits) >= 2)
     days = round(1 / alpha) if alpha > 0 else 0
     size = (
@@ -98,7 +108,10 @@ def feedback_verdict(blocks: dict, alpha: float = 0.05) -> tuple[bool, str]:
         f"on at most 1 day in {days}"
     )
     if flagged:
-        verdict = f"destabilising feedback: {', '.join(hits)} ({size})"
+        verdict = (
+            f"destabilising feedback, the market amplifying its own moves: {', '.join(hits)} "
+            f"({size}, two together far more rarely)"
+        )
     elif hits:
         verdict = (
             f"no destabilising feedback: only {hits[0]} flags, which alone is within chance "
@@ -217,8 +230,15 @@ def detect_feedback(
         else:
             sampled = p
         try:
+            step = (
+                "trade"
+                if not sample_seconds
+                else "second"
+                if sample_seconds == 1
+                else f"{sample_seconds:g}-second interval"
+            )
             out["variance_ratio"] = variance_ratio(
-                sampled, q, log=bool(np.all(sampled > 0)), alpha=alpha
+                sampled, q, log=bool(np.all(sampled > 0)), alpha=alpha, step=step
             )
         except UsageError as exc:
             out["variance_ratio"] = {"flagged": False, "verdict": f"not computed: {exc}"}

@@ -119,8 +119,10 @@ def vpin(
     vmax = float(roll[k])
     flagged = vmax >= threshold
     verdict = (
-        f"{'one-sided (toxic) order flow' if flagged else 'balanced order flow'}: "
-        f"VPIN peaks at {vmax:.2f} (mean {roll.mean():.2f})"
+        f"{'one-sided (toxic) order flow' if flagged else 'balanced order flow'}: the "
+        f"share of volume that is imbalance between buyers and sellers (VPIN; {window} "
+        f"buckets of {bucket_volume:,.4g} contracts) peaks at {vmax:.2f}, mean "
+        f"{roll.mean():.2f} (0 = balanced, 1 = all one side; flagged from {threshold:.2f})"
     )
     return {
         "vpin_max": vmax,

@@ -38,6 +38,7 @@ from scipy import optimize, stats
 
 from marketsim.analysis._validate import (
     check_min_obs,
+    p_text,
 )
 from marketsim.errors import UsageError
 
@@ -245,23 +246,31 @@ def hawkes_fit(
     p_crit = float(stats.norm.sf(z_crit)) if z_crit is not None else None
     flagged = p_crit is not None and p_crit < test_size
     if se is not None:
-        share = f"branching ratio n = {n:.2f} ({level:.0%} CI {ci[0]:.2f}-{ci[1]:.2f})"
+        share = (
+            f"each trade triggers n = {n:.2f} further trades on average (Hawkes branching "
+            f"ratio over {t.size:,} trades; {level:.0%} CI {ci[0]:.2f}-{ci[1]:.2f})"
+        )
     else:
-        share = f"branching ratio n = {n:.2f} (no standard error: the fit is flat)"
+        share = (
+            f"each trade triggers n = {n:.2f} further trades on average (Hawkes branching "
+            f"ratio over {t.size:,} trades; no interval: the fit is flat)"
+        )
     if flagged:
         verdict = (
-            f"explosive self-excitation: {share}, significantly at or above the critical "
-            f"value 1 (one-sided p = {p_crit:.2g}); activity feeds on itself"
+            f"trading feeds on itself: {share}, significantly at or above 1, where activity "
+            f"grows without end (one-sided {p_text(p_crit)})"
         )
     else:
         verdict = (
-            f"no explosive self-excitation: {share}; "
+            f"no runaway self-excitation: {share}; "
             + (
-                f"not significantly above 1 (one-sided p = {p_crit:.2g}); "
+                f"not significantly above 1, where activity would grow without end "
+                f"(one-sided {p_text(p_crit)}); "
                 if p_crit is not None
                 else ""
             )
-            + f"about {n:.0%} of arrivals are triggered by earlier ones"
+            + f"about {n:.0%} of trades are triggered by earlier trades, the rest arrive "
+            "on their own"
         )
     return {
         "baseline_rate": mu / scale,

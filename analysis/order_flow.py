@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from marketsim.analysis._validate import check_min_obs, time_text
+from marketsim.analysis._validate import check_min_obs, p_text, time_text
 from marketsim.errors import UsageError
 
 
@@ -81,21 +81,30 @@ def sign_autocorrelation(signs, max_lag: int = 20, alpha: float = 0.05) -> dict:
             "ljung_box": None,
             "p_value": None,
             "flagged": True,
-            "verdict": "every trade has the same sign: entirely one-sided",
+            "verdict": "every trade was initiated from the same side (all buys or all "
+            "sells): order flow entirely one-sided",
         }
     acf = np.array([(d[k:] @ d[:-k]) / c0 for k in range(1, max_lag + 1)])
     Q = N * (N + 2) * np.sum(acf**2 / (N - np.arange(1, max_lag + 1)))
     p = float(stats.chi2.sf(Q, max_lag))
     flagged = p < alpha and acf[0] > 0
+    test = (
+        f"correlation of one trade's side with the next {acf[0]:+.2f}; Ljung-Box test over "
+        f"{max_lag} lags {p_text(p)}"
+    )
     if flagged:
         verdict = (
-            f"persistent order flow: a buy tends to follow a buy (acf(1) = {acf[0]:.2f}, "
-            f"Ljung-Box p = {p:.2g})"
+            f"order flow persists: a buyer-initiated trade is followed by another (and a "
+            f"seller-initiated by another) more often than chance ({test}); herding, or "
+            "large orders split into many trades"
         )
     elif p < alpha:
-        verdict = f"alternating order flow (acf(1) = {acf[0]:.2f}, Ljung-Box p = {p:.2g})"
+        verdict = (
+            f"order flow alternates: buys and sells follow each other more often than "
+            f"chance ({test}); no sign of herding"
+        )
     else:
-        verdict = f"no sign persistence (acf(1) = {acf[0]:.2f}, Ljung-Box p = {p:.2g})"
+        verdict = f"the sides of successive trades look independent ({test}); no sign of herding"
     return {
         "acf": acf.tolist(),
         "acf1": float(acf[0]),
@@ -187,14 +196,17 @@ def depth_drop(
     when = time_text(wt, time_label)
     if flagged:
         verdict = (
-            f"liquidity withdrawn: one-minute mean depth fell {fall:.0%} below its level of "
-            f"the previous {baseline_seconds / 60:g} minutes (at {when}; z = {z:.1f}, "
-            f"Bonferroni p = {p:.2g} over {m} windows)"
+            f"liquidity withdrawn: the quantity resting on the book (depth, in contracts) "
+            f"averaged over one minute fell {fall:.0%} below its mean of the previous "
+            f"{baseline_seconds / 60:g} minutes (at {when}; z = {z:.1f}, Bonferroni p = "
+            f"{p:.2g} over {m} one-minute windows)"
         )
     else:
         verdict = (
-            f"no liquidity withdrawal: the largest fall of one-minute mean depth was "
-            f"{max(fall, 0.0):.0%} (z = {z:.1f}, Bonferroni p = {p:.2g} over {m} windows)"
+            f"no liquidity withdrawal: the quantity resting on the book (depth, in contracts) "
+            f"averaged over one minute fell at most {max(fall, 0.0):.0%} below its mean of the "
+            f"previous {baseline_seconds / 60:g} minutes (z = {z:.1f}, Bonferroni p = "
+            f"{p:.2g} over {m} one-minute windows)"
         )
     return {
         "window_drop": max(fall, 0.0),

@@ -135,15 +135,16 @@ def _punishment_verdict(punished: float, response: float, unprof: float | None) 
     """``flagged`` and ``verdict`` of the punishment test from its three figures."""
     flagged = punished >= 0.5 and (unprof is None or unprof >= 0.5)
     verdict = (
-        f"rivals cut prices after a deviation in {punished:.0%} of sessions "
-        f"(mean response {response:+.3f})"
+        f"when one firm undercut for one period, its rivals cut their prices the next "
+        f"period in {punished:.0%} of sessions (mean change of their price {response:+.1%})"
     )
     if unprof is not None:
-        verdict += f"; the deviation is unprofitable in {unprof:.0%}"
+        verdict += f"; the undercut cost the deviator discounted profit in {unprof:.0%}"
     verdict += (
-        " -> reward-punishment scheme (Calvano et al. 2020)"
+        " -> reward-punishment scheme: undercutting is punished, which sustains high "
+        "prices (Calvano et al. 2020)"
         if flagged
-        else " -> no evidence of punishment"
+        else " -> no evidence that undercutting is punished"
     )
     return {"flagged": bool(flagged), "verdict": verdict}
 

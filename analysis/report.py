@@ -86,6 +86,18 @@ def run_kind(run_dir: Path) -> str:
     )
 
 
+def _pricing_headline(run_dir: Path, summary: dict) -> str | None:
+    """A calvano2020 run beside the paper's Table 1 (:mod:`report_table1`)."""
+    if summary.get("scenario") != "calvano2020":
+        return None
+    import polars as pl
+
+    from marketsim.analysis.report_table1 import table1_html
+
+    sessions = pl.read_parquet(run_dir / "sessions.parquet")
+    return table1_html(sessions, summary.get("params") or {})
+
+
 def write_report(run_dir) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/figures/*.png``; return the HTML path.
 
@@ -156,8 +168,11 @@ def write_report(run_dir) -> Path:
             "orderbook": orderbook_headline,
             "compare": lambda s: compare_headline(run_dir, s),
             "sweep": lambda s: sweep_headline(run_dir, s),
+            "pricing": lambda s: _pricing_headline(run_dir, s),
         }.get(kind, lambda s: None)(summary)
-        sets = dict(x.split("=", 1) for x in summary.get("sets") or [] if "=" in x)
+        sets = summary.get("non_default")  # runs before it was recorded: their --set values
+        if not isinstance(sets, dict):
+            sets = dict(x.split("=", 1) for x in summary.get("sets") or [] if "=" in x)
         header = _header(
             run_dir,
             kind,

@@ -94,6 +94,35 @@ def _unshaded_pauses(summary: dict, spans: list[dict]) -> str:
     )
 
 
+#: a halt shorter than this share of the chart's time range is drawn this wide, so that
+#: a 5-second pause on a 6.5-hour axis (a fifth of a pixel) can be seen
+MIN_HALT_SHARE = 1 / 300
+
+
+def _halt_spans(halts: pl.DataFrame | None, domain: list[float]) -> tuple[list[dict], str]:
+    """The halts and pauses of ``halts.parquet`` (as the market rules logged them) as
+    ``halt`` bands in milliseconds since midnight, and the caption's clause on them."""
+    if halts is None or not {"start_ns", "end_ns"} <= set(halts.columns):
+        return [], ""  # a run from before halts were logged: _unshaded_pauses says so
+    if halts.height == 0:
+        return [], "; no halt or pause in this session"
+    least = (domain[1] - domain[0]) * MIN_HALT_SHARE
+    spans, widened = [], 0
+    for r in halts.sort("start_ns").iter_rows(named=True):
+        start, end = r["start_ns"] / 1e6, r["end_ns"] / 1e6
+        if end - start < least:
+            end, widened = start + least, widened + 1
+        spans.append({"start": start, "end": end, "state": "halt"})
+    causes = halts["cause"].cast(pl.String).value_counts(sort=True)
+    what = ", ".join(
+        f"{n} {c.replace('_', ' ')}{'s' if n > 1 else ''}" for c, n in causes.iter_rows()
+    )
+    note = f"; shaded red: halts and pauses ({what}; {halts['seconds'].sum():,.0f} s in all)"
+    if widened:
+        note += f", {widened} shorter than {least / 1000:.0f} s drawn {least / 1000:.0f} s wide"
+    return spans, note
+
+
 def _programme_span(summary: dict, open_s: float) -> list[dict]:
     """The sell programme's window (start to its last sale, or to the session's end
     when unfinished) as a band; ``open_s`` is the clock second of the first snapshot."""
@@ -188,6 +217,10 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
         for col, state in (("halted", "halt"), ("halt", "halt"), ("limit_state", "limit state")):
             if col in b.columns:
                 spans += _spans(secs, b[col].fill_null(False).cast(pl.Boolean).to_numpy(), state)
+        halt_note = ""
+        if domain is not None:
+            halt_spans, halt_note = _halt_spans(read("halts.parquet"), domain)
+            spans += halt_spans
         band = pl.DataFrame(spans) if spans else None
         events = []
         ev = drawdown_events(secs, mid.to_numpy()) if secs.size >= 2 else None
@@ -213,7 +246,7 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
                     if events
                     else "; no fall of 5% or more within any 15 min (slower falls are not marked)"
                 )
-                + _unshaded_pauses(summary, spans)
+                + (halt_note or _unshaded_pauses(summary, spans))
                 + ".",
                 charts.mid_price(
                     series.select(
@@ -277,7 +310,7 @@ def orderbook_figures(run_dir: Path, summary: dict) -> list[Figure]:
         if secs.size >= 64:
             qs = tuple(q for q in (2, 4, 8, 16, 32, 64, 128) if q * 8 <= secs.size)
             try:
-                vr = variance_ratio(mid.to_numpy(), q=qs)
+                vr = variance_ratio(mid.to_numpy(), q=qs, step="second")
                 figs.append(
                     Figure(
                         "variance_ratio",

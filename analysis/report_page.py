@@ -43,6 +43,11 @@ def _spec(chart) -> dict:
 
 
 def _fmt(v) -> str:
+    if isinstance(v, list) and v and all(isinstance(x, dict) and "name" in x for x in v):
+        # a policy list: each policy with the parameters it was given
+        return " + ".join(
+            x["name"] + "".join(f", {k}={_fmt(y)}" for k, y in x.items() if k != "name") for x in v
+        )
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, list) and v and all(isinstance(x, float) for x in v):
@@ -120,23 +125,31 @@ def _sessions_text(summary: dict):
     return s
 
 
-def _params_html(params: dict, first: dict | None = None) -> str:
-    """Parameters folded away in a ``<details>``: ``first`` (e.g. the ``--set`` values)
-    before the rest; empty lists and dicts (``policy = []``) and long values left out."""
+def _params_html(params: dict, first: dict | None = None, recorded: bool = False) -> str:
+    """Parameters folded away in a ``<details>``: ``first`` (the parameters that differ
+    from the scenario's defaults, by dotted key) in bold before the rest; empty lists and
+    dicts (``policy = []``) and long values left out of the rest (never out of
+    ``first``). ``recorded``: the run recorded which parameters differ (``non_default``),
+    so an empty ``first`` means every one is at its default."""
     first = first or {}
 
     def keep(v):
         return not (isinstance(v, dict | list) and (not v or len(str(v)) >= 80))
 
-    shown = {k: v for k, v in first.items() if keep(v)}
-    rest = {k: v for k, v in params.items() if k not in shown and keep(v)}
+    shown = dict(first)
+    groups = {k.split(".", 1)[0] for k in shown}
+    rest = {k: v for k, v in params.items() if k not in groups and keep(v)}
     if not shown and not rest:
         return ""
     items = "".join(
         f"<li><b>{html.escape(k)} = {html.escape(_fmt(v))}</b></li>" for k, v in shown.items()
     ) + "".join(f"<li>{html.escape(k)} = {html.escape(_fmt(v))}</li>" for k, v in rest.items())
     label = f"parameters ({len(shown) + len(rest)}" + (
-        f"; the {len(shown)} set on the command line in bold, first)" if shown else ")"
+        f"; the {len(shown)} that differ from the scenario's defaults in bold, first)"
+        if shown
+        else "; every one at the scenario's default)"
+        if recorded
+        else ")"
     )
     return f"<details class='params'><summary>{label}</summary><ul>{items}</ul></details>"
 
@@ -194,7 +207,9 @@ def _header(
         if v is not None
     )
     params = summary.get("params") or summary.get("grid") or {}
-    phtml = _params_html(params, first_params)
+    phtml = _params_html(
+        params, first_params, recorded=isinstance(summary.get("non_default"), dict)
+    )
     verdicts = _verdicts(summary.get("detectors") or {})
     vhtml = (
         (

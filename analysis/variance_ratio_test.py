@@ -16,12 +16,18 @@ from scipy import stats
 
 from marketsim.analysis._validate import (
     check_min_obs,
+    p_text,
 )
 from marketsim.errors import UsageError
 
 
 def variance_ratio(
-    prices, q: int | tuple[int, ...] = (2, 4, 8, 16), *, log: bool = True, alpha: float = 0.05
+    prices,
+    q: int | tuple[int, ...] = (2, 4, 8, 16),
+    *,
+    log: bool = True,
+    alpha: float = 0.05,
+    step: str = "step",
 ) -> dict:
     """Lo & MacKinlay (1988) variance ratio test with the heteroskedasticity-robust z*.
 
@@ -33,6 +39,8 @@ def variance_ratio(
         Aggregation horizons.
     log : bool
         Use log prices (returns) rather than price differences.
+    step : str
+        What one step between prices is, for the verdict (``"second"``, ``"trade"``).
     alpha : float
         Test size; the verdict uses a Bonferroni bound over the horizons.
 
@@ -74,13 +82,28 @@ def variance_ratio(
         ps.append(float(2 * stats.norm.sf(abs(z))))
     pmin = min(1.0, min(ps) * len(qs))
     k = int(np.argmin(ps))
-    if pmin < alpha:
-        kind = "momentum (positive feedback)" if vrs[k] > 1 else "mean reversion"
-        verdict = f"random walk rejected: VR({qs[k]}) = {vrs[k]:.2f}, z* = {zs[k]:.1f} -> {kind}"
+    test = (
+        f"variance ratio VR({qs[k]}); 1 = random walk; robust z = {zs[k]:.1f}, "
+        f"Bonferroni {p_text(pmin)} over {len(qs)} horizons"
+    )
+    if pmin < alpha and vrs[k] > 1:
+        verdict = (
+            f"prices trend (momentum, a sign of positive feedback): price changes over "
+            f"{qs[k]} {step}s vary {vrs[k]:.2f} times as much as {qs[k]} independent one-"
+            f"{step} changes would ({test})"
+        )
+    elif pmin < alpha:
+        verdict = (
+            f"prices revert (mean reversion: moves are undone): changes over {qs[k]} {step}s vary "
+            f"only {vrs[k]:.2f} times as much as {qs[k]} independent one-{step} changes "
+            f"would ({test}); no sign of positive feedback"
+        )
     else:
         verdict = (
-            f"consistent with a random walk: VR between {min(vrs):.2f} and "
-            f"{max(vrs):.2f}, smallest Bonferroni p = {pmin:.2f}"
+            f"prices move like a random walk, no sign of positive feedback: changes over "
+            f"{min(qs)} to {max(qs)} {step}s vary {min(vrs):.2f} to {max(vrs):.2f} times as "
+            f"much as independent one-{step} changes would (variance ratios; 1 = random "
+            f"walk; smallest Bonferroni {p_text(pmin)})"
         )
     return {
         "q": list(qs),

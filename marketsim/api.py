@@ -110,6 +110,7 @@ def run(
     threads: int | None = None,
     progress: bool = False,
     params: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
     api_key_env: str | None = None,
     overwrite: bool = False,
     **kwargs: Any,
@@ -125,6 +126,9 @@ def run(
     config : path of a TOML file of parameters (``params`` override it)
     threads : int or None, numba threads (the numbers do not depend on it)
     params : dict, scenario parameters by name (nested dicts for groups such as ``llm``)
+    sets : list of ``KEY=VALUE`` texts (``--set``), over ``params``; recorded as given in
+        the summary's ``sets`` (every parameter that differs from the scenario's default
+        is in its ``non_default``)
     api_key_env : str or None, the environment variable holding an LLM key
         (``--api-key-env``); the scenario's ``llm.api_key_env`` may only name one
         ending in ``_API_KEY``
@@ -143,6 +147,7 @@ def run(
             sessions=sessions,
             seed=seed,
             params={**(params or {}), **kwargs},
+            sets=sets,
             config=None if config is None else Path(config),
             threads=threads,
             progress=progress,
@@ -165,13 +170,15 @@ def compare(
     workers: int = 1,
     progress: bool = False,
     params: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
     overwrite: bool = False,
     **kwargs: Any,
 ) -> Comparison:
     """The same seeds under each policy (the first is the baseline); ``marketsim compare``.
 
     ``policies`` are policy texts (``"none"``, ``"luld"``, ``"price_cap:cap=1.6"``,
-    ``"luld+mwcb"``). Without ``out`` the cells run in a temporary folder, so nothing
+    ``"luld+mwcb"``). ``sets`` are ``KEY=VALUE`` texts (``--set``) over ``params``, recorded
+    in ``compare.json``. Without ``out`` the cells run in a temporary folder, so nothing
     resumes; give ``out`` for a long comparison (the same call resumes there;
     ``overwrite=True`` replaces an earlier run).
     """
@@ -185,7 +192,7 @@ def compare(
             out=folder,
             sessions=sessions,
             config=None if config is None else Path(config),
-            sets=[],
+            sets=list(sets or []),
             params={**(params or {}), **kwargs},
             threads=threads,
             progress=progress,
@@ -336,22 +343,13 @@ def scenarios() -> list[str]:
 
 
 def params(name: str) -> pl.DataFrame:
-    """A scenario's parameters: ``name``, ``default``, ``description`` (one row each)."""
-    from marketsim.scenarios import get_scenario
+    """A scenario's or a policy's parameters, one row each: ``name``, ``type``, ``range``,
+    ``default`` (``required`` when there is none) and ``description``."""
+    from marketsim.scenarios import describe_parameters
 
-    spec_cls = get_scenario(name).Spec
-    default = spec_cls()
-    rows = [
-        {
-            "name": key,
-            "default": repr(getattr(default, key)),
-            "description": f.description or "",
-        }
-        for key, f in spec_cls.model_fields.items()
-    ]
-    return pl.DataFrame(
-        rows, schema={"name": pl.String, "default": pl.String, "description": pl.String}
-    )
+    _, rows = describe_parameters(name)
+    cols = ("name", "type", "range", "default", "description")
+    return pl.DataFrame(rows, schema=dict.fromkeys(cols, pl.String))
 
 
 def _collusion(prices, **kwargs) -> dict:

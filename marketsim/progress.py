@@ -55,3 +55,37 @@ def progress_bar(
             bar.update(task, completed=completed, advance=advance)
 
         yield update
+
+
+#: set once the "compiling kernels" line has been printed in this process
+_ANNOUNCED: list[bool] = []
+
+
+def announce_compiling(estimate_s: float | None = None) -> None:
+    """Print ``compiling kernels (first run only, ~N s)...`` on stderr once, when numba
+    first compiles a kernel in this process.
+
+    numba raises its ``numba:compile`` event only on a cache miss (a kernel loaded from
+    the on-disk cache raises none), so a run whose kernels are cached prints nothing.
+    ``estimate_s`` is the measured cold compile time of the caller's kernels on a 2-core
+    machine (None: no figure given). Idempotent: a second call adds no second listener.
+    """
+    if _ANNOUNCED:
+        return
+    _ANNOUNCED.append(False)
+    import sys
+
+    from numba.core import event
+
+    about = f", ~{estimate_s:.0f} s" if estimate_s else ""
+
+    class _Announce(event.Listener):
+        def on_start(self, ev):
+            if not _ANNOUNCED[0]:
+                _ANNOUNCED[0] = True
+                print(f"compiling kernels (first run only{about})...", file=sys.stderr, flush=True)
+
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", _Announce())

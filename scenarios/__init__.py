@@ -13,8 +13,15 @@ from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 
-from marketsim.errors import UsageError
-from marketsim.scenarios._spec import ScenarioSpec, _merge, build_spec, load_toml, parse_sets
+from marketsim.errors import UsageError, did_you_mean
+from marketsim.scenarios._spec import (
+    ScenarioSpec,
+    _merge,
+    build_spec,
+    field_rows,
+    load_toml,
+    parse_sets,
+)
 
 #: scenario name -> module implementing it
 SCENARIOS: dict[str, str] = {
@@ -30,8 +37,27 @@ def get_scenario(name: str) -> ModuleType:
     """The module of scenario ``name``; a one-line error lists the known names."""
     if name not in SCENARIOS:
         known = ", ".join(sorted(SCENARIOS))
-        raise UsageError(f"unknown scenario {name!r}; known scenarios: {known}")
+        hint = did_you_mean(name, SCENARIOS)
+        raise UsageError(f"unknown scenario {name!r}{hint}; known scenarios: {known}")
     return import_module(SCENARIOS[name])
+
+
+def describe_parameters(name: str) -> tuple[str, list[dict[str, str]]]:
+    """The parameters of a scenario or a policy: a title line and one row per parameter
+    (:func:`field_rows`: name, type, range, default, description). An unknown name is a
+    one-line error with the nearest scenario or policy name."""
+    from marketsim.scenarios.policies import POLICY_CLASSES, policy_summary
+
+    if name in SCENARIOS:
+        spec_cls = get_scenario(name).Spec
+        return f"{spec_cls.name} (scenario, version {spec_cls.version})", field_rows(spec_cls)
+    if name in POLICY_CLASSES:
+        return f"{name} (policy): {policy_summary(name)}", field_rows(POLICY_CLASSES[name])
+    hint = did_you_mean(name, [*SCENARIOS, *POLICY_CLASSES])
+    raise UsageError(
+        f"{name!r} is neither a scenario nor a policy{hint}; list them with "
+        "'marketsim policies' and 'marketsim run --help'"
+    )
 
 
 def resolve_spec(scenario: str, config: Path | None, sets: list[str], params: dict | None = None):
@@ -62,6 +88,8 @@ __all__ = [
     "SCENARIOS",
     "ScenarioSpec",
     "build_spec",
+    "describe_parameters",
+    "field_rows",
     "get_scenario",
     "load_toml",
     "parse_sets",

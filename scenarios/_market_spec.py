@@ -84,8 +84,8 @@ class MarketSpec(ScenarioSpec):
     )
 
     n_fundamental: int = Field(150, le=MAX_TRADERS, ge=0, description="fundamental (value) traders")
-    fundamental_rate: float = Field(0.02, le=MAX_RATE, gt=0)
-    fundamental_size: float = Field(5.0, le=10_000, ge=1)
+    fundamental_rate: float = Field(0.02, le=MAX_RATE, gt=0, description="wake-ups per second")
+    fundamental_size: float = Field(5.0, le=10_000, ge=1, description="contracts at the threshold")
     fundamental_threshold: float = Field(0.03, le=10, gt=0, description="log mispricing to act")
     fundamental_max_multiple: float = Field(10.0, le=1000, ge=1, description="cap on size multiple")
     fundamental_dispersion: float = Field(0.002, le=1, ge=0, description="SD of log valuations")
@@ -108,33 +108,48 @@ class MarketSpec(ScenarioSpec):
     )
 
     n_momentum: int = Field(100, le=MAX_TRADERS, ge=0, description="momentum (chartist) traders")
-    momentum_rate: float = Field(0.02, le=MAX_RATE, gt=0)
-    momentum_size: float = Field(4.0, le=10_000, ge=1)
+    momentum_rate: float = Field(0.02, le=MAX_RATE, gt=0, description="wake-ups per second")
+    momentum_size: float = Field(4.0, le=10_000, ge=1, description="contracts at the threshold")
     momentum_threshold: float = Field(0.005, le=10, gt=0, description="log trend to act")
-    momentum_max_multiple: float = Field(5.0, le=1000, ge=1)
+    momentum_max_multiple: float = Field(5.0, le=1000, ge=1, description="cap on size multiple")
 
-    n_market_makers: int = Field(10, le=1000, ge=0)
+    n_market_makers: int = Field(
+        10, le=1000, ge=0, description="market makers (requote both sides every second)"
+    )
     mm_rate: float = Field(
         0.1, le=MAX_RATE, gt=0, description="extra requotes per second (all requote each second)"
     )
-    mm_size: int = Field(25, le=1_000_000, ge=1)
-    mm_half_spread_ticks: float = Field(2.0, le=10_000, ge=0.5)
+    mm_size: int = Field(
+        25, le=1_000_000, ge=1, description="contracts a market maker quotes on each side"
+    )
+    mm_half_spread_ticks: float = Field(
+        2.0, le=10_000, ge=0.5, description="half-spread at zero volatility (ticks)"
+    )
     mm_vol_coef: float = Field(
         0.2, le=100, ge=0, description="half-spread per tick/s of volatility"
     )
     mm_withdraw_vol: float = Field(40.0, gt=0, description="volatility (ticks/s) to withdraw")
-    mm_inventory_limit: int = Field(1500, le=10**9, ge=1)
+    mm_inventory_limit: int = Field(
+        1500,
+        le=10**9,
+        ge=1,
+        description="inventory (contracts) that skews the quotes by a full half-spread",
+    )
     mm_withdraw_impact: float = Field(
         0.0045, gt=0, description="|order-flow impact| (log) to withdraw"
     )
 
     n_hft: int = Field(16, le=10_000, ge=0, description="high-frequency intermediaries")
-    hft_rate: float = Field(1.0, le=MAX_RATE, gt=0)
-    hft_size: int = Field(1, le=10_000, ge=1)
+    hft_rate: float = Field(
+        1.0, le=MAX_RATE, gt=0, description="wake-ups per high-frequency trader per second"
+    )
+    hft_size: int = Field(1, le=10_000, ge=1, description="contracts per order at the best quotes")
     hft_inventory_limit: int = Field(
         30, le=10**9, ge=1, description="lay-off threshold (contracts)"
     )
-    hft_withdraw_vol: float = Field(50.0, gt=0)
+    hft_withdraw_vol: float = Field(
+        50.0, gt=0, description="volatility (ticks/s) above which they stop quoting"
+    )
 
     activity_tau_seconds: float = Field(300.0, le=86_400, gt=1, description="activity memory")
     activity_sigma: float = Field(0.8, le=5, ge=0, description="SD of the log-activity level")
@@ -184,8 +199,8 @@ class MarketSpec(ScenarioSpec):
     programme_child_max: int = Field(3000, le=1_000_000, ge=1, description="largest child order")
     programme_rate: float = Field(1.0, le=MAX_RATE, gt=0, description="wake-ups per second")
 
-    drawdown_window_s: int = Field(900, le=86_400, ge=1)
-    recovery_window_s: int = Field(1800, le=86_400, ge=1)
+    drawdown_window_s: int = Field(900, le=86_400, ge=1, description="max peak-to-trough span (s)")
+    recovery_window_s: int = Field(1800, le=86_400, ge=1, description="recovery span after low (s)")
     policy: PolicyList = Field(default_factory=list, description="market rules (policies)")
 
     def wakeups_per_second(self) -> float:

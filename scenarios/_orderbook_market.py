@@ -8,7 +8,8 @@ wake-ups, each trader's order actions matched at once). A session is 09:30-16:00
 
 Outputs (one session): ``trades.parquet`` (t_ns, price_tick, qty, buyer, seller,
 aggressor_side), ``book.parquet`` (one-second snapshots: best bid/ask, mid, depth at 5
-levels, volume), ``agents.parquet`` (inventory, cash and P&L by trader kind) and
+levels, volume), ``halts.parquet`` (every halt and pause: start, end, cause, from the
+market rules' log), ``agents.parquet`` (inventory, cash and P&L by trader kind) and
 ``summary.json``.
 
 Optional LLM-style traders (``llm_traders``, default 0: none, every result unchanged):
@@ -65,7 +66,9 @@ import polars as pl
 from marketsim.agents import traders as T
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.market_rules import (
+    HALT_CAUSES,
     UTICKS_PER_TICK,
+    halt_log,
     owner_counts,
     rules_report,
 )
@@ -87,6 +90,11 @@ from marketsim.scenarios._market_spec import (
     previous_close_tick,
 )
 from marketsim.stylised import stylised_facts
+
+#: seconds numba takes to compile the order-book kernels on a cold cache: 166 s of CPU
+#: for a first market_calm run of 120 s (one core, so about the wall time on a quiet
+#: 2-core machine; a shared one takes longer). The "compiling kernels" line quotes it.
+COMPILE_SECONDS = 160
 
 
 def trades_frame(model: OrderBookMarket) -> pl.DataFrame:
@@ -129,6 +137,22 @@ def book_frame(model: OrderBookMarket) -> pl.DataFrame:
     # an empty side is a null quote, not a price
     return frame.with_columns(
         pl.when(pl.col(c) >= 0).then(pl.col(c)).alias(c) for c in ("best_bid_tick", "best_ask_tick")
+    )
+
+
+def halts_frame(model: OrderBookMarket) -> pl.DataFrame:
+    """Every halt and pause of the session as the market rules logged it: ``start_ns``,
+    ``end_ns`` (ns since midnight), ``seconds`` and ``cause`` (``luld_pause``,
+    ``mwcb_halt``, ``mwcb_close``, ``single_stock_halt``, ``stop_logic_pause``); no rows
+    when nothing halted."""
+    log = halt_log(model.rules)
+    return pl.DataFrame(
+        {
+            "start_ns": pl.Series(log["start_ns"], dtype=pl.Int64),
+            "end_ns": pl.Series(log["end_ns"], dtype=pl.Int64),
+            "seconds": pl.Series((log["end_ns"] - log["start_ns"]) / 1e9, dtype=pl.Float64),
+            "cause": pl.Series(log["cause"].tolist(), dtype=pl.Enum(list(HALT_CAUSES.values()))),
+        }
     )
 
 
@@ -324,6 +348,7 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
         "programme": prog,
         "stylised": stylised_facts(mid),
         **rules_report(model.rules),
+        "halts_not_logged": halt_log(model.rules)["not_logged"],
     }
 
 
@@ -338,7 +363,7 @@ def run_market(
     sessions = 1 if sessions is None else sessions
     out = Path(out)
     t0 = time.perf_counter()
-    trades, books, agents, summaries = [], [], [], []
+    trades, books, agents, halts, summaries = [], [], [], [], []
     kernel_seconds = 0.0
     for s in range(sessions):
         model = simulate(
@@ -357,10 +382,12 @@ def run_market(
         agents.append(
             agents_frame(model).with_columns(tag) if sessions > 1 else agents_frame(model)
         )
+        halts.append(halts_frame(model).with_columns(tag) if sessions > 1 else halts_frame(model))
     wall = time.perf_counter() - t0
     write_parquet_atomic(pl.concat(trades), out / "trades.parquet")
     write_parquet_atomic(pl.concat(books), out / "book.parquet")
     write_parquet_atomic(pl.concat(agents), out / "agents.parquet")
+    write_parquet_atomic(pl.concat(halts), out / "halts.parquet")
     actions = sum(x["order_actions"] for x in summaries)
     summary = {
         **spec.describe(),
@@ -377,6 +404,7 @@ def run_market(
 
 
 __all__ = [
+    "COMPILE_SECONDS",
     "FULL_SESSION_S",
     "OPEN_NS",
     "MarketSpec",
@@ -385,6 +413,7 @@ __all__ = [
     "agents_frame",
     "book_frame",
     "crash_measures",
+    "halts_frame",
     "hot_potato",
     "previous_close_tick",
     "run_market",

@@ -37,6 +37,14 @@ class ScenarioSpec(BaseModel):
         """Scenario name, version and every parameter, for summaries and reports."""
         return {"scenario": self.name, "version": self.version, "params": self.model_dump()}
 
+    def non_default(self) -> dict[str, Any]:
+        """The parameters whose values differ from the scenario's defaults, by dotted key
+        (``alpha``, ``llm.model``), as JSON values; a run records them so that its
+        report can show them first."""
+        mine = _flatten(self.model_dump(mode="json"))
+        default = _flatten(type(self)().model_dump(mode="json"))
+        return {k: v for k, v in mine.items() if default.get(k, object()) != v}
+
 
 #: |a|, |c|, |a0| and mu of a logit market at most this (baseline: a = 2, c = 1, mu = 0.25)
 LOGIT_VALUE_MAX = 1000.0
@@ -71,6 +79,17 @@ def memory_bytes() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 8 * 2**30
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"llm": {"model": "x"}}`` -> ``{"llm.model": "x"}`` (lists stay whole)."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _parse_value(text: str) -> Any:
@@ -183,7 +202,96 @@ def build_spec(
     try:
         return spec_cls.model_validate(data)
     except ValidationError as exc:
-        raise UsageError(f"{spec_cls.name}: {format_validation_error(exc)}") from None
+        line = format_validation_error(exc, model=spec_cls, name=spec_cls.name)
+        raise UsageError(f"{spec_cls.name}: {line}") from None
+
+
+def _type_text(annotation) -> str:
+    """A field's type in words: ``float``, ``float or None``, ``one of 'a', 'b'``."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_text(args[0])
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        if all(getattr(a, "model_fields", {}).get("name") for a in args):  # tagged models
+            return "policies (see 'marketsim policies')"
+        return " or ".join(_type_text(a) for a in args)
+    if origin in (list, tuple):
+        inner = _type_text(args[0]) if args else ""
+        return inner if inner.startswith("policies") else f"list of {inner}" if inner else "list"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _range_text(field) -> str:
+    """A field's bounds from its constraints: ``(0, 1]``, ``>= 0``, ``1-5 items``."""
+    lo = hi = None
+    lo_open = hi_open = False
+    items = []
+    for c in field.metadata:
+        for attr, is_lo, is_open in (("gt", 1, 1), ("ge", 1, 0), ("lt", 0, 1), ("le", 0, 0)):
+            v = getattr(c, attr, None)
+            if v is not None:
+                if is_lo:
+                    lo, lo_open = v, bool(is_open)
+                else:
+                    hi, hi_open = v, bool(is_open)
+        for attr in ("min_length", "max_length"):
+            if getattr(c, attr, None) is not None:
+                items.append((attr, getattr(c, attr)))
+    text = ""
+    if lo is not None and hi is not None:
+        text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    elif lo is not None:
+        text = f"{'>' if lo_open else '>='} {lo:g}"
+    elif hi is not None:
+        text = f"{'<' if hi_open else '<='} {hi:g}"
+    if items:
+        d = dict(items)
+        text += (" " if text else "") + f"{d.get('min_length', 0)}-{d.get('max_length', '')} items"
+    return text
+
+
+def field_rows(model_cls, prefix: str = "") -> list[dict[str, str]]:
+    """One row per parameter of a spec or policy model: ``name``, ``type``, ``range``,
+    ``default`` (``required`` when there is none) and ``description``; a group of
+    parameters (``llm``) gives one row per member, by dotted name (``llm.model``)."""
+    from pydantic import BaseModel
+    from pydantic_core import PydanticUndefined
+
+    rows = []
+    for key, field in model_cls.model_fields.items():
+        if key == "name" and _is_tag(field):  # a policy's tag is its name, not a parameter
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):  # a group: its members, as --set takes them
+            rows += field_rows(type(default), prefix=f"{prefix}{key}.")
+            continue
+        key = prefix + key
+        rows.append(
+            {
+                "name": key,
+                "type": _type_text(field.annotation),
+                "range": _range_text(field),
+                "default": "required" if default is PydanticUndefined else repr(default),
+                "description": field.description or "",
+            }
+        )
+    return rows
+
+
+def _is_tag(field) -> bool:
+    """True for a ``Literal["x"] = "x"`` field (a tagged union's tag)."""
+    import typing
+
+    args = typing.get_args(field.annotation)
+    return typing.get_origin(field.annotation) is typing.Literal and args == (field.default,)
 
 
 def run_as_script(name: str) -> None:

@@ -47,6 +47,11 @@ MAX_SESSION_BYTES = 2 * 2**30
 DEFAULT_SESSIONS = 1000
 
 
+#: seconds numba takes to compile this scenario's kernels on a cold cache (measured on a
+#: shared 2-core machine; the "compiling kernels" line quotes it)
+COMPILE_SECONDS = 45
+
+
 class Spec(ScenarioSpec):
     """Parameters of the Calvano et al. (2020) experiment (defaults: the baseline)."""
 

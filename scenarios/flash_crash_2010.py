@@ -60,6 +60,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from marketsim.scenarios._orderbook_market import COMPILE_SECONDS as COMPILE_SECONDS  # announced
 from marketsim.scenarios._orderbook_market import MarketSpec, PriorDecline
 from marketsim.scenarios.market_calm import run as run  # the programme is in the spec
 from marketsim.scenarios.policies import StopLogic

@@ -160,6 +160,12 @@ class LLMSpec(BaseModel):
         return bool(self.endpoint or self.replay)
 
 
+#: seconds numba takes to compile this scenario's kernels on a cold cache (20 s of CPU for a first
+#: 50-period session, imports included; one core, so about the wall time on a quiet 2-core
+#: machine); the "compiling kernels" line quotes it
+COMPILE_SECONDS = 15
+
+
 class Spec(ScenarioSpec):
     """Parameters of the LLM pricing experiment (defaults: Fish et al. 2024, prompt P1)."""
 
@@ -206,7 +212,11 @@ class Spec(ScenarioSpec):
         le=1.0,
         description="constant exploration against the proxy (default: continue exp(-q_beta t))",
     )
-    llm: LLMSpec = Field(default_factory=LLMSpec)
+    llm: LLMSpec = Field(
+        default_factory=LLMSpec,
+        description="the LLM backend: llm.endpoint, llm.model, timeouts, circuit breaker "
+        "(see the LLM how-to)",
+    )
 
     @field_validator("persona", "rivals")
     @classmethod

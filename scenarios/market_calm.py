@@ -20,6 +20,7 @@ Run it as ``marketsim run market_calm --seed 1 --out runs/calm``. Outputs:
 
 from __future__ import annotations
 
+from marketsim.scenarios._orderbook_market import COMPILE_SECONDS as COMPILE_SECONDS  # announced
 from marketsim.scenarios._orderbook_market import MarketSpec, run_market
 
 

@@ -48,6 +48,12 @@ DEFAULT_SESSIONS = 200
 POLICIES = ("none", "memory")
 
 
+#: seconds numba takes to compile this scenario's kernels on a cold cache (59 s of CPU for a first
+#: 20,000-period session, imports included; one core, so about the wall time on a quiet 2-core
+#: machine); the "compiling kernels" line quotes it
+COMPILE_SECONDS = 50
+
+
 class Spec(ScenarioSpec):
     """Parameters of the market-making experiment (defaults: see the module docstring)."""
 

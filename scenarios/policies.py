@@ -41,7 +41,7 @@ Two families:
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 import numpy as np
 from pydantic import (
@@ -49,7 +49,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -120,19 +119,28 @@ class LULD(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["luld"] = "luld"
-    tier: Literal[1, 2] = 1
+    tier: Literal[1, 2] = Field(1, description="band tier: 1 (5% band above $3) or 2 (10%)")
     band_pct: float | None = Field(None, gt=0.0, lt=1.0, description="override of the band")
-    reference_window_s: float = Field(300.0, gt=0.0)
+    reference_window_s: float = Field(300.0, gt=0.0, description="reference averaging window (s)")
     reference_update_pct: float = Field(
         0.01,
         ge=0.0,
         lt=1.0,
         description="move of the 5-minute mean that resets the reference (0 = every trade)",
     )
-    limit_state_s: float = Field(15.0, gt=0.0)
-    pause_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
-    double_open_s: float = Field(900.0, ge=0.0, le=SESSION_SECONDS)
-    double_close_s: float = Field(1500.0, ge=0.0, le=SESSION_SECONDS)
+    limit_state_s: float = Field(15.0, gt=0.0, description="seconds at the band before a pause")
+    pause_s: float = Field(
+        300.0, gt=0.0, le=SESSION_SECONDS, description="length of a trading pause (s)"
+    )
+    double_open_s: float = Field(
+        900.0, ge=0.0, le=SESSION_SECONDS, description="seconds after the open with doubled bands"
+    )
+    double_close_s: float = Field(
+        1500.0,
+        ge=0.0,
+        le=SESSION_SECONDS,
+        description="seconds before the close with doubled bands",
+    )
     reprice_to_band: bool = Field(
         True, description="reprice orders through the band to the band (price sliding)"
     )
@@ -146,8 +154,15 @@ class MWCB(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["mwcb"] = "mwcb"
-    levels: list[float] = Field([0.07, 0.13, 0.20], min_length=1, max_length=5)
-    halt_s: float = Field(900.0, gt=0.0, le=SESSION_SECONDS)
+    levels: list[float] = Field(
+        [0.07, 0.13, 0.20],
+        min_length=1,
+        max_length=5,
+        description="falls from the previous close that fire each level (fractions)",
+    )
+    halt_s: float = Field(
+        900.0, gt=0.0, le=SESSION_SECONDS, description="halt after a level before the last (s)"
+    )
     no_halt_after_s: float = Field(
         15 * 3600 + 25 * 60,
         ge=SESSION_OPEN_S,
@@ -170,9 +185,13 @@ class Halt(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["halt"] = "halt"
-    move_pct: float = Field(0.10, gt=0.0, lt=1.0)
-    window_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
-    halt_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS)
+    move_pct: float = Field(
+        0.10, gt=0.0, lt=1.0, description="move that halts trading (fraction: 0.1 = 10%)"
+    )
+    window_s: float = Field(
+        300.0, gt=0.0, le=SESSION_SECONDS, description="window in which the move is measured (s)"
+    )
+    halt_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS, description="length of the halt (s)")
     reopening: Reopening = "auction"
 
 
@@ -182,7 +201,9 @@ class FBA(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["fba"] = "fba"
-    interval_ms: float = Field(100.0, gt=0.0, le=SESSION_SECONDS * 1e3)
+    interval_ms: float = Field(
+        100.0, gt=0.0, le=SESSION_SECONDS * 1e3, description="time between batch auctions (ms)"
+    )
 
 
 class SpeedBump(_Policy):
@@ -190,7 +211,12 @@ class SpeedBump(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["speed_bump"] = "speed_bump"
-    delay_us: float = Field(350.0, ge=0.0, le=SESSION_SECONDS * 1e6)
+    delay_us: float = Field(
+        350.0,
+        ge=0.0,
+        le=SESSION_SECONDS * 1e6,
+        description="delay on liquidity-taking orders (microseconds)",
+    )
 
 
 class MinRest(_Policy):
@@ -198,7 +224,12 @@ class MinRest(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["min_rest"] = "min_rest"
-    min_rest_ms: float = Field(500.0, gt=0.0, le=SESSION_SECONDS * 1e3)
+    min_rest_ms: float = Field(
+        500.0,
+        gt=0.0,
+        le=SESSION_SECONDS * 1e3,
+        description="time an order rests before it may be cancelled (ms)",
+    )
 
 
 class OTRCap(_Policy):
@@ -209,8 +240,10 @@ class OTRCap(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["otr_cap"] = "otr_cap"
-    max_ratio: float = Field(100.0, ge=1.0)
-    window_s: float = Field(60.0, gt=0.0, le=SESSION_SECONDS)
+    max_ratio: float = Field(100.0, ge=1.0, description="messages allowed per trade in a window")
+    window_s: float = Field(
+        60.0, gt=0.0, le=SESSION_SECONDS, description="length of the counting window (s)"
+    )
 
 
 class Tax(_Policy):
@@ -221,9 +254,18 @@ class Tax(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["tax"] = "tax"
-    cancel_tax_ticks: float = Field(0.5, ge=0.0)
-    cancel_window_ms: float = Field(500.0, ge=0.0, le=SESSION_SECONDS * 1e3)
-    trade_tax_bps: float = Field(1.0, ge=0.0, le=10_000.0)
+    cancel_tax_ticks: float = Field(
+        0.5, ge=0.0, description="tax per contract cancelled early (ticks)"
+    )
+    cancel_window_ms: float = Field(
+        500.0,
+        ge=0.0,
+        le=SESSION_SECONDS * 1e3,
+        description="a cancel this soon after entry is taxed (ms)",
+    )
+    trade_tax_bps: float = Field(
+        1.0, ge=0.0, le=10_000.0, description="tax on each side's notional (basis points)"
+    )
 
 
 class StopLogic(_Policy):
@@ -242,7 +284,9 @@ class StopLogic(_Policy):
     band_pct: float = Field(
         0.005, gt=0.0, lt=1.0, description="widest move from the last trade in one instant"
     )
-    pause_s: float = Field(5.0, gt=0.0, le=SESSION_SECONDS)
+    pause_s: float = Field(
+        5.0, gt=0.0, le=SESSION_SECONDS, description="length of the pause after a stop (s)"
+    )
 
 
 # --- pricing-market policies -----------------------------------------------------------
@@ -254,8 +298,12 @@ class PriceCap(_Policy):
 
     market: ClassVar[str] = "pricing"
     name: Literal["price_cap"] = "price_cap"
-    cap: Literal["nash", "monopoly"] | float = "nash"
-    mode: Literal["clip", "remove"] = "clip"
+    cap: Literal["nash", "monopoly"] | float = Field(
+        "nash", description="highest price: a number, 'nash' or 'monopoly'"
+    )
+    mode: Literal["clip", "remove"] = Field(
+        "clip", description="clip: prices above the cap become the cap; remove: they leave the grid"
+    )
 
     @field_validator("cap")
     @classmethod
@@ -270,7 +318,9 @@ class Steering(_Policy):
 
     market: ClassVar[str] = "pricing"
     name: Literal["steering"] = "steering"
-    weight: float = Field(0.5, gt=0.0, le=1.0)
+    weight: float = Field(
+        0.5, gt=0.0, le=1.0, description="share of dearer sellers' buyers sent to the cheapest"
+    )
 
 
 class Memory(_Policy):
@@ -278,7 +328,7 @@ class Memory(_Policy):
 
     market: ClassVar[str] = "pricing"
     name: Literal["memory"] = "memory"
-    k: int = Field(0, ge=0, le=4)
+    k: int = Field(0, ge=0, le=4, description="periods of prices in the learners' state")
 
 
 class SyncUpdating(_Policy):
@@ -294,7 +344,7 @@ class Audit(_Policy):
 
     market: ClassVar[str] = "pricing"
     name: Literal["audit"] = "audit"
-    every_periods: int = Field(200_000, ge=1)
+    every_periods: int = Field(200_000, ge=1, description="periods between audits")
     min_cut: float = Field(0.0, ge=0.0, lt=1.0, description="rival's relative price cut")
     max_fines: int = Field(5, ge=0, description="audits that may fine one session")
 
@@ -317,23 +367,22 @@ Policy = Annotated[
     | Audit,
     Field(discriminator="name"),
 ]
-POLICY_NAMES = (
-    "none",
-    "luld",
-    "mwcb",
-    "halt",
-    "fba",
-    "speed_bump",
-    "min_rest",
-    "otr_cap",
-    "tax",
-    "stop_logic",
-    "price_cap",
-    "steering",
-    "memory",
-    "sync_updating",
-    "audit",
-)
+#: policy name -> its model, in the order of :data:`Policy`
+POLICY_CLASSES: dict[str, type[_Policy]] = {
+    cls.model_fields["name"].default: cls
+    for cls in get_args(get_args(Policy)[0])  # Annotated[Union[...], Field] -> the members
+}
+POLICY_NAMES = tuple(POLICY_CLASSES)
+
+_FAMILY = {"book": "order-book rule", "pricing": "pricing-market policy", "any": "any market"}
+
+
+def policy_summary(name: str) -> str:
+    """One line on a policy: its family and the first sentence of its docstring."""
+    cls = POLICY_CLASSES[name]
+    doc = " ".join((cls.__doc__ or "").replace("``", "").split())
+    first = re.split(r"(?<=\.)\s", doc, maxsplit=1)[0]
+    return f"[{_FAMILY[cls.market]}] {first}"
 
 
 def _coerce(value: Any) -> Any:
@@ -372,14 +421,24 @@ def parse_policy_text(text: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             table[key.strip()] = raw.strip()
     if table["name"] not in POLICY_NAMES:
-        raise ValueError(f"unknown policy {table['name']!r}; known: {', '.join(POLICY_NAMES)}")
+        from marketsim.errors import did_you_mean
+
+        hint = did_you_mean(table["name"], POLICY_NAMES)
+        raise ValueError(
+            f"unknown policy {table['name']!r}{hint}; known: {', '.join(POLICY_NAMES)} "
+            "(see 'marketsim policies')"
+        )
     return table
 
 
 #: the spec field type: ``policy: PolicyList = []``
 PolicyList = Annotated[list[Policy], BeforeValidator(_coerce)]
 
-_ADAPTER = TypeAdapter(PolicyList)
+
+class _PolicyHolder(BaseModel):
+    """A model holding a policy list, for naming the keys of a policy's group."""
+
+    policy: PolicyList = []
 
 
 def parse_policies(value: Any) -> list[_Policy]:
@@ -387,9 +446,9 @@ def parse_policies(value: Any) -> list[_Policy]:
     from marketsim.errors import UsageError, format_validation_error
 
     try:
-        return _ADAPTER.validate_python(value)
+        return _PolicyHolder.model_validate({"policy": value}).policy
     except ValidationError as exc:
-        raise UsageError(format_validation_error(exc, prefix="policy.")) from None
+        raise UsageError(format_validation_error(exc, model=_PolicyHolder, name="POLICY")) from None
     except ValueError as exc:
         raise UsageError(f"policy: {exc}") from None
 
@@ -500,6 +559,7 @@ def pricing_setup(
 
 
 __all__ = [
+    "POLICY_CLASSES",
     "POLICY_NAMES",
     "Policy",
     "PolicyList",
@@ -508,6 +568,7 @@ __all__ = [
     "learner_class",
     "parse_policies",
     "policy_label",
+    "policy_summary",
     "pricing_setup",
     "steered_shares",
 ]

@@ -79,6 +79,15 @@ def test_scenarios_params_and_detect():
     assert ms.scenarios() == marketsim.scenarios()
     table = ms.params("calvano2020")
     assert table.filter(table["name"] == "alpha")["default"].item() == "0.15"
+    assert table.filter(table["name"] == "policy")["default"].item() == "[]"
+    luld = ms.params("luld")
+    assert luld.filter(luld["name"] == "band_pct").row(0) == (
+        "band_pct",
+        "float or None",
+        "(0, 1)",
+        "None",
+        "override of the band",
+    )
     assert set(vars(ms.detect)) == {"collusion", "crash", "feedback"}
 
 

@@ -57,6 +57,18 @@ def pricing_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def baseline_run(tmp_path_factory):
+    """The paper's baseline (4 sessions, default parameters) with --report: its page
+    opens with the comparison to Calvano et al. (2020), Table 1."""
+    from marketsim.cli import main
+
+    out = tmp_path_factory.mktemp("report") / "baseline"
+    argv = ["run", "calvano2020", "--sessions", "4", "--seed", "2", "--quiet", "--report"]
+    assert main([*argv, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def orderbook_run(tmp_path_factory):
     """An order-book folder in the market_calm output format, with a planted 8% crash
     and a halt, so every order-book chart has something to draw."""
@@ -296,8 +308,29 @@ def test_header_states_run_and_verdicts(reports, pricing_run):
     assert f"<th>seed</th><td>{summary['seed']}</td>" in text
     assert summary["git_revision"] in text
     assert f"numba {summary['versions']['numba']}" in text
-    assert "beta = 4e-05" in text
+    assert "<b>beta = 4e-05</b>" in text  # set on the command line: first, in bold
     assert html_escape(summary["detectors"]["verdict"]) in text
+    # off the paper's baseline: said in the headline box, no Table 1 beside it
+    box = text.split("<div class='verdict headline'>", 1)[1].split("</div>", 1)[0]
+    assert "not the baseline of Calvano et al. (2020, Table 1)" in box
+    assert "beta = 4e-05, conv_window = 20000" in box
+    assert text.index("verdict headline") < text.index("<table class='meta'>")
+
+
+def test_a_baseline_run_opens_with_table1(baseline_run):
+    """A real baseline run: the headline box is the Table 1 comparison, with the run's
+    Delta beside the paper's 0.849 and its interval."""
+    import math
+
+    text = (baseline_run / "report.html").read_text()
+    summary = json.loads((baseline_run / "summary.json").read_text())
+    delta = summary["profit_gain_mean"]
+    assert math.isfinite(delta)
+    box = text.split("<div class='verdict headline'>", 1)[1].split("</div>", 1)[0]
+    assert box.startswith(f"<p><b>Profit gain Delta = {delta:.3f} over 4 sessions")
+    assert "<td>0.849 [0.842, 0.856]</td>" in box
+    assert text.index("verdict headline") < text.index("<table class='meta'>")
+    assert "parameters (14; every one at the scenario's default)" in text
 
 
 def html_escape(s: str) -> str:
@@ -425,6 +458,18 @@ _S0 = {
 }
 
 
+#: two stop-logic pauses of the crash fixture (300 s in all, as its summary says): one of
+#: 5 s at 10:01, one of 295 s from 10:03
+_HALTS = pl.DataFrame(
+    {
+        "start_ns": [(10 * 3600 + 60) * 10**9, (10 * 3600 + 180) * 10**9],
+        "end_ns": [(10 * 3600 + 65) * 10**9, (10 * 3600 + 475) * 10**9],
+        "seconds": [5.0, 295.0],
+        "cause": ["stop_logic_pause", "stop_logic_pause"],
+    }
+)
+
+
 def _book_from_open(src: Path, dst: Path, summary: dict) -> Path:
     """The shared order-book folder moved to start at the 09:30 open (as runs do), with
     a sell programme's summary."""
@@ -453,6 +498,7 @@ def crash_page(orderbook_run, tmp_path_factory):
         **_S0,
     }
     out = _book_from_open(orderbook_run, tmp_path_factory.mktemp("hl") / "crash", summary)
+    _HALTS.write_parquet(out / "halts.parquet")
     return write_report(out)
 
 
@@ -596,6 +642,27 @@ def test_orderbook_charts_share_a_clock_axis_and_shade_the_programme(crash_page)
     assert bands == [
         {"start": 10 * 3600 * 1000.0, "end": (10 * 3600 + 600) * 1000.0, "state": "sell programme"}
     ]
+    halts = [
+        v
+        for n in _walk(mid)
+        if isinstance(n.get("values"), list)
+        for v in n["values"]
+        if isinstance(v, dict) and v.get("state") == "halt"
+    ]
+    # the bands are halts.parquet's intervals; the 5 s pause is drawn 1/300 of the axis wide
+    least = (hi - lo) / 300
+    assert halts == [
+        {"start": 36_300 * 1000.0, "end": 36_600 * 1000.0, "state": "halt"},  # book's column
+        {
+            "start": (10 * 3600 + 60) * 1000.0,
+            "end": (10 * 3600 + 60) * 1000.0 + least,
+            "state": "halt",
+        },
+        {"start": (10 * 3600 + 180) * 1000.0, "end": (10 * 3600 + 475) * 1000.0, "state": "halt"},
+    ]
+    caption = crash_page.read_text()
+    assert "shaded red: halts and pauses (2 stop logic pauses; 300 s in all)" in caption
+    assert "does not record when" not in caption
     title = next(n["title"] for n in _walk(mid) if n.get("field") == "mid_low")
     assert title == "mid price (currency; tick = 0.25)"
     values = [
@@ -649,7 +716,7 @@ def test_sweep_states_sessions_per_cell_and_set_values(sweep_page):
 
 
 def test_screenshots_of_each_report_kind(
-    crash_page, two_session_page, compare_pages, sweep_page, tmp_path
+    crash_page, two_session_page, compare_pages, sweep_page, baseline_run, reports, tmp_path
 ):
     """Headless Chromium renders each kind to a PNG (kept in .pytest-screenshots/ for a
     reader to look at); each must be a full-size image, not a blank page."""
@@ -659,6 +726,8 @@ def test_screenshots_of_each_report_kind(
         "orderbook_2_sessions": two_session_page,
         "compare_3_seeds": compare_pages[3],
         "sweep": sweep_page,
+        "pricing_table1": baseline_run / "report.html",
+        "pricing_off_baseline": reports["pricing"],
     }
     for name, page in pages.items():
         png = SHOTS / f"{name}.png"

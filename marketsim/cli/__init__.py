@@ -51,23 +51,64 @@ def positive_int(text: str) -> int:
     return value
 
 
-def seed_arg(text: str) -> int:
+def nonnegative_int(text: str) -> int:
+    """A whole number >= 0 (a seed; ``--refine N``, where 0 turns the step off)."""
     value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
+seed_arg = nonnegative_int
+
+
+def add_list_option(p, flag: str, metavar: str, help: str, dest: str | None = None) -> None:
+    """A repeatable option collected into a list (``--set``, ``--grid``, ``--policy``)."""
+    extra = {"dest": dest} if dest else {}
+    p.add_argument(flag, action="append", default=[], metavar=metavar, help=help, **extra)
+
+
+def add_set_option(
+    p, help: str = "override a scenario parameter (repeatable), e.g. --set alpha=0.15"
+):
+    """``--set KEY=VALUE`` (repeatable), collected in ``args.sets``."""
+    add_list_option(p, "--set", "KEY=VALUE", help, dest="sets")
+
+
+#: keyword arguments of the API taken from the options of the same name
+_SHARED = {
+    "out": lambda a: a.out,
+    "sessions": lambda a: a.sessions,
+    "seed": lambda a: a.seed,
+    "config": lambda a: a.config,
+    "threads": lambda a: a.threads,
+    "workers": lambda a: a.workers,
+    "overwrite": lambda a: a.overwrite,
+    "progress": lambda a: not a.quiet,
+}
+
+
+def shared_kwargs(args: argparse.Namespace, *names: str) -> dict:
+    """The API's keyword arguments ``names`` from the parsed options (``progress`` is
+    ``not --quiet``)."""
+    return {name: _SHARED[name](args) for name in names}
+
+
+def add_cluster_options(p, workers_help: str) -> None:
+    """``--workers N`` (local processes) and ``--scheduler tcp://HOST:PORT`` (a running
+    dask cluster) of the commands that spread tasks over processes."""
+    p.add_argument("--workers", type=positive_int, default=None, help=workers_help)
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="use a running dask scheduler instead of a local cluster",
+    )
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and the commands built on it (compare, sweep)."""
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario parameter (repeatable), e.g. --set alpha=0.15",
-    )
+    add_set_option(p)
     p.add_argument(
         "--config",
         type=Path,
@@ -89,18 +130,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from marketsim import api
-    from marketsim.scenarios import parse_sets
 
     replay = [f"llm.replay={args.replay}"] if getattr(args, "replay", None) else []
     summary = api.run(
         args.scenario,
-        out=args.out,
-        sessions=args.sessions,
-        seed=args.seed,
-        config=args.config,
-        threads=args.threads,
-        progress=not args.quiet,
-        params=parse_sets(args.sets + replay),
+        **shared_kwargs(args, "out", "sessions", "seed", "config", "threads", "progress"),
+        sets=args.sets + replay,
         api_key_env=args.api_key_env,
         overwrite=args.overwrite,
     ).summary
@@ -117,13 +152,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
-    from marketsim.scenarios import get_scenario
+    from marketsim.scenarios import describe_parameters
 
-    spec_cls = get_scenario(args.scenario).Spec
-    print(f"{spec_cls.name} (version {spec_cls.version})")
-    for name, field in spec_cls.model_fields.items():
-        desc = field.description or ""
-        print(f"  {name} = {field.default!r}  {desc}")
+    title, rows = describe_parameters(args.name)
+    print(title)
+    width = max((len(r["name"]) for r in rows), default=0)
+    for r in rows:
+        kind = r["type"] + (f", {r['range']}" if r["range"] else "")
+        print(f"  {r['name']:<{width}} = {r['default']}  ({kind})  {r['description']}".rstrip())
+    return 0
+
+
+def _cmd_policies(args: argparse.Namespace) -> int:
+    from marketsim.scenarios.policies import POLICY_CLASSES, policy_summary
+
+    width = max(len(n) for n in POLICY_CLASSES)
+    for name in POLICY_CLASSES:
+        print(f"{name:<{width}}  {policy_summary(name)}")
+    print(
+        "a policy's parameters: marketsim params POLICY; apply one with "
+        "--set policy=NAME:KEY=VALUE (run) or --policy NAME:KEY=VALUE (compare)"
+    )
     return 0
 
 
@@ -132,7 +181,23 @@ class _Parser(argparse.ArgumentParser):
     read more), exit code 2; sub-commands' parsers are of the same class."""
 
     def error(self, message: str):
+        import re
+
+        from marketsim.errors import did_you_mean
+
+        # argparse: "argument command: invalid choice: 'rn' (choose from 'run', ...)"
+        bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if bad:
+            choices = re.findall(r"'([^']*)'", bad.group(2))
+            message = message.replace(bad.group(0), bad.group(0) + did_you_mean(bad[1], choices))
         self.exit(2, f"error: {self.prog}: {message}; see '{self.prog} --help'\n")
+
+    def format_help(self) -> str:
+        for action in self._actions:
+            lazy = getattr(action, "lazy_help", None)
+            if lazy is not None:
+                action.help = lazy()
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,10 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="marketsim",
         description="Simulator of algorithmic collusion and market stability.",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"marketsim {_version()}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a scenario and write its results")
-    run.add_argument("scenario", help="scenario name, e.g. calvano2020")
+    scenario = run.add_argument("scenario", help="scenario name")
+    # the names are looked up only when help is shown: the scenarios package loads pydantic
+    scenario.lazy_help = lambda: f"scenario name: {', '.join(_scenario_names())}"
     run.add_argument(
         "--sessions",
         type=positive_int,
@@ -170,13 +240,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(run)
     run.set_defaults(func=_cmd_run)
 
-    params = sub.add_parser("params", help="list a scenario's parameters and defaults")
-    params.add_argument("scenario")
+    params = sub.add_parser(
+        "params", help="list a scenario's or a policy's parameters: type, range, default, meaning"
+    )
+    params.add_argument("name", metavar="SCENARIO|POLICY", help="e.g. calvano2020 or luld")
     params.set_defaults(func=_cmd_params)
+
+    policies = sub.add_parser("policies", help="list the policies and market rules, one line each")
+    policies.set_defaults(func=_cmd_policies)
 
     for name in COMMAND_MODULES:
         import_module(name).register(sub)
     return parser
+
+
+def _version() -> str:
+    from marketsim import __version__
+
+    return __version__
+
+
+def _scenario_names() -> list[str]:
+    from marketsim.scenarios import SCENARIOS
+
+    return sorted(SCENARIOS)
 
 
 def error_log_dir() -> Path:

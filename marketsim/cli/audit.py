@@ -32,6 +32,19 @@ EXIT_CODES = {
 }
 
 
+#: AuditSettings field -> the option that sets it
+_SETTINGS = {
+    "sessions": "sessions",
+    "periods": "periods",
+    "horizon": "horizon",
+    "seed": "seed",
+    "call_timeout": "timeout",
+    "reset_timeout": "reset_timeout",
+    "budget_s": "budget",
+    "max_failures": "max_failures",
+}
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from marketsim.errors import UsageError
     from marketsim.experiments.audit import AuditSettings, load_factory, run_audit
@@ -41,15 +54,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         raise UsageError(f"--market {args.market!r}: only calvano2020 is supported")
     _, spec = resolve_spec(args.market, args.config, args.sets)
     settings = AuditSettings(
-        sessions=args.sessions,
-        periods=args.periods,
-        horizon=args.horizon,
-        seed=args.seed,
-        call_timeout=args.timeout,
-        reset_timeout=args.reset_timeout,
-        budget_s=args.budget,
-        max_failures=args.max_failures,
-        delta=spec.delta,
+        **{key: getattr(args, option) for key, option in _SETTINGS.items()}, delta=spec.delta
     )
     if args.periods < 8:
         raise UsageError(f"--periods {args.periods}: use at least 8")
@@ -106,7 +111,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from marketsim.cli import positive_int, seed_arg
+    from marketsim.cli import add_set_option, positive_int, seed_arg
 
     p = subparsers.add_parser(
         "audit",
@@ -160,14 +165,7 @@ def register(subparsers) -> None:
         default=10,
         help="failures after which a test is not measured (default 10)",
     )
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="market parameter of the scenario spec, e.g. --set mu=0.5",
-    )
+    add_set_option(p, "market parameter of the scenario spec, e.g. --set mu=0.5")
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from marketsim import api
+    from marketsim.cli import shared_kwargs
     from marketsim.errors import UsageError
     from marketsim.experiments.calibrate import parse_param_items
     from marketsim.scenarios import load_toml
@@ -34,11 +35,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             params=parse_param_items(args.param),
             budget=args.budget,
             seeds=args.seeds,
-            seed=args.seed,
-            out=args.out,
-            workers=args.workers,
+            **shared_kwargs(args, "seed", "out", "workers", "progress"),
             scheduler=args.scheduler,
-            progress=not args.quiet,
             sets=args.sets,
             config=config,
             refine=args.refine,
@@ -61,42 +59,27 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from marketsim.cli import add_run_options, positive_int, seed_arg
+    from marketsim.cli import (
+        add_cluster_options,
+        add_list_option,
+        add_run_options,
+        nonnegative_int,
+        positive_int,
+        seed_arg,
+    )
 
     p = subparsers.add_parser(
         "calibrate", help="fit parameters to a targets card (simulated method of moments)"
     )
     p.add_argument("scenario", help="scenario name")
     p.add_argument("--targets", type=Path, required=True, help="targets card (TOML)")
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=LO:HI",
-        help="a parameter to calibrate and its box (repeatable)",
-    )
+    add_list_option(p, "--param", "NAME=LO:HI", "a parameter to calibrate and its box (repeatable)")
     p.add_argument("--budget", type=int, required=True, help="candidates in the design")
     p.add_argument("--seeds", type=positive_int, required=True, help="seeds per candidate")
     p.add_argument("--seed", type=seed_arg, default=0, help="first seed (default 0)")
-    p.add_argument(
-        "--refine",
-        type=int,
-        default=0,
-        metavar="N",
-        help="then at most N Nelder-Mead evaluations from the best candidate (default 0)",
-    )
+    refine = "then at most N Nelder-Mead evaluations from the best candidate (default 0)"
+    p.add_argument("--refine", type=nonnegative_int, default=0, metavar="N", help=refine)
     p.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
-    p.add_argument(
-        "--workers",
-        type=positive_int,
-        default=None,
-        help="local worker processes (default: all cores; 1 runs in this process)",
-    )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="tcp://HOST:PORT",
-        help="use a running dask scheduler instead of a local cluster",
-    )
+    add_cluster_options(p, "local worker processes (default: all cores; 1 runs in this process)")
     add_run_options(p)
     p.set_defaults(func=_cmd_calibrate)

@@ -14,20 +14,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     import polars as pl
 
     from marketsim import api
-    from marketsim.scenarios import parse_sets
+    from marketsim.cli import shared_kwargs
 
     table = api.compare(
         args.scenario,
         args.policy,
         seeds=args.seeds,
-        out=args.out,
-        sessions=args.sessions,
-        config=args.config,
-        params=parse_sets(args.sets),
-        threads=args.threads,
-        progress=not args.quiet,
-        workers=args.workers,
-        overwrite=args.overwrite,
+        sets=args.sets,
+        **shared_kwargs(
+            args, "out", "sessions", "config", "threads", "progress", "workers", "overwrite"
+        ),
     ).table
     print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
     if args.report:
@@ -43,16 +39,16 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add ``marketsim compare``."""
-    from marketsim.cli import add_run_options, positive_int
+    from marketsim.cli import add_list_option, add_run_options, positive_int
 
     p = subparsers.add_parser("compare", help="run the same seeds under several policies")
     p.add_argument("scenario", help="scenario name, e.g. flash_crash_2010")
-    p.add_argument(
+    add_list_option(
+        p,
         "--policy",
-        action="append",
-        default=[],
-        metavar="POLICY",
-        help="policy arm (repeat; first = baseline): none, luld, price_cap:cap=1.6, luld+mwcb ...",
+        "POLICY",
+        "policy arm (repeat; first = baseline): none, luld, price_cap:cap=1.6, luld+mwcb ... "
+        "(list them: marketsim policies)",
     )
     p.add_argument("--seeds", type=positive_int, default=30, help="seeds per policy")
     p.add_argument(

@@ -103,18 +103,20 @@ def _report(out) -> Path:
 
 
 def register(subparsers) -> None:
-    from marketsim.cli import add_run_options, positive_int, seed_arg
+    from marketsim.cli import (
+        add_cluster_options,
+        add_list_option,
+        add_run_options,
+        positive_int,
+        seed_arg,
+    )
 
     p = subparsers.add_parser("sweep", help="run a scenario over a parameter grid x seeds")
     p.add_argument(
         "scenario", nargs="?", default=None, help="scenario name (or scenario = ... in --config)"
     )
-    p.add_argument(
-        "--grid",
-        action="append",
-        default=[],
-        metavar="KEY=VALUES",
-        help="grid axis: a,b,c | START:STOP:COUNT | log:START:STOP:COUNT",
+    add_list_option(
+        p, "--grid", "KEY=VALUES", "grid axis: a,b,c | START:STOP:COUNT | log:START:STOP:COUNT"
     )
     p.add_argument("--seeds", type=positive_int, default=None, help="sessions per grid point")
     p.add_argument("--seed", type=seed_arg, default=None, help="root seed (default 0)")
@@ -122,18 +124,7 @@ def register(subparsers) -> None:
         "--chunk", type=positive_int, default=None, help="sessions per task (default 25 or fewer)"
     )
     p.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
-    p.add_argument(
-        "--workers",
-        type=positive_int,
-        default=None,
-        help="local worker processes (default: all cores)",
-    )
-    p.add_argument(
-        "--scheduler",
-        default=None,
-        metavar="tcp://HOST:PORT",
-        help="use a running dask scheduler instead of a local cluster",
-    )
+    add_cluster_options(p, "local worker processes (default: all cores)")
     p.add_argument("--report", action="store_true", help="also draw the heat maps")
     add_run_options(p)
     p.set_defaults(func=_cmd_sweep)

@@ -46,3 +46,12 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(
         target=_watch, args=(parent_pid,), daemon=True, name="marketsim-parent-watch"
     ).start()
+
+
+def announce_kernels(module) -> None:
+    """Say on stderr when this process compiles the scenario's kernels (a cache miss):
+    ``compiling kernels (first run only, ~N s)...``, N the scenario's measured
+    ``COMPILE_SECONDS`` (see :func:`marketsim.progress.announce_compiling`)."""
+    from marketsim.progress import announce_compiling
+
+    announce_compiling(getattr(module, "COMPILE_SECONDS", None))

@@ -291,9 +291,11 @@ def run_candidate(scenario: str, spec_json: dict, seeds: list[int], measures: li
     ``rows`` holds one dict per seed (``seed`` and each measure, None when the run's
     summary has it as null); ``missing`` lists measures whose key the summary lacks.
     """
+    from marketsim.experiments._workers import announce_kernels
     from marketsim.scenarios import get_scenario
 
     module = get_scenario(scenario)
+    announce_kernels(module)
     spec = module.Spec.model_validate(spec_json)
     need_detectors = any(m.startswith("detectors.") for m in measures)
     rows, missing = [], set()

@@ -239,9 +239,11 @@ def _run_cell_in_worker(
     scenario: str, spec_json: dict, seed: int, sessions, out: str, threads: int
 ) -> dict[str, float]:
     """:func:`run_cell` in a worker process (the spec travels as JSON)."""
+    from marketsim.experiments._workers import announce_kernels
     from marketsim.scenarios import build_spec, get_scenario
 
     module = get_scenario(scenario)
+    announce_kernels(module)
     spec = build_spec(module.Spec, spec_json, None)
     return run_cell(module, spec, seed=seed, sessions=sessions, out=Path(out), threads=threads)
 
@@ -384,6 +386,10 @@ def compare(
                 _store(p, s, fut.result())
                 advance()
 
+    if workers <= 1:
+        from marketsim.experiments._workers import announce_kernels
+
+        announce_kernels(module)
     with progress_bar("policy x seed runs", len(cells), enabled=progress) as update:
         _run_all(lambda: update(advance=1))
 
@@ -399,6 +405,8 @@ def compare(
             "scenario": scenario,
             "version": base_spec.version,
             "params": base_spec.model_dump(mode="json"),
+            "sets": list(sets or []),
+            "non_default": base_spec.non_default(),
             "policies": [
                 {"label": lab, "policy": sp.model_dump(mode="json")["policy"]}
                 for lab, sp in zip(labels, specs, strict=True)

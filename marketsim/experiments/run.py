@@ -105,10 +105,18 @@ def run_scenario(
         overwrite=overwrite,
         summary=f"seed {seed}",
     )
+    from marketsim.experiments._workers import announce_kernels
+
+    announce_kernels(module)
     summary = module.run(
         spec, sessions=sessions, seed=seed, out=out, threads=threads, progress=progress, **extra
     )
-    summary = {**summary, "detectors": run_detectors(out, summary.get("params"))}
+    summary = {
+        **summary,
+        "sets": list(sets or []),
+        "non_default": spec.non_default(),
+        "detectors": run_detectors(out, summary.get("params")),
+    }
     write_json_atomic(summary, out / "summary.json")
     check_headline(scenario, summary, out)
     return summary

@@ -376,7 +376,10 @@ def _warm(scenario: str, spec_json: dict) -> float:
 
     t0 = time.perf_counter()
     try:
+        from marketsim.experiments._workers import announce_kernels
+
         module = get_scenario(scenario)
+        announce_kernels(module)
         spec = module.Spec.model_validate(spec_json)
         module.simulate(spec, sessions=1, seed=0, start=0, threads=1)
     except Exception:  # noqa: BLE001  the task itself fails and is reported with its point

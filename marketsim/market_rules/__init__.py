@@ -99,6 +99,10 @@ time stamp (and time priority). Resting orders, cancels and reduces are not dela
 cancel of a waiting order withdraws it. A waiting order is accepted (status ``OK``).
 Orders still waiting when the session ends never reach the book.
 
+Every halt and pause is logged as it starts (start, end, cause; a halt extended while in
+force stays one entry): :func:`halt_log` reads the log, and the order-book scenarios
+write it as ``halts.parquet``.
+
 Circuit-breaker levels (and the single-stock halt) are checked after the whole action:
 a market order that sweeps through a level completes (within the LULD band, if any)
 before the halt starts.
@@ -110,7 +114,13 @@ kernels that call ``apply_action``) or the old rule code keeps running.
 """
 
 from marketsim.market_rules import words
-from marketsim.market_rules.build import find_policy, owner_counts, rules_array, rules_report
+from marketsim.market_rules.build import (
+    find_policy,
+    halt_log,
+    owner_counts,
+    rules_array,
+    rules_report,
+)
 from marketsim.market_rules.limits import (
     after_action,
     band_ticks,
@@ -168,7 +178,9 @@ __all__ = [
     "bump_release_ns",
     "bump_waiting",
     "find_policy",
+    "halt_log",
     "halt_end_ns",
+    "halt_log",
     "last_trade_tick",
     "owner_counts",
     "record_trade",

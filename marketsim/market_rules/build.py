@@ -32,6 +32,7 @@ def rules_array(
     n_owners: int = 0,
     fba_ioc_capacity: int = 4096,
     bump_capacity: int = 4096,
+    halt_log_capacity: int = 4096,
 ) -> np.ndarray:
     """The ``rules`` array for a book under these policies (``marketsim.scenarios.policies``).
 
@@ -46,6 +47,8 @@ def rules_array(
         neither capped nor taxed)
     fba_ioc_capacity : int, IOC/market orders that may wait for one batch
     bump_capacity : int, orders that may wait in the speed bump at once (more are refused)
+    halt_log_capacity : int, halts and pauses whose times are logged (:func:`halt_log`;
+        more are counted, not logged); used only under a rule that halts
 
     Returns
     -------
@@ -71,7 +74,11 @@ def rules_array(
     bump_cap = int(bump_capacity) if bump else 0
     bump_at = ioc_at + ioc_cap
     owners_at = bump_at + W.N_BUMP_WORDS * bump_cap
-    rules = np.zeros(owners_at + W.N_OWNER_WORDS * max(int(n_owners), 0), dtype=np.int64)
+    log_at = owners_at + W.N_OWNER_WORDS * max(int(n_owners), 0)
+    halting = luld or mwcb or halt or stop
+    log_cap = int(halt_log_capacity) if halting else 0
+    rules = np.zeros(log_at + W.N_LOG_WORDS * log_cap, dtype=np.int64)
+    rules[W.X_LOG_AT], rules[W.X_LOG_CAP] = log_at, log_cap
     rules[W.X_BUMP_AT], rules[W.X_BUMP_CAP] = bump_at, bump_cap
     rules[W._R_BAND_LO], rules[W._R_BAND_HI] = W._NO_LO, W._NO_HI
     rules[W._R_STOP_LO], rules[W._R_STOP_HI] = W._NO_LO, W._NO_HI
@@ -177,6 +184,28 @@ def rules_report(rules: np.ndarray) -> dict:
         "reopening_auctions": int(rules[W.X_N_REOPENINGS]),
         "reopening_volume": int(rules[W.X_REOPEN_VOLUME]),
         "stop_logic_pauses": int(rules[W.X_N_STOPS]),
+    }
+
+
+def halt_log(rules: np.ndarray) -> dict:
+    """The halts and pauses of a session, in the order they started, as the rules logged
+    them: ``start_ns``, ``end_ns`` (ns since midnight; the end of a halt extended while in
+    force is its last end; a market closed by MWCB ends at the close) and ``cause``
+    (names of :data:`HALT_CAUSES`; of a halt extended while in force, the extending
+    cause), each an array of one length, and ``not_logged``
+    (halts beyond the log's capacity: counted, their times lost)."""
+    if rules.shape[0] <= W.N_RULES or rules[W.X_LOG_CAP] == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return {"start_ns": z, "end_ns": z, "cause": np.array([], dtype=object), "not_logged": 0}
+    n = int(rules[W.X_LOG_N])
+    kept = min(n, int(rules[W.X_LOG_CAP]))
+    at = int(rules[W.X_LOG_AT])
+    block = rules[at : at + W.N_LOG_WORDS * kept].reshape(kept, W.N_LOG_WORDS)
+    return {
+        "start_ns": block[:, 0].copy(),
+        "end_ns": block[:, 1].copy(),
+        "cause": np.array([W.HALT_CAUSES[int(c)] for c in block[:, 2]], dtype=object),
+        "not_logged": n - kept,
     }
 
 

@@ -67,14 +67,29 @@ def reference_tick(t_ns, rules):
 
 
 @njit(cache=True)
-def _halt_until(rules, start_ns, until_ns):
-    """Extend the halt to ``until_ns``, counting the halted time once."""
+def _halt_until(rules, start_ns, until_ns, cause):
+    """Extend the halt to ``until_ns``, counting the halted time once, and log it: a new
+    entry (start, end, ``cause``) in the halt log, or, when the halt in force is
+    extended, the last entry's end moved and its cause replaced by the extending one."""
     until_ns = min(until_ns, rules[W.X_CLOSE_NS])
     old = rules[W.X_HALT_UNTIL]
     if until_ns <= old:
         return
     rules[W.X_HALTED_NS] += until_ns - max(old, start_ns)
     rules[W.X_HALT_UNTIL] = until_ns
+    n = rules[W.X_LOG_N]
+    if old > start_ns and n > 0:  # still halted: the halt in force lasts longer
+        if n <= rules[W.X_LOG_CAP]:
+            at = rules[W.X_LOG_AT] + W.N_LOG_WORDS * (n - 1)
+            rules[at + 1] = until_ns
+            rules[at + 2] = cause  # what holds the market now (an MWCB close, say)
+    else:
+        if n < rules[W.X_LOG_CAP]:
+            at = rules[W.X_LOG_AT] + W.N_LOG_WORDS * n
+            rules[at] = start_ns
+            rules[at + 1] = until_ns
+            rules[at + 2] = cause
+        rules[W.X_LOG_N] = n + 1
     if rules[W.X_FLAGS] & W.F_REOPEN and rules[W.X_CLOSED] == 0:
         rules[W.X_REOPEN_PENDING] = 1
 
@@ -159,7 +174,7 @@ def _limit_state(t_ns, best_bid, best_ask, rules):
     since = rules[W.X_LIMIT_SINCE]
     if since >= 0 and t_ns >= since + rules[W.X_LIMIT_NS]:
         start = since + rules[W.X_LIMIT_NS]
-        _halt_until(rules, start, start + rules[W.X_PAUSE_NS])
+        _halt_until(rules, start, start + rules[W.X_PAUSE_NS], W.HALT_LULD)
         rules[W.X_LIMIT_NS_TOTAL] += rules[W.X_LIMIT_NS]
         rules[W.X_N_PAUSES] += 1
         rules[W.X_LIMIT_SINCE] = -1
@@ -197,7 +212,7 @@ def _single_stock_halt(t_ns, price_tick, rules):
     move = rules[W.X_HALT_PPB]
     if price_tick * W._PPB <= hi * (W._PPB - move) or price_tick * W._PPB >= lo * (W._PPB + move):
         rules[W.X_N_HALTS] += 1
-        _halt_until(rules, t_ns, t_ns + rules[W.X_HALT_NS])
+        _halt_until(rules, t_ns, t_ns + rules[W.X_HALT_NS], W.HALT_SINGLE_STOCK)
         rules[W._R_HALTED] = 1
         for k in range(w):  # the window starts afresh when trading resumes
             rules[at + 3 * k] = -1
@@ -230,10 +245,10 @@ def record_trade(t_ns, price_tick, rules):
                 rules[W.X_N_MWCB] += 1
                 if j == n - 1:
                     rules[W.X_CLOSED] = 1
-                    _halt_until(rules, t_ns, rules[W.X_CLOSE_NS])
+                    _halt_until(rules, t_ns, rules[W.X_CLOSE_NS], W.HALT_MWCB_CLOSE)
                     rules[W._R_HALTED] = 1
                 elif t_ns < rules[W.X_MWCB_CUTOFF_NS]:
-                    _halt_until(rules, t_ns, t_ns + rules[W.X_MWCB_HALT_NS])
+                    _halt_until(rules, t_ns, t_ns + rules[W.X_MWCB_HALT_NS], W.HALT_MWCB)
                     rules[W._R_HALTED] = 1
 
 
@@ -258,7 +273,7 @@ def after_action(
         # matching stopped an order at the band: pause now, reopen by auction
         rules[W._R_STOP] = W._STOP_ON
         rules[W.X_N_STOPS] += 1
-        _halt_until(rules, t_ns, t_ns + rules[W.X_SL_PAUSE_NS])
+        _halt_until(rules, t_ns, t_ns + rules[W.X_SL_PAUSE_NS], W.HALT_STOP_LOGIC)
         rules[W._R_HALTED] = 1
     counted = rules[W.X_N_OWNERS] > 0
     if counted and status == OK and kind >= 0:

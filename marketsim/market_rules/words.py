@@ -102,8 +102,11 @@ _PPB = 1_000_000_000
     X_SL_T_NS,
     X_SL_REF_TICK,
     X_N_STOPS,
+    X_LOG_AT,
+    X_LOG_CAP,
+    X_LOG_N,
     X_RING,
-) = range(N_RULES, N_RULES + 69)
+) = range(N_RULES, N_RULES + 72)
 #: flags
 F_LULD, F_MWCB, F_MIN_REST, F_HALT, F_FBA, F_OTR, F_TAX, F_BUMP = 1, 2, 4, 8, 16, 32, 64, 128
 F_REOPEN = 256  # halts and pauses end with a reopening call auction
@@ -113,10 +116,24 @@ F_STOP = 512  # stop logic
 #: the pending batch-auction IOC ids at ``rules[X_FBA_IOC_AT]``; the owner block at
 #: ``rules[X_OWNERS_AT]``: per owner (window index, messages, trades, tax in micro-ticks);
 #: the speed-bump ring at ``rules[X_BUMP_AT]``: per entry (release time, kind, side,
-#: price, qty, order id, owner)
+#: price, qty, order id, owner); the halt log at ``rules[X_LOG_AT]``: per halt or pause
+#: (start, end in ns since midnight, cause ``HALT_*``), ``X_LOG_CAP`` entries, the first
+#: ``X_LOG_CAP`` of the ``X_LOG_N`` halts (a halt extended while in force is one entry,
+#: with the cause of the last extension)
 OW_WINDOW, OW_MESSAGES, OW_TRADES, OW_TAX = range(4)
 N_OWNER_WORDS = 4
 N_BUMP_WORDS = 7
+N_LOG_WORDS = 3
+#: what started a halt or pause (the halt log's cause word)
+HALT_LULD, HALT_MWCB, HALT_MWCB_CLOSE, HALT_SINGLE_STOCK, HALT_STOP_LOGIC = 1, 2, 3, 4, 5
+#: cause word -> name in ``halts.parquet``
+HALT_CAUSES = {
+    HALT_LULD: "luld_pause",
+    HALT_MWCB: "mwcb_halt",
+    HALT_MWCB_CLOSE: "mwcb_close",
+    HALT_SINGLE_STOCK: "single_stock_halt",
+    HALT_STOP_LOGIC: "stop_logic_pause",
+}
 #: taxes are accounted in micro-ticks (1e-6 tick), exact integers
 UTICKS_PER_TICK = 1_000_000
 
