@@ -165,6 +165,7 @@ def compare(
     progress: bool = False,
     params: dict[str, Any] | None = None,
     overwrite: bool = False,
+    ensemble=None,
     **kwargs: Any,
 ) -> Comparison:
     """The same seeds under each policy (the first is the baseline); ``marketsim compare``.
@@ -173,8 +174,34 @@ def compare(
     ``"luld+mwcb"``). Without ``out`` the cells run in a temporary folder, so nothing
     resumes; give ``out`` for a long comparison (the same call resumes there;
     ``overwrite=True`` replaces an earlier run).
+
+    ``ensemble``: a ``calibrate`` output folder; the comparison then runs once per
+    accepted calibration (``compare --ensemble``, :mod:`marketsim.experiments.ensemble`)
+    and ``table`` is ``ensemble.parquet`` (the effect per calibration and pooled),
+    ``summary`` is ``ensemble.json``.
     """
     from marketsim.experiments.compare import compare as _compare
+
+    if ensemble is not None:
+        from marketsim.experiments.ensemble import compare_ensemble
+
+        with _Folder(out) as folder:
+            table = compare_ensemble(
+                scenario,
+                list(policies),
+                ensemble=Path(ensemble),
+                seeds=seeds,
+                out=folder,
+                sessions=sessions,
+                config=None if config is None else Path(config),
+                params={**(params or {}), **kwargs},
+                threads=threads,
+                progress=progress,
+                workers=workers,
+                overwrite=overwrite,
+            )
+            summary = json.loads((folder / "ensemble.json").read_text())
+            return Comparison(scenario, table, summary, None if out is None else folder)
 
     with _Folder(out) as folder:
         table = _compare(
