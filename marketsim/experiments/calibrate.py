@@ -576,6 +576,7 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
         "targets": plan.card_path,
         "card_scenario_version": plan.card_scenario_version,
         "box": {k: list(v) for k, v in plan.box.items()},
+        "sets": list(plan.sets),
         "budget": plan.budget,
         "seeds": plan.seeds,
         "design": {"sequence": "halton", "scramble": True, "seed": plan.design_seed},
