@@ -18,7 +18,7 @@ CARD = Path(__file__).resolve().parents[1] / "data" / "flash_crash_2010_targets.
 
 def test_the_card_validates_and_states_the_published_figures():
     card = load_targets(CARD)
-    assert card.scenario == "flash_crash_2010" and card.scenario_version == 4
+    assert card.scenario == "flash_crash_2010" and card.scenario_version == 5
     assert card.scaling.reference_programme_qty == 75_000
     by = {t.name: t for t in card.target}
     # CFTC-SEC (2010): about 20 minutes; about 5% to the low 13 minutes after the start;
