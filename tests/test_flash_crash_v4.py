@@ -69,8 +69,9 @@ def test_each_seller_sells_the_programme_its_own_way(seller):
 
 
 def test_stop_logic_pauses_add_five_seconds_each_and_reopen_by_auction():
-    # a band of 0.05% binds in this short session; nothing else halts
-    _, s = _run(policy="stop_logic:band_pct=0.0005")
+    # a band of 0.03% binds in this short session (3 pauses on version 5, whose HFTs
+    # quote more size; 0.05% no longer binds here); nothing else halts
+    _, s = _run(policy="stop_logic:band_pct=0.0003")
     assert s["stop_logic_pauses"] >= 1
     assert s["seconds_halted"] == pytest.approx(5.0 * s["stop_logic_pauses"])
     assert 1 <= s["reopening_auctions"] <= s["stop_logic_pauses"]
