@@ -105,7 +105,9 @@ def test_the_verdict_says_when_the_conclusion_depends_on_the_calibration():
     mixed = verdict("luld", "max_drawdown", ["below", "above", "spans"], [-1.0, 1.0, 0.1])
     assert "depends on the calibration" in mixed and "1 of 3 calibrations below zero" in mixed
     some = verdict("luld", "max_drawdown", ["below", "spans"], [-1.0, -0.2])
-    assert "depends on the calibration" in some and "lower it in 2 of 2" in some
+    assert "depends on the calibration" in some and "lower in 2 of 2 and higher in 0" in some
+    split = verdict("luld", "volume", ["below", "spans"], [-1.0, 0.5])
+    assert "lower in 1 of 2 and higher in 1" in split
     assert "under every accepted calibration" in verdict("mwcb", "volume", ["above"] * 4, [1.0] * 4)
     none = verdict("mwcb", "volume", ["spans"] * 3, [0.1, -0.1, 0.2])
     assert "not distinguished from zero under any" in none

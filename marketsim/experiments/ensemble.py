@@ -106,11 +106,10 @@ def verdict(policy: str, metric: str, signs: list[str], diffs: list[float]) -> s
         )
     if below and above:
         return f"the sign of {policy}'s effect on {metric} depends on the calibration: {counts}."
-    positive = sum(d > 0 for d in diffs)
-    lean = "lower" if positive < n - positive else "raise"
+    lower, higher = sum(d < 0 for d in diffs), sum(d > 0 for d in diffs)
     return (
         f"whether {policy} changes {metric} depends on the calibration: {counts}; "
-        f"the point estimates {lean} it in {max(positive, n - positive)} of {n}."
+        f"the point estimates are lower in {lower} of {n} and higher in {higher}."
     )
 
 
