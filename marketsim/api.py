@@ -172,6 +172,7 @@ def compare(
     params: dict[str, Any] | None = None,
     sets: list[str] | None = None,
     overwrite: bool = False,
+    ensemble=None,
     **kwargs: Any,
 ) -> Comparison:
     """The same seeds under each policy (the first is the baseline); ``marketsim compare``.
@@ -181,8 +182,35 @@ def compare(
     in ``compare.json``. Without ``out`` the cells run in a temporary folder, so nothing
     resumes; give ``out`` for a long comparison (the same call resumes there;
     ``overwrite=True`` replaces an earlier run).
+
+    ``ensemble``: a ``calibrate`` output folder; the comparison then runs once per
+    accepted calibration (``compare --ensemble``, :mod:`marketsim.experiments.ensemble`)
+    and ``table`` is ``ensemble.parquet`` (the effect per calibration and pooled),
+    ``summary`` is ``ensemble.json``.
     """
     from marketsim.experiments.compare import compare as _compare
+
+    if ensemble is not None:
+        from marketsim.experiments.ensemble import compare_ensemble
+        from marketsim.scenarios import parse_sets
+
+        with _Folder(out) as folder:
+            table = compare_ensemble(
+                scenario,
+                list(policies),
+                ensemble=Path(ensemble),
+                seeds=seeds,
+                out=folder,
+                sessions=sessions,
+                config=None if config is None else Path(config),
+                params={**(params or {}), **parse_sets(list(sets or [])), **kwargs},
+                threads=threads,
+                progress=progress,
+                workers=workers,
+                overwrite=overwrite,
+            )
+            summary = json.loads((folder / "ensemble.json").read_text())
+            return Comparison(scenario, table, summary, None if out is None else folder)
 
     with _Folder(out) as folder:
         table = _compare(

@@ -45,7 +45,7 @@ def test_every_arm_has_30_paired_seeds(thirty):
     # the tested rule on top
     for (policy, _), s in cells.items():
         names = [p["name"] for p in s["params"]["policy"]]
-        assert s["version"] == 4
+        assert s["version"] == 5
         assert names == ["stop_logic"] + ([] if policy == "none" else [policy])
 
 

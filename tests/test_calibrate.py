@@ -72,6 +72,7 @@ def test_accepted_ensemble_covers_the_point_the_targets_came_from(tmp_path):
     accepted = pl.read_parquet(tmp_path / "out" / "accepted.parquet")
     assert table.height == 12 and table["candidate"].to_list() == list(range(12))
     assert accepted.height == summary["n_accepted"] == int(table["accepted"].sum())
+    assert summary["sets"] == FAST  # the fixed parameters the candidates ran with
     assert 0 < accepted.height < table.height  # some candidates are rejected
     assert accepted["noise_rate"].min() <= TRUTH <= accepted["noise_rate"].max()
     # the distance ranks: every accepted candidate is within its band, so D <= 1

@@ -54,7 +54,7 @@ def calm():
 @pytest.mark.parametrize("name", ["market_calm", "flash_crash_2010"])
 def test_the_scenarios_accept_fba(name):
     spec = _spec(name, [*SHORT, "policy=fba"])
-    # flash_crash_2010 (version 4) keeps CME Stop Logic in force under any policy
+    # flash_crash_2010 (version 4 on) keeps CME Stop Logic in force under any policy
     in_force = ["stop_logic"] if name == "flash_crash_2010" else []
     assert [p.name for p in spec.policy] == ["fba", *in_force]
 

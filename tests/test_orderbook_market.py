@@ -158,10 +158,11 @@ def test_flash_crash_2010_targets(seed):
     """CFTC-SEC (2010) and Kirilenko et al. (2017): 75,000 contracts sold at 9% of volume;
     a fall of about 5% from the programme's start (the card's band: 3-8%,
     data/flash_crash_2010_targets.toml), at least half of it regained, and intermediaries
-    trading far more gross than net (hot potato). Version 4 (stop logic on; the other
-    parameters not yet calibrated to the card), measured on seeds 1-5: falls of 5.1-7.5%,
-    reached 356-2,524 s after the start (the card's 20 minutes is met on 2 of 5 seeds),
-    programme done in 40-76 minutes, hot-potato ratio 62-1,306; see docs/validation.md."""
+    trading far more gross than net (hot potato). Version 5 (stop logic on; four defaults
+    calibrated to the card), measured on seeds 1-3: falls of 5.6, 4.8 and 5.4%, 80-97%
+    regained within 30 minutes, hot-potato ratio 2,852-144,100; over seeds 1-30 the
+    programme takes 27-70 minutes; see docs/validation.md and
+    tests/test_flash_crash_card_30_seeds.py."""
     spec = _spec("flash_crash_2010", [])
     model = simulate(spec, seed=seed)
     s = session_summary(model, book_frame(model))

@@ -48,7 +48,7 @@ def test_a_breaker_that_binds_halts_trading_once_per_level():
     lv1, lv2 = (1 - (1 - gap) * (1 - fall / k) for k in (3, 2))
     s = _session(f"mwcb:levels=[{lv1:.6f},{lv2:.6f},0.9],halt_s=120")
     assert 1 <= s["mwcb_levels_fired"] <= 2 and not s["market_closed_by_mwcb"]
-    # version 4 keeps CME Stop Logic in force: its 5-second pauses add to the halts
+    # version 4 on keeps CME Stop Logic in force: its 5-second pauses add to the halts
     halted = 120.0 * s["mwcb_levels_fired"] + 5.0 * s["stop_logic_pauses"]
     assert s["seconds_halted"] == pytest.approx(halted)
 

@@ -1,7 +1,10 @@
-"""``marketsim compare SCENARIO --policy A --policy B --seeds N --out DIR [--report]``.
+"""``marketsim compare SCENARIO --policy A --policy B --seeds N --out DIR [--report]
+[--ensemble CALIB_DIR]``.
 
 The command line of :func:`marketsim.experiments.compare.compare`: the same seeds under
-each policy, paired differences from the first with intervals and p-values.
+each policy, paired differences from the first with intervals and p-values; with
+``--ensemble``, :func:`marketsim.experiments.ensemble.compare_ensemble` (the same on
+every accepted calibration of a ``calibrate`` run).
 """
 
 from __future__ import annotations
@@ -15,16 +18,29 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     from marketsim import api
     from marketsim.cli import shared_kwargs
+    from marketsim.errors import UsageError
 
-    table = api.compare(
+    if args.ensemble is not None and args.report:
+        raise UsageError(
+            "--report: no HTML report for --ensemble yet; its verdicts are printed and "
+            "written to ensemble.json (drop --report)"
+        )
+    res = api.compare(
         args.scenario,
         args.policy,
         seeds=args.seeds,
         sets=args.sets,
+        ensemble=args.ensemble,
         **shared_kwargs(
             args, "out", "sessions", "config", "threads", "progress", "workers", "overwrite"
         ),
-    ).table
+    )
+    if args.ensemble is not None:
+        print(f"results: {Path(args.out).resolve() / 'ensemble.parquet'}")
+        for row in res.summary["summary"]:
+            print(f"  {row['verdict']}")
+        return 0
+    table = res.table
     print(f"results: {Path(args.out).resolve() / 'compare.parquet'}")
     if args.report:
         print(f"report: {api.report(args.out)}")
@@ -59,6 +75,14 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--report", action="store_true", help="also write report.html")
+    p.add_argument(
+        "--ensemble",
+        type=Path,
+        default=None,
+        metavar="CALIB_DIR",
+        help="a calibrate output folder: run the policies on each accepted calibration and "
+        "report the effect per calibration and pooled",
+    )
     p.add_argument(
         "--workers",
         type=positive_int,

@@ -544,6 +544,7 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
     return {
         **plan.describe(),
         "card_scenario_version": plan.card_scenario_version,
+        "sets": list(plan.sets),
         "pooling": "median over seeds",
         "distance": "mean over targets of ((median - figure) / scale)^2, "
         "scale = half the band's width (one-sided: |figure - bound|)",
