@@ -65,9 +65,11 @@ import numpy as np
 from numba import njit, prange
 
 from marketsim.qlearning import epsilon_greedy, update_q_cell
+from marketsim.qstep import CAPPED as CAPPED  # status codes: also imported from here
+from marketsim.qstep import CONVERGED as CONVERGED
+from marketsim.qstep import RUNNING, end_period, save_session
 from marketsim.rng import next_double, stream_states
 
-RUNNING, CONVERGED, CAPPED = 0, 1, 2
 TIES = ("split", "time", "random")
 LEARNERS = ("basic", "informed")
 STATE_MODES = ("quotes", "own", "none")
@@ -198,6 +200,27 @@ def _state(acts, i, trade, mode, trade_state, m, S0):
     if trade_state:
         s += S0 * trade
     return s
+
+
+@njit(cache=True, inline="always")
+def _encode(acts, m):
+    j = 0
+    mult = 1
+    for i in range(acts.size):
+        j += acts[i] * mult
+        mult *= m
+    return j
+
+
+@njit(cache=True, inline="always")
+def _states(acts, trade, mode, trade_state, m, S0, out):
+    """Every maker's state (:func:`_state`) after asks ``acts`` and trade ``trade``,
+    into ``out``; with ``quotes`` the makers share one state, encoded once."""
+    shared = S0 * trade if trade_state else 0
+    if mode == 0:
+        shared += _encode(acts, m)
+    for i in range(out.size):
+        out[i] = shared + acts[i] if mode == 1 else shared
 
 
 @njit(cache=True, inline="always")
@@ -334,19 +357,21 @@ def advance_sessions(
         s_old = np.empty(n, dtype=np.int64)
         s_new = np.empty(n, dtype=np.int64)
         reward = np.empty(n)
+        # a period's states are those the last period's asks and trade led to
+        _states(last, trade, mode, trade_state, m, S0, s_new)
         k = 0
         while k < n_periods:
             k += 1
-            for i in range(n):
-                s_old[i] = _state(last, i, trade, mode, trade_state, m, S0)
+            s_old, s_new = s_new, s_old
             best = m
             for i in range(n):
                 ai, s0, s1, s2, s3 = epsilon_greedy(sg, i, s_old[i], e, m, s0, s1, s2, s3)
                 acts[i] = ai
                 if ai < best:
                     best = ai
-            for i in range(n):
-                ag[i] = ag[i] + 1 if acts[i] == last[i] else 0
+            if tie == 1:  # only time priority reads the quotes' ages
+                for i in range(n):
+                    ag[i] = ag[i] + 1 if acts[i] == last[i] else 0
             ntie = 0
             for i in range(n):
                 if acts[i] == best:
@@ -366,8 +391,7 @@ def advance_sessions(
                         r = grid[best] - v
                 reward[i] = r
             trade = 1 if buy else 0
-            for i in range(n):
-                s_new[i] = _state(acts, i, trade, mode, trade_state, m, S0)
+            _states(acts, trade, mode, trade_state, m, S0, s_new)
             changed = False
             for i in range(n):
                 ch, s0, s1, s2, s3 = update_q_cell(
@@ -430,26 +454,14 @@ def advance_sessions(
                         changed |= ch
             for i in range(n):
                 last[i] = acts[i]
-            tt += 1
-            e *= eps_decay
-            if changed:
-                st = 0
-            else:
-                st += 1
-                if st >= conv_window:
-                    status[b] = CONVERGED
-                    break
-            if tt >= max_periods:
-                status[b] = CAPPED
+            code, tt, st, e = end_period(changed, tt, st, e, eps_decay, conv_window, max_periods)
+            if code != RUNNING:
+                status[b] = code
                 break
-        played[b] = k
         last_acts[b] = last
         age[b] = ag
         last_trade[b] = trade
-        t[b] = tt
-        stable[b] = st
-        eps[b] = e
-        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+        save_session(b, k, tt, st, e, s0, s1, s2, s3, played, t, stable, eps, rng)
     return played.sum()
 
 
@@ -465,16 +477,6 @@ def _greedy_acts(sg, last, trade, mode, trade_state, m, S0, out):
         if a < best:
             best = a
     return best
-
-
-@njit(cache=True, inline="always")
-def _encode(acts, m):
-    j = 0
-    mult = 1
-    for i in range(acts.size):
-        j += acts[i] * mult
-        mult *= m
-    return j
 
 
 @njit(cache=True, inline="always")
@@ -582,44 +584,34 @@ def analyse_sessions(
         trade = last_trade[b]
         ask_sum = 0.0
         resp = 0.0
-        if not trade_state:
-            first, lam = _cycle(sg, _encode(cur, m), mode, m, S0, tmp, nxt)
-            cycle_len[b] = lam
+        if trade_state:
+            cycle_len[b] = 0
+            burn, periods, reps = EVAL_BURN, EVAL_PERIODS, IMPULSE_REPS
+        else:
+            first, periods = _cycle(sg, _encode(cur, m), mode, m, S0, tmp, nxt)
+            cycle_len[b] = periods
             _decode(first, m, cur)
-            for _ in range(lam):
-                best = _greedy_acts(sg, cur, 0, mode, False, m, S0, nxt)
+            burn, reps = 0, 1
+        for k in range(burn + periods):
+            if trade_state and k >= burn:
+                for i in range(n):
+                    hi = sg[i, _state(cur, i, 1, mode, True, m, S0)]
+                    lo = sg[i, _state(cur, i, 0, mode, True, m, S0)]
+                    resp += grid[hi] - grid[lo]
+            best = _greedy_acts(sg, cur, trade, mode, trade_state, m, S0, nxt)
+            if trade_state:
+                buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, s0, s1, s2, s3)
+                trade = 1 if buy else 0
+            if k >= burn:
                 ask_sum += grid[best]
                 _period_profit(nxt, best, tot, prof)
                 for i in range(n):
                     acc[i] += prof[i]
-                cur[:] = nxt
-            ask_mean[b] = ask_sum / lam
-            for i in range(n):
-                profit_mean[b, i] = acc[i] / lam
-            ask_response[b] = np.nan
-            reps = 1
-        else:
-            cycle_len[b] = 0
-            for k in range(EVAL_BURN + EVAL_PERIODS):
-                if k >= EVAL_BURN:
-                    for i in range(n):
-                        hi = sg[i, _state(cur, i, 1, mode, True, m, S0)]
-                        lo = sg[i, _state(cur, i, 0, mode, True, m, S0)]
-                        resp += grid[hi] - grid[lo]
-                best = _greedy_acts(sg, cur, trade, mode, True, m, S0, nxt)
-                buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, s0, s1, s2, s3)
-                trade = 1 if buy else 0
-                if k >= EVAL_BURN:
-                    ask_sum += grid[best]
-                    _period_profit(nxt, best, tot, prof)
-                    for i in range(n):
-                        acc[i] += prof[i]
-                cur[:] = nxt
-            ask_mean[b] = ask_sum / EVAL_PERIODS
-            for i in range(n):
-                profit_mean[b, i] = acc[i] / EVAL_PERIODS
-            ask_response[b] = resp / (EVAL_PERIODS * n)
-            reps = IMPULSE_REPS
+            cur[:] = nxt
+        ask_mean[b] = ask_sum / periods
+        for i in range(n):
+            profit_mean[b, i] = acc[i] / periods
+        ask_response[b] = resp / (periods * n) if trade_state else np.nan
         start = cur.copy()
         start_trade = trade
         pb = cur.copy()
