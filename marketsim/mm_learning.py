@@ -75,6 +75,8 @@ LEARNERS = ("basic", "informed")
 STATE_MODES = ("quotes", "own", "none")
 #: periods of the impulse response from the deviation on (t = 0 .. IMPULSE_T - 1)
 IMPULSE_T = 16
+#: Q-table bytes per session above which the tables are stored state-major (L2 cache)
+STATE_MAJOR_BYTES = 2**19
 #: periods of greedy play averaged when the path is random (``trade_state``)
 EVAL_BURN, EVAL_PERIODS, IMPULSE_REPS = 100, 2000, 64
 
@@ -716,9 +718,16 @@ class MarketMakingSessions:
         self.conv_window, self.max_periods = int(conv_window), int(max_periods)
         N = int(sessions)
         self.start = int(start)
-        self.Q = np.empty((N, self.n, self.S, m))
-        self.max_q = np.empty((N, self.n, self.S))
-        self.strategy = np.empty((N, self.n, self.S), dtype=np.int64)
+        # Indexed (session, maker, state, ask). Tables larger than a core's L2 cache are
+        # stored state-major: with the quotes in the state every maker reads the same state
+        # each period, so their rows then sit together (4 makers: 11.1 -> 15.8 million
+        # maker-periods per CPU second); smaller ones stay maker-major, which is ~7%
+        # faster when the tables fit in cache. The numbers do not depend on it.
+        shape = (N, self.n, self.S)
+        order = (0, 2, 1) if self.n * self.S * m * 8 > STATE_MAJOR_BYTES else (0, 1, 2)
+        self.Q = np.empty([shape[k] for k in order] + [m]).transpose(*order, 3)
+        self.max_q = np.empty([shape[k] for k in order]).transpose(order)
+        self.strategy = np.empty([shape[k] for k in order], dtype=np.int64).transpose(order)
         self.last_acts = np.empty((N, self.n), dtype=np.int64)
         self.last_trade = np.zeros(N, dtype=np.int64)
         self.age = np.zeros((N, self.n), dtype=np.int64)
