@@ -7,8 +7,12 @@ parameters could not be read the choice is ours and is stated here.
 Each period :math:`t`
 
 * the asset's value is :math:`v_t = +1` (high) or :math:`-1` (low) with probability
-  1/2 each, independently across periods; prices are measured from the expected
-  value :math:`E[v] = 0` in units of the value's half-range;
+  1/2 each. It is drawn at the first period of each *episode* of ``episode_periods``
+  periods and kept until the episode ends (Glosten & Milgrom's sequential trades: a
+  trade is then news about the next client's information; CFL's makers "update their
+  prices after observing trades"); with ``episode_periods = 1`` it is drawn afresh every
+  period and a trade says nothing about the next one. Prices are measured from the
+  expected value :math:`E[v] = 0` in units of the value's half-range;
 * each of :math:`n` market makers posts an ask :math:`a_i` on the tick grid
   :math:`\{0, \text{tick}, 2\,\text{tick}, \dots, K\,\text{tick}\}`,
   :math:`K\,\text{tick} = \max(1, \ell)` (asks above that never trade). Only the ask
@@ -52,7 +56,10 @@ has converged when no greedy strategy changed for ``conv_window`` periods. A mak
 state is (``state_mode``) the last period's asks of all makers (``quotes``), its own last
 ask only (``own``: it cannot condition on rivals' quotes; the control of the impulse
 response) or nothing (``none``); with ``trade_state`` it also holds whether the last
-client bought. The ``informed`` learner (our reading of Guarino, Jehiel & Symons-Hicks
+client bought, and, when ``episode_periods`` > 1, whether the period starts an episode
+(no trade of this episode yet: :data:`NEW_EPISODE`). The benchmarks are those of
+a period with no earlier trade in its episode (prior 1/2 on the value). The ``informed``
+learner (our reading of Guarino, Jehiel & Symons-Hicks
 2025's "basic market knowledge") also updates every other ask whose outcome the period
 reveals, knowing only that demand is monotone: a client who bought at best ask
 :math:`b` would have bought at any lower best ask, one who did not buy would not have
@@ -75,6 +82,8 @@ LEARNERS = ("basic", "informed")
 STATE_MODES = ("quotes", "own", "none")
 #: periods of the impulse response from the deviation on (t = 0 .. IMPULSE_T - 1)
 IMPULSE_T = 16
+#: trade part of the state at an episode's first period (``episode_periods`` > 1)
+NEW_EPISODE = 2
 #: Q-table bytes per session above which the tables are stored state-major (L2 cache)
 STATE_MAJOR_BYTES = 2**19
 #: periods of greedy play averaged when the path is random (``trade_state``)
@@ -188,6 +197,14 @@ def benchmarks(n: int, tick: float, pi: float, private_value_max: float = 1.0) -
 
 
 @njit(cache=True, inline="always")
+def _trade_codes(trade_state, episode):
+    """Values of the trade part of the state: none, bought or not, or also a new episode."""
+    if not trade_state:
+        return 1
+    return 3 if episode > 1 else 2
+
+
+@njit(cache=True, inline="always")
 def _state(acts, i, trade, mode, trade_state, m, S0):
     if mode == 0:
         s = 0
@@ -226,10 +243,12 @@ def _states(acts, trade, mode, trade_state, m, S0, out):
 
 
 @njit(cache=True, inline="always")
-def _client(best_price, pi, lmax, s0, s1, s2, s3):
-    """Draw the value and the client; (buys, value, stream)."""
-    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-    v = 1.0 if u < 0.5 else -1.0
+def _client(best_price, pi, lmax, v, fresh, s0, s1, s2, s3):
+    """Draw the client (and the value ``v`` when ``fresh``: an episode's first period;
+    else the episode's value is kept); (buys, value, stream)."""
+    if fresh:
+        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+        v = 1.0 if u < 0.5 else -1.0
     u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
     if u < pi:
         buy = v > best_price
@@ -237,6 +256,16 @@ def _client(best_price, pi, lmax, s0, s1, s2, s3):
         u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
         buy = lmax * u > best_price
     return buy, v, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _trade_code(buy, period, episode):
+    """The trade part of the next period's state after ``period``: 1 if the client bought,
+    0 if not, :data:`NEW_EPISODE` when the next period starts an episode (``episode`` > 1:
+    no trade of this episode yet)."""
+    if episode > 1 and (period + 1) % episode == 0:
+        return NEW_EPISODE
+    return 1 if buy else 0
 
 
 @njit(cache=True, inline="always")
@@ -304,6 +333,7 @@ def advance_sessions(
     last_acts,
     last_trade,
     age,
+    value,
     t,
     stable,
     eps,
@@ -322,6 +352,7 @@ def advance_sessions(
     learner,
     mode,
     trade_state,
+    episode,
 ):
     """Advance every running session by up to ``n_periods`` periods (in place, so a run
     cut into chunks equals one long call).
@@ -331,16 +362,18 @@ def advance_sessions(
     Q : ndarray(float64, shape (N, n, S, m)); max_q, strategy : shape (N, n, S)
     last_acts, age : ndarray(int64, shape (N, n)), last asks and periods unchanged
     last_trade, t, stable : ndarray(int64, shape (N,))
+    value : ndarray(float64, shape (N,)), the asset's value in the current episode
     eps : ndarray(float64, shape (N,)); rng : ndarray(uint64, shape (N, 4))
     status : ndarray(int8, shape (N,)); grid : ndarray(float64, shape (m,))
     tie, learner, mode : int codes of :data:`TIES`, :data:`LEARNERS`, :data:`STATE_MODES`
+    episode : int, periods over which the value is kept (1: drawn every period)
 
     Returns
     -------
     int, periods played by all sessions in this call
     """
     N, n, S, m = Q.shape
-    S0 = S // 2 if trade_state else S
+    S0 = S // _trade_codes(trade_state, episode)
     played = np.zeros(N, dtype=np.int64)
     for b in prange(N):
         if status[b] != RUNNING:
@@ -352,6 +385,7 @@ def advance_sessions(
         last = last_acts[b].copy()
         ag = age[b].copy()
         trade = last_trade[b]
+        v = value[b]
         tt = t[b]
         st = stable[b]
         e = eps[b]
@@ -378,7 +412,8 @@ def advance_sessions(
             for i in range(n):
                 if acts[i] == best:
                     ntie += 1
-            buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, s0, s1, s2, s3)
+            fresh = tt % episode == 0
+            buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, v, fresh, s0, s1, s2, s3)
             win = -1
             if buy and ntie > 1:
                 win, s0, s1, s2, s3 = _winner(acts, best, ag, tie, s0, s1, s2, s3)
@@ -392,7 +427,7 @@ def advance_sessions(
                     elif win == i:
                         r = grid[best] - v
                 reward[i] = r
-            trade = 1 if buy else 0
+            trade = _trade_code(buy, tt, episode)
             _states(acts, trade, mode, trade_state, m, S0, s_new)
             changed = False
             for i in range(n):
@@ -463,6 +498,7 @@ def advance_sessions(
         last_acts[b] = last
         age[b] = ag
         last_trade[b] = trade
+        value[b] = v
         save_session(b, k, tt, st, e, s0, s1, s2, s3, played, t, stable, eps, rng)
     return played.sum()
 
@@ -535,6 +571,8 @@ def analyse_sessions(
     strategy,
     last_acts,
     last_trade,
+    value,
+    t,
     rng,
     grid,
     tot,
@@ -543,6 +581,7 @@ def analyse_sessions(
     delta,
     mode,
     trade_state,
+    episode,
     cycle_len,
     ask_mean,
     profit_mean,
@@ -570,10 +609,12 @@ def analyse_sessions(
     ``ask_response`` (trade_state only, else NaN): mean over on-path periods and makers
     of the greedy ask after a buy minus after no buy, in the same quote state.
     ``tot`` : ndarray(float64, shape (m,)), expected profit at each best ask.
+    With ``episode`` > 1 the clients' value is kept over episodes aligned with the
+    sessions' periods (``value``, ``t``), as in learning.
     """
     N, n, S = strategy.shape
     m = grid.size
-    S0 = S // 2 if trade_state else S
+    S0 = S // _trade_codes(trade_state, episode)
     T = imp_base.shape[2]
     for b in prange(N):
         sg = strategy[b]
@@ -584,6 +625,7 @@ def analyse_sessions(
         prof = np.empty(n)
         acc = np.zeros(n)
         trade = last_trade[b]
+        v = value[b]
         ask_sum = 0.0
         resp = 0.0
         if trade_state:
@@ -602,8 +644,10 @@ def analyse_sessions(
                     resp += grid[hi] - grid[lo]
             best = _greedy_acts(sg, cur, trade, mode, trade_state, m, S0, nxt)
             if trade_state:
-                buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, s0, s1, s2, s3)
-                trade = 1 if buy else 0
+                p = t[b] + k
+                fresh = p % episode == 0
+                buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, v, fresh, s0, s1, s2, s3)
+                trade = _trade_code(buy, p, episode)
             if k >= burn:
                 ask_sum += grid[best]
                 _period_profit(nxt, best, tot, prof)
@@ -616,6 +660,7 @@ def analyse_sessions(
         ask_response[b] = resp / (periods * n) if trade_state else np.nan
         start = cur.copy()
         start_trade = trade
+        start_value = v
         pb = cur.copy()
         pd = cur.copy()
         gain = 0.0
@@ -628,6 +673,7 @@ def analyse_sessions(
             pd[:] = start
             tb = start_trade
             td = start_trade
+            v = start_value
             disc = 1.0
             for k in range(T):
                 bb = _greedy_acts(sg, pb, tb, mode, trade_state, m, S0, nxt)
@@ -645,12 +691,14 @@ def analyse_sessions(
                         if nxt[j] < bd:
                             bd = nxt[j]
                 pd[:] = nxt
-                if trade_state:  # common client draws on both paths
+                if trade_state:  # common client draws (and values) on both paths
+                    p = t[b] + EVAL_BURN + EVAL_PERIODS + k
+                    fresh = p % episode == 0
                     c0, c1, c2, c3 = s0, s1, s2, s3
-                    buy, v, s0, s1, s2, s3 = _client(grid[bb], pi, lmax, s0, s1, s2, s3)
-                    tb = 1 if buy else 0
-                    buy, v, c0, c1, c2, c3 = _client(grid[bd], pi, lmax, c0, c1, c2, c3)
-                    td = 1 if buy else 0
+                    buy, vb, s0, s1, s2, s3 = _client(grid[bb], pi, lmax, v, fresh, s0, s1, s2, s3)
+                    tb = _trade_code(buy, p, episode)
+                    buy, v, c0, c1, c2, c3 = _client(grid[bd], pi, lmax, v, fresh, c0, c1, c2, c3)
+                    td = _trade_code(buy, p, episode)
                 _period_profit(pd, bd, tot, prof)
                 gain += disc * prof[0]
                 _period_profit(pb, bb, tot, prof)
@@ -680,6 +728,8 @@ class MarketMakingSessions:
     tie : "split" | "time" | "random"
     learner : "basic" | "informed"
     state_mode : "quotes" | "own" | "none"; trade_state : bool
+    episode_periods : int, periods over which the asset's value is kept (1: a new value
+        every period); with ``trade_state`` an episode's first period has its own state
     alpha, beta, delta : float, learning rate, exploration decay, discount factor
     seed : int, root seed; session ``start + b`` uses stream ``start + b``
     sessions, start : int
@@ -697,6 +747,7 @@ class MarketMakingSessions:
         learner="basic",
         state_mode="quotes",
         trade_state=False,
+        episode_periods=1,
         alpha=0.15,
         beta=4e-6,
         delta=0.95,
@@ -713,7 +764,10 @@ class MarketMakingSessions:
         m = self.m = self.grid.size
         self.tie, self.learner, self.state_mode = tie, learner, state_mode
         self.trade_state = bool(trade_state)
-        self.S = self.states(self.n, m, state_mode, self.trade_state)
+        self.episode = int(episode_periods)
+        if self.episode < 1:
+            raise ValueError(f"episode_periods {episode_periods}: must be at least 1")
+        self.S = self.states(self.n, m, state_mode, self.trade_state, self.episode)
         self.alpha, self.beta, self.delta = float(alpha), float(beta), float(delta)
         self.conv_window, self.max_periods = int(conv_window), int(max_periods)
         N = int(sessions)
@@ -730,6 +784,7 @@ class MarketMakingSessions:
         self.strategy = np.empty([shape[k] for k in order], dtype=np.int64).transpose(order)
         self.last_acts = np.empty((N, self.n), dtype=np.int64)
         self.last_trade = np.zeros(N, dtype=np.int64)
+        self.value = np.zeros(N)
         self.age = np.zeros((N, self.n), dtype=np.int64)
         self.t = np.zeros(N, dtype=np.int64)
         self.stable = np.zeros(N, dtype=np.int64)
@@ -752,15 +807,19 @@ class MarketMakingSessions:
             self.last_trade,
             self.rng,
         )
+        if self.episode > 1:
+            self.last_trade[:] = NEW_EPISODE  # the first period starts an episode
 
     @staticmethod
-    def states(n: int, m: int, state_mode: str, trade_state: bool) -> int:
+    def states(n: int, m: int, state_mode: str, trade_state: bool, episode: int = 1) -> int:
         S0 = {"quotes": m**n, "own": m, "none": 1}[state_mode]
-        return S0 * (2 if trade_state else 1)
+        return S0 * (1 if not trade_state else 3 if episode > 1 else 2)
 
     @staticmethod
-    def bytes_needed(n: int, m: int, state_mode: str, trade_state: bool, sessions: int) -> int:
-        S = MarketMakingSessions.states(n, m, state_mode, trade_state)
+    def bytes_needed(
+        n: int, m: int, state_mode: str, trade_state: bool, sessions: int, episode: int = 1
+    ) -> int:
+        S = MarketMakingSessions.states(n, m, state_mode, trade_state, episode)
         return sessions * n * S * (m * 8 + 16)
 
     @property
@@ -777,6 +836,7 @@ class MarketMakingSessions:
                 self.last_acts,
                 self.last_trade,
                 self.age,
+                self.value,
                 self.t,
                 self.stable,
                 self.eps,
@@ -795,6 +855,7 @@ class MarketMakingSessions:
                 LEARNERS.index(self.learner),
                 STATE_MODES.index(self.state_mode),
                 self.trade_state,
+                self.episode,
             )
         )
 
@@ -815,6 +876,8 @@ class MarketMakingSessions:
             self.strategy,
             self.last_acts,
             self.last_trade,
+            self.value,
+            self.t,
             self.rng.copy(),
             self.grid,
             self.bench["profit"],
@@ -823,6 +886,7 @@ class MarketMakingSessions:
             self.delta,
             STATE_MODES.index(self.state_mode),
             self.trade_state,
+            self.episode,
             out["cycle_len"],
             out["ask_mean"],
             out["profit_mean"],
