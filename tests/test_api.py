@@ -79,7 +79,7 @@ def test_scenarios_params_and_detect():
     assert ms.scenarios() == marketsim.scenarios()
     table = ms.params("calvano2020")
     assert table.filter(table["name"] == "alpha")["default"].item() == "0.15"
-    assert set(vars(ms.detect)) == {"collusion", "crash", "feedback"}
+    assert set(vars(ms.detect)) == {"collusion", "crash", "feedback", "spreads"}
 
 
 def test_import_and_help_load_no_simulator():

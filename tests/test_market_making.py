@@ -390,7 +390,7 @@ def _finding_params():
             yield pytest.param(finding, size, marks=marks, id=f"{finding}-{size}")
 
 
-@pytest.mark.parametrize(("finding", "size"), _finding_params())
+@pytest.mark.parametrize(("finding", "size"), list(_finding_params()))
 def test_published_finding(finding, size):
     """Each published finding at each size; see :data:`FINDINGS` for the claims."""
     _, column, case, control = FINDINGS[finding]
