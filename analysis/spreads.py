@@ -42,17 +42,8 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from marketsim.analysis._validate import (
-    as_frame,
-    check_min_obs,
-    check_times,
-    handle_missing,
-    missing_text,
-    numeric_column,
-    require_columns,
-    time_seconds,
-)
-from marketsim.analysis.collusion_screens import _newey_west_var
+from marketsim.analysis import _validate as check
+from marketsim.analysis.collusion_screens import margin_screen
 from marketsim.errors import UsageError
 
 #: circular-shift replications of the parallel-moves null, and their seed
@@ -118,7 +109,7 @@ def best_spreads(
         cols["bid"] = bid_col
     if session_col:
         cols["session"] = session_col
-    require_columns(frame, cols)
+    check.require_columns(frame, cols)
     if bid_col is None and reference is None:
         raise UsageError(
             "no bid column and no reference value: give --bid-col (spread = best ask - "
@@ -128,14 +119,14 @@ def best_spreads(
     if frame.get_column(maker_col).null_count():
         raise UsageError(f"column {maker_col!r} has missing maker ids; drop those rows")
     values = [ask_col] + ([bid_col] if bid_col else [])
-    frame, note = handle_missing(frame, time_col, values, missing, group_col=maker_col)
+    frame, note = check.handle_missing(frame, time_col, values, missing, group_col=maker_col)
     for c in values:
-        numeric_column(frame, c)
-    frame = frame.with_columns(pl.Series("_t", time_seconds(frame, time_col, time_unit)))
+        check.numeric_column(frame, c)
+    frame = frame.with_columns(pl.Series("_t", check.time_seconds(frame, time_col, time_unit)))
     keys = ([session_col] if session_col else []) + [maker_col]
     for key, g in frame.group_by(keys, maintain_order=True):
         label = ", ".join(f"{k} {v}" for k, v in zip(keys, key, strict=True))
-        check_times(g.get_column("_t").to_numpy(), time_col, group=label)
+        check.check_times(g.get_column("_t").to_numpy(), time_col, group=label)
     sess = pl.col(session_col) if session_col else pl.lit(0)
     frame = frame.with_columns(sess.alias("_s"))
     best = (
@@ -169,21 +160,13 @@ def spread_level_screen(
     if n_sessions > 1:
         means = np.bincount(session, weights=x) / np.bincount(session)
         m = float(means.mean())
-        sd = float(means.std(ddof=1)) if n_sessions > 1 else 0.0
-        if sd > 0:
-            z = m / (sd / math.sqrt(n_sessions))
-            p = float(stats.t.sf(z, n_sessions - 1))
-        else:
-            z, p = (math.inf, 0.0) if m > 0 else (0.0, 1.0)
+        sd = float(means.std(ddof=1))
+        z = m / (sd / math.sqrt(n_sessions)) if sd > 0 else (math.inf if m > 0 else 0.0)
+        p = float(stats.t.sf(z, n_sessions - 1))
         unit = f"{n_sessions} sessions"
-    else:
-        m = float(x.mean())
-        lrv = _newey_west_var(x)
-        if lrv > 0:
-            z = m / math.sqrt(lrv / x.size)
-            p = float(stats.norm.sf(z))
-        else:
-            z, p = (math.inf, 0.0) if m > 0 else (0.0, 1.0)
+    else:  # one market: the margin screen's Newey-West test, on spreads
+        res = margin_screen(spread[:, None], np.array([competitive]), alpha=alpha)
+        m, z, p = res["statistic"], res["z"], res["p_value"]
         unit = f"{x.size} times, Newey-West"
     flagged = p < alpha and m >= min_excess
     mean_spread = float(spread.mean())
@@ -275,26 +258,21 @@ def parallel_moves_screen(
 def detect_spreads(
     quotes,
     *,
-    time_col: str = "t",
-    maker_col: str = "maker",
-    ask_col: str = "ask",
-    bid_col: str | None = None,
-    session_col: str | None = None,
-    reference: float | None = None,
     competitive_spread: float | None = None,
     collusive_spread: float | None = None,
-    missing: str | None = None,
-    time_unit: str | None = None,
     min_excess: float = 0.05,
     alpha: float = 0.05,
     moves: bool = True,
+    **columns,
 ) -> dict:
     """The spread screen on a long quote table (see the module docstring).
 
     Parameters
     ----------
     quotes : pl.DataFrame or path, one row per maker and time
-    reference : float, the value asks are measured from when there is no bid column
+    columns : ``time_col, maker_col, ask_col, bid_col, session_col, reference, missing,
+        time_unit`` of :func:`best_spreads` (``reference``: the value asks are measured
+        from when there is no bid column)
     competitive_spread, collusive_spread : float, benchmarks in the spread's units
     moves : bool, run the parallel-moves screen (False when the asks are averages)
 
@@ -304,7 +282,7 @@ def detect_spreads(
     ``p_value``, ``flagged``, ``verdict``), ``makers``, ``observations``, ``sessions``,
     ``flagged`` and ``verdict``.
     """
-    frame = as_frame(quotes, "quotes")
+    frame = check.as_frame(quotes, "quotes")
     if competitive_spread is not None and not competitive_spread > 0:
         raise UsageError(
             f"--competitive-spread {competitive_spread:g}: the competitive spread must be > 0 "
@@ -319,18 +297,8 @@ def detect_spreads(
             f"--collusive-spread {collusive_spread:g} must be above --competitive-spread "
             f"{competitive_spread:g}"
         )
-    spread, session, asks, makers, note = best_spreads(
-        frame,
-        time_col=time_col,
-        maker_col=maker_col,
-        ask_col=ask_col,
-        bid_col=bid_col,
-        session_col=session_col,
-        reference=reference,
-        missing=missing,
-        time_unit=time_unit,
-    )
-    check_min_obs(spread.size, 10, "the spread screen")
+    spread, session, asks, makers, note = best_spreads(frame, **columns)
+    check.check_min_obs(spread.size, 10, "the spread screen")
     screens: dict = {}
     if competitive_spread is not None:
         screens["spread_level"] = spread_level_screen(
@@ -373,7 +341,7 @@ def detect_spreads(
         verdict = ("co-ordinated quoting: " if flagged else "no co-ordinated quoting: ") + par[
             "verdict"
         ]
-    extra = missing_text(note)
+    extra = check.missing_text(note)
     if extra:
         verdict += f" [{extra}]"
     return {
