@@ -259,11 +259,11 @@ def _client(best_price, pi, lmax, v, fresh, s0, s1, s2, s3):
 
 
 @njit(cache=True, inline="always")
-def _trade_code(buy, period, episode):
-    """The trade part of the next period's state after ``period``: 1 if the client bought,
-    0 if not, :data:`NEW_EPISODE` when the next period starts an episode (``episode`` > 1:
-    no trade of this episode yet)."""
-    if episode > 1 and (period + 1) % episode == 0:
+def _trade_code(buy, next_pos, episode):
+    """The trade part of the next period's state: 1 if the client bought, 0 if not,
+    :data:`NEW_EPISODE` when the next period starts an episode (its position in the
+    episode ``next_pos`` is 0 and ``episode`` > 1: no trade of this episode yet)."""
+    if episode > 1 and next_pos == 0:
         return NEW_EPISODE
     return 1 if buy else 0
 
@@ -387,6 +387,7 @@ def advance_sessions(
         trade = last_trade[b]
         v = value[b]
         tt = t[b]
+        pos = tt % episode  # position in the episode, counted on (no division per period)
         st = stable[b]
         e = eps[b]
         acts = np.empty(n, dtype=np.int64)
@@ -412,8 +413,10 @@ def advance_sessions(
             for i in range(n):
                 if acts[i] == best:
                     ntie += 1
-            fresh = tt % episode == 0
-            buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, v, fresh, s0, s1, s2, s3)
+            buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, v, pos == 0, s0, s1, s2, s3)
+            pos += 1
+            if pos == episode:
+                pos = 0
             win = -1
             if buy and ntie > 1:
                 win, s0, s1, s2, s3 = _winner(acts, best, ag, tie, s0, s1, s2, s3)
@@ -427,7 +430,7 @@ def advance_sessions(
                     elif win == i:
                         r = grid[best] - v
                 reward[i] = r
-            trade = _trade_code(buy, tt, episode)
+            trade = _trade_code(buy, pos, episode)
             _states(acts, trade, mode, trade_state, m, S0, s_new)
             changed = False
             for i in range(n):
@@ -647,7 +650,7 @@ def analyse_sessions(
                 p = t[b] + k
                 fresh = p % episode == 0
                 buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, v, fresh, s0, s1, s2, s3)
-                trade = _trade_code(buy, p, episode)
+                trade = _trade_code(buy, (p + 1) % episode, episode)
             if k >= burn:
                 ask_sum += grid[best]
                 _period_profit(nxt, best, tot, prof)
@@ -696,9 +699,9 @@ def analyse_sessions(
                     fresh = p % episode == 0
                     c0, c1, c2, c3 = s0, s1, s2, s3
                     buy, vb, s0, s1, s2, s3 = _client(grid[bb], pi, lmax, v, fresh, s0, s1, s2, s3)
-                    tb = _trade_code(buy, p, episode)
+                    tb = _trade_code(buy, (p + 1) % episode, episode)
                     buy, v, c0, c1, c2, c3 = _client(grid[bd], pi, lmax, v, fresh, c0, c1, c2, c3)
-                    td = _trade_code(buy, p, episode)
+                    td = _trade_code(buy, (p + 1) % episode, episode)
                 _period_profit(pd, bd, tot, prof)
                 gain += disc * prof[0]
                 _period_profit(pb, bb, tot, prof)
