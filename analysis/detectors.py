@@ -2,6 +2,8 @@
 
 :func:`run_detectors` looks at the files a run wrote:
 
+* ``market_making`` runs: the spread screen (:mod:`~marketsim.analysis.spreads`) on the
+  learned quotes of ``impulse.parquet`` against the run's competitive and collusive asks;
 * pricing runs (``sessions.parquet``, optionally ``impulse.parquet``): the demand-model
   measures across sessions (profit gain, price index), the margin screen on the sessions'
   cycle prices against the Nash price, and the impulse-response punishment test;
@@ -41,6 +43,7 @@ from marketsim.analysis.feedback import (
     variance_ratio,
     vpin,
 )
+from marketsim.analysis.spreads import detect_spreads, run_settings
 from marketsim.errors import UsageError
 from marketsim.measures import fall_from_reference, window_drawdown
 from marketsim.records import OPEN_NS
@@ -314,7 +317,16 @@ def run_detectors(out_dir, params: dict | None = None) -> dict:
             params = None
     sessions_path = out_dir / "sessions.parquet"
     book_path, trades_path = out_dir / "book.parquet", out_dir / "trades.parquet"
-    if sessions_path.exists():
+    quotes = run_settings(out_dir / "impulse.parquet")
+    if quotes is not None and (out_dir / "impulse.parquet").exists():
+        try:
+            res = {
+                "kind": "market_making",
+                **detect_spreads(pl.read_parquet(out_dir / "impulse.parquet"), **quotes),
+            }
+        except UsageError as e:  # too few sessions or quotes for the screen
+            res = {"kind": "market_making", "flagged": False, "verdict": f"not computed: {e}"}
+    elif sessions_path.exists():
         impulse_path = out_dir / "impulse.parquet"
         impulse = pl.read_parquet(impulse_path) if impulse_path.exists() else None
         res = pricing_detectors(

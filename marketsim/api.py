@@ -11,7 +11,7 @@ read back into memory and removed).
 
 Functions: :func:`run`, :func:`compare`, :func:`sweep`, :func:`calibrate`, :func:`report`,
 :func:`scenarios`, :func:`params`, and the detectors ``detect.collusion``, ``detect.crash``,
-``detect.feedback`` (over frames you hold, from marketsim or not).
+``detect.feedback``, ``detect.spreads`` (over frames you hold, from marketsim or not).
 """
 
 from __future__ import annotations
@@ -401,8 +401,16 @@ def _feedback(trades, **kwargs) -> dict:
     return detect_feedback(trades, **kwargs)
 
 
-#: the detectors over frames: ``detect.collusion``, ``detect.crash``, ``detect.feedback``
-detect = SimpleNamespace(collusion=_collusion, crash=_crash, feedback=_feedback)
+def _spreads(quotes, **kwargs) -> dict:
+    """Spread screen on market makers' quotes (:mod:`marketsim.analysis.spreads`)."""
+    from marketsim.analysis.spreads import detect_spreads
+
+    return detect_spreads(quotes, **kwargs)
+
+
+#: the detectors over frames: ``detect.collusion``, ``detect.crash``, ``detect.feedback``,
+#: ``detect.spreads``
+detect = SimpleNamespace(collusion=_collusion, crash=_crash, feedback=_feedback, spreads=_spreads)
 
 #: the names ``marketsim`` offers lazily (its ``__getattr__``), all defined here
 __all__ = sorted([*_API, "scenarios"])

@@ -7,8 +7,12 @@ parameters could not be read the choice is ours and is stated here.
 Each period :math:`t`
 
 * the asset's value is :math:`v_t = +1` (high) or :math:`-1` (low) with probability
-  1/2 each, independently across periods; prices are measured from the expected
-  value :math:`E[v] = 0` in units of the value's half-range;
+  1/2 each. It is drawn at the first period of each *episode* of ``episode_periods``
+  periods and kept until the episode ends (Glosten & Milgrom's sequential trades: a
+  trade is then news about the next client's information; CFL's makers "update their
+  prices after observing trades"); with ``episode_periods = 1`` it is drawn afresh every
+  period and a trade says nothing about the next one. Prices are measured from the
+  expected value :math:`E[v] = 0` in units of the value's half-range;
 * each of :math:`n` market makers posts an ask :math:`a_i` on the tick grid
   :math:`\{0, \text{tick}, 2\,\text{tick}, \dots, K\,\text{tick}\}`,
   :math:`K\,\text{tick} = \max(1, \ell)` (asks above that never trade). Only the ask
@@ -52,7 +56,10 @@ has converged when no greedy strategy changed for ``conv_window`` periods. A mak
 state is (``state_mode``) the last period's asks of all makers (``quotes``), its own last
 ask only (``own``: it cannot condition on rivals' quotes; the control of the impulse
 response) or nothing (``none``); with ``trade_state`` it also holds whether the last
-client bought. The ``informed`` learner (our reading of Guarino, Jehiel & Symons-Hicks
+client bought, and, when ``episode_periods`` > 1, whether the period starts an episode
+(no trade of this episode yet: :data:`NEW_EPISODE`). The benchmarks are those of
+a period with no earlier trade in its episode (prior 1/2 on the value). The ``informed``
+learner (our reading of Guarino, Jehiel & Symons-Hicks
 2025's "basic market knowledge") also updates every other ask whose outcome the period
 reveals, knowing only that demand is monotone: a client who bought at best ask
 :math:`b` would have bought at any lower best ask, one who did not buy would not have
@@ -65,14 +72,20 @@ import numpy as np
 from numba import njit, prange
 
 from marketsim.qlearning import epsilon_greedy, update_q_cell
+from marketsim.qstep import CAPPED as CAPPED  # status codes: also imported from here
+from marketsim.qstep import CONVERGED as CONVERGED
+from marketsim.qstep import RUNNING, end_period, save_session
 from marketsim.rng import next_double, stream_states
 
-RUNNING, CONVERGED, CAPPED = 0, 1, 2
 TIES = ("split", "time", "random")
 LEARNERS = ("basic", "informed")
 STATE_MODES = ("quotes", "own", "none")
 #: periods of the impulse response from the deviation on (t = 0 .. IMPULSE_T - 1)
 IMPULSE_T = 16
+#: trade part of the state at an episode's first period (``episode_periods`` > 1)
+NEW_EPISODE = 2
+#: Q-table bytes per session above which the tables are stored state-major (L2 cache)
+STATE_MAJOR_BYTES = 2**19
 #: periods of greedy play averaged when the path is random (``trade_state``)
 EVAL_BURN, EVAL_PERIODS, IMPULSE_REPS = 100, 2000, 64
 
@@ -184,6 +197,14 @@ def benchmarks(n: int, tick: float, pi: float, private_value_max: float = 1.0) -
 
 
 @njit(cache=True, inline="always")
+def _trade_codes(trade_state, episode):
+    """Values of the trade part of the state: none, bought or not, or also a new episode."""
+    if not trade_state:
+        return 1
+    return 3 if episode > 1 else 2
+
+
+@njit(cache=True, inline="always")
 def _state(acts, i, trade, mode, trade_state, m, S0):
     if mode == 0:
         s = 0
@@ -201,10 +222,33 @@ def _state(acts, i, trade, mode, trade_state, m, S0):
 
 
 @njit(cache=True, inline="always")
-def _client(best_price, pi, lmax, s0, s1, s2, s3):
-    """Draw the value and the client; (buys, value, stream)."""
-    u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-    v = 1.0 if u < 0.5 else -1.0
+def _encode(acts, m):
+    j = 0
+    mult = 1
+    for i in range(acts.size):
+        j += acts[i] * mult
+        mult *= m
+    return j
+
+
+@njit(cache=True, inline="always")
+def _states(acts, trade, mode, trade_state, m, S0, out):
+    """Every maker's state (:func:`_state`) after asks ``acts`` and trade ``trade``,
+    into ``out``; with ``quotes`` the makers share one state, encoded once."""
+    shared = S0 * trade if trade_state else 0
+    if mode == 0:
+        shared += _encode(acts, m)
+    for i in range(out.size):
+        out[i] = shared + acts[i] if mode == 1 else shared
+
+
+@njit(cache=True, inline="always")
+def _client(best_price, pi, lmax, v, fresh, s0, s1, s2, s3):
+    """Draw the client (and the value ``v`` when ``fresh``: an episode's first period;
+    else the episode's value is kept); (buys, value, stream)."""
+    if fresh:
+        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
+        v = 1.0 if u < 0.5 else -1.0
     u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
     if u < pi:
         buy = v > best_price
@@ -212,6 +256,16 @@ def _client(best_price, pi, lmax, s0, s1, s2, s3):
         u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
         buy = lmax * u > best_price
     return buy, v, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _trade_code(buy, next_pos, episode):
+    """The trade part of the next period's state: 1 if the client bought, 0 if not,
+    :data:`NEW_EPISODE` when the next period starts an episode (its position in the
+    episode ``next_pos`` is 0 and ``episode`` > 1: no trade of this episode yet)."""
+    if episode > 1 and next_pos == 0:
+        return NEW_EPISODE
+    return 1 if buy else 0
 
 
 @njit(cache=True, inline="always")
@@ -279,6 +333,7 @@ def advance_sessions(
     last_acts,
     last_trade,
     age,
+    value,
     t,
     stable,
     eps,
@@ -297,6 +352,7 @@ def advance_sessions(
     learner,
     mode,
     trade_state,
+    episode,
 ):
     """Advance every running session by up to ``n_periods`` periods (in place, so a run
     cut into chunks equals one long call).
@@ -306,16 +362,18 @@ def advance_sessions(
     Q : ndarray(float64, shape (N, n, S, m)); max_q, strategy : shape (N, n, S)
     last_acts, age : ndarray(int64, shape (N, n)), last asks and periods unchanged
     last_trade, t, stable : ndarray(int64, shape (N,))
+    value : ndarray(float64, shape (N,)), the asset's value in the current episode
     eps : ndarray(float64, shape (N,)); rng : ndarray(uint64, shape (N, 4))
     status : ndarray(int8, shape (N,)); grid : ndarray(float64, shape (m,))
     tie, learner, mode : int codes of :data:`TIES`, :data:`LEARNERS`, :data:`STATE_MODES`
+    episode : int, periods over which the value is kept (1: drawn every period)
 
     Returns
     -------
     int, periods played by all sessions in this call
     """
     N, n, S, m = Q.shape
-    S0 = S // 2 if trade_state else S
+    S0 = S // _trade_codes(trade_state, episode)
     played = np.zeros(N, dtype=np.int64)
     for b in prange(N):
         if status[b] != RUNNING:
@@ -327,31 +385,38 @@ def advance_sessions(
         last = last_acts[b].copy()
         ag = age[b].copy()
         trade = last_trade[b]
+        v = value[b]
         tt = t[b]
+        pos = tt % episode  # position in the episode, counted on (no division per period)
         st = stable[b]
         e = eps[b]
         acts = np.empty(n, dtype=np.int64)
         s_old = np.empty(n, dtype=np.int64)
         s_new = np.empty(n, dtype=np.int64)
         reward = np.empty(n)
+        # a period's states are those the last period's asks and trade led to
+        _states(last, trade, mode, trade_state, m, S0, s_new)
         k = 0
         while k < n_periods:
             k += 1
-            for i in range(n):
-                s_old[i] = _state(last, i, trade, mode, trade_state, m, S0)
+            s_old, s_new = s_new, s_old
             best = m
             for i in range(n):
                 ai, s0, s1, s2, s3 = epsilon_greedy(sg, i, s_old[i], e, m, s0, s1, s2, s3)
                 acts[i] = ai
                 if ai < best:
                     best = ai
-            for i in range(n):
-                ag[i] = ag[i] + 1 if acts[i] == last[i] else 0
+            if tie == 1:  # only time priority reads the quotes' ages
+                for i in range(n):
+                    ag[i] = ag[i] + 1 if acts[i] == last[i] else 0
             ntie = 0
             for i in range(n):
                 if acts[i] == best:
                     ntie += 1
-            buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, s0, s1, s2, s3)
+            buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, v, pos == 0, s0, s1, s2, s3)
+            pos += 1
+            if pos == episode:
+                pos = 0
             win = -1
             if buy and ntie > 1:
                 win, s0, s1, s2, s3 = _winner(acts, best, ag, tie, s0, s1, s2, s3)
@@ -365,9 +430,8 @@ def advance_sessions(
                     elif win == i:
                         r = grid[best] - v
                 reward[i] = r
-            trade = 1 if buy else 0
-            for i in range(n):
-                s_new[i] = _state(acts, i, trade, mode, trade_state, m, S0)
+            trade = _trade_code(buy, pos, episode)
+            _states(acts, trade, mode, trade_state, m, S0, s_new)
             changed = False
             for i in range(n):
                 ch, s0, s1, s2, s3 = update_q_cell(
@@ -430,26 +494,15 @@ def advance_sessions(
                         changed |= ch
             for i in range(n):
                 last[i] = acts[i]
-            tt += 1
-            e *= eps_decay
-            if changed:
-                st = 0
-            else:
-                st += 1
-                if st >= conv_window:
-                    status[b] = CONVERGED
-                    break
-            if tt >= max_periods:
-                status[b] = CAPPED
+            code, tt, st, e = end_period(changed, tt, st, e, eps_decay, conv_window, max_periods)
+            if code != RUNNING:
+                status[b] = code
                 break
-        played[b] = k
         last_acts[b] = last
         age[b] = ag
         last_trade[b] = trade
-        t[b] = tt
-        stable[b] = st
-        eps[b] = e
-        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+        value[b] = v
+        save_session(b, k, tt, st, e, s0, s1, s2, s3, played, t, stable, eps, rng)
     return played.sum()
 
 
@@ -465,16 +518,6 @@ def _greedy_acts(sg, last, trade, mode, trade_state, m, S0, out):
         if a < best:
             best = a
     return best
-
-
-@njit(cache=True, inline="always")
-def _encode(acts, m):
-    j = 0
-    mult = 1
-    for i in range(acts.size):
-        j += acts[i] * mult
-        mult *= m
-    return j
 
 
 @njit(cache=True, inline="always")
@@ -531,6 +574,8 @@ def analyse_sessions(
     strategy,
     last_acts,
     last_trade,
+    value,
+    t,
     rng,
     grid,
     tot,
@@ -539,6 +584,7 @@ def analyse_sessions(
     delta,
     mode,
     trade_state,
+    episode,
     cycle_len,
     ask_mean,
     profit_mean,
@@ -566,10 +612,12 @@ def analyse_sessions(
     ``ask_response`` (trade_state only, else NaN): mean over on-path periods and makers
     of the greedy ask after a buy minus after no buy, in the same quote state.
     ``tot`` : ndarray(float64, shape (m,)), expected profit at each best ask.
+    With ``episode`` > 1 the clients' value is kept over episodes aligned with the
+    sessions' periods (``value``, ``t``), as in learning.
     """
     N, n, S = strategy.shape
     m = grid.size
-    S0 = S // 2 if trade_state else S
+    S0 = S // _trade_codes(trade_state, episode)
     T = imp_base.shape[2]
     for b in prange(N):
         sg = strategy[b]
@@ -580,48 +628,42 @@ def analyse_sessions(
         prof = np.empty(n)
         acc = np.zeros(n)
         trade = last_trade[b]
+        v = value[b]
         ask_sum = 0.0
         resp = 0.0
-        if not trade_state:
-            first, lam = _cycle(sg, _encode(cur, m), mode, m, S0, tmp, nxt)
-            cycle_len[b] = lam
+        if trade_state:
+            cycle_len[b] = 0
+            burn, periods, reps = EVAL_BURN, EVAL_PERIODS, IMPULSE_REPS
+        else:
+            first, periods = _cycle(sg, _encode(cur, m), mode, m, S0, tmp, nxt)
+            cycle_len[b] = periods
             _decode(first, m, cur)
-            for _ in range(lam):
-                best = _greedy_acts(sg, cur, 0, mode, False, m, S0, nxt)
+            burn, reps = 0, 1
+        for k in range(burn + periods):
+            if trade_state and k >= burn:
+                for i in range(n):
+                    hi = sg[i, _state(cur, i, 1, mode, True, m, S0)]
+                    lo = sg[i, _state(cur, i, 0, mode, True, m, S0)]
+                    resp += grid[hi] - grid[lo]
+            best = _greedy_acts(sg, cur, trade, mode, trade_state, m, S0, nxt)
+            if trade_state:
+                p = t[b] + k
+                fresh = p % episode == 0
+                buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, v, fresh, s0, s1, s2, s3)
+                trade = _trade_code(buy, (p + 1) % episode, episode)
+            if k >= burn:
                 ask_sum += grid[best]
                 _period_profit(nxt, best, tot, prof)
                 for i in range(n):
                     acc[i] += prof[i]
-                cur[:] = nxt
-            ask_mean[b] = ask_sum / lam
-            for i in range(n):
-                profit_mean[b, i] = acc[i] / lam
-            ask_response[b] = np.nan
-            reps = 1
-        else:
-            cycle_len[b] = 0
-            for k in range(EVAL_BURN + EVAL_PERIODS):
-                if k >= EVAL_BURN:
-                    for i in range(n):
-                        hi = sg[i, _state(cur, i, 1, mode, True, m, S0)]
-                        lo = sg[i, _state(cur, i, 0, mode, True, m, S0)]
-                        resp += grid[hi] - grid[lo]
-                best = _greedy_acts(sg, cur, trade, mode, True, m, S0, nxt)
-                buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, s0, s1, s2, s3)
-                trade = 1 if buy else 0
-                if k >= EVAL_BURN:
-                    ask_sum += grid[best]
-                    _period_profit(nxt, best, tot, prof)
-                    for i in range(n):
-                        acc[i] += prof[i]
-                cur[:] = nxt
-            ask_mean[b] = ask_sum / EVAL_PERIODS
-            for i in range(n):
-                profit_mean[b, i] = acc[i] / EVAL_PERIODS
-            ask_response[b] = resp / (EVAL_PERIODS * n)
-            reps = IMPULSE_REPS
+            cur[:] = nxt
+        ask_mean[b] = ask_sum / periods
+        for i in range(n):
+            profit_mean[b, i] = acc[i] / periods
+        ask_response[b] = resp / (periods * n) if trade_state else np.nan
         start = cur.copy()
         start_trade = trade
+        start_value = v
         pb = cur.copy()
         pd = cur.copy()
         gain = 0.0
@@ -634,6 +676,7 @@ def analyse_sessions(
             pd[:] = start
             tb = start_trade
             td = start_trade
+            v = start_value
             disc = 1.0
             for k in range(T):
                 bb = _greedy_acts(sg, pb, tb, mode, trade_state, m, S0, nxt)
@@ -651,12 +694,14 @@ def analyse_sessions(
                         if nxt[j] < bd:
                             bd = nxt[j]
                 pd[:] = nxt
-                if trade_state:  # common client draws on both paths
+                if trade_state:  # common client draws (and values) on both paths
+                    p = t[b] + EVAL_BURN + EVAL_PERIODS + k
+                    fresh = p % episode == 0
                     c0, c1, c2, c3 = s0, s1, s2, s3
-                    buy, v, s0, s1, s2, s3 = _client(grid[bb], pi, lmax, s0, s1, s2, s3)
-                    tb = 1 if buy else 0
-                    buy, v, c0, c1, c2, c3 = _client(grid[bd], pi, lmax, c0, c1, c2, c3)
-                    td = 1 if buy else 0
+                    buy, vb, s0, s1, s2, s3 = _client(grid[bb], pi, lmax, v, fresh, s0, s1, s2, s3)
+                    tb = _trade_code(buy, (p + 1) % episode, episode)
+                    buy, v, c0, c1, c2, c3 = _client(grid[bd], pi, lmax, v, fresh, c0, c1, c2, c3)
+                    td = _trade_code(buy, (p + 1) % episode, episode)
                 _period_profit(pd, bd, tot, prof)
                 gain += disc * prof[0]
                 _period_profit(pb, bb, tot, prof)
@@ -686,6 +731,8 @@ class MarketMakingSessions:
     tie : "split" | "time" | "random"
     learner : "basic" | "informed"
     state_mode : "quotes" | "own" | "none"; trade_state : bool
+    episode_periods : int, periods over which the asset's value is kept (1: a new value
+        every period); with ``trade_state`` an episode's first period has its own state
     alpha, beta, delta : float, learning rate, exploration decay, discount factor
     seed : int, root seed; session ``start + b`` uses stream ``start + b``
     sessions, start : int
@@ -703,6 +750,7 @@ class MarketMakingSessions:
         learner="basic",
         state_mode="quotes",
         trade_state=False,
+        episode_periods=1,
         alpha=0.15,
         beta=4e-6,
         delta=0.95,
@@ -719,16 +767,27 @@ class MarketMakingSessions:
         m = self.m = self.grid.size
         self.tie, self.learner, self.state_mode = tie, learner, state_mode
         self.trade_state = bool(trade_state)
-        self.S = self.states(self.n, m, state_mode, self.trade_state)
+        self.episode = int(episode_periods)
+        if self.episode < 1:
+            raise ValueError(f"episode_periods {episode_periods}: must be at least 1")
+        self.S = self.states(self.n, m, state_mode, self.trade_state, self.episode)
         self.alpha, self.beta, self.delta = float(alpha), float(beta), float(delta)
         self.conv_window, self.max_periods = int(conv_window), int(max_periods)
         N = int(sessions)
         self.start = int(start)
-        self.Q = np.empty((N, self.n, self.S, m))
-        self.max_q = np.empty((N, self.n, self.S))
-        self.strategy = np.empty((N, self.n, self.S), dtype=np.int64)
+        # Indexed (session, maker, state, ask). Tables larger than a core's L2 cache are
+        # stored state-major: with the quotes in the state every maker reads the same state
+        # each period, so their rows then sit together (4 makers: 11.1 -> 15.8 million
+        # maker-periods per CPU second); smaller ones stay maker-major, which is ~7%
+        # faster when the tables fit in cache. The numbers do not depend on it.
+        shape = (N, self.n, self.S)
+        order = (0, 2, 1) if self.n * self.S * m * 8 > STATE_MAJOR_BYTES else (0, 1, 2)
+        self.Q = np.empty([shape[k] for k in order] + [m]).transpose(*order, 3)
+        self.max_q = np.empty([shape[k] for k in order]).transpose(order)
+        self.strategy = np.empty([shape[k] for k in order], dtype=np.int64).transpose(order)
         self.last_acts = np.empty((N, self.n), dtype=np.int64)
         self.last_trade = np.zeros(N, dtype=np.int64)
+        self.value = np.zeros(N)
         self.age = np.zeros((N, self.n), dtype=np.int64)
         self.t = np.zeros(N, dtype=np.int64)
         self.stable = np.zeros(N, dtype=np.int64)
@@ -751,15 +810,19 @@ class MarketMakingSessions:
             self.last_trade,
             self.rng,
         )
+        if self.episode > 1:
+            self.last_trade[:] = NEW_EPISODE  # the first period starts an episode
 
     @staticmethod
-    def states(n: int, m: int, state_mode: str, trade_state: bool) -> int:
+    def states(n: int, m: int, state_mode: str, trade_state: bool, episode: int = 1) -> int:
         S0 = {"quotes": m**n, "own": m, "none": 1}[state_mode]
-        return S0 * (2 if trade_state else 1)
+        return S0 * (1 if not trade_state else 3 if episode > 1 else 2)
 
     @staticmethod
-    def bytes_needed(n: int, m: int, state_mode: str, trade_state: bool, sessions: int) -> int:
-        S = MarketMakingSessions.states(n, m, state_mode, trade_state)
+    def bytes_needed(
+        n: int, m: int, state_mode: str, trade_state: bool, sessions: int, episode: int = 1
+    ) -> int:
+        S = MarketMakingSessions.states(n, m, state_mode, trade_state, episode)
         return sessions * n * S * (m * 8 + 16)
 
     @property
@@ -776,6 +839,7 @@ class MarketMakingSessions:
                 self.last_acts,
                 self.last_trade,
                 self.age,
+                self.value,
                 self.t,
                 self.stable,
                 self.eps,
@@ -794,6 +858,7 @@ class MarketMakingSessions:
                 LEARNERS.index(self.learner),
                 STATE_MODES.index(self.state_mode),
                 self.trade_state,
+                self.episode,
             )
         )
 
@@ -814,6 +879,8 @@ class MarketMakingSessions:
             self.strategy,
             self.last_acts,
             self.last_trade,
+            self.value,
+            self.t,
             self.rng.copy(),
             self.grid,
             self.bench["profit"],
@@ -822,6 +889,7 @@ class MarketMakingSessions:
             self.delta,
             STATE_MODES.index(self.state_mode),
             self.trade_state,
+            self.episode,
             out["cycle_len"],
             out["ask_mean"],
             out["profit_mean"],

@@ -34,9 +34,10 @@ import numpy as np
 from numba import njit, prange
 
 from marketsim.qlearning_analysis import IMPULSE_POST, IMPULSE_PRE, analyse_sessions
+from marketsim.qstep import CAPPED as CAPPED  # status codes: also imported from here
+from marketsim.qstep import CONVERGED as CONVERGED
+from marketsim.qstep import RUNNING, argmax_random_ties, end_period, save_session
 from marketsim.rng import next_double, stream_states
-
-RUNNING, CONVERGED, CAPPED = 0, 1, 2
 
 
 def initial_q(profit: np.ndarray, n: int, m: int, delta: float) -> np.ndarray:
@@ -60,34 +61,6 @@ def initial_q(profit: np.ndarray, n: int, m: int, delta: float) -> np.ndarray:
             else table[..., i] / (1.0 - delta)
         )
     return q0
-
-
-@njit(cache=True, inline="always")
-def argmax_random_ties(row, s0, s1, s2, s3):
-    """Index and value of the largest entry of ``row``, ties broken uniformly at random
-    (a draw is taken only when there is a tie, as in the authors' ``MaxLocBreakTies``),
-    and the advanced stream state."""
-    best = row[0]
-    ties = 1
-    for a in range(1, row.size):
-        v = row[a]
-        if v > best:
-            best = v
-            ties = 1
-        elif v == best:
-            ties += 1
-    pick = 0
-    if ties > 1:
-        u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-        pick = int(u * ties)
-    found = 0
-    for a in range(row.size):
-        if row[a] == best:
-            if pick == 0:
-                found = a
-                break
-            pick -= 1
-    return found, best, s0, s1, s2, s3
 
 
 @njit(cache=True, inline="always")
@@ -261,26 +234,13 @@ def advance_sessions(
                     s3,
                 )
                 changed |= ch
-            tt += 1
-            e *= eps_decay
-            if changed:
-                st = 0
-            else:
-                st += 1
-                # as the authors' code, keep the state this period started from
-                if st >= conv_window:
-                    status[b] = CONVERGED
-                    break
-            if tt >= max_periods:
-                status[b] = CAPPED
-                break
+            code, tt, st, e = end_period(changed, tt, st, e, eps_decay, conv_window, max_periods)
+            if code != RUNNING:
+                status[b] = code
+                break  # as the authors' code, keep the state this period started from
             s = s_new
-        played[b] = k
         state[b] = s
-        t[b] = tt
-        stable[b] = st
-        eps[b] = e
-        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+        save_session(b, k, tt, st, e, s0, s1, s2, s3, played, t, stable, eps, rng)
     return played.sum()
 
 

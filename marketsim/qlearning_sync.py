@@ -31,13 +31,13 @@ from numba import njit, prange
 
 from marketsim.qlearning import (
     CAPPED,
-    CONVERGED,
     RUNNING,
     QLearningSessions,
     argmax_random_ties,
     choose_actions,
     initial_q,
 )
+from marketsim.qstep import end_period, save_session
 
 
 @njit(cache=True, parallel=True)
@@ -100,24 +100,12 @@ def advance_sessions_sync(
                 mq[i, s] = best
                 mult *= m
             s = s_new
-            tt += 1
-            e *= eps_decay
-            if changed:
-                st = 0
-            else:
-                st += 1
-                if st >= conv_window:
-                    status[b] = CONVERGED
-                    break
-            if tt >= max_periods:
-                status[b] = CAPPED
+            code, tt, st, e = end_period(changed, tt, st, e, eps_decay, conv_window, max_periods)
+            if code != RUNNING:
+                status[b] = code
                 break
-        played[b] = k
         state[b] = s
-        t[b] = tt
-        stable[b] = st
-        eps[b] = e
-        rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3] = s0, s1, s2, s3
+        save_session(b, k, tt, st, e, s0, s1, s2, s3, played, t, stable, eps, rng)
     return played.sum()
 
 

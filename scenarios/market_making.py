@@ -8,6 +8,10 @@ a grid of step ``tick``; one client per period is informed with probability ``pi
 (2025) as we read it (counterfactual updates of every ask whose outcome the period
 reveals).
 
+``episode_periods`` keeps the asset's value over that many periods (1, the default: a
+new value every period). With ``trade_state`` and episodes, the learned ask after a buy
+can differ from the ask after none for a reason: a buy is news about the value.
+
 Defaults. CFL's exact parameters could not be read; ours are: values +-1 around
 E[v] = 0, the uninformed client's private value uniform on [0, 1], ``tick = 0.1`` (11
 asks), ``pi = 0.3`` (zero-profit ask 0.214, grid-competitive ask 0.3, joint-profit ask
@@ -76,6 +80,12 @@ class Spec(ScenarioSpec):
         "quotes", description="state: all last asks, own last ask only, or none"
     )
     trade_state: bool = Field(False, description="state also holds whether the last client bought")
+    episode_periods: int = Field(
+        1,
+        ge=1,
+        le=10_000,
+        description="periods over which the asset's value is kept (1: a new value each period)",
+    )
     alpha: float = Field(0.15, gt=0.0, le=1.0, description="learning rate, in (0, 1]")
     beta: float = Field(4e-6, ge=0.0, lt=1.0, description="exploration decay per period")
     delta: float = Field(0.95, ge=0.0, lt=1.0, description="discount factor, in [0, 1)")
@@ -104,7 +114,7 @@ class Spec(ScenarioSpec):
             )
         m = b["grid"].size
         need = MarketMakingSessions.bytes_needed(
-            self.n_makers, m, self.state_mode(), self.trade_state, 1
+            self.n_makers, m, self.state_mode(), self.trade_state, 1, self.episode_periods
         )
         if need > MAX_SESSION_BYTES:
             raise ValueError(
@@ -148,6 +158,7 @@ class MarketMakingModel(mesa.Model):
             learner=spec.learner,
             state_mode=spec.state_mode(),
             trade_state=spec.trade_state,
+            episode_periods=spec.episode_periods,
             alpha=spec.alpha,
             beta=spec.beta,
             delta=spec.delta,
@@ -269,7 +280,7 @@ def simulate(
     is written. Returns (sessions frame, impulse frame, model)."""
     m = spec.benchmarks()["grid"].size
     need = MarketMakingSessions.bytes_needed(
-        spec.n_makers, m, spec.state_mode(), spec.trade_state, sessions
+        spec.n_makers, m, spec.state_mode(), spec.trade_state, sessions, spec.episode_periods
     )
     if need > 4 * 2**30:
         raise UsageError(

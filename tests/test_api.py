@@ -88,7 +88,7 @@ def test_scenarios_params_and_detect():
         "None",
         "override of the band",
     )
-    assert set(vars(ms.detect)) == {"collusion", "crash", "feedback"}
+    assert set(vars(ms.detect)) == {"collusion", "crash", "feedback", "spreads"}
 
 
 def test_import_and_help_load_no_simulator():

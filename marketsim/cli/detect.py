@@ -1,4 +1,4 @@
-"""``marketsim detect collusion|crash|feedback FILE``: the detectors on a CSV or Parquet file.
+"""``marketsim detect collusion|crash|feedback|spreads FILE``: detectors on a CSV/Parquet file.
 
 Prints a readable verdict (or JSON with ``--json``), times shown as the file gives them
 (ISO datetimes, dates, the original text, clock time for a simulated day). Bad input (a
@@ -7,7 +7,9 @@ too few observations) is one line on stderr and exit code 2. Column names defaul
 ``t``, ``firm``, ``price``; when those are absent, marketsim's own names are used if
 present (``t_ns``, ``price_tick`` or ``mid``, ``qty``, ``aggressor_side``), so a run's
 ``trades.parquet`` or ``book.parquet`` works as is. A CSV's separator and decimal comma
-are detected (or set with --sep and --decimal-comma).
+are detected (or set with --sep and --decimal-comma). ``spreads`` screens market makers'
+quotes (``t, maker, ask[, bid]``); on a ``market_making`` run's ``impulse.parquet`` it
+takes the learned quotes and the benchmarks from the run's ``summary.json``.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     from marketsim.analysis.crashes import detect_crashes
     from marketsim.analysis.detectors import to_jsonable
     from marketsim.analysis.feedback import detect_feedback
+    from marketsim.analysis.spreads import detect_spreads, run_settings
 
     frame = read_table(args.file, sep=args.sep, decimal_comma=args.decimal_comma)
     if frame.height == 0:
@@ -119,6 +122,37 @@ def _cmd_detect(args: argparse.Namespace) -> int:
             **res["screens"],
             **({"demand_model": res["demand_model"]} if "demand_model" in res else {}),
         }
+    elif args.kind == "spreads":
+        given = {
+            "time_col": args.time_col,
+            "maker_col": args.maker_col,
+            "ask_col": args.ask_col,
+            "bid_col": args.bid_col,
+            "session_col": args.session_col,
+            "reference": args.reference,
+            "competitive_spread": args.competitive_spread,
+            "collusive_spread": args.collusive_spread,
+        }
+        from_run = run_settings(args.file) or {}
+        settings = {k: v if v is not None else from_run.get(k) for k, v in given.items()}
+        settings["time_col"] = settings["time_col"] or time_col
+        settings["maker_col"] = settings["maker_col"] or "maker"
+        settings["ask_col"] = settings["ask_col"] or "ask"
+        if from_run and not args.json:
+            used = [f"{k}={from_run[k]:g}" for k in ("competitive_spread", "collusive_spread")]
+            print(
+                f"market_making run: learned quotes ({settings['ask_col']}), asks from E[v] = 0, "
+                f"benchmarks from summary.json ({', '.join(used)})"
+            )
+        res = detect_spreads(
+            frame,
+            **settings,
+            missing=args.missing,
+            time_unit=args.time_unit,
+            min_excess=args.min_excess,
+            moves=from_run.get("moves", True),
+        )
+        blocks = res["screens"]
     elif args.kind == "crash":
         res = detect_crashes(
             frame,
@@ -193,10 +227,10 @@ def register(subparsers) -> None:
     """Add the ``detect`` subcommand."""
     p = subparsers.add_parser(
         "detect",
-        help="run the collusion, crash or feedback detectors on a CSV/Parquet file",
+        help="run the collusion, crash, feedback or spread detectors on a CSV/Parquet file",
         description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
-    p.add_argument("kind", choices=("collusion", "crash", "feedback"))
+    p.add_argument("kind", choices=("collusion", "crash", "feedback", "spreads"))
     p.add_argument("file", help="a .csv or .parquet table")
     p.add_argument("--time-col", default=None, help="time column (default t, else t_ns)")
     p.add_argument(
@@ -279,5 +313,38 @@ def register(subparsers) -> None:
         type=float,
         default=None,
         help="regular sampling of prices for the variance ratio",
+    )
+    g = p.add_argument_group("spreads")
+    g.add_argument("--maker-col", default=None, help="market maker column (default maker)")
+    g.add_argument("--ask-col", default=None, help="ask column (default ask)")
+    g.add_argument("--bid-col", default=None, help="bid column: spread = best ask - best bid")
+    g.add_argument(
+        "--session-col",
+        default=None,
+        help="independent markets (e.g. simulated sessions): the test runs over their means",
+    )
+    g.add_argument(
+        "--reference",
+        type=float,
+        default=None,
+        help="without bids: the value asks are measured from (spread = best ask - this)",
+    )
+    g.add_argument(
+        "--competitive-spread",
+        type=float,
+        default=None,
+        help="competitive (zero-profit or Nash) spread, in the data's units",
+    )
+    g.add_argument(
+        "--collusive-spread",
+        type=float,
+        default=None,
+        help="joint-profit-maximising spread: adds the markup index (0 competitive, 1 collusive)",
+    )
+    g.add_argument(
+        "--min-excess",
+        type=float,
+        default=0.05,
+        help="smallest excess over the competitive spread that counts (fraction, default 0.05)",
     )
     p.set_defaults(func=_cmd_detect)

@@ -38,6 +38,7 @@ _BOOK = [
 ]
 _CRASH = [*_BOOK, "--set", "programme_start_s=120", "--set", "programme_qty=20000"]
 _CALVANO_FAST = ["--set", "beta=4e-5", "--set", "conv_window=20000"]
+_MM_FAST = ["--set", "beta=5e-4", "--set", "conv_window=2000", "--set", "max_periods=100000"]
 
 #: name -> command line (``--out DIR`` and ``--quiet`` are added)
 CASES: dict[str, list[str]] = {
@@ -54,6 +55,24 @@ CASES: dict[str, list[str]] = {
         "policy=price_cap:cap=1.7",
     ],
     "llm_pricing": ["run", "llm_pricing", "--sessions", "2", "--seed", "1", "--set", "periods=200"],
+    "market_making": ["run", "market_making", "--sessions", "3", "--seed", "1", *_MM_FAST],
+    "market_making_informed": [
+        "run",
+        "market_making",
+        "--sessions",
+        "3",
+        "--seed",
+        "2",
+        *_MM_FAST,
+        "--set",
+        "n_makers=3",
+        "--set",
+        "learner=informed",
+        "--set",
+        "tie=time",
+        "--set",
+        "trade_state=true",
+    ],
     "market_calm": ["run", "market_calm", "--seed", "1", *_BOOK],
     "flash_crash_2010": ["run", "flash_crash_2010", "--seed", "1", *_CRASH],
     "flash_crash_2010_luld": [
