@@ -382,7 +382,8 @@ class QLearningSessions:
         return self.state
 
     def analyse(self, eq_tol: float = 1e-12) -> dict[str, np.ndarray]:
-        """Limit cycles, equilibrium checks and impulse responses (see analyse_sessions)."""
+        """Limit cycles, equilibrium checks and impulse responses (see analyse_sessions);
+        the deviation figures have one column per deviating firm."""
         N, n = self.state.size, self.n
         Lmax = min(self.S, 4096)
         out = {
@@ -391,9 +392,10 @@ class QLearningSessions:
             "cycle_profit": np.zeros((N, n)),
             "nash_on_path": np.zeros(N, dtype=np.bool_),
             "static_nash": np.zeros(N, dtype=np.bool_),
-            "dev_gain": np.zeros(N),
-            "rival_response": np.zeros(N),
-            "punishment": np.zeros(N),
+            "dev_gain": np.zeros((N, n)),
+            "dev_worse": np.zeros((N, n), dtype=np.int64),
+            "rival_response": np.zeros((N, n)),
+            "punishment": np.zeros((N, n)),
             "impulse_actions": np.zeros((N, n, IMPULSE_PRE + 1 + IMPULSE_POST), dtype=np.int64),
         }
         analyse_sessions(
@@ -409,6 +411,7 @@ class QLearningSessions:
             out["nash_on_path"],
             out["static_nash"],
             out["dev_gain"],
+            out["dev_worse"],
             out["rival_response"],
             out["punishment"],
             out["impulse_actions"],

@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_serializer, model_validator
 from marketsim.errors import UsageError
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.logit import LogitMarket, price_index, profit_gain
+from marketsim.measures import deviation_figures
 from marketsim.progress import progress_bar
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
 from marketsim.qlearning_authors import AuthorsQLearningSessions, authors_game
@@ -43,7 +44,8 @@ class Spec(ScenarioSpec):
     """Parameters of the Calvano et al. (2020) experiment (defaults: the baseline)."""
 
     name = "calvano2020"
-    version = 1
+    # 2: every firm deviates from every cycle state, figures pooled as in Table A10
+    version = 2
 
     n_firms: int = Field(2, ge=1, le=8, description="number of firms n")
     m: int = Field(15, ge=2, le=100, description="prices on each firm's grid")
@@ -262,10 +264,12 @@ def session_tables(model: CalvanoModel, seed: int) -> tuple[pl.DataFrame, pl.Dat
     cols["outcome"] = [_outcome(L[b], res["cycle_actions"][b]) for b in range(N)]
     cols["nash_on_path"] = res["nash_on_path"]
     cols["static_nash_on_path"] = res["static_nash"]
-    cols["deviation_gain"] = res["dev_gain"]
-    cols["deviation_profitable"] = res["dev_gain"] > 1e-12
-    cols["rival_response"] = res["rival_response"] if n > 1 else np.full(N, np.nan)
-    cols["punishment_length"] = res["punishment"]
+    # each firm deviates from each cycle state: n * L deviations, pooled as the authors do
+    cols["deviations"] = n * L
+    cols["deviations_unprofitable"] = res["dev_worse"].sum(axis=1)
+    cols["deviation_gain"] = res["dev_gain"].mean(axis=1)
+    cols["rival_response"] = res["rival_response"].mean(axis=1) if n > 1 else np.full(N, np.nan)
+    cols["punishment_length"] = res["punishment"].mean(axis=1)
     sessions = pl.DataFrame(cols)
 
     ia = res["impulse_actions"]  # (N, n, T)
@@ -304,10 +308,13 @@ def summarise(sessions: pl.DataFrame, model: CalvanoModel) -> dict:
         "monopoly_profit": mk.monopoly_profits().tolist(),
         "price_grid": model.grid.tolist(),
         "outcome_shares": {k: v / N for k, v in outcome_counts.items()},
-        "deviation_unprofitable_share": 1.0 - sessions["deviation_profitable"].mean(),
         "nash_on_path_share": sessions["nash_on_path"].mean(),
-        "rival_response_mean": sessions["rival_response"].mean(),
-        "punishment_length_mean": sessions["punishment_length"].mean(),
+        **deviation_figures(
+            sessions["deviations"],
+            sessions["deviations_unprofitable"],
+            sessions["rival_response"],
+            sessions["punishment_length"],
+        ),
     }
 
 
