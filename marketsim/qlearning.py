@@ -91,14 +91,35 @@ def argmax_random_ties(row, s0, s1, s2, s3):
 
 
 @njit(cache=True, inline="always")
-def update_q_cell(Q, max_q, strategy, i, s, a, target, alpha, s0, s1, s2, s3):
-    """Move firm ``i``'s ``Q[i, s, a]`` toward ``target``; keep its cached max and greedy
-    action exact.
+def store_q_cell(Q, max_q, strategy, i, s, a, target, alpha):
+    """Move firm ``i``'s ``Q[i, s, a]`` toward ``target``, keeping its cached max and
+    greedy action exact when the value rises.
 
     Only the visited cell changes, so the greedy action can change only in state ``s``:
-    it becomes ``a`` when its value rises above the max, and the row is rescanned when the
-    greedy action's own value falls. Arrays are passed whole (no per-period views: they
-    cost a third of the kernel's time).
+    it becomes ``a`` when its value rises above the max. When the greedy action's own
+    value falls, the row's maximum must be found again: the caller does it, with its own
+    tie-breaking.
+
+    Returns
+    -------
+    (bool: the greedy action of ``s`` changed, bool: the row must be rescanned)
+    """
+    old = Q[i, s, a]
+    new = old + alpha * (target - old)
+    Q[i, s, a] = new
+    if new > max_q[i, s]:
+        max_q[i, s] = new
+        if strategy[i, s] != a:
+            strategy[i, s] = a
+            return True, False
+        return False, False
+    return False, a == strategy[i, s] and new < max_q[i, s]
+
+
+@njit(cache=True, inline="always")
+def update_q_cell(Q, max_q, strategy, i, s, a, target, alpha, s0, s1, s2, s3):
+    """:func:`store_q_cell`, then a rescan with ties broken at random when needed.
+    Arrays are passed whole (no per-period views: they cost a third of the kernel's time).
 
     Parameters
     ----------
@@ -108,16 +129,8 @@ def update_q_cell(Q, max_q, strategy, i, s, a, target, alpha, s0, s1, s2, s3):
     -------
     (bool: the greedy action of ``s`` changed, advanced stream state)
     """
-    old = Q[i, s, a]
-    new = old + alpha * (target - old)
-    Q[i, s, a] = new
-    changed = False
-    if new > max_q[i, s]:
-        max_q[i, s] = new
-        if strategy[i, s] != a:
-            strategy[i, s] = a
-            changed = True
-    elif a == strategy[i, s] and new < max_q[i, s]:
+    changed, rescan = store_q_cell(Q, max_q, strategy, i, s, a, target, alpha)
+    if rescan:
         best_a, best, s0, s1, s2, s3 = argmax_random_ties(Q[i, s], s0, s1, s2, s3)
         max_q[i, s] = best
         if best_a != a:
@@ -299,7 +312,20 @@ class QLearningSessions:
     conv_window, max_periods : int, convergence window and cap
     """
 
-    def __init__(
+    def __init__(self, profit, grid, *, seed=0, start=0, **learning):
+        self._allocate(profit, grid, **learning)
+        self.rng = stream_states(seed, start, self.state.size)
+        init_sessions(
+            initial_q(self.profit, self.n, self.m, self.delta),
+            self.S,
+            self.Q,
+            self.max_q,
+            self.strategy,
+            self.state,
+            self.rng,
+        )
+
+    def _allocate(
         self,
         profit,
         grid,
@@ -308,12 +334,12 @@ class QLearningSessions:
         alpha=0.15,
         beta=4e-6,
         delta=0.95,
-        seed=0,
         sessions=1,
-        start=0,
         conv_window=100_000,
         max_periods=10**9,
     ):
+        """The game, the learning parameters and every session's arrays, not yet filled
+        (each kind of session seeds its own streams and initial Q-values)."""
         self.profit = np.ascontiguousarray(profit, dtype=np.float64)
         self.grid = np.ascontiguousarray(grid, dtype=np.float64)
         n, m = self.grid.shape
@@ -330,16 +356,6 @@ class QLearningSessions:
         self.stable = np.zeros(N, dtype=np.int64)
         self.eps = np.ones(N)
         self.status = np.zeros(N, dtype=np.int8)
-        self.rng = stream_states(seed, start, N)
-        init_sessions(
-            initial_q(self.profit, n, m, self.delta),
-            self.S,
-            self.Q,
-            self.max_q,
-            self.strategy,
-            self.state,
-            self.rng,
-        )
 
     @staticmethod
     def bytes_needed(n: int, m: int, k: int, sessions: int) -> int:
