@@ -207,7 +207,7 @@ def render_validation(path: Path | None = None) -> str:
         ("punishment_length_mean", "Punishment length (periods)"),
     ):
         rows.append((f"{label} (Table A10)", bench.get(key), paper.get(key)))
-    machine = data.get("machine", {})
+    machine = bench.get("machine") or data.get("machine", {})
     lines = [
         f"Measured by `make bench` (`benchmarks/bench_calvano.py`): 1,000 sessions, seed 0, "
         f"git revision `{machine.get('git_revision', '?')}`, {machine.get('cpus', '?')} "
