@@ -372,25 +372,25 @@ class QLearningSessions:
 
     def advance(self, periods: int) -> int:
         """Advance every running session by up to ``periods``; returns periods played."""
-        return int(
-            self._kernel(
-                self.Q,
-                self.max_q,
-                self.strategy,
-                self.state,
-                self.t,
-                self.stable,
-                self.eps,
-                self.rng,
-                self.status,
-                self.profit,
-                int(periods),
-                self.alpha,
-                self.delta,
-                float(np.exp(-self.beta)),
-                self.conv_window,
-                self.max_periods,
-            )
+        return int(self._kernel(*self._arrays(), self.rng, *self._rules(periods)))
+
+    def _arrays(self) -> tuple:
+        """A period kernel's first arguments: the arrays it advances, before the streams.
+        (Passed one by one: numba's parallel loops lost writes to arrays unpacked from a
+        tuple argument.)"""
+        return self.Q, self.max_q, self.strategy, self.state, self.t, self.stable, self.eps
+
+    def _rules(self, periods: int) -> tuple:
+        """A period kernel's arguments after the streams: status, game, learning rule."""
+        return (
+            self.status,
+            self.profit,
+            int(periods),
+            self.alpha,
+            self.delta,
+            float(np.exp(-self.beta)),
+            self.conv_window,
+            self.max_periods,
         )
 
     def analysis_state(self) -> np.ndarray:

@@ -428,23 +428,7 @@ class AuthorsQLearningSessions(QLearningSessions):
         """Advance every running session by up to ``periods``; returns periods played."""
         return int(
             advance_sessions_authors(
-                self.Q,
-                self.max_q,
-                self.strategy,
-                self.state,
-                self.t,
-                self.stable,
-                self.eps,
-                self.rng,
-                self.rng_ties,
-                self.status,
-                self.profit,
-                int(periods),
-                self.alpha,
-                self.delta,
-                float(np.exp(-self.beta)),
-                self.conv_window,
-                self.max_periods,
+                *self._arrays(), self.rng, self.rng_ties, *self._rules(periods)
             )
         )
 
