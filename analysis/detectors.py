@@ -93,8 +93,10 @@ def _market_from_params(params: dict | None):
         return None
 
 
-#: per-session columns of a marketsim pricing run's exact forced-deviation analysis
-SESSION_PUNISHMENT_COLUMNS = ("rival_response", "punishment_length", "deviation_profitable")
+#: per-session columns of a marketsim pricing run's exact forced-deviation analysis: the
+#: figures, and either the counts of deviations (calvano2020) or one flag (llm_pricing)
+SESSION_PUNISHMENT_COLUMNS = ("rival_response", "punishment_length")
+SESSION_DEVIATION_COUNTS = (("deviations", "deviations_unprofitable"), ("deviation_profitable",))
 
 
 def pricing_detectors(
@@ -137,7 +139,9 @@ def pricing_detectors(
             res = margin_screen(wide, market.nash_prices())
             res["verdict"] = "cycle prices across sessions: " + res["verdict"]
             out["margin"] = res
-    if all(c in sessions.columns for c in SESSION_PUNISHMENT_COLUMNS):
+    if all(c in sessions.columns for c in SESSION_PUNISHMENT_COLUMNS) and any(
+        all(c in sessions.columns for c in counts) for counts in SESSION_DEVIATION_COUNTS
+    ):
         # the run's own exact deviation analysis: the same figures as its summary
         out["impulse_response"] = punishment_from_sessions(sessions)
     elif impulse is not None and impulse.height:

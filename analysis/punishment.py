@@ -20,6 +20,7 @@ from marketsim.analysis._validate import (
     require_columns,
 )
 from marketsim.errors import UsageError
+from marketsim.measures import session_deviation_figures
 
 
 def impulse_response_test(
@@ -153,21 +154,22 @@ def punishment_from_sessions(sessions: pl.DataFrame, tol: float = 0.01) -> dict:
     """The punishment test from a pricing run's own exact forced-deviation analysis.
 
     Reads the per-session columns ``rival_response`` (rivals' relative price change the
-    period after firm 1's one-period deviation to its static best response),
-    ``punishment_length`` and ``deviation_profitable`` of a marketsim sessions table, and
+    period after a one-period deviation to the static best response) and
+    ``punishment_length``, and either ``deviations`` with ``deviations_unprofitable``
+    (how many deviations a session analyses, e.g. each firm from each cycle state, and
+    how many do not pay) or ``deviation_profitable`` (one deviation per session). It
     reports the same figures, under the same names and definitions, as the run's summary
-    (``rival_response_mean``, ``punishment_length_mean``, ``deviation_unprofitable_share``);
-    a session counts as punished when ``rival_response < -tol / 2``, as in
+    (:func:`marketsim.measures.deviation_figures`: pooled over the deviations); a session
+    counts as punished when ``rival_response < -tol / 2``, as in
     :func:`impulse_response_test`.
     """
-    response = sessions["rival_response"].mean()
+    figures = session_deviation_figures(sessions)
     punished = float((sessions["rival_response"] < -tol / 2).mean())
-    unprof = 1.0 - sessions["deviation_profitable"].mean()
     return {
         "source": "the sessions' exact deviation analysis (as the run summary)",
         "punished_share": punished,
-        "rival_response_mean": response,
-        "punishment_length_mean": sessions["punishment_length"].mean(),
-        "deviation_unprofitable_share": unprof,
-        **_punishment_verdict(punished, response, unprof),
+        **figures,
+        **_punishment_verdict(
+            punished, figures["rival_response_mean"], figures["deviation_unprofitable_share"]
+        ),
     }

@@ -24,21 +24,24 @@ def main(argv: list[str]) -> int:
             print(f"error: unknown benchmark(s) {unknown}; known: {names}", file=sys.stderr)
             return 2
         names = argv
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results["machine"] = {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        **run_metadata(),
+    # this run's figures; the file's other entries are kept
+    mine: dict = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), **run_metadata()}
     }
     for name in names:
         print(f"== {name}", flush=True)
         t0 = time.perf_counter()
         figures = import_module(f"benchmarks.{name}").run()
         figures["bench_wall_seconds"] = round(time.perf_counter() - t0, 3)
-        results[name] = figures
+        # the top-level "machine" is the last run's; each benchmark keeps its own
+        figures["machine"] = mine["machine"]
+        mine[name] = figures
         for k, v in figures.items():
             print(f"  {k}: {v}")
-        write_json_atomic(results, RESULTS)  # after each benchmark: nothing finished is lost
+        # read the file just before writing: a benchmark run at the same time (make
+        # validate beside make bench) may have written its figures meanwhile
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        write_json_atomic({**results, **mine}, RESULTS)  # nothing finished is lost
     print(f"figures written to {RESULTS}")
     return 0
 

@@ -207,7 +207,7 @@ def render_validation(path: Path | None = None) -> str:
         ("punishment_length_mean", "Punishment length (periods)"),
     ):
         rows.append((f"{label} (Table A10)", bench.get(key), paper.get(key)))
-    machine = data.get("machine", {})
+    machine = bench.get("machine") or data.get("machine", {})
     lines = [
         f"Measured by `make bench` (`benchmarks/bench_calvano.py`): 1,000 sessions, seed 0, "
         f"git revision `{machine.get('git_revision', '?')}`, {machine.get('cpus', '?')} "
@@ -224,17 +224,26 @@ def render_validation(path: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _validate_figures(path: Path | None, name: str) -> dict | str:
+    """Benchmark ``name``'s figures in ``results.json`` (written by ``make validate``), or
+    the note to show instead (with ``{what}`` to fill in)."""
+    path = path or ROOT / "benchmarks" / "results.json"
+    bench = json.loads(path.read_text()).get(name) if path.is_file() else None
+    return bench or (
+        "*No {what} on this checkout: `make validate` writes them to "
+        "`benchmarks/results.json`, and the next `make docs` shows them here.*\n"
+    )
+
+
 def render_validation_authors(path: Path | None = None) -> str:
     """Markdown: the ``rng=authors`` run of ``benchmarks/bench_calvano_authors.py``, the
     count of sessions identical to the authors' file and the aggregates beside theirs."""
-    path = path or ROOT / "benchmarks" / "results.json"
-    bench = json.loads(path.read_text()).get("bench_calvano_authors") if path.is_file() else None
-    if not bench:
-        return (
-            "*No authors'-mode figures on this checkout: `make validate` writes them to "
-            "`benchmarks/results.json`, and the next `make docs` shows them here.*\n"
-        )
-    theirs = bench.get("authors", {})
+    bench = _validate_figures(path, "bench_calvano_authors")
+    if isinstance(bench, str):
+        return bench.format(what="authors'-mode figures")
+    # the Table A10 row sits beside the other published figures (or, in files written
+    # before they were flattened, under "table_a10")
+    theirs = {**bench.get("authors", {}).get("table_a10", {}), **bench.get("authors", {})}
     checks = bench.get("matching_by_check", {})
 
     def fine(value) -> str:  # the authors print five decimals
@@ -244,8 +253,9 @@ def render_validation_authors(path: Path | None = None) -> str:
         f"Measured by `make validate` (`benchmarks/bench_calvano_authors.py`): "
         f"**{bench.get('identical_sessions')} of {bench.get('sessions')} sessions identical** "
         f"to the authors' file (git revision `{bench.get('git_revision', '?')}`); wall time "
-        f"{_fmt(bench.get('wall_seconds_2_threads'))} s on "
-        f"2 threads, {_fmt(bench.get('ns_per_period_one_thread'))} ns per period on one "
+        f"{_fmt(bench.get('wall_seconds', bench.get('wall_seconds_2_threads')))} s on "
+        f"{bench.get('threads', 2)} thread(s), "
+        f"{_fmt(bench.get('ns_per_period_one_thread'))} ns per period on one "
         f"thread (default kernel in the same run: "
         f"{_fmt(bench.get('ns_per_period_one_thread_default_kernel'))} ns).\n",
         "| check | sessions equal |",
@@ -273,11 +283,58 @@ def render_validation_authors(path: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_validation_shares(path: Path | None = None) -> str:
+    """Markdown: the 5,000 default-mode sessions of ``benchmarks/bench_calvano_shares.py``,
+    each outcome share with its 95% Wilson interval, beside the authors' 1,000 sessions
+    (which ``rng=authors`` reproduces) and the interval of the difference."""
+    bench = _validate_figures(path, "bench_calvano_shares")
+    if isinstance(bench, str):
+        return bench.format(what="5,000-session figures")
+    theirs = bench.get("authors", {})
+
+    def pct(value) -> str:
+        return f"{100 * value:.1f}%"
+
+    def interval(pair) -> str:
+        return f"{100 * pair[0]:.1f} to {100 * pair[1]:.1f}"
+
+    chi2 = bench.get("chi2_homogeneity", {})
+    lines = [
+        f"Measured by `make validate` (`benchmarks/bench_calvano_shares.py`): "
+        f"{bench.get('sessions'):,} sessions of root seed {bench.get('root_seed')}, "
+        f"{bench.get('converged'):,} converged, git revision "
+        f"`{bench.get('git_revision', '?')}`. Intervals are 95% (Wilson for a share, "
+        f"Newcombe for a difference of two shares), in percentage points.\n",
+        f"| outcome | marketsim, default ({bench.get('sessions'):,}) | interval "
+        f"| authors ({theirs.get('sessions', 1000):,}; = rng=authors) | interval "
+        f"| difference | interval |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, share in bench.get("outcome_shares", {}).items():
+        ref = theirs.get("outcome_shares", {}).get(name)
+        if ref is None:
+            continue
+        lines.append(
+            f"| {name.replace('_', ' ')} | {pct(share)} "
+            f"| {interval(bench['outcome_share_intervals'][name])} | {pct(ref)} "
+            f"| {interval(theirs['outcome_share_intervals'][name])} "
+            f"| {100 * (share - ref):+.1f} | {interval(bench['difference_intervals'][name])} |"
+        )
+    if chi2:
+        lines.append(
+            f"\nChi-square test that both come from one distribution of the four outcomes: "
+            f"statistic {chi2['statistic']:.2f}, {chi2['dof']} degrees of freedom, "
+            f"p = {chi2['pvalue']:.2g}."
+        )
+    return "\n".join(lines) + "\n"
+
+
 _MARKERS = {
     "<!-- marketsim:scenarios -->": render_scenarios,
     "<!-- marketsim:policies -->": render_policies,
     "<!-- marketsim:validation -->": render_validation,
     "<!-- marketsim:validation-authors -->": render_validation_authors,
+    "<!-- marketsim:validation-shares -->": render_validation_shares,
 }
 
 

@@ -23,6 +23,16 @@ Depth ratio
     Depth at one sample divided by the mean depth over an earlier span (e.g. buy-side
     depth at the low relative to the morning's).
 
+Forced-deviation figures of pricing sessions (Calvano et al. 2020, online appendix, Table A10)
+    Session :math:`b` analyses :math:`w_b` one-period deviations (for a Q-learning run,
+    each firm from each state of the limit cycle, :math:`w_b = n L_b`), :math:`u_b` of
+    them unprofitable, with mean rival response :math:`r_b` and mean punishment length
+    :math:`\ell_b`. The run's figures pool the deviations, as the authors' table averages
+    over (session, cycle state, deviating firm):
+    :math:`\sum_b u_b / \sum_b w_b`, :math:`\sum_b w_b r_b / \sum_b w_b` and
+    :math:`\sum_b w_b \ell_b / \sum_b w_b` (sessions with a non-finite value left out
+    of that figure).
+
 Student-t interval of a mean
     For finite observations :math:`x_1..x_n`, :math:`\bar x \pm t_{n-1, (1+\ell)/2}\,
     s / \sqrt n` with :math:`s` the sample standard deviation (``ddof = 1``); used by
@@ -223,3 +233,60 @@ def t_interval(x, level: float = 0.95) -> tuple[float, float, float]:
         return mean, np.nan, np.nan
     half = stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
     return mean, mean - half, mean + half
+
+
+def deviation_figures(deviations, unprofitable, rival_response, punishment_length) -> dict:
+    """The run's forced-deviation figures, pooled over every deviation analysed.
+
+    Parameters
+    ----------
+    deviations : ndarray(int64, shape (N,))
+        one-period deviations analysed in each session (the weights)
+    unprofitable : ndarray(int64, shape (N,))
+        how many of them earn strictly less than following the strategy
+    rival_response, punishment_length : ndarray(float64, shape (N,))
+        each session's means over its deviations
+
+    Returns
+    -------
+    dict with ``deviation_unprofitable_share``, ``rival_response_mean`` and
+    ``punishment_length_mean`` (NaN where no session has a finite value).
+    """
+    w = np.asarray(deviations, dtype=np.float64)
+    out = {}
+    total = w.sum()
+    out["deviation_unprofitable_share"] = (
+        float(np.asarray(unprofitable, dtype=np.float64).sum() / total) if total > 0 else np.nan
+    )
+    for name, x in (
+        ("rival_response_mean", rival_response),
+        ("punishment_length_mean", punishment_length),
+    ):
+        x = np.asarray(x, dtype=np.float64)
+        ok = np.isfinite(x) & (w > 0)
+        out[name] = float((w[ok] * x[ok]).sum() / w[ok].sum()) if ok.any() else np.nan
+    return out
+
+
+def session_deviation_figures(sessions) -> dict:
+    """:func:`deviation_figures` of a pricing run's per-session table (a polars frame).
+
+    Reads ``rival_response`` and ``punishment_length`` and either ``deviations`` with
+    ``deviations_unprofitable`` (how many deviations each session analyses, e.g. each
+    firm from each cycle state, and how many do not pay) or ``deviation_profitable`` (one
+    deviation per session). The run's summary and the punishment detector both call this,
+    so they show one figure per name.
+    """
+    if "deviations" in sessions.columns:
+        weights = sessions["deviations"].to_numpy()
+        unprofitable = sessions["deviations_unprofitable"].to_numpy()
+    else:
+        weights = np.ones(sessions.height, dtype=np.int64)
+        unprofitable = (~sessions["deviation_profitable"]).to_numpy().astype(np.int64)
+
+    return deviation_figures(
+        weights,
+        unprofitable,
+        sessions["rival_response"].cast(float).fill_null(np.nan).to_numpy(),
+        sessions["punishment_length"].cast(float).fill_null(np.nan).to_numpy(),
+    )

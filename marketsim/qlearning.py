@@ -64,14 +64,35 @@ def initial_q(profit: np.ndarray, n: int, m: int, delta: float) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def update_q_cell(Q, max_q, strategy, i, s, a, target, alpha, s0, s1, s2, s3):
-    """Move firm ``i``'s ``Q[i, s, a]`` toward ``target``; keep its cached max and greedy
-    action exact.
+def store_q_cell(Q, max_q, strategy, i, s, a, target, alpha):
+    """Move firm ``i``'s ``Q[i, s, a]`` toward ``target``, keeping its cached max and
+    greedy action exact when the value rises.
 
     Only the visited cell changes, so the greedy action can change only in state ``s``:
-    it becomes ``a`` when its value rises above the max, and the row is rescanned when the
-    greedy action's own value falls. Arrays are passed whole (no per-period views: they
-    cost a third of the kernel's time).
+    it becomes ``a`` when its value rises above the max. When the greedy action's own
+    value falls, the row's maximum must be found again: the caller does it, with its own
+    tie-breaking.
+
+    Returns
+    -------
+    (bool: the greedy action of ``s`` changed, bool: the row must be rescanned)
+    """
+    old = Q[i, s, a]
+    new = old + alpha * (target - old)
+    Q[i, s, a] = new
+    if new > max_q[i, s]:
+        max_q[i, s] = new
+        if strategy[i, s] != a:
+            strategy[i, s] = a
+            return True, False
+        return False, False
+    return False, a == strategy[i, s] and new < max_q[i, s]
+
+
+@njit(cache=True, inline="always")
+def update_q_cell(Q, max_q, strategy, i, s, a, target, alpha, s0, s1, s2, s3):
+    """:func:`store_q_cell`, then a rescan with ties broken at random when needed.
+    Arrays are passed whole (no per-period views: they cost a third of the kernel's time).
 
     Parameters
     ----------
@@ -81,16 +102,8 @@ def update_q_cell(Q, max_q, strategy, i, s, a, target, alpha, s0, s1, s2, s3):
     -------
     (bool: the greedy action of ``s`` changed, advanced stream state)
     """
-    old = Q[i, s, a]
-    new = old + alpha * (target - old)
-    Q[i, s, a] = new
-    changed = False
-    if new > max_q[i, s]:
-        max_q[i, s] = new
-        if strategy[i, s] != a:
-            strategy[i, s] = a
-            changed = True
-    elif a == strategy[i, s] and new < max_q[i, s]:
+    changed, rescan = store_q_cell(Q, max_q, strategy, i, s, a, target, alpha)
+    if rescan:
         best_a, best, s0, s1, s2, s3 = argmax_random_ties(Q[i, s], s0, s1, s2, s3)
         max_q[i, s] = best
         if best_a != a:
@@ -259,7 +272,20 @@ class QLearningSessions:
     conv_window, max_periods : int, convergence window and cap
     """
 
-    def __init__(
+    def __init__(self, profit, grid, *, seed=0, start=0, **learning):
+        self._allocate(profit, grid, **learning)
+        self.rng = stream_states(seed, start, self.state.size)
+        init_sessions(
+            initial_q(self.profit, self.n, self.m, self.delta),
+            self.S,
+            self.Q,
+            self.max_q,
+            self.strategy,
+            self.state,
+            self.rng,
+        )
+
+    def _allocate(
         self,
         profit,
         grid,
@@ -268,12 +294,12 @@ class QLearningSessions:
         alpha=0.15,
         beta=4e-6,
         delta=0.95,
-        seed=0,
         sessions=1,
-        start=0,
         conv_window=100_000,
         max_periods=10**9,
     ):
+        """The game, the learning parameters and every session's arrays, not yet filled
+        (each kind of session seeds its own streams and initial Q-values)."""
         self.profit = np.ascontiguousarray(profit, dtype=np.float64)
         self.grid = np.ascontiguousarray(grid, dtype=np.float64)
         n, m = self.grid.shape
@@ -290,16 +316,6 @@ class QLearningSessions:
         self.stable = np.zeros(N, dtype=np.int64)
         self.eps = np.ones(N)
         self.status = np.zeros(N, dtype=np.int8)
-        self.rng = stream_states(seed, start, N)
-        init_sessions(
-            initial_q(self.profit, n, m, self.delta),
-            self.S,
-            self.Q,
-            self.max_q,
-            self.strategy,
-            self.state,
-            self.rng,
-        )
 
     @staticmethod
     def bytes_needed(n: int, m: int, k: int, sessions: int) -> int:
@@ -316,25 +332,25 @@ class QLearningSessions:
 
     def advance(self, periods: int) -> int:
         """Advance every running session by up to ``periods``; returns periods played."""
-        return int(
-            self._kernel(
-                self.Q,
-                self.max_q,
-                self.strategy,
-                self.state,
-                self.t,
-                self.stable,
-                self.eps,
-                self.rng,
-                self.status,
-                self.profit,
-                int(periods),
-                self.alpha,
-                self.delta,
-                float(np.exp(-self.beta)),
-                self.conv_window,
-                self.max_periods,
-            )
+        return int(self._kernel(*self._arrays(), self.rng, *self._rules(periods)))
+
+    def _arrays(self) -> tuple:
+        """A period kernel's first arguments: the arrays it advances, before the streams.
+        (Passed one by one: numba's parallel loops lost writes to arrays unpacked from a
+        tuple argument.)"""
+        return self.Q, self.max_q, self.strategy, self.state, self.t, self.stable, self.eps
+
+    def _rules(self, periods: int) -> tuple:
+        """A period kernel's arguments after the streams: status, game, learning rule."""
+        return (
+            self.status,
+            self.profit,
+            int(periods),
+            self.alpha,
+            self.delta,
+            float(np.exp(-self.beta)),
+            self.conv_window,
+            self.max_periods,
         )
 
     def analysis_state(self) -> np.ndarray:
@@ -342,7 +358,8 @@ class QLearningSessions:
         return self.state
 
     def analyse(self, eq_tol: float = 1e-12) -> dict[str, np.ndarray]:
-        """Limit cycles, equilibrium checks and impulse responses (see analyse_sessions)."""
+        """Limit cycles, equilibrium checks and impulse responses (see analyse_sessions);
+        the deviation figures have one column per deviating firm."""
         N, n = self.state.size, self.n
         Lmax = min(self.S, 4096)
         out = {
@@ -351,9 +368,10 @@ class QLearningSessions:
             "cycle_profit": np.zeros((N, n)),
             "nash_on_path": np.zeros(N, dtype=np.bool_),
             "static_nash": np.zeros(N, dtype=np.bool_),
-            "dev_gain": np.zeros(N),
-            "rival_response": np.zeros(N),
-            "punishment": np.zeros(N),
+            "dev_gain": np.zeros((N, n)),
+            "dev_worse": np.zeros((N, n), dtype=np.int64),
+            "rival_response": np.zeros((N, n)),
+            "punishment": np.zeros((N, n)),
             "impulse_actions": np.zeros((N, n, IMPULSE_PRE + 1 + IMPULSE_POST), dtype=np.int64),
         }
         analyse_sessions(
@@ -369,6 +387,7 @@ class QLearningSessions:
             out["nash_on_path"],
             out["static_nash"],
             out["dev_gain"],
+            out["dev_worse"],
             out["rival_response"],
             out["punishment"],
             out["impulse_actions"],

@@ -4,8 +4,9 @@ The analysis of Calvano, Calzolari, Denicolò & Pastorello (2020, online appendi
 to the greedy strategies :math:`\sigma_i(s) = \arg\max_a Q_i(s, a)` that
 :mod:`marketsim.qlearning` learns: iterate :math:`s_{t+1} = (s_t m^n + j(\sigma(s_t)))
 \bmod S` from the final state to the limit cycle, test every cycle state for one-shot
-and repeated-game (one-period deviation) Nash, and follow firm 1's deviation to its
-static best response until play returns to the cycle (the punishment length).
+and repeated-game (one-period deviation) Nash, and follow a deviation to the
+static best response, each firm in turn and from every cycle state, until play returns
+to the cycle (the punishment length).
 
 A job apart from learning: these kernels only read the strategies, never the Q-tables.
 """
@@ -98,11 +99,12 @@ def analyse_sessions(
     nash_on_path,
     static_nash,
     dev_gain,
+    dev_worse,
     rival_response,
     punishment,
     impulse_actions,
 ):
-    """Limit cycle, equilibrium checks and impulse response of each converged session.
+    r"""Limit cycle, equilibrium checks and impulse response of each converged session.
 
     Follows the authors' replication code (Calvano et al. 2020, online appendix):
 
@@ -112,15 +114,20 @@ def analyse_sessions(
       to any grid price followed by the strategies (the value of each path summed
       exactly), i.e. every firm best-responds on path;
     * ``static_nash``: every cycle period is a one-shot Nash equilibrium of the grid game;
-    * impulse response: from each cycle state firm 1 plays its static best response for
-      one period, then everyone plays greedy. ``dev_gain`` is the deviation's exact
-      discounted gain, ``rival_response`` the rivals' relative price change from the
-      deviation period to the next, ``punishment`` the periods from the deviation
-      (counted as period 1) until the state is back on the pre-deviation cycle (the
-      authors' ``ShockLength``; the period where a different loop closes if it never
-      returns). All three are averaged over the cycle's states.
-    * ``impulse_actions`` records the path from the first cycle state for periods
-      ``-IMPULSE_PRE .. IMPULSE_POST`` (0 = the deviation).
+    * impulse response (the authors' detailed analysis behind Table A10): each firm
+      ``i`` in turn, from each cycle state, plays its static best response to the rivals'
+      greedy prices for one period, then everyone plays greedy. ``dev_gain[b, i]`` is
+      the deviation's exact discounted gain over following the strategy (the true
+      :math:`Q_i(s, a^{BR}) - Q_i(s, \sigma_i(s))`), ``dev_worse[b, i]`` the number of
+      cycle states where that gain is strictly negative (zero when the strategy already
+      plays the best response), ``rival_response[b, i]`` the rivals' relative price
+      change from the deviation period to the next, ``punishment[b, i]`` the periods
+      from the deviation (counted as period 1) until the state is back on the
+      pre-deviation cycle (the authors' ``ShockLength``; the period where a different
+      loop closes if it never returns). Gains, responses and lengths are averaged over
+      the cycle's states.
+    * ``impulse_actions`` records firm 1's deviation from the first cycle state for
+      periods ``-IMPULSE_PRE .. IMPULSE_POST`` (0 = the deviation).
 
     Parameters
     ----------
@@ -131,7 +138,8 @@ def analyse_sessions(
     cycle_actions : ndarray(int64, shape (N, n, Lmax)), filled up to ``cycle_len``
     cycle_profit : ndarray(float64, shape (N, n))
     nash_on_path, static_nash : ndarray(bool, shape (N,))
-    dev_gain, rival_response, punishment : ndarray(float64, shape (N,))
+    dev_gain, rival_response, punishment : ndarray(float64, shape (N, n))
+    dev_worse : ndarray(int64, shape (N, n))
     impulse_actions : ndarray(int64, shape (N, n, IMPULSE_PRE + 1 + IMPULSE_POST))
     """
     N, n, S = strategy.shape
@@ -185,60 +193,68 @@ def analyse_sessions(
                 mult *= m
         static_nash[b] = static_ok
         nash_on_path[b] = eq_ok
-        # ---- impulse response: firm 1 deviates from each cycle state
-        gain_sum = 0.0
-        pun_sum = 0.0
-        resp_sum = 0.0
-        for c in range(L):
-            sc = path[start + c]
-            joint0 = _greedy_joint(sg, sc, n, m)
-            rj = joint0 - sg[0, sc]
-            jdev = rj + _static_best_response(profit, rj, 0, n, m)
-            base = profit[joint0, 0] + delta * _follow_value(
-                sg, (sc * mn + joint0) % S, 0, profit, delta, n, m, S, mn, seen, order
-            )
-            dev = profit[jdev, 0] + delta * _follow_value(
-                sg, (sc * mn + jdev) % S, 0, profit, delta, n, m, S, mn, seen, order
-            )
-            gain_sum += dev - base
-            # walk the deviation path: record it, find the return to the cycle
-            x = sc
-            jd = jdev
-            back = 0
-            h = 0
-            written = 0
-            while True:
-                if c == 0 and h <= IMPULSE_POST:
-                    mult = 1
-                    for i in range(n):
-                        impulse_actions[b, i, IMPULSE_PRE + h] = (jd // mult) % m
-                        mult *= m
-                if h == 1 and n > 1:
-                    mult = m
-                    for i in range(1, n):
-                        p0 = grid[i, (joint0 // mult) % m]
-                        resp_sum += (grid[i, (jd // mult) % m] - p0) / p0 / (n - 1)
-                        mult *= m
-                x = (x * mn + jd) % S
-                if back == 0:
-                    if on_cycle[x]:
-                        back = h + 1
-                    elif seen[x] >= 0:
-                        back = seen[x] + 1  # a different loop closes here
-                    else:
-                        seen[x] = h
-                        order[written] = x
-                        written += 1
-                if back > 0 and h >= IMPULSE_POST:
-                    break
-                jd = _greedy_joint(sg, x, n, m)
-                h += 1
-            for t in range(written):
-                seen[order[t]] = -1
-            pun_sum += back
-        dev_gain[b] = gain_sum / L
-        punishment[b] = pun_sum / L
-        rival_response[b] = resp_sum / L
+        # ---- impulse response: each firm in turn deviates from each cycle state
+        for i in range(n):
+            mi = m**i
+            gain_sum = 0.0
+            pun_sum = 0.0
+            resp_sum = 0.0
+            worse = 0
+            for c in range(L):
+                sc = path[start + c]
+                joint0 = _greedy_joint(sg, sc, n, m)
+                rj = joint0 - sg[i, sc] * mi
+                jdev = rj + _static_best_response(profit, rj, i, n, m) * mi
+                base = profit[joint0, i] + delta * _follow_value(
+                    sg, (sc * mn + joint0) % S, i, profit, delta, n, m, S, mn, seen, order
+                )
+                dev = profit[jdev, i] + delta * _follow_value(
+                    sg, (sc * mn + jdev) % S, i, profit, delta, n, m, S, mn, seen, order
+                )
+                gain_sum += dev - base
+                if dev < base:
+                    worse += 1
+                # walk the deviation path: record it, find the return to the cycle
+                x = sc
+                jd = jdev
+                back = 0
+                h = 0
+                written = 0
+                record = i == 0 and c == 0
+                while True:
+                    if record and h <= IMPULSE_POST:
+                        mult = 1
+                        for j in range(n):
+                            impulse_actions[b, j, IMPULSE_PRE + h] = (jd // mult) % m
+                            mult *= m
+                    if h == 1 and n > 1:
+                        mult = 1
+                        for j in range(n):
+                            if j != i:
+                                p0 = grid[j, (joint0 // mult) % m]
+                                resp_sum += (grid[j, (jd // mult) % m] - p0) / p0 / (n - 1)
+                            mult *= m
+                    x = (x * mn + jd) % S
+                    if back == 0:
+                        if on_cycle[x]:
+                            back = h + 1
+                        elif seen[x] >= 0:
+                            back = seen[x] + 1  # a different loop closes here
+                        else:
+                            seen[x] = h
+                            order[written] = x
+                            written += 1
+                    if back > 0 and h >= (IMPULSE_POST if record else 1):
+                        break
+                    jd = _greedy_joint(sg, x, n, m)
+                    h += 1
+                for t in range(written):
+                    seen[order[t]] = -1
+                pun_sum += back
+            dev_gain[b, i] = gain_sum / L
+            dev_worse[b, i] = worse
+            punishment[b, i] = pun_sum / L
+            rival_response[b, i] = resp_sum / L
         # periods before the deviation: the cycle itself
         for h in range(1, IMPULSE_PRE + 1):
             sc = path[start + ((-h) % L)]

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from marketsim.qlearning import CAPPED, CONVERGED, RUNNING, QLearningSessions
+from marketsim.qlearning import CAPPED, CONVERGED, RUNNING, QLearningSessions, store_q_cell
 
 # ran2 constants (L'Ecuyer 1988; Press et al. 1992)
 _IM1, _IM2 = 2147483563, 2147483399
@@ -348,20 +348,15 @@ def advance_sessions_authors(
             changed = False
             for i in range(n):
                 a = acts[i]
-                old = Qb[i, s, a]
-                new = old + alpha * (profit[joint, i] + delta * mq[i, s_new] - old)
-                Qb[i, s, a] = new
-                if new > mq[i, s]:
-                    mq[i, s] = new
-                    if sg[i, s] != a:
-                        sg[i, s] = a
-                        changed = True
-                elif new < mq[i, s] and sg[i, s] == a:
+                target = profit[joint, i] + delta * mq[i, s_new]
+                ch, rescan = store_q_cell(Qb, mq, sg, i, s, a, target, alpha)
+                if rescan:  # ties within the authors' tolerance, drawn from the tie stream
                     g, best = _argmax_ties(Qb, i, s, m, rt)
                     mq[i, s] = best
                     if g != a:
                         sg[i, s] = g
-                        changed = True
+                        ch = True
+                changed |= ch
             tt += 1
             st = 1 if changed else st + 1
             if st == conv_window:
@@ -402,50 +397,23 @@ class AuthorsQLearningSessions(QLearningSessions):
     """Sessions ``first .. first+sessions-1`` (the authors' 1-based numbers) of the
     authors' experiment: their generator, seeds and order of draws.
 
-    Parameters as :class:`marketsim.qlearning.QLearningSessions`, but ``seed`` and
-    ``start`` are replaced by ``first``; ``profit`` and ``grid`` should come from
+    Parameters as :class:`marketsim.qlearning.QLearningSessions` (its learning keywords),
+    but ``seed`` and ``start`` are replaced by ``first``; ``profit`` and ``grid`` should come from
     :func:`authors_game` for the authors' numbers.
     """
 
-    def __init__(
-        self,
-        profit,
-        grid,
-        *,
-        k=1,
-        alpha=0.15,
-        beta=4e-6,
-        delta=0.95,
-        first=1,
-        sessions=1,
-        conv_window=100_000,
-        max_periods=10**9,
-    ):
-        if k < 1 or grid.shape[0] < 2:
+    def __init__(self, profit, grid, *, first=1, **learning):
+        if learning.get("k", 1) < 1 or np.shape(grid)[0] < 2:
             raise ValueError("the authors' scheme needs k >= 1 and at least two firms")
         if first < 1:
             raise ValueError(f"first session is numbered from 1 (got {first})")
-        self.profit = np.ascontiguousarray(profit, dtype=np.float64)
-        self.grid = np.ascontiguousarray(grid, dtype=np.float64)
-        n, m = self.grid.shape
-        self.n, self.m, self.k = n, m, k
-        self.S = m ** (n * k)
-        self.alpha, self.beta, self.delta = float(alpha), float(beta), float(delta)
-        self.conv_window, self.max_periods = int(conv_window), int(max_periods)
+        self._allocate(profit, grid, **learning)
         self.first = int(first)
-        N = int(sessions)
-        self.Q = np.empty((N, n, self.S, m))
-        self.max_q = np.empty((N, n, self.S))
-        self.strategy = np.empty((N, n, self.S), dtype=np.int64)
-        self.state = np.empty(N, dtype=np.int64)
-        self.t = np.zeros(N, dtype=np.int64)
-        self.stable = np.zeros(N, dtype=np.int64)
-        self.eps = np.ones(N)
-        self.status = np.zeros(N, dtype=np.int8)
+        N, n = self.state.size, self.n
         self.rng = np.zeros((N, RAN2_WORDS), dtype=np.int64)
         self.rng_ties = np.zeros((N, RAN2_WORDS), dtype=np.int64)
         init_sessions_authors(
-            authors_initial_q(self.profit, n, m, self.delta),
+            authors_initial_q(self.profit, n, self.m, self.delta),
             self.first,
             self.Q,
             self.max_q,
@@ -453,30 +421,14 @@ class AuthorsQLearningSessions(QLearningSessions):
             self.state,
             self.rng,
             self.rng_ties,
-            initial_price_draws(self.first, N, n * k),
+            initial_price_draws(self.first, N, n * self.k),
         )
 
     def advance(self, periods: int) -> int:
         """Advance every running session by up to ``periods``; returns periods played."""
         return int(
             advance_sessions_authors(
-                self.Q,
-                self.max_q,
-                self.strategy,
-                self.state,
-                self.t,
-                self.stable,
-                self.eps,
-                self.rng,
-                self.rng_ties,
-                self.status,
-                self.profit,
-                int(periods),
-                self.alpha,
-                self.delta,
-                float(np.exp(-self.beta)),
-                self.conv_window,
-                self.max_periods,
+                *self._arrays(), self.rng, self.rng_ties, *self._rules(periods)
             )
         )
 

@@ -153,10 +153,11 @@ class AuditMixin:
         if self.n < 2:
             return 0
         res = self.analyse()
+        gain, response = res["dev_gain"][:, 0], res["rival_response"][:, 0]  # firm 1 deviates
         punish = (
-            (res["dev_gain"] < 0.0)
-            & (res["rival_response"] < 0.0)
-            & (res["rival_response"] <= -self.audit.min_cut)
+            (gain < 0.0)
+            & (response < 0.0)
+            & (response <= -self.audit.min_cut)
             & (self.fines < self.audit.max_fines)
             & (self.status != CAPPED)
         )

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
+from marketsim.measures import session_deviation_figures
 from marketsim.progress import progress_bar
 
 #: the limit-cycle outcomes of a logit pricing session (calvano2020 and llm_pricing)
@@ -87,10 +88,8 @@ def logit_summary(sessions: pl.DataFrame, market, grid) -> dict:
         "monopoly_profit": market.monopoly_profits().tolist(),
         "price_grid": grid.tolist(),
         "outcome_shares": {k: v / N for k, v in counts.items()},
-        "deviation_unprofitable_share": 1.0 - sessions["deviation_profitable"].mean(),
         "nash_on_path_share": sessions["nash_on_path"].mean(),
-        "rival_response_mean": sessions["rival_response"].mean(),
-        "punishment_length_mean": sessions["punishment_length"].mean(),
+        **session_deviation_figures(sessions),
     }
 
 

@@ -56,7 +56,8 @@ class Spec(ScenarioSpec):
     """Parameters of the Calvano et al. (2020) experiment (defaults: the baseline)."""
 
     name = "calvano2020"
-    version = 1
+    # 2: every firm deviates from every cycle state, figures pooled as in Table A10
+    version = 2
 
     n_firms: int = Field(2, ge=1, le=8, description="number of firms n")
     m: int = Field(15, ge=2, le=100, description="prices on each firm's grid")
@@ -270,10 +271,12 @@ def session_tables(model: CalvanoModel, seed: int) -> tuple[pl.DataFrame, pl.Dat
     cols["outcome"] = [_outcome(L[b], res["cycle_actions"][b]) for b in range(N)]
     cols["nash_on_path"] = res["nash_on_path"]
     cols["static_nash_on_path"] = res["static_nash"]
-    cols["deviation_gain"] = res["dev_gain"]
-    cols["deviation_profitable"] = res["dev_gain"] > 1e-12
-    cols["rival_response"] = res["rival_response"] if n > 1 else np.full(N, np.nan)
-    cols["punishment_length"] = res["punishment"]
+    # each firm deviates from each cycle state: n * L deviations, pooled as the authors do
+    cols["deviations"] = n * L
+    cols["deviations_unprofitable"] = res["dev_worse"].sum(axis=1)
+    cols["deviation_gain"] = res["dev_gain"].mean(axis=1)
+    cols["rival_response"] = res["rival_response"].mean(axis=1) if n > 1 else np.full(N, np.nan)
+    cols["punishment_length"] = res["punishment"].mean(axis=1)
     sessions = pl.DataFrame(cols)
 
     ia = res["impulse_actions"]  # (N, n, T)

@@ -35,7 +35,10 @@ SESSION_COLUMNS = {
     "cycle_profit_firm2",
     "profit_gain",
     "nash_on_path",
-    "deviation_profitable",
+    "deviations",
+    "deviations_unprofitable",
+    "rival_response",
+    "punishment_length",
 }
 FAST = ["--set", "beta=4e-5", "--set", "conv_window=20000"]
 

@@ -224,6 +224,23 @@ def test_authors_mode_table_reads_the_benchmark_file(tmp_path):
     assert "make validate" in _hooks().render_validation_authors(tmp_path / "missing.json")
 
 
+def test_shares_table_reads_the_benchmark_file(tmp_path):
+    results = tmp_path / "results.json"
+    results.write_text(
+        '{"bench_calvano_shares": {"sessions": 5000, "root_seed": 0, "converged": 5000, '
+        '"outcome_shares": {"two_cycle": 0.2734}, '
+        '"outcome_share_intervals": {"two_cycle": [0.2612, 0.2859]}, '
+        '"difference_intervals": {"two_cycle": [0.0061, 0.0641]}, '
+        '"chi2_homogeneity": {"statistic": 9.5, "dof": 3, "pvalue": 0.0233}, '
+        '"authors": {"sessions": 1000, "outcome_shares": {"two_cycle": 0.238}, '
+        '"outcome_share_intervals": {"two_cycle": [0.2126, 0.2654]}}}}'
+    )
+    text = _hooks().render_validation_shares(results)
+    assert "| two cycle | 27.3% | 26.1 to 28.6 | 23.8% | 21.3 to 26.5 | +3.5 | 0.6 to 6.4 |" in text
+    assert "p = 0.023" in text and "5,000 sessions of root seed 0, 5,000 converged" in text
+    assert "make validate" in _hooks().render_validation_shares(tmp_path / "missing.json")
+
+
 def test_pages_in_the_navigation_exist():
     nav = (ROOT / "mkdocs.yml").read_text()
     pages = re.findall(r":\s+([\w/.-]+\.md)\s*$", nav, re.M)
