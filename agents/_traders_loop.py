@@ -162,17 +162,16 @@ def _room(n_acts, market):
     (at most ``resting + waiting + new`` of them) or ends a taking order (at most
     ``waiting + new``).
     """
-    book, gi = market.book, market.gi
-    resting = book.state[L.S_N_BID] + book.state[L.S_N_ASK]
+    resting = market.book.state[L.S_N_BID] + market.book.state[L.S_N_ASK]
     waiting = bump_waiting(market.rules)
     new = T.ACT_MAX_ORDERS * n_acts
-    gi[T.I_NEED_SLOTS] = waiting + new
-    gi[T.I_NEED_IDS] = gi[T.I_NEXT_OID] + new + 1
-    gi[T.I_NEED_FILLS] = resting + 2 * (waiting + new)
+    market.gi[T.I_NEED_SLOTS] = waiting + new
+    market.gi[T.I_NEED_IDS] = market.gi[T.I_NEXT_OID] + new + 1
+    market.gi[T.I_NEED_FILLS] = resting + 2 * (waiting + new)
     return (
-        book.orders.shape[1] - resting >= gi[T.I_NEED_SLOTS]
-        and book.oid_slot.shape[0] >= gi[T.I_NEED_IDS]
-        and market.fills.shape[0] - gi[T.I_N_FILLS] >= gi[T.I_NEED_FILLS]
+        market.book.orders.shape[1] - resting >= market.gi[T.I_NEED_SLOTS]
+        and market.book.oid_slot.shape[0] >= market.gi[T.I_NEED_IDS]
+        and market.fills.shape[0] - market.gi[T.I_N_FILLS] >= market.gi[T.I_NEED_FILLS]
     )
 
 
