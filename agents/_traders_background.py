@@ -88,7 +88,7 @@ def _threshold_trader(i, t_ns, k, market, traders):
 
 
 @njit(cache=True)
-def _llm_trader(i, t_ns, market, traders):
+def _llm_trader(i, t_ns, market, traders, llm_model):
     """LLM-style trader ``i`` wakes: the proxy's market order, if any. No random draws
     (its base model's error moves once a second on a stream of its own)."""
     mid = 0.5 * price_x2(market)
@@ -98,8 +98,8 @@ def _llm_trader(i, t_ns, market, traders):
     sig = trader_signal(
         market.g[T.G_NEWS],
         trend,
-        traders.llm_model[j, T.M_BIAS],
-        traders.llm_model[j, T.M_ERROR],
+        llm_model[j, T.M_BIAS],
+        llm_model[j, T.M_ERROR],
         traders.params[i, T.P_LLM_NEWS_WEIGHT],
         traders.params[i, T.P_LLM_TREND_WEIGHT],
         market.g[T.G_LLM_TEMP],
