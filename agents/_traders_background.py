@@ -39,12 +39,11 @@ def _noise(i, t_ns, pre_open, market, traders, rng):
     Draws, in order: the order type, the side, the size, and for a limit order its
     distance behind the quotes. Before the open of a batch auction a market order is
     drawn but not sent (it could not trade); limit orders rest as at any time."""
-    params, g = traders.params, market.g
-    size = params[i, T.P_SIZE]
+    size = traders.params[i, T.P_SIZE]
     _cancel_own(i, t_ns, market, traders)
-    alpha = params[i, T.P_NOISE_ALPHA]
-    if _u(rng) < params[i, T.P_NOISE_P_MARKET]:
-        side = BUY if _u(rng) * (1.0 + np.exp(-g[T.G_FLOW])) < 1.0 else SELL
+    alpha = traders.params[i, T.P_NOISE_ALPHA]
+    if _u(rng) < traders.params[i, T.P_NOISE_P_MARKET]:
+        side = BUY if _u(rng) * (1.0 + np.exp(-market.g[T.G_FLOW])) < 1.0 else SELL
         q = _pareto_size(rng, size, alpha, np.int64(50 * size))
         if pre_open:
             return
@@ -53,12 +52,14 @@ def _noise(i, t_ns, pre_open, market, traders, rng):
         side = BUY if _u(rng) < 0.5 else SELL
         q = _pareto_size(rng, size, alpha, np.int64(50 * size))
         # liquidity thins out near the mid when volatility rises
-        scale = params[i, T.P_NOISE_SCALE] * (1.0 + g[T.G_WIDEN] * np.sqrt(g[T.G_VAR]))
+        scale = traders.params[i, T.P_NOISE_SCALE] * (
+            1.0 + market.g[T.G_WIDEN] * np.sqrt(market.g[T.G_VAR])
+        )
         delta = np.int64(-scale * np.log(1.0 - _u(rng)))
         # behind the market makers' quotes around the reference price, so the
         # depth refills there and the mid does not bounce with noise orders
-        ref = _reference(g)
-        gap = g[T.G_NOISE_GAP] + g[T.G_MM_VOL_COEF] * np.sqrt(g[T.G_VAR])
+        ref = _reference(market.g)
+        gap = market.g[T.G_NOISE_GAP] + market.g[T.G_MM_VOL_COEF] * np.sqrt(market.g[T.G_VAR])
         if side == BUY:
             p = np.int64(np.floor(ref - gap)) - delta
         else:
@@ -70,41 +71,44 @@ def _noise(i, t_ns, pre_open, market, traders, rng):
 def _threshold_trader(i, t_ns, k, market, traders):
     """Fundamental or momentum trader ``i`` (kind ``k``) wakes: a market order when its
     signal (log value gap or log trend) exceeds its threshold. No random draws."""
-    params, g = traders.params, market.g
     mid = 0.5 * price_x2(market)
     if k == T.FUNDAMENTAL:
-        value = g[T.G_F] * np.exp(params[i, T.P_FUND_OFFSET])
+        value = market.g[T.G_F] * np.exp(traders.params[i, T.P_FUND_OFFSET])
         signal = np.log(value / mid)
     else:
-        ema = g[T.G_EMA0 + np.int64(params[i, T.P_MOM_HORIZON])]
+        ema = market.g[T.G_EMA0 + np.int64(traders.params[i, T.P_MOM_HORIZON])]
         signal = np.log(mid / ema)
-    th = params[i, T.P_THRESHOLD]
+    th = traders.params[i, T.P_THRESHOLD]
     if abs(signal) > th:
-        q = np.int64(params[i, T.P_SIZE] * min(abs(signal) / th, params[i, T.P_MAX_MULTIPLE]))
+        q = np.int64(
+            traders.params[i, T.P_SIZE] * min(abs(signal) / th, traders.params[i, T.P_MAX_MULTIPLE])
+        )
         side = BUY if signal > 0 else SELL
         _market_order(i, t_ns, side, max(q, 1), market, traders)
 
 
 @njit(cache=True)
-def _llm_trader(i, t_ns, market, traders):
+def _llm_trader(i, t_ns, market, traders, llm_model):
     """LLM-style trader ``i`` wakes: the proxy's market order, if any. No random draws
     (its base model's error moves once a second on a stream of its own)."""
-    params, g, llm_model = traders.params, market.g, traders.llm_model
     mid = 0.5 * price_x2(market)
-    j = np.int64(params[i, T.P_LLM_MODEL])
+    j = np.int64(traders.params[i, T.P_LLM_MODEL])
     h = T.EMA_HORIZONS_S[0]
-    trend = (mid - g[T.G_EMA0]) / (np.sqrt(g[T.G_VAR] * h) + 1e-12)
+    trend = (mid - market.g[T.G_EMA0]) / (np.sqrt(market.g[T.G_VAR] * h) + 1e-12)
     sig = trader_signal(
-        g[T.G_NEWS],
+        market.g[T.G_NEWS],
         trend,
         llm_model[j, T.M_BIAS],
         llm_model[j, T.M_ERROR],
-        params[i, T.P_LLM_NEWS_WEIGHT],
-        params[i, T.P_LLM_TREND_WEIGHT],
-        g[T.G_LLM_TEMP],
+        traders.params[i, T.P_LLM_NEWS_WEIGHT],
+        traders.params[i, T.P_LLM_TREND_WEIGHT],
+        market.g[T.G_LLM_TEMP],
     )
     side, q = trader_order(
-        sig, params[i, T.P_LLM_THRESHOLD], params[i, T.P_SIZE], params[i, T.P_LLM_ORDER_MAX]
+        sig,
+        traders.params[i, T.P_LLM_THRESHOLD],
+        traders.params[i, T.P_SIZE],
+        traders.params[i, T.P_LLM_ORDER_MAX],
     )
     if side != NO_ORDER:
         _market_order(i, t_ns, side, q, market, traders)

@@ -50,18 +50,17 @@ def _market_maker(i, t_ns, batch, market, traders):
 
     ``batch``: the book matches by frequent batch auctions. Keeps the count of makers
     quoting each side (``gi[I_MM_BIDDING]``, ``gi[I_MM_ASKING]``) that prices impact."""
-    params, acct, g, gi = traders.params, traders.acct, market.g, market.gi
-    size = params[i, T.P_SIZE]
+    size = traders.params[i, T.P_SIZE]
     _cancel_own(i, t_ns, market, traders)
-    vol = np.sqrt(g[T.G_VAR])
+    vol = np.sqrt(market.g[T.G_VAR])
     quoting = 0
-    inv = acct[i, T.A_INV]
-    lim = params[i, T.P_INVENTORY_LIMIT]
-    half = params[i, T.P_MM_HALF_SPREAD] + params[i, T.P_MM_SPREAD_PER_VOL] * vol
+    inv = traders.acct[i, T.A_INV]
+    lim = traders.params[i, T.P_INVENTORY_LIMIT]
+    half = traders.params[i, T.P_MM_HALF_SPREAD] + traders.params[i, T.P_MM_SPREAD_PER_VOL] * vol
     # quotes around the reference price, skewed against inventory; a quote that
     # crosses a stale order executes against it (the maker picks it off), which
     # keeps the mid on the reference price: no bid-ask bounce in the mid
-    centre = _reference(g) - half * inv / lim
+    centre = _reference(market.g) - half * inv / lim
     bid = np.int64(np.floor(centre - half))
     ask = np.int64(np.ceil(centre + half))
     # orders left stale by news inside the maker's new spread are taken out first
@@ -79,8 +78,8 @@ def _market_maker(i, t_ns, batch, market, traders):
     # far from the news (toxic flow, Easley, Lopez de Prado & O'Hara 2011; the
     # withdrawal of liquidity on 6 May 2010, CFTC-SEC 2010)
     if (
-        vol < params[i, T.P_MM_WITHDRAW_VOL]
-        and abs(g[T.G_IMPACT]) < params[i, T.P_MM_WITHDRAW_IMPACT]
+        vol < traders.params[i, T.P_MM_WITHDRAW_VOL]
+        and abs(market.g[T.G_IMPACT]) < traders.params[i, T.P_MM_WITHDRAW_IMPACT]
     ):
         q = np.int64(size)
         if inv < lim:
@@ -91,32 +90,31 @@ def _market_maker(i, t_ns, batch, market, traders):
             q_ask = q if batch else q + _crossing_qty(market.book, BUY, ask)
             _rest(i, t_ns, SELL, ask, q_ask, market, traders)
             quoting |= 2
-    old = acct[i, T.A_QUOTING]
-    gi[T.I_MM_BIDDING] += (quoting & 1) - (old & 1)
-    gi[T.I_MM_ASKING] += ((quoting >> 1) & 1) - ((old >> 1) & 1)
-    acct[i, T.A_QUOTING] = quoting
+    old = traders.acct[i, T.A_QUOTING]
+    market.gi[T.I_MM_BIDDING] += (quoting & 1) - (old & 1)
+    market.gi[T.I_MM_ASKING] += ((quoting >> 1) & 1) - ((old >> 1) & 1)
+    traders.acct[i, T.A_QUOTING] = quoting
 
 
 @njit(cache=True)
 def _hft(i, t_ns, batch, pre_open, market, traders):
     """High-frequency trader ``i`` wakes: cancel, then lay off a large position or join
     the best quotes (as they stood before its own cancel)."""
-    params, state = traders.params, market.book.state
     # the best quotes are read before the trader cancels its own orders
-    lo = state[L.S_TICK_LO]
-    has_bid = state[L.S_N_BID] > 0
-    has_ask = state[L.S_N_ASK] > 0
-    bb = lo + state[L.S_BEST_BID]
-    ba = lo + state[L.S_BEST_ASK]
-    size = params[i, T.P_SIZE]
+    lo = market.book.state[L.S_TICK_LO]
+    has_bid = market.book.state[L.S_N_BID] > 0
+    has_ask = market.book.state[L.S_N_ASK] > 0
+    bb = lo + market.book.state[L.S_BEST_BID]
+    ba = lo + market.book.state[L.S_BEST_ASK]
+    size = traders.params[i, T.P_SIZE]
     _cancel_own(i, t_ns, market, traders)
     inv = traders.acct[i, T.A_INV]
-    lim = params[i, T.P_INVENTORY_LIMIT]
+    lim = traders.params[i, T.P_INVENTORY_LIMIT]
     if abs(inv) > lim and not pre_open:
         side = SELL if inv > 0 else BUY
         _market_order(i, t_ns, side, abs(inv), market, traders)
     elif (
-        np.sqrt(market.g[T.G_VAR]) < params[i, T.P_HFT_WITHDRAW_VOL]
+        np.sqrt(market.g[T.G_VAR]) < traders.params[i, T.P_HFT_WITHDRAW_VOL]
         and has_bid
         and has_ask
         and not (batch and bb >= ba)  # a crossed book waiting for its batch has no quotes
@@ -160,22 +158,21 @@ def _sell_programme(i, t_ns, market, traders):
     """The sell programme ``i`` wakes: from its start on, a sell order for what its
     participation has accrued (``G_PROG_OWED``), at most a child order's size: a market
     order, or (passive) a limit order at the best offer."""
-    params, gi = traders.params, market.gi
-    if t_ns >= gi[T.I_PROG_START_NS]:
-        if gi[T.I_PROG_VOLUME_START] < 0:
-            gi[T.I_PROG_VOLUME_START] = gi[T.I_VOLUME]
-        total = np.int64(params[i, T.P_PROG_TOTAL_QTY])
+    if t_ns >= market.gi[T.I_PROG_START_NS]:
+        if market.gi[T.I_PROG_VOLUME_START] < 0:
+            market.gi[T.I_PROG_VOLUME_START] = market.gi[T.I_VOLUME]
+        total = np.int64(traders.params[i, T.P_PROG_TOTAL_QTY])
         sold = traders.acct[i, T.A_SOLD]
         if sold < total:
             # 9% of the volume traded in the previous minute, accrued second by second
-            owed = np.int64(params[i, T.P_PROG_PARTICIPATION] * market.g[T.G_PROG_OWED])
-            target = owed + np.int64(params[i, T.P_SIZE])
-            q = min(total - sold, target - sold, np.int64(params[i, T.P_PROG_CHILD_MAX]))
-            if params[i, T.P_PROG_PASSIVE] != 0.0:
+            owed = np.int64(traders.params[i, T.P_PROG_PARTICIPATION] * market.g[T.G_PROG_OWED])
+            target = owed + np.int64(traders.params[i, T.P_SIZE])
+            q = min(total - sold, target - sold, np.int64(traders.params[i, T.P_PROG_CHILD_MAX]))
+            if traders.params[i, T.P_PROG_PASSIVE] != 0.0:
                 _post_at_best_offer(i, t_ns, q, market, traders)
             elif q > 0:
                 _market_order(i, t_ns, SELL, q, market, traders)
         # a passive seller's last contract is sold on another trader's order: its end is
         # noted at its next wake-up (within about a second at the default rate)
-        if traders.acct[i, T.A_SOLD] >= total and gi[T.I_PROG_END_NS] < 0:
-            gi[T.I_PROG_END_NS] = t_ns
+        if traders.acct[i, T.A_SOLD] >= total and market.gi[T.I_PROG_END_NS] < 0:
+            market.gi[T.I_PROG_END_NS] = t_ns

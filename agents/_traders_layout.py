@@ -8,8 +8,9 @@ record is ``snap[k, C_*]``; the LLM traders' base models are ``llm_model[j, M_*]
 
 The arrays that travel together pass to the kernels as two bundles (namedtuples, which
 numba takes and caches like tuples of arrays): :class:`Traders` (who trades: kinds,
-parameters, accounts, the two clock groups) and :class:`Market` (what their orders reach
-and move: the book, its rule words, the fill records and the market state ``g``, ``gi``).
+parameters, accounts) and :class:`Market` (what their orders reach and move: the book,
+its rule words, the fill records and the market state ``g``, ``gi``); the event loop also
+takes the :class:`Clocks` (who wakes on which clock).
 
 The parameter columns ``P_A .. P_D`` (and ``P_SIZE``, ``P_LIMIT``) mean different things
 for different kinds. Each kind's meanings are named once here (``P_THRESHOLD``,
@@ -169,20 +170,22 @@ ACT_MAX_ORDERS = 4
 
 
 class Traders(NamedTuple):
-    """The traders' arrays, row ``i`` for trader ``i``.
-
-    ``kind`` (``int64[n]``), ``params`` (``float64[n, N_PARAMS]``), ``acct``
-    (``int64[n, N_ACCT]``), ``is_hft`` (``int64[n]``: 1 for the high-frequency traders),
-    ``llm_model`` (``float64[n_models, N_MODEL_COLS]``: the LLM traders' base models); the
-    two clock groups, background and fast: their traders (``bg_idx``, ``fast_idx``,
-    ``int64``) and cumulative wake-up rates (``bg_cum``, ``fast_cum``, ``float64``).
-    """
+    """The traders' arrays, row ``i`` for trader ``i``: ``kind`` (``int64[n]``), ``params``
+    (``float64[n, N_PARAMS]``), ``acct`` (``int64[n, N_ACCT]``), ``is_hft`` (``int64[n]``:
+    1 for the high-frequency traders). Only what every order of every trader touches:
+    each array in a bundle is passed on every kernel call."""
 
     kind: np.ndarray
     params: np.ndarray
     acct: np.ndarray
     is_hft: np.ndarray
-    llm_model: np.ndarray
+
+
+class Clocks(NamedTuple):
+    """The two clock groups of the event loop, background and fast: their traders
+    (``bg_idx``, ``fast_idx``, ``int64``) and cumulative wake-up rates (``bg_cum``,
+    ``fast_cum``, ``float64``)."""
+
     bg_idx: np.ndarray
     bg_cum: np.ndarray
     fast_idx: np.ndarray
@@ -204,4 +207,4 @@ class Market(NamedTuple):
 
 #: what ``from marketsim.agents._traders_layout import *`` (and so
 #: :mod:`marketsim.agents.traders`) exports: every upper-case word and code, the bundles
-__all__ = [*(name for name in list(globals()) if name.isupper()), "Market", "Traders"]
+__all__ = [*(name for name in list(globals()) if name.isupper()), "Clocks", "Market", "Traders"]

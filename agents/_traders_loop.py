@@ -126,7 +126,7 @@ def _on_second(t_ns, market, traders, snap, rng):
 
 
 @njit(cache=True)
-def _act(i, t_ns, market, traders, rng):
+def _act(i, t_ns, market, traders, rng, llm_model):
     """Trader ``i`` wakes at ``t_ns`` and sends its order actions: the dispatch to the
     kernel of its kind (``traders.kind[i]``)."""
     k = traders.kind[i]
@@ -147,7 +147,7 @@ def _act(i, t_ns, market, traders, rng):
     elif k == T.SELL_PROGRAMME:
         _sell_programme(i, t_ns, market, traders)
     elif k == T.LLM:
-        _llm_trader(i, t_ns, market, traders)
+        _llm_trader(i, t_ns, market, traders, llm_model)
 
 
 @njit(cache=True)
@@ -162,28 +162,27 @@ def _room(n_acts, market):
     (at most ``resting + waiting + new`` of them) or ends a taking order (at most
     ``waiting + new``).
     """
-    book, gi = market.book, market.gi
-    resting = book.state[L.S_N_BID] + book.state[L.S_N_ASK]
+    resting = market.book.state[L.S_N_BID] + market.book.state[L.S_N_ASK]
     waiting = bump_waiting(market.rules)
     new = T.ACT_MAX_ORDERS * n_acts
-    gi[T.I_NEED_SLOTS] = waiting + new
-    gi[T.I_NEED_IDS] = gi[T.I_NEXT_OID] + new + 1
-    gi[T.I_NEED_FILLS] = resting + 2 * (waiting + new)
+    market.gi[T.I_NEED_SLOTS] = waiting + new
+    market.gi[T.I_NEED_IDS] = market.gi[T.I_NEXT_OID] + new + 1
+    market.gi[T.I_NEED_FILLS] = resting + 2 * (waiting + new)
     return (
-        book.orders.shape[1] - resting >= gi[T.I_NEED_SLOTS]
-        and book.oid_slot.shape[0] >= gi[T.I_NEED_IDS]
-        and market.fills.shape[0] - gi[T.I_N_FILLS] >= gi[T.I_NEED_FILLS]
+        market.book.orders.shape[1] - resting >= market.gi[T.I_NEED_SLOTS]
+        and market.book.oid_slot.shape[0] >= market.gi[T.I_NEED_IDS]
+        and market.fills.shape[0] - market.gi[T.I_N_FILLS] >= market.gi[T.I_NEED_FILLS]
     )
 
 
 @njit(cache=True)
-def run_chunk(t_stop_ns, traders, market, rng, snap, llm_rng):
+def run_chunk(t_stop_ns, traders, clocks, market, rng, snap, llm_model, llm_rng):
     """Advance the market to ``t_stop_ns``; returns ``DONE`` or ``NEED_SPACE``.
 
-    ``traders`` and ``market`` are the :class:`~marketsim.agents._traders_layout.Traders`
-    and :class:`~marketsim.agents._traders_layout.Market` bundles; ``rng`` (``uint64[4]``)
-    is the market's random stream and ``snap`` (``int64[n_seconds + 1, N_SNAP_COLS]``)
-    the one-second record. ``traders.llm_model`` holds each base model's bias and
+    ``traders``, ``clocks`` and ``market`` are the bundles of
+    :mod:`marketsim.agents._traders_layout`; ``rng`` (``uint64[4]``) is the market's random
+    stream and ``snap`` (``int64[n_seconds + 1, N_SNAP_COLS]``) the one-second record.
+    ``llm_model`` (``float64[n_models, N_MODEL_COLS]``) holds each base model's bias and
     current error (zero rows without LLM traders); ``llm_rng`` (``uint64[4]``) is the
     stream of those errors, apart from ``rng`` so the rest of the market draws the same
     numbers whatever the base models.
@@ -194,7 +193,7 @@ def run_chunk(t_stop_ns, traders, market, rng, snap, llm_rng):
     bundle. Room is reserved for every market maker before each second's requotes and
     for one action before each event, so no action ever writes past an array.
     """
-    g, gi, kind, fast_idx = market.g, market.gi, traders.kind, traders.fast_idx
+    g, gi, kind, fast_idx = market.g, market.gi, traders.kind, clocks.fast_idx
     n_mm = np.int64(g[T.G_N_MM])
     while True:
         t_bg = gi[T.I_T_BG]
@@ -208,10 +207,10 @@ def run_chunk(t_stop_ns, traders, market, rng, snap, llm_rng):
                 return T.NEED_SPACE
             ts = gi[T.I_NEXT_SECOND]
             _news(g, rng)
-            _llm_errors(g, traders.llm_model, llm_rng)
+            _llm_errors(g, llm_model, llm_rng)
             for j in range(fast_idx.shape[0]):
                 if kind[fast_idx[j]] == T.MARKET_MAKER:
-                    _act(fast_idx[j], ts, market, traders, rng)
+                    _act(fast_idx[j], ts, market, traders, rng, llm_model)
             _on_second(ts, market, traders, snap, rng)
             gi[T.I_NEXT_SECOND] += NS_PER_SECOND
         if t >= t_stop_ns:
@@ -220,10 +219,10 @@ def run_chunk(t_stop_ns, traders, market, rng, snap, llm_rng):
             return T.NEED_SPACE
         background = t_bg <= t_fast
         if background:
-            i = traders.bg_idx[_pick(traders.bg_cum, rng)]
+            i = clocks.bg_idx[_pick(clocks.bg_cum, rng)]
         else:
-            i = fast_idx[_pick(traders.fast_cum, rng)]
-        _act(i, t, market, traders, rng)
+            i = fast_idx[_pick(clocks.fast_cum, rng)]
+        _act(i, t, market, traders, rng, llm_model)
         if background:
             gi[T.I_T_BG] = t + _exp_ns(rng, g[T.G_RATE_BG] * np.exp(g[T.G_X]))
         else:

@@ -30,10 +30,9 @@ from marketsim.records import BUY, CANCEL, IOC, LIMIT, MARKET, OK, SELL
 @njit(cache=True)
 def mid_x2(book, last_mid_x2):
     """Twice the mid in ticks (an integer); the last mid when a side is empty."""
-    state = book.state
-    if state[L.S_N_BID] == 0 or state[L.S_N_ASK] == 0:
+    if book.state[L.S_N_BID] == 0 or book.state[L.S_N_ASK] == 0:
         return last_mid_x2
-    return 2 * state[L.S_TICK_LO] + state[L.S_BEST_BID] + state[L.S_BEST_ASK]
+    return 2 * book.state[L.S_TICK_LO] + book.state[L.S_BEST_BID] + book.state[L.S_BEST_ASK]
 
 
 @njit(cache=True, inline="always")
@@ -48,46 +47,54 @@ def price_x2(market):
     batch-auction mode a crossed or locked book (bids at or above offers wait for the
     batch) has no mid, and the last clearing price (``X_LAST_TICK``) is read instead
     (before the first batch has traded, the last price read, ``g[G_LAST_MID]``)."""
-    state, rules = market.book.state, market.rules
     last_mid_x2 = np.int64(market.g[T.G_LAST_MID])
     m2 = mid_x2(market.book, last_mid_x2)
     if (
-        batch_mode(rules)
-        and state[L.S_N_BID] > 0
-        and state[L.S_N_ASK] > 0
-        and state[L.S_BEST_BID] >= state[L.S_BEST_ASK]
+        batch_mode(market.rules)
+        and market.book.state[L.S_N_BID] > 0
+        and market.book.state[L.S_N_ASK] > 0
+        and market.book.state[L.S_BEST_BID] >= market.book.state[L.S_BEST_ASK]
     ):
-        return 2 * rules[W.X_LAST_TICK] if rules[W.X_N_BATCHES] > 0 else last_mid_x2
+        return 2 * market.rules[W.X_LAST_TICK] if market.rules[W.X_N_BATCHES] > 0 else last_mid_x2
     return m2
 
 
 @njit(cache=True)
 def _send(t_ns, kind, side, price_tick, qty, order_id, owner, market, traders):
     """Send one action through the matching kernel and settle its fills."""
-    gi, fills, acct, is_hft = market.gi, market.fills, traders.acct, traders.is_hft
-    n0 = gi[T.I_N_FILLS]
+    n0 = market.gi[T.I_N_FILLS]
     st, n1 = apply_action(
-        t_ns, kind, side, price_tick, qty, order_id, owner, market.book, market.rules, fills, n0
+        t_ns,
+        kind,
+        side,
+        price_tick,
+        qty,
+        order_id,
+        owner,
+        market.book,
+        market.rules,
+        market.fills,
+        n0,
     )
-    gi[T.I_N_FILLS] = n1
-    gi[T.I_N_ACTIONS] += 1
-    acct[owner, T.A_N_ACTIONS] += 1
+    market.gi[T.I_N_FILLS] = n1
+    market.gi[T.I_N_ACTIONS] += 1
+    traders.acct[owner, T.A_N_ACTIONS] += 1
     for k in range(n0, n1):
-        f = fills[k]
+        f = market.fills[k]
         value = f.price_tick * f.qty
-        acct[f.buyer, T.A_INV] += f.qty
-        acct[f.buyer, T.A_CASH] -= value
-        acct[f.buyer, T.A_BOUGHT] += f.qty
-        acct[f.seller, T.A_INV] -= f.qty
-        acct[f.seller, T.A_CASH] += value
-        acct[f.seller, T.A_SOLD] += f.qty
-        gi[T.I_VOLUME] += f.qty
-        if is_hft[f.buyer]:
-            gi[T.I_HFT_GROSS] += f.qty
-            gi[T.I_HFT_NET] += f.qty
-        if is_hft[f.seller]:
-            gi[T.I_HFT_GROSS] += f.qty
-            gi[T.I_HFT_NET] -= f.qty
+        traders.acct[f.buyer, T.A_INV] += f.qty
+        traders.acct[f.buyer, T.A_CASH] -= value
+        traders.acct[f.buyer, T.A_BOUGHT] += f.qty
+        traders.acct[f.seller, T.A_INV] -= f.qty
+        traders.acct[f.seller, T.A_CASH] += value
+        traders.acct[f.seller, T.A_SOLD] += f.qty
+        market.gi[T.I_VOLUME] += f.qty
+        if traders.is_hft[f.buyer]:
+            market.gi[T.I_HFT_GROSS] += f.qty
+            market.gi[T.I_HFT_NET] += f.qty
+        if traders.is_hft[f.seller]:
+            market.gi[T.I_HFT_GROSS] += f.qty
+            market.gi[T.I_HFT_NET] -= f.qty
     return st
 
 
@@ -103,12 +110,11 @@ def _new_order(i, t_ns, kind, side, price_tick, qty, market, traders):
 @njit(cache=True)
 def _cancel_own(i, t_ns, market, traders):
     """Trader ``i`` cancels its resting bid and offer."""
-    acct = traders.acct
     for col in (T.A_BID_OID, T.A_ASK_OID):
-        oid = acct[i, col]
+        oid = traders.acct[i, col]
         if oid >= 0:
             _send(t_ns, CANCEL, BUY, 0, 0, oid, i, market, traders)
-            acct[i, col] = -1
+            traders.acct[i, col] = -1
 
 
 @njit(cache=True)
@@ -131,39 +137,37 @@ def _market_order(i, t_ns, side, qty, market, traders):
     call settles are those of a batch of earlier orders: the impact is that of the
     order's own quantity, booked when it is accepted (the order flow the batch will see).
     """
-    g, gi = market.g, market.gi
-    v0 = gi[T.I_VOLUME]
+    v0 = market.gi[T.I_VOLUME]
     st, _ = _new_order(i, t_ns, MARKET, side, 0, qty, market, traders)
-    filled = gi[T.I_VOLUME] - v0
+    filled = market.gi[T.I_VOLUME] - v0
     if batch_mode(market.rules):
         filled = qty if st == OK else 0
-    n_mm = g[T.G_N_MM]
+    n_mm = market.g[T.G_N_MM]
     if filled > 0:
-        quoting = gi[T.I_MM_BIDDING] if side == SELL else gi[T.I_MM_ASKING]
+        quoting = market.gi[T.I_MM_BIDDING] if side == SELL else market.gi[T.I_MM_ASKING]
         missing = 1.0 - quoting / n_mm if n_mm > 0 else 0.0
-        move = g[T.G_LAMBDA] * filled * (1.0 + g[T.G_LIQ_K] * missing)
-        g[T.G_IMPACT] += move if side == BUY else -move
+        move = market.g[T.G_LAMBDA] * filled * (1.0 + market.g[T.G_LIQ_K] * missing)
+        market.g[T.G_IMPACT] += move if side == BUY else -move
 
 
 @njit(cache=True)
 def _crossing_qty(book, side, price_tick):
     """Resting quantity on ``side`` at prices a quote at ``price_tick`` would cross."""
-    levels, state = book.levels, book.state
-    lo = state[L.S_TICK_LO]
+    lo = book.state[L.S_TICK_LO]
     q = 0
     if side == SELL:
-        if state[L.S_N_ASK] == 0:
+        if book.state[L.S_N_ASK] == 0:
             return 0
-        j = state[L.S_BEST_ASK]
-        while j < levels.shape[2] and lo + j <= price_tick:
-            q += levels[L.L_QTY, SELL, j]
+        j = book.state[L.S_BEST_ASK]
+        while j < book.levels.shape[2] and lo + j <= price_tick:
+            q += book.levels[L.L_QTY, SELL, j]
             j += 1
     else:
-        if state[L.S_N_BID] == 0:
+        if book.state[L.S_N_BID] == 0:
             return 0
-        j = state[L.S_BEST_BID]
+        j = book.state[L.S_BEST_BID]
         while j >= 0 and lo + j >= price_tick:
-            q += levels[L.L_QTY, BUY, j]
+            q += book.levels[L.L_QTY, BUY, j]
             j -= 1
     return q
 
@@ -186,27 +190,26 @@ def _ioc(i, t_ns, side, price_tick, q, market, traders):
 def _stale_qty(book, side, price_tick, kind):
     """:func:`_crossing_qty` without the market makers' own orders: what a maker can
     pick off in a batch (the other makers' old quotes are cancelled before it)."""
-    levels, orders, state = book.levels, book.orders, book.state
-    lo = state[L.S_TICK_LO]
-    n_ticks = levels.shape[2]
+    lo = book.state[L.S_TICK_LO]
+    n_ticks = book.levels.shape[2]
     q = 0
     if side == SELL:
-        if state[L.S_N_ASK] == 0:
+        if book.state[L.S_N_ASK] == 0:
             return 0
-        j = state[L.S_BEST_ASK]
+        j = book.state[L.S_BEST_ASK]
         step = 1
     else:
-        if state[L.S_N_BID] == 0:
+        if book.state[L.S_N_BID] == 0:
             return 0
-        j = state[L.S_BEST_BID]
+        j = book.state[L.S_BEST_BID]
         step = -1
     while 0 <= j < n_ticks and (lo + j <= price_tick if side == SELL else lo + j >= price_tick):
-        if levels[L.L_QTY, side, j] > 0:
-            slot = levels[L.L_HEAD, side, j]
+        if book.levels[L.L_QTY, side, j] > 0:
+            slot = book.levels[L.L_HEAD, side, j]
             while slot != -1:
-                if kind[orders[L.O_OWNER, slot]] != T.MARKET_MAKER:
-                    q += orders[L.O_QTY, slot]
-                slot = orders[L.O_NEXT, slot]
+                if kind[book.orders[L.O_OWNER, slot]] != T.MARKET_MAKER:
+                    q += book.orders[L.O_QTY, slot]
+                slot = book.orders[L.O_NEXT, slot]
         j += step
     return q
 

@@ -12,7 +12,7 @@ import mesa
 import numpy as np
 
 from marketsim.agents import traders as T
-from marketsim.agents.traders import LLMTrader, Market, Trader, Traders, run_chunk
+from marketsim.agents.traders import Clocks, LLMTrader, Market, Trader, Traders, run_chunk
 from marketsim.llm_proxy import base_models
 from marketsim.market_rules import rules_array
 from marketsim.orderbook import layout as L
@@ -91,8 +91,9 @@ class OrderBookMarket(mesa.Model):
     """A Mesa model over the arrays of one order-book market session.
 
     Each :meth:`step` advances ``spec.chunk_seconds`` of simulated time in one kernel
-    call (the arrays travel to it as the bundles ``self.trader_arrays``,
-    :class:`~marketsim.agents.traders.Traders`, and a
+    call (the arrays travel to it as the bundles ``self.trader_arrays``, a
+    :class:`~marketsim.agents.traders.Traders`, ``self.clocks``, a
+    :class:`~marketsim.agents.traders.Clocks`, and a
     :class:`~marketsim.agents.traders.Market` around the book). ``self.traders`` holds thin
     :class:`marketsim.agents.traders.Trader` views.
     """
@@ -200,17 +201,8 @@ class OrderBookMarket(mesa.Model):
         self.t_ns = start
         self.end_ns = int(self.gi[T.I_SESSION_END_NS])
         self.kernel_seconds = 0.0
-        self.trader_arrays = Traders(
-            self.kind,
-            self.params,
-            self.acct,
-            self.is_hft,
-            self.llm_model,
-            self.bg_idx,
-            self.bg_cum,
-            self.fast_idx,
-            self.fast_cum,
-        )
+        self.trader_arrays = Traders(self.kind, self.params, self.acct, self.is_hft)
+        self.clocks = Clocks(self.bg_idx, self.bg_cum, self.fast_idx, self.fast_cum)
         self.traders = [(LLMTrader if self.kind[i] == T.LLM else Trader)(self, i) for i in range(n)]
         self.running = True
 
@@ -228,7 +220,14 @@ class OrderBookMarket(mesa.Model):
             book = L.Book(self.levels, self.orders, self.oid_slot, self.bstate)
             market = Market(book, self.rules, self.fills, self.g, self.gi)
             code = run_chunk(
-                stop, self.trader_arrays, market, self.rng_state, self.snap, self.llm_rng
+                stop,
+                self.trader_arrays,
+                self.clocks,
+                market,
+                self.rng_state,
+                self.snap,
+                self.llm_model,
+                self.llm_rng,
             )
             self._drain()
             if code == 0:

@@ -28,20 +28,19 @@ def needs(kind, price_tick, order_id, book, fills, n_fills):
     """The ``NEED_*`` code if the arrays are too small for this action, else ``DONE``."""
     if kind == CANCEL or kind == REDUCE:
         return L.DONE
-    state = book.state
     # every new order may rest: IOC and market orders wait for the batch in auction mode
-    if state[L.S_FREE_HEAD] == -1:
+    if book.state[L.S_FREE_HEAD] == -1:
         return L.NEED_ORDER_SLOTS
     if order_id >= book.oid_slot.shape[0]:
         return L.NEED_ORDER_IDS
     # only a resting limit order must lie inside the ladder; IOC and market orders are
     # compared with absolute ticks (and clamped to the ladder while they wait for a batch)
     if kind == LIMIT:
-        idx = price_tick - state[L.S_TICK_LO]
+        idx = price_tick - book.state[L.S_TICK_LO]
         if idx < 0 or idx >= book.levels.shape[2]:
             return L.NEED_PRICE_RANGE
     # a batch auction may fill every resting order once
-    if fills.shape[0] - n_fills < state[L.S_N_ASK] + state[L.S_N_BID] + 1:
+    if fills.shape[0] - n_fills < book.state[L.S_N_ASK] + book.state[L.S_N_BID] + 1:
         return L.NEED_FILL_SPACE
     return L.DONE
 
@@ -110,15 +109,14 @@ def _apply_ruled(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules
     order_t = -1
     order_owner = -1
     order_qty = 0
-    oid_slot, orders, state = book.oid_slot, book.orders, book.state
-    if (kind == CANCEL or kind == REDUCE) and 0 <= order_id < oid_slot.shape[0]:
-        if oid_slot[order_id] != -1:
-            order_t = orders[L.O_T, oid_slot[order_id]]
-            order_owner = orders[L.O_OWNER, oid_slot[order_id]]
-            order_qty = orders[L.O_QTY, oid_slot[order_id]]
-    tick_lo = state[L.S_TICK_LO]
-    best_bid = tick_lo + state[L.S_BEST_BID] if state[L.S_N_BID] > 0 else L.NO_BAND_LO
-    best_ask = tick_lo + state[L.S_BEST_ASK] if state[L.S_N_ASK] > 0 else L.NO_BAND_HI
+    if (kind == CANCEL or kind == REDUCE) and 0 <= order_id < book.oid_slot.shape[0]:
+        if book.oid_slot[order_id] != -1:
+            order_t = book.orders[L.O_T, book.oid_slot[order_id]]
+            order_owner = book.orders[L.O_OWNER, book.oid_slot[order_id]]
+            order_qty = book.orders[L.O_QTY, book.oid_slot[order_id]]
+    tick_lo = book.state[L.S_TICK_LO]
+    best_bid = tick_lo + book.state[L.S_BEST_BID] if book.state[L.S_N_BID] > 0 else L.NO_BAND_LO
+    best_ask = tick_lo + book.state[L.S_BEST_ASK] if book.state[L.S_N_ASK] > 0 else L.NO_BAND_HI
     if MR.before_action(t_ns, kind, owner, order_id, order_t, best_bid, best_ask, rules) != 0:
         return REFUSED, n_fills
     if MR.reopening_due(rules):

@@ -17,55 +17,52 @@ from marketsim.records import BUY, SELL
 
 @njit(cache=True, inline="always")
 def _unlink(book, side, idx, slot):
-    levels, orders = book.levels, book.orders
-    nxt = orders[L.O_NEXT, slot]
-    prv = orders[L.O_PREV, slot]
+    nxt = book.orders[L.O_NEXT, slot]
+    prv = book.orders[L.O_PREV, slot]
     if prv == -1:
-        levels[L.L_HEAD, side, idx] = nxt
+        book.levels[L.L_HEAD, side, idx] = nxt
     else:
-        orders[L.O_NEXT, prv] = nxt
+        book.orders[L.O_NEXT, prv] = nxt
     if nxt == -1:
-        levels[L.L_TAIL, side, idx] = prv
+        book.levels[L.L_TAIL, side, idx] = prv
     else:
-        orders[L.O_PREV, nxt] = prv
-    levels[L.L_N, side, idx] -= 1
+        book.orders[L.O_PREV, nxt] = prv
+    book.levels[L.L_N, side, idx] -= 1
 
 
 @njit(cache=True, inline="always")
 def _free_slot(book, slot):
-    orders, state = book.orders, book.state
-    book.oid_slot[orders[L.O_ID, slot]] = -1
-    orders[L.O_QTY, slot] = 0
-    orders[L.O_PREV, slot] = -1
-    orders[L.O_NEXT, slot] = state[L.S_FREE_HEAD]
-    state[L.S_FREE_HEAD] = slot
+    book.oid_slot[book.orders[L.O_ID, slot]] = -1
+    book.orders[L.O_QTY, slot] = 0
+    book.orders[L.O_PREV, slot] = -1
+    book.orders[L.O_NEXT, slot] = book.state[L.S_FREE_HEAD]
+    book.state[L.S_FREE_HEAD] = slot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _refresh_best(book, side, idx):
     """Move the best quote of ``side`` off the emptied level ``idx``."""
-    levels, state = book.levels, book.state
-    n_ticks = levels.shape[2]
+    n_ticks = book.levels.shape[2]
     if side == BUY:
-        if state[L.S_BEST_BID] != idx:
+        if book.state[L.S_BEST_BID] != idx:
             return
-        if state[L.S_N_BID] == 0:
-            state[L.S_BEST_BID] = -1
+        if book.state[L.S_N_BID] == 0:
+            book.state[L.S_BEST_BID] = -1
             return
         j = idx - 1
-        while j >= 0 and levels[L.L_N, BUY, j] == 0:
+        while j >= 0 and book.levels[L.L_N, BUY, j] == 0:
             j -= 1
-        state[L.S_BEST_BID] = j
+        book.state[L.S_BEST_BID] = j
     else:
-        if state[L.S_BEST_ASK] != idx:
+        if book.state[L.S_BEST_ASK] != idx:
             return
-        if state[L.S_N_ASK] == 0:
-            state[L.S_BEST_ASK] = n_ticks
+        if book.state[L.S_N_ASK] == 0:
+            book.state[L.S_BEST_ASK] = n_ticks
             return
         j = idx + 1
-        while j < n_ticks and levels[L.L_N, SELL, j] == 0:
+        while j < n_ticks and book.levels[L.L_N, SELL, j] == 0:
             j += 1
-        state[L.S_BEST_ASK] = j
+        book.state[L.S_BEST_ASK] = j
 
 
 @njit(cache=True, inline="always")
@@ -82,19 +79,18 @@ def _drop(book, side, idx, slot):
         _refresh_best(book, side, idx)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _remove_order(book, slot):
     """Take a resting order out of the book (cancel); returns its remaining qty."""
-    orders = book.orders
-    side = orders[L.O_SIDE, slot]
-    idx = orders[L.O_PRICE, slot] - book.state[L.S_TICK_LO]
-    qty = orders[L.O_QTY, slot]
+    side = book.orders[L.O_SIDE, slot]
+    idx = book.orders[L.O_PRICE, slot] - book.state[L.S_TICK_LO]
+    qty = book.orders[L.O_QTY, slot]
     book.levels[L.L_QTY, side, idx] -= qty
     _drop(book, side, idx, slot)
     return qty
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _take(book, side, idx, slot, q):
     """Execute ``q`` of the resting order ``slot``; True when it is used up (removed)."""
     book.levels[L.L_QTY, side, idx] -= q
@@ -105,38 +101,37 @@ def _take(book, side, idx, slot, q):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _insert(book, t_ns, side, price_tick, remaining, order_id, owner):
     """Rest an order at the back of its price level."""
-    levels, orders, state = book.levels, book.orders, book.state
-    idx = price_tick - state[L.S_TICK_LO]
-    slot = state[L.S_FREE_HEAD]
-    state[L.S_FREE_HEAD] = orders[L.O_NEXT, slot]
-    orders[L.O_ID, slot] = order_id
-    orders[L.O_SIDE, slot] = side
-    orders[L.O_PRICE, slot] = price_tick
-    orders[L.O_QTY, slot] = remaining
-    orders[L.O_OWNER, slot] = owner
-    orders[L.O_T, slot] = t_ns
-    orders[L.O_NEXT, slot] = -1
-    tail = levels[L.L_TAIL, side, idx]
-    orders[L.O_PREV, slot] = tail
+    idx = price_tick - book.state[L.S_TICK_LO]
+    slot = book.state[L.S_FREE_HEAD]
+    book.state[L.S_FREE_HEAD] = book.orders[L.O_NEXT, slot]
+    book.orders[L.O_ID, slot] = order_id
+    book.orders[L.O_SIDE, slot] = side
+    book.orders[L.O_PRICE, slot] = price_tick
+    book.orders[L.O_QTY, slot] = remaining
+    book.orders[L.O_OWNER, slot] = owner
+    book.orders[L.O_T, slot] = t_ns
+    book.orders[L.O_NEXT, slot] = -1
+    tail = book.levels[L.L_TAIL, side, idx]
+    book.orders[L.O_PREV, slot] = tail
     if tail == -1:
-        levels[L.L_HEAD, side, idx] = slot
+        book.levels[L.L_HEAD, side, idx] = slot
     else:
-        orders[L.O_NEXT, tail] = slot
-    levels[L.L_TAIL, side, idx] = slot
-    levels[L.L_QTY, side, idx] += remaining
-    levels[L.L_N, side, idx] += 1
+        book.orders[L.O_NEXT, tail] = slot
+    book.levels[L.L_TAIL, side, idx] = slot
+    book.levels[L.L_QTY, side, idx] += remaining
+    book.levels[L.L_N, side, idx] += 1
     book.oid_slot[order_id] = slot
     if side == BUY:
-        state[L.S_N_BID] += 1
-        if idx > state[L.S_BEST_BID]:
-            state[L.S_BEST_BID] = idx
+        book.state[L.S_N_BID] += 1
+        if idx > book.state[L.S_BEST_BID]:
+            book.state[L.S_BEST_BID] = idx
     else:
-        state[L.S_N_ASK] += 1
-        if idx < state[L.S_BEST_ASK]:
-            state[L.S_BEST_ASK] = idx
+        book.state[L.S_N_ASK] += 1
+        if idx < book.state[L.S_BEST_ASK]:
+            book.state[L.S_BEST_ASK] = idx
 
 
 @njit(cache=True)

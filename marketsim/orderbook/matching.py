@@ -43,11 +43,10 @@ def takes_liquidity(kind, side, price_tick, book):
         return True
     if kind != LIMIT:
         return False
-    state = book.state
-    tick_lo = state[L.S_TICK_LO]
+    tick_lo = book.state[L.S_TICK_LO]
     if side == BUY:
-        return state[L.S_N_ASK] > 0 and price_tick >= tick_lo + state[L.S_BEST_ASK]
-    return state[L.S_N_BID] > 0 and price_tick <= tick_lo + state[L.S_BEST_BID]
+        return book.state[L.S_N_ASK] > 0 and price_tick >= tick_lo + book.state[L.S_BEST_ASK]
+    return book.state[L.S_N_BID] > 0 and price_tick <= tick_lo + book.state[L.S_BEST_BID]
 
 
 @njit(cache=True, inline="always")
@@ -64,20 +63,21 @@ def _screen_new(kind, side, qty, order_id, rules):
 @njit(cache=True)
 def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fills, n_fills):
     """The matching of :func:`apply_action` (no market-rule bookkeeping)."""
-    levels, orders, oid_slot, state = book
     if kind == CANCEL or kind == REDUCE:
-        if order_id < 0 or order_id >= oid_slot.shape[0]:
+        if order_id < 0 or order_id >= book.oid_slot.shape[0]:
             return UNKNOWN_ORDER, n_fills
-        slot = oid_slot[order_id]
+        slot = book.oid_slot[order_id]
         if slot == -1:
             return UNKNOWN_ORDER, n_fills
         if kind == REDUCE:
             if qty < 1:
                 return BAD_ORDER, n_fills
-            if qty < orders[L.O_QTY, slot]:
-                orders[L.O_QTY, slot] -= qty
-                o_side = orders[L.O_SIDE, slot]
-                levels[L.L_QTY, o_side, orders[L.O_PRICE, slot] - state[L.S_TICK_LO]] -= qty
+            if qty < book.orders[L.O_QTY, slot]:
+                book.orders[L.O_QTY, slot] -= qty
+                o_side = book.orders[L.O_SIDE, slot]
+                book.levels[
+                    L.L_QTY, o_side, book.orders[L.O_PRICE, slot] - book.state[L.S_TICK_LO]
+                ] -= qty
                 return OK, n_fills
         _remove_order(book, slot)
         return OK, n_fills
@@ -85,8 +85,8 @@ def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fill
     st = _screen_new(kind, side, qty, order_id, rules)
     if st != OK:
         return st, n_fills
-    tick_lo = state[L.S_TICK_LO]
-    n_ticks = levels.shape[2]
+    tick_lo = book.state[L.S_TICK_LO]
+    n_ticks = book.levels.shape[2]
     band_lo, band_hi = rules[L.R_BAND_LO_TICK], rules[L.R_BAND_HI_TICK]
     slide = rules[L.R_SLIDE] != 0
     if kind != MARKET and (price_tick < band_lo or price_tick > band_hi):
@@ -100,7 +100,7 @@ def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fill
             return OUTSIDE_BAND, n_fills
         if kind == LIMIT and not 0 <= price_tick - tick_lo < n_ticks:
             return OUTSIDE_BAND, n_fills
-    if kind == LIMIT and oid_slot[order_id] != -1:
+    if kind == LIMIT and book.oid_slot[order_id] != -1:
         return DUPLICATE_ID, n_fills
 
     other = SELL if side == BUY else BUY
@@ -109,7 +109,7 @@ def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fill
     stopped = False
     while remaining > 0:
         if side == BUY:
-            idx = state[L.S_BEST_ASK]
+            idx = book.state[L.S_BEST_ASK]
             if idx >= n_ticks:
                 break
             if kind != MARKET and tick_lo + idx > price_tick:
@@ -120,7 +120,7 @@ def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fill
                 stopped = True
                 break
         else:
-            idx = state[L.S_BEST_BID]
+            idx = book.state[L.S_BEST_BID]
             if idx < 0:
                 break
             if kind != MARKET and tick_lo + idx < price_tick:
@@ -130,9 +130,9 @@ def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fill
             if stop and tick_lo + idx < rules[L.R_STOP_LO_TICK]:
                 stopped = True
                 break
-        slot = levels[L.L_HEAD, other, idx]
+        slot = book.levels[L.L_HEAD, other, idx]
         while remaining > 0 and slot != -1:
-            maker_qty = orders[L.O_QTY, slot]
+            maker_qty = book.orders[L.O_QTY, slot]
             q = maker_qty if maker_qty < remaining else remaining
             f = fills[n_fills]
             f.t_ns = t_ns
@@ -140,16 +140,16 @@ def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fill
             f.qty = q
             f.aggressor_side = side
             f.taker_order_id = order_id
-            f.maker_order_id = orders[L.O_ID, slot]
+            f.maker_order_id = book.orders[L.O_ID, slot]
             if side == BUY:
                 f.buyer = owner
-                f.seller = orders[L.O_OWNER, slot]
+                f.seller = book.orders[L.O_OWNER, slot]
             else:
-                f.buyer = orders[L.O_OWNER, slot]
+                f.buyer = book.orders[L.O_OWNER, slot]
                 f.seller = owner
             n_fills += 1
             remaining -= q
-            nxt = orders[L.O_NEXT, slot]
+            nxt = book.orders[L.O_NEXT, slot]
             if _take(book, other, idx, slot, q):
                 slot = nxt
 
@@ -167,6 +167,6 @@ def _match(t_ns, kind, side, price_tick, qty, order_id, owner, book, rules, fill
             band = rules[L.R_STOP_LO_TICK] if side == SELL else rules[L.R_STOP_HI_TICK]
         else:
             band = band_lo if side == SELL else band_hi
-        if 0 <= band - tick_lo < n_ticks and oid_slot[order_id] == -1:
+        if 0 <= band - tick_lo < n_ticks and book.oid_slot[order_id] == -1:
             _insert(book, t_ns, side, band, remaining, order_id, owner)
     return OK, n_fills
