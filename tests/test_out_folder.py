@@ -121,7 +121,7 @@ def test_compare_cell_key_includes_marketsim_version(tmp_path, monkeypatch):
     monkeypatch.setattr(marketsim, "__version__", "99.0.0")
     run_cell(Scenario, Spec(), seed=3, sessions=1, out=cell, threads=1)
     assert calls == [3, 3]  # a new marketsim recomputes it
-    monkeypatch.setattr(Spec, "version", 2)
+    monkeypatch.setattr(Spec, "version", Spec.version + 1)
     run_cell(Scenario, Spec(), seed=3, sessions=1, out=cell, threads=1)
     assert calls == [3, 3, 3]  # so does a new scenario version
 
