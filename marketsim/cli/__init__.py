@@ -106,6 +106,19 @@ def add_cluster_options(p, workers_help: str) -> None:
     )
 
 
+def add_output_options(p: argparse.ArgumentParser, sessions: str) -> None:
+    """``--sessions N`` (``sessions`` says what they are; default: the scenario's own),
+    ``--out DIR`` and ``--report``, of the commands that write one folder (run, compare)."""
+    p.add_argument(
+        "--sessions",
+        type=positive_int,
+        default=None,
+        help=f"{sessions} (default: the scenario's own)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--report", action="store_true", help="also write report.html")
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and the commands built on it (compare, sweep)."""
     add_set_option(p)
@@ -214,15 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     scenario = run.add_argument("scenario", help="scenario name")
     # the names are looked up only when help is shown: the scenarios package loads pydantic
     scenario.lazy_help = lambda: f"scenario name: {', '.join(_scenario_names())}"
-    run.add_argument(
-        "--sessions",
-        type=positive_int,
-        default=None,
-        help="independent sessions (default: the scenario's own)",
-    )
     run.add_argument("--seed", type=seed_arg, default=0, help="root seed (default 0)")
-    run.add_argument("--out", type=Path, required=True, help="output folder")
-    run.add_argument("--report", action="store_true", help="also write report.html")
+    add_output_options(run, sessions="independent sessions")
     run.add_argument(
         "--replay",
         type=Path,
