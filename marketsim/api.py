@@ -100,6 +100,18 @@ class _Folder:
             self._tmp.cleanup()
 
 
+def _runner_options(sessions, config, threads, progress, overwrite) -> dict:
+    """The options :func:`run` and :func:`compare` pass on to their runner unchanged but
+    for ``config``, a path."""
+    return {
+        "sessions": sessions,
+        "config": None if config is None else Path(config),
+        "threads": threads,
+        "progress": progress,
+        "overwrite": overwrite,
+    }
+
+
 def run(
     scenario: str,
     *,
@@ -144,15 +156,11 @@ def run(
         summary = run_scenario(
             scenario,
             out=folder,
-            sessions=sessions,
             seed=seed,
             params={**(params or {}), **kwargs},
             sets=sets,
-            config=None if config is None else Path(config),
-            threads=threads,
-            progress=progress,
             api_key_env=api_key_env,
-            overwrite=overwrite,
+            **_runner_options(sessions, config, threads, progress, overwrite),
         )
         summary = json.loads(json.dumps(summary, default=str))
         return Result(scenario, summary, _tables(folder, eager=out is None), out and folder)
@@ -206,12 +214,8 @@ def compare(
             list(policies),
             seeds=seeds,
             out=folder,
-            sessions=sessions,
-            config=None if config is None else Path(config),
-            threads=threads,
-            progress=progress,
             workers=workers,
-            overwrite=overwrite,
+            **_runner_options(sessions, config, threads, progress, overwrite),
             **extra,
         )
         summary = json.loads((folder / summary_name).read_text())
