@@ -68,6 +68,11 @@ def add_list_option(p, flag: str, metavar: str, help: str, dest: str | None = No
     p.add_argument(flag, action="append", default=[], metavar=metavar, help=help, **extra)
 
 
+def add_path_option(p, flag: str, metavar: str, help: str) -> None:
+    """An optional path (``--config``, ``--replay``, ``--ensemble``), ``None`` when absent."""
+    p.add_argument(flag, type=Path, default=None, metavar=metavar, help=help)
+
+
 def add_set_option(
     p, help: str = "override a scenario parameter (repeatable), e.g. --set alpha=0.15"
 ):
@@ -122,12 +127,8 @@ def add_output_options(p: argparse.ArgumentParser, sessions: str) -> None:
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and the commands built on it (compare, sweep)."""
     add_set_option(p)
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE.toml",
-        help="TOML file of scenario parameters (--set overrides it)",
+    add_path_option(
+        p, "--config", "FILE.toml", "TOML file of scenario parameters (--set overrides it)"
     )
     p.add_argument(
         "--threads", type=positive_int, default=None, help="numba threads (default: all cores)"
@@ -229,12 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.lazy_help = lambda: f"scenario name: {', '.join(_scenario_names())}"
     run.add_argument("--seed", type=seed_arg, default=0, help="root seed (default 0)")
     add_output_options(run, sessions="independent sessions")
-    run.add_argument(
-        "--replay",
-        type=Path,
-        default=None,
-        metavar="TRACE",
-        help="rerun from a recorded LLM trace, no server (sets llm.replay)",
+    add_path_option(
+        run, "--replay", "TRACE", "rerun from a recorded LLM trace, no server (sets llm.replay)"
     )
     run.add_argument(
         "--api-key-env",
