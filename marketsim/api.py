@@ -100,6 +100,18 @@ class _Folder:
             self._tmp.cleanup()
 
 
+def _runner_options(sessions, config, threads, progress, overwrite) -> dict:
+    """The options :func:`run` and :func:`compare` pass on to their runner unchanged but
+    for ``config``, a path."""
+    return {
+        "sessions": sessions,
+        "config": None if config is None else Path(config),
+        "threads": threads,
+        "progress": progress,
+        "overwrite": overwrite,
+    }
+
+
 def run(
     scenario: str,
     *,
@@ -144,15 +156,11 @@ def run(
         summary = run_scenario(
             scenario,
             out=folder,
-            sessions=sessions,
             seed=seed,
             params={**(params or {}), **kwargs},
             sets=sets,
-            config=None if config is None else Path(config),
-            threads=threads,
-            progress=progress,
             api_key_env=api_key_env,
-            overwrite=overwrite,
+            **_runner_options(sessions, config, threads, progress, overwrite),
         )
         summary = json.loads(json.dumps(summary, default=str))
         return Result(scenario, summary, _tables(folder, eager=out is None), out and folder)
@@ -188,46 +196,29 @@ def compare(
     and ``table`` is ``ensemble.parquet`` (the effect per calibration and pooled),
     ``summary`` is ``ensemble.json``.
     """
-    from marketsim.experiments.compare import compare as _compare
+    if ensemble is None:
+        from marketsim.experiments.compare import compare as runner
 
-    if ensemble is not None:
-        from marketsim.experiments.ensemble import compare_ensemble
+        extra = {"sets": list(sets or []), "params": {**(params or {}), **kwargs}}
+        summary_name = "compare.json"
+    else:
+        from marketsim.experiments.ensemble import compare_ensemble as runner
         from marketsim.scenarios import parse_sets
 
-        with _Folder(out) as folder:
-            table = compare_ensemble(
-                scenario,
-                list(policies),
-                ensemble=Path(ensemble),
-                seeds=seeds,
-                out=folder,
-                sessions=sessions,
-                config=None if config is None else Path(config),
-                params={**(params or {}), **parse_sets(list(sets or [])), **kwargs},
-                threads=threads,
-                progress=progress,
-                workers=workers,
-                overwrite=overwrite,
-            )
-            summary = json.loads((folder / "ensemble.json").read_text())
-            return Comparison(scenario, table, summary, None if out is None else folder)
-
+        params = {**(params or {}), **parse_sets(list(sets or [])), **kwargs}
+        extra = {"ensemble": Path(ensemble), "params": params}
+        summary_name = "ensemble.json"
     with _Folder(out) as folder:
-        table = _compare(
+        table = runner(
             scenario,
             list(policies),
             seeds=seeds,
             out=folder,
-            sessions=sessions,
-            config=None if config is None else Path(config),
-            sets=list(sets or []),
-            params={**(params or {}), **kwargs},
-            threads=threads,
-            progress=progress,
             workers=workers,
-            overwrite=overwrite,
+            **_runner_options(sessions, config, threads, progress, overwrite),
+            **extra,
         )
-        summary = json.loads((folder / "compare.json").read_text())
+        summary = json.loads((folder / summary_name).read_text())
         return Comparison(scenario, table, summary, None if out is None else folder)
 
 

@@ -247,9 +247,10 @@ class MixedMarkets(K.ProxyMarkets):
 
     Parameters
     ----------
-    market, markets, periods, params, seed, **proxy_options
-        As for :class:`~marketsim.llm_proxy.ProxyMarkets` (``kind`` of the learners is
-        set to ``EXTERNAL`` here).
+    market, markets, *proxy_args, **proxy_options
+        As for :class:`~marketsim.llm_proxy.ProxyMarkets` (``proxy_args``: ``periods,
+        params, seed``, passed on unchanged; ``kind`` of the learners is set to
+        ``EXTERNAL`` here).
     learners : QLearningSessions
         Pre-trained sessions (one per market, same ``n``); their Q-tables, greedy
         strategies, state, exploration rate and streams are taken over (not copied).
@@ -264,10 +265,7 @@ class MixedMarkets(K.ProxyMarkets):
         self,
         market,
         markets,
-        periods,
-        params,
-        seed,
-        *,
+        *proxy_args,
         learners: QLearningSessions,
         learner,
         epsilon: float | None = None,
@@ -282,7 +280,7 @@ class MixedMarkets(K.ProxyMarkets):
             raise ValueError("learners must be k = 1 sessions of the same n, one per market")
         kind = np.zeros(n, np.int64) if kind is None else np.array(kind, dtype=np.int64)
         kind[learner] = K.EXTERNAL
-        super().__init__(market, markets, periods, params, seed, kind=kind, **proxy_options)
+        super().__init__(market, markets, *proxy_args, kind=kind, **proxy_options)
         self.learner = learner
         self.grid = learners.grid
         self.Q, self.max_q, self.strategy = learners.Q, learners.max_q, learners.strategy

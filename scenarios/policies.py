@@ -60,6 +60,13 @@ from marketsim.records import SESSION_CLOSE_S, SESSION_OPEN_S, SESSION_SECONDS
 #: regular US equity session 09:30-16:00, seconds since midnight
 
 
+def _duration(default: float, description: str, *, scale: float = 1, zero: bool = False):
+    """A duration of at most one session, in seconds times ``scale`` (``1e3``: ms,
+    ``1e6``: microseconds); positive, or non-negative with ``zero``."""
+    sign = {"ge": 0.0} if zero else {"gt": 0.0}
+    return Field(default, **sign, le=SESSION_SECONDS * scale, description=description)
+
+
 class _Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -129,17 +136,10 @@ class LULD(_Policy):
         description="move of the 5-minute mean that resets the reference (0 = every trade)",
     )
     limit_state_s: float = Field(15.0, gt=0.0, description="seconds at the band before a pause")
-    pause_s: float = Field(
-        300.0, gt=0.0, le=SESSION_SECONDS, description="length of a trading pause (s)"
-    )
-    double_open_s: float = Field(
-        900.0, ge=0.0, le=SESSION_SECONDS, description="seconds after the open with doubled bands"
-    )
-    double_close_s: float = Field(
-        1500.0,
-        ge=0.0,
-        le=SESSION_SECONDS,
-        description="seconds before the close with doubled bands",
+    pause_s: float = _duration(300.0, "length of a trading pause (s)")
+    double_open_s: float = _duration(900.0, "seconds after the open with doubled bands", zero=True)
+    double_close_s: float = _duration(
+        1500.0, "seconds before the close with doubled bands", zero=True
     )
     reprice_to_band: bool = Field(
         True, description="reprice orders through the band to the band (price sliding)"
@@ -160,9 +160,7 @@ class MWCB(_Policy):
         max_length=5,
         description="falls from the previous close that fire each level (fractions)",
     )
-    halt_s: float = Field(
-        900.0, gt=0.0, le=SESSION_SECONDS, description="halt after a level before the last (s)"
-    )
+    halt_s: float = _duration(900.0, "halt after a level before the last (s)")
     no_halt_after_s: float = Field(
         15 * 3600 + 25 * 60,
         ge=SESSION_OPEN_S,
@@ -188,10 +186,8 @@ class Halt(_Policy):
     move_pct: float = Field(
         0.10, gt=0.0, lt=1.0, description="move that halts trading (fraction: 0.1 = 10%)"
     )
-    window_s: float = Field(
-        300.0, gt=0.0, le=SESSION_SECONDS, description="window in which the move is measured (s)"
-    )
-    halt_s: float = Field(300.0, gt=0.0, le=SESSION_SECONDS, description="length of the halt (s)")
+    window_s: float = _duration(300.0, "window in which the move is measured (s)")
+    halt_s: float = _duration(300.0, "length of the halt (s)")
     reopening: Reopening = "auction"
 
 
@@ -201,9 +197,7 @@ class FBA(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["fba"] = "fba"
-    interval_ms: float = Field(
-        100.0, gt=0.0, le=SESSION_SECONDS * 1e3, description="time between batch auctions (ms)"
-    )
+    interval_ms: float = _duration(100.0, "time between batch auctions (ms)", scale=1e3)
 
 
 class SpeedBump(_Policy):
@@ -211,11 +205,8 @@ class SpeedBump(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["speed_bump"] = "speed_bump"
-    delay_us: float = Field(
-        350.0,
-        ge=0.0,
-        le=SESSION_SECONDS * 1e6,
-        description="delay on liquidity-taking orders (microseconds)",
+    delay_us: float = _duration(
+        350.0, "delay on liquidity-taking orders (microseconds)", scale=1e6, zero=True
     )
 
 
@@ -224,11 +215,8 @@ class MinRest(_Policy):
 
     market: ClassVar[str] = "book"
     name: Literal["min_rest"] = "min_rest"
-    min_rest_ms: float = Field(
-        500.0,
-        gt=0.0,
-        le=SESSION_SECONDS * 1e3,
-        description="time an order rests before it may be cancelled (ms)",
+    min_rest_ms: float = _duration(
+        500.0, "time an order rests before it may be cancelled (ms)", scale=1e3
     )
 
 
@@ -241,9 +229,7 @@ class OTRCap(_Policy):
     market: ClassVar[str] = "book"
     name: Literal["otr_cap"] = "otr_cap"
     max_ratio: float = Field(100.0, ge=1.0, description="messages allowed per trade in a window")
-    window_s: float = Field(
-        60.0, gt=0.0, le=SESSION_SECONDS, description="length of the counting window (s)"
-    )
+    window_s: float = _duration(60.0, "length of the counting window (s)")
 
 
 class Tax(_Policy):
@@ -257,11 +243,8 @@ class Tax(_Policy):
     cancel_tax_ticks: float = Field(
         0.5, ge=0.0, description="tax per contract cancelled early (ticks)"
     )
-    cancel_window_ms: float = Field(
-        500.0,
-        ge=0.0,
-        le=SESSION_SECONDS * 1e3,
-        description="a cancel this soon after entry is taxed (ms)",
+    cancel_window_ms: float = _duration(
+        500.0, "a cancel this soon after entry is taxed (ms)", scale=1e3, zero=True
     )
     trade_tax_bps: float = Field(
         1.0, ge=0.0, le=10_000.0, description="tax on each side's notional (basis points)"
@@ -284,9 +267,7 @@ class StopLogic(_Policy):
     band_pct: float = Field(
         0.005, gt=0.0, lt=1.0, description="widest move from the last trade in one instant"
     )
-    pause_s: float = Field(
-        5.0, gt=0.0, le=SESSION_SECONDS, description="length of the pause after a stop (s)"
-    )
+    pause_s: float = _duration(5.0, "length of the pause after a stop (s)")
 
 
 # --- pricing-market policies -----------------------------------------------------------

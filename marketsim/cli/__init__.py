@@ -68,6 +68,11 @@ def add_list_option(p, flag: str, metavar: str, help: str, dest: str | None = No
     p.add_argument(flag, action="append", default=[], metavar=metavar, help=help, **extra)
 
 
+def add_path_option(p, flag: str, metavar: str, help: str) -> None:
+    """An optional path (``--config``, ``--replay``, ``--ensemble``), ``None`` when absent."""
+    p.add_argument(flag, type=Path, default=None, metavar=metavar, help=help)
+
+
 def add_set_option(
     p, help: str = "override a scenario parameter (repeatable), e.g. --set alpha=0.15"
 ):
@@ -106,15 +111,24 @@ def add_cluster_options(p, workers_help: str) -> None:
     )
 
 
+def add_output_options(p: argparse.ArgumentParser, sessions: str) -> None:
+    """``--sessions N`` (``sessions`` says what they are; default: the scenario's own),
+    ``--out DIR`` and ``--report``, of the commands that write one folder (run, compare)."""
+    p.add_argument(
+        "--sessions",
+        type=positive_int,
+        default=None,
+        help=f"{sessions} (default: the scenario's own)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--report", action="store_true", help="also write report.html")
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and the commands built on it (compare, sweep)."""
     add_set_option(p)
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        metavar="FILE.toml",
-        help="TOML file of scenario parameters (--set overrides it)",
+    add_path_option(
+        p, "--config", "FILE.toml", "TOML file of scenario parameters (--set overrides it)"
     )
     p.add_argument(
         "--threads", type=positive_int, default=None, help="numba threads (default: all cores)"
@@ -214,21 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
     scenario = run.add_argument("scenario", help="scenario name")
     # the names are looked up only when help is shown: the scenarios package loads pydantic
     scenario.lazy_help = lambda: f"scenario name: {', '.join(_scenario_names())}"
-    run.add_argument(
-        "--sessions",
-        type=positive_int,
-        default=None,
-        help="independent sessions (default: the scenario's own)",
-    )
     run.add_argument("--seed", type=seed_arg, default=0, help="root seed (default 0)")
-    run.add_argument("--out", type=Path, required=True, help="output folder")
-    run.add_argument("--report", action="store_true", help="also write report.html")
-    run.add_argument(
-        "--replay",
-        type=Path,
-        default=None,
-        metavar="TRACE",
-        help="rerun from a recorded LLM trace, no server (sets llm.replay)",
+    add_output_options(run, sessions="independent sessions")
+    add_path_option(
+        run, "--replay", "TRACE", "rerun from a recorded LLM trace, no server (sets llm.replay)"
     )
     run.add_argument(
         "--api-key-env",

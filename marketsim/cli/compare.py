@@ -55,7 +55,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add ``marketsim compare``."""
-    from marketsim.cli import add_list_option, add_run_options, positive_int
+    from marketsim.cli import (
+        add_list_option,
+        add_output_options,
+        add_path_option,
+        add_run_options,
+        positive_int,
+    )
 
     p = subparsers.add_parser("compare", help="run the same seeds under several policies")
     p.add_argument("scenario", help="scenario name, e.g. flash_crash_2010")
@@ -67,20 +73,12 @@ def register(subparsers) -> None:
         "(list them: marketsim policies)",
     )
     p.add_argument("--seeds", type=positive_int, default=30, help="seeds per policy")
-    p.add_argument(
-        "--sessions",
-        type=positive_int,
-        default=None,
-        help="sessions per run (default: the scenario's own)",
-    )
-    p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--report", action="store_true", help="also write report.html")
-    p.add_argument(
+    add_output_options(p, sessions="sessions per run")
+    add_path_option(
+        p,
         "--ensemble",
-        type=Path,
-        default=None,
-        metavar="CALIB_DIR",
-        help="a calibrate output folder: run the policies on each accepted calibration and "
+        "CALIB_DIR",
+        "a calibrate output folder: run the policies on each accepted calibration and "
         "report the effect per calibration and pooled",
     )
     p.add_argument(
