@@ -33,7 +33,7 @@ def main() -> int:
     if len(sys.argv) > 1:  # a child: the group's case names
         _run(tuple(sys.argv[1:]))
         return 0
-    print("compiling kernels (first run only) ...", file=sys.stderr, flush=True)
+    print("compiling kernels where the cache misses ...", file=sys.stderr, flush=True)
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.warm", *group],
