@@ -415,7 +415,11 @@ def vpin_series(
 # ---------------------------------------------------------------------- compare, sweep
 
 
-def forest_plot(effects: pl.DataFrame, labels: dict | None = None) -> alt.Chart:
+def forest_plot(
+    effects: pl.DataFrame,
+    labels: dict | None = None,
+    title: str = "Policy effects (forest plot)",
+) -> alt.Chart:
     """Each policy's effect on each metric with its confidence interval, one panel per
     metric, each with its own x scale (metrics differ by orders of magnitude).
 
@@ -428,6 +432,9 @@ def forest_plot(effects: pl.DataFrame, labels: dict | None = None) -> alt.Chart:
     labels : dict, optional
         ``metric -> (name, unit, axis format)``; a missing metric is named by its column
         value with no unit, a ``None`` unit or format is left out.
+    title : str, optional
+        The chart's title. The rows are the ``policy`` column's values; an ensemble's
+        report puts one calibration (and the pooled effect) on each row.
     """
     tips = ["policy:N", "metric:N", "diff:Q", "diff_lo:Q", "diff_hi:Q"]
     if "p_value" in effects.columns:
@@ -458,11 +465,7 @@ def forest_plot(effects: pl.DataFrame, labels: dict | None = None) -> alt.Chart:
                 title=alt.TitleParams(name, anchor="start", fontSize=12),
             )
         )
-    return (
-        alt.vconcat(*panels, spacing=18)
-        .resolve_scale(x="independent")
-        .properties(title="Policy effects (forest plot)")
-    )
+    return alt.vconcat(*panels, spacing=18).resolve_scale(x="independent").properties(title=title)
 
 
 def magnet_rates(table: pl.DataFrame) -> alt.Chart:
@@ -638,4 +641,166 @@ def audit_failures(counts: pl.DataFrame) -> alt.Chart:
             height=max(40, 26 * counts["test"].n_unique()),
             title="Failures of the audited algorithm per test",
         )
+    )
+
+
+# ---------------------------------------------------------------------- calibration
+
+_STATUS = alt.Scale(domain=["rejected", "accepted"], range=["#9aa5b1", "#f58518"])
+
+
+def target_bands(moments: pl.DataFrame, bands: list[dict]) -> alt.Chart:
+    """Each target's band and figure against the candidates' moments, a panel per target.
+
+    Parameters
+    ----------
+    moments : pl.DataFrame
+        ``candidate``, ``status`` (``accepted`` / ``rejected``), ``target``, ``value``.
+    bands : list of dict
+        ``name``, ``unit``, ``figure``, ``low``, ``high`` (``None`` for an open bound)
+        per target, in the panels' order.
+    """
+    panels = []
+    for b in bands:
+        rows = moments.filter(pl.col("target") == b["name"]).drop_nulls("value")
+        rows = rows.filter(pl.col("value").is_finite())
+        values = rows["value"].to_list()
+        ends = [v for v in (b.get("low"), b.get("high"), b.get("figure")) if v is not None]
+        lo_all, hi_all = min(values + ends), max(values + ends)
+        pad = (hi_all - lo_all) * 0.05 or abs(hi_all) * 0.05 or 1.0
+        band = pl.DataFrame(
+            {
+                "low": [b["low"] if b.get("low") is not None else lo_all - pad],
+                "high": [b["high"] if b.get("high") is not None else hi_all + pad],
+                "figure": [b.get("figure")],
+            }
+        )
+        unit = b.get("unit")
+        x_title = b["name"] + (f" ({unit})" if unit else "")
+        scale = alt.Scale(domain=[lo_all - pad, hi_all + pad], nice=False)
+        shade = (
+            alt.Chart(_data(band))
+            .mark_rect(color="#4c78a8", opacity=0.18)
+            .encode(x=alt.X("low:Q", scale=scale, title=x_title), x2="high:Q")
+        )
+        figure = (
+            alt.Chart(_data(band))
+            .mark_rule(strokeDash=[6, 4], color="#333")
+            .encode(x=alt.X("figure:Q", scale=scale))
+        )
+        points = (
+            alt.Chart(_data(rows))
+            .mark_tick(thickness=2, size=18)
+            .encode(
+                x=alt.X("value:Q", scale=scale, title=x_title),
+                y=alt.Y("status:N", title=None, sort=["accepted", "rejected"]),
+                color=alt.Color("status:N", scale=_STATUS, title="candidate"),
+                tooltip=["candidate:Q", "status:N", "value:Q"],
+            )
+        )
+        panels.append(
+            alt.layer(shade, figure, points).properties(
+                width=WIDTH - 120,
+                height=50,
+                title=alt.TitleParams(b["name"], anchor="start", fontSize=12),
+            )
+        )
+    return (
+        alt.vconcat(*panels, spacing=16)
+        .resolve_scale(x="independent")
+        .properties(title="Targets: band and 2010 figure against the candidates' moments")
+    )
+
+
+def binding_bars(rows: pl.DataFrame, near_accepted: int) -> alt.Chart:
+    """Per target the share of candidates that miss it and the share of near-accepted
+    candidates it alone rejects (``name``, ``missed_share``, ``sole_miss``)."""
+    sole = pl.col("sole_miss") / near_accepted if near_accepted else pl.lit(None, dtype=pl.Float64)
+    long = rows.with_columns(sole.alias("sole_share")).unpivot(
+        index="name",
+        on=["missed_share", "sole_share"],
+        variable_name="share_of",
+        value_name="share",
+    )
+    long = long.with_columns(
+        pl.col("share_of").replace_strict(
+            {
+                "missed_share": "all candidates: miss it",
+                "sole_share": "near-accepted: rejected by it alone",
+            }
+        )
+    )
+    order = rows["name"].to_list()
+    return (
+        alt.Chart(_data(long))
+        .mark_bar()
+        .encode(
+            y=alt.Y("name:N", title=None, sort=order),
+            yOffset=alt.YOffset("share_of:N"),
+            x=alt.X(
+                "share:Q",
+                title="share of candidates (%)",
+                axis=alt.Axis(format=".0%"),
+                scale=alt.Scale(domain=[0, 1]),
+            ),
+            color=alt.Color("share_of:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=["name:N", "share_of:N", alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(width=WIDTH - 160, height=max(60, 34 * len(order)), title="Which targets bind")
+    )
+
+
+def param_histograms(table: pl.DataFrame, params: list[str], box: dict) -> alt.Chart:
+    """A histogram per calibrated parameter over its box, accepted candidates apart
+    (``table``: the parameters and ``status``)."""
+    panels = []
+    for p in params:
+        lo, hi = (box.get(p) or [table[p].min(), table[p].max()])[:2]
+        width = (hi - lo) / 10 or 1.0
+        binned = (
+            table.select(
+                (lo + ((pl.col(p) - lo) / width).floor().clip(0, 9) * width).alias("bin_lo"),
+                "status",
+            )
+            .group_by("bin_lo", "status")
+            .len("candidates")
+            .with_columns((pl.col("bin_lo") + width).alias("bin_hi"))
+        )
+        panels.append(
+            alt.Chart(_data(binned))
+            .mark_bar(stroke="white", strokeWidth=0.5, orient="vertical")
+            .encode(
+                x=alt.X(
+                    "bin_lo:Q",
+                    title=p,
+                    scale=alt.Scale(domain=[lo, hi], nice=False),
+                    axis=alt.Axis(format=".4~g"),
+                ),
+                x2="bin_hi:Q",
+                y=alt.Y("candidates:Q", title="candidates", stack="zero"),
+                color=alt.Color("status:N", scale=_STATUS, title="candidate"),
+                tooltip=["bin_lo:Q", "bin_hi:Q", "status:N", "candidates:Q"],
+            )
+            .properties(width=(WIDTH - 60) // 2, height=120)
+        )
+    rows = [alt.hconcat(*panels[i : i + 2]) for i in range(0, len(panels), 2)]
+    return alt.vconcat(*rows).properties(title="Calibrated parameters over their box")
+
+
+def param_pairs(table: pl.DataFrame, params: list[str]) -> alt.Chart:
+    """Scatter matrix of the calibrated parameters (``table``: ``candidate``,
+    ``status`` and the parameters), one point per candidate."""
+    side = max(90, min(160, (WIDTH + 40) // len(params)))
+    return (
+        alt.Chart(_data(table))
+        .mark_circle(size=36, opacity=0.85)
+        .encode(
+            x=alt.X(alt.repeat("column"), type="quantitative", scale=alt.Scale(zero=False)),
+            y=alt.Y(alt.repeat("row"), type="quantitative", scale=alt.Scale(zero=False)),
+            color=alt.Color("status:N", scale=_STATUS, title="candidate"),
+            tooltip=["candidate:Q", "status:N", *[f"{p}:Q" for p in params]],
+        )
+        .properties(width=side, height=side)
+        .repeat(row=params, column=params)
+        .properties(title="Calibrated parameters, pair by pair")
     )

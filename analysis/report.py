@@ -12,6 +12,13 @@
   scale, and one sentence per policy with its effects and costs;
 * sweeps (Parquet parts below the folder, one row per session, grid parameters as
   columns): heat maps of the mean outcome over two parameters;
+* calibrations (``calibration.parquet``, :mod:`report_calibration`): the finding (how
+  many candidates met every target, which target binds), each target's band against
+  the candidates' moments, how often each target is missed and alone, the parameters'
+  histograms and pair plot;
+* ensembles (``ensemble.json``, ``compare --ensemble``; :mod:`report_ensemble`): the
+  verdict sentences, the effect per calibration and pooled with the shares of
+  calibrations below, above and spanning zero, a forest plot per policy;
 * audits (``audit.json``, :mod:`marketsim.experiments.audit`): the verdict in a sentence with its
   evidence and a table of the tests, the profit gain Delta with its interval per test,
   the punishment test's mean price path around the deviation, failures per test.
@@ -33,12 +40,18 @@ import time
 from pathlib import Path
 
 from marketsim.analysis.report_audit import _audit_header, audit_figures
+from marketsim.analysis.report_calibration import (
+    calibration_figures,
+    calibration_headline,
+    is_calibration,
+)
 from marketsim.analysis.report_compare import (
     METRIC_LABELS,
     compare_figures,
     compare_headline,
     compare_sentences,
 )
+from marketsim.analysis.report_ensemble import ensemble_figures, ensemble_headline, is_ensemble
 from marketsim.analysis.report_orderbook import MAX_BUCKETS, orderbook_figures, orderbook_headline
 from marketsim.analysis.report_page import Figure, _header, _page, _spec
 from marketsim.analysis.report_pricing import PATH_SESSIONS, PRE_PERIODS, pricing_figures
@@ -68,9 +81,14 @@ PNG_SCALE = 1.0
 
 
 def run_kind(run_dir: Path) -> str:
-    """``audit``, ``pricing``, ``orderbook``, ``compare`` or ``sweep``, from the files."""
+    """``audit``, ``pricing``, ``orderbook``, ``compare``, ``ensemble``, ``calibration``
+    or ``sweep``, from the files."""
     if (run_dir / "audit.json").exists():
         return "audit"
+    if is_ensemble(run_dir):
+        return "ensemble"
+    if is_calibration(run_dir):  # before sweep: a calibration keeps its parts too
+        return "calibration"
     if (run_dir / "compare.parquet").exists():
         return "compare"
     if (run_dir / "sessions.parquet").exists():
@@ -81,8 +99,8 @@ def run_kind(run_dir: Path) -> str:
         return "sweep"
     raise UsageError(
         f"{run_dir}: no sessions.parquet, book.parquet, trades.parquet, "
-        "compare.parquet, audit.json or sweep parts; pass a finished run's "
-        "--out folder"
+        "compare.parquet, audit.json, calibration.parquet, ensemble.json or sweep parts; "
+        "pass a finished run's --out folder"
     )
 
 
@@ -98,13 +116,20 @@ def _pricing_headline(run_dir: Path, summary: dict) -> str | None:
     return table1_html(sessions, summary.get("params") or {})
 
 
-def write_report(run_dir) -> Path:
+def write_report(
+    run_dir, *, bands: list[dict] | None = None, bands_note: str | None = None
+) -> Path:
     """Write ``run_dir/report.html`` and ``run_dir/figures/*.png``; return the HTML path.
 
     Parameters
     ----------
     run_dir : path
-        A finished run's folder (``marketsim run/compare/sweep --out``).
+        A finished run's folder (``marketsim run/compare/sweep/calibrate --out``, or a
+        ``compare --ensemble`` folder).
+    bands : list of dict, optional
+        A calibration's target bands (``name, measure, unit, figure, low, high``) when
+        its ``summary.json`` does not record them (``target_bands``); ``bands_note``
+        says where they came from, printed in the headline.
 
     Returns
     -------
@@ -117,7 +142,7 @@ def write_report(run_dir) -> Path:
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir}: no such folder; pass a finished run's --out folder")
     summary: dict = {}
-    for name in ("summary.json", "compare.json", "sweep.json"):
+    for name in ("summary.json", "compare.json", "sweep.json", "ensemble.json"):
         p = run_dir / name
         if p.exists():
             try:
@@ -140,6 +165,10 @@ def write_report(run_dir) -> Path:
         figures = orderbook_figures(run_dir, summary)
     elif kind == "compare":
         figures = compare_figures(run_dir)
+    elif kind == "ensemble":
+        figures = ensemble_figures(run_dir)
+    elif kind == "calibration":
+        figures = calibration_figures(run_dir, summary, bands)
     else:
         figures = sweep_figures(run_dir, summary)
     if not figures and kind != "audit":  # an audit that measured nothing still reports
@@ -156,6 +185,8 @@ def write_report(run_dir) -> Path:
         "compare": "Policy comparison",
         "sweep": "Parameter sweep",
         "audit": "Audit",
+        "ensemble": "Policy effects across calibrations",
+        "calibration": "Calibration",
     }[kind]
     if kind == "audit":
         title = f"{title}: {summary.get('algorithm') or 'pricing algorithm'}"
@@ -169,8 +200,12 @@ def write_report(run_dir) -> Path:
             "compare": lambda s: compare_headline(run_dir, s),
             "sweep": lambda s: sweep_headline(run_dir, s),
             "pricing": lambda s: _pricing_headline(run_dir, s),
+            "ensemble": lambda s: ensemble_headline(run_dir, s),
+            "calibration": lambda s: calibration_headline(run_dir, s, bands, bands_note),
         }.get(kind, lambda s: None)(summary)
         sets = summary.get("non_default")  # runs before it was recorded: their --set values
+        if kind == "ensemble":  # the values fixed for every calibration
+            sets = summary.get("fixed") if isinstance(summary.get("fixed"), dict) else {}
         if not isinstance(sets, dict):
             sets = dict(x.split("=", 1) for x in summary.get("sets") or [] if "=" in x)
         header = _header(

@@ -110,6 +110,8 @@ def _verdicts(det: dict) -> list[str]:
 def _seeds_text(summary: dict) -> tuple[str, str] | None:
     """The header's seed row: ``seed 3`` for one run, ``3 seeds (0-2)`` for several."""
     n = summary.get("seeds")
+    if isinstance(n, list) and n and all(isinstance(x, int) for x in n):  # a calibration's
+        return ("seeds", f"{len(n)} seed{'s' if len(n) != 1 else ''} ({min(n)}-{max(n)})")
     if isinstance(n, int) and not isinstance(n, bool):
         first = summary.get("seed", 0) if isinstance(summary.get("seed"), int) else 0
         return ("seeds", f"{n} seed{'s' if n != 1 else ''} ({first}-{first + n - 1})")

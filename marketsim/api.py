@@ -305,7 +305,8 @@ def calibrate(
 
 
 def report(result) -> Path:
-    """Write ``report.html`` for a run, comparison or sweep folder (or a result with ``out``)."""
+    """Write ``report.html`` for a run, comparison, sweep, calibration or ensemble folder
+    (or a result with ``out``); nothing is run again."""
     from marketsim.analysis.report import write_report
 
     folder = getattr(result, "out", result)
@@ -313,8 +314,9 @@ def report(result) -> Path:
         raise UsageError("report: this result has no folder; run it with out=... to report it")
     folder = Path(folder)
     _check_run_files(folder)
+    bands, note = _calibration_bands(folder)
     try:
-        return Path(write_report(folder))
+        return Path(write_report(folder, bands=bands, bands_note=note))
     except (pl.exceptions.PolarsError, OSError) as exc:  # a table damaged inside
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise UsageError(
@@ -323,12 +325,53 @@ def report(result) -> Path:
         ) from None
 
 
+def _calibration_bands(folder: Path) -> tuple[list[dict] | None, str | None]:
+    """The target bands of a calibration folder whose ``summary.json`` does not record
+    them (written before ``target_bands`` was): read from the card it names, found as
+    given or below the folder's parents. ``(None, None)`` for any other folder, or when
+    the summary records them."""
+    from marketsim.analysis.report_calibration import card_bands, is_calibration, summary_of
+
+    if not folder.is_dir() or not is_calibration(folder):
+        return None, None
+    summary = summary_of(folder)
+    if summary.get("target_bands") or not isinstance(summary.get("targets"), str):
+        return None, None
+    from marketsim.scenarios.targets import load_targets
+
+    name = Path(summary["targets"])
+    where = [name] if name.is_absolute() else [name, *(p / name for p in folder.resolve().parents)]
+    card_path = next((p for p in where if p.is_file()), None)
+    if card_path is None:
+        return None, None  # the report says the bands are missing
+    card = load_targets(card_path)
+    targets = card.targets_for(summary.get("scenario") or card.scenario)
+    note = (
+        f"This calibration did not record its targets' bands; they are read from the card "
+        f"{card_path} as it is now. "
+    )
+    table = pl.read_parquet(folder / "calibration.parquet")
+    if all(t.name in table.columns for t in targets) and "accepted" in table.columns:
+        recomputed = [
+            all(t.inside(row[t.name]) for t in targets)
+            for row in table.select([t.name for t in targets]).iter_rows(named=True)
+        ]
+        differ = sum(a != b for a, b in zip(recomputed, table["accepted"].to_list(), strict=True))
+        note += (
+            "Under these bands every candidate keeps its recorded acceptance."
+            if not differ
+            else f"Under these bands {differ} candidate(s) would change acceptance: the card "
+            "was edited after the calibration ran."
+        )
+    return card_bands(targets), note
+
+
 def _check_run_files(folder: Path) -> None:
     """Each summary file of a run folder is a JSON object and each table a Parquet file,
     or one line naming the file (before any chart is drawn)."""
     if not folder.is_dir():
         return  # write_report says so
-    for name in ("summary.json", "compare.json", "sweep.json", "audit.json"):
+    for name in ("summary.json", "compare.json", "sweep.json", "audit.json", "ensemble.json"):
         path = folder / name
         if not path.exists():
             continue

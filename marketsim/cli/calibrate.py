@@ -1,11 +1,13 @@
 """``marketsim calibrate``: fit a scenario's parameters to a targets card, resumable.
 
 ``marketsim calibrate SCENARIO --targets FILE --param NAME=LO:HI ... --budget N
---seeds K [--refine N] --out DIR [--workers W | --scheduler tcp://HOST:PORT] [--set KEY=VALUE]``
+--seeds K [--refine N] --out DIR [--report] [--workers W | --scheduler tcp://HOST:PORT]
+[--set KEY=VALUE]``
 
 Runs ``N`` candidates of a scrambled Halton design over the box, each on the same ``K``
 seeds, and writes ``calibration.parquet`` (every candidate), ``accepted.parquet`` (the
-candidates whose pooled moments all lie in their bands) and ``summary.json``. Re-running
+candidates whose pooled moments all lie in their bands) and ``summary.json``; with
+``--report`` also ``report.html`` (:mod:`marketsim.analysis.report_calibration`). Re-running
 the same command resumes: finished candidates are skipped. Exit code 0 on success, 1
 when a candidate failed twice, 2 for bad input.
 """
@@ -55,6 +57,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     for k, r in summary["accepted_ranges"].items():
         if r is not None:
             print(f"  {k}: accepted {r[0]:.4g} .. {r[1]:.4g}")
+    if args.report:
+        print(f"report: {api.report(args.out).resolve()}")
     return 0
 
 
@@ -80,6 +84,12 @@ def register(subparsers) -> None:
     refine = "then at most N Nelder-Mead evaluations from the best candidate (default 0)"
     p.add_argument("--refine", type=nonnegative_int, default=0, metavar="N", help=refine)
     p.add_argument("--out", type=Path, required=True, help="output folder (resumable)")
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write report.html: each target's band against the candidates, which "
+        "targets bind, the parameters (marketsim report DIR writes it for a finished run)",
+    )
     add_cluster_options(p, "local worker processes (default: all cores; 1 runs in this process)")
     add_run_options(p)
     p.set_defaults(func=_cmd_calibrate)

@@ -18,13 +18,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     from marketsim import api
     from marketsim.cli import shared_kwargs
-    from marketsim.errors import UsageError
 
-    if args.ensemble is not None and args.report:
-        raise UsageError(
-            "--report: no HTML report for --ensemble yet; its verdicts are printed and "
-            "written to ensemble.json (drop --report)"
-        )
     res = api.compare(
         args.scenario,
         args.policy,
@@ -37,6 +31,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     )
     if args.ensemble is not None:
         print(f"results: {Path(args.out).resolve() / 'ensemble.parquet'}")
+        if args.report:
+            print(f"report: {api.report(args.out)}")
         for row in res.summary["summary"]:
             print(f"  {row['verdict']}")
         return 0

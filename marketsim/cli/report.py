@@ -1,6 +1,7 @@
 """``marketsim report DIR``: write ``DIR/report.html`` and ``DIR/figures/*.png``.
 
-DIR is a finished run's folder (``run``, ``compare`` or ``sweep`` output); the charts
+DIR is a finished run's folder (``run``, ``compare``, ``sweep``, ``calibrate`` or
+``compare --ensemble`` output; nothing is run again); the charts
 depend on the files it holds (see :mod:`marketsim.analysis.report`). Prints ``report: PATH``.
 """
 
@@ -27,6 +28,6 @@ def register(subparsers) -> None:
         "run_dir",
         type=Path,
         metavar="DIR",
-        help="a finished run's --out folder (run, compare or sweep)",
+        help="a finished run's --out folder (run, compare, sweep, calibrate or compare --ensemble)",
     )
     p.set_defaults(func=_cmd_report)

@@ -504,6 +504,7 @@ def _execute(plan, todo, dumps, parts, workers, scheduler, quiet, bar, bar_task,
 
 def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
     """Pool the parts into ``calibration.parquet`` and ``accepted.parquet``; the summary."""
+    from marketsim.analysis.report_calibration import binding_targets, card_bands
     from marketsim.scenarios.targets import TargetsCard, assess
 
     out = Path(out)
@@ -558,6 +559,8 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
             for t in plan.targets
         },
         "best": best[0] if best else None,
+        "target_bands": card_bands(plan.targets),
+        "binding": binding_targets(table, card_bands(plan.targets)),
     }
 
 
