@@ -118,7 +118,6 @@ def test_the_verdict_says_when_the_conclusion_depends_on_the_calibration():
     [
         ([], [], "accepted no candidate"),
         ([3.0], ["--set", "impact_withdrawal_multiple=4"], "--set impact_withdrawal_multiple"),
-        ([3.0], ["--report"], "--report"),
     ],
 )
 def test_bad_ensembles_are_one_line(tmp_path, capsys, values, extra, needle):
