@@ -125,8 +125,8 @@ def _num(v: float | None) -> str:
     return f"{v:,.4g}"
 
 
-def _band_text(b: dict) -> str:
-    unit = f" {b['unit']}" if b.get("unit") else ""
+def _band_text(b: dict, with_unit: bool = True) -> str:
+    unit = f" {b['unit']}" if b.get("unit") and with_unit else ""
     if b.get("low") is None:
         return f"at most {_num(b['high'])}{unit}"
     if b.get("high") is None:
@@ -189,24 +189,23 @@ def calibration_headline(
         values = table[b["name"]].drop_nulls().drop_nans()
         acc = table.filter(pl.col("accepted"))[b["name"]].drop_nulls().drop_nans()
         r = by_name[b["name"]]
-        unit = html.escape(b.get("unit") or "")
         rows.append(
             "<tr>"
-            f"<td>{html.escape(b['name'])}</td><td>{html.escape(b.get('measure') or '')}</td>"
-            f"<td>{_num(b.get('figure'))} {unit}</td>"
-            f"<td>{html.escape(_band_text(b))}</td>"
+            f"<td>{html.escape(b['name'])}<br><small>{html.escape(b.get('measure') or '')}"
+            f"</small></td><td>{html.escape(b.get('unit') or '')}</td>"
+            f"<td>{_num(b.get('figure'))}</td>"
+            f"<td>{html.escape(_band_text(b, with_unit=False))}</td>"
             f"<td>{_num(values.min() if values.len() else None)} to "
-            f"{_num(values.max() if values.len() else None)} {unit}</td>"
+            f"{_num(values.max() if values.len() else None)}</td>"
             f"<td>{_num(acc.min() if acc.len() else None)} to "
-            f"{_num(acc.max() if acc.len() else None)} {unit}</td>"
+            f"{_num(acc.max() if acc.len() else None)}</td>"
             f"<td>{r['missed']} of {res['candidates']}</td><td>{r['sole_miss']}</td></tr>"
         )
     table_html = (
-        "<table class='tests'><tr><th>target</th><th>measure</th><th>2010 figure</th>"
-        "<th>band</th><th>candidates' medians</th><th>accepted candidates' medians</th>"
-        "<th>candidates missing it</th><th>near-accepted rejected by it alone</th></tr>"
-        + "".join(rows)
-        + "</table>"
+        "<table class='tests'><tr><th>target (summary key)</th><th>unit</th>"
+        "<th>2010 figure</th><th>band</th><th>candidates' medians</th>"
+        "<th>accepted candidates' medians</th><th>candidates missing it</th>"
+        "<th>near-accepted rejected by it alone</th></tr>" + "".join(rows) + "</table>"
     )
     acc_table = table.filter(pl.col("accepted"))
     box = summary.get("box") or {}
