@@ -708,7 +708,7 @@ def target_bands(moments: pl.DataFrame, bands: list[dict]) -> alt.Chart:
     return (
         alt.vconcat(*panels, spacing=16)
         .resolve_scale(x="independent")
-        .properties(title="Targets: band and 2010 figure against the candidates' moments")
+        .properties(title="Targets: band and published figure against the candidates' moments")
     )
 
 

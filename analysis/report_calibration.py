@@ -125,6 +125,10 @@ def _num(v: float | None) -> str:
     return f"{v:,.4g}"
 
 
+def _range(values: pl.Series, empty: str) -> str:
+    return f"{_num(values.min())} to {_num(values.max())}" if values.len() else empty
+
+
 def _band_text(b: dict, with_unit: bool = True) -> str:
     unit = f" {b['unit']}" if b.get("unit") and with_unit else ""
     if b.get("low") is None:
@@ -195,15 +199,13 @@ def calibration_headline(
             f"</small></td><td>{html.escape(b.get('unit') or '')}</td>"
             f"<td>{_num(b.get('figure'))}</td>"
             f"<td>{html.escape(_band_text(b, with_unit=False))}</td>"
-            f"<td>{_num(values.min() if values.len() else None)} to "
-            f"{_num(values.max() if values.len() else None)}</td>"
-            f"<td>{_num(acc.min() if acc.len() else None)} to "
-            f"{_num(acc.max() if acc.len() else None)}</td>"
+            f"<td>{_range(values, 'none measured')}</td>"
+            f"<td>{_range(acc, 'none accepted')}</td>"
             f"<td>{r['missed']} of {res['candidates']}</td><td>{r['sole_miss']}</td></tr>"
         )
     table_html = (
         "<table class='tests'><tr><th>target (summary key)</th><th>unit</th>"
-        "<th>2010 figure</th><th>band</th><th>candidates' medians</th>"
+        "<th>published figure</th><th>band</th><th>candidates' medians</th>"
         "<th>accepted candidates' medians</th><th>candidates missing it</th>"
         "<th>near-accepted rejected by it alone</th></tr>" + "".join(rows) + "</table>"
     )
@@ -262,7 +264,7 @@ def calibration_figures(run_dir: Path, summary: dict, bands: list[dict] | None =
         Figure(
             "targets",
             "Targets against the simulated moments",
-            "Each target's band (shaded) and 2010 figure (dashed line) against every "
+            "Each target's band (shaded) and published figure (dashed line) against every "
             "candidate's moment, the median over its seeds (points; accepted candidates in "
             "orange). A panel per target, on its own scale and in its own unit; a missing "
             "moment is not drawn.",
