@@ -254,7 +254,7 @@ def _fake_compare(scenario, policies, *, seeds, out, params, **_):
         for m, vals in base.items()
     }
     Path(out).mkdir(parents=True, exist_ok=True)
-    data = {"baseline": "none", "per_seed": {"none": base, "luld": arm}}
+    data = {"version": 5, "baseline": "none", "per_seed": {"none": base, "luld": arm}}
     (Path(out) / "compare.json").write_text(json.dumps(data))
 
 
@@ -296,6 +296,7 @@ def test_ensemble_report_shows_each_calibration_and_the_pooled_row_as_the_json(
         assert cell in text, cell
         seen.add(r["calibration"])
     assert seen == {"cal_3", "cal_24", "pooled"}
+    assert "flash_crash_2010 (version 5)" in text
     # the table read by the report is the JSON's
     table = pl.read_parquet(out / "ensemble.parquet")
     assert table.to_dicts() == data["rows"]

@@ -163,7 +163,7 @@ def compare_ensemble(
         summary=f"{len(cals)} calibrations x {seeds} seeds",
     )
     t0 = time.perf_counter()
-    per_cal, rows = [], []
+    per_cal, rows, versions = [], [], []
     for cal in cals:
         sub = out / "calibrations" / f"cal_{cal['candidate']}"
         sub.mkdir(parents=True, exist_ok=True)
@@ -183,6 +183,7 @@ def compare_ensemble(
         )
         data = json.loads((sub / "compare.json").read_text())
         per_cal.append((cal, data["baseline"], data["per_seed"]))
+        versions.append(data.get("version"))
     labels = list(per_cal[0][2])
     base = per_cal[0][1]
     metrics = sorted({m for _, _, ps in per_cal for m in ps[base]})
@@ -228,6 +229,7 @@ def compare_ensemble(
     write_json_atomic(
         {
             "scenario": scenario,
+            "version": versions[0] if len(set(versions)) == 1 else versions,
             "ensemble": str(Path(ensemble).resolve()),
             "calibrated": {k: list(v) for k, v in box.items()},
             "calibrations": cals,
