@@ -790,6 +790,9 @@ def param_histograms(table: pl.DataFrame, params: list[str], box: dict) -> alt.C
 def param_pairs(table: pl.DataFrame, params: list[str]) -> alt.Chart:
     """Scatter matrix of the calibrated parameters (``table``: ``candidate``,
     ``status`` and the parameters), one point per candidate."""
+    # a dotted parameter (llm.temperature) would read as a nested field in Vega-Lite
+    safe = {p: p.replace(".", "\u00b7") for p in params}
+    table, params = table.rename(safe), list(safe.values())
     side = max(90, min(160, (WIDTH + 40) // len(params)))
     return (
         alt.Chart(_data(table))

@@ -110,6 +110,8 @@ def read_calibration(run_dir: Path, summary: dict, bands: list[dict] | None = No
             "calibrate folder (re-run marketsim calibrate)"
         )
     table = pl.read_parquet(path)
+    if table.height == 0:
+        raise UsageError(f"{path}: no candidate; re-run marketsim calibrate")
     need = [*_RESERVED, *box, *(b["name"] for b in bands)]
     lacking = [c for c in need if c not in table.columns]
     if lacking:
