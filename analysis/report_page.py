@@ -6,7 +6,8 @@ Vega-Lite and Vega-Embed once (from ``vl_convert.javascript_bundle``) and render
 chart in its own ``div`` with the SVG renderer; a Content-Security-Policy forbids any
 network load, so it opens on an air-gapped laptop. The figure builders live beside this
 module (``report_pricing``, ``report_orderbook``, ``report_compare``, ``report_sweep``,
-``report_audit``); :func:`marketsim.analysis.report.write_report` puts them together.
+``report_audit``, ``report_calibration``, ``report_ensemble``);
+:func:`marketsim.analysis.report.write_report` puts them together.
 """
 
 from __future__ import annotations
