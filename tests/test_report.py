@@ -406,6 +406,38 @@ def test_report_on_a_pricing_folder_with_a_foreign_impulse_table_is_one_line(
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_market_making_sweep_charts_the_markup_against_the_grid(tmp_path):
+    """A market_making sweep's report charts the markup index and the markup (price
+    units) per grid cell, the cells' means of the sessions' values."""
+    from marketsim.analysis.report_sweep import sweep_figures
+    from marketsim.io import write_json_atomic, write_parquet_atomic
+
+    parts = []
+    for i, (tick, n) in enumerate((t, n) for t in (0.1, 0.2) for n in (2, 4)):
+        parts.append(f"parts/p{i}.parquet")
+        write_parquet_atomic(
+            pl.DataFrame(
+                {
+                    "session": np.arange(3),
+                    "markup_index": np.array([0.0, 1.0, 2.0]) + tick * n,
+                    "markup": np.full(3, tick),
+                    "profit_gain": np.full(3, 0.5),
+                    "tick": np.full(3, tick),
+                    "n_makers": np.full(3, n),
+                }
+            ),
+            tmp_path / parts[-1],
+        )
+    summary = {"scenario": "market_making", "grid": {"tick": [0.1, 0.2], "n_makers": [2, 4]}}
+    write_json_atomic({**summary, "parts": parts}, tmp_path / "sweep.json")
+    figs = sweep_figures(tmp_path, summary)
+    assert [f.name for f in figs] == ["heatmap_markup_index", "heatmap_markup"]
+    values = figs[0].chart.to_dict()["data"]["values"]
+    assert {(v["tick"], v["n_makers"]): v["markup_index"] for v in values} == pytest.approx(
+        {(t, n): 1.0 + t * n for t in (0.1, 0.2) for n in (2, 4)}
+    )
+
+
 def test_a_baseline_run_opens_with_table1(baseline_run):
     """A real baseline run: the headline box is the Table 1 comparison, with the run's
     Delta beside the paper's 0.849 and its interval."""
