@@ -39,8 +39,10 @@ def _data(frame: pl.DataFrame) -> alt.Data:
     return alt.Data(values=frame.to_dicts())
 
 
-def _benchmarks(nash: float, monopoly: float) -> alt.Chart:
-    lines = pl.DataFrame({"benchmark": ["Nash", "monopoly"], "price": [nash, monopoly]})
+def _benchmarks(
+    nash: float, monopoly: float, labels: tuple[str, str] = ("Nash", "monopoly")
+) -> alt.Chart:
+    lines = pl.DataFrame({"benchmark": list(labels), "price": [nash, monopoly]})
     base = alt.Chart(_data(lines))
     rule = base.mark_rule(strokeDash=[6, 4], color="#555").encode(y="price:Q")
     text = base.mark_text(align="left", dx=4, dy=-6, color="#555").encode(
@@ -92,8 +94,15 @@ def price_paths(paths: pl.DataFrame, nash: float, monopoly: float) -> alt.Chart:
     )
 
 
-def profit_gain_histogram(bins: pl.DataFrame, mean: float | None = None) -> alt.Chart:
-    """Distribution of the profit gain Delta across sessions.
+def profit_gain_histogram(
+    bins: pl.DataFrame,
+    mean: float | None = None,
+    *,
+    x_title: str = "profit gain Delta (0 = Nash, 1 = monopoly)",
+    title: str = "Distribution of the profit gain Delta across sessions",
+) -> alt.Chart:
+    """Distribution of the profit gain Delta (or another index with 0 and 1 as its
+    references, e.g. the market makers' markup index) across sessions.
 
     Parameters
     ----------
@@ -101,6 +110,8 @@ def profit_gain_histogram(bins: pl.DataFrame, mean: float | None = None) -> alt.
         ``bin_start``, ``bin_end`` (float), ``sessions`` (int count).
     mean : float, optional
         Mean Delta, drawn as a rule.
+    x_title, title : str
+        Axis and chart titles.
     """
     bars = (
         alt.Chart(_data(bins))
@@ -108,7 +119,7 @@ def profit_gain_histogram(bins: pl.DataFrame, mean: float | None = None) -> alt.
         .encode(
             x=alt.X(
                 "bin_start:Q",
-                title="profit gain Delta (0 = Nash, 1 = monopoly)",
+                title=x_title,
                 bin="binned",
                 scale=alt.Scale(
                     domain=[min(-0.1, bins["bin_start"].min()), max(1.1, bins["bin_end"].max())]
@@ -125,13 +136,18 @@ def profit_gain_histogram(bins: pl.DataFrame, mean: float | None = None) -> alt.
             .encode(x="mean:Q")
         )
         bars = bars + rule
-    return bars.properties(
-        width=WIDTH, height=HEIGHT, title="Distribution of the profit gain Delta across sessions"
-    )
+    return bars.properties(width=WIDTH, height=HEIGHT, title=title)
 
 
 def impulse_fan(
-    fan: pl.DataFrame, nash: float | None = None, monopoly: float | None = None
+    fan: pl.DataFrame,
+    nash: float | None = None,
+    monopoly: float | None = None,
+    *,
+    labels: tuple[str, str] = ("Nash", "monopoly"),
+    x_title: str = "period (0 = firm 1 deviates to its best response)",
+    y_title: str = "price",
+    colour_title: str = "firm",
 ) -> alt.Chart:
     """Median and 10-90% band of each firm's price around the deviation (t = 0).
 
@@ -139,21 +155,60 @@ def impulse_fan(
     ----------
     fan : pl.DataFrame
         ``t``, ``firm``, ``q10``, ``median``, ``q90``.
+    nash, monopoly : float, optional
+        Reference prices drawn as dashed lines, named ``labels``.
     """
     base = alt.Chart(_data(fan)).encode(
-        x=alt.X("t:Q", title="period (0 = firm 1 deviates to its best response)"),
-        color=alt.Color("firm:N", scale=alt.Scale(range=_FIRM_COLOURS)),
+        x=alt.X("t:Q", title=x_title),
+        color=alt.Color("firm:N", title=colour_title, scale=alt.Scale(range=_FIRM_COLOURS)),
     )
     band = base.mark_area(opacity=0.2, interpolate="step-after").encode(
-        y=alt.Y("q10:Q", title="price", scale=alt.Scale(zero=False)), y2="q90:Q"
+        y=alt.Y("q10:Q", title=y_title, scale=alt.Scale(zero=False)), y2="q90:Q"
     )
     line = base.mark_line(interpolate="step-after", point=True).encode(y="median:Q")
     chart = band + line
     if nash is not None and monopoly is not None:
-        chart = chart + _benchmarks(nash, monopoly)
+        chart = chart + _benchmarks(nash, monopoly, labels)
     return chart.properties(
         width=WIDTH, height=HEIGHT, title="Impulse response: median and 10-90% band across sessions"
     )
+
+
+def level_histogram(
+    bins: pl.DataFrame, references: dict[str, float], *, x_title: str, title: str
+) -> alt.Chart:
+    """Distribution of a level across sessions (e.g. the market makers' mean best ask)
+    with reference levels drawn as labelled dashed rules.
+
+    Parameters
+    ----------
+    bins : pl.DataFrame
+        ``bin_start``, ``bin_end`` (float), ``sessions`` (int count).
+    references : dict
+        label -> level (e.g. ``{"competitive": 0.3, "collusive": 0.6}``).
+    """
+    bars = (
+        alt.Chart(_data(bins))
+        .mark_bar(color="#4c78a8")
+        .encode(
+            x=alt.X("bin_start:Q", title=x_title, bin="binned"),
+            x2="bin_end:Q",
+            y=alt.Y("sessions:Q", title="sessions"),
+        )
+    )
+    refs = pl.DataFrame(
+        {
+            "reference": list(references),
+            "level": list(references.values()),
+            "row": [8 + 14 * k for k in range(len(references))],  # labels one under another
+        }
+    )
+    base = alt.Chart(_data(refs))
+    rules = base.mark_rule(strokeDash=[6, 4], color="#555").encode(x="level:Q")
+    text = base.mark_text(align="left", dx=3, color="#555").encode(
+        x="level:Q", text="reference:N", y=alt.Y("row:Q", scale=None)
+    )
+    return (bars + rules + text).properties(width=WIDTH, height=HEIGHT, title=title)
 
 
 def outcome_shares(shares: pl.DataFrame) -> alt.Chart:

@@ -5,6 +5,9 @@
 * pricing runs (``sessions.parquet`` + ``impulse.parquet``; calvano2020, llm_pricing):
   price paths of a few sessions against the Nash and monopoly lines, the distribution of
   the profit gain Delta, the impulse-response fan, outcome shares;
+* market-making runs (``market_making``, :mod:`report_market_making`): the markup index
+  and the markup in price units with their intervals, the learned asks against the
+  competitive, zero-profit and collusive asks, the impulse-response fan, outcome shares;
 * order-book runs (``book.parquet`` / ``trades.parquet`` / ``agents.parquet``): mid price
   with halts, limit states, bands and crash events, volume, depth, drawdown,
   intermediaries' inventories, Hawkes intensity, variance-ratio profile, VPIN;
@@ -52,6 +55,11 @@ from marketsim.analysis.report_compare import (
     compare_sentences,
 )
 from marketsim.analysis.report_ensemble import ensemble_figures, ensemble_headline, is_ensemble
+from marketsim.analysis.report_market_making import (
+    is_market_making,
+    market_making_figures,
+    market_making_headline,
+)
 from marketsim.analysis.report_orderbook import MAX_BUCKETS, orderbook_figures, orderbook_headline
 from marketsim.analysis.report_page import Figure, _header, _page, _spec
 from marketsim.analysis.report_pricing import PATH_SESSIONS, PRE_PERIODS, pricing_figures
@@ -159,6 +167,9 @@ def write_report(
                 "marketsim audit to rewrite it"
             ) from None
         figures = audit_figures(summary)
+    elif kind == "pricing" and is_market_making(run_dir, summary):
+        kind = "market_making"
+        figures = market_making_figures(run_dir, summary)
     elif kind == "pricing":
         figures = pricing_figures(run_dir, summary)
     elif kind == "orderbook":
@@ -181,6 +192,7 @@ def write_report(
         write_bytes_atomic(png, fig_dir / f"{fig.name}.png")
     title = {
         "pricing": "Pricing run",
+        "market_making": "Market-making run",
         "orderbook": "Order-book run",
         "compare": "Policy comparison",
         "sweep": "Parameter sweep",
@@ -202,6 +214,7 @@ def write_report(
             "pricing": lambda s: _pricing_headline(run_dir, s),
             "ensemble": lambda s: ensemble_headline(run_dir, s),
             "calibration": lambda s: calibration_headline(run_dir, s, bands, bands_note),
+            "market_making": lambda s: market_making_headline(run_dir, s),
         }.get(kind, lambda s: None)(summary)
         sets = summary.get("non_default")  # runs before it was recorded: their --set values
         if kind == "ensemble":  # the values fixed for every calibration

@@ -16,11 +16,14 @@ import numpy as np
 import polars as pl
 
 from marketsim.analysis.report_page import Figure
+from marketsim.errors import UsageError
 
 #: sessions shown in the price-path panels
 PATH_SESSIONS = 4
 #: periods of the limit cycle shown before the deviation
 PRE_PERIODS = 8
+#: columns the charts read from ``impulse.parquet``
+IMPULSE_COLUMNS = ("session", "t", "firm", "price")
 
 
 def _cycle_extension(
@@ -108,7 +111,16 @@ def pricing_figures(run_dir: Path, summary: dict) -> list[Figure]:
 
     sessions = pl.read_parquet(run_dir / "sessions.parquet")
     impulse_path = run_dir / "impulse.parquet"
-    impulse = pl.read_parquet(impulse_path) if impulse_path.exists() else None
+    impulse = None
+    if impulse_path.exists():
+        missing = [c for c in IMPULSE_COLUMNS if c not in pl.read_parquet_schema(impulse_path)]
+        if missing:
+            raise UsageError(
+                f"report: {impulse_path} has no column {', '.join(map(repr, missing))}: "
+                "it is not a pricing run's impulse table; pass the --out folder of "
+                "marketsim run, compare or sweep"
+            )
+        impulse = pl.read_parquet(impulse_path)
     nash, mono = _first(summary.get("nash_price")), _first(summary.get("monopoly_price"))
     figs: list[Figure] = []
     if impulse is not None and impulse.height and nash is not None and mono is not None:

@@ -13,7 +13,17 @@ import polars as pl
 
 from marketsim.analysis.report_page import Figure
 
-_OUTCOMES = ("profit_gain", "price_index", "max_drawdown", "price_mean", "converged")
+#: outcomes charted, the first two present in the sweep's table (market_making sweeps: the
+#: markup index and the markup in price units against the grid)
+_OUTCOMES = (
+    "markup_index",
+    "markup",
+    "profit_gain",
+    "price_index",
+    "max_drawdown",
+    "price_mean",
+    "converged",
+)
 
 
 def _sweep_parts(run_dir: Path) -> list[Path]:

@@ -58,12 +58,21 @@ ask only (``own``: it cannot condition on rivals' quotes; the control of the imp
 response) or nothing (``none``); with ``trade_state`` it also holds whether the last
 client bought, and, when ``episode_periods`` > 1, whether the period starts an episode
 (no trade of this episode yet: :data:`NEW_EPISODE`). The benchmarks are those of
-a period with no earlier trade in its episode (prior 1/2 on the value). The ``informed``
-learner (our reading of Guarino, Jehiel & Symons-Hicks
-2025's "basic market knowledge") also updates every other ask whose outcome the period
-reveals, knowing only that demand is monotone: a client who bought at best ask
-:math:`b` would have bought at any lower best ask, one who did not buy would not have
-bought at any higher one; at a counterfactual tie it books the expected share.
+a period with no earlier trade in its episode (prior 1/2 on the value).
+
+The ``informed`` learner is our reading of the "basic understanding of the market and
+basic information about outstanding quotes" with which Guarino, Jehiel & Symons-Hicks
+(2025, CEPR DP 20461, abstract) find that Q-learning market makers price competitively:
+a maker knows that the client trades at the best ask only, so that an ask above the
+lowest of its rivals' asks (which it sees after the period) would have traded nothing and
+earned nothing, whoever the client was. Each period it also updates every such ask, with
+reward 0 and the state that ask would have led to. No update may depend on the client's
+draw: updating a lower ask only after a buy (a client who bought at ``b`` would have
+bought lower) or a higher one only after none would make each cell learn a mean
+conditional on the client (after a buy an informed client is likelier, so lower asks
+would look worse than they are). With ``trade_state`` the extra updates are made only
+when the maker was not alone at the best ask (else the trade, part of the next state, is
+unknown). The paper's exact algorithm could not be read; this is our reading.
 """
 
 from __future__ import annotations
@@ -296,6 +305,16 @@ def _winner(acts, best, age, tie, s0, s1, s2, s3):
     return -1, s0, s1, s2, s3
 
 
+@njit(cache=True, inline="always")
+def rival_min(acts, i, m):
+    """The lowest ask of maker ``i``'s rivals (``m``, off the grid, when it has none)."""
+    rival = m
+    for j in range(acts.size):
+        if j != i and acts[j] < rival:
+            rival = acts[j]
+    return rival
+
+
 @njit(cache=True)
 def init_sessions(q0, S, Q, max_q, strategy, last_acts, last_trade, rng):
     """Fill Q with ``q0`` (n, m) in every state, cache the greedy actions (ties at
@@ -450,48 +469,29 @@ def advance_sessions(
                 )
                 changed |= ch
                 if learner == 1:
-                    rival = m
-                    nr = 0
-                    for j in range(n):
-                        if j != i:
-                            if acts[j] < rival:
-                                rival = acts[j]
-                                nr = 1
-                            elif acts[j] == rival:
-                                nr += 1
-                    mult = m**i
-                    for a2 in range(m):
-                        if a2 == acts[i]:
-                            continue
-                        b2 = a2 if a2 < rival else rival
-                        known = b2 <= best if buy else b2 >= best
-                        if not known and (a2 <= rival or trade_state):
-                            continue
-                        r2 = 0.0
-                        if known and buy and a2 <= rival:
-                            share = 1.0 if a2 < rival else 1.0 / (nr + 1)
-                            r2 = share * (grid[a2] - v)
-                        if mode == 0:
-                            s2n = s_new[i] + (a2 - acts[i]) * mult
-                        elif mode == 1:
-                            s2n = a2 + (S0 * trade if trade_state else 0)
-                        else:
-                            s2n = s_new[i]
-                        ch, s0, s1, s2, s3 = update_q_cell(
-                            Qb,
-                            mq,
-                            sg,
-                            i,
-                            s_old[i],
-                            a2,
-                            r2 + delta * mq[i, s2n],
-                            alpha,
-                            s0,
-                            s1,
-                            s2,
-                            s3,
-                        )
-                        changed |= ch
+                    rival = rival_min(acts, i, m)
+                    if not trade_state or acts[i] >= rival:
+                        # market knowledge (``informed``): an ask above the best rival ask
+                        # would not have traded and would have earned nothing, whoever the
+                        # client was. No update may depend on the client's draw (it would
+                        # learn a conditional mean). With the trade in the state: only when
+                        # the maker was not alone at the best ask (else the trade an ask at
+                        # the rival's would have met, the next state, is unknown).
+                        mult = m**i
+                        for a2 in range(rival + 1, m):
+                            if a2 == acts[i]:
+                                continue
+                            if mode == 0:
+                                s2n = s_new[i] + (a2 - acts[i]) * mult
+                            elif mode == 1:
+                                s2n = a2 + (S0 * trade if trade_state else 0)
+                            else:
+                                s2n = s_new[i]
+                            ch, s0, s1, s2, s3 = update_q_cell(
+                                Qb, mq, sg, i, s_old[i], a2, delta * mq[i, s2n], alpha,
+                                s0, s1, s2, s3,
+                            )  # fmt: skip
+                            changed |= ch
             for i in range(n):
                 last[i] = acts[i]
             code, tt, st, e = end_period(changed, tt, st, e, eps_decay, conv_window, max_periods)

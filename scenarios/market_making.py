@@ -5,8 +5,8 @@ Lovo (2022, SSRN 4252858) set it up; the market, the tie rules, the learners and
 benchmarks are defined in :mod:`marketsim.mm_learning`. ``n_makers`` makers post asks on
 a grid of step ``tick``; one client per period is informed with probability ``pi``;
 ``learner="informed"`` adds the "market knowledge" of Guarino, Jehiel & Symons-Hicks
-(2025) as we read it (counterfactual updates of every ask whose outcome the period
-reveals).
+(2025) as we read it (each period, every ask above the lowest rival ask is also updated:
+it would have traded nothing, whoever the client was).
 
 ``episode_periods`` keeps the asset's value over that many periods (1, the default: a
 new value every period). With ``trade_state`` and episodes, the learned ask after a buy
@@ -62,7 +62,10 @@ class Spec(ScenarioSpec):
     """Parameters of the market-making experiment (defaults: see the module docstring)."""
 
     name = "market_making"
-    version = 1
+    #: 2: the ``informed`` learner updates only the asks that would not have traded (the
+    #: asks above the best rival's), no longer asks whose outcome it inferred from the
+    #: client's choice (a mean conditional on the client). Defaults unchanged.
+    version = 2
 
     n_makers: int = Field(2, ge=1, le=6, description="number of market makers")
     tick: float = Field(0.1, gt=0.0, le=1.0, description="tick size (value half-range = 1)")

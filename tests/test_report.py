@@ -203,8 +203,23 @@ def sweep_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def market_making_run(tmp_path_factory):
+    """A small market_making run made through the CLI with --report (4 sessions)."""
+    from marketsim.cli import main
+
+    out = tmp_path_factory.mktemp("report") / "mm"
+    fast = ["beta=5e-4", "conv_window=2000", "max_periods=100000"]
+    sets = [x for v in fast for x in ("--set", v)]
+    rc = main(["run", "market_making", "--sessions", "4", "--seed", "1", *sets,
+               "--threads", "2", "--quiet", "--out", str(out), "--report"])  # fmt: skip
+    assert rc == 0
+    return out
+
+
 KINDS = {
     "pricing": "pricing_run",
+    "market_making": "market_making_run",
     "orderbook": "orderbook_run",
     "compare": "compare_run",
     "sweep": "sweep_run",
@@ -212,6 +227,7 @@ KINDS = {
 #: charts each report must hold
 EXPECTED = {
     "pricing": {"price_paths", "profit_gain", "impulse_response", "outcomes"},
+    "market_making": {"markup_index", "asks", "impulse_response", "outcomes"},
     "orderbook": {
         "mid_price",
         "volume",
@@ -236,7 +252,7 @@ def reports(request):
     for kind, fixture in KINDS.items():
         run_dir = request.getfixturevalue(fixture)
         path = run_dir / "report.html"
-        if kind != "pricing":  # the pricing run wrote its own through `run --report`
+        if kind not in ("pricing", "market_making"):  # those wrote theirs with `run --report`
             path = write_report(run_dir)
         out[kind] = path
     return out
@@ -315,6 +331,111 @@ def test_header_states_run_and_verdicts(reports, pricing_run):
     assert "not the baseline of Calvano et al. (2020, Table 1)" in box
     assert "beta = 4e-05, conv_window = 20000" in box
     assert text.index("verdict headline") < text.index("<table class='meta'>")
+
+
+def test_market_making_report_states_markup_spreads_and_detectors(market_making_run):
+    """A market_making run's page (the run's own ``--report``): its headline gives the
+    markup index and the markup in price units with their 95% intervals over the
+    sessions, the benchmarks, the quoted spread against the competitive one; the
+    detectors block gives the run's spread-screen verdict."""
+    from marketsim.analysis.market_making import interval
+
+    text = (market_making_run / "report.html").read_text()
+    summary = json.loads((market_making_run / "summary.json").read_text())
+    sessions = pl.read_parquet(market_making_run / "sessions.parquet")
+    assert "<title>Market-making run: market_making</title>" in text
+    box = text.split("<div class='headline'>", 1)[1].split("</div>", 1)[0]
+    for col in ("markup_index", "markup", "ask_mean"):
+        ci = interval(sessions[col])
+        assert f"{ci['mean']:.3f} [{ci['ci_lo']:.3f}, {ci['ci_hi']:.3f}]" in box, col
+    assert f"competitive {summary['competitive_ask']:.4g}," in box
+    assert f"collusive {summary['collusive_ask']:.4g}" in box
+    spread = summary["detectors"]["screens"]["spread_level"]
+    assert f"{spread['mean_spread']:.4g} against {spread['competitive_spread']:.4g}" in box
+    assert "<h2>Detectors</h2>" in text
+    assert html_escape(summary["detectors"]["verdict"]) in text
+    assert "firm" not in box
+
+
+@pytest.mark.parametrize(
+    ("damage", "needle"),
+    [
+        ("impulse_columns", "impulse.parquet has no column 'maker'"),
+        ("session_columns", "sessions.parquet has no column 'markup'"),
+        ("benchmarks", "lacks the benchmark competitive_ask"),
+    ],
+)
+def test_report_on_a_damaged_market_making_folder_is_one_line(
+    market_making_run, tmp_path, capsys, damage, needle
+):
+    from marketsim.cli import main
+
+    run = tmp_path / "mm"
+    shutil.copytree(market_making_run, run)
+    if damage == "impulse_columns":  # e.g. a table written by another tool
+        pl.read_parquet(run / "impulse.parquet").rename({"maker": "dealer"}).write_parquet(
+            run / "impulse.parquet"
+        )
+    elif damage == "session_columns":
+        pl.read_parquet(run / "sessions.parquet").drop("markup").write_parquet(
+            run / "sessions.parquet"
+        )
+    else:
+        summary = json.loads((run / "summary.json").read_text())
+        del summary["competitive_ask"]
+        (run / "summary.json").write_text(json.dumps(summary))
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_report_on_a_pricing_folder_with_a_foreign_impulse_table_is_one_line(
+    pricing_run, tmp_path, capsys
+):
+    from marketsim.cli import main
+
+    run = tmp_path / "calvano"
+    shutil.copytree(pricing_run, run)
+    pl.read_parquet(run / "impulse.parquet").rename({"firm": "maker"}).write_parquet(
+        run / "impulse.parquet"
+    )
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "impulse.parquet has no column 'firm'" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_market_making_sweep_charts_the_markup_against_the_grid(tmp_path):
+    """A market_making sweep's report charts the markup index and the markup (price
+    units) per grid cell, the cells' means of the sessions' values."""
+    from marketsim.analysis.report_sweep import sweep_figures
+    from marketsim.io import write_json_atomic, write_parquet_atomic
+
+    parts = []
+    for i, (tick, n) in enumerate((t, n) for t in (0.1, 0.2) for n in (2, 4)):
+        parts.append(f"parts/p{i}.parquet")
+        write_parquet_atomic(
+            pl.DataFrame(
+                {
+                    "session": np.arange(3),
+                    "markup_index": np.array([0.0, 1.0, 2.0]) + tick * n,
+                    "markup": np.full(3, tick),
+                    "profit_gain": np.full(3, 0.5),
+                    "tick": np.full(3, tick),
+                    "n_makers": np.full(3, n),
+                }
+            ),
+            tmp_path / parts[-1],
+        )
+    summary = {"scenario": "market_making", "grid": {"tick": [0.1, 0.2], "n_makers": [2, 4]}}
+    write_json_atomic({**summary, "parts": parts}, tmp_path / "sweep.json")
+    figs = sweep_figures(tmp_path, summary)
+    assert [f.name for f in figs] == ["heatmap_markup_index", "heatmap_markup"]
+    values = figs[0].chart.to_dict()["data"]["values"]
+    assert {(v["tick"], v["n_makers"]): v["markup_index"] for v in values} == pytest.approx(
+        {(t, n): 1.0 + t * n for t in (0.1, 0.2) for n in (2, 4)}
+    )
 
 
 def test_a_baseline_run_opens_with_table1(baseline_run):
