@@ -83,7 +83,7 @@ from numba import njit, prange
 from marketsim.qlearning import epsilon_greedy, update_q_cell
 from marketsim.qstep import CAPPED as CAPPED  # status codes: also imported from here
 from marketsim.qstep import CONVERGED as CONVERGED
-from marketsim.qstep import RUNNING, end_period, save_session
+from marketsim.qstep import RUNNING, Rule, end_period, save_session
 from marketsim.rng import next_double, stream_states
 
 TIES = ("split", "time", "random")
@@ -360,13 +360,9 @@ def advance_sessions(
     status,
     grid,
     n_periods,
+    rule,
     pi,
     lmax,
-    alpha,
-    delta,
-    eps_decay,
-    conv_window,
-    max_periods,
     tie,
     learner,
     mode,
@@ -384,6 +380,7 @@ def advance_sessions(
     value : ndarray(float64, shape (N,)), the asset's value in the current episode
     eps : ndarray(float64, shape (N,)); rng : ndarray(uint64, shape (N, 4))
     status : ndarray(int8, shape (N,)); grid : ndarray(float64, shape (m,))
+    rule : :class:`marketsim.qstep.Rule`
     tie, learner, mode : int codes of :data:`TIES`, :data:`LEARNERS`, :data:`STATE_MODES`
     episode : int, periods over which the value is kept (1: drawn every period)
 
@@ -453,19 +450,9 @@ def advance_sessions(
             _states(acts, trade, mode, trade_state, m, S0, s_new)
             changed = False
             for i in range(n):
+                target = reward[i] + rule.delta * mq[i, s_new[i]]
                 ch, s0, s1, s2, s3 = update_q_cell(
-                    Qb,
-                    mq,
-                    sg,
-                    i,
-                    s_old[i],
-                    acts[i],
-                    reward[i] + delta * mq[i, s_new[i]],
-                    alpha,
-                    s0,
-                    s1,
-                    s2,
-                    s3,
+                    Qb, mq, sg, i, s_old[i], acts[i], target, rule.alpha, s0, s1, s2, s3
                 )
                 changed |= ch
                 if learner == 1:
@@ -488,13 +475,13 @@ def advance_sessions(
                             else:
                                 s2n = s_new[i]
                             ch, s0, s1, s2, s3 = update_q_cell(
-                                Qb, mq, sg, i, s_old[i], a2, delta * mq[i, s2n], alpha,
+                                Qb, mq, sg, i, s_old[i], a2, rule.delta * mq[i, s2n], rule.alpha,
                                 s0, s1, s2, s3,
                             )  # fmt: skip
                             changed |= ch
             for i in range(n):
                 last[i] = acts[i]
-            code, tt, st, e = end_period(changed, tt, st, e, eps_decay, conv_window, max_periods)
+            code, tt, st, e = end_period(changed, tt, st, e, rule)
             if code != RUNNING:
                 status[b] = code
                 break
@@ -847,13 +834,15 @@ class MarketMakingSessions:
                 self.status,
                 self.grid,
                 int(periods),
+                Rule(
+                    self.alpha,
+                    self.delta,
+                    float(np.exp(-self.beta)),
+                    self.conv_window,
+                    self.max_periods,
+                ),
                 self.pi,
                 self.lmax,
-                self.alpha,
-                self.delta,
-                float(np.exp(-self.beta)),
-                self.conv_window,
-                self.max_periods,
                 TIES.index(self.tie),
                 LEARNERS.index(self.learner),
                 STATE_MODES.index(self.state_mode),

@@ -36,7 +36,14 @@ from numba import njit, prange
 from marketsim.qlearning_analysis import IMPULSE_POST, IMPULSE_PRE, analyse_sessions
 from marketsim.qstep import CAPPED as CAPPED  # status codes: also imported from here
 from marketsim.qstep import CONVERGED as CONVERGED
-from marketsim.qstep import RUNNING, argmax_random_ties, end_period, save_session
+from marketsim.qstep import (
+    RUNNING,
+    Rule,
+    argmax_random_ties,
+    end_period,
+    save_session,
+    update_every_action,
+)
 from marketsim.rng import next_double, stream_states
 
 
@@ -170,22 +177,7 @@ def init_sessions(q0, S, Q, max_q, strategy, state, rng):
 
 @njit(cache=True, parallel=True)
 def advance_sessions(
-    Q,
-    max_q,
-    strategy,
-    state,
-    t,
-    stable,
-    eps,
-    rng,
-    status,
-    profit,
-    n_periods,
-    alpha,
-    delta,
-    eps_decay,
-    conv_window,
-    max_periods,
+    Q, max_q, strategy, state, t, stable, eps, rng, status, profit, n_periods, rule, sync
 ):
     """Advance every running session by up to ``n_periods`` periods.
 
@@ -203,7 +195,9 @@ def advance_sessions(
     rng : ndarray(uint64, shape (N, 4))
     status : ndarray(int8, shape (N,)), RUNNING / CONVERGED / CAPPED
     profit : ndarray(float64, shape (m**n, n))
-    eps_decay : float, exp(-beta)
+    rule : :class:`marketsim.qstep.Rule`
+    sync : bool, synchronous updating of every action
+        (:func:`marketsim.qstep.update_every_action`) instead of the visited cell
 
     Returns
     -------
@@ -221,6 +215,7 @@ def advance_sessions(
         st = stable[b]
         e = eps[b]
         acts = np.empty(n, dtype=np.int64)
+        targets = np.empty(m)
         Qb = Q[b]
         mq = max_q[b]
         sg = strategy[b]
@@ -230,27 +225,26 @@ def advance_sessions(
             joint, s0, s1, s2, s3 = choose_actions(sg, s, e, m, acts, s0, s1, s2, s3)
             # one period of memory: the new state is the joint action (no integer division)
             s_new = joint if S == mn else (s * mn + joint) % S
-            changed = False
-            for i in range(n):
-                ch, s0, s1, s2, s3 = update_q_cell(
-                    Qb,
-                    mq,
-                    sg,
-                    i,
-                    s,
-                    acts[i],
-                    profit[joint, i] + delta * mq[i, s_new],
-                    alpha,
-                    s0,
-                    s1,
-                    s2,
-                    s3,
+            if sync:
+                changed, s0, s1, s2, s3 = update_every_action(
+                    Qb, mq, sg, s, joint, acts, profit, rule, targets, s0, s1, s2, s3
                 )
-                changed |= ch
-            code, tt, st, e = end_period(changed, tt, st, e, eps_decay, conv_window, max_periods)
+            else:
+                changed = False
+                for i in range(n):
+                    target = profit[joint, i] + rule.delta * mq[i, s_new]
+                    ch, s0, s1, s2, s3 = update_q_cell(
+                        Qb, mq, sg, i, s, acts[i], target, rule.alpha, s0, s1, s2, s3
+                    )
+                    changed |= ch
+            code, tt, st, e = end_period(changed, tt, st, e, rule)
             if code != RUNNING:
                 status[b] = code
-                break  # as the authors' code, keep the state this period started from
+                # as the authors' code, keep the state this period started from (the
+                # synchronous sessions have always kept the new one)
+                if sync:
+                    s = s_new
+                break
             s = s_new
         state[b] = s
         save_session(b, k, tt, st, e, s0, s1, s2, s3, played, t, stable, eps, rng)
@@ -327,31 +321,24 @@ class QLearningSessions:
     def running(self) -> int:
         return int((self.status == RUNNING).sum())
 
-    #: the period kernel (a subclass swaps in another update rule with the same arguments)
-    _kernel = staticmethod(advance_sessions)
+    #: synchronous updating of every action (:mod:`marketsim.qlearning_sync`)
+    sync = False
 
     def advance(self, periods: int) -> int:
         """Advance every running session by up to ``periods``; returns periods played."""
-        return int(self._kernel(*self._arrays(), self.rng, *self._rules(periods)))
+        return int(advance_sessions(*self._arrays(), self.rng, *self._rules(periods), self.sync))
 
     def _arrays(self) -> tuple:
-        """A period kernel's first arguments: the arrays it advances, before the streams.
-        (Passed one by one: numba's parallel loops lost writes to arrays unpacked from a
-        tuple argument.)"""
+        """A period kernel's first arguments: the arrays it advances, before the streams
+        (passed one by one: see :class:`marketsim.qstep.Rule`)."""
         return self.Q, self.max_q, self.strategy, self.state, self.t, self.stable, self.eps
 
     def _rules(self, periods: int) -> tuple:
-        """A period kernel's arguments after the streams: status, game, learning rule."""
-        return (
-            self.status,
-            self.profit,
-            int(periods),
-            self.alpha,
-            self.delta,
-            float(np.exp(-self.beta)),
-            self.conv_window,
-            self.max_periods,
+        """A period kernel's arguments after the streams: status, game, periods, rule."""
+        rule = Rule(
+            self.alpha, self.delta, float(np.exp(-self.beta)), self.conv_window, self.max_periods
         )
+        return self.status, self.profit, int(periods), rule
 
     def analysis_state(self) -> np.ndarray:
         """The state each session's analysis starts from: the final state."""

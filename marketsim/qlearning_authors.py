@@ -293,15 +293,11 @@ def advance_sessions_authors(
     status,
     profit,
     n_periods,
-    alpha,
-    delta,
-    eps_decay,
-    conv_window,
-    max_periods,
+    rule,
 ):
     """Advance every running session by up to ``n_periods`` periods, the authors' way.
 
-    Arrays as in :func:`marketsim.qlearning.advance_sessions`, except the streams:
+    Arguments as in :func:`marketsim.qlearning.advance_sessions`, except the streams:
     ``rng_explore``, ``rng_ties`` : ndarray(int64, shape (N, RAN2_WORDS)). ``stable`` is
     the authors' counter (1 in a period that changed a greedy action); a session is
     capped once it has played more than ``max_periods`` periods.
@@ -342,14 +338,14 @@ def advance_sessions_authors(
                 acts[i] = ai
                 joint += ai * mult
                 mult *= m
-            e *= eps_decay
+            e *= rule.eps_decay
             # one period of memory: the new state is the joint action (no integer division)
             s_new = joint if S == mn else (s * mn + joint) % S
             changed = False
             for i in range(n):
                 a = acts[i]
-                target = profit[joint, i] + delta * mq[i, s_new]
-                ch, rescan = store_q_cell(Qb, mq, sg, i, s, a, target, alpha)
+                target = profit[joint, i] + rule.delta * mq[i, s_new]
+                ch, rescan = store_q_cell(Qb, mq, sg, i, s, a, target, rule.alpha)
                 if rescan:  # ties within the authors' tolerance, drawn from the tie stream
                     g, best = _argmax_ties(Qb, i, s, m, rt)
                     mq[i, s] = best
@@ -359,10 +355,10 @@ def advance_sessions_authors(
                 changed |= ch
             tt += 1
             st = 1 if changed else st + 1
-            if st == conv_window:
+            if st == rule.conv_window:
                 status[b] = CONVERGED
                 break
-            if tt > max_periods:
+            if tt > rule.max_periods:
                 status[b] = CAPPED
                 break
             s = s_new

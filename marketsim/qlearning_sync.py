@@ -13,7 +13,8 @@ rivals' actual actions :math:`a_{-i}`:
 
 The right-hand side uses the values at the start of the period for every ``b``. Exploration,
 the state layout, the streams and the convergence rule are those of
-:mod:`marketsim.qlearning` (whose kernel is left untouched); only the update differs.
+:mod:`marketsim.qlearning`, whose kernel runs these sessions with ``sync=True``
+(:func:`marketsim.qstep.update_every_action`); only the update differs.
 
 Audit: :class:`AuditMixin` stops the sessions every ``every_periods`` periods, runs the
 impulse-response test of :func:`marketsim.qlearning_analysis.analyse_sessions` on the current
@@ -27,92 +28,15 @@ the session running again. A session is fined at most ``max_fines`` times.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
-from marketsim.qlearning import (
-    CAPPED,
-    RUNNING,
-    QLearningSessions,
-    argmax_random_ties,
-    choose_actions,
-    initial_q,
-)
-from marketsim.qstep import end_period, save_session
-
-
-@njit(cache=True, parallel=True)
-def advance_sessions_sync(
-    Q,
-    max_q,
-    strategy,
-    state,
-    t,
-    stable,
-    eps,
-    rng,
-    status,
-    profit,
-    n_periods,
-    alpha,
-    delta,
-    eps_decay,
-    conv_window,
-    max_periods,
-):
-    """Like :func:`marketsim.qlearning.advance_sessions`, with synchronous updates.
-
-    Parameters and returns as there (arrays updated in place).
-    """
-    N, n, S, m = Q.shape
-    mn = profit.shape[0]
-    played = np.zeros(N, dtype=np.int64)
-    for b in prange(N):
-        if status[b] != RUNNING:
-            continue
-        s0, s1, s2, s3 = rng[b, 0], rng[b, 1], rng[b, 2], rng[b, 3]
-        s = state[b]
-        tt = t[b]
-        st = stable[b]
-        e = eps[b]
-        acts = np.empty(n, dtype=np.int64)
-        target = np.empty(m)
-        Qb = Q[b]
-        mq = max_q[b]
-        sg = strategy[b]
-        k = 0
-        while k < n_periods:
-            k += 1
-            joint, s0, s1, s2, s3 = choose_actions(sg, s, e, m, acts, s0, s1, s2, s3)
-            s_new = (s * mn + joint) % S
-            changed = False
-            mult = 1
-            for i in range(n):
-                rival = joint - acts[i] * mult
-                for a in range(m):
-                    j = rival + a * mult
-                    target[a] = profit[j, i] + delta * mq[i, (s * mn + j) % S]
-                for a in range(m):
-                    Qb[i, s, a] = Qb[i, s, a] + alpha * (target[a] - Qb[i, s, a])
-                greedy, best, s0, s1, s2, s3 = argmax_random_ties(Qb[i, s], s0, s1, s2, s3)
-                if sg[i, s] != greedy:
-                    sg[i, s] = greedy
-                    changed = True
-                mq[i, s] = best
-                mult *= m
-            s = s_new
-            code, tt, st, e = end_period(changed, tt, st, e, eps_decay, conv_window, max_periods)
-            if code != RUNNING:
-                status[b] = code
-                break
-        state[b] = s
-        save_session(b, k, tt, st, e, s0, s1, s2, s3, played, t, stable, eps, rng)
-    return played.sum()
+from marketsim.qlearning import CAPPED, RUNNING, QLearningSessions, initial_q
 
 
 class SyncQLearningSessions(QLearningSessions):
-    """:class:`QLearningSessions` with synchronous (counterfactual) updating."""
+    """:class:`QLearningSessions` with synchronous (counterfactual) updating
+    (:func:`marketsim.qstep.update_every_action`)."""
 
-    _kernel = staticmethod(advance_sessions_sync)
+    sync = True
 
 
 class AuditMixin:
@@ -181,4 +105,4 @@ def learner_class(sync: bool, audit=None) -> type[QLearningSessions]:
     return type(f"Audited{base.__name__}", (AuditMixin, base), {"audit": audit})
 
 
-__all__ = ["AuditMixin", "SyncQLearningSessions", "advance_sessions_sync", "learner_class"]
+__all__ = ["AuditMixin", "SyncQLearningSessions", "learner_class"]

@@ -13,11 +13,29 @@ one loop with no call overhead.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from numba import njit
 
 from marketsim.rng import next_double
 
 RUNNING, CONVERGED, CAPPED = 0, 1, 2
+
+
+class Rule(NamedTuple):
+    """The learning rule's numbers, one argument of the period kernels.
+
+    Only numbers travel in a tuple: the arrays a ``prange`` kernel writes stay separate
+    arguments, because numba 0.68's alias analysis does not see an array taken out of a
+    tuple argument as the caller's and drops the loop's writes to it (a ``t`` unpacked
+    from a namedtuple stayed 0).
+    """
+
+    alpha: float  # learning rate
+    delta: float  # discount factor
+    eps_decay: float  # exp(-beta)
+    conv_window: int  # periods without a change of greedy action that end a session
+    max_periods: int  # cap on a session's periods
 
 
 @njit(cache=True, inline="always")
@@ -61,14 +79,47 @@ def argmax_random_ties(row, s0, s1, s2, s3):
 
 
 @njit(cache=True, inline="always")
-def end_period(changed, tt, st, e, eps_decay, conv_window, max_periods):
+def update_every_action(Q, max_q, strategy, s, joint, acts, profit, rule, targets, s0, s1, s2, s3):
+    """Synchronous updating (:mod:`marketsim.qlearning_sync`) of one session in state
+    ``s`` after joint action ``joint`` (``acts``): each firm ``i`` updates every action
+    ``a`` with the profit it would have earned against the rivals' actual actions plus the
+    discounted value of the state that would have followed, all from the values at the
+    start of the period; then its greedy action and max are rescanned (ties at random).
+
+    ``Q``, ``max_q``, ``strategy`` are the session's arrays (shapes (n, S, m), (n, S),
+    (n, S)), ``targets`` scratch of shape (m,). Returns (some greedy action changed, the
+    advanced stream state).
+    """
+    n, S, m = Q.shape
+    mn = profit.shape[0]
+    changed = False
+    mult = 1
+    for i in range(n):
+        rival = joint - acts[i] * mult
+        for a in range(m):
+            j = rival + a * mult
+            targets[a] = profit[j, i] + rule.delta * max_q[i, (s * mn + j) % S]
+        for a in range(m):
+            Q[i, s, a] = Q[i, s, a] + rule.alpha * (targets[a] - Q[i, s, a])
+        greedy, best, s0, s1, s2, s3 = argmax_random_ties(Q[i, s], s0, s1, s2, s3)
+        if strategy[i, s] != greedy:
+            strategy[i, s] = greedy
+            changed = True
+        max_q[i, s] = best
+        mult *= m
+    return changed, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def end_period(changed, tt, st, e, rule):
     """Close a period: count it, decay exploration, and apply the convergence rule.
 
     Parameters
     ----------
     changed : bool, some greedy strategy changed this period
     tt, st : int, periods played and periods since the last change (before this one)
-    e : float, exploration rate; eps_decay : float, ``exp(-beta)``
+    e : float, exploration rate
+    rule : :class:`Rule`
 
     Returns
     -------
@@ -76,14 +127,14 @@ def end_period(changed, tt, st, e, eps_decay, conv_window, max_periods):
     ``conv_window``; checked first) or ``CAPPED`` (``tt`` reached ``max_periods``).
     """
     tt += 1
-    e *= eps_decay
+    e *= rule.eps_decay
     if changed:
         st = 0
     else:
         st += 1
-        if st >= conv_window:
+        if st >= rule.conv_window:
             return CONVERGED, tt, st, e
-    if tt >= max_periods:
+    if tt >= rule.max_periods:
         return CAPPED, tt, st, e
     return RUNNING, tt, st, e
 

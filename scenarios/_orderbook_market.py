@@ -353,15 +353,15 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
 
 
 def run_market(
-    spec: MarketSpec, *, sessions: int | None, seed: int, out, progress: bool = True
+    spec: MarketSpec, *, sessions: int, seed: int, out: Path, threads: int | None, progress: bool
 ) -> dict:
-    """Run ``sessions`` sessions (default 1); write the tables and ``summary.json``.
+    """Run ``sessions`` sessions; write the tables and ``summary.json`` into ``out``
+    (``market_calm``'s ``run``). A session's kernels run on one thread: ``threads`` is
+    not used.
 
     With several sessions every table gets a ``session`` column and the summary holds
     one entry per session under ``sessions`` (the top-level figures are session 0's).
     """
-    sessions = 1 if sessions is None else sessions
-    out = Path(out)
     t0 = time.perf_counter()
     trades, books, agents, halts, summaries = [], [], [], [], []
     kernel_seconds = 0.0

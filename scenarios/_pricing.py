@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import mesa
@@ -22,6 +23,7 @@ import polars as pl
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 from marketsim.measures import session_deviation_figures
 from marketsim.progress import progress_bar
+from marketsim.scenarios._spec import scenario_run
 
 #: the limit-cycle outcomes of a logit pricing session (calvano2020 and llm_pricing)
 OUTCOMES = ("symmetric_constant", "asymmetric_constant", "two_cycle", "longer_cycle")
@@ -55,16 +57,33 @@ def step_to_end(model, label: str, total: float, done: Callable, progress: bool)
             update(completed=done(model))
 
 
-def converge_sessions(model_class, tables, spec, *, sessions, seed, start, threads, progress):
-    """Build ``model_class(spec, sessions, seed, start)`` (sessions of learners run to
-    convergence), step it to the end and return ``(*tables(model, seed), model)``."""
-    set_threads(threads)
-    model = model_class(spec, sessions, seed, start)
-    step_to_end(
-        model, "sessions converged", sessions, lambda m: sessions - m.learners.running, progress
-    )
-    frame, impulse = tables(model, seed)
-    return frame, impulse, model
+def converging_simulate(model_class, tables, check):
+    """The ``simulate(spec, *, sessions, seed, start, threads, progress)`` of a scenario
+    whose sessions of learners run to convergence: ``check(spec, seed=, sessions=)``
+    refuses what the spec cannot do, then ``model_class(spec, sessions, seed, start)`` is
+    stepped to the end under a bar of converged sessions. Sessions
+    ``start .. start+sessions-1`` run; nothing is written. Returns
+    ``(*tables(model, seed), model)``: the sessions frame, the impulse frame, the model."""
+
+    def simulate(
+        spec,
+        *,
+        sessions: int,
+        seed: int,
+        start: int = 0,
+        threads: int | None = None,
+        progress: bool = False,
+    ):
+        check(spec, seed=seed, sessions=sessions)
+        set_threads(threads)
+        model = model_class(spec, sessions, seed, start)
+        step_to_end(
+            model, "sessions converged", sessions, lambda m: sessions - m.learners.running, progress
+        )
+        frame, impulse = tables(model, seed)
+        return frame, impulse, model
+
+    return simulate
 
 
 def logit_summary(sessions: pl.DataFrame, market, grid) -> dict:
@@ -119,30 +138,6 @@ def run_and_write(simulate, summarise, timing, spec, *, seed: int, out, **option
 
 
 def pricing_run(simulate, summarise, timing, default_sessions: int):
-    """The ``run`` of a pricing scenario from its ``simulate``, ``summarise`` and ``timing``
-    (see :func:`run_and_write`); ``sessions=None`` runs ``default_sessions``."""
-
-    def run(
-        spec,
-        *,
-        sessions: int | None,
-        seed: int,
-        out,
-        threads: int | None = None,
-        progress: bool = True,
-    ) -> dict:
-        """Run the scenario and write ``sessions.parquet``, ``impulse.parquet``,
-        ``summary.json``; return the summary."""
-        return run_and_write(
-            simulate,
-            summarise,
-            timing,
-            spec,
-            sessions=default_sessions if sessions is None else sessions,
-            seed=seed,
-            out=out,
-            threads=threads,
-            progress=progress,
-        )
-
-    return run
+    """The ``run`` of a pricing scenario (:func:`marketsim.scenarios._spec.scenario_run`)
+    from its ``simulate``, ``summarise`` and ``timing`` (see :func:`run_and_write`)."""
+    return scenario_run(partial(run_and_write, simulate, summarise, timing), default_sessions)

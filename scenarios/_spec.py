@@ -305,3 +305,31 @@ def run_as_script(name: str) -> None:
 
     sys.argv = ["marketsim", "run", name, *sys.argv[1:]]
     runpy.run_module("marketsim", run_name="__main__", alter_sys=True)
+
+
+def scenario_run(write, default_sessions: int):
+    """A scenario module's ``run``, the call
+    :func:`marketsim.experiments.run.run_scenario` makes: ``write`` with the same
+    keywords, ``out`` as a path and ``sessions=None`` as ``default_sessions``."""
+
+    def run(
+        spec,
+        *,
+        sessions: int | None,
+        seed: int,
+        out,
+        threads: int | None = None,
+        progress: bool = True,
+    ) -> dict:
+        """Run the scenario, write its tables and ``summary.json`` into ``out``; return
+        the summary."""
+        return write(
+            spec,
+            sessions=default_sessions if sessions is None else sessions,
+            seed=seed,
+            out=Path(out),
+            threads=threads,
+            progress=progress,
+        )
+
+    return run

@@ -30,7 +30,7 @@ from marketsim.qlearning_authors import AuthorsQLearningSessions, authors_game
 from marketsim.scenarios._pricing import (
     OUTCOMES,
     LearnerView,
-    converge_sessions,
+    converging_simulate,
     logit_summary,
     pricing_run,
 )
@@ -376,35 +376,11 @@ def check_run(spec: Spec, *, seed: int, sessions: int | None) -> None:
         )
 
 
-def simulate(
-    spec: Spec,
-    *,
-    sessions: int,
-    seed: int,
-    start: int = 0,
-    threads: int | None = None,
-    progress: bool = False,
-):
-    """Run sessions ``start .. start+sessions-1`` to convergence; nothing is written.
-
-    With ``spec.rng == "authors"`` the sessions are the authors' sessions
-    ``spec.first_session + start ..`` and ``seed`` must be 0 (their seeds are fixed).
-
-    Returns
-    -------
-    (sessions frame, impulse frame, model)
-    """
-    check_run(spec, seed=seed, sessions=sessions)
-    return converge_sessions(
-        CalvanoModel,
-        session_tables,
-        spec,
-        sessions=sessions,
-        seed=seed,
-        start=start,
-        threads=threads,
-        progress=progress,
-    )
+#: simulate(spec, *, sessions, seed, start=0, threads=None, progress=False): sessions
+#: ``start .. start+sessions-1`` to convergence, nothing written; returns (sessions frame,
+#: impulse frame, model). With ``spec.rng == "authors"`` the sessions are the authors'
+#: sessions ``spec.first_session + start ..`` and ``seed`` must be 0 (their seeds are fixed).
+simulate = converging_simulate(CalvanoModel, session_tables, check_run)
 
 
 def _timing(model: CalvanoModel) -> dict:

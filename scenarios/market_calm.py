@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from marketsim.scenarios._orderbook_market import COMPILE_SECONDS as COMPILE_SECONDS  # announced
 from marketsim.scenarios._orderbook_market import MarketSpec, run_market
+from marketsim.scenarios._spec import scenario_run
 
 
 class Spec(MarketSpec):
@@ -31,17 +32,9 @@ class Spec(MarketSpec):
     version = 2  # 2: reference-price makers
 
 
-def run(
-    spec: Spec,
-    *,
-    sessions: int | None,
-    seed: int,
-    out,
-    threads: int | None = None,
-    progress: bool = True,
-) -> dict:
-    """Run ``sessions`` sessions (default 1) and write the tables and ``summary.json``."""
-    return run_market(spec, sessions=sessions, seed=seed, out=out, progress=progress)
+#: run(spec, *, sessions, seed, out, threads, progress): ``sessions`` sessions (default 1),
+#: written as the tables and ``summary.json``
+run = scenario_run(run_market, default_sessions=1)
 
 
 if __name__ == "__main__":

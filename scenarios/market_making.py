@@ -41,7 +41,7 @@ from pydantic import Field, model_validator
 from marketsim.errors import UsageError
 from marketsim.measures import t_interval
 from marketsim.mm_learning import CONVERGED, IMPULSE_T, MarketMakingSessions, benchmarks
-from marketsim.scenarios._pricing import LearnerView, converge_sessions, pricing_run
+from marketsim.scenarios._pricing import LearnerView, converging_simulate, pricing_run
 from marketsim.scenarios._spec import ScenarioSpec
 from marketsim.scenarios.policies import PolicyList
 
@@ -270,17 +270,8 @@ def summarise(sessions: pl.DataFrame, model: MarketMakingModel) -> dict:
     return out
 
 
-def simulate(
-    spec: Spec,
-    *,
-    sessions: int,
-    seed: int,
-    start: int = 0,
-    threads: int | None = None,
-    progress: bool = False,
-):
-    """Run sessions ``start .. start+sessions-1`` to convergence (or the cap); nothing
-    is written. Returns (sessions frame, impulse frame, model)."""
+def _check_memory(spec: Spec, *, seed: int, sessions: int) -> None:
+    """Refuse sessions whose Q-tables would take more than 4 GiB (before any work)."""
     m = spec.benchmarks()["grid"].size
     need = MarketMakingSessions.bytes_needed(
         spec.n_makers, m, spec.state_mode(), spec.trade_state, sessions, spec.episode_periods
@@ -290,16 +281,12 @@ def simulate(
             f"--sessions {sessions}: the Q-tables need {need / 2**30:.1f} GiB; "
             "run fewer sessions at a time"
         )
-    return converge_sessions(
-        MarketMakingModel,
-        session_tables,
-        spec,
-        sessions=sessions,
-        seed=seed,
-        start=start,
-        threads=threads,
-        progress=progress,
-    )
+
+
+#: simulate(spec, *, sessions, seed, start=0, threads=None, progress=False): sessions
+#: ``start .. start+sessions-1`` to convergence (or the cap), nothing written; returns
+#: (sessions frame, impulse frame, model)
+simulate = converging_simulate(MarketMakingModel, session_tables, _check_memory)
 
 
 def compare_metrics(out: Path, summary: dict, spec: Spec) -> dict[str, float]:

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from marketsim.qstep import CAPPED, CONVERGED, RUNNING, argmax_random_ties, end_period
+from marketsim.qstep import CAPPED, CONVERGED, RUNNING, Rule, argmax_random_ties, end_period
 from marketsim.rng import next_double, stream_states
 
 
@@ -70,6 +70,7 @@ def test_argmax_keeps_the_first_maximum_of_signed_zeros():
     ],
 )
 def test_end_period(changed, tt, st, want):
-    code, tt2, st2, e = end_period(changed, tt, st, 0.5, 0.9, 10, 100)
+    rule = Rule(alpha=0.15, delta=0.95, eps_decay=0.9, conv_window=10, max_periods=100)
+    code, tt2, st2, e = end_period(changed, tt, st, 0.5, rule)
     assert (code, tt2, st2) == want
     assert e == 0.5 * 0.9
