@@ -88,8 +88,10 @@ class Spec(MarketSpec):
     name = "flash_crash_2010"
     # 2: reference-price makers; 3: the day's prior decline, halts reopen by auction;
     # 4: CME Stop Logic on, seller variants, the crash measured from the programme's start;
-    # 5: four defaults from the calibration to the targets card (below)
-    version = 5
+    # 5: four defaults from the calibration to the targets card (below);
+    # 6: the HFTs' inventory mean-reverts at a half-life (Kirilenko et al. 2017), their
+    # limit is 3,000 / 16 contracts, and the defaults are recalibrated (below)
+    version = 6
 
     # calibrated (data/flash_crash_2010_calibration/, candidate 24): market_calm's values
     # in brackets
@@ -109,6 +111,24 @@ class Spec(MarketSpec):
         le=1000,
         ge=0,
         description="extra impact when makers are out (calibrated; market_calm: 15)",
+    )
+
+    # the high-frequency traders of Kirilenko, Kyle, Samadi & Tuzun (2017): inventory
+    # mean-reverting at about 2 minutes; 16 of them, whose aggregate inventory rarely
+    # exceeded 3,000 contracts (3,000 / 16 = 188 each at programme_qty = 75,000)
+    hft_inventory_half_life_s: float = Field(
+        120.0,
+        ge=0,
+        le=86_400,
+        description="half-life (s) at which an HFT trades its inventory away with market "
+        "orders (Kirilenko et al. 2017: about 2 minutes; 0 = only the lay-off at its limit)",
+    )
+    hft_inventory_limit: int = Field(
+        188,
+        le=10**9,
+        ge=1,
+        description="lay-off threshold (contracts; 3,000 / 16 HFTs, Kirilenko et al. 2017; "
+        "market_calm: 30)",
     )
 
     programme: bool = Field(True, description="run the large sell programme")
