@@ -81,17 +81,21 @@ def _market_maker(i, t_ns, batch, market, traders):
     # a maker stops quoting while recent one-sided order flow has pushed the price
     # far from the news (toxic flow, Easley, Lopez de Prado & O'Hara 2011; the
     # withdrawal of liquidity on 6 May 2010, CFTC-SEC 2010)
+    # while the market is halted its limit orders rest unmatched for the reopening
+    # auction and the book may cross: a quote sized by what it crosses would count the
+    # other makers' crossing quotes and grow on them every second, as in batch mode
+    plain = batch or market.rules[L.R_HALTED] != 0
     if (
         vol < traders.params[i, T.P_MM_WITHDRAW_VOL]
         and abs(market.g[T.G_IMPACT]) < traders.params[i, T.P_MM_WITHDRAW_IMPACT]
     ):
         q = np.int64(size)
         if inv < lim:
-            q_bid = q if batch else q + _crossing_qty(market.book, SELL, bid)
+            q_bid = q if plain else q + _crossing_qty(market.book, SELL, bid)
             _rest(i, t_ns, BUY, bid, q_bid, market, traders)
             quoting |= 1
         if inv > -lim:
-            q_ask = q if batch else q + _crossing_qty(market.book, BUY, ask)
+            q_ask = q if plain else q + _crossing_qty(market.book, BUY, ask)
             _rest(i, t_ns, SELL, ask, q_ask, market, traders)
             quoting |= 2
     old = traders.acct[i, T.A_QUOTING]

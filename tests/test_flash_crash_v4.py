@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from marketsim.agents.traders import SELL_PROGRAMME
+from marketsim.agents.traders import A_INV, MARKET_MAKER, SELL_PROGRAMME
+from marketsim.orderbook import layout as L
 from marketsim.records import BUY, OPEN_NS, SELL
+from marketsim.scenarios._market_model import OrderBookMarket
 from marketsim.scenarios._orderbook_market import book_frame, session_summary, simulate
 from marketsim.scenarios._spec import build_spec
 from marketsim.scenarios.flash_crash_2010 import Spec
@@ -80,6 +82,30 @@ def test_stop_logic_pauses_add_five_seconds_each_and_reopen_by_auction():
     assert 1 <= s["reopening_auctions"] <= s["stop_logic_pauses"]
     _, off = _run(stop_logic=False)
     assert off["stop_logic_pauses"] == 0 and off["seconds_halted"] == 0.0
+
+
+def test_market_makers_quote_their_size_while_the_market_is_paused():
+    """While stop logic pauses the market, limit orders rest unmatched and the book may
+    cross. A maker then quotes its plain size, not its size plus what its quote crosses:
+    that counted the other makers' crossing quotes and grew on them every second (on
+    version 6's first eight seeds, before: makers' inventories of millions of contracts,
+    thousands of back-to-back pauses, and mids of a crossed book read as 40-50% falls)."""
+    spec = build_spec(
+        Spec, {**SHORT, "chunk_seconds": 1, "policy": "stop_logic:band_pct=0.0003"}, None
+    )
+    model = OrderBookMarket(spec, seed=2)
+    mm = model.kind == MARKET_MAKER
+    paused, largest = 0, 0
+    while model.running:
+        model.step()
+        if model.rules[L.R_HALTED]:
+            paused += 1
+            slots = model.oid_slot[model.oid_slot >= 0]
+            of_makers = mm[model.orders[L.O_OWNER, slots]]
+            largest = max(largest, int(model.orders[L.O_QTY, slots][of_makers].max(initial=0)))
+    assert paused >= 5  # the band binds: the check ran on paused seconds
+    assert largest <= spec.mm_size
+    assert np.abs(model.acct[mm, A_INV]).max() <= 2 * spec.mm_inventory_limit
 
 
 def test_the_crash_is_measured_from_the_programme_start():
