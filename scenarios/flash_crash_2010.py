@@ -93,13 +93,14 @@ class Spec(MarketSpec):
     # limit is 3,000 / 16 contracts, and the defaults are recalibrated (below)
     version = 6
 
-    # calibrated (data/flash_crash_2010_calibration/, candidate 24): market_calm's values
-    # in brackets
+    # calibrated (data/flash_crash_2010_calibration/v6/, candidate 11; mm_withdraw_vol:
+    # version 5's, candidate 24 of data/flash_crash_2010_calibration/): market_calm's
+    # values in brackets
     hft_size: int = Field(
-        8, le=10_000, ge=1, description="contracts an HFT quotes (calibrated; market_calm: 1)"
+        21, le=10_000, ge=1, description="contracts an HFT quotes (calibrated; market_calm: 1)"
     )
     mm_withdraw_impact: float = Field(
-        0.007879,
+        0.008101,
         gt=0,
         description="|order-flow impact| (log) to withdraw (calibrated; market_calm: 0.0045)",
     )
@@ -107,7 +108,7 @@ class Spec(MarketSpec):
         198.5, gt=0, description="volatility (ticks/s) to withdraw (calibrated; market_calm: 40)"
     )
     impact_withdrawal_multiple: float = Field(
-        6.476,
+        7.345,
         le=1000,
         ge=0,
         description="extra impact when makers are out (calibrated; market_calm: 15)",

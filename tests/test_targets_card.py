@@ -29,6 +29,10 @@ def test_the_card_validates_and_states_the_published_figures():
     assert by["programme_sold_by_the_low"].figure == pytest.approx(35_000 / 75_000, abs=0.005)
     assert by["hot_potato"].figure == pytest.approx(27_000 / 200) and by["hot_potato"].low == 50
     assert by["hft_inventory"].figure == pytest.approx(3_000 / 75_000)
+    # KKST (2017): HFT inventories mean-reverted with a half-life of about 2 minutes;
+    # HFTs traded over a third of volume in 14:41-14:44
+    assert by["hft_inventory_half_life"].figure == 120.0
+    assert by["hft_volume_share"].figure == pytest.approx(0.33)
     # the acceptance bands
     assert (by["no_whipsaw"].high, by["no_whipsaw"].min_share) == (0.02, 0.9)
     assert (by["recovery_after_15_minutes"].low, by["fall"].min_share) == (0.5, 0.8)
