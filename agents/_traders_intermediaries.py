@@ -9,9 +9,11 @@ requote every second, after the news).
   inventory: centre ``R - h inv / limit``. It stops quoting a side at its inventory
   limit and withdraws while ``sigma`` or the order-flow impact ``|I|`` exceeds its
   tolerance (toxic flow, Easley, Lopez de Prado & O'Hara 2011; CFTC-SEC 2010).
-- high-frequency intermediary: joins the best bid and ask with small size and lays its
-  position off with a market order as soon as ``|inventory|`` exceeds a small limit (the
-  "hot potato" of Kirilenko et al. 2017).
+- high-frequency intermediary: trades its inventory back towards zero with market
+  orders at a stated half-life (Kirilenko, Kyle, Samadi & Tuzun 2017: about 2 minutes;
+  off when the half-life is 0), lays its whole position off as soon as ``|inventory|``
+  exceeds its limit, and joins the best bid and ask with small size. Passing the
+  contracts it took on to the others is the "hot potato" of Kirilenko et al.
 - sell programme: from its start on, sells ``total_qty`` contracts at ``participation`` of
   the previous minute's volume, accrued second by second, whatever the price (CFTC-SEC
   2010: 75,000 E-mini contracts at 9%). The aggressive seller (the staff report's reading)
@@ -20,7 +22,8 @@ requote every second, after the news).
   leaves it there while it is the best offer and large enough, and otherwise cancels it
   and posts again at the best offer (one tick above the best bid when no offer rests).
 
-None of these kernels draws a random number. Each takes the
+Only the high-frequency trader draws a random number, and only with a half-life set
+(the rounding of its mean-reversion order). Each takes the
 :class:`~marketsim.agents._traders_layout.Market` and
 :class:`~marketsim.agents._traders_layout.Traders` bundles.
 """
@@ -31,6 +34,7 @@ import numpy as np
 from numba import njit
 
 from marketsim.agents import _traders_layout as T
+from marketsim.agents._traders_draws import _u
 from marketsim.agents._traders_orders import (
     _cancel_own,
     _crossing_qty,
@@ -41,7 +45,7 @@ from marketsim.agents._traders_orders import (
     _rest,
 )
 from marketsim.orderbook import layout as L
-from marketsim.records import BUY, SELL
+from marketsim.records import BUY, NS_PER_SECOND, SELL
 
 
 @njit(cache=True)
@@ -77,17 +81,21 @@ def _market_maker(i, t_ns, batch, market, traders):
     # a maker stops quoting while recent one-sided order flow has pushed the price
     # far from the news (toxic flow, Easley, Lopez de Prado & O'Hara 2011; the
     # withdrawal of liquidity on 6 May 2010, CFTC-SEC 2010)
+    # while the market is halted its limit orders rest unmatched for the reopening
+    # auction and the book may cross: a quote sized by what it crosses would count the
+    # other makers' crossing quotes and grow on them every second, as in batch mode
+    plain = batch or market.rules[L.R_HALTED] != 0
     if (
         vol < traders.params[i, T.P_MM_WITHDRAW_VOL]
         and abs(market.g[T.G_IMPACT]) < traders.params[i, T.P_MM_WITHDRAW_IMPACT]
     ):
         q = np.int64(size)
         if inv < lim:
-            q_bid = q if batch else q + _crossing_qty(market.book, SELL, bid)
+            q_bid = q if plain else q + _crossing_qty(market.book, SELL, bid)
             _rest(i, t_ns, BUY, bid, q_bid, market, traders)
             quoting |= 1
         if inv > -lim:
-            q_ask = q if batch else q + _crossing_qty(market.book, BUY, ask)
+            q_ask = q if plain else q + _crossing_qty(market.book, BUY, ask)
             _rest(i, t_ns, SELL, ask, q_ask, market, traders)
             quoting |= 2
     old = traders.acct[i, T.A_QUOTING]
@@ -97,9 +105,16 @@ def _market_maker(i, t_ns, batch, market, traders):
 
 
 @njit(cache=True)
-def _hft(i, t_ns, batch, pre_open, market, traders):
-    """High-frequency trader ``i`` wakes: cancel, then lay off a large position or join
-    the best quotes (as they stood before its own cancel)."""
+def _hft(i, t_ns, batch, pre_open, market, traders, rng):
+    """High-frequency trader ``i`` wakes: cancel, trade part of its inventory away (or lay
+    off a large position), then join the best quotes (as they stood before its own cancel).
+
+    Mean reversion at half-life ``h`` (``P_HFT_HALF_LIFE`` > 0): ``dt`` seconds after its
+    last wake-up it sends a market order for ``|inv| (1 - 2^(-dt / h))`` contracts against
+    its position, rounded at random to an integer with that mean (one uniform draw from
+    ``rng``), so its inventory halves in ``h`` seconds on average whatever the wake-up
+    times (Kirilenko, Kyle, Samadi & Tuzun 2017: about 2 minutes). With ``h = 0`` it draws
+    nothing and trades only at the limit, as before."""
     # the best quotes are read before the trader cancels its own orders
     lo = market.book.state[L.S_TICK_LO]
     has_bid = market.book.state[L.S_N_BID] > 0
@@ -110,10 +125,21 @@ def _hft(i, t_ns, batch, pre_open, market, traders):
     _cancel_own(i, t_ns, market, traders)
     inv = traders.acct[i, T.A_INV]
     lim = traders.params[i, T.P_INVENTORY_LIMIT]
+    half_life = traders.params[i, T.P_HFT_HALF_LIFE]
+    last = traders.acct[i, T.A_HFT_LAST_WAKE_NS]
+    traders.acct[i, T.A_HFT_LAST_WAKE_NS] = t_ns
     if abs(inv) > lim and not pre_open:
         side = SELL if inv > 0 else BUY
         _market_order(i, t_ns, side, abs(inv), market, traders)
-    elif (
+        return
+    if half_life > 0.0 and inv != 0 and not pre_open and last > 0:
+        dt = (t_ns - last) / NS_PER_SECOND
+        x = abs(inv) * (1.0 - 2.0 ** (-dt / half_life))
+        q = np.int64(np.floor(x + _u(rng)))
+        if q > 0:
+            _market_order(i, t_ns, SELL if inv > 0 else BUY, min(q, abs(inv)), market, traders)
+            inv = traders.acct[i, T.A_INV]
+    if (
         np.sqrt(market.g[T.G_VAR]) < traders.params[i, T.P_HFT_WITHDRAW_VOL]
         and has_bid
         and has_ask

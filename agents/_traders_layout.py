@@ -53,6 +53,7 @@ P_MM_WITHDRAW_IMPACT = P_D  # |order-flow impact| (log) at which it withdraws
 P_INVENTORY_LIMIT = P_LIMIT  # market maker and hft: largest |inventory| it quotes into
 # high-frequency trader
 P_HFT_WITHDRAW_VOL = P_A  # volatility (ticks per second) at which it stops quoting
+P_HFT_HALF_LIFE = P_B  # half-life (s) of its inventory (market orders at each wake; 0: none)
 # sell programme (P_SIZE: contracts it may sell ahead of its participation)
 P_PROG_PARTICIPATION = P_A  # share of the previous minute's volume it sells
 P_PROG_TOTAL_QTY = P_B  # contracts to sell in all
@@ -69,6 +70,7 @@ P_LLM_MODEL = P_D  # base model id: row of llm_model
 # --- per-trader state: acct[i, A_*] (int64) -----------------------------------------
 A_INV, A_CASH, A_BOUGHT, A_SOLD, A_BID_OID, A_ASK_OID, A_N_ACTIONS, A_QUOTING = range(8)
 N_ACCT = 8  # A_QUOTING: market makers, bit 1 = bidding, bit 2 = offering
+A_HFT_LAST_WAKE_NS = A_QUOTING  # high-frequency traders: time of the last wake-up (ns)
 
 # --- market state (float64) g[G_*] --------------------------------------------------
 (

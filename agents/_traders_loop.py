@@ -139,7 +139,7 @@ def _act(i, t_ns, market, traders, rng, llm_model):
     elif k == T.MARKET_MAKER:
         _market_maker(i, t_ns, batch, market, traders)
     elif k == T.HFT:
-        _hft(i, t_ns, batch, pre_open, market, traders)
+        _hft(i, t_ns, batch, pre_open, market, traders, rng)
     elif pre_open:
         return  # the other kinds only send orders meant to trade at once
     elif k == T.FUNDAMENTAL or k == T.MOMENTUM:

@@ -58,7 +58,10 @@ zero-intelligence book (lag-1 acf about -0.1) and the lag of stale quotes are go
   impact ``|I|`` exceeds ``mm_withdraw_impact`` (toxic one-sided flow).
 - high-frequency intermediary: joins the best bid and ask with small size and, as soon
   as its inventory exceeds a small limit, lays the position off with a market order
-  (the "hot potato" of Kirilenko et al. 2017).
+  (the "hot potato" of Kirilenko et al. 2017). With a half-life ``h`` (``flash_crash_2010``:
+  120 s) it also trades ``|inventory| (1 - 2^(-dt / h))`` contracts back towards zero with
+  a market order at each wake-up, ``dt`` seconds after the last (rounded at random to an
+  integer with that mean): its inventory halves in ``h`` on average.
 - LLM-style trader (optional, ``llm``): the proxy policy of
   :mod:`marketsim.llm_proxy` (:func:`~marketsim.llm_proxy.trader_signal`,
   :func:`~marketsim.llm_proxy.trader_order`) at each wake-up. It reads the shared

@@ -67,6 +67,8 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
                 p[T.P_D] = spec.mm_withdraw_impact * rng.uniform(0.8, 1.2)
             elif kind == T.HFT:
                 p[T.P_A] = spec.hft_withdraw_vol
+                # flash_crash_2010's mean reversion; other order-book specs have none
+                p[T.P_HFT_HALF_LIFE] = getattr(spec, "hft_inventory_half_life_s", 0.0)
                 p[T.P_LIMIT] = spec.hft_inventory_limit
             elif kind == T.LLM:
                 p[T.P_A], p[T.P_B], p[T.P_C] = (

@@ -46,8 +46,13 @@ Definitions used in the summary
   its mean from the open to the programme's start), ``programme_sold_share_at_low``
   (contracts the programme sold up to the low over ``programme_qty``) and
   ``hft_net_peak_share`` (largest change of the HFTs' aggregate net position from the
-  programme's start while it sells, over ``programme_qty``). Without a programme the
-  window definition above applies.
+  programme's start while it sells, over ``programme_qty``), ``hft_inventory_half_life_s``
+  (half-life of the HFTs' aggregate net position over the session, from its AR(1) on
+  one-second samples, :func:`marketsim.measures.inventory_half_life`; null when it does
+  not revert), ``hft_volume_share`` (the HFTs' contracts bought and sold while the
+  programme sells over twice the volume then) and ``volume_ratio_programme`` (volume
+  per second while it sells over that of the 30 minutes before it). Without a
+  programme the window definition above applies.
 - ``hot_potato_ratio``: over the window in which the sell programme trades (the whole
   session when there is none), the high-frequency traders' gross traded volume
   (sum over HFT accounts of contracts bought + sold) divided by the absolute change of
@@ -75,6 +80,7 @@ from marketsim.market_rules import (
 from marketsim.measures import (
     depth_ratio,
     fall_from_reference,
+    inventory_half_life,
     recovered_share,
     rise_above_reference,
     share_regained,
@@ -274,6 +280,30 @@ def crash_measures(
     }
 
 
+def hft_flow(book: pl.DataFrame, start_s: int, end_s: float | None) -> dict:
+    """The high-frequency traders' inventory and volume around a sell programme: the
+    half-life of their aggregate net position over the session (one-second samples,
+    :func:`marketsim.measures.inventory_half_life`), their share of the contracts traded
+    while the programme sold (gross over twice the volume: each contract has two sides)
+    and the volume per second then over the 30 minutes before its start."""
+    net = book["hft_net_position"].to_numpy()
+    gross = book["hft_gross_volume"].to_numpy()
+    vol = book["volume"].to_numpy()
+    n = vol.size
+    a = min(max(int(start_s), 0), n - 1)
+    b = n - 1 if end_s is None else min(int(end_s) + 1, n - 1)
+    during = float(vol[a + 1 : b + 1].sum())
+    before = vol[max(a - 1800, 0) + 1 : a + 1]
+    half_life = inventory_half_life(net)
+    return {
+        "hft_inventory_half_life_s": None if np.isnan(half_life) else half_life,
+        "hft_volume_share": float(gross[b] - gross[a]) / (2.0 * during) if during > 0 else None,
+        "volume_ratio_programme": float(during / max(b - a, 1) / before.mean())
+        if before.size and before.mean() > 0 and b > a
+        else None,
+    }
+
+
 def _programme_shares(model, book, i: int, low_s: int, end_s: float | None) -> dict:
     """Contract counts as shares of the programme's size (the targets card's scaling):
     what the programme had sold by the low, and the largest change of the HFTs'
@@ -330,6 +360,7 @@ def session_summary(model: OrderBookMarket, book: pl.DataFrame) -> dict:
         )
         if "trough_s" in out:
             out.update(_programme_shares(model, book, i, out["trough_s"], prog["end_s"]))
+        out.update(hft_flow(book, spec.programme_start_s, prog["end_s"]))
     else:
         hp = hot_potato(book, None, None)
     cash = model.acct[:, T.A_CASH]

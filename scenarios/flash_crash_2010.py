@@ -53,17 +53,26 @@ Version 4 (the market as it was in 2010, measured against the targets card
   ``rise_above_start_1h``, ``depth_at_low_ratio``; definitions in
   :mod:`marketsim.scenarios._orderbook_market`).
 
-Version 5 takes four defaults from a calibration to the card's acceptance targets
+Version 5 took four defaults from a calibration to the card's acceptance targets
 (``data/flash_crash_2010_calibration_targets.toml``, result in
-``data/flash_crash_2010_calibration/``): ``hft_size = 8`` (1 in ``market_calm``),
-``mm_withdraw_impact = 0.007879`` (0.0045), ``mm_withdraw_vol = 198.5`` (40),
-``impact_withdrawal_multiple = 6.476`` (15); the rest are ``market_calm``'s. Measured over
-seeds 1-30 (docs/validation.md): the fall is 4.3-6.6% (30 of 30 in the card's 3-8%); the
-low comes within 20 minutes in 20; the price stays within 2% above the start in the hour
-after the low in 29; the median hot-potato ratio is 3,584; but the programme takes
-27-70 minutes (2 of 30 within 15-30), half the fall is regained 15 minutes after the low
-in 12, and without the programme one-second returns are autocorrelated at lag 1 (0.075 to
-0.099 on seeds 1-3, above the calm market's 0.05 bound).
+``data/flash_crash_2010_calibration/``); ``mm_withdraw_vol = 198.5`` (40 in
+``market_calm``) is still its value.
+
+Version 6 gives the high-frequency traders the inventory behaviour Kirilenko, Kyle,
+Samadi & Tuzun (2017) measured: each trades its inventory back towards zero with market
+orders at a half-life of ``hft_inventory_half_life_s = 120`` s (about two minutes) and
+lays it off past ``hft_inventory_limit = 188`` contracts (their 16 HFTs' aggregate rarely
+exceeded 3,000; 3,000 / 16, scaled by ``programme_qty / 75,000``). Three defaults are
+recalibrated with them (``data/flash_crash_2010_calibration/v6/``, candidate 11):
+``hft_size = 21`` (1 in ``market_calm``), ``mm_withdraw_impact = 0.008101`` (0.0045),
+``impact_withdrawal_multiple = 7.345`` (15). Measured over seeds 1-30
+(docs/validation.md): the programme takes 21-61 minutes (5 of 30 within 15-30); the
+fall is 7.2-10.4% (9 of 30 within 3-8%; the low within 20 minutes in 16); half the fall
+is regained 15 minutes after the low in 18; the price stays within 2% above the start in
+the hour after the low in 25; the median hot-potato ratio is 407. The HFTs trade 29% of
+the volume while the programme sells (version 5: 1.6%), yet volume then is still about
+half that of the half hour before. Without the programme the one-second returns break
+the calm market's stylised-fact bounds (autocorrelation 0.14-0.49 on seeds 1-3).
 
 Run it as ``marketsim run flash_crash_2010 --seed 1 --out runs/crash``. The summary
 also has ``drawdown_seconds``, ``recovery_share``, ``stop_logic_pauses`` and
@@ -88,16 +97,19 @@ class Spec(MarketSpec):
     name = "flash_crash_2010"
     # 2: reference-price makers; 3: the day's prior decline, halts reopen by auction;
     # 4: CME Stop Logic on, seller variants, the crash measured from the programme's start;
-    # 5: four defaults from the calibration to the targets card (below)
-    version = 5
+    # 5: four defaults from the calibration to the targets card (below);
+    # 6: the HFTs' inventory mean-reverts at a half-life (Kirilenko et al. 2017), their
+    # limit is 3,000 / 16 contracts, and the defaults are recalibrated (below)
+    version = 6
 
-    # calibrated (data/flash_crash_2010_calibration/, candidate 24): market_calm's values
-    # in brackets
+    # calibrated (data/flash_crash_2010_calibration/v6/, candidate 11; mm_withdraw_vol:
+    # version 5's, candidate 24 of data/flash_crash_2010_calibration/): market_calm's
+    # values in brackets
     hft_size: int = Field(
-        8, le=10_000, ge=1, description="contracts an HFT quotes (calibrated; market_calm: 1)"
+        21, le=10_000, ge=1, description="contracts an HFT quotes (calibrated; market_calm: 1)"
     )
     mm_withdraw_impact: float = Field(
-        0.007879,
+        0.008101,
         gt=0,
         description="|order-flow impact| (log) to withdraw (calibrated; market_calm: 0.0045)",
     )
@@ -105,10 +117,28 @@ class Spec(MarketSpec):
         198.5, gt=0, description="volatility (ticks/s) to withdraw (calibrated; market_calm: 40)"
     )
     impact_withdrawal_multiple: float = Field(
-        6.476,
+        7.345,
         le=1000,
         ge=0,
         description="extra impact when makers are out (calibrated; market_calm: 15)",
+    )
+
+    # the high-frequency traders of Kirilenko, Kyle, Samadi & Tuzun (2017): inventory
+    # mean-reverting at about 2 minutes; 16 of them, whose aggregate inventory rarely
+    # exceeded 3,000 contracts (3,000 / 16 = 188 each at programme_qty = 75,000)
+    hft_inventory_half_life_s: float = Field(
+        120.0,
+        ge=0,
+        le=86_400,
+        description="half-life (s) at which an HFT trades its inventory away with market "
+        "orders (Kirilenko et al. 2017: about 2 minutes; 0 = only the lay-off at its limit)",
+    )
+    hft_inventory_limit: int = Field(
+        188,
+        le=10**9,
+        ge=1,
+        description="lay-off threshold (contracts; 3,000 / 16 HFTs, Kirilenko et al. 2017; "
+        "market_calm: 30)",
     )
 
     programme: bool = Field(True, description="run the large sell programme")

@@ -18,7 +18,7 @@ CARD = Path(__file__).resolve().parents[1] / "data" / "flash_crash_2010_targets.
 
 def test_the_card_validates_and_states_the_published_figures():
     card = load_targets(CARD)
-    assert card.scenario == "flash_crash_2010" and card.scenario_version == 5
+    assert card.scenario == "flash_crash_2010" and card.scenario_version == 6
     assert card.scaling.reference_programme_qty == 75_000
     by = {t.name: t for t in card.target}
     # CFTC-SEC (2010): about 20 minutes; about 5% to the low 13 minutes after the start;
@@ -29,6 +29,10 @@ def test_the_card_validates_and_states_the_published_figures():
     assert by["programme_sold_by_the_low"].figure == pytest.approx(35_000 / 75_000, abs=0.005)
     assert by["hot_potato"].figure == pytest.approx(27_000 / 200) and by["hot_potato"].low == 50
     assert by["hft_inventory"].figure == pytest.approx(3_000 / 75_000)
+    # KKST (2017): HFT inventories mean-reverted with a half-life of about 2 minutes;
+    # HFTs traded over a third of volume in 14:41-14:44
+    assert by["hft_inventory_half_life"].figure == 120.0
+    assert by["hft_volume_share"].figure == pytest.approx(0.33)
     # the issue's acceptance bands
     assert (by["no_whipsaw"].high, by["no_whipsaw"].min_share) == (0.02, 0.9)
     assert (by["recovery_after_15_minutes"].low, by["fall"].min_share) == (0.5, 0.8)
@@ -114,11 +118,11 @@ def test_checking_a_bad_card_from_the_command_line_exits_2(tmp_path):
 
 
 def test_the_calibration_card_is_the_acceptance_targets_of_the_card_unchanged():
-    """data/flash_crash_2010_calibration_targets.toml (version 5's calibration) holds the
-    issue-16 acceptance targets, each identical to the full card's."""
+    """data/flash_crash_2010_calibration_targets.toml (the calibrations of versions 5 and
+    6) holds the issue-16 acceptance targets, each identical to the full card's."""
     full = {t.name: t for t in load_targets(CARD).target}
     cal = load_targets(CARD.with_name("flash_crash_2010_calibration_targets.toml"))
-    assert (cal.scenario, cal.scenario_version) == ("flash_crash_2010", 5)
+    assert (cal.scenario, cal.scenario_version) == ("flash_crash_2010", 6)
     assert [t.name for t in cal.target] == [
         "programme_duration",
         "fall",
