@@ -13,6 +13,12 @@ no mid (:func:`price_x2` reads the last clearing price) and makers pick off only
 share of the other traders' stale orders (:func:`_pick_off_batch`). Every kernel here
 takes the :class:`~marketsim.agents._traders_layout.Market` and the
 :class:`~marketsim.agents._traders_layout.Traders` bundles.
+
+The per-action helpers are ``inline="always"`` (numba inlines them into the trader
+kernels). A numba function that is not inlined increfs every array of its bundle
+arguments on entry and decrefs them on exit, and numba's refcount pruning keeps those
+pairs around any call that may raise; with the helpers apart, each order paid for twelve
+arrays four to six times over, about a quarter of a full session's time.
 """
 
 from __future__ import annotations
