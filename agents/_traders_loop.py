@@ -125,7 +125,7 @@ def _on_second(t_ns, market, traders, snap, rng):
     g[T.G_FLOW] += -g[T.G_FLOW] / tau + g[T.G_FLOW_SIGMA] * np.sqrt(2.0 / tau) * _normal(rng)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _act(i, t_ns, market, traders, rng, llm_model):
     """Trader ``i`` wakes at ``t_ns`` and sends its order actions: the dispatch to the
     kernel of its kind (``traders.kind[i]``)."""
@@ -150,7 +150,7 @@ def _act(i, t_ns, market, traders, rng, llm_model):
         _llm_trader(i, t_ns, market, traders, llm_model)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _room(n_acts, market):
     """Is there room for ``n_acts`` whole trader actions? Writes what they may need to
     ``gi[I_NEED_SLOTS]`` (free order slots), ``gi[I_NEED_IDS]`` (id map length) and
