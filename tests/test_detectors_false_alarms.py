@@ -56,12 +56,6 @@ def _check_crash(blocks: list[dict]) -> None:
     assert fires["variance_ratio"] == fires["depth_drop"] == len(blocks), fires
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flash_crash_2010 version 6 (1,200-s sessions, seeds 0-1): neither flagged; "
-    "variance_ratio 0/2 and depth_drop 0/2, sign_autocorrelation 2/2 (version 5's market: "
-    "both flagged, variance_ratio 2/2, depth_drop 2/2): not yet examined",
-)
 def test_flash_crash_days_are_still_flagged():
     _check_crash(
         _feedback("flash_crash_2010", range(2), session_seconds=1200, programme_start_s=300)

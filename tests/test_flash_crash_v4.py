@@ -71,9 +71,10 @@ def test_each_seller_sells_the_programme_its_own_way(seller):
 
 
 def test_stop_logic_pauses_add_five_seconds_each_and_reopen_by_auction():
-    # a band of 0.03% binds in this short session (3 pauses with version 5's HFTs, kept
-    # here; version 6's mean-reverting HFTs trip it 94 times, some at the reopening
-    # instant, which extends the pause in force instead of adding 5 s); nothing else halts
+    # a band of 0.03% binds in this short session (3 pauses with the default HFTs, kept
+    # here; with the inventory half-life rule on (v6/ calibration) they trip it 94
+    # times, some at the reopening instant, which extends the pause in force instead of
+    # adding 5 s); nothing else halts
     _, s = _run(
         policy="stop_logic:band_pct=0.0003", hft_inventory_half_life_s=0, hft_inventory_limit=30
     )
@@ -87,9 +88,10 @@ def test_stop_logic_pauses_add_five_seconds_each_and_reopen_by_auction():
 def test_market_makers_quote_their_size_while_the_market_is_paused():
     """While stop logic pauses the market, limit orders rest unmatched and the book may
     cross. A maker then quotes its plain size, not its size plus what its quote crosses:
-    that counted the other makers' crossing quotes and grew on them every second (on
-    version 6's first eight seeds, before: makers' inventories of millions of contracts,
-    thousands of back-to-back pauses, and mids of a crossed book read as 40-50% falls)."""
+    that counted the other makers' crossing quotes and grew on them every second (with
+    the HFT half-life rule on, first eight seeds, before: makers' inventories of millions
+    of contracts, thousands of back-to-back pauses, and mids of a crossed book read as
+    40-50% falls)."""
     spec = build_spec(
         Spec, {**SHORT, "chunk_seconds": 1, "policy": "stop_logic:band_pct=0.0003"}, None
     )
@@ -136,7 +138,8 @@ def test_the_seller_sells_9pct_of_the_previous_minutes_volume_minute_by_minute()
     less at most ten seconds' accrual (it wakes about once a second). It never sells on
     the current minute's volume: when volume dries up, the seller slows down a minute
     later, and a programme in a market whose volume halves takes twice as long."""
-    # version 5's market, in which its market orders fill: in version 6's, selling a
+    # the default market (spelled out), in which its market orders fill: with the HFT
+    # half-life rule and its calibration (data/flash_crash_2010_calibration/v6/), selling a
     # million contracts empties the bid side at times and a market order fills in part
     # (on seed 2 it had sold 10,594 of 11,316 owed by minute 3, 141 below this bound)
     v5 = {

@@ -114,16 +114,6 @@ def test_a_flash_crash_run_writes_the_halts_its_rules_counted(tmp_path):
     argv = ["run", "flash_crash_2010", "--seed", "1", "--set", "session_seconds=900"]
     argv += ["--set", "warmup_seconds=60", "--set", "programme_start_s=120"]
     argv += ["--set", "programme_qty=20000", "--set", "policy=luld:pause_s=30,limit_state_s=1"]
-    # version 5's market: version 6's mean-reverting HFTs trip stop logic at a reopening
-    # instant (20 pauses, 3 of them extending the pause in force: one log entry each)
-    for kv in (
-        "hft_inventory_half_life_s=0",
-        "hft_inventory_limit=30",
-        "hft_size=8",
-        "mm_withdraw_impact=0.007879",
-        "impact_withdrawal_multiple=6.476",
-    ):
-        argv += ["--set", kv]
     assert main([*argv, "--quiet", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     halts = pl.read_parquet(out / "halts.parquet")
