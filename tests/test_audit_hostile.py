@@ -165,11 +165,18 @@ class SignalsTheProcess(GrimTriggerPricer):
 
 def test_real_interrupt_stops_the_audit_and_says_so(tmp_path, capsys):
     SignalsTheProcess.calls = 0
+    # Python's own Ctrl-C handler, whatever an earlier test in this process left installed
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = main(["audit", f"{HERE}:SignalsTheProcess", *SMALL_CLI, "--out", str(tmp_path)])
     except KeyboardInterrupt:
         pytest.fail("the interruption escaped the audit command")
-    assert code == 130
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert code == 130, (
+        f"exit {code}; price() calls seen here {SignalsTheProcess.calls}; SIGINT handler "
+        f"before the test: {before!r}"
+    )
     data = json.loads((tmp_path / "audit.json").read_text())
     assert data["verdict"] == "inconclusive"
     assert data["incomplete"].startswith(
