@@ -21,6 +21,7 @@ import pytest
 from marketsim.analysis.report_calibration import binding_targets, finding
 from marketsim.cli import main
 from tests._browser import rendered_offline
+from tests.test_calibrate import _card
 
 ROOT = Path(__file__).resolve().parents[1]
 STORED = ROOT / "data" / "flash_crash_2010_calibration"
@@ -198,28 +199,7 @@ def test_a_folder_that_is_not_a_calibration_is_one_line_and_exit_2(tmp_path, cap
 def test_calibrate_report_writes_the_report_and_records_bands_and_binding(tmp_path, capsys):
     """``calibrate --report`` on three candidates of a 300 s calm market; the summary's
     ``binding`` is the report's definition."""
-    card = tmp_path / "card.toml"
-    card.write_text(
-        """version = 1
-scenario = "market_calm"
-scenario_version = 2
-[scaling]
-reference_programme_qty = 1
-model_parameter = "none"
-rule = "none"
-[[target]]
-name = "actions"
-measure = "order_actions"
-unit = "orders"
-figure = 58000.0
-low = 51000.0
-high = 65000.0
-rule = "median"
-source = "a round figure"
-how = "summary order_actions"
-tolerance = "12% of the figure"
-"""
-    )
+    card = _card(tmp_path / "card.toml", 58000.0, 7000.0)  # band 51,000-65,000
     out = tmp_path / "out"
     args = ["calibrate", "market_calm", "--targets", str(card), "--param", "noise_rate=0.02:0.07"]
     args += ["--budget", "3", "--seeds", "1", "--workers", "1", "--out", str(out), "--quiet"]

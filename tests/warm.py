@@ -20,8 +20,6 @@ from pathlib import Path
 
 def _book_calls(tmp: Path) -> None:
     """The Python ``OrderBook``'s kernels (process, auction, depth) and the detectors."""
-    import numpy as np
-
     from marketsim.analysis.detectors import run_detectors
     from marketsim.orderbook import OrderBook
 
@@ -34,7 +32,6 @@ def _book_calls(tmp: Path) -> None:
     book.limit("sell", 99, 1)
     book.auction(t_ns=1)
     run_detectors(tmp / "market_calm")
-    assert np.isfinite(book.resting_qty())
 
 
 def _pricing_calls(tmp: Path) -> None:
