@@ -69,13 +69,16 @@ def price_x2(market):
 def _send(t_ns, kind, side, price_tick, qty, order_id, owner, market, traders):
     """Send one action through the matching kernel and settle its fills."""
     n0 = market.gi[T.I_N_FILLS]
+    # np.int64(...): the callers' constants reach here as numba literals, and a call with
+    # literal arguments compiles its own specialisation of apply_action and every kernel
+    # below it (nine of them, most of a cold order-book compile); LLVM still folds them.
     st, n1 = apply_action(
         t_ns,
-        kind,
-        side,
-        price_tick,
-        qty,
-        order_id,
+        np.int64(kind),
+        np.int64(side),
+        np.int64(price_tick),
+        np.int64(qty),
+        np.int64(order_id),
         owner,
         market.book,
         market.rules,
