@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,40 @@ class Figure:
     chart: object
 
 
-@functools.lru_cache(maxsize=1)
-def _vega_bundle() -> str:
+def _bundle_cache() -> Path:
+    """Where the bundle is kept between runs: ``$XDG_CACHE_HOME/marketsim`` (``~/.cache``),
+    one file per vl-convert version (the bundle is part of that release)."""
     import vl_convert as vlc
 
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "marketsim" / f"vega-bundle-vl-convert-{vlc.__version__}.js"
+
+
+@functools.lru_cache(maxsize=1)
+def _vega_bundle() -> str:
+    """Vega, Vega-Lite and Vega-Embed as one script. vl-convert builds it in several
+    seconds (about 6 s of CPU) on each process's first call, so the first report written
+    keeps it in the user's cache folder and later processes read it from there; a cache
+    folder that cannot be written is skipped."""
+    import vl_convert as vlc
+
+    from marketsim.io import write_text_atomic
+
+    path = _bundle_cache()
+    try:
+        text = path.read_text(encoding="utf-8")
+        if text:
+            return text
+    except (OSError, UnicodeDecodeError):
+        pass
     # "</script" inside the library would end the inline <script> early
-    return vlc.javascript_bundle().replace("</script", "<\\/script")
+    text = vlc.javascript_bundle().replace("</script", "<\\/script")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(text, path)
+    except OSError:
+        pass
+    return text
 
 
 def _spec(chart) -> dict:

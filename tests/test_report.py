@@ -880,3 +880,36 @@ def test_screenshots_of_each_report_kind(
             2400,
         )
         assert len(data) > 40_000, f"{name}: the screenshot looks blank"
+
+
+def test_the_vega_bundle_is_built_once_and_then_read_from_the_user_cache(tmp_path, monkeypatch):
+    import vl_convert
+
+    from marketsim.analysis import report_page
+
+    calls = []
+
+    def bundle():
+        calls.append(1)
+        return "vega();</script>embed();"
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(vl_convert, "javascript_bundle", bundle)
+    report_page._vega_bundle.cache_clear()
+    try:
+        first = report_page._vega_bundle()
+        assert first == "vega();<\\/script>embed();"  # cannot end the inline <script>
+        stored = report_page._bundle_cache()
+        assert stored.parent == tmp_path / "cache" / "marketsim"
+        assert vl_convert.__version__ in stored.name
+        assert stored.read_text() == first
+        report_page._vega_bundle.cache_clear()  # a new process
+        assert report_page._vega_bundle() == first
+        assert len(calls) == 1
+        # a cache folder that cannot be made (a file is in the way) is skipped
+        monkeypatch.setenv("XDG_CACHE_HOME", str(stored))
+        report_page._vega_bundle.cache_clear()
+        assert report_page._vega_bundle() == first
+        assert len(calls) == 2
+    finally:
+        report_page._vega_bundle.cache_clear()
