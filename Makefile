@@ -30,14 +30,15 @@ $(NUMBA_STAMP): $(SOURCES) | $(STAMP)
 demo: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/marketsim run calvano2020 --sessions 300 --seed 0 --threads 2 --out runs/demo --report
 
-# Two pytest workers (one per core of the CI machine); a file's tests stay in one worker.
+# Two pytest workers (one per core of the CI machine); a file's tests stay in one worker,
+# except the guide's pages (tests/conftest.py's SPREAD), which go to whichever is free.
 # tests.warm first compiles each kernel family once, two families at a time (on a cold
 # cache both workers would otherwise compile the order book at once).
 # Results do not depend on the worker or the order: tests/test_compare_book.py and the
 # golden digests check that runs are the same in any process.
 test: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/python -m tests.warm
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # Full-size reproductions and stress tests (tests marked validate; not part of make test).
 validate: $(STAMP) $(NUMBA_STAMP)

@@ -9,6 +9,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
+#: test files whose tests share no module- or session-scoped fixture: under ``make test``
+#: (``pytest -n 2 --dist loadgroup``) their tests go to whichever worker is free; every
+#: other file's tests stay together in one worker, as ``--dist loadfile`` keeps them
+SPREAD = {"test_docs_examples.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+
 
 @pytest.fixture(scope="session")
 def calvano_baseline():

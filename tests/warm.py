@@ -1,10 +1,11 @@
 """``python -m tests.warm``: compile the numba kernels before the suite, in two processes.
 
 On a cold cache the suite's two pytest workers would each compile the kernels their first
-files need, often the same ones at the same time (the order book's alone is about 160
-CPU-seconds). Run before ``pytest -n 2`` (``make test`` does), this compiles each family
-once, in two processes of about equal length: the order book (a session, the Python
-``OrderBook``'s calls, the detectors over a run) in one; the pricing, market-making, audit,
+files need, often the same ones at the same time. Run before ``pytest -n 2`` (``make
+test`` does), this compiles each family once, in two processes of about equal length: the
+order book (a session, the Python ``OrderBook``'s calls, the detectors over a run) and the
+market-making kernels for state-major tables (3 makers with the trade in the state: numba
+compiles them apart from the maker-major ones) in one; the pricing, market-making, audit,
 mixed-market and authors'-mode kernels in the other. It runs short golden cases
 (``tests/golden/cases.py``) and a few small calls into a temporary folder. Results are not
 checked here; ``tests/test_golden.py`` and the other tests do that.
@@ -56,11 +57,10 @@ def _pricing_calls(tmp: Path) -> None:
 
 #: each process's work, in order: golden case names and the calls above
 GROUPS = (
-    ("market_calm", _book_calls),
+    ("market_calm", _book_calls, "market_making_informed"),
     (
         "calvano2020",
         "market_making",
-        "market_making_informed",
         "llm_pricing",
         "audit",
         _pricing_calls,
