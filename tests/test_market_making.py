@@ -443,11 +443,26 @@ FINDINGS = {
         {"n_makers": 4},
     ),
     "coarser_tick_higher_markup": (
-        "Cartea, Chang & Penalva (2022): a larger tick obstructs competition (0.2 vs 0.1; "
-        "their tick sizes could not be read), measured by the markup index",
-        "markup_index",
+        "Cartea, Chang & Penalva (2022, abstract: the algorithms 'tacitly collude to "
+        "extract rents' and 'a large tick size obstructs competition, while a smaller tick "
+        "size lowers trading costs for liquidity takers'): rents and trading costs are "
+        "price differences, so the measure is `markup`, the mean best ask minus the "
+        "zero-expected-profit ask (the same benchmark at both ticks), in price units. The "
+        "markup index measures each grid from its own competitive ask, which is where a "
+        "coarse tick raises the price (0.3 at tick 0.1, 0.4 at 0.2). Tick 0.2 against 0.1 "
+        "(their tick sizes could not be read)",
+        "markup",
         {"tick": 0.2},
         {},
+    ),
+    "coarser_tick_higher_markup_market_knowledge": (
+        "Cartea, Chang & Penalva (2022), as above, with makers that learn every ask's "
+        "profit (learner informed): their learning algorithms converge to pure Nash "
+        "equilibria of the stage game (abstract), which the basic Q-learners, above the "
+        "collusive ask, do not approach",
+        "markup",
+        {"tick": 0.2, "learner": "informed"},
+        {"learner": "informed"},
     ),
     "smaller_tick_lower_trading_cost": (
         "Cartea, Chang & Penalva (2022, abstract): a smaller tick lowers trading costs "
@@ -497,10 +512,18 @@ FINDINGS = {
 }
 #: (finding, size) -> the measured figures of a finding the model does not reproduce
 NOT_REPRODUCED = {
+    ("coarser_tick_higher_markup", "suite"): (
+        "markup 0.481 [0.463, 0.499] at tick 0.2 against 0.459 [0.438, 0.481] at 0.1: "
+        "0.021 [-0.006, 0.049] (on the markup index 0.230 [0.117, 0.342])"
+    ),
     ("coarser_tick_higher_markup", "validate"): (
-        "tick 0.2: 1.490 [1.444, 1.537], tick 0.1: 1.499 [1.467, 1.530]; in price units "
-        "the coarser tick's markup is lower (0.484 [0.475, 0.493] against 0.535 [0.526, "
-        "0.545])"
+        "markup 0.484 [0.475, 0.493] at tick 0.2 against 0.535 [0.526, 0.545] at 0.1: "
+        "-0.051 [-0.065, -0.038], the coarser tick's asks are lower (on the markup index "
+        "-0.008 [-0.064, 0.047])"
+    ),
+    ("coarser_tick_higher_markup_market_knowledge", "validate"): (
+        "markup 0.147 [0.116, 0.177] at tick 0.2 against 0.120 [0.099, 0.142] at 0.1: "
+        "0.026 [-0.011, 0.064]; tick 0.25 against 0.1: 0.045 [0.007, 0.082]"
     ),
     ("smaller_tick_lower_trading_cost", "validate"): (
         "mean best ask 0.750 [0.740, 0.759] at tick 0.1 against 0.762 [0.746, 0.779] at "
