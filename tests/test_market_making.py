@@ -523,7 +523,8 @@ NOT_REPRODUCED = {
     ),
     ("coarser_tick_higher_markup_market_knowledge", "validate"): (
         "markup 0.147 [0.116, 0.177] at tick 0.2 against 0.120 [0.099, 0.142] at 0.1: "
-        "0.026 [-0.011, 0.064]; tick 0.25 against 0.1: 0.045 [0.007, 0.082]"
+        "0.026 [-0.011, 0.064] (300 sessions each: 0.020 [-0.002, 0.041]); tick 0.25 "
+        "against 0.1: 0.045 [0.007, 0.082]"
     ),
     ("smaller_tick_lower_trading_cost", "validate"): (
         "mean best ask 0.750 [0.740, 0.759] at tick 0.1 against 0.762 [0.746, 0.779] at "
