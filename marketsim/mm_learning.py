@@ -62,17 +62,22 @@ a period with no earlier trade in its episode (prior 1/2 on the value).
 
 The ``informed`` learner is our reading of the "basic understanding of the market and
 basic information about outstanding quotes" with which Guarino, Jehiel & Symons-Hicks
-(2025, CEPR DP 20461, abstract) find that Q-learning market makers price competitively:
-a maker knows that the client trades at the best ask only, so that an ask above the
-lowest of its rivals' asks (which it sees after the period) would have traded nothing and
-earned nothing, whoever the client was. Each period it also updates every such ask, with
-reward 0 and the state that ask would have led to. No update may depend on the client's
-draw: updating a lower ask only after a buy (a client who bought at ``b`` would have
-bought lower) or a higher one only after none would make each cell learn a mean
-conditional on the client (after a buy an informed client is likelier, so lower asks
-would look worse than they are). With ``trade_state`` the extra updates are made only
-when the maker was not alone at the best ask (else the trade, part of the next state, is
-unknown). The paper's exact algorithm could not be read; this is our reading.
+(2025, CEPR DP 20461) find that Q-learning market makers price competitively; only their
+abstract could be read, so the algorithm below is ours. A maker knows the market's rules
+(the client trades at the best ask; a maker alone there sells at its ask and earns ask
+minus value; tied makers share) and, after the period, sees its rivals' asks, the
+client's order (his reservation price: a buy order up to ``v`` for an informed client,
+``L`` for an uninformed one) and the value. It can then compute what every ask would
+have earned against the rivals' actual asks and that client, and which state it would
+have led to; each period it updates every ask of the period's state with that
+counterfactual profit (the ask played with its realised profit), as in the synchronous
+updating of Asker, Fershtman & Pakes (2022; :func:`marketsim.qstep.update_every_action`
+for ``calvano2020``). Every cell is updated every period whatever the client was, so each
+learns the unconditional expected profit of its ask. A counterfactual ask tied with
+rivals gets the expected share ``1/k`` whatever the ``tie`` rule. Version 2 of the
+scenario gave the makers less: each period only the asks above the best rival ask were
+updated, with profit 0 (the asks that could not have traded), and undercutting was
+learned by trial alone.
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ from numba import njit, prange
 from marketsim.qlearning import epsilon_greedy, update_q_cell
 from marketsim.qstep import CAPPED as CAPPED  # status codes: also imported from here
 from marketsim.qstep import CONVERGED as CONVERGED
-from marketsim.qstep import RUNNING, Rule, end_period, save_session
+from marketsim.qstep import RUNNING, Rule, argmax_random_ties, end_period, save_session
 from marketsim.rng import next_double, stream_states
 
 TIES = ("split", "time", "random")
@@ -252,19 +257,29 @@ def _states(acts, trade, mode, trade_state, m, S0, out):
 
 
 @njit(cache=True, inline="always")
-def _client(best_price, pi, lmax, v, fresh, s0, s1, s2, s3):
+def _client_draw(pi, lmax, v, fresh, s0, s1, s2, s3):
     """Draw the client (and the value ``v`` when ``fresh``: an episode's first period;
-    else the episode's value is kept); (buys, value, stream)."""
+    else the episode's value is kept): (his reservation price, value, stream). He buys at
+    a best ask ``b`` iff his reservation price exceeds it: ``v`` for an informed client,
+    ``E[v] + L = L`` for an uninformed one."""
     if fresh:
         u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
         v = 1.0 if u < 0.5 else -1.0
     u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
     if u < pi:
-        buy = v > best_price
+        res = v
     else:
         u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
-        buy = lmax * u > best_price
-    return buy, v, s0, s1, s2, s3
+        res = lmax * u
+    return res, v, s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _client(best_price, pi, lmax, v, fresh, s0, s1, s2, s3):
+    """Draw the client (:func:`_client_draw`) facing best ask ``best_price``:
+    (buys, value, stream)."""
+    res, v, s0, s1, s2, s3 = _client_draw(pi, lmax, v, fresh, s0, s1, s2, s3)
+    return res > best_price, v, s0, s1, s2, s3
 
 
 @njit(cache=True, inline="always")
@@ -306,13 +321,70 @@ def _winner(acts, best, age, tie, s0, s1, s2, s3):
 
 
 @njit(cache=True, inline="always")
-def rival_min(acts, i, m):
-    """The lowest ask of maker ``i``'s rivals (``m``, off the grid, when it has none)."""
+def counterfactual(acts, i, a, grid, res, v, m):
+    """What maker ``i`` would have earned had it asked ``grid[a]`` while its rivals kept
+    their asks ``acts``, facing the same client (reservation price ``res``) and value
+    ``v``: (profit, the client would have bought). Alone at the best ask it sells the unit
+    at its ask; tied with ``k - 1`` rivals it gets the expected share ``1/k`` (exact for
+    ``split``, the mean for ``random`` and ``time``); above a rival's ask it sells nothing.
+    """
     rival = m
+    tied = 1
     for j in range(acts.size):
-        if j != i and acts[j] < rival:
-            rival = acts[j]
-    return rival
+        if j != i:
+            if acts[j] < rival:
+                rival = acts[j]
+                tied = 2
+            elif acts[j] == rival:
+                tied += 1
+    best = a if a < rival else rival
+    buy = res > grid[best]
+    if not buy or a > rival:
+        return 0.0, buy
+    if a < rival:
+        return grid[a] - v, buy
+    return (grid[a] - v) / tied, buy
+
+
+@njit(cache=True, inline="always")
+def informed_update(Q, max_q, strategy, i, s, s_next, acts, reward, trade, res, v, grid, pos,
+                    episode, mode, trade_state, S0, rule, targets, s0, s1, s2, s3):  # fmt: skip
+    """Market knowledge (``learner="informed"``): maker ``i`` updates every ask of state
+    ``s``, not only the one it played (``acts[i]``, realised ``reward``, next state
+    ``s_next``): each other ask ``a`` with the profit it would have earned against the
+    rivals' actual asks and the same client (:func:`counterfactual`), plus the discounted
+    value of the state ``a`` would have led to (its own ask ``a`` in the quotes, and
+    whether the client would have bought). Targets are taken from the values at the start
+    of the period; then the greedy ask of ``s`` is found again (ties at random).
+
+    Returns (some greedy ask changed, the advanced stream state).
+    """
+    m = grid.size
+    base = s_next - (S0 * trade if trade_state else 0)
+    mult = 1
+    for _ in range(i):
+        mult *= m
+    for a in range(m):
+        if a == acts[i]:
+            targets[a] = reward + rule.delta * max_q[i, s_next]
+            continue
+        r, buy = counterfactual(acts, i, a, grid, res, v, m)
+        if mode == 0:
+            nxt = base + (a - acts[i]) * mult
+        elif mode == 1:
+            nxt = a
+        else:
+            nxt = 0
+        if trade_state:
+            nxt += S0 * _trade_code(buy, pos, episode)
+        targets[a] = r + rule.delta * max_q[i, nxt]
+    for a in range(m):
+        Q[i, s, a] = Q[i, s, a] + rule.alpha * (targets[a] - Q[i, s, a])
+    greedy, best, s0, s1, s2, s3 = argmax_random_ties(Q[i, s], s0, s1, s2, s3)
+    changed = strategy[i, s] != greedy
+    strategy[i, s] = greedy
+    max_q[i, s] = best
+    return changed, s0, s1, s2, s3
 
 
 @njit(cache=True)
@@ -410,6 +482,7 @@ def advance_sessions(
         s_old = np.empty(n, dtype=np.int64)
         s_new = np.empty(n, dtype=np.int64)
         reward = np.empty(n)
+        targets = np.empty(m)
         # a period's states are those the last period's asks and trade led to
         _states(last, trade, mode, trade_state, m, S0, s_new)
         k = 0
@@ -429,7 +502,8 @@ def advance_sessions(
             for i in range(n):
                 if acts[i] == best:
                     ntie += 1
-            buy, v, s0, s1, s2, s3 = _client(grid[best], pi, lmax, v, pos == 0, s0, s1, s2, s3)
+            res, v, s0, s1, s2, s3 = _client_draw(pi, lmax, v, pos == 0, s0, s1, s2, s3)
+            buy = res > grid[best]
             pos += 1
             if pos == episode:
                 pos = 0
@@ -450,35 +524,18 @@ def advance_sessions(
             _states(acts, trade, mode, trade_state, m, S0, s_new)
             changed = False
             for i in range(n):
-                target = reward[i] + rule.delta * mq[i, s_new[i]]
-                ch, s0, s1, s2, s3 = update_q_cell(
-                    Qb, mq, sg, i, s_old[i], acts[i], target, rule.alpha, s0, s1, s2, s3
-                )
-                changed |= ch
                 if learner == 1:
-                    rival = rival_min(acts, i, m)
-                    if not trade_state or acts[i] >= rival:
-                        # market knowledge (``informed``): an ask above the best rival ask
-                        # would not have traded and would have earned nothing, whoever the
-                        # client was. No update may depend on the client's draw (it would
-                        # learn a conditional mean). With the trade in the state: only when
-                        # the maker was not alone at the best ask (else the trade an ask at
-                        # the rival's would have met, the next state, is unknown).
-                        mult = m**i
-                        for a2 in range(rival + 1, m):
-                            if a2 == acts[i]:
-                                continue
-                            if mode == 0:
-                                s2n = s_new[i] + (a2 - acts[i]) * mult
-                            elif mode == 1:
-                                s2n = a2 + (S0 * trade if trade_state else 0)
-                            else:
-                                s2n = s_new[i]
-                            ch, s0, s1, s2, s3 = update_q_cell(
-                                Qb, mq, sg, i, s_old[i], a2, rule.delta * mq[i, s2n], rule.alpha,
-                                s0, s1, s2, s3,
-                            )  # fmt: skip
-                            changed |= ch
+                    ch, s0, s1, s2, s3 = informed_update(
+                        Qb, mq, sg, i, s_old[i], s_new[i], acts, reward[i], trade, res, v,
+                        grid, pos, episode, mode, trade_state, S0, rule, targets,
+                        s0, s1, s2, s3,
+                    )  # fmt: skip
+                else:
+                    target = reward[i] + rule.delta * mq[i, s_new[i]]
+                    ch, s0, s1, s2, s3 = update_q_cell(
+                        Qb, mq, sg, i, s_old[i], acts[i], target, rule.alpha, s0, s1, s2, s3
+                    )
+                changed |= ch
             for i in range(n):
                 last[i] = acts[i]
             code, tt, st, e = end_period(changed, tt, st, e, rule)

@@ -5,8 +5,8 @@ Lovo (2022, SSRN 4252858) set it up; the market, the tie rules, the learners and
 benchmarks are defined in :mod:`marketsim.mm_learning`. ``n_makers`` makers post asks on
 a grid of step ``tick``; one client per period is informed with probability ``pi``;
 ``learner="informed"`` adds the "market knowledge" of Guarino, Jehiel & Symons-Hicks
-(2025) as we read it (each period, every ask above the lowest rival ask is also updated:
-it would have traded nothing, whoever the client was).
+(2025) as we read it (each period, every ask is updated with the profit it would have
+earned against the rivals' actual asks and the same client).
 
 ``episode_periods`` keeps the asset's value over that many periods (1, the default: a
 new value every period). With ``trade_state`` and episodes, the learned ask after a buy
@@ -65,7 +65,10 @@ class Spec(ScenarioSpec):
     #: 2: the ``informed`` learner updates only the asks that would not have traded (the
     #: asks above the best rival's), no longer asks whose outcome it inferred from the
     #: client's choice (a mean conditional on the client). Defaults unchanged.
-    version = 2
+    #: 3: the ``informed`` learner updates every ask each period with the profit it would
+    #: have earned against the rivals' actual asks and the same client (full counterfactual
+    #: updating; version 2 updated only the asks above the best rival's, with 0).
+    version = 3
 
     n_makers: int = Field(2, ge=1, le=6, description="number of market makers")
     tick: float = Field(0.1, gt=0.0, le=1.0, description="tick size (value half-range = 1)")
@@ -74,7 +77,7 @@ class Spec(ScenarioSpec):
         1.0, gt=0.0, le=4.0, description="uninformed client's private value ~ U[0, this]"
     )
     learner: Literal["basic", "informed"] = Field(
-        "basic", description="basic Q-learning, or with market knowledge (counterfactuals)"
+        "basic", description="basic Q-learning, or with market knowledge (every ask updated)"
     )
     tie: Literal["split", "time", "random"] = Field(
         "split", description="who trades at a tied best ask: split, time priority, random"
