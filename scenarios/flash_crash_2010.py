@@ -146,6 +146,25 @@ class Spec(MarketSpec):
         "market_calm's 30; Kirilenko et al.'s aggregate scaled: 188)",
     )
 
+    # the volume-volatility relation (mixture of distributions: Clark 1973; Tauchen & Pitts
+    # 1983; Karpoff 1987): the background traders' wake-up rate grows with the one-second
+    # variance above its usual level (agents/_traders_loop.py, _volume_volatility)
+    activity_vol_elasticity: float = Field(
+        0.0,
+        ge=0,
+        le=4,
+        description="background traders' rate x (vol / usual vol)^this when vol is above its "
+        "usual level (2 = volume in proportion to the variance, the mixture-of-distributions "
+        "hypothesis; 0 = off)",
+    )
+    activity_vol_memory_s: float = Field(
+        1800.0,
+        gt=0,
+        le=86_400,
+        description="half-life (s) of the usual volatility that activity_vol_elasticity "
+        "compares with (an EMA of the one-second variance from the open)",
+    )
+
     programme: bool = Field(True, description="run the large sell programme")
     prior_decline: PriorDecline = 0.04
     seller: Literal["aggressive", "passive"] = Field(
