@@ -110,7 +110,14 @@ A_HFT_LAST_WAKE_NS = A_QUOTING  # high-frequency traders: time of the last wake-
     G_LLM_TEMP,
     G_LLM_ERR_KEEP,
 ) = range(35)
-N_G = 36
+# the volume-volatility relation (flash_crash_2010 version 7; see _traders_loop._on_second):
+# the session's usual one-second variance (a slow EMA of G_VAR), its per-second weight, the
+# background traders' activity elasticity to volatility and the resulting rate multiplier
+G_VAR_SLOW, G_VAR_SLOW_KEEP, G_VOL_ELASTICITY, G_VOL_ACTIVITY = range(35, 39)
+N_G = 40
+#: largest multiple of the background traders' rate that volatility alone gives (the same
+#: bound, e^3, as the activity level's exp(x))
+MAX_VOL_ACTIVITY = float(np.exp(3.0))
 EMA_HORIZONS_S = (30.0, 120.0, 600.0)
 
 # --- base models of the LLM traders: llm_model[j, M_*] (float64) ----------------------

@@ -93,6 +93,31 @@ def _llm_errors(g, llm_model, llm_rng):
 
 
 @njit(cache=True)
+def _volume_volatility(t_ns, g, gi):
+    """The volume-volatility relation: the background traders' rate multiple
+    ``g[G_VOL_ACTIVITY] = min(max(1, var / var_usual) ** (eta / 2), MAX_VOL_ACTIVITY)``.
+
+    Under the mixture-of-distributions hypothesis (Clark 1973; Tauchen & Pitts 1983) the
+    variance of price changes and the number of trades both grow with the rate at which
+    information arrives, so volume rises with volatility (Karpoff 1987's survey; Cont
+    2001's volume-volatility correlation); ``eta = 2`` is volume in proportion to the
+    variance. ``var`` is the one-second variance ``g[G_VAR]``; ``var_usual`` the session's
+    usual level, an EMA of ``var`` from the open (``g[G_VAR_SLOW]``, weight
+    ``1 - g[G_VAR_SLOW_KEEP]`` a second, and ``1 / (n + 1)`` in the open's ``n``-th second
+    while that is larger: the mean so far, so the EMA does not start from nothing). Only
+    a volatility above the usual raises the rate, so a quiet stretch does not slow the
+    market below its calm activity. No random draws."""
+    n = (t_ns - gi[T.I_SESSION_START_NS]) // NS_PER_SECOND
+    w = max(1.0 - g[T.G_VAR_SLOW_KEEP], 1.0 / (max(n, 0) + 1.0))
+    g[T.G_VAR_SLOW] += w * (g[T.G_VAR] - g[T.G_VAR_SLOW])
+    ratio = g[T.G_VAR] / max(g[T.G_VAR_SLOW], 1e-12)
+    if ratio > 1.0:
+        g[T.G_VOL_ACTIVITY] = min(ratio ** (0.5 * g[T.G_VOL_ELASTICITY]), T.MAX_VOL_ACTIVITY)
+    else:
+        g[T.G_VOL_ACTIVITY] = 1.0
+
+
+@njit(cache=True)
 def _on_second(t_ns, market, traders, snap, rng):
     """Once per simulated second: record the book, then move the slow market state."""
     g, gi = market.g, market.gi
@@ -119,6 +144,8 @@ def _on_second(t_ns, market, traders, snap, rng):
     kick = g[T.G_X_FEEDBACK] * (abs(r) / (np.sqrt(g[T.G_VAR]) + g[T.G_RET_SCALE]) - 0.8)
     g[T.G_X] += -g[T.G_X] / tau + g[T.G_X_SIGMA] * np.sqrt(2.0 / tau) * _normal(rng) + kick / tau
     g[T.G_X] = min(max(g[T.G_X], -3.0), 3.0)
+    if g[T.G_VOL_ELASTICITY] > 0.0:
+        _volume_volatility(t_ns, g, gi)
     # order-flow persistence: noise market orders lean to the side of a slow OU
     # (split metaorders; Lillo, Mike & Farmer 2005), offsetting the book's mean reversion
     tau = g[T.G_FLOW_TAU]
@@ -224,6 +251,6 @@ def run_chunk(t_stop_ns, traders, clocks, market, rng, snap, llm_model, llm_rng)
             i = fast_idx[_pick(clocks.fast_cum, rng)]
         _act(i, t, market, traders, rng, llm_model)
         if background:
-            gi[T.I_T_BG] = t + _exp_ns(rng, g[T.G_RATE_BG] * np.exp(g[T.G_X]))
+            gi[T.I_T_BG] = t + _exp_ns(rng, g[T.G_RATE_BG] * np.exp(g[T.G_X]) * g[T.G_VOL_ACTIVITY])
         else:
             gi[T.I_T_FAST] = t + _exp_ns(rng, g[T.G_RATE_FAST])

@@ -182,6 +182,11 @@ class OrderBookMarket(mesa.Model):
         self.g[T.G_VAR_DECAY] = 0.5 ** (1.0 / spec.vol_halflife_seconds)
         self.g[T.G_VAR] = 1.0
         self.g[T.G_RET_SCALE] = 1.0
+        # the volume-volatility relation: off (a multiple of 1) unless the spec sets it
+        self.g[T.G_VOL_ELASTICITY] = getattr(spec, "activity_vol_elasticity", 0.0)
+        self.g[T.G_VAR_SLOW_KEEP] = 0.5 ** (1.0 / getattr(spec, "activity_vol_memory_s", 1800.0))
+        self.g[T.G_VAR_SLOW] = self.g[T.G_VAR]
+        self.g[T.G_VOL_ACTIVITY] = 1.0
         self.g[T.G_LAST_MID] = 2 * p0
         self.g[T.G_EMA0 : T.G_EMA0 + 3] = p0
         self.g[T.G_RATE_BG] = self.bg_cum[-1] if self.bg_idx.size else 1e-12
