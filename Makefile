@@ -38,7 +38,7 @@ demo: $(STAMP) $(NUMBA_STAMP)
 # golden digests check that runs are the same in any process.
 test: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/python -m tests.warm
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Full-size reproductions and stress tests (tests marked validate; not part of make test).
 validate: $(STAMP) $(NUMBA_STAMP)
