@@ -97,10 +97,11 @@ from marketsim.scenarios._market_spec import (
 )
 from marketsim.stylised import stylised_facts
 
-#: seconds numba takes to compile the order-book kernels on a cold cache: 166 s of CPU
-#: for a first market_calm run of 120 s (one core, so about the wall time on a quiet
-#: 2-core machine; a shared one takes longer). The "compiling kernels" line quotes it.
-COMPILE_SECONDS = 160
+#: seconds numba takes to compile the order-book kernels on a cold cache: 113 s of CPU
+#: for a first short market_calm run (the golden case, imports included; one core, so
+#: about the wall time on a quiet 2-core machine; a shared one takes longer). The
+#: "compiling kernels" line quotes it.
+COMPILE_SECONDS = 110
 
 
 def trades_frame(model: OrderBookMarket) -> pl.DataFrame:
