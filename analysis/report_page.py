@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import html
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +36,9 @@ def _bundle_cache() -> Path:
     one file per vl-convert version (the bundle is part of that release)."""
     import vl_convert as vlc
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "marketsim" / f"vega-bundle-vl-convert-{vlc.__version__}.js"
+    from marketsim._numba_cache import user_cache_home
+
+    return user_cache_home() / "marketsim" / f"vega-bundle-vl-convert-{vlc.__version__}.js"
 
 
 @functools.lru_cache(maxsize=1)

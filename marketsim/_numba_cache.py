@@ -30,9 +30,14 @@ def _writable(folder: Path) -> bool:
     return True
 
 
+def user_cache_home() -> Path:
+    """The user's cache folder: ``$XDG_CACHE_HOME``, else ``~/.cache`` (numba's rule; also
+    where marketsim keeps its error logs and the reports' Vega bundle)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"))
+
+
 def _user_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "numba"
+    return user_cache_home() / "numba"
 
 
 def _private_folder() -> Path | None:

@@ -53,9 +53,9 @@ POLICIES = ("none", "memory")
 
 
 #: seconds numba takes to compile this scenario's kernels on a cold cache (95 s of CPU for a first
-#: short run, the golden case, imports included; one core, so about the wall time on a quiet
-#: 2-core machine; 4 makers, or 3 with the trade in the state, compile a second time for
-#: state-major tables: 85 s more); the "compiling kernels" line quotes it
+#: short run, the golden case, after calvano2020's in the same process; one core, so about the
+#: wall time on a quiet 2-core machine; 4 makers, or 3 with the trade in the state, compile a
+#: second time for state-major tables: 85 s more); the "compiling kernels" line quotes it
 COMPILE_SECONDS = 90
 
 

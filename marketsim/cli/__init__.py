@@ -276,10 +276,11 @@ def error_log_dir() -> Path:
     import os
     import tempfile
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    from marketsim._numba_cache import user_cache_home
+
     uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
     candidates = [
-        Path(base) / "marketsim" / "errors",
+        user_cache_home() / "marketsim" / "errors",
         Path(tempfile.gettempdir()) / f"marketsim-{uid}" / "errors",
     ]
     for folder in candidates:
