@@ -219,6 +219,17 @@ def _trade_codes(trade_state, episode):
 
 
 @njit(cache=True, inline="always")
+def _cell(i, s, sm):
+    """Indices of maker ``i``'s state ``s`` in a session's tables as stored: ``[i, s]``
+    maker-major, ``[s, i]`` state-major (``sm``; see :class:`MarketMakingSessions`). The
+    kernels take the stored arrays, C-contiguous either way, so one compiled kernel serves
+    both orders (a transposed view would be typed layout ``A`` and compiled again)."""
+    if sm:
+        return s, i
+    return i, s
+
+
+@njit(cache=True, inline="always")
 def _state(acts, i, trade, mode, trade_state, m, S0):
     if mode == 0:
         s = 0
@@ -347,15 +358,16 @@ def counterfactual(acts, i, a, grid, res, v, m):
 
 
 @njit(cache=True, inline="always")
-def informed_update(Q, max_q, strategy, i, s, s_next, acts, reward, trade, res, v, grid, pos,
-                    episode, mode, trade_state, S0, rule, targets, s0, s1, s2, s3):  # fmt: skip
+def informed_update(Q, max_q, strategy, sm, i, s, s_next, acts, reward, trade, res, v, grid,
+                    pos, episode, mode, trade_state, S0, rule, targets, s0, s1, s2, s3):  # fmt: skip
     """Market knowledge (``learner="informed"``): maker ``i`` updates every ask of state
     ``s``, not only the one it played (``acts[i]``, realised ``reward``, next state
     ``s_next``): each other ask ``a`` with the profit it would have earned against the
     rivals' actual asks and the same client (:func:`counterfactual`), plus the discounted
     value of the state ``a`` would have led to (its own ask ``a`` in the quotes, and
     whether the client would have bought). Targets are taken from the values at the start
-    of the period; then the greedy ask of ``s`` is found again (ties at random).
+    of the period; then the greedy ask of ``s`` is found again (ties at random). Tables as
+    stored (``sm``: :func:`_cell`).
 
     Returns (some greedy ask changed, the advanced stream state).
     """
@@ -366,7 +378,8 @@ def informed_update(Q, max_q, strategy, i, s, s_next, acts, reward, trade, res, 
         mult *= m
     for a in range(m):
         if a == acts[i]:
-            targets[a] = reward + rule.delta * max_q[i, s_next]
+            x, y = _cell(i, s_next, sm)
+            targets[a] = reward + rule.delta * max_q[x, y]
             continue
         r, buy = counterfactual(acts, i, a, grid, res, v, m)
         if mode == 0:
@@ -377,23 +390,25 @@ def informed_update(Q, max_q, strategy, i, s, s_next, acts, reward, trade, res, 
             nxt = 0
         if trade_state:
             nxt += S0 * _trade_code(buy, pos, episode)
-        targets[a] = r + rule.delta * max_q[i, nxt]
+        x, y = _cell(i, nxt, sm)
+        targets[a] = r + rule.delta * max_q[x, y]
+    x, y = _cell(i, s, sm)
     for a in range(m):
-        Q[i, s, a] = Q[i, s, a] + rule.alpha * (targets[a] - Q[i, s, a])
-    greedy, best, s0, s1, s2, s3 = argmax_random_ties(Q[i, s], s0, s1, s2, s3)
-    changed = strategy[i, s] != greedy
-    strategy[i, s] = greedy
-    max_q[i, s] = best
+        Q[x, y, a] = Q[x, y, a] + rule.alpha * (targets[a] - Q[x, y, a])
+    greedy, best, s0, s1, s2, s3 = argmax_random_ties(Q[x, y], s0, s1, s2, s3)
+    changed = strategy[x, y] != greedy
+    strategy[x, y] = greedy
+    max_q[x, y] = best
     return changed, s0, s1, s2, s3
 
 
 @njit(cache=True)
-def init_sessions(q0, S, Q, max_q, strategy, last_acts, last_trade, rng):
+def init_sessions(q0, S, Q, max_q, strategy, sm, last_acts, last_trade, rng):
     """Fill Q with ``q0`` (n, m) in every state, cache the greedy actions (ties at
     random) and draw the initial asks.
 
-    Q : ndarray(float64, shape (N, n, S, m)); max_q, strategy : shape (N, n, S);
-    last_acts : ndarray(int64, shape (N, n)); last_trade : ndarray(int64, shape (N,))
+    Q : ndarray(float64, shape (N, n, S, m), or (N, S, n, m) if ``sm``); max_q, strategy :
+    the same without the last axis; last_acts : ndarray(int64, shape (N, n)); last_trade : ndarray(int64, shape (N,))
     """
     N = Q.shape[0]
     n, m = q0.shape
@@ -405,10 +420,11 @@ def init_sessions(q0, S, Q, max_q, strategy, last_acts, last_trade, rng):
                 if q0[i, a] > q0[i, best_a]:
                     best_a = a
             for s in range(S):
+                x, y = _cell(i, s, sm)
                 for a in range(m):
-                    Q[b, i, s, a] = q0[i, a]
-                strategy[b, i, s] = best_a
-                max_q[b, i, s] = q0[i, best_a]
+                    Q[b, x, y, a] = q0[i, a]
+                strategy[b, x, y] = best_a
+                max_q[b, x, y] = q0[i, best_a]
         for i in range(n):
             u, s0, s1, s2, s3 = next_double(s0, s1, s2, s3)
             last_acts[b, i] = int(u * m)
@@ -421,6 +437,7 @@ def advance_sessions(
     Q,
     max_q,
     strategy,
+    sm,
     last_acts,
     last_trade,
     age,
@@ -446,7 +463,8 @@ def advance_sessions(
 
     Parameters
     ----------
-    Q : ndarray(float64, shape (N, n, S, m)); max_q, strategy : shape (N, n, S)
+    Q : ndarray(float64, shape (N, n, S, m), or (N, S, n, m) if ``sm``: state-major);
+    max_q, strategy : the same without the last axis
     last_acts, age : ndarray(int64, shape (N, n)), last asks and periods unchanged
     last_trade, t, stable : ndarray(int64, shape (N,))
     value : ndarray(float64, shape (N,)), the asset's value in the current episode
@@ -460,7 +478,9 @@ def advance_sessions(
     -------
     int, periods played by all sessions in this call
     """
-    N, n, S, m = Q.shape
+    N, n = last_acts.shape
+    S = Q.shape[1] if sm else Q.shape[2]
+    m = Q.shape[3]
     S0 = S // _trade_codes(trade_state, episode)
     played = np.zeros(N, dtype=np.int64)
     for b in prange(N):
@@ -491,7 +511,8 @@ def advance_sessions(
             s_old, s_new = s_new, s_old
             best = m
             for i in range(n):
-                ai, s0, s1, s2, s3 = epsilon_greedy(sg, i, s_old[i], e, m, s0, s1, s2, s3)
+                x, y = _cell(i, s_old[i], sm)
+                ai, s0, s1, s2, s3 = epsilon_greedy(sg, x, y, e, m, s0, s1, s2, s3)
                 acts[i] = ai
                 if ai < best:
                     best = ai
@@ -526,14 +547,16 @@ def advance_sessions(
             for i in range(n):
                 if learner == 1:
                     ch, s0, s1, s2, s3 = informed_update(
-                        Qb, mq, sg, i, s_old[i], s_new[i], acts, reward[i], trade, res, v,
+                        Qb, mq, sg, sm, i, s_old[i], s_new[i], acts, reward[i], trade, res, v,
                         grid, pos, episode, mode, trade_state, S0, rule, targets,
                         s0, s1, s2, s3,
                     )  # fmt: skip
                 else:
-                    target = reward[i] + rule.delta * mq[i, s_new[i]]
+                    x, y = _cell(i, s_new[i], sm)
+                    target = reward[i] + rule.delta * mq[x, y]
+                    x, y = _cell(i, s_old[i], sm)
                     ch, s0, s1, s2, s3 = update_q_cell(
-                        Qb, mq, sg, i, s_old[i], acts[i], target, rule.alpha, s0, s1, s2, s3
+                        Qb, mq, sg, x, y, acts[i], target, rule.alpha, s0, s1, s2, s3
                     )
                 changed |= ch
             for i in range(n):
@@ -554,10 +577,11 @@ def advance_sessions(
 
 
 @njit(cache=True, inline="always")
-def _greedy_acts(sg, last, trade, mode, trade_state, m, S0, out):
+def _greedy_acts(sg, sm, last, trade, mode, trade_state, m, S0, out):
     best = m
     for i in range(out.size):
-        a = sg[i, _state(last, i, trade, mode, trade_state, m, S0)]
+        x, y = _cell(i, _state(last, i, trade, mode, trade_state, m, S0), sm)
+        a = sg[x, y]
         out[i] = a
         if a < best:
             best = a
@@ -572,34 +596,34 @@ def _decode(j, m, out):
 
 
 @njit(cache=True)
-def _next_joint(sg, j, mode, m, S0, tmp, nxt):
+def _next_joint(sg, sm, j, mode, m, S0, tmp, nxt):
     _decode(j, m, tmp)
-    _greedy_acts(sg, tmp, 0, mode, False, m, S0, nxt)
+    _greedy_acts(sg, sm, tmp, 0, mode, False, m, S0, nxt)
     return _encode(nxt, m)
 
 
 @njit(cache=True)
-def _cycle(sg, x0, mode, m, S0, tmp, nxt):
+def _cycle(sg, sm, x0, mode, m, S0, tmp, nxt):
     """Brent's cycle detection on the deterministic greedy path of joint asks: (first
     state of the limit cycle, its length)."""
     power = 1
     lam = 1
     tortoise = x0
-    hare = _next_joint(sg, x0, mode, m, S0, tmp, nxt)
+    hare = _next_joint(sg, sm, x0, mode, m, S0, tmp, nxt)
     while tortoise != hare:
         if power == lam:
             tortoise = hare
             power *= 2
             lam = 0
-        hare = _next_joint(sg, hare, mode, m, S0, tmp, nxt)
+        hare = _next_joint(sg, sm, hare, mode, m, S0, tmp, nxt)
         lam += 1
     tortoise = x0
     hare = x0
     for _ in range(lam):
-        hare = _next_joint(sg, hare, mode, m, S0, tmp, nxt)
+        hare = _next_joint(sg, sm, hare, mode, m, S0, tmp, nxt)
     while tortoise != hare:
-        tortoise = _next_joint(sg, tortoise, mode, m, S0, tmp, nxt)
-        hare = _next_joint(sg, hare, mode, m, S0, tmp, nxt)
+        tortoise = _next_joint(sg, sm, tortoise, mode, m, S0, tmp, nxt)
+        hare = _next_joint(sg, sm, hare, mode, m, S0, tmp, nxt)
     return tortoise, lam
 
 
@@ -616,6 +640,7 @@ def _period_profit(acts, best, tot, out):
 @njit(cache=True, parallel=True)
 def analyse_sessions(
     strategy,
+    sm,
     last_acts,
     last_trade,
     value,
@@ -659,7 +684,8 @@ def analyse_sessions(
     With ``episode`` > 1 the clients' value is kept over episodes aligned with the
     sessions' periods (``value``, ``t``), as in learning.
     """
-    N, n, S = strategy.shape
+    N, n = last_acts.shape
+    S = strategy.shape[1] if sm else strategy.shape[2]
     m = grid.size
     S0 = S // _trade_codes(trade_state, episode)
     T = imp_base.shape[2]
@@ -679,17 +705,19 @@ def analyse_sessions(
             cycle_len[b] = 0
             burn, periods, reps = EVAL_BURN, EVAL_PERIODS, IMPULSE_REPS
         else:
-            first, periods = _cycle(sg, _encode(cur, m), mode, m, S0, tmp, nxt)
+            first, periods = _cycle(sg, sm, _encode(cur, m), mode, m, S0, tmp, nxt)
             cycle_len[b] = periods
             _decode(first, m, cur)
             burn, reps = 0, 1
         for k in range(burn + periods):
             if trade_state and k >= burn:
                 for i in range(n):
-                    hi = sg[i, _state(cur, i, 1, mode, True, m, S0)]
-                    lo = sg[i, _state(cur, i, 0, mode, True, m, S0)]
+                    x, y = _cell(i, _state(cur, i, 1, mode, True, m, S0), sm)
+                    hi = sg[x, y]
+                    x, y = _cell(i, _state(cur, i, 0, mode, True, m, S0), sm)
+                    lo = sg[x, y]
                     resp += grid[hi] - grid[lo]
-            best = _greedy_acts(sg, cur, trade, mode, trade_state, m, S0, nxt)
+            best = _greedy_acts(sg, sm, cur, trade, mode, trade_state, m, S0, nxt)
             if trade_state:
                 p = t[b] + k
                 fresh = p % episode == 0
@@ -723,9 +751,9 @@ def analyse_sessions(
             v = start_value
             disc = 1.0
             for k in range(T):
-                bb = _greedy_acts(sg, pb, tb, mode, trade_state, m, S0, nxt)
+                bb = _greedy_acts(sg, sm, pb, tb, mode, trade_state, m, S0, nxt)
                 pb[:] = nxt
-                bd = _greedy_acts(sg, pd, td, mode, trade_state, m, S0, nxt)
+                bd = _greedy_acts(sg, sm, pd, td, mode, trade_state, m, S0, nxt)
                 if k == 0:
                     rival = m
                     for j in range(1, n):
@@ -823,12 +851,21 @@ class MarketMakingSessions:
         # stored state-major: with the quotes in the state every maker reads the same state
         # each period, so their rows then sit together (4 makers: 11.1 -> 15.8 million
         # maker-periods per CPU second); smaller ones stay maker-major, which is ~7%
-        # faster when the tables fit in cache. The numbers do not depend on it.
-        shape = (N, self.n, self.S)
-        order = (0, 2, 1) if self.n * self.S * m * 8 > STATE_MAJOR_BYTES else (0, 1, 2)
-        self.Q = np.empty([shape[k] for k in order] + [m]).transpose(*order, 3)
-        self.max_q = np.empty([shape[k] for k in order]).transpose(order)
-        self.strategy = np.empty([shape[k] for k in order], dtype=np.int64).transpose(order)
+        # faster when the tables fit in cache. The numbers do not depend on it. The
+        # kernels take the stored arrays (``_tables``) and the order; ``Q``, ``max_q`` and
+        # ``strategy`` are views indexed (session, maker, state[, ask]) either way.
+        self.state_major = self.n * self.S * m * 8 > STATE_MAJOR_BYTES
+        rows = (self.S, self.n) if self.state_major else (self.n, self.S)
+        self._tables = (
+            np.empty((N, *rows, m)),
+            np.empty((N, *rows)),
+            np.empty((N, *rows), dtype=np.int64),
+        )
+        if self.state_major:
+            self.Q = self._tables[0].transpose(0, 2, 1, 3)
+            self.max_q, self.strategy = (a.transpose(0, 2, 1) for a in self._tables[1:])
+        else:
+            self.Q, self.max_q, self.strategy = self._tables
         self.last_acts = np.empty((N, self.n), dtype=np.int64)
         self.last_trade = np.zeros(N, dtype=np.int64)
         self.value = np.zeros(N)
@@ -847,9 +884,8 @@ class MarketMakingSessions:
         init_sessions(
             q0 / (1.0 - self.delta),
             self.S,
-            self.Q,
-            self.max_q,
-            self.strategy,
+            *self._tables,
+            self.state_major,
             self.last_acts,
             self.last_trade,
             self.rng,
@@ -877,9 +913,8 @@ class MarketMakingSessions:
         """Advance every running session by up to ``periods``; returns periods played."""
         return int(
             advance_sessions(
-                self.Q,
-                self.max_q,
-                self.strategy,
+                *self._tables,
+                self.state_major,
                 self.last_acts,
                 self.last_trade,
                 self.age,
@@ -922,7 +957,8 @@ class MarketMakingSessions:
             "dev_gain": np.zeros(N),
         }
         analyse_sessions(
-            self.strategy,
+            self._tables[2],
+            self.state_major,
             self.last_acts,
             self.last_trade,
             self.value,
