@@ -52,11 +52,11 @@ DEFAULT_SESSIONS = 200
 POLICIES = ("none", "memory")
 
 
-#: seconds numba takes to compile this scenario's kernels on a cold cache (95 s of CPU for a first
-#: short run, the golden case, after calvano2020's in the same process; one core, so about the
-#: wall time on a quiet 2-core machine; 4 makers, or 3 with the trade in the state, compile a
-#: second time for state-major tables: 85 s more); the "compiling kernels" line quotes it
-COMPILE_SECONDS = 90
+#: seconds numba takes to compile this scenario's kernels on a cold cache (41 s of CPU for a
+#: first short run, the golden case, after calvano2020's in the same process, one core, at
+#: load 3; the same kernels serve maker-major and state-major tables); the "compiling
+#: kernels" line quotes it
+COMPILE_SECONDS = 45
 
 
 class Spec(ScenarioSpec):
