@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test validate golden bench lint clean docs
+.PHONY: demo test warm validate golden bench lint clean docs
 
 # Reinstall only when the project's metadata changed (pyproject.toml is the stamp's input).
 $(STAMP): pyproject.toml
@@ -36,14 +36,21 @@ $(NUMBA_STAMP): $(SOURCES) | $(STAMP)
 demo: $(STAMP) $(NUMBA_STAMP)
 	$(BIN)/marketsim run calvano2020 --sessions 300 --seed 0 --threads 2 --out runs/demo --report
 
+# tests.warm compiles each kernel family once, two families at a time (on a cold cache
+# both pytest workers would otherwise compile the order book at once); again only after
+# the sources changed (the numba stamp is newer).
+WARM_STAMP := $(VENV)/.warm
+$(WARM_STAMP): $(NUMBA_STAMP)
+	$(BIN)/python -m tests.warm
+	touch $@
+
+warm: $(STAMP) $(WARM_STAMP)
+
 # Two pytest workers (one per core of the CI machine); a file's tests stay in one worker,
 # except the guide's pages (tests/conftest.py's SPREAD), which go to whichever is free.
-# tests.warm first compiles each kernel family once, two families at a time (on a cold
-# cache both workers would otherwise compile the order book at once).
 # Results do not depend on the worker or the order: tests/test_compare_book.py and the
 # golden digests check that runs are the same in any process.
-test: $(STAMP) $(NUMBA_STAMP)
-	$(BIN)/python -m tests.warm
+test: $(STAMP) $(WARM_STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Full-size reproductions and stress tests (tests marked validate; not part of make test).
