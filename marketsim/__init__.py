@@ -19,9 +19,11 @@ from __future__ import annotations
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
+from marketsim._cpu import pin_cpu_dispatch
 from marketsim._numba_cache import ensure_numba_cache
 from marketsim.errors import UsageError
 
+pin_cpu_dispatch()  # before numpy is imported: the same bytes on every x86-64 machine
 ensure_numba_cache()  # before any kernel module imports numba: read-only installs run
 
 try:

@@ -297,14 +297,18 @@ def _is_tag(field) -> bool:
 def run_as_script(name: str) -> None:
     """``python scenarios/NAME.py ARGS`` is ``python -m marketsim run NAME ARGS``.
 
-    The scenario module hands over to the command line at run time, as ``python -m``
-    would, so the scenarios layer does not import the command line.
+    The script replaces itself with that command, a fresh interpreter: the scenarios
+    layer does not import the command line, and marketsim is imported before numpy there,
+    so its CPU dispatch is pinned (:mod:`marketsim._cpu`; the script's own imports have
+    loaded numpy already) and the script gives the command's bytes.
     """
-    import runpy
+    import os
     import sys
 
-    sys.argv = ["marketsim", "run", name, *sys.argv[1:]]
-    runpy.run_module("marketsim", run_name="__main__", alter_sys=True)
+    argv = [sys.executable, "-m", "marketsim", "run", name, *sys.argv[1:]]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 def scenario_run(write, default_sessions: int):
