@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests._browser import CHROMIUM
+from tests._browser import chromium
 from tests._browser import dump_dom as _dump_dom
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -855,7 +855,7 @@ def test_screenshots_of_each_report_kind(
         png.unlink(missing_ok=True)
         res = subprocess.run(
             [
-                CHROMIUM,
+                chromium(),
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
