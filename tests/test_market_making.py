@@ -537,7 +537,8 @@ NOT_REPRODUCED = {
         "-0.008 [-0.064, 0.047]). The basic makers settle at or above the joint-profit ask "
         "(0.6 at both ticks), so the floor the tick raises (0.3 -> 0.4) never binds; with "
         "alpha 0.05 the difference is -0.050 [-0.066, -0.034], with alpha 0.01 -0.002 "
-        "[-0.022, 0.018] (asks 0.54 at both ticks)"
+        "[-0.022, 0.018] (asks 0.54 at both ticks); only with private values on [0, 2] "
+        "is it positive, 0.122 [0.096, 0.149] (see the tutorial's 'The tick findings')"
     ),
     ("coarser_tick_higher_markup_market_knowledge", "suite"): (
         "markup 0.174 [0.149, 0.198] at tick 0.2 against 0.163 [0.128, 0.199] at 0.1: "
