@@ -364,6 +364,18 @@ def test_memory_policy_makes_makers_stateless():
     assert lr.S == 1
 
 
+def test_learning_rate_defaults_to_the_learners():
+    """``alpha`` unset: 0.15 for the basic learner (Calvano et al.), 0.01 for the informed
+    one (version 4); a set ``alpha`` applies to either, and reaches the kernel's rule."""
+    from marketsim.scenarios.market_making import MarketMakingModel
+
+    assert Spec().learning_rate() == 0.15
+    assert Spec(learner="informed").learning_rate() == 0.01
+    assert build_spec(Spec, {}, ["learner=informed", "alpha=0.2"]).learning_rate() == 0.2
+    model = MarketMakingModel(Spec(learner="informed", **FAST), sessions=1, seed=0)
+    assert model.learners.alpha == 0.01
+
+
 # --------------------------------------------------------------------------- bad input
 
 
