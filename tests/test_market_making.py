@@ -364,6 +364,18 @@ def test_memory_policy_makes_makers_stateless():
     assert lr.S == 1
 
 
+def test_learning_rate_defaults_to_the_learners():
+    """``alpha`` unset: 0.15 for the basic learner (Calvano et al.), 0.01 for the informed
+    one (version 4); a set ``alpha`` applies to either, and reaches the kernel's rule."""
+    from marketsim.scenarios.market_making import MarketMakingModel
+
+    assert Spec().learning_rate() == 0.15
+    assert Spec(learner="informed").learning_rate() == 0.01
+    assert build_spec(Spec, {}, ["learner=informed", "alpha=0.2"]).learning_rate() == 0.2
+    model = MarketMakingModel(Spec(learner="informed", **FAST), sessions=1, seed=0)
+    assert model.learners.alpha == 0.01
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -457,12 +469,27 @@ FINDINGS = {
     ),
     "coarser_tick_higher_markup_market_knowledge": (
         "Cartea, Chang & Penalva (2022), as above, with makers that learn every ask's "
-        "profit (learner informed): their learning algorithms converge to pure Nash "
-        "equilibria of the stage game (abstract), which the basic Q-learners, above the "
-        "collusive ask, do not approach",
+        "profit (learner informed, whose default learning rate is 0.01): their learning "
+        "algorithms converge to pure Nash equilibria of the stage game (abstract), which "
+        "the basic Q-learners, above the collusive ask, do not approach",
         "markup",
         {"tick": 0.2, "learner": "informed"},
         {"learner": "informed"},
+    ),
+    "smaller_tick_lower_trading_cost_market_knowledge": (
+        "Cartea, Chang & Penalva (2022, abstract), as above, with informed makers: the "
+        "mean best ask is higher at tick 0.1 than at 0.05",
+        "ask_mean",
+        {"learner": "informed"},
+        {"tick": 0.05, "learner": "informed"},
+    ),
+    "smaller_tick_slower_convergence_market_knowledge": (
+        "Cartea, Chang & Penalva (2022, abstract), as above, with informed makers: a "
+        "larger share of sessions meets the stability rule within the cap at tick 0.1 "
+        "than at 0.05",
+        "converged",
+        {"learner": "informed"},
+        {"tick": 0.05, "learner": "informed"},
     ),
     "smaller_tick_lower_trading_cost": (
         "Cartea, Chang & Penalva (2022, abstract): a smaller tick lowers trading costs "
@@ -495,7 +522,7 @@ FINDINGS = {
     "market_knowledge_closer_to_competitive": (
         "Guarino, Jehiel & Symons-Hicks (2025, abstract): basic market knowledge brings "
         "prices to competitive levels: a lower markup index than the basic learner's "
-        "(version 3's informed learner: every ask updated with its counterfactual profit)",
+        "(the informed learner: every ask updated with its counterfactual profit)",
         "markup_index",
         {},
         {"learner": "informed"},
@@ -519,16 +546,28 @@ NOT_REPRODUCED = {
     ("coarser_tick_higher_markup", "validate"): (
         "markup 0.484 [0.475, 0.493] at tick 0.2 against 0.535 [0.526, 0.545] at 0.1: "
         "-0.051 [-0.065, -0.038], the coarser tick's asks are lower (on the markup index "
-        "-0.008 [-0.064, 0.047])"
+        "-0.008 [-0.064, 0.047]). The basic makers settle at or above the joint-profit ask "
+        "(0.6 at both ticks), so the floor the tick raises (0.3 -> 0.4) never binds; with "
+        "alpha 0.05 the difference is -0.050 [-0.066, -0.034], with alpha 0.01 -0.002 "
+        "[-0.022, 0.018] (asks 0.54 at both ticks); only with private values on [0, 2] "
+        "is it positive, 0.122 [0.096, 0.149] (see the tutorial's 'The tick findings')"
     ),
-    ("coarser_tick_higher_markup_market_knowledge", "validate"): (
-        "markup 0.147 [0.116, 0.177] at tick 0.2 against 0.120 [0.099, 0.142] at 0.1: "
-        "0.026 [-0.011, 0.064] (300 sessions each: 0.020 [-0.002, 0.041]); tick 0.25 "
-        "against 0.1: 0.045 [0.007, 0.082]"
+    ("coarser_tick_higher_markup_market_knowledge", "suite"): (
+        "markup 0.174 [0.149, 0.198] at tick 0.2 against 0.163 [0.128, 0.199] at 0.1: "
+        "0.010 [-0.032, 0.052]: with exploration 10 times shorter than at the validate "
+        "size, learning rate 0.01 leaves the informed makers short of their equilibrium "
+        "(version 3's rate 0.15 gave 0.060 [0.001, 0.120] here)"
     ),
     ("smaller_tick_lower_trading_cost", "validate"): (
         "mean best ask 0.750 [0.740, 0.759] at tick 0.1 against 0.762 [0.746, 0.779] at "
         "0.05 (no session at 0.05 met the stability rule within 1.5 million periods)"
+    ),
+    ("smaller_tick_lower_trading_cost_market_knowledge", "suite"): (
+        "mean best ask 0.378 [0.342, 0.413] at tick 0.1 against 0.355 [0.332, 0.378] at "
+        "0.05: 0.022 [-0.019, 0.064]"
+    ),
+    ("smaller_tick_slower_convergence_market_knowledge", "suite"): (
+        "converged 3% at tick 0.1 against 0% at 0.05: 0.033 [-0.035, 0.102]"
     ),
 }
 # weaker_adverse_selection_higher_markup on the markup index (not the paper's measure):
@@ -538,11 +577,17 @@ NOT_REPRODUCED = {
 # buy minus after none 0.098 [0.082, 0.115] (suite), 0.081 [0.066, 0.096] (validate). With
 # a new value every period (no news in a buy) it was -0.016 [-0.032, 0.001] and 0.006
 # [-0.003, 0.016].
-# market_knowledge_closer_to_competitive (version 3): informed 0.031 [-0.103, 0.166]
-# against basic 1.245 [1.175, 1.316] (suite), 0.115 [0.044, 0.187] against 1.499 [1.467,
-# 1.530] (validate; no informed session met the stability rule within the cap). Version
-# 2's informed learner (only the asks above the best rival's updated, with 0) gave basic
-# minus informed -0.123 [-0.243, -0.003] (suite) and 0.028 [-0.041, 0.098] (validate).
+# market_knowledge_closer_to_competitive (version 4, informed learning rate 0.01): informed
+# 0.259 [0.141, 0.376] against basic 1.245 [1.175, 1.316] (suite), 0.231 [0.172, 0.291]
+# against 1.499 [1.467, 1.530] (validate). Version 3 (rate 0.15): 0.031 [-0.103, 0.166]
+# (suite) and 0.115 [0.044, 0.187] (validate). Version 2's informed learner (only the asks
+# above the best rival's updated, with 0) gave basic minus informed -0.123 [-0.243,
+# -0.003] (suite) and 0.028 [-0.041, 0.098] (validate).
+# The Cartea, Chang & Penalva findings with informed makers at the validate size (version
+# 4): markup at tick 0.2 minus 0.1 0.089 [0.065, 0.113] (0.244 against 0.155); mean best ask
+# at tick 0.1 minus 0.05 0.042 [0.020, 0.064]; converged 90% at tick 0.2, 8% at 0.1, 0% at
+# 0.05. With version 3's rate 0.15 the first was 0.026 [-0.011, 0.064] and no session
+# converged.
 
 
 def _finding_params():
