@@ -76,10 +76,12 @@ def test_the_wheel_in_a_fresh_venv_runs_marketsim_and_python_m(wheel, tmp_path):
     """The wheel alone (dependencies from this environment's site-packages, which holds no
     ``marketsim`` of its own) gives a working ``marketsim`` and ``python -m marketsim``."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # no pip of its own (ensurepip takes seconds): this environment's pip installs into it
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     py = venv / "bin" / "python"
     subprocess.run(
-        [py, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "--quiet", "--no-deps"]
+        + ["--no-index", str(wheel)],
         check=True,
         capture_output=True,
     )
