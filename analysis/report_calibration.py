@@ -1,7 +1,9 @@
 """Report figures and finding of a calibration (``marketsim calibrate`` output folder).
 
 Reads ``calibration.parquet`` (one row per candidate: its parameters, each target's
-simulated moment pooled over the seeds by the median, ``distance``, ``accepted``) and
+simulated moment pooled over the seeds, ``distance``, ``accepted``: the median over the
+seeds, or for a target whose card rule is ``share`` the share of seeds inside the card's
+band, :mod:`marketsim.experiments.calibrate`) and
 the targets' bands (``summary.json``'s ``target_bands``, recorded by ``calibrate``; for
 a folder written before they were recorded, the caller passes the card's). No
 simulation is run.
@@ -149,7 +151,7 @@ def finding(table: pl.DataFrame, bands: list[dict]) -> list[str]:
     band_of = {b["name"]: b for b in bands}
     lines = [
         f"{acc} of {n} candidates ({100 * acc / n:.0f}%) met every target "
-        "(the median over seeds inside each band)."
+        "(each pooled moment inside its band: a median, or a share of seeds)."
     ]
     if res["binding"] is None:
         lines.append("No target rejected any candidate.")
@@ -207,8 +209,8 @@ def calibration_headline(
         )
     table_html = (
         "<table class='tests'><tr><th>target (summary key)</th><th>unit</th>"
-        "<th>published figure</th><th>band</th><th>candidates' medians</th>"
-        "<th>accepted candidates' medians</th><th>candidates missing it</th>"
+        "<th>published figure</th><th>band</th><th>candidates' moments</th>"
+        "<th>accepted candidates' moments</th><th>candidates missing it</th>"
         "<th>near-accepted rejected by it alone</th></tr>" + "".join(rows) + "</table>"
     )
     acc_table = table.filter(pl.col("accepted"))
@@ -227,12 +229,13 @@ def calibration_headline(
     how = (
         f"Each candidate ran {len(seeds)} seed{'s' if len(seeds) != 1 else ''} "
         f"({', '.join(str(s) for s in seeds)}) with common random numbers; its moment "
-        "for a target is the median over them. "
+        "for a target is the median over them, or for a target pooled by share the share "
+        "of them inside the card's band (its band is then the shares that meet it). "
         if isinstance(seeds, list) and seeds
         else ""
     )
     how += (
-        "A candidate misses a target when its median is missing or outside the band; "
+        "A candidate misses a target when its moment is missing or outside the band; "
         "near-accepted candidates miss exactly one target."
     )
     return (
@@ -267,9 +270,9 @@ def calibration_figures(run_dir: Path, summary: dict, bands: list[dict] | None =
             "targets",
             "Targets against the simulated moments",
             "Each target's band (shaded) and published figure (dashed line) against every "
-            "candidate's moment, the median over its seeds (points; accepted candidates in "
-            "orange). A panel per target, on its own scale and in its own unit; a missing "
-            "moment is not drawn.",
+            "candidate's moment, the median over its seeds or the share of its seeds in the "
+            "card's band (points; accepted candidates in orange). A panel per target, on its "
+            "own scale and in its own unit; a missing moment is not drawn.",
             charts.target_bands(moments, bands),
         ),
         Figure(

@@ -11,6 +11,7 @@ import time
 import mesa
 import numpy as np
 
+from marketsim._mesa_ids import forget_agent_ids
 from marketsim.agents import traders as T
 from marketsim.agents.traders import Clocks, LLMTrader, Market, Trader, Traders, run_chunk
 from marketsim.llm_proxy import base_models
@@ -211,6 +212,7 @@ class OrderBookMarket(mesa.Model):
         self.trader_arrays = Traders(self.kind, self.params, self.acct, self.is_hft)
         self.clocks = Clocks(self.bg_idx, self.bg_cum, self.fast_idx, self.fast_cum)
         self.traders = [(LLMTrader if self.kind[i] == T.LLM else Trader)(self, i) for i in range(n)]
+        forget_agent_ids(self)  # the population is fixed: let the model be freed
         self.running = True
 
     def _drain(self):

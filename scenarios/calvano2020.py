@@ -23,6 +23,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator, model_serializer, model_validator
 
+from marketsim._mesa_ids import forget_agent_ids
 from marketsim.errors import UsageError
 from marketsim.logit import LogitMarket, price_index, profit_gain
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
@@ -218,6 +219,7 @@ class CalvanoModel(mesa.Model):
         self.kernel_seconds = 0.0
         for i in range(spec.n_firms):
             FirmAgent(self, i)
+        forget_agent_ids(self)  # the population is fixed: let the model be freed
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "mean_t": lambda m: float(m.learners.t.mean()),

@@ -106,6 +106,11 @@ regained in 23 against 12), fewer on the whipsaw (26 against 29, one short of th
 needed), and the calm market's returns are no longer autocorrelated (largest |acf|
 0.029-0.041 on seeds 1-3, against 0.075-0.099); volume while the programme sells is a
 median 0.90 of the half hour before (0.52-3.94; version 6: about 0.4-0.5).
+A recalibration of the same three parameters by the share of seeds in each band (10
+seeds a candidate, seeds 31-40; ``data/flash_crash_2010_calibration/v7_share/``) accepted
+no candidate: the programme's duration binds, spread by the market makers' all-or-nothing
+withdrawal while the programme sells, and its best candidate met fewer criteria than
+these defaults over seeds 1-30 (docs/validation.md).
 
 Run it as ``marketsim run flash_crash_2010 --seed 1 --out runs/crash``. The summary
 also has ``drawdown_seconds``, ``recovery_share``, ``stop_logic_pauses`` and

@@ -66,6 +66,7 @@ from pydantic import (
 )
 
 from marketsim import llm_proxy as K
+from marketsim._mesa_ids import forget_agent_ids
 from marketsim.agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
 from marketsim.errors import UsageError
 from marketsim.llm_backend import (
@@ -316,6 +317,7 @@ class LLMPricingModel(mesa.Model):
         for b in range(min(sessions, 64)):  # views for inspection; the arrays hold all
             for i in range(n):
                 LLMProxyFirm(self, self.markets, b, i)
+        forget_agent_ids(self)  # the population is fixed: let the model be freed
         self.running = True
 
     def step(self):

@@ -51,6 +51,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
+from marketsim._mesa_ids import forget_agent_ids
 from marketsim.errors import UsageError
 from marketsim.measures import t_interval
 from marketsim.mm_learning import CONVERGED, IMPULSE_T, MarketMakingSessions, benchmarks
@@ -209,6 +210,7 @@ class MarketMakingModel(mesa.Model):
         self.kernel_seconds = 0.0
         for i in range(spec.n_makers):
             MakerAgent(self, i)
+        forget_agent_ids(self)  # the population is fixed: let the model be freed
 
     def step(self):
         t0 = time.perf_counter()

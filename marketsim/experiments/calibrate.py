@@ -7,18 +7,29 @@ candidate runs the same ``seeds`` root seeds ``seed .. seed+seeds-1`` (common ra
 numbers: candidates differ by their parameters, never by their luck).
 
 The simulated moments are the summary keys the targets card names for the scenario
-(:mod:`marketsim.scenarios.targets`), pooled over the seeds by their median (the pooling
-of :func:`~marketsim.scenarios.targets.assess`). The distance of a candidate is
+(:mod:`marketsim.scenarios.targets`), pooled over the seeds by the target's own rule, as
+:func:`~marketsim.scenarios.targets.assess` pools them:
 
-    D = sum_t ((m_t - figure_t) / s_t) ** 2 / n_targets
+- ``rule = "median"``: the moment is the median over the seeds with a value, ``m_t``,
+  standardised as ``z_t = (m_t - figure_t) / s_t`` with ``s_t`` the half-width of the
+  target's band, ``(high - low) / 2``, or for a one-sided band the distance from the
+  figure to its one bound (1 when that is zero); it meets the target inside the band
+  (bounds included). A moment missing on every seed makes the distance infinite and the
+  candidate rejected.
+- ``rule = "share"`` (acceptance asks for a share of seeds in the band): the moment is
+  the share ``q_t`` of the seeds whose value lies in the band (a missing value lies
+  outside it), standardised as ``z_t = (1 - q_t) / (1 - min_share_t)`` (``1 / n_seeds``
+  in place of ``1 - min_share_t`` when ``min_share_t = 1``); it meets the target when
+  ``q_t >= min_share_t``. Every seed inside adds 0, a share at ``min_share_t`` adds 1, as
+  a median at the edge of its band does, and the term grows with the square of the
+  shortfall below that. ``calibration.parquet`` holds the share in the target's column
+  and the median over the seeds beside it, in ``<name>_median``; ``summary.json``'s
+  ``target_bands`` records such a target's band as the shares ``[min_share_t, 1]``.
 
-with ``s_t`` the half-width of the target's band, ``(high - low) / 2``, or for a one-sided
-band the distance from the figure to its one bound (1 when that is zero): a moment at
-the edge of its band adds 1. A candidate is **accepted** when every pooled moment lies
-in its band (bounds included); a moment missing on every seed makes the distance
-infinite and the candidate rejected. The card's per-seed rules (``share``) are not
-applied to the acceptance: with a few seeds a share is too coarse; they apply when the
-accepted calibrations are run over many seeds.
+The distance of a candidate is ``D = sum_t z_t ** 2 / n_targets``, and it is **accepted**
+when it meets every target (a median at the edge of a band centred on its figure adds 1,
+as a share at its minimum does). A share needs several seeds to mean much (each seed moves it by
+``1 / n_seeds``): run as many seeds per candidate as ``1 / (1 - min_share)`` at least.
 
 Every candidate's per-seed moments are one part, ``OUT/parts/<key>.parquet``, written
 atomically, ``key`` the sha256 of (scenario, version, validated spec, seeds, measures):
@@ -95,6 +106,73 @@ def scale_of(target) -> float:
         bound = target.low if target.low is not None else target.high
         s = abs(target.figure - bound)
     return s if s > 0 else 1.0
+
+
+def share_scale(target, n_seeds: int) -> float:
+    """The standardising scale of a ``share`` target: the shortfall from every seed
+    inside that still meets it, ``1 - min_share`` (one seed, ``1 / n_seeds``, when
+    ``min_share`` is 1)."""
+    s = 1.0 - (target.min_share or 1.0)
+    return s if s > 0 else 1.0 / max(n_seeds, 1)
+
+
+def pool_candidate(targets, part: pl.DataFrame, scenario: str) -> tuple[dict, float, bool]:
+    """Pool one candidate's per-seed moments (``part``: a row per seed, a column per
+    measure) target by target (the module docstring's rules); ``targets`` are the card's
+    targets read on ``scenario``.
+
+    Returns ``(moments, distance, accepted)``: ``moments`` maps each target's name to its
+    pooled moment (the share of seeds inside the band for a ``share`` target, with the
+    median over the seeds in ``<name>_median``; the median for the others; None when no
+    seed has a value)."""
+    from marketsim.scenarios.targets import TargetsCard, assess
+
+    card = TargetsCard.model_construct(target=list(targets), scenario=scenario)
+    keep = [c for c in part.columns if c not in ("candidate", "seed")]
+    summaries = [_nest(r) for r in part.select(keep).to_dicts()]
+    pooled = {r["name"]: r for r in assess(card, summaries, scenario)}
+    moments: dict[str, float | None] = {}
+    dist, accepted = 0.0, True
+    for t in targets:
+        r = pooled[t.name]
+        if t.rule == "share":
+            q = r["share_inside"] if summaries else 0.0
+            moments[t.name] = q
+            moments[f"{t.name}_median"] = r["median"]
+            dist += ((1.0 - q) / share_scale(t, len(summaries))) ** 2
+            accepted = accepted and q >= t.min_share
+            continue
+        m = r["median"]
+        moments[t.name] = m
+        if m is None:
+            dist, accepted = math.inf, False
+        else:
+            dist += ((m - t.figure) / scale_of(t)) ** 2
+            accepted = accepted and t.inside(m)
+    return moments, dist / len(targets), accepted
+
+
+def pooled_bands(targets) -> list[dict]:
+    """The bands of the pooled moments (``summary.json``'s ``target_bands``): the card's
+    band for a ``median`` target; for a ``share`` target, the shares ``[min_share, 1]``
+    with figure 1 (every seed inside), the card's band kept as ``seed_low``/``seed_high``."""
+    from marketsim.analysis.report_calibration import card_bands
+
+    out = []
+    for t, band in zip(targets, card_bands(targets), strict=True):
+        if t.rule == "share":
+            band = {
+                **band,
+                "unit": f"share of seeds with {t.measure} in the band",
+                "figure": 1.0,
+                "low": float(t.min_share),
+                "high": 1.0,
+                "seed_low": t.low,
+                "seed_high": t.high,
+                "seed_unit": t.unit,
+            }
+        out.append({**band, "rule": t.rule})
+    return out
 
 
 def _nest(flat: dict) -> dict:
@@ -209,9 +287,17 @@ def plan_calibration(
             f"--targets {targets}: no target is read on {scenario} (the card is for "
             f"{card.scenario}); give a card with targets for {scenario}"
         )
+    # a share target's column holds the share; its median goes beside it, <name>_median
+    medians = {f"{t.name}_median": t.name for t in chosen if t.rule == "share"}
     for t in chosen:
-        if t.name in box or t.name in RESERVED:
+        if t.name in box or t.name in RESERVED or t.name in medians:
             raise UsageError(f"--targets: target name {t.name!r} clashes with a column; rename it")
+    for col, name in medians.items():
+        if col in box or col in RESERVED:
+            raise UsageError(
+                f"--targets: target name {name!r} (its column {col!r}) clashes with a "
+                "column; rename it"
+            )
     config = dict(config or {})
     build_spec(spec_cls, config, sets)  # fixed parameters fail without blaming the box
     names = list(box)
@@ -405,16 +491,8 @@ def run_calibration(
 
 def _distance(plan: CalibrationPlan, frame: pl.DataFrame) -> tuple[float, bool]:
     """Distance and acceptance of one candidate from its per-seed part."""
-    dist, accepted = 0.0, True
-    for t in plan.targets:
-        values = np.array(frame[t.measure].drop_nulls().to_list(), dtype=float)
-        values = values[np.isfinite(values)]  # the pooling of assess: finite values only
-        if values.size == 0:
-            return math.inf, False
-        m = float(np.median(values))
-        dist += ((m - t.figure) / scale_of(t)) ** 2
-        accepted = accepted and t.inside(m)
-    return dist / len(plan.targets), accepted
+    _, dist, accepted = pool_candidate(plan.targets, frame, plan.scenario)
+    return dist, accepted
 
 
 def _refine(plan: CalibrationPlan, out: Path, budget: int, quiet: bool):
@@ -504,35 +582,27 @@ def _execute(plan, todo, dumps, parts, workers, scheduler, quiet, bar, bar_task,
 
 def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
     """Pool the parts into ``calibration.parquet`` and ``accepted.parquet``; the summary."""
-    from marketsim.analysis.report_calibration import binding_targets, card_bands
-    from marketsim.scenarios.targets import TargetsCard, assess
+    from marketsim.analysis.report_calibration import binding_targets
 
     out = Path(out)
-    card = TargetsCard.model_construct(target=plan.targets, scenario=plan.scenario)
-    scales = {t.name: scale_of(t) for t in plan.targets}
     rows = []
     for c in plan.candidates:
         part = pl.read_parquet(out / PARTS / c.filename)
-        summaries = [_nest(r) for r in part.drop("candidate", "seed").to_dicts()]
-        pooled = {r["name"]: r for r in assess(card, summaries, plan.scenario)}
-        row: dict[str, Any] = {"candidate": c.index, "stage": c.stage, **c.params}
-        dist, accepted = 0.0, True
-        for t in plan.targets:
-            m = pooled[t.name]["median"]
-            row[t.name] = m
-            if m is None:
-                dist, accepted = math.inf, False
-            else:
-                dist += ((m - t.figure) / scales[t.name]) ** 2
-                accepted = accepted and t.inside(m)
-        row["distance"] = dist / len(plan.targets)
+        moments, dist, accepted = pool_candidate(plan.targets, part, plan.scenario)
+        row: dict[str, Any] = {"candidate": c.index, "stage": c.stage, **c.params, **moments}
+        row["distance"] = dist
         row["accepted"] = accepted
         rows.append(row)
+    moment_columns = {}
+    for t in plan.targets:
+        moment_columns[t.name] = pl.Float64
+        if t.rule == "share":
+            moment_columns[f"{t.name}_median"] = pl.Float64
     schema = {
         "candidate": pl.Int64,
         "stage": pl.String,
         **{k: pl.Float64 for k in plan.box},
-        **{t.name: pl.Float64 for t in plan.targets},
+        **moment_columns,
         "distance": pl.Float64,
         "accepted": pl.Boolean,
     }
@@ -540,28 +610,46 @@ def assemble(plan: CalibrationPlan, out: str | os.PathLike) -> dict:
     accepted = table.filter(pl.col("accepted"))
     write_parquet_atomic(table, out / "calibration.parquet")
     write_parquet_atomic(accepted, out / "accepted.parquet")
+    bands = pooled_bands(plan.targets)
     finite = table.filter(pl.col("distance").is_finite())
     best = finite.sort("distance").head(1).to_dicts()
     return {
         **plan.describe(),
         "card_scenario_version": plan.card_scenario_version,
         "sets": list(plan.sets),
-        "pooling": "median over seeds",
-        "distance": "mean over targets of ((median - figure) / scale)^2, "
-        "scale = half the band's width (one-sided: |figure - bound|)",
-        "acceptance": "every target's median inside its band",
+        "pooling": {
+            t.name: (
+                f"share of seeds inside the band (at least {t.min_share:g})"
+                if t.rule == "share"
+                else "median over seeds"
+            )
+            for t in plan.targets
+        },
+        "distance": "mean over targets of z^2: z = (median - figure) / scale, scale = half "
+        "the band's width (one-sided: |figure - bound|); for a share target z = (1 - share) "
+        "/ (1 - min_share)",
+        "acceptance": "every median inside its band and every share at least its min_share",
         "n_accepted": accepted.height,
         "accepted_ranges": {
             k: [accepted[k].min(), accepted[k].max()] if accepted.height else None for k in plan.box
         },
         "targets_inside_share": {
-            t.name: float(np.mean([t.inside(v) for v in table[t.name].to_list()]))
-            for t in plan.targets
+            b["name"]: float(np.mean([_inside(b, v) for v in table[b["name"]].to_list()]))
+            for b in bands
         },
         "best": best[0] if best else None,
-        "target_bands": card_bands(plan.targets),
-        "binding": binding_targets(table, card_bands(plan.targets)),
+        "target_bands": bands,
+        "binding": binding_targets(table, bands),
     }
+
+
+def _inside(band: dict, value) -> bool:
+    """Is a pooled moment inside its pooled band (None and NaN are not)?"""
+    if value is None or math.isnan(value):
+        return False
+    return (band["low"] is None or value >= band["low"]) and (
+        band["high"] is None or value <= band["high"]
+    )
 
 
 __all__ = [
@@ -569,7 +657,10 @@ __all__ = [
     "assemble",
     "parse_param_items",
     "plan_calibration",
+    "pool_candidate",
+    "pooled_bands",
     "run_calibration",
     "run_candidate",
     "scale_of",
+    "share_scale",
 ]
