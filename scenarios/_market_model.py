@@ -11,7 +11,6 @@ import time
 import mesa
 import numpy as np
 
-from marketsim._mesa_ids import forget_agent_ids
 from marketsim.agents import traders as T
 from marketsim.agents.traders import Clocks, LLMTrader, Market, Trader, Traders, run_chunk
 from marketsim.llm_proxy import base_models
@@ -20,6 +19,7 @@ from marketsim.orderbook import layout as L
 from marketsim.records import FILL_DTYPE, NS_PER_SECOND, OPEN_NS
 from marketsim.rng import stream_states
 from marketsim.scenarios._market_spec import LLM_STREAM, MarketSpec, previous_close_tick
+from marketsim.scenarios._mesa_ids import forget_agent_ids
 
 
 def _population(spec: MarketSpec, rng: np.random.Generator):

@@ -23,11 +23,11 @@ import numpy as np
 import polars as pl
 from pydantic import Field, field_validator, model_serializer, model_validator
 
-from marketsim._mesa_ids import forget_agent_ids
 from marketsim.errors import UsageError
 from marketsim.logit import LogitMarket, price_index, profit_gain
 from marketsim.qlearning import CONVERGED, IMPULSE_PRE, QLearningSessions
 from marketsim.qlearning_authors import AuthorsQLearningSessions, authors_game
+from marketsim.scenarios._mesa_ids import forget_agent_ids
 from marketsim.scenarios._pricing import (
     OUTCOMES,
     LearnerView,

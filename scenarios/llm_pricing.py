@@ -66,7 +66,6 @@ from pydantic import (
 )
 
 from marketsim import llm_proxy as K
-from marketsim._mesa_ids import forget_agent_ids
 from marketsim.agents.llm_proxy import PERSONAS, LLMProxyFirm, persona_params
 from marketsim.errors import UsageError
 from marketsim.llm_backend import (
@@ -81,6 +80,7 @@ from marketsim.mixed import MixedMarkets, pretrain
 from marketsim.progress import progress_bar
 from marketsim.qlearning import QLearningSessions
 from marketsim.scenarios._llm_pricing_tables import session_tables, summarise
+from marketsim.scenarios._mesa_ids import forget_agent_ids
 from marketsim.scenarios._pricing import run_and_write, set_threads, step_to_end
 from marketsim.scenarios._spec import (
     LOGIT_VALUE_MAX,

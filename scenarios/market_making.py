@@ -51,10 +51,10 @@ import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
-from marketsim._mesa_ids import forget_agent_ids
 from marketsim.errors import UsageError
 from marketsim.measures import t_interval
 from marketsim.mm_learning import CONVERGED, IMPULSE_T, MarketMakingSessions, benchmarks
+from marketsim.scenarios._mesa_ids import forget_agent_ids
 from marketsim.scenarios._pricing import LearnerView, converging_simulate, pricing_run
 from marketsim.scenarios._spec import ScenarioSpec
 from marketsim.scenarios.policies import PolicyList

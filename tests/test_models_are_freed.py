@@ -3,7 +3,7 @@
 Mesa 3.3 keys its agent-id counters by model in a class-level table (mesa issue 3179),
 which kept every model of a process alive: a calibration running 220 five-hour
 ``flash_crash_2010`` sessions in one process grew to 23.5 GB and was killed.
-:func:`marketsim._mesa_ids.forget_agent_ids` drops the model's counter once its
+:func:`marketsim.scenarios._mesa_ids.forget_agent_ids` drops the model's counter once its
 population exists.
 """
 
@@ -14,7 +14,7 @@ import weakref
 
 import mesa
 
-from marketsim._mesa_ids import forget_agent_ids
+from marketsim.scenarios._mesa_ids import forget_agent_ids
 from marketsim.scenarios._orderbook_market import simulate
 from marketsim.scenarios._spec import build_spec
 from marketsim.scenarios.flash_crash_2010 import Spec
