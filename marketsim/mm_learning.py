@@ -358,8 +358,9 @@ def counterfactual(acts, i, a, grid, res, v, m):
 
 
 @njit(cache=True, inline="always")
-def informed_update(Q, max_q, strategy, sm, i, s, s_next, acts, reward, trade, res, v, grid,
-                    pos, episode, mode, trade_state, S0, rule, targets, s0, s1, s2, s3):  # fmt: skip
+def informed_update(Q, max_q, strategy, sm, i, s, s_next, acts, reward, trade, res, v,
+                    grid, pos, episode, mode, trade_state, S0, rule, targets,
+                    s0, s1, s2, s3):  # fmt: skip
     """Market knowledge (``learner="informed"``): maker ``i`` updates every ask of state
     ``s``, not only the one it played (``acts[i]``, realised ``reward``, next state
     ``s_next``): each other ask ``a`` with the profit it would have earned against the
@@ -408,7 +409,8 @@ def init_sessions(q0, S, Q, max_q, strategy, sm, last_acts, last_trade, rng):
     random) and draw the initial asks.
 
     Q : ndarray(float64, shape (N, n, S, m), or (N, S, n, m) if ``sm``); max_q, strategy :
-    the same without the last axis; last_acts : ndarray(int64, shape (N, n)); last_trade : ndarray(int64, shape (N,))
+    the same without the last axis; last_acts : ndarray(int64, shape (N, n));
+    last_trade : ndarray(int64, shape (N,))
     """
     N = Q.shape[0]
     n, m = q0.shape
