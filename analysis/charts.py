@@ -5,6 +5,11 @@ large runs before charting: quantiles per period, counts per bin, one row per ti
 bucket) and returns an Altair chart. Builders never read files and never touch the
 simulator, so they also chart data that did not come from marketsim.
 
+Why one file of about 860 lines: some thirty builders of 15-50 lines each share the
+frame-to-data helper, the colour scales, the shaded-event layers and the axis formats;
+the reports of every kind (pricing, order book, compare, sweep, audit, calibration) draw
+on the same few of them, so a split by report kind would repeat those or scatter them.
+
 Pricing (Calvano, Calzolari, Denicolò & Pastorello 2020): price paths against the Nash
 and monopoly lines, the distribution of the profit gain
 Delta = (pi - pi_N) / (pi_M - pi_N), the impulse-response fan around a one-period

@@ -38,6 +38,11 @@ from a trace with no server, so a run replays exactly: a decision recorded as a
 fallback is a fallback again, and the proxy policy is deterministic given the seed. A
 live run never truncates a trace: when the file exists it writes ``NAME-2.jsonl``,
 ``NAME-3.jsonl``, ... instead, and ``counts()["trace"]`` names the file it wrote.
+
+Why one file of about 600 lines: the budgets, the key's rules, the trace and the replay
+are one fail-safe policy around one call, and replay must answer exactly as the live
+path decided; the HTTP client itself (deadlines, retries, breaker) is apart
+(:mod:`marketsim.http`).
 """
 
 from __future__ import annotations

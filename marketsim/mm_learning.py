@@ -78,6 +78,12 @@ rivals gets the expected share ``1/k`` whatever the ``tie`` rule. Version 2 of t
 scenario gave the makers less: each period only the asks above the best rival ask were
 updated, with profit 0 (the asks that could not have traded), and undercutting was
 learned by trial alone.
+
+Why one file of about 1,000 lines: the market's exact benchmarks, the learning kernel
+and the analysis kernel share the state encoding, the client's draw and the tables'
+layout (:func:`_state`, :func:`_client_draw`, :func:`_cell`), inlined into both kernels.
+numba keys a cached kernel on its own source file only, so an inlined helper in another
+file could change without the kernels that inline it being compiled again.
 """
 
 from __future__ import annotations

@@ -43,6 +43,11 @@ at most ``refine`` evaluations, run one after another in this process): each eva
 is a candidate like the others, on the same seeds, written as a part, and it joins the
 tables with ``stage = "refine"`` (accepted by the same rule). The search is
 deterministic given its evaluations, so a resumed refinement replays the parts on disk.
+
+Why one file of about 670 lines: the design, the parts, the pooling (median or share)
+and the refinement are the steps of one resumable command, and each reads the same plan
+(:class:`CalibrationPlan`: the card, the bounds, the seeds, the part keys); the report is apart
+(:mod:`marketsim.analysis.report_calibration`).
 """
 
 from __future__ import annotations
