@@ -435,7 +435,12 @@ def test_an_alternating_endpoint_300_period_session_ends_within_max_wall_s(scrip
             "max_wall_s": max_wall_s,
             "breaker_window": 10,
             "breaker_min_calls": 5,
-            "breaker_wait_s": 0.05,
+            # the trial calls must come back well within the session on fast and slow
+            # machines alike: with 0.05 s the two waits took 387-583 of the 600
+            # decisions here (the budget was reached 12-208 decisions from the end; a
+            # loaded run never reached it); with 0.01 s they take 126-138, and about 460
+            # decisions follow the budget
+            "breaker_wait_s": 0.01,
             "breaker_trial_calls": 2,
         },
     }
