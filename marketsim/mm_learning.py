@@ -869,11 +869,8 @@ class MarketMakingSessions:
             np.empty((N, *rows)),
             np.empty((N, *rows), dtype=np.int64),
         )
-        if self.state_major:
-            self.Q = self._tables[0].transpose(0, 2, 1, 3)
-            self.max_q, self.strategy = (a.transpose(0, 2, 1) for a in self._tables[1:])
-        else:
-            self.Q, self.max_q, self.strategy = self._tables
+        views = (a.swapaxes(1, 2) for a in self._tables) if self.state_major else self._tables
+        self.Q, self.max_q, self.strategy = views
         self.last_acts = np.empty((N, self.n), dtype=np.int64)
         self.last_trade = np.zeros(N, dtype=np.int64)
         self.value = np.zeros(N)

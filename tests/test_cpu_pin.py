@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -20,6 +21,10 @@ PROBE = (
 )
 
 
+_VARS = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
+X86 = platform.machine().lower() in ("x86_64", "amd64")  # as marketsim._cpu decides
+
+
 def _probe(**env) -> dict:
     clean = {k: v for k, v in os.environ.items() if k not in _VARS}
     res = subprocess.run(
@@ -27,10 +32,6 @@ def _probe(**env) -> dict:
     )
     assert res.returncode == 0, res.stderr[-2000:]
     return json.loads(res.stdout)
-
-
-_VARS = ("NPY_DISABLE_CPU_FEATURES", "OPENBLAS_CORETYPE")
-X86 = os.uname().machine in ("x86_64", "amd64")
 
 
 @pytest.mark.skipif(not X86, reason="the pin applies to x86-64 only")
