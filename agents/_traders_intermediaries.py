@@ -85,9 +85,17 @@ def _market_maker(i, t_ns, batch, market, traders):
     # auction and the book may cross: a quote sized by what it crosses would count the
     # other makers' crossing quotes and grow on them every second, as in batch mode
     plain = batch or market.rules[L.R_HALTED] != 0
+    # with flow toxicity on (g[G_TOX_BUCKET] > 0) it also stays out while the VPIN of
+    # recent volume buckets exceeds its tolerance, and quotes again once flow is balanced
+    # enough (Easley, Lopez de Prado & O'Hara 2012; _traders_loop._toxicity)
+    toxic = (
+        market.g[T.G_TOX_BUCKET] > 0.0
+        and market.g[T.G_VPIN] > traders.params[i, T.P_MM_WITHDRAW_TOXICITY]
+    )
     if (
         vol < traders.params[i, T.P_MM_WITHDRAW_VOL]
         and abs(market.g[T.G_IMPACT]) < traders.params[i, T.P_MM_WITHDRAW_IMPACT]
+        and not toxic
     ):
         q = np.int64(size)
         if inv < lim:
