@@ -118,8 +118,10 @@ G_VAR_SLOW, G_VAR_SLOW_KEEP, G_VOL_ELASTICITY, G_VOL_ACTIVITY = range(35, 39)
 # flow toxicity (flash_crash_2010 version 8; see _traders_loop._toxicity): VPIN of Easley,
 # Lopez de Prado & O'Hara (2012), the aggressor-signed order imbalance over the last
 # G_TOX_N buckets of G_TOX_BUCKET contracts (0: off). The bucket being filled (its buy
-# and sell volume), the sum of the last buckets' |buy - sell|, the VPIN, then a ring of
-# the last TOX_MAX_BUCKETS buckets' |buy - sell|
+# and sell volume), the sum of the last buckets' |buy - sell|, the VPIN, whether the
+# makers' own trades are left out (1), the last buckets' net buy - sell, whether a maker
+# withdraws only the side the net flow hits (1), then a ring of the last
+# TOX_MAX_BUCKETS buckets' buy - sell
 (
     G_TOX_BUCKET,
     G_TOX_N,
@@ -127,8 +129,11 @@ G_VAR_SLOW, G_VAR_SLOW_KEEP, G_VOL_ELASTICITY, G_VOL_ACTIVITY = range(35, 39)
     G_TOX_CUR_SELL,
     G_TOX_SUM,
     G_VPIN,
+    G_TOX_OTHERS,
+    G_TOX_NET,
+    G_TOX_ONE_SIDED,
     G_TOX_RING,
-) = range(39, 46)
+) = range(39, 49)
 TOX_MAX_BUCKETS = 250
 N_G = G_TOX_RING + TOX_MAX_BUCKETS
 #: largest multiple of the background traders' rate that volatility alone gives (the same

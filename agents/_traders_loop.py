@@ -124,7 +124,8 @@ def _toxicity(g, gi):
     each bucket's volume split into what buyers and what sellers initiated (here by the
     aggressor's side, as every fill records it, rather than their bulk classification),
     and ``VPIN = sum |V_buy - V_sell| / (n V)`` over the last ``n = g[G_TOX_N]`` completed
-    buckets (over those completed while fewer than ``n``; 0 before the first).
+    buckets (over those completed while fewer than ``n``; 0 before the first). Also
+    ``g[G_TOX_NET]``, the same buckets' ``sum (V_buy - V_sell)``: which side the flow is on.
 
     Called once a second with that second's aggressor volume (``gi[I_AGG_BUY]``,
     ``gi[I_AGG_SELL]`` less what earlier seconds gave); a second that fills a bucket is
@@ -148,11 +149,13 @@ def _toxicity(g, gi):
         b -= b * share
         s -= s * share
         # the bucket is full: its imbalance replaces the n-th last one's in the ring
-        g[T.G_TOX_RING + gi[T.I_TOX_N_DONE] % n] = abs(g[T.G_TOX_CUR_BUY] - g[T.G_TOX_CUR_SELL])
+        g[T.G_TOX_RING + gi[T.I_TOX_N_DONE] % n] = g[T.G_TOX_CUR_BUY] - g[T.G_TOX_CUR_SELL]
         gi[T.I_TOX_N_DONE] += 1
         g[T.G_TOX_SUM] = 0.0  # summed afresh: no drift from adding and taking away
+        g[T.G_TOX_NET] = 0.0
         for k in range(min(gi[T.I_TOX_N_DONE], n)):
-            g[T.G_TOX_SUM] += g[T.G_TOX_RING + k]
+            g[T.G_TOX_SUM] += abs(g[T.G_TOX_RING + k])
+            g[T.G_TOX_NET] += g[T.G_TOX_RING + k]
         g[T.G_TOX_CUR_BUY] = 0.0
         g[T.G_TOX_CUR_SELL] = 0.0
     done = min(gi[T.I_TOX_N_DONE], n)

@@ -196,6 +196,8 @@ class OrderBookMarket(mesa.Model):
         if getattr(spec, "mm_withdraw_toxicity", 0.0) > 0.0:
             self.g[T.G_TOX_BUCKET] = spec.toxicity_bucket_contracts
             self.g[T.G_TOX_N] = spec.toxicity_buckets
+            self.g[T.G_TOX_OTHERS] = 0.0 if spec.toxicity_counts_makers else 1.0
+            self.g[T.G_TOX_ONE_SIDED] = 1.0 if spec.toxicity_one_sided else 0.0
         self.g[T.G_LAST_MID] = 2 * p0
         self.g[T.G_EMA0 : T.G_EMA0 + 3] = p0
         self.g[T.G_RATE_BG] = self.bg_cum[-1] if self.bg_idx.size else 1e-12

@@ -216,7 +216,7 @@ class Spec(MarketSpec):
         "0.8-1.2 spread of its impact tolerance; 0 = off)",
     )
     toxicity_bucket_contracts: int = Field(
-        4_000,
+        6_000,
         ge=1,
         le=10**9,
         description="contracts in one VPIN volume bucket",
@@ -226,6 +226,16 @@ class Spec(MarketSpec):
         ge=1,
         le=250,
         description="buckets VPIN averages over (Easley et al. 2012: 50)",
+    )
+    toxicity_counts_makers: bool = Field(
+        True,
+        description="VPIN counts every trade (true, as Easley et al.) or only those whose "
+        "aggressor is not a market maker (false: the flow the makers face)",
+    )
+    toxicity_one_sided: bool = Field(
+        False,
+        description="a maker facing toxic flow withdraws only the side it hits (its bid "
+        "while sellers dominate the buckets) rather than both",
     )
 
     programme: bool = Field(True, description="run the large sell programme")

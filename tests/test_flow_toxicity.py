@@ -46,12 +46,14 @@ def test_vpin_on_a_constructed_sequence_of_seconds():
     # 15 bought and 5 sold fill two buckets, split in proportion: (7.5, 2.5) twice, and
     # the last two buckets' imbalance is (5 + 5) / 20
     assert _second(g, gi, 15, 5) == pytest.approx(0.5)
-    assert gi[T.I_TOX_N_DONE] == 3
+    assert gi[T.I_TOX_N_DONE] == 3 and g[T.G_TOX_NET] == pytest.approx(10.0)
     assert g[T.G_TOX_CUR_BUY] == 0.0 and g[T.G_TOX_CUR_SELL] == 0.0
     # 10 sold: a bucket (0, 10); the first buckets leave the window: (5 + 10) / 20
     assert _second(g, gi, 0, 10) == pytest.approx(0.75)
+    assert g[T.G_TOX_NET] == pytest.approx(-5.0)  # the net flow: 5 bought, 10 sold
     # balanced flow brings it down: (10 + 0) / 20
     assert _second(g, gi, 5, 5) == pytest.approx(0.5)
+    assert g[T.G_TOX_NET] == pytest.approx(-10.0)
     # a quiet second changes nothing; 3 more are carried in the open bucket
     assert _second(g, gi, 0, 0) == pytest.approx(0.5)
     assert _second(g, gi, 2, 1) == pytest.approx(0.5)
@@ -94,6 +96,19 @@ def test_every_contract_is_signed_by_its_aggressor_and_the_buckets_take_them_all
     assert gi[T.I_TOX_N_DONE] > 50 and 0.0 < g[T.G_VPIN] < 1.0
 
 
+def test_without_the_makers_own_trades_only_the_others_aggression_is_counted():
+    model = OrderBookMarket(build_spec(Spec, {**SHORT, "toxicity_counts_makers": False}, None), 2)
+    while model.running:
+        model.step()
+    fills = model.fills_all()
+    taker = np.where(fills["aggressor_side"] == BUY, fills["buyer"], fills["seller"])
+    others = model.kind[taker] != T.MARKET_MAKER
+    bought = fills["qty"][others & (fills["aggressor_side"] == BUY)].sum()
+    sold = fills["qty"][others & (fills["aggressor_side"] != BUY)].sum()
+    assert (model.gi[T.I_AGG_BUY], model.gi[T.I_AGG_SELL]) == (bought, sold)
+    assert 0 < bought + sold < model.gi[T.I_VOLUME]  # the makers' pick-offs are left out
+
+
 def test_the_rule_is_off_unless_the_makers_have_a_tolerance():
     model = OrderBookMarket(build_spec(Spec, {**SHORT, "mm_withdraw_toxicity": 0.0}, None), 2)
     model.step()
@@ -134,3 +149,11 @@ def test_makers_stop_quoting_above_their_tolerance_and_resume_below_it():
     assert (_requote_all(model, 0.9) == 0).all()  # toxic flow: all withdraw
     assert model.gi[T.I_MM_BIDDING] == model.gi[T.I_MM_ASKING] == 0
     assert (_requote_all(model, 0.1) == 3).all()  # balanced again: all are back
+    # one-sided: facing toxic selling a maker withdraws its bid and keeps its offer
+    model.g[T.G_TOX_ONE_SIDED] = 1.0
+    model.g[T.G_TOX_NET] = -1000.0
+    assert (_requote_all(model, 0.9) == 2).all()
+    assert model.gi[T.I_MM_BIDDING] == 0 and model.gi[T.I_MM_ASKING] == makers.sum()
+    model.g[T.G_TOX_NET] = 1000.0  # toxic buying: offers withdrawn, bids kept
+    assert (_requote_all(model, 0.9) == 1).all()
+    assert (_requote_all(model, 0.1) == 3).all()
