@@ -85,16 +85,28 @@ def _market_maker(i, t_ns, batch, market, traders):
     # auction and the book may cross: a quote sized by what it crosses would count the
     # other makers' crossing quotes and grow on them every second, as in batch mode
     plain = batch or market.rules[L.R_HALTED] != 0
+    # with flow toxicity on (g[G_TOX_BUCKET] > 0) it also stays out while the VPIN of
+    # recent volume buckets exceeds its tolerance, and quotes again once flow is balanced
+    # enough (Easley, Lopez de Prado & O'Hara 2012; _traders_loop._toxicity)
+    # (with G_TOX_ONE_SIDED, only the side that flow hits: no bid while sellers dominate
+    # the buckets, no offer while buyers do)
+    toxic = (
+        market.g[T.G_TOX_BUCKET] > 0.0
+        and market.g[T.G_VPIN] > traders.params[i, T.P_MM_WITHDRAW_TOXICITY]
+    )
+    one_sided = toxic and market.g[T.G_TOX_ONE_SIDED] != 0.0
+    bid_ok = not toxic or (one_sided and market.g[T.G_TOX_NET] >= 0.0)
+    ask_ok = not toxic or (one_sided and market.g[T.G_TOX_NET] <= 0.0)
     if (
         vol < traders.params[i, T.P_MM_WITHDRAW_VOL]
         and abs(market.g[T.G_IMPACT]) < traders.params[i, T.P_MM_WITHDRAW_IMPACT]
     ):
         q = np.int64(size)
-        if inv < lim:
+        if inv < lim and bid_ok:
             q_bid = q if plain else q + _crossing_qty(market.book, SELL, bid)
             _rest(i, t_ns, BUY, bid, q_bid, market, traders)
             quoting |= 1
-        if inv > -lim:
+        if inv > -lim and ask_ok:
             q_ask = q if plain else q + _crossing_qty(market.book, BUY, ask)
             _rest(i, t_ns, SELL, ask, q_ask, market, traders)
             quoting |= 2

@@ -32,8 +32,8 @@ KIND_NAMES = ("noise", "fundamental", "momentum", "market_maker", "hft", "sell_p
 INTERMEDIARIES = (MARKET_MAKER, HFT)
 
 # --- per-trader parameters: params[i, P_*] (float64) --------------------------------
-P_RATE, P_SIZE, P_A, P_B, P_C, P_LIMIT, P_D = range(7)
-N_PARAMS = 7
+P_RATE, P_SIZE, P_A, P_B, P_C, P_LIMIT, P_D, P_E = range(8)
+N_PARAMS = 8
 # Every kind: P_RATE = wake-up rate (per second), P_SIZE = order size (contracts).
 # What the other columns mean for each kind (aliases: one column, one meaning per kind):
 # noise (zero intelligence)
@@ -50,6 +50,7 @@ P_MM_HALF_SPREAD = P_A  # base half-spread (ticks)
 P_MM_SPREAD_PER_VOL = P_B  # half-spread added per tick of one-second volatility
 P_MM_WITHDRAW_VOL = P_C  # volatility (ticks per second) at which it withdraws
 P_MM_WITHDRAW_IMPACT = P_D  # |order-flow impact| (log) at which it withdraws
+P_MM_WITHDRAW_TOXICITY = P_E  # flow toxicity (VPIN, 0-1) above which it withdraws
 P_INVENTORY_LIMIT = P_LIMIT  # market maker and hft: largest |inventory| it quotes into
 # high-frequency trader
 P_HFT_WITHDRAW_VOL = P_A  # volatility (ticks per second) at which it stops quoting
@@ -114,7 +115,27 @@ A_HFT_LAST_WAKE_NS = A_QUOTING  # high-frequency traders: time of the last wake-
 # the session's usual one-second variance (a slow EMA of G_VAR), its per-second weight, the
 # background traders' activity elasticity to volatility and the resulting rate multiplier
 G_VAR_SLOW, G_VAR_SLOW_KEEP, G_VOL_ELASTICITY, G_VOL_ACTIVITY = range(35, 39)
-N_G = 40
+# flow toxicity (flash_crash_2010 version 8; see _traders_loop._toxicity): VPIN of Easley,
+# Lopez de Prado & O'Hara (2012), the aggressor-signed order imbalance over the last
+# G_TOX_N buckets of G_TOX_BUCKET contracts (0: off). The bucket being filled (its buy
+# and sell volume), the sum of the last buckets' |buy - sell|, the VPIN, whether the
+# makers' own trades are left out (1), the last buckets' net buy - sell, whether a maker
+# withdraws only the side the net flow hits (1), then a ring of the last
+# TOX_MAX_BUCKETS buckets' buy - sell
+(
+    G_TOX_BUCKET,
+    G_TOX_N,
+    G_TOX_CUR_BUY,
+    G_TOX_CUR_SELL,
+    G_TOX_SUM,
+    G_VPIN,
+    G_TOX_OTHERS,
+    G_TOX_NET,
+    G_TOX_ONE_SIDED,
+    G_TOX_RING,
+) = range(39, 49)
+TOX_MAX_BUCKETS = 250
+N_G = G_TOX_RING + TOX_MAX_BUCKETS
 #: largest multiple of the background traders' rate that volatility alone gives (the same
 #: bound, e^3, as the activity level's exp(x))
 MAX_VOL_ACTIVITY = float(np.exp(3.0))
@@ -152,7 +173,10 @@ N_MODEL_COLS = 2
     I_NEED_IDS,
     I_NEED_FILLS,
 ) = range(25)
-N_GI = 26
+# flow toxicity: the volume bought and sold by aggressors (market and marketable orders)
+# since the start, what of it the buckets have taken, and the buckets completed
+I_AGG_BUY, I_AGG_SELL, I_TOX_SEEN_BUY, I_TOX_SEEN_SELL, I_TOX_N_DONE = range(25, 30)
+N_GI = 31
 
 # --- one-second snapshot columns: snap[k, C_*] (int64) ----------------------------------
 (

@@ -118,6 +118,51 @@ def _volume_volatility(t_ns, g, gi):
 
 
 @njit(cache=True)
+def _toxicity(g, gi):
+    """Flow toxicity, the VPIN of Easley, Lopez de Prado & O'Hara (2012, Rev. Financ.
+    Stud. 25(5)): traded volume is cut into buckets of ``V = g[G_TOX_BUCKET]`` contracts,
+    each bucket's volume split into what buyers and what sellers initiated (here by the
+    aggressor's side, as every fill records it, rather than their bulk classification),
+    and ``VPIN = sum |V_buy - V_sell| / (n V)`` over the last ``n = g[G_TOX_N]`` completed
+    buckets (over those completed while fewer than ``n``; 0 before the first). Also
+    ``g[G_TOX_NET]``, the same buckets' ``sum (V_buy - V_sell)``: which side the flow is on.
+
+    Called once a second with that second's aggressor volume (``gi[I_AGG_BUY]``,
+    ``gi[I_AGG_SELL]`` less what earlier seconds gave); a second that fills a bucket is
+    split between it and the next in proportion, buy and sell alike (as Easley et al.
+    split a time bar across buckets). No random draws."""
+    v = g[T.G_TOX_BUCKET]
+    n = np.int64(g[T.G_TOX_N])
+    b = float(gi[T.I_AGG_BUY] - gi[T.I_TOX_SEEN_BUY])
+    s = float(gi[T.I_AGG_SELL] - gi[T.I_TOX_SEEN_SELL])
+    gi[T.I_TOX_SEEN_BUY] = gi[T.I_AGG_BUY]
+    gi[T.I_TOX_SEEN_SELL] = gi[T.I_AGG_SELL]
+    while b + s > 0.0:
+        room = v - (g[T.G_TOX_CUR_BUY] + g[T.G_TOX_CUR_SELL])
+        if b + s < room:
+            g[T.G_TOX_CUR_BUY] += b
+            g[T.G_TOX_CUR_SELL] += s
+            break
+        share = room / (b + s)
+        g[T.G_TOX_CUR_BUY] += b * share
+        g[T.G_TOX_CUR_SELL] += s * share
+        b -= b * share
+        s -= s * share
+        # the bucket is full: its imbalance replaces the n-th last one's in the ring
+        g[T.G_TOX_RING + gi[T.I_TOX_N_DONE] % n] = g[T.G_TOX_CUR_BUY] - g[T.G_TOX_CUR_SELL]
+        gi[T.I_TOX_N_DONE] += 1
+        g[T.G_TOX_SUM] = 0.0  # summed afresh: no drift from adding and taking away
+        g[T.G_TOX_NET] = 0.0
+        for k in range(min(gi[T.I_TOX_N_DONE], n)):
+            g[T.G_TOX_SUM] += abs(g[T.G_TOX_RING + k])
+            g[T.G_TOX_NET] += g[T.G_TOX_RING + k]
+        g[T.G_TOX_CUR_BUY] = 0.0
+        g[T.G_TOX_CUR_SELL] = 0.0
+    done = min(gi[T.I_TOX_N_DONE], n)
+    g[T.G_VPIN] = g[T.G_TOX_SUM] / (done * v) if done > 0 else 0.0
+
+
+@njit(cache=True)
 def _on_second(t_ns, market, traders, snap, rng):
     """Once per simulated second: record the book, then move the slow market state."""
     g, gi = market.g, market.gi
@@ -146,6 +191,8 @@ def _on_second(t_ns, market, traders, snap, rng):
     g[T.G_X] = min(max(g[T.G_X], -3.0), 3.0)
     if g[T.G_VOL_ELASTICITY] > 0.0:
         _volume_volatility(t_ns, g, gi)
+    if g[T.G_TOX_BUCKET] > 0.0:
+        _toxicity(g, gi)
     # order-flow persistence: noise market orders lean to the side of a slow OU
     # (split metaorders; Lillo, Mike & Farmer 2005), offsetting the book's mean reversion
     tau = g[T.G_FLOW_TAU]

@@ -98,6 +98,15 @@ def _send(t_ns, kind, side, price_tick, qty, order_id, owner, market, traders):
         traders.acct[f.seller, T.A_CASH] += value
         traders.acct[f.seller, T.A_SOLD] += f.qty
         market.gi[T.I_VOLUME] += f.qty
+        # the aggressor's side signs the trade (flow toxicity, _traders_loop._toxicity);
+        # with G_TOX_OTHERS set, the market makers' own trades (their pick-offs) are left
+        # out: the flow the makers face is the other traders'
+        taker = f.buyer if f.aggressor_side == BUY else f.seller
+        if market.g[T.G_TOX_OTHERS] == 0.0 or traders.kind[taker] != T.MARKET_MAKER:
+            if f.aggressor_side == BUY:
+                market.gi[T.I_AGG_BUY] += f.qty
+            else:
+                market.gi[T.I_AGG_SELL] += f.qty
         if traders.is_hft[f.buyer]:
             market.gi[T.I_HFT_GROSS] += f.qty
             market.gi[T.I_HFT_NET] += f.qty

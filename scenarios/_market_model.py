@@ -65,7 +65,11 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
                     spec.mm_withdraw_vol * rng.uniform(0.7, 1.3),
                 )
                 p[T.P_LIMIT] = spec.mm_inventory_limit
-                p[T.P_D] = spec.mm_withdraw_impact * rng.uniform(0.8, 1.2)
+                # one draw spreads both tolerances: a maker tolerant of the price's
+                # displacement is as tolerant of one-sided flow (no draw added)
+                spread = rng.uniform(0.8, 1.2)
+                p[T.P_D] = spec.mm_withdraw_impact * spread
+                p[T.P_MM_WITHDRAW_TOXICITY] = getattr(spec, "mm_withdraw_toxicity", 0.0) * spread
             elif kind == T.HFT:
                 p[T.P_A] = spec.hft_withdraw_vol
                 # flash_crash_2010's mean reversion; other order-book specs have none
@@ -188,6 +192,12 @@ class OrderBookMarket(mesa.Model):
         self.g[T.G_VAR_SLOW_KEEP] = 0.5 ** (1.0 / getattr(spec, "activity_vol_memory_s", 1800.0))
         self.g[T.G_VAR_SLOW] = self.g[T.G_VAR]
         self.g[T.G_VOL_ACTIVITY] = 1.0
+        # flow toxicity (VPIN): on when the spec gives the makers a tolerance
+        if getattr(spec, "mm_withdraw_toxicity", 0.0) > 0.0:
+            self.g[T.G_TOX_BUCKET] = spec.toxicity_bucket_contracts
+            self.g[T.G_TOX_N] = spec.toxicity_buckets
+            self.g[T.G_TOX_OTHERS] = 0.0 if spec.toxicity_counts_makers else 1.0
+            self.g[T.G_TOX_ONE_SIDED] = 1.0 if spec.toxicity_one_sided else 0.0
         self.g[T.G_LAST_MID] = 2 * p0
         self.g[T.G_EMA0 : T.G_EMA0 + 3] = p0
         self.g[T.G_RATE_BG] = self.bg_cum[-1] if self.bg_idx.size else 1e-12

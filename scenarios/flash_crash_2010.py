@@ -204,6 +204,40 @@ class Spec(MarketSpec):
         "compares with (an EMA of the one-second variance from the open)",
     )
 
+    # flow toxicity (VPIN; Easley, Lopez de Prado & O'Hara 2012, Rev. Financ. Stud. 25(5)):
+    # the makers also withdraw while the aggressor-signed order imbalance of the last
+    # toxicity_buckets buckets of toxicity_bucket_contracts contracts exceeds their
+    # tolerance (agents/_traders_loop.py, _toxicity). 0: off
+    mm_withdraw_toxicity: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="VPIN (0-1) above which a market maker withdraws (each maker x the "
+        "0.8-1.2 spread of its impact tolerance; 0 = off)",
+    )
+    toxicity_bucket_contracts: int = Field(
+        6_000,
+        ge=1,
+        le=10**9,
+        description="contracts in one VPIN volume bucket",
+    )
+    toxicity_buckets: int = Field(
+        50,
+        ge=1,
+        le=250,
+        description="buckets VPIN averages over (Easley et al. 2012: 50)",
+    )
+    toxicity_counts_makers: bool = Field(
+        True,
+        description="VPIN counts every trade (true, as Easley et al.) or only those whose "
+        "aggressor is not a market maker (false: the flow the makers face)",
+    )
+    toxicity_one_sided: bool = Field(
+        False,
+        description="a maker facing toxic flow withdraws only the side it hits (its bid "
+        "while sellers dominate the buckets) rather than both",
+    )
+
     programme: bool = Field(True, description="run the large sell programme")
     prior_decline: PriorDecline = 0.04
     seller: Literal["aggressive", "passive"] = Field(
