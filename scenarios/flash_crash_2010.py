@@ -153,6 +153,14 @@ class Spec(MarketSpec):
         gt=0,
         description="|order-flow impact| (log) to withdraw (calibrated; market_calm: 0.0045)",
     )
+    mm_withdraw_impact_spread: float = Field(
+        0.0,
+        ge=0,
+        le=5,
+        description="makers' impact tolerances differ: each maker's is mm_withdraw_impact "
+        "x (0.8 + 0.4u) x exp(this (2u - 1)), u its one uniform draw (0: the calm market's "
+        "+-20%, version 7)",
+    )
     mm_withdraw_vol: float = Field(
         198.5, gt=0, description="volatility (ticks/s) to withdraw (calibrated; market_calm: 40)"
     )
