@@ -22,7 +22,7 @@ from marketsim.scenarios._spec import build_spec
 from marketsim.scenarios.flash_crash_2010 import Spec
 from marketsim.stylised import stylised_facts
 
-# 33 full sessions: about 3 minutes on one core of a loaded machine (5 passed, 3 strict
+# 33 full sessions: 2 min 48 s on one core of a loaded machine (5 passed, 3 strict
 # xfails); make validate
 pytestmark = pytest.mark.validate
 
