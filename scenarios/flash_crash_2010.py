@@ -126,7 +126,7 @@ version 7). ``s`` and ``mm_withdraw_impact`` were calibrated by the share of see
 in each band (``data/flash_crash_2010_calibration/v8/``, with the command; 1 of 12
 accepted, candidate 10, the defaults: 0.6439 and 0.01547, tolerances 0.0065-0.035);
 ``hft_size`` and ``impact_withdrawal_multiple`` keep version 7's values, which the calm
-market needs (with ``hft_size`` 11 or 20, or a multiple of 4.2 or more, the calm
+market needs (with ``hft_size`` 11 or 20, or a multiple of 4.222 or 6.445, the calm
 market's returns were autocorrelated on seeds 1-3; the folder's README). Over seeds 1-30
 (docs/validation.md) it meets one more of the card's criteria than version 7, the
 whipsaw (28 of 30 against 26; 27 needed), the low in 23 (21; 24 needed), the programme
