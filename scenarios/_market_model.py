@@ -22,6 +22,17 @@ from marketsim.scenarios._market_spec import LLM_STREAM, MarketSpec, previous_cl
 from marketsim.scenarios._mesa_ids import forget_agent_ids
 
 
+def _tolerance_factor(u: float, spread: float) -> float:
+    """A market maker's impact tolerance over the spec's, from one uniform draw ``u``.
+
+    ``(0.8 + 0.4 u) exp(spread (2u - 1))``: the calm market's +-20% (``spread = 0`` gives
+    ``rng.uniform(0.8, 1.2)`` bit for bit) widened by a log-uniform factor, so that the
+    makers range from ``0.8 e^-spread`` to ``1.2 e^spread`` times the tolerance, ordered
+    as before (flash_crash_2010's ``mm_withdraw_impact_spread``; other specs have none)."""
+    f = 0.8 + (1.2 - 0.8) * u  # as numpy's uniform(0.8, 1.2) computes it
+    return f if spread == 0.0 else f * float(np.exp(spread * (2.0 * u - 1.0)))
+
+
 def _population(spec: MarketSpec, rng: np.random.Generator):
     """Trader kinds and per-trader parameters, ``(kind int64[n], params float64[n, 6])``."""
     groups = [
@@ -65,11 +76,16 @@ def _population(spec: MarketSpec, rng: np.random.Generator):
                     spec.mm_withdraw_vol * rng.uniform(0.7, 1.3),
                 )
                 p[T.P_LIMIT] = spec.mm_inventory_limit
-                # one draw spreads both tolerances: a maker tolerant of the price's
-                # displacement is as tolerant of one-sided flow (no draw added)
-                spread = rng.uniform(0.8, 1.2)
-                p[T.P_D] = spec.mm_withdraw_impact * spread
-                p[T.P_MM_WITHDRAW_TOXICITY] = getattr(spec, "mm_withdraw_toxicity", 0.0) * spread
+                # one draw sets both tolerances: a maker tolerant of the price's
+                # displacement is as tolerant of one-sided flow (no draw added); the
+                # impact tolerance alone is widened by mm_withdraw_impact_spread
+                u = rng.random()
+                p[T.P_D] = spec.mm_withdraw_impact * _tolerance_factor(
+                    u, getattr(spec, "mm_withdraw_impact_spread", 0.0)
+                )
+                p[T.P_MM_WITHDRAW_TOXICITY] = getattr(
+                    spec, "mm_withdraw_toxicity", 0.0
+                ) * _tolerance_factor(u, 0.0)
             elif kind == T.HFT:
                 p[T.P_A] = spec.hft_withdraw_vol
                 # flash_crash_2010's mean reversion; other order-book specs have none

@@ -16,7 +16,7 @@ from marketsim.cli import main
 from marketsim.scenarios.flash_crash_2010 import Spec
 
 # 90 full sessions: about 2.5 minutes on two quiet cores, over 8 on a loaded CI machine
-# (version 7 with --workers 1: 11 minutes at load 3-4 on 2 cores; figures in
+# (version 8 with --workers 1: about 9 minutes at load 2-4 on 2 cores; figures in
 # docs/tutorials/circuit-breaker.md), so it runs in make validate rather than make test.
 pytestmark = pytest.mark.validate
 
