@@ -130,15 +130,24 @@ def _requote_all(model, vpin: float) -> np.ndarray:
     return model.acct[makers, T.A_QUOTING].copy()
 
 
+def _tolerance_factor_of(u):
+    from marketsim.scenarios._market_model import _tolerance_factor
+
+    return np.array([_tolerance_factor(x, Spec().mm_withdraw_impact_spread) for x in u])
+
+
 def test_makers_stop_quoting_above_their_tolerance_and_resume_below_it():
     model = OrderBookMarket(build_spec(Spec, SHORT, None), seed=2)
     for _ in range(4):
         model.step()
     makers = model.kind == T.MARKET_MAKER
     tol = model.params[makers, T.P_MM_WITHDRAW_TOXICITY]
-    # each maker's tolerance is 0.3 times the 0.8-1.2 spread of its impact tolerance
-    spread = model.params[makers, T.P_MM_WITHDRAW_IMPACT] / Spec().mm_withdraw_impact
-    assert np.allclose(tol, 0.3 * spread) and tol.min() >= 0.24 and tol.max() <= 0.36
+    # each maker's tolerance is 0.3 times 0.8 + 0.4 u, u the draw that also sets its
+    # impact tolerance (which mm_withdraw_impact_spread widens): the same order of makers
+    impact = model.params[makers, T.P_MM_WITHDRAW_IMPACT]
+    u = (tol / 0.3 - 0.8) / 0.4
+    assert tol.min() >= 0.24 and tol.max() <= 0.36
+    assert np.allclose(impact, Spec().mm_withdraw_impact * _tolerance_factor_of(u))
     assert (_requote_all(model, 0.1) == 3).all()  # balanced flow: all quote both sides
     assert model.gi[T.I_MM_BIDDING] == model.gi[T.I_MM_ASKING] == makers.sum()
     # between the tolerances: exactly the makers whose tolerance is below it stand aside
