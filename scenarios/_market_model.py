@@ -34,7 +34,7 @@ def _tolerance_factor(u: float, spread: float) -> float:
 
 
 def _population(spec: MarketSpec, rng: np.random.Generator):
-    """Trader kinds and per-trader parameters, ``(kind int64[n], params float64[n, 6])``."""
+    """Trader kinds and parameters: ``kind`` int64[n], ``params`` float64[n, N_PARAMS]."""
     groups = [
         (T.NOISE, spec.n_noise, spec.noise_rate, spec.noise_size),
         (T.FUNDAMENTAL, spec.n_fundamental, spec.fundamental_rate, spec.fundamental_size),

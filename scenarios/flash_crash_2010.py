@@ -146,6 +146,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from marketsim.agents._traders_layout import TOX_MAX_BUCKETS
 from marketsim.scenarios._orderbook_market import COMPILE_SECONDS as COMPILE_SECONDS  # announced
 from marketsim.scenarios._orderbook_market import MarketSpec, PriorDecline
 from marketsim.scenarios.market_calm import run as run  # the programme is in the spec
@@ -263,7 +264,7 @@ class Spec(MarketSpec):
     toxicity_buckets: int = Field(
         50,
         ge=1,
-        le=250,
+        le=TOX_MAX_BUCKETS,  # the ring the kernel keeps in the Market bundle
         description="buckets VPIN averages over (Easley et al. 2012: 50)",
     )
     toxicity_counts_makers: bool = Field(

@@ -577,8 +577,9 @@ NOT_REPRODUCED = {
 # market_knowledge_closer_to_competitive (version 4, informed learning rate 0.01): informed
 # 0.288 against basic 1.245, basic minus informed 0.957 [0.834, 1.081] (suite: the informed
 # learner's 40 sessions on the validate schedule, INFORMED_SUITE; on the suite schedule it
-# was 0.259 [0.141, 0.376]), 0.231 [0.172, 0.291] against 1.499 [1.467, 1.530] (validate). Version 3 (rate 0.15): 0.031 [-0.103, 0.166]
-# (suite) and 0.115 [0.044, 0.187] (validate). Version 2's informed learner (only the asks
+# was 0.259 [0.141, 0.376]), 0.231 [0.172, 0.291] against 1.499 [1.467, 1.530]
+# (validate). Version 3 (rate 0.15): 0.031 [-0.103, 0.166] (suite) and 0.115 [0.044,
+# 0.187] (validate). Version 2's informed learner (only the asks
 # above the best rival's updated, with 0) gave basic minus informed -0.123 [-0.243,
 # -0.003] (suite) and 0.028 [-0.041, 0.098] (validate).
 # The Cartea, Chang & Penalva findings with informed makers at the validate size (version
