@@ -97,9 +97,17 @@ def _market_maker(i, t_ns, batch, market, traders):
     one_sided = toxic and market.g[T.G_TOX_ONE_SIDED] != 0.0
     bid_ok = not toxic or (one_sided and market.g[T.G_TOX_NET] >= 0.0)
     ask_ok = not toxic or (one_sided and market.g[T.G_TOX_NET] <= 0.0)
-    if (
-        vol < traders.params[i, T.P_MM_WITHDRAW_VOL]
-        and abs(market.g[T.G_IMPACT]) < traders.params[i, T.P_MM_WITHDRAW_IMPACT]
+    # (a maker below the index G_IMPACT_ONE_SIDED, beyond its impact tolerance, keeps
+    # the side the flow does not hit, its offer while sellers pushed the price down
+    # (I < 0), and the side that brings its inventory back to zero: a maker that is
+    # short still bids; it stops only the quote that would add to its exposure)
+    impact = market.g[T.G_IMPACT]
+    calm_flow = abs(impact) < traders.params[i, T.P_MM_WITHDRAW_IMPACT]
+    if not calm_flow:
+        bid_ok = bid_ok and (impact > 0.0 or inv < 0)
+        ask_ok = ask_ok and (impact < 0.0 or inv > 0)
+    if vol < traders.params[i, T.P_MM_WITHDRAW_VOL] and (
+        calm_flow or i < market.g[T.G_IMPACT_ONE_SIDED]
     ):
         q = np.int64(size)
         if inv < lim and bid_ok:

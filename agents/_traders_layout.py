@@ -135,7 +135,11 @@ G_VAR_SLOW, G_VAR_SLOW_KEEP, G_VOL_ELASTICITY, G_VOL_ACTIVITY = range(35, 39)
     G_TOX_RING,
 ) = range(39, 49)
 TOX_MAX_BUCKETS = 250
-N_G = G_TOX_RING + TOX_MAX_BUCKETS
+# market makers below this trader index, beyond their impact tolerance, withdraw only
+# the side the flow hits (no bid while I < 0, no offer while I > 0); the others withdraw
+# both sides (0: none; the makers are one block of rows, so the first k makers)
+G_IMPACT_ONE_SIDED = G_TOX_RING + TOX_MAX_BUCKETS
+N_G = G_IMPACT_ONE_SIDED + 1
 #: largest multiple of the background traders' rate that volatility alone gives (the same
 #: bound, e^3, as the activity level's exp(x))
 MAX_VOL_ACTIVITY = float(np.exp(3.0))

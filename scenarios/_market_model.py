@@ -214,6 +214,12 @@ class OrderBookMarket(mesa.Model):
             self.g[T.G_TOX_N] = spec.toxicity_buckets
             self.g[T.G_TOX_OTHERS] = 0.0 if spec.toxicity_counts_makers else 1.0
             self.g[T.G_TOX_ONE_SIDED] = 1.0 if spec.toxicity_one_sided else 0.0
+        # the first round(share x makers) makers, beyond their impact tolerance, withdraw
+        # only the side the flow hits; the others both (their draws are independent of
+        # their order, so which makers are one-sided is independent of their tolerances)
+        mm = np.flatnonzero(self.kind == T.MARKET_MAKER)
+        k = int(round(getattr(spec, "mm_one_sided_share", 0.0) * mm.size))
+        self.g[T.G_IMPACT_ONE_SIDED] = mm[k - 1] + 1 if k > 0 else 0
         self.g[T.G_LAST_MID] = 2 * p0
         self.g[T.G_EMA0 : T.G_EMA0 + 3] = p0
         self.g[T.G_RATE_BG] = self.bg_cum[-1] if self.bg_idx.size else 1e-12

@@ -278,6 +278,18 @@ class Spec(MarketSpec):
         "while sellers dominate the buckets) rather than both",
     )
 
+    # market makers that, beyond their impact tolerance, withdraw only the side the
+    # flow hits (their bid while sellers have pushed the price down) and keep offering:
+    # this share of the makers (0: all withdraw both sides, versions 7 and 8)
+    mm_one_sided_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="share of the market makers that, beyond their impact tolerance, "
+        "withdraw only the side the flow hits (the bid while the impact is negative) and "
+        "keep quoting the other; the rest withdraw both sides (0: all, version 8)",
+    )
+
     programme: bool = Field(True, description="run the large sell programme")
     prior_decline: PriorDecline = 0.04
     seller: Literal["aggressive", "passive"] = Field(
