@@ -67,7 +67,12 @@ def test_makers_withdraw_one_by_one_at_their_own_tolerances():
     the counts between all and none, each step at the next tolerance. (A low
     ``mm_withdraw_impact`` so that this short programme reaches every tolerance; seed 2:
     tolerances 0.0004-0.0068, ``|I|`` up to about 0.015.)"""
-    over = {"stop_logic": False, "mm_withdraw_impact_spread": 1.5, "mm_withdraw_impact": 0.002}
+    over = {
+        "stop_logic": False,
+        "mm_withdraw_impact_spread": 1.5,
+        "mm_withdraw_impact": 0.002,
+        "mm_one_sided_share": 0.0,  # every maker withdraws both sides
+    }
     spec = build_spec(Spec, {**SHORT, **over}, None)
     model = OrderBookMarket(spec, seed=2)
     mm = np.flatnonzero(model.kind == T.MARKET_MAKER)
