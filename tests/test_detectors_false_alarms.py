@@ -67,7 +67,7 @@ CRASH = {
     "programme_start_s": 300,
     "mm_withdraw_impact_spread": 0.0,
     "mm_withdraw_impact": 0.007913,
-    "mm_one_sided_share": 0.0,  # version 9's makers keep their offers; 7's withdraw both
+    "mm_one_sided_share": 0.0,  # version 10's keep some offers; 7's withdraw both sides
 }
 
 

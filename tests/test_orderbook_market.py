@@ -158,11 +158,11 @@ def test_flash_crash_2010_targets(seed):
     """CFTC-SEC (2010) and Kirilenko et al. (2017): 75,000 contracts sold at 9% of volume;
     a fall of about 5% from the programme's start (the card's band: 3-8%,
     data/flash_crash_2010_targets.toml), at least half of it regained, and intermediaries
-    trading far more gross than net (hot potato). Version 9 (stop logic on; the
-    volume-volatility relation; makers differing in their tolerance of toxic flow, six
+    trading far more gross than net (hot potato). Version 10 (stop logic on; the
+    volume-volatility relation; makers differing in their tolerance of toxic flow, two
     of the ten withdrawing only the side the flow hits), measured on seeds 1-3: falls of
-    5.9, 4.8 and 6.0%, hot-potato ratio 657-3,526; over seeds 1-30 the programme takes
-    14-31 minutes; see docs/validation.md and tests/test_flash_crash_card_30_seeds.py."""
+    6.9, 5.1 and 6.7%, hot-potato ratio 749-2,230; over seeds 1-30 the programme takes
+    8-35 minutes; see docs/validation.md and tests/test_flash_crash_card_30_seeds.py."""
     spec = _spec("flash_crash_2010", [])
     model = simulate(spec, seed=seed)
     s = session_summary(model, book_frame(model))
