@@ -197,9 +197,10 @@ class OrderBookMarket(mesa.Model):
         self.g[T.G_NEWS_KEEP] = np.exp(-1.0 / spec.llm_news_memory_s)
         self.g[T.G_LLM_ERR_KEEP] = np.exp(-1.0 / spec.llm_error_memory_s)
         self.g[T.G_LLM_TEMP] = spec.llm_temperature
-        n_mm = int((self.kind == T.MARKET_MAKER).sum())
+        mm = np.flatnonzero(self.kind == T.MARKET_MAKER)
+        n_mm = mm.size
         self.g[T.G_N_MM] = n_mm
-        self.acct[self.kind == T.MARKET_MAKER, T.A_QUOTING] = 3
+        self.acct[mm, T.A_QUOTING] = 3
         self.g[T.G_VAR_DECAY] = 0.5 ** (1.0 / spec.vol_halflife_seconds)
         self.g[T.G_VAR] = 1.0
         self.g[T.G_RET_SCALE] = 1.0
@@ -217,8 +218,7 @@ class OrderBookMarket(mesa.Model):
         # the first round(share x makers) makers, beyond their impact tolerance, withdraw
         # only the side the flow hits; the others both (their draws are independent of
         # their order, so which makers are one-sided is independent of their tolerances)
-        mm = np.flatnonzero(self.kind == T.MARKET_MAKER)
-        k = int(round(getattr(spec, "mm_one_sided_share", 0.0) * mm.size))
+        k = int(round(getattr(spec, "mm_one_sided_share", 0.0) * n_mm))
         self.g[T.G_IMPACT_ONE_SIDED] = mm[k - 1] + 1 if k > 0 else 0
         self.g[T.G_LAST_MID] = 2 * p0
         self.g[T.G_EMA0 : T.G_EMA0 + 3] = p0

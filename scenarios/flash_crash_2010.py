@@ -160,17 +160,17 @@ hold near the low until the selling stops. The calm market is version 8's.
 
 Version 10 recalibrates the share and the makers' tolerances together over a wider box
 (share 0-0.6, ``mm_withdraw_impact`` 0.012-0.026, spread 0.2-1.0; seeds 31-40, share
-pooling; ``data/flash_crash_2010_calibration/v10/``): 3 of 24 candidates accepted, the
-first calibration of this scenario by share of seeds to accept any, so version 10 has an
-ensemble. Its defaults are the accepted candidate of least distance (the rule of versions
-5 and 7), candidate 14, rounded: ``mm_one_sided_share = 0.247`` (2 of the 10 makers),
-``mm_withdraw_impact = 0.01846``, ``mm_withdraw_impact_spread = 0.8566`` (tolerances
-0.0063-0.052). Over seeds 1-30 (docs/validation.md) it comes within one or two seeds of
-every criterion and meets fewer of them outright than version 9: the programme within
-15-30 minutes in 23 (version 9: 27), the low 3-8% within 20 minutes in 23 (10), half the
-fall regained in 24 (29), no whipsaw in 25 (28; 27 needed); median hot-potato ratio 2,158;
-the calm market is version 8's. ``--set mm_one_sided_share=0.5808 --set
-mm_withdraw_impact=0.0232 --set mm_withdraw_impact_spread=0.2208`` runs version 9.
+pooling; ``data/flash_crash_2010_calibration/v10/``): 3 of 24 candidates accepted
+(version 8's calibration accepted one), so version 10 has an ensemble. Its defaults are
+the accepted candidate of least distance (the rule of versions 5 and 7), candidate 14,
+rounded: ``mm_one_sided_share = 0.247`` (2 of the 10 makers), ``mm_withdraw_impact =
+0.01846``, ``mm_withdraw_impact_spread = 0.8566`` (tolerances 0.0063-0.052). Over seeds
+1-30 (docs/validation.md) it comes within one or two seeds of every criterion and meets
+fewer of them outright than version 9: the programme within 15-30 minutes in 23 (version
+9: 27), the low 3-8% within 20 minutes in 23 (10), half the fall regained in 24 (29), no
+whipsaw in 25 (28; 27 needed); median hot-potato ratio 2,158; the calm market is version
+8's. ``--set mm_one_sided_share=0.5808 --set mm_withdraw_impact=0.0232 --set
+mm_withdraw_impact_spread=0.2208`` runs version 9.
 
 Run it as ``marketsim run flash_crash_2010 --seed 1 --out runs/crash``. The summary
 also has ``drawdown_seconds``, ``recovery_share``, ``stop_logic_pauses`` and

@@ -11,14 +11,12 @@ import numpy as np
 import pytest
 
 from marketsim.agents import traders as T
-from marketsim.agents._traders_intermediaries import _market_maker
 from marketsim.agents._traders_loop import _toxicity
-from marketsim.agents.traders import Market
-from marketsim.orderbook import layout as L
 from marketsim.records import BUY
 from marketsim.scenarios._market_model import OrderBookMarket
 from marketsim.scenarios._spec import build_spec
 from marketsim.scenarios.flash_crash_2010 import Spec
+from tests._makers import requote_all
 
 
 def _state(bucket: float, n: int):
@@ -118,16 +116,7 @@ def test_the_rule_is_off_unless_the_makers_have_a_tolerance():
 def _requote_all(model, vpin: float) -> np.ndarray:
     """Every maker requotes with the VPIN set to ``vpin`` (the volatility and the impact
     well inside their tolerances); returns their quoting flags."""
-    model.g[T.G_VPIN] = vpin
-    model.g[T.G_VAR] = 1.0
-    model.g[T.G_IMPACT] = 0.0
-    book = L.Book(model.levels, model.orders, model.oid_slot, model.bstate)
-    market = Market(book, model.rules, model.fills, model.g, model.gi)
-    makers = np.flatnonzero(model.kind == T.MARKET_MAKER)
-    for i in makers:
-        _market_maker(i, model.t_ns, False, market, model.trader_arrays)
-    model._drain()
-    return model.acct[makers, T.A_QUOTING].copy()
+    return requote_all(model, vpin=vpin)
 
 
 def _tolerance_factor_of(u):

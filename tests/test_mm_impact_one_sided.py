@@ -11,36 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from marketsim.agents import traders as T
-from marketsim.agents._traders_intermediaries import _market_maker
-from marketsim.agents.traders import Market
-from marketsim.orderbook import layout as L
 from marketsim.scenarios._market_model import OrderBookMarket
 from marketsim.scenarios._spec import build_spec
 from marketsim.scenarios.flash_crash_2010 import Spec
-
-SHORT = {
-    "session_seconds": 900,
-    "warmup_seconds": 60,
-    "chunk_seconds": 1,
-    "programme_start_s": 60,
-    "programme_qty": 6000,
-}
+from tests._makers import SHORT_CRASH as SHORT
+from tests._makers import requote_all
 
 
 def _requote_all(model, impact: float, inv: int = 0) -> np.ndarray:
-    """Every maker requotes with the order-flow impact set to ``impact`` (volatility
-    inside its tolerance) and, as it requotes, inventory ``inv`` (the others' new quotes
-    may have traded with it); returns their quoting flags (1 bid, 2 offer)."""
-    model.g[T.G_IMPACT] = impact
-    model.g[T.G_VAR] = 1.0
-    book = L.Book(model.levels, model.orders, model.oid_slot, model.bstate)
-    market = Market(book, model.rules, model.fills, model.g, model.gi)
-    makers = np.flatnonzero(model.kind == T.MARKET_MAKER)
-    for i in makers:
-        model.acct[i, T.A_INV] = inv
-        _market_maker(i, model.t_ns, False, market, model.trader_arrays)
-    model._drain()
-    return model.acct[makers, T.A_QUOTING].copy()
+    """Every maker requotes at impact ``impact`` with inventory ``inv``."""
+    return requote_all(model, impact=impact, inv=inv)
 
 
 def _model(share: float):

@@ -13,14 +13,7 @@ from marketsim.scenarios._market_model import OrderBookMarket, _population, _tol
 from marketsim.scenarios._spec import build_spec
 from marketsim.scenarios.flash_crash_2010 import Spec
 from marketsim.scenarios.market_calm import Spec as CalmSpec
-
-SHORT = {
-    "session_seconds": 900,
-    "warmup_seconds": 60,
-    "chunk_seconds": 1,
-    "programme_start_s": 60,
-    "programme_qty": 6000,
-}
+from tests._makers import SHORT_CRASH as SHORT
 
 
 def test_the_factor_at_known_draws():
