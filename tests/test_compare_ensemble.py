@@ -139,3 +139,19 @@ def test_a_calibration_of_another_scenario_is_refused(tmp_path):
         compare_ensemble(
             "flash_crash_2010", ["none", "luld"], ensemble=cal, seeds=2, out=tmp_path / "o"
         )
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [(["--seeds", "1"], "--seeds 1"), (["--seeds", "2", "--workers", "0"], "--workers")],
+)
+def test_bad_counts_are_refused_before_the_folder_is_claimed(tmp_path, capsys, extra, needle):
+    # a refused run leaves no folder behind, so the corrected command can use the same --out
+    cal = _calibration(tmp_path / "calib", [3.0])
+    out = tmp_path / "o"
+    args = ["compare", "flash_crash_2010", "--policy", "none", "--policy", "luld"]
+    args += ["--ensemble", str(cal), "--out", str(out), "--quiet", *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and needle in err
+    assert not out.exists()

@@ -68,6 +68,7 @@ CRASH = {
     "mm_withdraw_impact_spread": 0.0,
     "mm_withdraw_impact": 0.007913,
     "mm_one_sided_share": 0.0,  # version 10's keep some offers; 7's withdraw both sides
+    "momentum_threshold": 0.005,  # versions 7-10's chartists (version 11's act later)
 }
 
 

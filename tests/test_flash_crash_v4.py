@@ -30,7 +30,7 @@ def _labels(**kw):
 
 
 def test_stop_logic_is_in_force_unless_switched_off():
-    assert Spec.version == 10
+    assert Spec.version == 11
     assert _labels() == ["stop_logic"]
     assert _labels(policy="luld") == ["luld", "stop_logic"]  # a policy under test on top
     assert _labels(stop_logic=False) == []

@@ -248,6 +248,23 @@ def _run_cell_in_worker(
     return run_cell(module, spec, seed=seed, sessions=sessions, out=Path(out), threads=threads)
 
 
+def check_compare_args(policies: list[str], seeds: int, workers: int) -> None:
+    """The counts a comparison needs, checked before anything is written: two policies or
+    more, 2 to :data:`MAX_SEEDS` seeds, a valid worker count."""
+    if not policies:
+        raise UsageError("--policy: give at least two, e.g. --policy none --policy luld")
+    if len(policies) < 2:
+        raise UsageError(
+            "--policy: give at least two policies to compare (the first is "
+            "the baseline), e.g. --policy none --policy luld"
+        )
+    if seeds < 2:
+        raise UsageError(f"--seeds {seeds}: need at least 2 seeds for an interval")
+    if seeds > MAX_SEEDS:
+        raise UsageError(f"--seeds {seeds}: at most {MAX_SEEDS:,} seeds per policy")
+    check_workers(workers)
+
+
 def compare(
     scenario: str,
     policies: list[str],
@@ -286,18 +303,7 @@ def compare(
     from marketsim.scenarios import resolve_spec
     from marketsim.scenarios.policies import parse_policies, policy_label
 
-    if not policies:
-        raise UsageError("--policy: give at least two, e.g. --policy none --policy luld")
-    if len(policies) < 2:
-        raise UsageError(
-            "--policy: give at least two policies to compare (the first is "
-            "the baseline), e.g. --policy none --policy luld"
-        )
-    if seeds < 2:
-        raise UsageError(f"--seeds {seeds}: need at least 2 seeds for an interval")
-    if seeds > MAX_SEEDS:
-        raise UsageError(f"--seeds {seeds}: at most {MAX_SEEDS:,} seeds per policy")
-    check_workers(workers)
+    check_compare_args(policies, seeds, workers)
     out = Path(out)
     module, base_spec = resolve_spec(scenario, config, list(sets or []), params)
     if "policy" not in type(base_spec).model_fields:

@@ -31,7 +31,7 @@ import numpy as np
 import polars as pl
 
 from marketsim.errors import UsageError
-from marketsim.experiments.compare import compare, paired_difference
+from marketsim.experiments.compare import check_compare_args, compare, paired_difference
 from marketsim.experiments.out_folder import claim
 from marketsim.io import run_metadata, write_json_atomic, write_parquet_atomic
 
@@ -134,6 +134,7 @@ def compare_ensemble(
     output folder) and pool the effects; returns the rows of ``ensemble.parquet``."""
     from marketsim.scenarios import parse_sets
 
+    check_compare_args(policies, seeds, workers)  # before the folder is claimed
     cal_scenario, box, cals = read_ensemble(ensemble)
     if cal_scenario != scenario:
         raise UsageError(
