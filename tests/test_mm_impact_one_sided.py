@@ -31,13 +31,13 @@ def _model(share: float):
     return model
 
 
-def test_zero_is_none_and_version_11_makes_one_of_ten_one_sided():
+def test_zero_is_none_and_version_11_makes_three_of_ten_one_sided():
     assert _model(0.0).g[T.G_IMPACT_ONE_SIDED] == 0.0
     spec = build_spec(Spec, {**SHORT, "programme": False}, None)
-    assert spec.version == 11 and spec.mm_one_sided_share == 0.1247
+    assert spec.version == 11 and spec.mm_one_sided_share == 0.29
     model = OrderBookMarket(spec, seed=2)
     makers = np.flatnonzero(model.kind == T.MARKET_MAKER)
-    assert makers.size == 10 and model.g[T.G_IMPACT_ONE_SIDED] == makers[0] + 1
+    assert makers.size == 10 and model.g[T.G_IMPACT_ONE_SIDED] == makers[2] + 1
     # version 10's share, 0.247, made two
     two = OrderBookMarket(build_spec(Spec, {**SHORT, "mm_one_sided_share": 0.247}, None), seed=2)
     assert two.g[T.G_IMPACT_ONE_SIDED] == makers[1] + 1
