@@ -657,6 +657,47 @@ def _inside(band: dict, value) -> bool:
     )
 
 
+def report_bands(folder: Path) -> tuple[list[dict] | None, str | None]:
+    """The target bands of a calibration folder whose ``summary.json`` does not record
+    them (written before ``target_bands`` was): read from the card it names, found as
+    given or below the folder's parents. ``(None, None)`` for any other folder, or when
+    the summary records them."""
+    from marketsim.analysis.report_calibration import card_bands, is_calibration, summary_of
+
+    if not folder.is_dir() or not is_calibration(folder):
+        return None, None
+    summary = summary_of(folder)
+    if summary.get("target_bands") or not isinstance(summary.get("targets"), str):
+        return None, None
+    from marketsim.scenarios.targets import load_targets
+
+    name = Path(summary["targets"])
+    where = [name] if name.is_absolute() else [name, *(p / name for p in folder.resolve().parents)]
+    card_path = next((p for p in where if p.is_file()), None)
+    if card_path is None:
+        return None, None  # the report says the bands are missing
+    card = load_targets(card_path)
+    targets = card.targets_for(summary.get("scenario") or card.scenario)
+    note = (
+        f"This calibration did not record its targets' bands; they are read from the card "
+        f"{card_path} as it is now. "
+    )
+    table = pl.read_parquet(folder / "calibration.parquet")
+    if all(t.name in table.columns for t in targets) and "accepted" in table.columns:
+        recomputed = [
+            all(t.inside(row[t.name]) for t in targets)
+            for row in table.select([t.name for t in targets]).iter_rows(named=True)
+        ]
+        differ = sum(a != b for a, b in zip(recomputed, table["accepted"].to_list(), strict=True))
+        note += (
+            "Under these bands every candidate keeps its recorded acceptance."
+            if not differ
+            else f"Under these bands {differ} candidate(s) would change acceptance: the card "
+            "was edited after the calibration ran."
+        )
+    return card_bands(targets), note
+
+
 __all__ = [
     "CalibrationPlan",
     "assemble",
@@ -664,6 +705,7 @@ __all__ = [
     "plan_calibration",
     "pool_candidate",
     "pooled_bands",
+    "report_bands",
     "run_calibration",
     "run_candidate",
     "scale_of",
